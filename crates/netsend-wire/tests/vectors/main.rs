@@ -1,0 +1,12 @@
+//! One integration binary: capture vectors, digest vectors and property tests.
+
+mod capture;
+
+#[test]
+fn every_capture_is_readable() {
+    let files = capture::all_captures();
+    assert!(files.len() == 18, "captures missing: {files:?}");
+    for f in files {
+        assert!(!capture::payloads(&f).is_empty(), "{f} has no payloads");
+    }
+}
