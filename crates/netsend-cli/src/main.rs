@@ -1,1 +1,48 @@
-fn main() {}
+//! `netsend`: NET SEND, NET NAME and the messenger service for Linux.
+//!
+//! The binary is a thin shell: it turns NET-style arguments into a request,
+//! asks the running service over its control socket, and prints the answer or a
+//! NERR code with its text and a hint.
+
+mod args;
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use netsend_wire::status::NetApiStatus;
+
+/// What a command failed with: a NERR/Win32 code and optional detail.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    status: NetApiStatus,
+    detail: Option<String>,
+}
+
+impl Failure {
+    /// A failure with a code and a detail line.
+    pub(crate) fn new(status: NetApiStatus, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: Some(detail.into()),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let argv = args::normalize(std::env::args_os().map(|a| a.to_string_lossy().into_owned()));
+    let cli = args::Cli::parse_from(argv);
+    match cmd::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("netsend: {}", f.status);
+            if let Some(detail) = &f.detail {
+                eprintln!("  detail: {detail}");
+            }
+            if let Some(hint) = f.status.hint() {
+                eprintln!("  hint: {hint}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

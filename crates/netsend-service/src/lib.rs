@@ -1,1 +1,24 @@
-//! The messenger service.
+//! The messenger service: the tokio shell around the wire codecs and the sans-IO
+//! state machines.
+//!
+//! # Layout
+//! - [`config`]: the TOML configuration and its defaults.
+//! - [`aliases`]: the message alias table, persisted in the state directory.
+//! - [`inbox`]: the durable SQLite inbox; a message is committed before it is acknowledged.
+//! - [`net`]: interface discovery and socket binding.
+//! - [`service`]: start-up, the shared state and the shutdown path.
+//! - `session`, `names`, `control_server`: the drivers (TCP 139, UDP 137, control socket).
+//! - [`send`]: name resolution and the client side of a directed message.
+//! - [`control`]: the control protocol and its client, used by the CLI.
+
+pub mod aliases;
+pub mod config;
+pub mod control;
+mod control_server;
+pub mod inbox;
+mod names;
+pub mod net;
+pub mod privileges;
+pub mod send;
+pub mod service;
+mod session;

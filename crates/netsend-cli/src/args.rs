@@ -1,0 +1,155 @@
+//! Command-line syntax: NET-compatible switches (`/ADD`, `/DELETE`, `/USERS`,
+//! `/DOMAIN:NAME`, any case) are turned into clap options first.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// netsend: the Windows Messenger service (NET SEND / NET NAME) for Linux.
+#[derive(Debug, Parser)]
+#[command(name = "netsend", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// Configuration file (TOML). Default: $NETSEND_CONFIG, else /etc/netsend/netsend.toml if it exists, else built-in defaults.
+    #[arg(long, global = true, env = "NETSEND_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Send a message: netsend send {NAME | * | /DOMAIN[:NAME] | /USERS} message text...
+    Send {
+        /// The sender name to claim (default: your user name).
+        #[arg(long)]
+        from: Option<String>,
+        /// The recipient, then the message words (joined with spaces; `-` reads stdin).
+        #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+    /// List message aliases, or add/delete one: netsend name [ALIAS [/ADD | /DELETE]].
+    Name {
+        /// The alias.
+        alias: Option<String>,
+        /// Add the alias (NET NAME /ADD).
+        #[arg(long, conflicts_with = "delete", requires = "alias")]
+        add: bool,
+        /// Delete the alias (NET NAME /DELETE).
+        #[arg(long, requires = "alias")]
+        delete: bool,
+    },
+    /// Show received messages.
+    Inbox {
+        /// Print JSON (one array; with --follow one object per line).
+        #[arg(long)]
+        json: bool,
+        /// Only unread messages.
+        #[arg(long)]
+        unread: bool,
+        /// Keep running and print new messages as they arrive.
+        #[arg(long)]
+        follow: bool,
+        /// `read ID`: show one message in full and mark it read.
+        #[command(subcommand)]
+        action: Option<InboxAction>,
+    },
+    /// Start, stop or query the messenger service.
+    Messenger {
+        /// What to do.
+        #[command(subcommand)]
+        action: MessengerAction,
+    },
+}
+
+/// Inbox sub-actions.
+#[derive(Debug, Subcommand)]
+pub(crate) enum InboxAction {
+    /// Show one message in full and mark it read.
+    Read {
+        /// The message id (first column of `netsend inbox`).
+        id: i64,
+    },
+}
+
+/// Service control.
+#[derive(Debug, Subcommand)]
+pub(crate) enum MessengerAction {
+    /// Start the service (as a daemon unless --foreground).
+    Start {
+        /// Stay in the foreground, logging to stderr.
+        #[arg(long)]
+        foreground: bool,
+    },
+    /// Stop the running service.
+    Stop,
+    /// Show whether the service runs, and its names and addresses.
+    Status,
+}
+
+/// Rewrites NET-style switches into long options, case-insensitively, and
+/// lower-cases the command name. The words of a `send` message are left alone.
+pub(crate) fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut command: Option<String> = None;
+    for arg in args {
+        if out.is_empty() {
+            out.push(arg);
+            continue;
+        }
+        if command.is_none() && !arg.starts_with('-') {
+            let lower = arg.to_ascii_lowercase();
+            command = Some(lower.clone());
+            out.push(lower);
+            continue;
+        }
+        if command.as_deref() == Some("name") && arg.starts_with('/') {
+            let lower = arg.to_ascii_lowercase();
+            out.push(match lower.as_str() {
+                "/add" => "--add".to_owned(),
+                "/delete" | "/del" | "/d" => "--delete".to_owned(),
+                _ => arg,
+            });
+            continue;
+        }
+        if command.as_deref() == Some("messenger") || command.as_deref() == Some("inbox") {
+            if !arg.starts_with('-') && !arg.chars().all(|c| c.is_ascii_digit()) {
+                out.push(arg.to_ascii_lowercase());
+                continue;
+            }
+        }
+        out.push(arg);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> Vec<String> {
+        normalize(s.split(' ').map(String::from))
+    }
+
+    #[test]
+    fn net_switches_become_options() {
+        assert_eq!(norm("netsend NAME bob /ADD"), ["netsend", "name", "bob", "--add"]);
+        assert_eq!(norm("netsend name bob /Delete"), ["netsend", "name", "bob", "--delete"]);
+        assert_eq!(
+            norm("netsend SEND bob /add me"),
+            ["netsend", "send", "bob", "/add", "me"]
+        );
+        assert_eq!(norm("netsend Messenger START"), ["netsend", "messenger", "start"]);
+    }
+
+    #[test]
+    fn clap_accepts_normalized_forms() {
+        let cli = Cli::try_parse_from(norm("netsend name bob /add")).unwrap();
+        assert!(matches!(cli.command, Command::Name { add: true, .. }));
+        let cli = Cli::try_parse_from(norm("netsend send /USERS This server will shut down")).unwrap();
+        let Command::Send { words, .. } = cli.command else { panic!() };
+        assert_eq!(words[0], "/USERS");
+        assert_eq!(words.len(), 5);
+    }
+}

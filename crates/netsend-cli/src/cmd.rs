@@ -1,0 +1,330 @@
+//! One function per command; each talks to the service through the control socket.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use netsend_service::config::Config;
+use netsend_service::control::{self, ClientError, Request, Response};
+use netsend_service::inbox::StoredMessage;
+use netsend_wire::status::NetApiStatus;
+
+use crate::args::{Cli, Command, InboxAction, MessengerAction};
+use crate::Failure;
+
+/// Where the configuration is read from when `--config` is not given.
+const SYSTEM_CONFIG: &str = "/etc/netsend/netsend.toml";
+/// How long `messenger start` waits for the daemon to answer.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Runs one parsed command line.
+pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
+    let config_path = cli
+        .config
+        .clone()
+        .or_else(|| Path::new(SYSTEM_CONFIG).exists().then(|| SYSTEM_CONFIG.into()));
+    let config = Config::load(config_path.as_deref())
+        .map_err(|e| Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
+    if let Command::Messenger {
+        action: MessengerAction::Start { foreground: true },
+    } = cli.command
+    {
+        return start_foreground(config);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()))?;
+    runtime.block_on(dispatch(cli.command, &config, config_path.as_deref()))
+}
+
+async fn call(config: &Config, request: Request) -> Result<Response, Failure> {
+    match control::call(&config.control_socket, &request).await {
+        Ok(Response::Error { code, detail }) => Err(Failure::new(NetApiStatus(code), detail)),
+        Ok(r) => Ok(r),
+        Err(ClientError::NotRunning(path)) => Err(Failure::new(
+            NetApiStatus::NERR_MSG_NOT_STARTED,
+            format!("no messenger service answers on {path}"),
+        )),
+        Err(e) => Err(Failure::new(NetApiStatus::NERR_NETWORK_ERROR, e.to_string())),
+    }
+}
+
+fn unexpected(r: Response) -> Failure {
+    Failure::new(NetApiStatus::NERR_INTERNAL_ERROR, format!("unexpected answer {r:?}"))
+}
+
+async fn dispatch(command: Command, config: &Config, config_path: Option<&Path>) -> Result<(), Failure> {
+    match command {
+        Command::Send { from, words } => send(config, from, words).await,
+        Command::Name { alias, add, delete } => name(config, alias, add, delete).await,
+        Command::Inbox {
+            json,
+            unread,
+            follow,
+            action,
+        } => match action {
+            Some(InboxAction::Read { id }) => match call(config, Request::InboxRead { id }).await? {
+                Response::Message(m) if json => print_json(&m),
+                Response::Message(m) => {
+                    print_message_full(&m);
+                    Ok(())
+                }
+                r => Err(unexpected(r)),
+            },
+            None => inbox(config, json, unread, follow).await,
+        },
+        Command::Messenger { action } => match action {
+            MessengerAction::Start { .. } => start_daemon(config, config_path).await,
+            MessengerAction::Stop => {
+                call(config, Request::Stop).await?;
+                let deadline = Instant::now() + START_TIMEOUT;
+                while config.control_socket.exists() && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                println!("The Messenger service was stopped successfully.");
+                Ok(())
+            }
+            MessengerAction::Status => match call(config, Request::Status).await? {
+                Response::Status(s) => {
+                    println!("The Messenger service is running (pid {}).", s.pid);
+                    println!("  computer name: {}", s.computer_name);
+                    println!("  workgroup:     {}", s.workgroup);
+                    println!("  session:       {}", s.session_addresses.join(", "));
+                    println!("  name service:  {}", s.name_addresses.join(", "));
+                    println!("  messages:      {}", s.messages);
+                    Ok(())
+                }
+                r => Err(unexpected(r)),
+            },
+        },
+    }
+}
+
+async fn send(config: &Config, from: Option<String>, words: Vec<String>) -> Result<(), Failure> {
+    let mut words = words.into_iter();
+    let target = words.next().unwrap_or_default();
+    let rest: Vec<String> = words.collect();
+    let text = if rest.len() == 1 && rest[0] == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .take(64 * 1024)
+            .read_to_string(&mut s)
+            .map_err(|e| Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
+        s
+    } else {
+        rest.join(" ")
+    };
+    if text.is_empty() {
+        return Err(Failure::new(
+            NetApiStatus::ERROR_INVALID_PARAMETER,
+            "no message text: netsend send NAME message words...",
+        ));
+    }
+    let lower = target.to_ascii_lowercase();
+    if target == "*" || lower == "/users" || lower == "/domain" || lower.starts_with("/domain:") {
+        return Err(Failure::new(
+            NetApiStatus::ERROR_NOT_SUPPORTED,
+            format!("the target {target} (broadcast and /USERS) is not supported by this version; send to a name"),
+        ));
+    }
+    match call(config, Request::Send { to: target, from, text }).await? {
+        Response::Sent(report) => {
+            println!("The message was successfully sent to {} ({}).", report.to, report.address);
+            Ok(())
+        }
+        r => Err(unexpected(r)),
+    }
+}
+
+async fn name(config: &Config, alias: Option<String>, add: bool, delete: bool) -> Result<(), Failure> {
+    let request = match (alias, add, delete) {
+        (Some(name), true, _) => Request::NameAdd { name },
+        (Some(name), _, true) => Request::NameDel { name },
+        (Some(name), false, false) => Request::NameAdd { name },
+        (None, _, _) => Request::Names,
+    };
+    let verb = match &request {
+        Request::NameDel { name } => format!("The message alias {} was deleted successfully.", name.to_uppercase()),
+        Request::NameAdd { name } => format!("The message alias {} was added successfully.", name.to_uppercase()),
+        _ => String::new(),
+    };
+    match call(config, request).await? {
+        Response::Names { names } => {
+            println!("{:<16} {:<10} Owner", "Name", "Kind");
+            println!("{}", "-".repeat(40));
+            for a in names {
+                let kind = serde_json::to_value(a.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                println!("{:<16} {:<10} {}", a.name, kind, a.owner.unwrap_or_else(|| "(all users)".into()));
+            }
+            Ok(())
+        }
+        Response::Ok => {
+            println!("{verb}");
+            Ok(())
+        }
+        r => Err(unexpected(r)),
+    }
+}
+
+async fn inbox(config: &Config, json: bool, unread: bool, follow: bool) -> Result<(), Failure> {
+    let mut after_id = None;
+    let mut first = true;
+    loop {
+        let request = Request::InboxList {
+            unread_only: unread,
+            after_id,
+            limit: 1000,
+        };
+        let messages = match call(config, request).await? {
+            Response::Messages { messages } => messages,
+            r => return Err(unexpected(r)),
+        };
+        if let Some(last) = messages.last() {
+            after_id = Some(last.id);
+        }
+        if json && !follow {
+            return print_json(&messages);
+        }
+        if first && messages.is_empty() && !follow && !json {
+            println!("There are no messages.");
+        }
+        for m in &messages {
+            if json {
+                print_json(m)?;
+            } else {
+                print_message_line(m);
+            }
+        }
+        let _ = std::io::stdout().flush();
+        if !follow {
+            return Ok(());
+        }
+        first = false;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    let s = serde_json::to_string(value).map_err(|e| Failure::new(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()))?;
+    println!("{s}");
+    Ok(())
+}
+
+fn when(ms: i64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn print_message_line(m: &StoredMessage) {
+    let first_line = m.text.lines().next().unwrap_or("");
+    println!(
+        "{:>5}  {} UTC  {} -> {}{}  {}",
+        m.id,
+        when(m.received_at),
+        m.from,
+        m.to,
+        if m.read { "" } else { " *" },
+        first_line
+    );
+}
+
+fn print_message_full(m: &StoredMessage) {
+    println!("Message from {} to {} on {} UTC", m.from, m.to, when(m.received_at));
+    println!("(id {}, from {} via {:?})", m.id, m.source, m.transport);
+    println!();
+    println!("{}", m.text);
+}
+
+fn start_foreground(config: Config) -> Result<(), Failure> {
+    use tracing_subscriber::EnvFilter;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("NETSEND_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let fail = |e: String| Failure::new(NetApiStatus::NERR_MSG_INIT_FAILED, e);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    runtime.block_on(async move {
+        let listeners = netsend_service::service::Listeners::bind(&config).map_err(|e| match e {
+            netsend_service::service::StartError::AlreadyRunning(_) => {
+                Failure::new(NetApiStatus::NERR_MSG_ALREADY_STARTED, e.to_string())
+            }
+            e => fail(e.to_string()),
+        })?;
+        let session: Vec<String> = listeners.session_addresses().iter().map(ToString::to_string).collect();
+        let names: Vec<String> = listeners.name_addresses().iter().map(ToString::to_string).collect();
+        println!(
+            "ready computer={} session={} name={} control={}",
+            config.computer_name,
+            session.join(","),
+            names.join(","),
+            config.control_socket.display()
+        );
+        let _ = std::io::stdout().flush();
+        netsend_service::service::run(config, listeners).await.map_err(|e| fail(e.to_string()))
+    })
+}
+
+async fn start_daemon(config: &Config, config_path: Option<&Path>) -> Result<(), Failure> {
+    if control::call(&config.control_socket, &Request::Status).await.is_ok() {
+        return Err(Failure::new(NetApiStatus::NERR_MSG_ALREADY_STARTED, "it answers on its control socket"));
+    }
+    let fail = |e: String| Failure::new(NetApiStatus::NERR_MSG_INIT_FAILED, e);
+    std::fs::create_dir_all(&config.state_dir).map_err(|e| fail(format!("{}: {e}", config.state_dir.display())))?;
+    let log_path = config.state_dir.join("netsend.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| fail(format!("{}: {e}", log_path.display())))?;
+    let exe = std::env::current_exe().map_err(|e| fail(e.to_string()))?;
+    let mut command = std::process::Command::new(exe);
+    if let Some(path) = config_path {
+        command.arg("--config").arg(path);
+    }
+    use std::os::unix::process::CommandExt;
+    let mut child = command
+        .args(["messenger", "start", "--foreground"])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_err(|e| fail(e.to_string()))?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Ok(Response::Status(s)) = control::call(&config.control_socket, &Request::Status).await {
+            println!("The Messenger service was started successfully (pid {}).", s.pid);
+            println!("  computer name {}, session service on {}", s.computer_name, s.session_addresses.join(", "));
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+            return Err(fail(format!("the service exited ({status}):\n{}", tail.join("\n"))));
+        }
+        if Instant::now() > deadline {
+            return Err(fail(format!("no answer after {START_TIMEOUT:?}; see {}", log_path.display())));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

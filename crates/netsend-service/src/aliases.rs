@@ -1,0 +1,295 @@
+//! The message alias table: the computer name, logged-in users and added aliases.
+//!
+//! Every alias is the NetBIOS name `ALIAS<03>`. Aliases added with
+//! `netsend name ALIAS /add` are persisted in `aliases.toml` in the state directory;
+//! the computer name and user names are derived at start-up and are not stored.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use netsend_wire::name::suffix;
+use netsend_wire::status::NetApiStatus;
+use netsend_wire::{CodePage, NetbiosName};
+use serde::{Deserialize, Serialize};
+
+/// Largest number of aliases the table holds (Windows allowed 256 per LANA).
+pub const MAX_ALIASES: usize = 256;
+
+/// Why an alias exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AliasKind {
+    /// The computer name: always present, never deleted.
+    Computer,
+    /// A logged-in user's name, added automatically.
+    User,
+    /// Added with `netsend name ALIAS /add`.
+    Added,
+}
+
+/// One message alias.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alias {
+    /// The alias as shown to people (upper case, no padding).
+    pub name: String,
+    /// Why it exists.
+    pub kind: AliasKind,
+    /// The Unix user whose inbox receives its messages; `None` for the computer
+    /// name, whose messages every local user may read.
+    pub owner: Option<String>,
+}
+
+/// The alias table with its persistence file.
+#[derive(Debug)]
+pub struct AliasTable {
+    code_page: CodePage,
+    path: PathBuf,
+    aliases: Vec<(NetbiosName, Alias)>,
+    local_addresses: Vec<Ipv4Addr>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AliasFile {
+    #[serde(default)]
+    alias: Vec<StoredAlias>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredAlias {
+    name: String,
+    owner: Option<String>,
+}
+
+impl AliasTable {
+    /// Builds the table from the computer name and the aliases stored in
+    /// `state_dir/aliases.toml` (a missing file means none were added).
+    pub fn load(
+        computer_name: &str,
+        state_dir: &Path,
+        code_page: CodePage,
+    ) -> Result<Self, std::io::Error> {
+        let computer = NetbiosName::with_code_page(computer_name, suffix::MESSENGER, code_page)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let path = state_dir.join("aliases.toml");
+        let mut table = Self {
+            code_page,
+            path,
+            aliases: vec![(
+                computer,
+                Alias {
+                    name: computer.to_text(code_page),
+                    kind: AliasKind::Computer,
+                    owner: None,
+                },
+            )],
+            local_addresses: Vec::new(),
+        };
+        let stored: AliasFile = match std::fs::read_to_string(&table.path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", table.path.display()),
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AliasFile::default(),
+            Err(e) => return Err(e),
+        };
+        for a in stored.alias {
+            if let Ok(name) = NetbiosName::with_code_page(&a.name, suffix::MESSENGER, code_page) {
+                if table.find(&name).is_none() {
+                    table.aliases.push((
+                        name,
+                        Alias {
+                            name: name.to_text(code_page),
+                            kind: AliasKind::Added,
+                            owner: a.owner,
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(table)
+    }
+
+    /// Records the host's own IPv4 addresses: a message addressed to one of them
+    /// as text (`smbclient -M 192.0.2.10`) goes to the computer name.
+    pub fn set_local_addresses(&mut self, addresses: Vec<Ipv4Addr>) {
+        self.local_addresses = addresses;
+    }
+
+    /// The computer name as `NAME<03>`.
+    pub fn computer_name(&self) -> NetbiosName {
+        self.aliases[0].0
+    }
+
+    /// Every alias, computer name first.
+    pub fn list(&self) -> impl Iterator<Item = &Alias> {
+        self.aliases.iter().map(|(_, a)| a)
+    }
+
+    /// Every alias as a NetBIOS name `<03>`.
+    pub fn names(&self) -> impl Iterator<Item = NetbiosName> + '_ {
+        self.aliases.iter().map(|(n, _)| *n)
+    }
+
+    /// The alias a `NAME<03>` (or any suffix) refers to.
+    pub fn find(&self, name: &NetbiosName) -> Option<&Alias> {
+        let wanted = name.with_suffix(suffix::MESSENGER);
+        self.aliases
+            .iter()
+            .find(|(n, _)| *n == wanted)
+            .map(|(_, a)| a)
+    }
+
+    /// Resolves the destination of an incoming message to one of our aliases:
+    /// an alias (`<03>`), the computer name with any suffix, `*SMBSERVER`, or one
+    /// of our addresses written as text.
+    pub fn resolve_destination(&self, name: &NetbiosName) -> Option<&Alias> {
+        if let Some(alias) = self.find(name) {
+            return Some(alias);
+        }
+        let text = String::from_utf8_lossy(name.trimmed()).into_owned();
+        let is_smbserver = text == "*SMBSERVER" || text == "*SMBSERV";
+        let is_our_address = text
+            .parse::<Ipv4Addr>()
+            .is_ok_and(|ip| self.local_addresses.contains(&ip) || ip.is_loopback());
+        (is_smbserver || is_our_address).then(|| &self.aliases[0].1)
+    }
+
+    /// Whether a session may be opened to `called`: one of our `<03>` aliases,
+    /// the computer name with any suffix, `*SMBSERVER<20>` or one of our addresses.
+    pub fn accepts_called_name(&self, called: &NetbiosName) -> bool {
+        let computer = self.computer_name();
+        called.padded() == computer.padded()
+            || (called.suffix() == suffix::MESSENGER && self.find(called).is_some())
+            || self.resolve_destination(called).is_some()
+    }
+
+    /// Adds an alias owned by `owner`; persisted at once.
+    pub fn add(&mut self, text: &str, owner: Option<String>) -> Result<Alias, NetApiStatus> {
+        let name = NetbiosName::with_code_page(text, suffix::MESSENGER, self.code_page)
+            .map_err(|_| NetApiStatus::ERROR_INVALID_PARAMETER)?;
+        if self.find(&name).is_some() {
+            return Err(NetApiStatus::NERR_ALREADY_EXISTS);
+        }
+        if self.aliases.len() >= MAX_ALIASES {
+            return Err(NetApiStatus::NERR_TOO_MANY_NAMES);
+        }
+        let alias = Alias {
+            name: name.to_text(self.code_page),
+            kind: AliasKind::Added,
+            owner,
+        };
+        self.aliases.push((name, alias.clone()));
+        if let Err(e) = self.save() {
+            self.aliases.pop();
+            tracing::error!(error = %e, "cannot persist the alias table");
+            return Err(NetApiStatus::NERR_INTERNAL_ERROR);
+        }
+        Ok(alias)
+    }
+
+    /// Adds a logged-in user's name (not persisted); no error when it exists.
+    pub fn add_user(&mut self, user: &str) {
+        let Ok(name) = NetbiosName::with_code_page(user, suffix::MESSENGER, self.code_page) else {
+            return;
+        };
+        if self.find(&name).is_none() && self.aliases.len() < MAX_ALIASES {
+            self.aliases.push((
+                name,
+                Alias {
+                    name: name.to_text(self.code_page),
+                    kind: AliasKind::User,
+                    owner: Some(user.to_owned()),
+                },
+            ));
+        }
+    }
+
+    /// Deletes an alias. The computer name cannot be deleted
+    /// (NERR_DelComputerName); a user other than root may delete only aliases
+    /// they own (`requester` is `None` for root).
+    pub fn delete(&mut self, text: &str, requester: Option<&str>) -> Result<Alias, NetApiStatus> {
+        let name = NetbiosName::with_code_page(text, suffix::MESSENGER, self.code_page)
+            .map_err(|_| NetApiStatus::ERROR_INVALID_PARAMETER)?;
+        let index = self
+            .aliases
+            .iter()
+            .position(|(n, _)| *n == name)
+            .ok_or(NetApiStatus::NERR_NOT_LOCAL_NAME)?;
+        let alias = &self.aliases[index].1;
+        if alias.kind == AliasKind::Computer {
+            return Err(NetApiStatus::NERR_DEL_COMPUTER_NAME);
+        }
+        if let Some(user) = requester {
+            if alias.owner.as_deref() != Some(user) {
+                return Err(NetApiStatus::ERROR_ACCESS_DENIED);
+            }
+        }
+        let removed = self.aliases.remove(index);
+        if let Err(e) = self.save() {
+            self.aliases.insert(index, removed);
+            tracing::error!(error = %e, "cannot persist the alias table");
+            return Err(NetApiStatus::NERR_INTERNAL_ERROR);
+        }
+        Ok(removed.1)
+    }
+
+    /// Writes the added aliases atomically (temp file + rename).
+    fn save(&self) -> std::io::Result<()> {
+        let file = AliasFile {
+            alias: self
+                .aliases
+                .iter()
+                .filter(|(_, a)| a.kind == AliasKind::Added)
+                .map(|(_, a)| StoredAlias {
+                    name: a.name.clone(),
+                    owner: a.owner.clone(),
+                })
+                .collect(),
+        };
+        let text = toml::to_string(&file).map_err(std::io::Error::other)?;
+        let tmp = self.path.with_extension("toml.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_delete_and_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = AliasTable::load("host1", dir.path(), CodePage::Cp850).unwrap();
+        assert_eq!(t.list().next().unwrap().name, "HOST1");
+        t.add("alice", Some("alice".into())).unwrap();
+        assert_eq!(t.add("ALICE", None), Err(NetApiStatus::NERR_ALREADY_EXISTS));
+        assert_eq!(t.delete("host1", None), Err(NetApiStatus::NERR_DEL_COMPUTER_NAME));
+        assert_eq!(t.delete("nobody", None), Err(NetApiStatus::NERR_NOT_LOCAL_NAME));
+        assert_eq!(t.delete("alice", Some("bob")), Err(NetApiStatus::ERROR_ACCESS_DENIED));
+        let t2 = AliasTable::load("host1", dir.path(), CodePage::Cp850).unwrap();
+        assert_eq!(t2.list().count(), 2);
+        t.delete("Alice", Some("alice")).unwrap();
+        let t3 = AliasTable::load("host1", dir.path(), CodePage::Cp850).unwrap();
+        assert_eq!(t3.list().count(), 1);
+    }
+
+    #[test]
+    fn destinations_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = AliasTable::load("HOST1", dir.path(), CodePage::Cp850).unwrap();
+        t.set_local_addresses(vec!["192.0.2.10".parse().unwrap()]);
+        let by_ip = NetbiosName::from_oem_lossy(b"192.0.2.10", 3);
+        assert_eq!(t.resolve_destination(&by_ip).unwrap().kind, AliasKind::Computer);
+        let other = NetbiosName::from_oem_lossy(b"192.0.2.99", 3);
+        assert!(t.resolve_destination(&other).is_none());
+        assert!(t.accepts_called_name(&NetbiosName::new("host1", 0x20).unwrap()));
+        assert!(t.accepts_called_name(&NetbiosName::new("*SMBSERVER", 0x20).unwrap_or(NetbiosName::from_oem_lossy(b"*SMBSERVER", 0x20))));
+        assert!(!t.accepts_called_name(&NetbiosName::new("bob", 3).unwrap()));
+    }
+}

@@ -1,0 +1,162 @@
+//! The local control API: JSON lines over a Unix socket, used by the CLI (and
+//! later the C ABI).
+//!
+//! One request per line, one response per line. The service learns who is asking
+//! from the socket's peer credentials, so an ordinary user reaches only their own
+//! inbox and aliases while root reaches everything.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use crate::aliases::Alias;
+use crate::inbox::StoredMessage;
+
+/// Longest request or response line accepted (a message text is at most a few KiB).
+pub const MAX_LINE_LEN: usize = 1 << 20;
+
+/// A request from a local client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Service facts: names, ports, counts.
+    Status,
+    /// Stop the service (root or the service's own user only).
+    Stop,
+    /// Send a message to one name.
+    Send {
+        /// The recipient alias.
+        to: String,
+        /// The sender name to claim; default: the caller's user name.
+        from: Option<String>,
+        /// The message text.
+        text: String,
+    },
+    /// List the message aliases.
+    Names,
+    /// Add a message alias owned by the caller.
+    NameAdd {
+        /// The alias.
+        name: String,
+    },
+    /// Delete a message alias.
+    NameDel {
+        /// The alias.
+        name: String,
+    },
+    /// List inbox messages visible to the caller.
+    InboxList {
+        /// Only messages not yet read.
+        unread_only: bool,
+        /// Only messages with a larger id (for `--follow`).
+        after_id: Option<i64>,
+        /// At most this many messages.
+        limit: usize,
+    },
+    /// Show one message and mark it read.
+    InboxRead {
+        /// The message id.
+        id: i64,
+    },
+}
+
+/// Facts about the running service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusInfo {
+    /// The computer name.
+    pub computer_name: String,
+    /// The workgroup.
+    pub workgroup: String,
+    /// The process id.
+    pub pid: u32,
+    /// Where the session service listens.
+    pub session_addresses: Vec<String>,
+    /// Where the name service listens.
+    pub name_addresses: Vec<String>,
+    /// Number of messages in the inbox (all users).
+    pub messages: usize,
+}
+
+/// The outcome of a delivered send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendReport {
+    /// The recipient as resolved.
+    pub to: String,
+    /// The address the message went to.
+    pub address: String,
+    /// Whether it went as one 0xD0 block or as 0xD5/0xD7/0xD6.
+    pub multi_block: bool,
+}
+
+/// A response to one [`Request`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    /// Done, nothing to report.
+    Ok,
+    /// Answer to [`Request::Status`].
+    Status(StatusInfo),
+    /// Answer to [`Request::Send`].
+    Sent(SendReport),
+    /// Answer to [`Request::Names`].
+    Names {
+        /// The aliases.
+        names: Vec<Alias>,
+    },
+    /// Answer to [`Request::InboxList`].
+    Messages {
+        /// The messages, oldest first.
+        messages: Vec<StoredMessage>,
+    },
+    /// Answer to [`Request::InboxRead`].
+    Message(StoredMessage),
+    /// The request failed with a NERR/Win32 code.
+    Error {
+        /// The NERR/Win32 code.
+        code: u32,
+        /// Detail for people.
+        detail: String,
+    },
+}
+
+/// Why a client call failed before the service could answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing listens on the control socket.
+    #[error("the messenger service is not running (no listener on {0})")]
+    NotRunning(String),
+    /// The socket failed mid-call.
+    #[error("control socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// The service answered something unreadable.
+    #[error("unreadable answer from the service: {0}")]
+    Protocol(String),
+}
+
+/// Sends one request and waits for its response.
+pub async fn call(socket: &Path, request: &Request) -> Result<Response, ClientError> {
+    let stream = UnixStream::connect(socket).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+            ClientError::NotRunning(socket.display().to_string())
+        }
+        _ => ClientError::Io(e),
+    })?;
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_string(request).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    line.push('\n');
+    write.write_all(line.as_bytes()).await?;
+    let mut reader = BufReader::new(read);
+    let mut answer = String::new();
+    let n = (&mut reader)
+        .take(MAX_LINE_LEN as u64)
+        .read_line(&mut answer)
+        .await?;
+    if n == 0 {
+        return Err(ClientError::Protocol("connection closed".into()));
+    }
+    serde_json::from_str(&answer).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+use tokio::io::AsyncReadExt as _;

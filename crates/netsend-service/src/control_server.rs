@@ -1,0 +1,159 @@
+//! Serves the control socket: one task per client, one JSON request per line.
+
+use std::sync::Arc;
+
+use netsend_wire::status::NetApiStatus;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::control::{Request, Response, StatusInfo, MAX_LINE_LEN};
+use crate::inbox::ListFilter;
+use crate::service::Service;
+
+/// Who is calling, from the socket's peer credentials.
+#[derive(Debug, Clone)]
+struct Caller {
+    uid: u32,
+    /// The caller's user name; `None` for root, who sees everything.
+    user: Option<String>,
+    /// The caller's name for display even when root.
+    login: String,
+}
+
+impl Caller {
+    fn from_stream(stream: &UnixStream) -> Option<Self> {
+        let cred = stream.peer_cred().ok()?;
+        let uid = cred.uid();
+        let login = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map_or_else(|| format!("uid{uid}"), |u| u.name);
+        let user = (uid != 0).then(|| login.clone());
+        Some(Self { uid, user, login })
+    }
+}
+
+/// Accepts control clients until shutdown.
+pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
+    let mut stop = service.stop_signal();
+    loop {
+        let stream = tokio::select! {
+            _ = stop.changed() => return,
+            a = listener.accept() => match a { Ok((s, _)) => s, Err(_) => continue },
+        };
+        let service = service.clone();
+        tokio::spawn(async move {
+            let Some(caller) = Caller::from_stream(&stream) else {
+                return;
+            };
+            let (read, mut write) = stream.into_split();
+            let mut reader = BufReader::new(read);
+            loop {
+                let mut line = String::new();
+                match (&mut reader).take(MAX_LINE_LEN as u64).read_line(&mut line).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                let response = match serde_json::from_str::<Request>(&line) {
+                    Ok(request) => handle(&service, &caller, request).await,
+                    Err(e) => error(NetApiStatus::ERROR_INVALID_PARAMETER, format!("bad request: {e}")),
+                };
+                let mut out = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
+                out.push('\n');
+                if write.write_all(out.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+fn error(code: NetApiStatus, detail: impl Into<String>) -> Response {
+    Response::Error {
+        code: code.0,
+        detail: detail.into(),
+    }
+}
+
+async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Response {
+    match request {
+        Request::Status => {
+            let messages = service
+                .inbox
+                .list(&ListFilter {
+                    user: None,
+                    unread_only: false,
+                    after_id: None,
+                    limit: usize::MAX,
+                })
+                .map(|m| m.len())
+                .unwrap_or(0);
+            Response::Status(StatusInfo {
+                computer_name: service.config.computer_name.clone(),
+                workgroup: service.config.workgroup.clone(),
+                pid: std::process::id(),
+                session_addresses: service.session_addresses.iter().map(ToString::to_string).collect(),
+                name_addresses: service.name_addresses.iter().map(ToString::to_string).collect(),
+                messages,
+            })
+        }
+        Request::Stop => {
+            if caller.uid != 0 && caller.uid != nix::unistd::geteuid().as_raw() {
+                return error(NetApiStatus::ERROR_ACCESS_DENIED, "only root may stop the messenger service");
+            }
+            service.request_stop();
+            Response::Ok
+        }
+        Request::Names => {
+            let aliases = service.aliases.lock().expect("alias table lock");
+            Response::Names {
+                names: aliases.list().cloned().collect(),
+            }
+        }
+        Request::NameAdd { name } => {
+            let mut aliases = service.aliases.lock().expect("alias table lock");
+            match aliases.add(&name, Some(caller.login.clone())) {
+                Ok(_) => Response::Ok,
+                Err(code) => error(code, format!("cannot add {name:?}")),
+            }
+        }
+        Request::NameDel { name } => {
+            let mut aliases = service.aliases.lock().expect("alias table lock");
+            match aliases.delete(&name, caller.user.as_deref()) {
+                Ok(_) => Response::Ok,
+                Err(code) => error(code, format!("cannot delete {name:?}")),
+            }
+        }
+        Request::InboxList {
+            unread_only,
+            after_id,
+            limit,
+        } => {
+            let filter = ListFilter {
+                user: caller.user.clone(),
+                unread_only,
+                after_id,
+                limit,
+            };
+            match service.inbox.list(&filter) {
+                Ok(messages) => Response::Messages { messages },
+                Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
+            }
+        }
+        Request::InboxRead { id } => match service.inbox.get(id, caller.user.as_deref()) {
+            Ok(Some(message)) => {
+                let _ = service.inbox.mark_read(id, caller.user.as_deref()).await;
+                Response::Message(message)
+            }
+            Ok(None) => error(NetApiStatus::ERROR_INVALID_PARAMETER, format!("no message {id} in your inbox")),
+            Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
+        },
+        Request::Send { to, from, text } => {
+            let from = from.unwrap_or_else(|| caller.login.clone());
+            match crate::send::send(service, &to, &from, &text).await {
+                Ok(report) => Response::Sent(report),
+                Err(e) => error(e.status(), e.to_string()),
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! UDP driver of the name service: answers name queries and node status requests
+//! for our names, using the pure rules of [`netsend_proto::responder`].
+
+use std::sync::Arc;
+
+use netsend_wire::nbns;
+use tokio::net::UdpSocket;
+
+use crate::net::Interface;
+use crate::service::Service;
+
+/// Largest name service datagram read (RFC 1002's limit is 576; be generous).
+const MAX_NBNS_DATAGRAM: usize = 1500;
+
+/// Serves one name service socket until shutdown.
+pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket, iface: Interface) {
+    let mut stop = service.stop_signal();
+    let mut buf = vec![0u8; MAX_NBNS_DATAGRAM];
+    loop {
+        let (len, peer) = tokio::select! {
+            _ = stop.changed() => return,
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(v) => v,
+                Err(e) => { tracing::debug!(error = %e, "name service receive failed"); continue; }
+            },
+        };
+        let packet = match nbns::Packet::parse(&buf[..len]) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "ignoring malformed name service packet");
+                continue;
+            }
+        };
+        let reply = {
+            let aliases = service.aliases.lock().expect("alias table lock");
+            let names = crate::names::our_names(&service, &aliases);
+            netsend_proto::responder::answer(&packet, &names, iface.address)
+        };
+        if let Some(reply) = reply {
+            if let Err(e) = socket.send_to(&reply, peer).await {
+                tracing::debug!(%peer, error = %e, "name service reply failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Dropping root after the privileged ports are bound.
+
+use std::path::Path;
+
+use nix::unistd::{self, Gid, Uid, User};
+
+use crate::service::StartError;
+
+/// When running as root and `user` is not empty: hands the state directory to
+/// `user`, then switches group and user for good. A non-root start keeps its
+/// identity (it could not bind ports below 1024 anyway).
+pub fn drop_to(user: &str, state_dir: &Path) -> Result<(), StartError> {
+    if user.is_empty() || !Uid::effective().is_root() {
+        return Ok(());
+    }
+    let fail = |e: String| StartError::Privileges(user.to_owned(), e);
+    let account = User::from_name(user)
+        .map_err(|e| fail(e.to_string()))?
+        .ok_or_else(|| fail("no such user".into()))?;
+    chown_tree(state_dir, account.uid, account.gid).map_err(|e| fail(format!("chown {}: {e}", state_dir.display())))?;
+    unistd::setgroups(&[account.gid]).map_err(|e| fail(e.to_string()))?;
+    unistd::setgid(account.gid).map_err(|e| fail(e.to_string()))?;
+    unistd::setuid(account.uid).map_err(|e| fail(e.to_string()))?;
+    if unistd::setuid(Uid::from_raw(0)).is_ok() {
+        return Err(fail("could regain root after dropping it".into()));
+    }
+    tracing::info!(user, uid = account.uid.as_raw(), "dropped privileges");
+    Ok(())
+}
+
+fn chown_tree(dir: &Path, uid: Uid, gid: Gid) -> std::io::Result<()> {
+    unistd::chown(dir, Some(uid), Some(gid))?;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_file() {
+            unistd::chown(&path, Some(uid), Some(gid))?;
+        }
+    }
+    Ok(())
+}

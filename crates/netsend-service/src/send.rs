@@ -1,0 +1,237 @@
+//! Sending a directed message: resolve the name, open a NetBIOS session to
+//! `NAME<03>` and drive [`netsend_proto::sender::ClientSession`] over it.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use netsend_proto::resolver::{Resolution, Resolver};
+use netsend_proto::sender::{ClientSession, SendError, SendOptions};
+use netsend_wire::name::suffix;
+use netsend_wire::status::NetApiStatus;
+use netsend_wire::{nbss, NetbiosName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use crate::control::SendReport;
+use crate::service::Service;
+
+/// How long to wait for a TCP connection to the recipient.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait for each reply from the recipient.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Broadcast query tries and their spacing (RFC 1002 BCAST_REQ_RETRY_*).
+const QUERY_RETRIES: u32 = 3;
+const QUERY_INTERVAL: Duration = Duration::from_millis(250);
+/// Largest reply frame accepted from a recipient.
+const MAX_REPLY_FRAME: usize = 1024;
+
+/// Why a send failed, with the NERR code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum SendFailure {
+    /// The name or the text is not acceptable.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// Nobody answered for the name.
+    #[error("{0} could not be found on the network")]
+    NameNotFound(String),
+    /// Several hosts claim the name; none was picked.
+    #[error("{name} is claimed by several hosts: {addresses}")]
+    Duplicate {
+        /// The name.
+        name: String,
+        /// The hosts, comma-separated.
+        addresses: String,
+    },
+    /// The connection or the exchange failed.
+    #[error("network error talking to {0}: {1}")]
+    Network(SocketAddr, String),
+    /// The recipient answered with an error.
+    #[error("{0} refused the message: {1}")]
+    Refused(SocketAddr, String, NetApiStatus),
+}
+
+impl SendFailure {
+    /// The NERR/Win32 code for the failure.
+    pub fn status(&self) -> NetApiStatus {
+        match self {
+            Self::InvalidParameter(_) => NetApiStatus::ERROR_INVALID_PARAMETER,
+            Self::NameNotFound(_) => NetApiStatus::NERR_NAME_NOT_FOUND,
+            Self::Duplicate { .. } => NetApiStatus::NERR_DUPLICATE_NAME,
+            Self::Network(..) => NetApiStatus::NERR_NETWORK_ERROR,
+            Self::Refused(_, _, status) => *status,
+        }
+    }
+}
+
+/// Sends `text` from `from` to the alias `to`.
+pub async fn send(service: &Arc<Service>, to: &str, from: &str, text: &str) -> Result<SendReport, SendFailure> {
+    let name = NetbiosName::with_code_page(to, suffix::MESSENGER, service.code_page)
+        .map_err(|e| SendFailure::InvalidParameter(format!("recipient {to:?}: {e}")))?;
+    if text.len() > service.config.limits.max_message_len {
+        return Err(SendFailure::InvalidParameter(format!(
+            "the message is {} bytes long; the limit is {}",
+            text.len(),
+            service.config.limits.max_message_len
+        )));
+    }
+    let address = resolve(service, &name).await?;
+    let calling = service
+        .aliases
+        .lock()
+        .expect("alias table lock")
+        .computer_name()
+        .with_suffix(suffix::WORKSTATION);
+    let options = SendOptions {
+        code_page: service.code_page,
+        ..SendOptions::default()
+    };
+    let session = ClientSession::new(name, calling, from, to, text, options);
+    deliver(address, session).await?;
+    Ok(SendReport {
+        to: name.to_text(service.code_page),
+        address: address.to_string(),
+        multi_block: true,
+    })
+}
+
+/// Resolves `NAME<03>` in order: our own aliases, static entries, broadcast
+/// queries on every interface, then the WINS server.
+async fn resolve(service: &Arc<Service>, name: &NetbiosName) -> Result<SocketAddr, SendFailure> {
+    let session_port = service.config.network.session_port_for_peers();
+    if service.aliases.lock().expect("alias table lock").find(name).is_some() {
+        let local = service
+            .session_addresses
+            .first()
+            .copied()
+            .ok_or_else(|| SendFailure::NameNotFound(name.to_string()))?;
+        let ip = match local.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST,
+            std::net::IpAddr::V4(ip) => ip,
+            std::net::IpAddr::V6(_) => Ipv4Addr::LOCALHOST,
+        };
+        return Ok(SocketAddr::V4(SocketAddrV4::new(ip, local.port())));
+    }
+    for entry in &service.config.static_names {
+        if let Ok(n) = NetbiosName::with_code_page(&entry.name, suffix::MESSENGER, service.code_page) {
+            if n == *name {
+                return entry
+                    .socket_addr(session_port)
+                    .map_err(SendFailure::InvalidParameter);
+            }
+        }
+    }
+    let name_port = service.config.network.name_port_for_peers();
+    let mut targets: Vec<(Ipv4Addr, SocketAddrV4)> = service
+        .interfaces
+        .iter()
+        .filter_map(|i| i.broadcast.map(|b| (i.address, SocketAddrV4::new(b, name_port))))
+        .collect();
+    for extra in &service.config.network.broadcast {
+        targets.push((Ipv4Addr::UNSPECIFIED, SocketAddrV4::new(*extra, name_port)));
+    }
+    let mut found = query(name, &targets).await;
+    if found.is_empty() {
+        if let Some(wins) = &service.config.wins {
+            found = query(name, &[(Ipv4Addr::UNSPECIFIED, SocketAddrV4::new(wins.server, name_port))]).await;
+        }
+    }
+    match found.as_slice() {
+        [] => Err(SendFailure::NameNotFound(name.to_string())),
+        [one] => Ok(SocketAddr::V4(SocketAddrV4::new(*one, session_port))),
+        many => Err(SendFailure::Duplicate {
+            name: name.to_string(),
+            addresses: many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        }),
+    }
+}
+
+/// Sends name queries for `name` from each source address to its target and
+/// collects the distinct addresses that answered.
+async fn query(name: &NetbiosName, targets: &[(Ipv4Addr, SocketAddrV4)]) -> Vec<Ipv4Addr> {
+    let mut found: Vec<Ipv4Addr> = Vec::new();
+    for &(source, target) in targets {
+        let Ok(socket) = UdpSocket::bind(SocketAddrV4::new(source, 0)).await else {
+            continue;
+        };
+        let _ = socket.set_broadcast(true);
+        let trn_id = (std::process::id() as u16) ^ (Instant::now().elapsed().subsec_nanos() as u16);
+        let mut resolver = Resolver::new(*name, trn_id, Instant::now(), QUERY_RETRIES, QUERY_INTERVAL);
+        let mut buf = [0u8; 1500];
+        loop {
+            let now = Instant::now();
+            while let Some(packet) = resolver.poll_transmit(now) {
+                let _ = socket.send_to(&packet, target).await;
+            }
+            if resolver.result().is_some() {
+                break;
+            }
+            let Some(deadline) = resolver.poll_timeout() else {
+                break;
+            };
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(wait, socket.recv_from(&mut buf)).await {
+                Ok(Ok((len, SocketAddr::V4(src)))) => resolver.handle_datagram(*src.ip(), &buf[..len]),
+                Ok(_) => {}
+                Err(_) => resolver.handle_timeout(Instant::now()),
+            }
+        }
+        if let Some(Resolution::Found(addresses)) = resolver.result() {
+            for a in addresses {
+                if !found.contains(&a) {
+                    found.push(a);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Connects to `address` and runs the client session to completion.
+async fn deliver(address: SocketAddr, mut session: ClientSession) -> Result<(), SendFailure> {
+    let net = |e: String| SendFailure::Network(address, e);
+    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+        .await
+        .map_err(|_| net("connection timed out".into()))?
+        .map_err(|e| net(e.to_string()))?;
+    let _ = stream.set_nodelay(true);
+    let mut buf: Vec<u8> = Vec::with_capacity(256);
+    loop {
+        while let Some(frame) = session.poll_transmit() {
+            stream.write_all(&frame).await.map_err(|e| net(e.to_string()))?;
+        }
+        if session.is_done() {
+            return Ok(());
+        }
+        let frame_len = loop {
+            match nbss::check_frame(&buf, MAX_REPLY_FRAME) {
+                Ok(Some(n)) => break n,
+                Ok(None) => {}
+                Err(e) => return Err(net(e.to_string())),
+            }
+            let mut chunk = [0u8; 1024];
+            let n = tokio::time::timeout(REPLY_TIMEOUT, stream.read(&mut chunk))
+                .await
+                .map_err(|_| net("no reply".into()))?
+                .map_err(|e| net(e.to_string()))?;
+            if n == 0 {
+                return Err(net("the recipient closed the connection".into()));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let frame: Vec<u8> = buf.drain(..frame_len).collect();
+        session.handle_frame(&frame).map_err(|e| map_send_error(address, e))?;
+    }
+}
+
+/// Maps a protocol failure to the NERR code NetMessageBufferSend returns.
+fn map_send_error(address: SocketAddr, error: SendError) -> SendFailure {
+    match error {
+        SendError::NameNotPresent => SendFailure::NameNotFound(format!("the name at {address}")),
+        SendError::Refused(status) => {
+            let code = status.to_net_api_status();
+            SendFailure::Refused(address, format!("{status:?}"), code)
+        }
+        other => SendFailure::Network(address, format!("{other:?}")),
+    }
+}

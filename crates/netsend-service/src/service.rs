@@ -1,0 +1,225 @@
+//! The messenger service: binds its sockets, then runs the session, name and
+//! control drivers until asked to stop.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use netsend_wire::CodePage;
+use tokio::net::{TcpListener, UdpSocket, UnixListener};
+use tokio::sync::watch;
+
+use crate::aliases::AliasTable;
+use crate::config::Config;
+use crate::inbox::{Inbox, InboxHandle, NewMessage, Transport};
+use crate::net::{self, BindError, Interface};
+
+/// Sockets bound before privileges are dropped.
+pub struct Listeners {
+    /// TCP session service listeners.
+    pub session: Vec<std::net::TcpListener>,
+    /// UDP name service sockets, each with the interface it answers for.
+    pub name: Vec<(std::net::UdpSocket, Interface)>,
+    /// The control socket.
+    pub control: std::os::unix::net::UnixListener,
+    /// Interfaces served.
+    pub interfaces: Vec<Interface>,
+}
+
+impl Listeners {
+    /// Binds every socket the configuration asks for.
+    pub fn bind(config: &Config) -> Result<Self, StartError> {
+        let bind: Vec<Ipv4Addr> = config.network.bind.clone();
+        let interfaces = net::interfaces(&bind, &config.network.interfaces);
+        let mut session = Vec::new();
+        for &addr in &bind {
+            session.push(net::bind_tcp(
+                "the session service (TCP)",
+                SocketAddrV4::new(addr, config.network.session_port),
+            )?);
+        }
+        let mut name = Vec::new();
+        let mut name_port = config.network.name_port;
+        for iface in &interfaces {
+            let unicast = net::bind_udp(
+                "the name service (UDP)",
+                SocketAddrV4::new(iface.address, name_port),
+            )?;
+            // With port 0 (tests), every socket shares the first one's port.
+            name_port = unicast.local_addr().map(|a| a.port()).unwrap_or(name_port);
+            name.push((unicast, *iface));
+            if let Some(bcast) = iface.broadcast {
+                let b = net::bind_udp("the name service (UDP broadcast)", SocketAddrV4::new(bcast, name_port))?;
+                name.push((b, *iface));
+            }
+        }
+        let control_path = &config.control_socket;
+        if let Some(dir) = control_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StartError::Control(control_path.clone(), e))?;
+        }
+        if std::os::unix::net::UnixStream::connect(control_path).is_ok() {
+            return Err(StartError::AlreadyRunning(control_path.clone()));
+        }
+        let _ = std::fs::remove_file(control_path);
+        let control = std::os::unix::net::UnixListener::bind(control_path)
+            .map_err(|e| StartError::Control(control_path.clone(), e))?;
+        control
+            .set_nonblocking(true)
+            .map_err(|e| StartError::Control(control_path.clone(), e))?;
+        // Everyone may connect; the service checks each caller's credentials.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(control_path, std::fs::Permissions::from_mode(0o666))
+            .map_err(|e| StartError::Control(control_path.clone(), e))?;
+        Ok(Self {
+            session,
+            name,
+            control,
+            interfaces,
+        })
+    }
+
+    /// The addresses the session service listens on.
+    pub fn session_addresses(&self) -> Vec<SocketAddr> {
+        self.session.iter().filter_map(|l| l.local_addr().ok()).collect()
+    }
+
+    /// The addresses the name service listens on.
+    pub fn name_addresses(&self) -> Vec<SocketAddr> {
+        self.name.iter().filter_map(|(s, _)| s.local_addr().ok()).collect()
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A network port could not be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The control socket could not be created.
+    #[error("cannot create the control socket {0}: {1}")]
+    Control(PathBuf, std::io::Error),
+    /// Another service already answers on the control socket.
+    #[error("the messenger service is already running (control socket {0})")]
+    AlreadyRunning(PathBuf),
+    /// The state directory or its files could not be used.
+    #[error("state directory {0}: {1}")]
+    State(PathBuf, String),
+    /// Dropping privileges failed.
+    #[error("cannot drop privileges to user {0:?}: {1}")]
+    Privileges(String, String),
+}
+
+/// State shared by every driver.
+pub struct Service {
+    /// The configuration in force.
+    pub config: Config,
+    /// The OEM code page for names and text.
+    pub code_page: CodePage,
+    /// The message alias table.
+    pub aliases: Mutex<AliasTable>,
+    /// The durable inbox.
+    pub inbox: InboxHandle,
+    /// Interfaces served.
+    pub interfaces: Vec<Interface>,
+    /// Where the session service listens (for status and local delivery).
+    pub session_addresses: Vec<SocketAddr>,
+    /// Where the name service listens.
+    pub name_addresses: Vec<SocketAddr>,
+    stop: watch::Sender<bool>,
+}
+
+impl Service {
+    /// A receiver that changes when the service is asked to stop.
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Asks every driver to stop.
+    pub fn request_stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Builds the inbox record of a message received from `peer`.
+    pub(crate) fn new_message(
+        &self,
+        message: &netsend_proto::message::Message,
+        peer: SocketAddr,
+        transport: Transport,
+    ) -> NewMessage {
+        let aliases = self.aliases.lock().expect("alias table lock");
+        let to_name = netsend_wire::NetbiosName::from_oem_lossy(message.to.as_bytes(), 0x03);
+        let alias = aliases.resolve_destination(&to_name);
+        NewMessage {
+            from: message.from.clone(),
+            to: alias.map_or_else(|| message.to.clone(), |a| a.name.clone()),
+            recipient_user: alias.and_then(|a| a.owner.clone()),
+            source: peer.to_string(),
+            text: message.text.clone(),
+            transport,
+            broadcast: false,
+        }
+    }
+
+    /// Hook run after a message is durable: where display (terminals, desktop)
+    /// will be triggered.
+    pub(crate) fn delivered(&self, _id: i64) {}
+}
+
+/// Runs the service on already-bound sockets until a stop request or signal.
+/// Privileges are dropped (when configured and running as root) before any
+/// peer input is read.
+pub async fn run(config: Config, listeners: Listeners) -> Result<(), StartError> {
+    let code_page = config.code_page;
+    let state_dir = config.state_dir.clone();
+    std::fs::create_dir_all(&state_dir).map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
+    crate::privileges::drop_to(&config.user, &state_dir)?;
+    let mut aliases = AliasTable::load(&config.computer_name, &state_dir, code_page)
+        .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
+    aliases.set_local_addresses(listeners.interfaces.iter().map(|i| i.address).collect());
+    let inbox = Inbox::open(&state_dir.join("inbox.db"))
+        .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?
+        .handle();
+    let (stop, _) = watch::channel(false);
+    let service = Arc::new(Service {
+        session_addresses: listeners.session_addresses(),
+        name_addresses: listeners.name_addresses(),
+        interfaces: listeners.interfaces.clone(),
+        config,
+        code_page,
+        aliases: Mutex::new(aliases),
+        inbox,
+        stop,
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    for l in listeners.session {
+        let l = TcpListener::from_std(l).map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
+        tasks.spawn(crate::session::accept_loop(service.clone(), l));
+    }
+    for (s, iface) in listeners.name {
+        let s = UdpSocket::from_std(s).map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
+        tasks.spawn(crate::names::serve(service.clone(), s, iface));
+    }
+    let control = UnixListener::from_std(listeners.control)
+        .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
+    tasks.spawn(crate::control_server::serve(service.clone(), control));
+    tracing::info!(
+        computer = %service.config.computer_name,
+        session = ?service.session_addresses,
+        name = ?service.name_addresses,
+        "messenger service started"
+    );
+    let mut stop = service.stop_signal();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
+    tokio::select! {
+        _ = stop.changed() => {}
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    service.request_stop();
+    tasks.shutdown().await;
+    let _ = std::fs::remove_file(&service.config.control_socket);
+    service.inbox.close().await;
+    tracing::info!("messenger service stopped");
+    Ok(())
+}

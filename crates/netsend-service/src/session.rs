@@ -1,0 +1,119 @@
+//! TCP driver of the session service: one task per connection feeding NBSS frames
+//! to [`netsend_proto::session::ServerSession`] and writing its replies. A message
+//! is committed to the inbox before its success reply is written.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use netsend_proto::session::{Action, ServerSession, SessionConfig};
+use netsend_wire::nbss;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use crate::inbox::Transport;
+use crate::service::Service;
+
+/// Accepts connections until shutdown, at most `max_connections` at once.
+pub(crate) async fn accept_loop(service: Arc<Service>, listener: TcpListener) {
+    let permits = Arc::new(Semaphore::new(service.config.limits.max_connections.max(1)));
+    let mut stop = service.stop_signal();
+    loop {
+        let permit = tokio::select! {
+            _ = stop.changed() => return,
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+        };
+        let accepted = tokio::select! {
+            _ = stop.changed() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let service = service.clone();
+                tokio::spawn(async move {
+                    serve(service, stream, peer).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Serves one connection until the peer closes, an error, or idle timeout.
+async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let config = SessionConfig {
+        max_message_len: service.config.limits.max_message_len,
+        ..SessionConfig::new(service.code_page)
+    };
+    let mut session = ServerSession::new(config);
+    let max_frame = session.max_frame_len();
+    let idle = Duration::from_secs(service.config.limits.session_idle_timeout_secs.max(1));
+    let mut buf: Vec<u8> = Vec::with_capacity(512);
+    loop {
+        let frame_len = match nbss::check_frame(&buf, max_frame) {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                if buf.len() >= max_frame + 4 {
+                    return;
+                }
+                let mut chunk = [0u8; 4096];
+                match tokio::time::timeout(idle, stream.read(&mut chunk)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return,
+                    Ok(Ok(n)) => {
+                        buf.extend_from_slice(&chunk[..n]);
+                        continue;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "idle session closed");
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::info!(%peer, error = %e, "dropping session: bad frame");
+                return;
+            }
+        };
+        let frame: Vec<u8> = buf.drain(..frame_len).collect();
+        let action = {
+            let aliases = service.aliases.lock().expect("alias table lock");
+            session.handle_frame(&frame, &|name| aliases.accepts_called_name(name))
+        };
+        let reply = match action {
+            Action::Nothing => continue,
+            Action::Close => return,
+            Action::Send(bytes) => bytes,
+            Action::SendAndClose(bytes) => {
+                let _ = stream.write_all(&bytes).await;
+                return;
+            }
+            Action::Deliver {
+                message,
+                ack,
+                refuse,
+            } => {
+                let new = service.new_message(&message, peer, Transport::Session);
+                match service.inbox.store(new).await {
+                    Ok(id) => {
+                        tracing::info!(id, from = %message.from, to = %message.to, %peer, "message stored");
+                        service.delivered(id);
+                        ack
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, %peer, "inbox commit failed: refusing message");
+                        refuse
+                    }
+                }
+            }
+        };
+        if stream.write_all(&reply).await.is_err() {
+            return;
+        }
+    }
+}
