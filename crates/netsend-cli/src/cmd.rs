@@ -79,7 +79,9 @@ async fn dispatch(command: Command, config: &Config, config_path: Option<&Path>)
             MessengerAction::Stop => {
                 call(config, Request::Stop).await?;
                 let deadline = Instant::now() + START_TIMEOUT;
-                while config.control_socket.exists() && Instant::now() < deadline {
+                while control::call(&config.control_socket, &Request::Status).await.is_ok()
+                    && Instant::now() < deadline
+                {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 println!("The Messenger service was stopped successfully.");

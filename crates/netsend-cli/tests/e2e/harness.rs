@@ -1,0 +1,328 @@
+//! Starts real `netsend` service processes on test ports and runs CLI commands
+//! against them. A service is killed in `Drop`, and its log is printed when a
+//! test fails, so failures show what the service saw.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Path of the binary under test.
+pub fn netsend_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_netsend")
+}
+
+/// Whether a test that needs root (network namespaces, privileged ports) can run.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Whether a program is on PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Skips a test whose requirements are missing, or fails it when
+/// `NETSEND_REQUIRE_INTEROP=1` (as CI sets).
+pub fn require(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    if std::env::var("NETSEND_REQUIRE_INTEROP").as_deref() == Ok("1") {
+        panic!("required for this test: {what}");
+    }
+    eprintln!("skipped: needs {what}");
+    false
+}
+
+/// A running messenger service.
+pub struct Service {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub session: SocketAddr,
+    log: mpsc::Receiver<String>,
+    log_lines: Vec<String>,
+    /// Prefix that runs commands inside a network namespace, if any.
+    pub netns: Option<String>,
+}
+
+impl Service {
+    /// Starts a service on loopback with OS-chosen ports and `extra` TOML appended
+    /// to the generated configuration (top-level keys go before any table, so
+    /// `extra_top` takes those).
+    pub fn start(computer: &str, extra_top: &str, extra: &str) -> Self {
+        Self::start_in(None, computer, "127.0.0.1", 0, 0, extra_top, extra)
+    }
+
+    /// Starts a service, optionally inside a network namespace.
+    pub fn start_in(
+        netns: Option<&str>,
+        computer: &str,
+        bind: &str,
+        session_port: u16,
+        name_port: u16,
+        extra_top: &str,
+        extra: &str,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        // Reachable by an unprivileged service user (privilege-drop tests).
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let config = dir.path().join("netsend.toml");
+        let user_line = if extra_top.contains("user =") { "" } else { "user = \"\"\n" };
+        let state = dir.path().join("state");
+        let control = dir.path().join("control.sock");
+        std::fs::write(
+            &config,
+            format!(
+                "computer_name = \"{computer}\"\nworkgroup = \"TESTGROUP\"\nstate_dir = \"{}\"\n\
+                 control_socket = \"{}\"\n{user_line}{extra_top}\n[network]\nbind = [\"{bind}\"]\n\
+                 name_port = {name_port}\ndatagram_port = 0\nsession_port = {session_port}\n{extra}\n",
+                state.display(),
+                control.display()
+            ),
+        )
+        .unwrap();
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, netsend_bin()]);
+                c
+            }
+            None => Command::new(netsend_bin()),
+        };
+        let mut child = cmd
+            .arg("--config")
+            .arg(&config)
+            .args(["messenger", "start", "--foreground"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let tx2 = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx2.send(line);
+            }
+        });
+        let mut service = Self {
+            child,
+            dir,
+            config,
+            session: "0.0.0.0:0".parse().unwrap(),
+            log: rx,
+            log_lines: Vec::new(),
+            netns: netns.map(String::from),
+        };
+        loop {
+            match service.log.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) => {
+                    service.log_lines.push(line.clone());
+                    if let Some(rest) = line.strip_prefix("ready ") {
+                        let session = rest
+                            .split_whitespace()
+                            .find_map(|kv| kv.strip_prefix("session="))
+                            .and_then(|v| v.split(',').next())
+                            .unwrap();
+                        service.session = session.parse().unwrap();
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let _ = service.child.kill();
+                    service.drain_log();
+                    panic!("service did not start:\n{}", service.log_lines.join("\n"));
+                }
+            }
+        }
+        service
+    }
+
+    fn drain_log(&mut self) {
+        while let Ok(line) = self.log.recv_timeout(Duration::from_millis(100)) {
+            self.log_lines.push(line);
+        }
+    }
+
+    /// Runs `netsend --config <ours> args...` (inside our namespace if any).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_stdin(args, None)
+    }
+
+    /// Like [`Service::cli`] with bytes on standard input.
+    pub fn cli_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, netsend_bin()]);
+                c
+            }
+            None => Command::new(netsend_bin()),
+        };
+        cmd.arg("--config").arg(&self.config).args(args);
+        run_with_stdin(cmd, stdin)
+    }
+
+    /// The inbox as JSON values (as root: every message).
+    pub fn inbox(&self) -> Vec<serde_json::Value> {
+        let out = self.cli(&["inbox", "--json"]);
+        assert!(out.status.success(), "inbox failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Waits (bounded) until the inbox holds at least `n` messages.
+    pub fn wait_inbox(&self, n: usize) -> Vec<serde_json::Value> {
+        for _ in 0..100 {
+            let inbox = self.inbox();
+            if inbox.len() >= n {
+                return inbox;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.inbox()
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Stops the service the way a user does, and waits for the process.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let out = self.cli(&["messenger", "stop"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            self.drain_log();
+            eprintln!("--- service log ({}) ---\n{}", self.config.display(), self.log_lines.join("\n"));
+        }
+    }
+}
+
+/// Runs a command with optional stdin and returns its output.
+pub fn run_with_stdin(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(bytes) = stdin {
+        use std::io::Write;
+        let mut s = child.stdin.take().unwrap();
+        s.write_all(bytes).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Text of a command's stderr.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Text of a command's stdout.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes a file, creating parents.
+pub fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A test LAN: one namespace holding a bridge and one namespace per host, each
+/// with a veth on the bridge and an address from 192.0.2.0/24. Nothing is added
+/// to the root namespace. Everything is torn down in `Drop`, also on failure.
+pub struct Lan {
+    prefix: String,
+    hosts: Vec<String>,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Lan {
+    /// Builds the LAN; `hosts` are (short name, IPv4 address in 192.0.2.0/24).
+    pub fn new(tag: &str, hosts: &[(&str, &str)]) -> Self {
+        let prefix = format!("nst{}{tag}", std::process::id() % 100_000);
+        let mut lan = Self {
+            prefix: prefix.clone(),
+            hosts: Vec::new(),
+        };
+        let br = format!("{prefix}br");
+        ip(&["netns", "add", &br]);
+        lan.hosts.push(br.clone());
+        ip(&["-n", &br, "link", "set", "lo", "up"]);
+        ip(&["-n", &br, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", &br, "link", "set", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
+        ip(&["-n", &br, "link", "set", "br0", "up"]);
+        for (i, (name, addr)) in hosts.iter().enumerate() {
+            assert!(addr.starts_with("192.0.2."), "test hosts use 192.0.2.0/24 only");
+            let ns = lan.ns(name);
+            ip(&["netns", "add", &ns]);
+            lan.hosts.push(ns.clone());
+            let port = format!("port{i}");
+            ip(&["-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
+            ip(&["-n", &br, "link", "set", &port, "master", "br0", "up"]);
+            ip(&["-n", &ns, "link", "set", "lo", "up"]);
+            ip(&["-n", &ns, "addr", "add", &format!("{addr}/24"), "broadcast", "192.0.2.255", "dev", "eth0"]);
+            ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+        }
+        lan
+    }
+
+    /// The namespace of host `name`.
+    pub fn ns(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// Runs a command inside host `name`'s namespace.
+    pub fn exec(&self, name: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns(name)]).args(args);
+        run_with_stdin(cmd, stdin)
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for ns in &self.hosts {
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        for ns in self.hosts.iter().rev() {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}

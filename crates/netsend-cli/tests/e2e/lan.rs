@@ -1,0 +1,58 @@
+//! Several netsend services on a LAN of network namespaces (192.0.2.0/24).
+
+use crate::harness::{have, is_root, require, stderr, Lan, Service};
+
+#[test]
+fn three_hosts_deliver_to_each_other_by_broadcast_name_query() {
+    if !require(is_root() && have("ip"), "root and iproute2 (network namespaces)") {
+        return;
+    }
+    let lan = Lan::new("l3", &[("a", "192.0.2.31"), ("b", "192.0.2.32"), ("c", "192.0.2.33")]);
+    let hosts = [("a", "HOSTA", "192.0.2.31"), ("b", "HOSTB", "192.0.2.32"), ("c", "HOSTC", "192.0.2.33")];
+    let services: Vec<Service> = hosts
+        .iter()
+        .map(|(h, name, addr)| {
+            Service::start_in(Some(&lan.ns(h)), name, addr, 139, 137, "", "")
+        })
+        .collect();
+    for (i, svc) in services.iter().enumerate() {
+        let (_, _, _) = hosts[i];
+        let next = hosts[(i + 1) % 3].1;
+        let out = svc.cli(&["send", next, "hello", "from", hosts[i].1]);
+        assert!(out.status.success(), "{} -> {next}: {}", hosts[i].1, stderr(&out));
+    }
+    for (i, svc) in services.iter().enumerate() {
+        let inbox = svc.wait_inbox(1);
+        let prev = hosts[(i + 2) % 3];
+        assert_eq!(inbox.len(), 1, "{}: {inbox:?}", hosts[i].1);
+        assert_eq!(inbox[0]["text"], format!("hello from {}", prev.1));
+        assert!(inbox[0]["source"].as_str().unwrap().starts_with(prev.2));
+    }
+    // A name nobody holds is not found on the LAN either.
+    let out = services[0].cli(&["send", "NOBODY", "hi"]);
+    assert!(stderr(&out).contains("(2273)"), "{}", stderr(&out));
+}
+
+#[test]
+fn service_drops_root_after_binding_privileged_ports() {
+    if !require(is_root() && have("ip"), "root and iproute2 (network namespaces)") {
+        return;
+    }
+    let lan = Lan::new("pd", &[("a", "192.0.2.35")]);
+    let svc = Service::start_in(Some(&lan.ns("a")), "DROPPER", "192.0.2.35", 139, 137, "user = \"nobody\"", "");
+    let out = svc.cli(&["send", "DROPPER", "as", "nobody"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(svc.wait_inbox(1)[0]["text"], "as nobody");
+    let status: String = crate::harness::stdout(&svc.cli(&["messenger", "status"]));
+    let pid = status
+        .split("pid ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .unwrap()
+        .to_owned();
+    let proc_status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = proc_status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(uid_line.split_whitespace().skip(1).all(|u| u == "65534"), "{uid_line}");
+    let cap_line = proc_status.lines().find(|l| l.starts_with("CapEff:")).unwrap();
+    assert!(cap_line.ends_with("0000000000000000"), "{cap_line}");
+}

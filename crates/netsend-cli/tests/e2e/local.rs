@@ -1,0 +1,244 @@
+//! One service on loopback: the quickstart, aliases, inbox, and error paths.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::harness::{stderr, stdout, Service};
+
+#[test]
+fn quickstart_send_to_own_computer_name() {
+    let svc = Service::start("HOST1", "", "");
+    let out = svc.cli(&["send", "host1", "Hello", "from", "the", "quickstart"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("successfully sent to HOST1"));
+    let inbox = svc.wait_inbox(1);
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0]["text"], "Hello from the quickstart");
+    assert_eq!(inbox[0]["to"], "HOST1");
+    assert_eq!(inbox[0]["read"], false);
+    // The plain listing shows it, `inbox read` marks it read.
+    let list = stdout(&svc.cli(&["inbox"]));
+    assert!(list.contains("Hello from the quickstart"), "{list}");
+    let id = inbox[0]["id"].as_i64().unwrap().to_string();
+    let read = svc.cli(&["inbox", "read", &id]);
+    assert!(stdout(&read).contains("Hello from the quickstart"));
+    assert_eq!(svc.inbox()[0]["read"], true);
+    let unread: Vec<serde_json::Value> =
+        serde_json::from_slice(&svc.cli(&["inbox", "--json", "--unread"]).stdout).unwrap();
+    assert!(unread.is_empty());
+}
+
+#[test]
+fn long_and_non_ascii_messages_arrive_intact() {
+    let svc = Service::start("HOST2", "", "");
+    let long: String = (0..1000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let out = svc.cli(&["send", "HOST2", &long]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = "Grüße aus Köln: é ü ä ö ß £ and € too";
+    let out = svc.cli(&["send", "HOST2", text]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = "line one\nline two\n";
+    let out = svc.cli_stdin(&["send", "HOST2", "-"], Some(lines.as_bytes()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let inbox = svc.wait_inbox(3);
+    assert_eq!(inbox[0]["text"], long.as_str());
+    assert_eq!(inbox[1]["text"], text);
+    assert_eq!(inbox[2]["text"], lines);
+}
+
+#[test]
+fn aliases_add_list_delete_and_receive() {
+    let svc = Service::start("HOST3", "", "");
+    let out = svc.cli(&["name", "helpdesk", "/ADD"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = svc.cli(&["name", "HELPDESK", "/add"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("NERR_AlreadyExists (2276)"), "{}", stderr(&out));
+    let list = stdout(&svc.cli(&["name"]));
+    assert!(list.contains("HOST3") && list.contains("HELPDESK"), "{list}");
+    let out = svc.cli(&["send", "helpdesk", "printer", "on", "fire"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(svc.wait_inbox(1)[0]["to"], "HELPDESK");
+    let out = svc.cli(&["name", "host3", "/delete"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("NERR_DelComputerName (2278)"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    let out = svc.cli(&["name", "helpdesk", "/delete"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&svc.cli(&["name"])).contains("HELPDESK"));
+    let out = svc.cli(&["name", "bad*name", "/add"]);
+    assert!(stderr(&out).contains("(87)"), "{}", stderr(&out));
+}
+
+#[test]
+fn unknown_name_and_host_without_messenger() {
+    // A port that nothing listens on: bind, note it, close.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let extra = format!("[[static_names]]\nname = \"DEADHOST\"\naddress = \"{closed}\"\n");
+    let svc = Service::start("HOST4", "", &extra);
+    let out = svc.cli(&["send", "nosuchname", "hello"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("NERR_NameNotFound (2273): The message alias could not be found on the network."),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    let out = svc.cli(&["send", "deadhost", "hello"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("NERR_NetworkError (2136)"), "{}", stderr(&out));
+    assert!(svc.inbox().is_empty());
+}
+
+#[test]
+fn service_down_gives_msg_not_started() {
+    let svc = Service::start("HOST5", "", "");
+    let config = svc.config.clone();
+    let status = svc.stop();
+    assert!(status.success());
+    for args in [
+        vec!["inbox"],
+        vec!["name"],
+        vec!["send", "host5", "hi"],
+        vec!["messenger", "status"],
+    ] {
+        let out = std::process::Command::new(crate::harness::netsend_bin())
+            .arg("--config")
+            .arg(&config)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains("NERR_MsgNotStarted (2284)"), "{args:?}: {err}");
+        assert!(err.contains("netsend messenger start"), "{err}");
+    }
+}
+
+fn nbss(payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, (payload.len() >> 8) as u8, payload.len() as u8];
+    v.extend_from_slice(payload);
+    v
+}
+
+fn smb(command: u8, words: &[u8], bytes: &[u8]) -> Vec<u8> {
+    let mut v = vec![0xFF, b'S', b'M', b'B', command];
+    v.extend_from_slice(&[0; 27]);
+    v.push((words.len() / 2) as u8);
+    v.extend_from_slice(words);
+    v.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+    v.extend_from_slice(bytes);
+    v
+}
+
+/// An NBSS session request to `called<03>` from `calling<00>`.
+fn session_request(called: &str, calling: &str) -> Vec<u8> {
+    let mut req = vec![0x81, 0, 0, 68];
+    for (name, sfx) in [(called, 3u8), (calling, 0u8)] {
+        let mut raw = [b' '; 16];
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+        raw[15] = sfx;
+        req.push(32);
+        for b in raw {
+            req.push(b'A' + (b >> 4));
+            req.push(b'A' + (b & 15));
+        }
+        req.push(0);
+    }
+    req
+}
+
+fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).ok()?;
+    let len = (usize::from(head[1] & 1) << 16) | usize::from(u16::from_be_bytes([head[2], head[3]]));
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
+#[test]
+fn malformed_input_gets_protocol_errors_and_loses_nothing() {
+    let svc = Service::start("HOST6", "", "");
+    let connect = || {
+        let s = TcpStream::connect(svc.session).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s
+    };
+    // D7 without D5: ERRDOS/87 (ERRinvalidparam), like smbd.
+    let mut s = connect();
+    s.write_all(&nbss(&smb(0xD7, &[0, 0], &[1, 2, 0, b'h', b'i']))).unwrap();
+    let reply = read_frame(&mut s).unwrap();
+    assert_eq!(&reply[..5], b"\xFFSMB\xD7");
+    assert_eq!((reply[5], u16::from_le_bytes([reply[7], reply[8]])), (0x01, 87));
+    // A D5 to a name we do not hold: ERRSRV/ERRmsgoff.
+    s.write_all(&nbss(&smb(0xD5, &[], b"\x04bob\x00\x04NOTHERE\x00"))).unwrap();
+    let reply = read_frame(&mut s).unwrap();
+    assert_eq!((reply[5], u16::from_le_bytes([reply[7], reply[8]])), (0x02, 0x52));
+    // Start a message, send an oversized block: ERRSRV/ERRerror, nothing stored.
+    s.write_all(&nbss(&smb(0xD5, &[], b"\x04bob\x00\x04HOST6\x00"))).unwrap();
+    assert_eq!(read_frame(&mut s).unwrap()[5], 0);
+    let mut block = vec![1u8];
+    block.extend_from_slice(&300u16.to_le_bytes());
+    block.extend_from_slice(&[b'x'; 300]);
+    s.write_all(&nbss(&smb(0xD7, &[0, 0], &block))).unwrap();
+    let reply = read_frame(&mut s).unwrap();
+    assert_eq!(reply[5], 0x02, "oversized block must be refused");
+    s.write_all(&nbss(&smb(0xD6, &[0, 0], &[]))).unwrap();
+    let _ = read_frame(&mut s);
+    drop(s);
+    // An announced frame far beyond the limit: the connection is closed at once.
+    let mut s = connect();
+    s.write_all(&[0x00, 0x01, 0xFF, 0xFF]).unwrap();
+    assert!(read_frame(&mut s).is_none());
+    // Garbage that is not SMB.
+    let mut s = connect();
+    s.write_all(&nbss(b"GET / HTTP/1.0\r\n\r\n")).unwrap();
+    let _ = read_frame(&mut s);
+    // Truncated SMB: connection dropped or error, never a crash.
+    let mut s = connect();
+    s.write_all(&nbss(b"\xFFSMB\xD0\x00")).unwrap();
+    let _ = read_frame(&mut s);
+    // The service still serves, and the inbox holds only the good message.
+    let out = svc.cli(&["send", "HOST6", "still", "alive"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let inbox = svc.wait_inbox(1);
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0]["text"], "still alive");
+}
+
+#[test]
+fn raw_single_block_message_is_acknowledged_after_commit() {
+    let svc = Service::start("HOST7", "", "");
+    let mut s = TcpStream::connect(svc.session).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Session request to HOST7<03> from BOB<00>, then D0.
+    let req = session_request("HOST7", "BOB");
+    s.write_all(&req).unwrap();
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head, [0x82, 0, 0, 0]);
+    let mut body = b"\x04BOB\x00\x04HOST7\x00\x01".to_vec();
+    body.extend_from_slice(&2u16.to_le_bytes());
+    body.extend_from_slice(b"hi");
+    s.write_all(&nbss(&smb(0xD0, &[], &body))).unwrap();
+    let reply = read_frame(&mut s).unwrap();
+    assert_eq!(reply.len(), 35);
+    assert_eq!(reply[4], 0xD0);
+    assert_eq!(&reply[5..9], &[0, 0, 0, 0]);
+    assert_eq!(reply[9] & 0x80, 0x80);
+    // The success reply came after the commit: the message is there now.
+    let inbox = svc.inbox();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0]["from"], "BOB");
+    assert_eq!(inbox[0]["text"], "hi");
+    // A session request for a name we do not hold: negative response 0x82.
+    let mut s = TcpStream::connect(svc.session).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&session_request("NOTHERE", "BOB")).unwrap();
+    let mut reply = [0u8; 5];
+    s.read_exact(&mut reply).unwrap();
+    assert_eq!(reply, [0x83, 0, 0, 1, 0x82]);
+}

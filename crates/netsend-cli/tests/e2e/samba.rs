@@ -1,0 +1,155 @@
+//! Interop with Samba: smbclient -M sends to netsend; netsend sends to smbd's
+//! "message command"; nmblookup finds our names and we find nmbd's.
+
+use std::path::Path;
+
+use crate::harness::{have, is_root, require, stderr, stdout, write, Lan, Service};
+
+/// A client smb.conf for smbclient/nmblookup.
+fn client_conf(dir: &Path, interfaces: &str) -> String {
+    let path = dir.join("client-smb.conf");
+    write(
+        &path,
+        &format!(
+            "[global]\n   workgroup = TESTGROUP\n   netbios name = SAMBACLI\n   {interfaces}\n   \
+             disable netbios = no\n   name resolve order = bcast\n   client min protocol = NT1\n   \
+             lock directory = {d}\n   state directory = {d}\n   cache directory = {d}\n   \
+             private dir = {d}\n   pid directory = {d}\n   ncalrpc dir = {d}\n   log file = {d}/log.%m\n",
+            d = dir.join("samba-client").display()
+        ),
+    );
+    std::fs::create_dir_all(dir.join("samba-client")).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn smbclient_delivers_to_netsend_on_loopback() {
+    if !require(have("smbclient"), "Samba's smbclient (apt-get install smbclient)") {
+        return;
+    }
+    let svc = Service::start("NSRECV", "", "");
+    let conf = client_conf(svc.dir.path(), "interfaces = lo\n   bind interfaces only = yes");
+    let port = svc.session.port().to_string();
+    let long: String = "0123456789abcdef".repeat(20);
+    let texts = ["Hello NSRECV", long.as_str(), "Grüße aus Köln: é ü ß"];
+    for text in texts {
+        let out = crate::harness::run_with_stdin(
+            {
+                let mut c = std::process::Command::new("smbclient");
+                c.args(["-s", &conf, "-M", "NSRECV", "-I", "127.0.0.1", "-p", &port, "-U", "alice", "-N", "-n", "SAMBACLI"]);
+                c
+            },
+            Some(format!("{text}\n").as_bytes()),
+        );
+        // smbclient exits 0 even when refused: the inbox is the proof.
+        assert!(!stderr(&out).contains("cli_message returned"), "{}", stderr(&out));
+    }
+    let inbox = svc.wait_inbox(3);
+    assert_eq!(inbox.len(), 3, "{inbox:?}");
+    for (m, text) in inbox.iter().zip(texts) {
+        assert_eq!(m["text"], format!("{text}\n"));
+        assert_eq!(m["from"], "alice");
+        assert_eq!(m["to"], "NSRECV");
+    }
+}
+
+/// smbd + nmbd on host `s`, netsend on host `n`, clients on both.
+struct SambaLan {
+    lan: Lan,
+    dir: tempfile::TempDir,
+}
+
+impl SambaLan {
+    fn new(tag: &str) -> Option<Self> {
+        if !require(
+            is_root() && have("ip") && have("smbd") && have("nmbd") && have("smbclient") && have("nmblookup"),
+            "root, iproute2 and Samba (apt-get install samba smbclient)",
+        ) {
+            return None;
+        }
+        let lan = Lan::new(tag, &[("s", "192.0.2.41"), ("n", "192.0.2.42")]);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let d = dir.path().join("smbd");
+        for sub in ["run", "lock", "state", "cache", "private", "log", "ncalrpc", "tmp", "inbox"] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        for sub in ["tmp", "inbox"] {
+            std::fs::set_permissions(d.join(sub), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+        }
+        let d = d.display();
+        write(
+            &dir.path().join("smbd/smb.conf"),
+            &format!(
+                "[global]\n   netbios name = SMBHOST\n   workgroup = TESTGROUP\n   server role = standalone server\n   \
+                 interfaces = eth0\n   bind interfaces only = yes\n   smb ports = 139 445\n   disable netbios = no\n   \
+                 server min protocol = NT1\n   \
+                 message command = /bin/sh -c 'cat %s >> {d}/inbox/msgs.log; rm %s'\n   \
+                 name resolve order = bcast\n   local master = no\n   domain master = no\n   preferred master = no\n   \
+                 wins support = no\n   dns proxy = no\n   load printers = no\n   printing = bsd\n   printcap name = /dev/null\n   \
+                 disable spoolss = yes\n   passdb backend = tdbsam:{d}/private/passdb.tdb\n   pid directory = {d}/run\n   \
+                 lock directory = {d}/lock\n   state directory = {d}/state\n   cache directory = {d}/cache\n   \
+                 private dir = {d}/private\n   ncalrpc dir = {d}/ncalrpc\n   log file = {d}/log/log.%m\n   usershare path =\n"
+            ),
+        );
+        let conf = format!("{d}/smb.conf");
+        let mut smbd = std::process::Command::new("ip");
+        smbd.args(["netns", "exec", &lan.ns("s"), "smbd", "-D", "-s", &conf])
+            .env("TMPDIR", format!("{d}/tmp"));
+        assert!(smbd.status().unwrap().success());
+        let nmbd = lan.exec("s", &["nmbd", "-D", "-s", &conf], None);
+        assert!(nmbd.status.success(), "{}", stderr(&nmbd));
+        // Wait (bounded) until smbd answers on 139.
+        for _ in 0..100 {
+            if lan.exec("n", &["bash", "-c", "exec 3<>/dev/tcp/192.0.2.41/139"], None).status.success() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Some(Self { lan, dir })
+    }
+
+    fn smbd_inbox(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("smbd/inbox/msgs.log")).unwrap_or_default()
+    }
+}
+
+#[test]
+fn netsend_and_samba_exchange_messages_on_port_139() {
+    let Some(lab) = SambaLan::new("sm") else {
+        return;
+    };
+    let svc = Service::start_in(Some(&lab.lan.ns("n")), "NSHOST", "192.0.2.42", 139, 137, "", "");
+
+    // netsend -> smbd, resolving SMBHOST<03> by broadcast (nmbd answers).
+    let text = "Hello smbd, from netsend: Grüße";
+    let out = svc.cli(&["send", "smbhost", text]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut got = String::new();
+    for _ in 0..50 {
+        got = lab.smbd_inbox();
+        if !got.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(got, text, "the file smbd handed to its message command");
+
+    // smbclient -> netsend on port 139 (NBSS session request first), resolving
+    // NSHOST<03> by broadcast: our name service answers.
+    let conf = client_conf(lab.dir.path(), "interfaces = eth0\n   bind interfaces only = yes");
+    let out = lab.lan.exec(
+        "s",
+        &["smbclient", "-s", &conf, "-M", "NSHOST", "-U", "bob", "-N", "-n", "SMBHOST"],
+        Some("Hello netsend, from smbclient\nsecond line\n".as_bytes()),
+    );
+    assert!(!stderr(&out).contains("cli_message returned"), "{}", stderr(&out));
+    let inbox = svc.wait_inbox(1);
+    assert_eq!(inbox.len(), 1, "{inbox:?} / smbclient: {} {}", stdout(&out), stderr(&out));
+    assert_eq!(inbox[0]["text"], "Hello netsend, from smbclient\nsecond line\n");
+    assert_eq!(inbox[0]["from"], "bob");
+
+    // nmblookup (Samba's resolver) finds our <03> name by broadcast.
+    let out = lab.lan.exec("s", &["nmblookup", "-s", &conf, "NSHOST#03"], None);
+    assert!(stdout(&out).contains("192.0.2.42 NSHOST<03>"), "{}{}", stdout(&out), stderr(&out));
+}
