@@ -191,21 +191,32 @@ impl AliasTable {
         Ok(alias)
     }
 
-    /// Adds a logged-in user's name (not persisted); no error when it exists.
-    pub fn add_user(&mut self, user: &str) {
-        let Ok(name) = NetbiosName::with_code_page(user, suffix::MESSENGER, self.code_page) else {
-            return;
-        };
-        if self.find(&name).is_none() && self.aliases.len() < MAX_ALIASES {
-            self.aliases.push((
-                name,
-                Alias {
-                    name: name.to_text(self.code_page),
-                    kind: AliasKind::User,
-                    owner: Some(user.to_owned()),
-                },
-            ));
+    /// Makes the user aliases match the users logged in now: adds a `User` alias
+    /// for each new user (unless that name is already an alias) and removes the
+    /// `User` aliases of users who left. Returns whether anything changed.
+    pub fn sync_users(&mut self, users: &[String]) -> bool {
+        let before = self.aliases.len();
+        self.aliases.retain(|(_, a)| {
+            a.kind != AliasKind::User || a.owner.as_ref().is_some_and(|o| users.contains(o))
+        });
+        let mut changed = self.aliases.len() != before;
+        for user in users {
+            let Ok(name) = NetbiosName::with_code_page(user, suffix::MESSENGER, self.code_page) else {
+                continue;
+            };
+            if self.find(&name).is_none() && self.aliases.len() < MAX_ALIASES {
+                self.aliases.push((
+                    name,
+                    Alias {
+                        name: name.to_text(self.code_page),
+                        kind: AliasKind::User,
+                        owner: Some(user.clone()),
+                    },
+                ));
+                changed = true;
+            }
         }
+        changed
     }
 
     /// Deletes an alias. The computer name cannot be deleted
@@ -277,6 +288,20 @@ mod tests {
         t.delete("Alice", Some("alice")).unwrap();
         let t3 = AliasTable::load("host1", dir.path(), CodePage::Cp850).unwrap();
         assert_eq!(t3.list().count(), 1);
+    }
+
+    #[test]
+    fn user_aliases_follow_logins() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = AliasTable::load("HOST1", dir.path(), CodePage::Cp850).unwrap();
+        assert!(t.sync_users(&["carol".into(), "dave".into()]));
+        assert_eq!(t.find(&NetbiosName::new("CAROL", 3).unwrap()).unwrap().owner.as_deref(), Some("carol"));
+        assert!(!t.sync_users(&["carol".into(), "dave".into()]));
+        assert!(t.sync_users(&["dave".into()]));
+        assert!(t.find(&NetbiosName::new("carol", 3).unwrap()).is_none());
+        // User aliases are not persisted.
+        let t2 = AliasTable::load("HOST1", dir.path(), CodePage::Cp850).unwrap();
+        assert_eq!(t2.list().count(), 1);
     }
 
     #[test]

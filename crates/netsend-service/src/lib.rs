@@ -22,3 +22,4 @@ pub mod privileges;
 pub mod send;
 pub mod service;
 mod session;
+pub mod users;

@@ -165,6 +165,27 @@ impl Service {
     pub(crate) fn delivered(&self, _id: i64) {}
 }
 
+/// How often utmp is read for logins and logouts.
+const LOGIN_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps one message alias per logged-in user.
+async fn watch_logins(service: Arc<Service>) {
+    let mut stop = service.stop_signal();
+    loop {
+        let path = service.config.utmp_path.clone();
+        let users = tokio::task::spawn_blocking(move || crate::users::logged_in_users(&path))
+            .await
+            .unwrap_or_default();
+        if service.aliases.lock().expect("alias table lock").sync_users(&users) {
+            tracing::info!(?users, "user aliases updated");
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(LOGIN_POLL) => {}
+        }
+    }
+}
+
 /// Runs the service on already-bound sockets until a stop request or signal.
 /// Privileges are dropped (when configured and running as root) before any
 /// peer input is read.
@@ -202,6 +223,7 @@ pub async fn run(config: Config, listeners: Listeners) -> Result<(), StartError>
     let control = UnixListener::from_std(listeners.control)
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     tasks.spawn(crate::control_server::serve(service.clone(), control));
+    tasks.spawn(watch_logins(service.clone()));
     tracing::info!(
         computer = %service.config.computer_name,
         session = ?service.session_addresses,
