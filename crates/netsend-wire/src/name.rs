@@ -22,7 +22,9 @@ pub const MAX_WIRE_NAME_LEN: usize = 255;
 pub const MAX_POINTER_HOPS: usize = 10;
 
 /// Characters that may not appear in a NetBIOS name typed by a user.
-const ILLEGAL_CHARS: &[char] = &['\\', '/', ':', '*', '?', '"', '<', '>', '|', '.', '+', '=', ';', ',', '[', ']'];
+const ILLEGAL_CHARS: &[char] = &[
+    '\\', '/', ':', '*', '?', '"', '<', '>', '|', '.', '+', '=', ';', ',', '[', ']',
+];
 
 /// Well-known suffix ("type") bytes.
 pub mod suffix {
@@ -93,7 +95,11 @@ impl NetbiosName {
     pub fn from_oem_lossy(oem: &[u8], suffix: u8) -> Self {
         let mut bytes = [b' '; 16];
         for (dst, &src) in bytes.iter_mut().zip(oem.iter().take(NAME_LEN)) {
-            *dst = if src == 0 { b' ' } else { src.to_ascii_uppercase() };
+            *dst = if src == 0 {
+                b' '
+            } else {
+                src.to_ascii_uppercase()
+            };
         }
         bytes[15] = suffix;
         Self { bytes }
@@ -230,7 +236,9 @@ impl WireName {
         let mut labels: Vec<&[u8]> = Vec::new();
         let mut total = 0usize;
         loop {
-            let len = *message.get(pos).ok_or(DecodeError::Truncated { field: "name label" })?;
+            let len = *message.get(pos).ok_or(DecodeError::Truncated {
+                field: "name label",
+            })?;
             match len & 0xC0 {
                 0x00 => {
                     let len = usize::from(len);
@@ -238,9 +246,12 @@ impl WireName {
                         pos += 1;
                         break;
                     }
-                    let label = message
-                        .get(pos + 1..pos + 1 + len)
-                        .ok_or(DecodeError::Truncated { field: "name label" })?;
+                    let label =
+                        message
+                            .get(pos + 1..pos + 1 + len)
+                            .ok_or(DecodeError::Truncated {
+                                field: "name label",
+                            })?;
                     total += len + 1;
                     if total + 1 > MAX_WIRE_NAME_LEN {
                         return Err(DecodeError::TooLong {
@@ -253,12 +264,15 @@ impl WireName {
                     pos += 1 + len;
                 }
                 0xC0 => {
-                    let low = *message
-                        .get(pos + 1)
-                        .ok_or(DecodeError::Truncated { field: "label pointer" })?;
+                    let low = *message.get(pos + 1).ok_or(DecodeError::Truncated {
+                        field: "label pointer",
+                    })?;
                     let target = usize::from(u16::from_be_bytes([len & 0x3F, low]));
                     if target >= pos.min(floor) {
-                        return Err(DecodeError::malformed("label pointer", "does not point backwards"));
+                        return Err(DecodeError::malformed(
+                            "label pointer",
+                            "does not point backwards",
+                        ));
                     }
                     hops += 1;
                     if hops > MAX_POINTER_HOPS {
@@ -355,9 +369,15 @@ mod tests {
             Err(NameError::TooLong { len: 16 })
         );
         assert_eq!(NetbiosName::new("a*b", 3), Err(NameError::IllegalChar('*')));
-        assert_eq!(NetbiosName::new("a\u{7}", 3), Err(NameError::IllegalChar('\u{7}')));
+        assert_eq!(
+            NetbiosName::new("a\u{7}", 3),
+            Err(NameError::IllegalChar('\u{7}'))
+        );
         assert_eq!(NetbiosName::new("€uro", 3), Err(NameError::NotOem('€')));
-        assert_eq!(NetbiosName::new("jürgen", 3).unwrap().trimmed(), &[b'J', 0x9A, b'R', b'G', b'E', b'N']);
+        assert_eq!(
+            NetbiosName::new("jürgen", 3).unwrap().trimmed(),
+            &[b'J', 0x9A, b'R', b'G', b'E', b'N']
+        );
     }
 
     #[test]

@@ -147,7 +147,11 @@ pub fn encode_message_blocks(
     max_block: usize,
 ) -> Vec<Vec<u8>> {
     let max_block = max_block.max(4);
-    let encode = |s: &str| code_page.encode(s).unwrap_or_else(|_| s.as_bytes().to_vec());
+    let encode = |s: &str| {
+        code_page
+            .encode(s)
+            .unwrap_or_else(|_| s.as_bytes().to_vec())
+    };
     let line_break = match line_breaks {
         LineBreaks::CrLf => "\r\n",
         LineBreaks::Dc4 => "\u{14}",
@@ -156,7 +160,11 @@ pub fn encode_message_blocks(
     let mut block = String::new();
     for c in normalize_line_breaks(text).chars() {
         let mut buf = [0u8; 4];
-        let piece = if c == '\n' { line_break } else { c.encode_utf8(&mut buf) };
+        let piece = if c == '\n' {
+            line_break
+        } else {
+            c.encode_utf8(&mut buf)
+        };
         let mut candidate = block.clone();
         candidate.push_str(piece);
         if !block.is_empty() && encode(&candidate).len() > max_block {
@@ -186,7 +194,10 @@ mod tests {
 
     #[test]
     fn line_breaks_are_normalised() {
-        assert_eq!(normalize_line_breaks("a\r\nb\n\rc\rd\u{14}e\nf"), "a\nb\nc\nd\ne\nf");
+        assert_eq!(
+            normalize_line_breaks("a\r\nb\n\rc\rd\u{14}e\nf"),
+            "a\nb\nc\nd\ne\nf"
+        );
     }
 
     #[test]
@@ -200,7 +211,10 @@ mod tests {
         let text = "é".repeat(100) + "€";
         let blocks = encode_message_blocks(&text, CodePage::Cp850, LineBreaks::CrLf, 127);
         assert!(blocks.iter().all(|b| b.len() <= 127));
-        let joined: String = blocks.iter().map(|b| decode_block(b, CodePage::Cp850)).collect();
+        let joined: String = blocks
+            .iter()
+            .map(|b| decode_block(b, CodePage::Cp850))
+            .collect();
         assert_eq!(joined, text);
         assert_eq!(
             encode_message_blocks("", CodePage::Cp850, LineBreaks::CrLf, 127),

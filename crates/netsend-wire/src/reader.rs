@@ -134,10 +134,7 @@ mod tests {
     fn reads_and_runs_out_cleanly() {
         let mut r = Reader::new(&[0x12, 0x34, 0x56]);
         assert_eq!(r.u16_be("a").unwrap(), 0x1234);
-        assert_eq!(
-            r.u16_le("b"),
-            Err(DecodeError::Truncated { field: "b" })
-        );
+        assert_eq!(r.u16_le("b"), Err(DecodeError::Truncated { field: "b" }));
         assert_eq!(r.u8("c").unwrap(), 0x56);
         r.finish("x").unwrap();
     }
@@ -148,8 +145,14 @@ mod tests {
         assert_eq!(r.cstring(3, "s").unwrap(), b"abc");
         assert_eq!(r.rest(), b"rest");
         let mut r = Reader::new(b"abcdef");
-        assert!(matches!(r.cstring(3, "s"), Err(DecodeError::TooLong { .. })));
+        assert!(matches!(
+            r.cstring(3, "s"),
+            Err(DecodeError::TooLong { .. })
+        ));
         let mut r = Reader::new(b"ab");
-        assert!(matches!(r.cstring(3, "s"), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(
+            r.cstring(3, "s"),
+            Err(DecodeError::Truncated { .. })
+        ));
     }
 }
