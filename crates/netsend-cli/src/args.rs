@@ -134,21 +134,33 @@ mod tests {
 
     #[test]
     fn net_switches_become_options() {
-        assert_eq!(norm("netsend NAME bob /ADD"), ["netsend", "name", "bob", "--add"]);
-        assert_eq!(norm("netsend name bob /Delete"), ["netsend", "name", "bob", "--delete"]);
+        assert_eq!(
+            norm("netsend NAME bob /ADD"),
+            ["netsend", "name", "bob", "--add"]
+        );
+        assert_eq!(
+            norm("netsend name bob /Delete"),
+            ["netsend", "name", "bob", "--delete"]
+        );
         assert_eq!(
             norm("netsend SEND bob /add me"),
             ["netsend", "send", "bob", "/add", "me"]
         );
-        assert_eq!(norm("netsend Messenger START"), ["netsend", "messenger", "start"]);
+        assert_eq!(
+            norm("netsend Messenger START"),
+            ["netsend", "messenger", "start"]
+        );
     }
 
     #[test]
     fn clap_accepts_normalized_forms() {
         let cli = Cli::try_parse_from(norm("netsend name bob /add")).unwrap();
         assert!(matches!(cli.command, Command::Name { add: true, .. }));
-        let cli = Cli::try_parse_from(norm("netsend send /USERS This server will shut down")).unwrap();
-        let Command::Send { words, .. } = cli.command else { panic!() };
+        let cli =
+            Cli::try_parse_from(norm("netsend send /USERS This server will shut down")).unwrap();
+        let Command::Send { words, .. } = cli.command else {
+            panic!()
+        };
         assert_eq!(words[0], "/USERS");
         assert_eq!(words.len(), 5);
     }

@@ -19,10 +19,11 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Runs one parsed command line.
 pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
-    let config_path = cli
-        .config
-        .clone()
-        .or_else(|| Path::new(SYSTEM_CONFIG).exists().then(|| SYSTEM_CONFIG.into()));
+    let config_path = cli.config.clone().or_else(|| {
+        Path::new(SYSTEM_CONFIG)
+            .exists()
+            .then(|| SYSTEM_CONFIG.into())
+    });
     let config = Config::load(config_path.as_deref())
         .map_err(|e| Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
     if let Command::Messenger {
@@ -46,15 +47,25 @@ async fn call(config: &Config, request: Request) -> Result<Response, Failure> {
             NetApiStatus::NERR_MSG_NOT_STARTED,
             format!("no messenger service answers on {path}"),
         )),
-        Err(e) => Err(Failure::new(NetApiStatus::NERR_NETWORK_ERROR, e.to_string())),
+        Err(e) => Err(Failure::new(
+            NetApiStatus::NERR_NETWORK_ERROR,
+            e.to_string(),
+        )),
     }
 }
 
 fn unexpected(r: Response) -> Failure {
-    Failure::new(NetApiStatus::NERR_INTERNAL_ERROR, format!("unexpected answer {r:?}"))
+    Failure::new(
+        NetApiStatus::NERR_INTERNAL_ERROR,
+        format!("unexpected answer {r:?}"),
+    )
 }
 
-async fn dispatch(command: Command, config: &Config, config_path: Option<&Path>) -> Result<(), Failure> {
+async fn dispatch(
+    command: Command,
+    config: &Config,
+    config_path: Option<&Path>,
+) -> Result<(), Failure> {
     match command {
         Command::Send { from, words } => send(config, from, words).await,
         Command::Name { alias, add, delete } => name(config, alias, add, delete).await,
@@ -64,14 +75,16 @@ async fn dispatch(command: Command, config: &Config, config_path: Option<&Path>)
             follow,
             action,
         } => match action {
-            Some(InboxAction::Read { id }) => match call(config, Request::InboxRead { id }).await? {
-                Response::Message(m) if json => print_json(&m),
-                Response::Message(m) => {
-                    print_message_full(&m);
-                    Ok(())
+            Some(InboxAction::Read { id }) => {
+                match call(config, Request::InboxRead { id }).await? {
+                    Response::Message(m) if json => print_json(&m),
+                    Response::Message(m) => {
+                        print_message_full(&m);
+                        Ok(())
+                    }
+                    r => Err(unexpected(r)),
                 }
-                r => Err(unexpected(r)),
-            },
+            }
             None => inbox(config, json, unread, follow).await,
         },
         Command::Messenger { action } => match action {
@@ -79,7 +92,9 @@ async fn dispatch(command: Command, config: &Config, config_path: Option<&Path>)
             MessengerAction::Stop => {
                 call(config, Request::Stop).await?;
                 let deadline = Instant::now() + START_TIMEOUT;
-                while control::call(&config.control_socket, &Request::Status).await.is_ok()
+                while control::call(&config.control_socket, &Request::Status)
+                    .await
+                    .is_ok()
                     && Instant::now() < deadline
                 {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -130,16 +145,33 @@ async fn send(config: &Config, from: Option<String>, words: Vec<String>) -> Resu
             format!("the target {target} (broadcast and /USERS) is not supported by this version; send to a name"),
         ));
     }
-    match call(config, Request::Send { to: target, from, text }).await? {
+    match call(
+        config,
+        Request::Send {
+            to: target,
+            from,
+            text,
+        },
+    )
+    .await?
+    {
         Response::Sent(report) => {
-            println!("The message was successfully sent to {} ({}).", report.to, report.address);
+            println!(
+                "The message was successfully sent to {} ({}).",
+                report.to, report.address
+            );
             Ok(())
         }
         r => Err(unexpected(r)),
     }
 }
 
-async fn name(config: &Config, alias: Option<String>, add: bool, delete: bool) -> Result<(), Failure> {
+async fn name(
+    config: &Config,
+    alias: Option<String>,
+    add: bool,
+    delete: bool,
+) -> Result<(), Failure> {
     let request = match (alias, add, delete) {
         (Some(name), true, _) => Request::NameAdd { name },
         (Some(name), _, true) => Request::NameDel { name },
@@ -147,8 +179,14 @@ async fn name(config: &Config, alias: Option<String>, add: bool, delete: bool) -
         (None, _, _) => Request::Names,
     };
     let verb = match &request {
-        Request::NameDel { name } => format!("The message alias {} was deleted successfully.", name.to_uppercase()),
-        Request::NameAdd { name } => format!("The message alias {} was added successfully.", name.to_uppercase()),
+        Request::NameDel { name } => format!(
+            "The message alias {} was deleted successfully.",
+            name.to_uppercase()
+        ),
+        Request::NameAdd { name } => format!(
+            "The message alias {} was added successfully.",
+            name.to_uppercase()
+        ),
         _ => String::new(),
     };
     match call(config, request).await? {
@@ -156,8 +194,16 @@ async fn name(config: &Config, alias: Option<String>, add: bool, delete: bool) -
             println!("{:<16} {:<10} Owner", "Name", "Kind");
             println!("{}", "-".repeat(40));
             for a in names {
-                let kind = serde_json::to_value(a.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-                println!("{:<16} {:<10} {}", a.name, kind, a.owner.unwrap_or_else(|| "(all users)".into()));
+                let kind = serde_json::to_value(a.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
+                println!(
+                    "{:<16} {:<10} {}",
+                    a.name,
+                    kind,
+                    a.owner.unwrap_or_else(|| "(all users)".into())
+                );
             }
             Ok(())
         }
@@ -208,7 +254,8 @@ async fn inbox(config: &Config, json: bool, unread: bool, follow: bool) -> Resul
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
-    let s = serde_json::to_string(value).map_err(|e| Failure::new(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()))?;
+    let s = serde_json::to_string(value)
+        .map_err(|e| Failure::new(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()))?;
     println!("{s}");
     Ok(())
 }
@@ -217,7 +264,12 @@ fn when(ms: i64) -> String {
     let secs = ms / 1000;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -247,7 +299,12 @@ fn print_message_line(m: &StoredMessage) {
 }
 
 fn print_message_full(m: &StoredMessage) {
-    println!("Message from {} to {} on {} UTC", m.from, m.to, when(m.received_at));
+    println!(
+        "Message from {} to {} on {} UTC",
+        m.from,
+        m.to,
+        when(m.received_at)
+    );
     println!("(id {}, from {} via {:?})", m.id, m.source, m.transport);
     println!();
     println!("{}", m.text);
@@ -256,7 +313,9 @@ fn print_message_full(m: &StoredMessage) {
 fn start_foreground(config: Config) -> Result<(), Failure> {
     use tracing_subscriber::EnvFilter;
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("NETSEND_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_env("NETSEND_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .try_init();
     let fail = |e: String| Failure::new(NetApiStatus::NERR_MSG_INIT_FAILED, e);
@@ -266,14 +325,23 @@ fn start_foreground(config: Config) -> Result<(), Failure> {
         .build()
         .map_err(|e| fail(e.to_string()))?;
     runtime.block_on(async move {
-        let listeners = netsend_service::service::Listeners::bind(&config).map_err(|e| match e {
-            netsend_service::service::StartError::AlreadyRunning(_) => {
-                Failure::new(NetApiStatus::NERR_MSG_ALREADY_STARTED, e.to_string())
-            }
-            e => fail(e.to_string()),
-        })?;
-        let session: Vec<String> = listeners.session_addresses().iter().map(ToString::to_string).collect();
-        let names: Vec<String> = listeners.name_addresses().iter().map(ToString::to_string).collect();
+        let listeners =
+            netsend_service::service::Listeners::bind(&config).map_err(|e| match e {
+                netsend_service::service::StartError::AlreadyRunning(_) => {
+                    Failure::new(NetApiStatus::NERR_MSG_ALREADY_STARTED, e.to_string())
+                }
+                e => fail(e.to_string()),
+            })?;
+        let session: Vec<String> = listeners
+            .session_addresses()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let names: Vec<String> = listeners
+            .name_addresses()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         println!(
             "ready computer={} session={} name={} control={}",
             config.computer_name,
@@ -282,16 +350,25 @@ fn start_foreground(config: Config) -> Result<(), Failure> {
             config.control_socket.display()
         );
         let _ = std::io::stdout().flush();
-        netsend_service::service::run(config, listeners).await.map_err(|e| fail(e.to_string()))
+        netsend_service::service::run(config, listeners)
+            .await
+            .map_err(|e| fail(e.to_string()))
     })
 }
 
 async fn start_daemon(config: &Config, config_path: Option<&Path>) -> Result<(), Failure> {
-    if control::call(&config.control_socket, &Request::Status).await.is_ok() {
-        return Err(Failure::new(NetApiStatus::NERR_MSG_ALREADY_STARTED, "it answers on its control socket"));
+    if control::call(&config.control_socket, &Request::Status)
+        .await
+        .is_ok()
+    {
+        return Err(Failure::new(
+            NetApiStatus::NERR_MSG_ALREADY_STARTED,
+            "it answers on its control socket",
+        ));
     }
     let fail = |e: String| Failure::new(NetApiStatus::NERR_MSG_INIT_FAILED, e);
-    std::fs::create_dir_all(&config.state_dir).map_err(|e| fail(format!("{}: {e}", config.state_dir.display())))?;
+    std::fs::create_dir_all(&config.state_dir)
+        .map_err(|e| fail(format!("{}: {e}", config.state_dir.display())))?;
     let log_path = config.state_dir.join("netsend.log");
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -314,18 +391,40 @@ async fn start_daemon(config: &Config, config_path: Option<&Path>) -> Result<(),
         .map_err(|e| fail(e.to_string()))?;
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        if let Ok(Response::Status(s)) = control::call(&config.control_socket, &Request::Status).await {
-            println!("The Messenger service was started successfully (pid {}).", s.pid);
-            println!("  computer name {}, session service on {}", s.computer_name, s.session_addresses.join(", "));
+        if let Ok(Response::Status(s)) =
+            control::call(&config.control_socket, &Request::Status).await
+        {
+            println!(
+                "The Messenger service was started successfully (pid {}).",
+                s.pid
+            );
+            println!(
+                "  computer name {}, session service on {}",
+                s.computer_name,
+                s.session_addresses.join(", ")
+            );
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
-            return Err(fail(format!("the service exited ({status}):\n{}", tail.join("\n"))));
+            let tail: Vec<&str> = log
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            return Err(fail(format!(
+                "the service exited ({status}):\n{}",
+                tail.join("\n")
+            )));
         }
         if Instant::now() > deadline {
-            return Err(fail(format!("no answer after {START_TIMEOUT:?}; see {}", log_path.display())));
+            return Err(fail(format!(
+                "no answer after {START_TIMEOUT:?}; see {}",
+                log_path.display()
+            )));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -1,1 +1,19 @@
-//! Sans-IO messenger state machines.
+//! Sans-IO state machines of the messenger: deterministic, no sockets, no clock.
+//!
+//! # Layout
+//! - [`session`]: the server side of one session-service connection.
+//! - [`sender`]: the client side of one directed message.
+//! - [`message`]: a received message decoded for people.
+//! - [`resolver`]: a name query client (broadcast or unicast), time passed in.
+//! - [`responder`]: which name service requests we answer, and how.
+//! - [`fuzzing`]: entry points for the fuzz targets.
+
+pub mod fuzzing;
+pub mod message;
+pub mod resolver;
+pub mod responder;
+pub mod sender;
+pub mod session;
+
+#[cfg(test)]
+mod tests;

@@ -72,9 +72,17 @@ impl Service {
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         // Reachable by an unprivileged service user (privilege-drop tests).
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         let config = dir.path().join("netsend.toml");
-        let user_line = if extra_top.contains("user =") { "" } else { "user = \"\"\n" };
+        let user_line = if extra_top.contains("user =") {
+            ""
+        } else {
+            "user = \"\"\n"
+        };
         let state = dir.path().join("state");
         let control = dir.path().join("control.sock");
         std::fs::write(
@@ -180,7 +188,11 @@ impl Service {
     /// The inbox as JSON values (as root: every message).
     pub fn inbox(&self) -> Vec<serde_json::Value> {
         let out = self.cli(&["inbox", "--json"]);
-        assert!(out.status.success(), "inbox failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "inbox failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -204,7 +216,11 @@ impl Service {
     /// Stops the service the way a user does, and waits for the process.
     pub fn stop(mut self) -> std::process::ExitStatus {
         let out = self.cli(&["messenger", "stop"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         self.child.wait().unwrap()
     }
 }
@@ -215,16 +231,24 @@ impl Drop for Service {
         let _ = self.child.wait();
         if std::thread::panicking() {
             self.drain_log();
-            eprintln!("--- service log ({}) ---\n{}", self.config.display(), self.log_lines.join("\n"));
+            eprintln!(
+                "--- service log ({}) ---\n{}",
+                self.config.display(),
+                self.log_lines.join("\n")
+            );
         }
     }
 }
 
 /// Runs a command with optional stdin and returns its output.
 pub fn run_with_stdin(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     if let Some(bytes) = stdin {
         use std::io::Write;
@@ -281,18 +305,46 @@ impl Lan {
         lan.hosts.push(br.clone());
         ip(&["-n", &br, "link", "set", "lo", "up"]);
         ip(&["-n", &br, "link", "add", "br0", "type", "bridge"]);
-        ip(&["-n", &br, "link", "set", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
+        ip(&[
+            "-n",
+            &br,
+            "link",
+            "set",
+            "br0",
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+        ]);
         ip(&["-n", &br, "link", "set", "br0", "up"]);
         for (i, (name, addr)) in hosts.iter().enumerate() {
-            assert!(addr.starts_with("192.0.2."), "test hosts use 192.0.2.0/24 only");
+            assert!(
+                addr.starts_with("192.0.2."),
+                "test hosts use 192.0.2.0/24 only"
+            );
             let ns = lan.ns(name);
             ip(&["netns", "add", &ns]);
             lan.hosts.push(ns.clone());
             let port = format!("port{i}");
-            ip(&["-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
+            ip(&[
+                "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns",
+                &ns,
+            ]);
             ip(&["-n", &br, "link", "set", &port, "master", "br0", "up"]);
             ip(&["-n", &ns, "link", "set", "lo", "up"]);
-            ip(&["-n", &ns, "addr", "add", &format!("{addr}/24"), "broadcast", "192.0.2.255", "dev", "eth0"]);
+            ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "broadcast",
+                "192.0.2.255",
+                "dev",
+                "eth0",
+            ]);
             ip(&["-n", &ns, "link", "set", "eth0", "up"]);
         }
         lan

@@ -4,22 +4,39 @@ use crate::harness::{have, is_root, require, stderr, Lan, Service};
 
 #[test]
 fn three_hosts_deliver_to_each_other_by_broadcast_name_query() {
-    if !require(is_root() && have("ip"), "root and iproute2 (network namespaces)") {
+    if !require(
+        is_root() && have("ip"),
+        "root and iproute2 (network namespaces)",
+    ) {
         return;
     }
-    let lan = Lan::new("l3", &[("a", "192.0.2.31"), ("b", "192.0.2.32"), ("c", "192.0.2.33")]);
-    let hosts = [("a", "HOSTA", "192.0.2.31"), ("b", "HOSTB", "192.0.2.32"), ("c", "HOSTC", "192.0.2.33")];
+    let lan = Lan::new(
+        "l3",
+        &[
+            ("a", "192.0.2.31"),
+            ("b", "192.0.2.32"),
+            ("c", "192.0.2.33"),
+        ],
+    );
+    let hosts = [
+        ("a", "HOSTA", "192.0.2.31"),
+        ("b", "HOSTB", "192.0.2.32"),
+        ("c", "HOSTC", "192.0.2.33"),
+    ];
     let services: Vec<Service> = hosts
         .iter()
-        .map(|(h, name, addr)| {
-            Service::start_in(Some(&lan.ns(h)), name, addr, 139, 137, "", "")
-        })
+        .map(|(h, name, addr)| Service::start_in(Some(&lan.ns(h)), name, addr, 139, 137, "", ""))
         .collect();
     for (i, svc) in services.iter().enumerate() {
         let (_, _, _) = hosts[i];
         let next = hosts[(i + 1) % 3].1;
         let out = svc.cli(&["send", next, "hello", "from", hosts[i].1]);
-        assert!(out.status.success(), "{} -> {next}: {}", hosts[i].1, stderr(&out));
+        assert!(
+            out.status.success(),
+            "{} -> {next}: {}",
+            hosts[i].1,
+            stderr(&out)
+        );
     }
     for (i, svc) in services.iter().enumerate() {
         let inbox = svc.wait_inbox(1);
@@ -35,11 +52,22 @@ fn three_hosts_deliver_to_each_other_by_broadcast_name_query() {
 
 #[test]
 fn service_drops_root_after_binding_privileged_ports() {
-    if !require(is_root() && have("ip"), "root and iproute2 (network namespaces)") {
+    if !require(
+        is_root() && have("ip"),
+        "root and iproute2 (network namespaces)",
+    ) {
         return;
     }
     let lan = Lan::new("pd", &[("a", "192.0.2.35")]);
-    let svc = Service::start_in(Some(&lan.ns("a")), "DROPPER", "192.0.2.35", 139, 137, "user = \"nobody\"", "");
+    let svc = Service::start_in(
+        Some(&lan.ns("a")),
+        "DROPPER",
+        "192.0.2.35",
+        139,
+        137,
+        "user = \"nobody\"",
+        "",
+    );
     let out = svc.cli(&["send", "DROPPER", "as", "nobody"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(svc.wait_inbox(1)[0]["text"], "as nobody");
@@ -52,7 +80,13 @@ fn service_drops_root_after_binding_privileged_ports() {
         .to_owned();
     let proc_status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let uid_line = proc_status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    assert!(uid_line.split_whitespace().skip(1).all(|u| u == "65534"), "{uid_line}");
-    let cap_line = proc_status.lines().find(|l| l.starts_with("CapEff:")).unwrap();
+    assert!(
+        uid_line.split_whitespace().skip(1).all(|u| u == "65534"),
+        "{uid_line}"
+    );
+    let cap_line = proc_status
+        .lines()
+        .find(|l| l.starts_with("CapEff:"))
+        .unwrap();
     assert!(cap_line.ends_with("0000000000000000"), "{cap_line}");
 }

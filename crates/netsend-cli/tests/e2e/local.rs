@@ -32,7 +32,9 @@ fn quickstart_send_to_own_computer_name() {
 #[test]
 fn long_and_non_ascii_messages_arrive_intact() {
     let svc = Service::start("HOST2", "", "");
-    let long: String = (0..1000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let long: String = (0..1000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     let out = svc.cli(&["send", "HOST2", &long]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = "Grüße aus Köln: é ü ä ö ß £ and € too";
@@ -54,9 +56,16 @@ fn aliases_add_list_delete_and_receive() {
     assert!(out.status.success(), "{}", stderr(&out));
     let out = svc.cli(&["name", "HELPDESK", "/add"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("NERR_AlreadyExists (2276)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("NERR_AlreadyExists (2276)"),
+        "{}",
+        stderr(&out)
+    );
     let list = stdout(&svc.cli(&["name"]));
-    assert!(list.contains("HOST3") && list.contains("HELPDESK"), "{list}");
+    assert!(
+        list.contains("HOST3") && list.contains("HELPDESK"),
+        "{list}"
+    );
     let out = svc.cli(&["send", "helpdesk", "printer", "on", "fire"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(svc.wait_inbox(1)[0]["to"], "HELPDESK");
@@ -75,20 +84,29 @@ fn aliases_add_list_delete_and_receive() {
 #[test]
 fn unknown_name_and_host_without_messenger() {
     // A port that nothing listens on: bind, note it, close.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let extra = format!("[[static_names]]\nname = \"DEADHOST\"\naddress = \"{closed}\"\n");
     let svc = Service::start("HOST4", "", &extra);
     let out = svc.cli(&["send", "nosuchname", "hello"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("NERR_NameNotFound (2273): The message alias could not be found on the network."),
+        err.contains(
+            "NERR_NameNotFound (2273): The message alias could not be found on the network."
+        ),
         "{err}"
     );
     assert!(err.contains("hint:"), "{err}");
     let out = svc.cli(&["send", "deadhost", "hello"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("NERR_NetworkError (2136)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("NERR_NetworkError (2136)"),
+        "{}",
+        stderr(&out)
+    );
     assert!(svc.inbox().is_empty());
 }
 
@@ -153,7 +171,8 @@ fn session_request(called: &str, calling: &str) -> Vec<u8> {
 fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
     let mut head = [0u8; 4];
     s.read_exact(&mut head).ok()?;
-    let len = (usize::from(head[1] & 1) << 16) | usize::from(u16::from_be_bytes([head[2], head[3]]));
+    let len =
+        (usize::from(head[1] & 1) << 16) | usize::from(u16::from_be_bytes([head[2], head[3]]));
     let mut body = vec![0u8; len];
     s.read_exact(&mut body).ok()?;
     Some(body)
@@ -169,16 +188,25 @@ fn malformed_input_gets_protocol_errors_and_loses_nothing() {
     };
     // D7 without D5: ERRDOS/87 (ERRinvalidparam), like smbd.
     let mut s = connect();
-    s.write_all(&nbss(&smb(0xD7, &[0, 0], &[1, 2, 0, b'h', b'i']))).unwrap();
+    s.write_all(&nbss(&smb(0xD7, &[0, 0], &[1, 2, 0, b'h', b'i'])))
+        .unwrap();
     let reply = read_frame(&mut s).unwrap();
     assert_eq!(&reply[..5], b"\xFFSMB\xD7");
-    assert_eq!((reply[5], u16::from_le_bytes([reply[7], reply[8]])), (0x01, 87));
+    assert_eq!(
+        (reply[5], u16::from_le_bytes([reply[7], reply[8]])),
+        (0x01, 87)
+    );
     // A D5 to a name we do not hold: ERRSRV/ERRmsgoff.
-    s.write_all(&nbss(&smb(0xD5, &[], b"\x04bob\x00\x04NOTHERE\x00"))).unwrap();
+    s.write_all(&nbss(&smb(0xD5, &[], b"\x04bob\x00\x04NOTHERE\x00")))
+        .unwrap();
     let reply = read_frame(&mut s).unwrap();
-    assert_eq!((reply[5], u16::from_le_bytes([reply[7], reply[8]])), (0x02, 0x52));
+    assert_eq!(
+        (reply[5], u16::from_le_bytes([reply[7], reply[8]])),
+        (0x02, 0x52)
+    );
     // Start a message, send an oversized block: ERRSRV/ERRerror, nothing stored.
-    s.write_all(&nbss(&smb(0xD5, &[], b"\x04bob\x00\x04HOST6\x00"))).unwrap();
+    s.write_all(&nbss(&smb(0xD5, &[], b"\x04bob\x00\x04HOST6\x00")))
+        .unwrap();
     assert_eq!(read_frame(&mut s).unwrap()[5], 0);
     let mut block = vec![1u8];
     block.extend_from_slice(&300u16.to_le_bytes());

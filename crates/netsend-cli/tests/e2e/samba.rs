@@ -24,11 +24,17 @@ fn client_conf(dir: &Path, interfaces: &str) -> String {
 
 #[test]
 fn smbclient_delivers_to_netsend_on_loopback() {
-    if !require(have("smbclient"), "Samba's smbclient (apt-get install smbclient)") {
+    if !require(
+        have("smbclient"),
+        "Samba's smbclient (apt-get install smbclient)",
+    ) {
         return;
     }
     let svc = Service::start("NSRECV", "", "");
-    let conf = client_conf(svc.dir.path(), "interfaces = lo\n   bind interfaces only = yes");
+    let conf = client_conf(
+        svc.dir.path(),
+        "interfaces = lo\n   bind interfaces only = yes",
+    );
     let port = svc.session.port().to_string();
     let long: String = "0123456789abcdef".repeat(20);
     let texts = ["Hello NSRECV", long.as_str(), "Grüße aus Köln: é ü ß"];
@@ -36,13 +42,31 @@ fn smbclient_delivers_to_netsend_on_loopback() {
         let out = crate::harness::run_with_stdin(
             {
                 let mut c = std::process::Command::new("smbclient");
-                c.args(["-s", &conf, "-M", "NSRECV", "-I", "127.0.0.1", "-p", &port, "-U", "alice", "-N", "-n", "SAMBACLI"]);
+                c.args([
+                    "-s",
+                    &conf,
+                    "-M",
+                    "NSRECV",
+                    "-I",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-U",
+                    "alice",
+                    "-N",
+                    "-n",
+                    "SAMBACLI",
+                ]);
                 c
             },
             Some(format!("{text}\n").as_bytes()),
         );
         // smbclient exits 0 even when refused: the inbox is the proof.
-        assert!(!stderr(&out).contains("cli_message returned"), "{}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("cli_message returned"),
+            "{}",
+            stderr(&out)
+        );
     }
     let inbox = svc.wait_inbox(3);
     assert_eq!(inbox.len(), 3, "{inbox:?}");
@@ -62,20 +86,35 @@ struct SambaLan {
 impl SambaLan {
     fn new(tag: &str) -> Option<Self> {
         if !require(
-            is_root() && have("ip") && have("smbd") && have("nmbd") && have("smbclient") && have("nmblookup"),
+            is_root()
+                && have("ip")
+                && have("smbd")
+                && have("nmbd")
+                && have("smbclient")
+                && have("nmblookup"),
             "root, iproute2 and Samba (apt-get install samba smbclient)",
         ) {
             return None;
         }
         let lan = Lan::new(tag, &[("s", "192.0.2.41"), ("n", "192.0.2.42")]);
         let dir = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         let d = dir.path().join("smbd");
-        for sub in ["run", "lock", "state", "cache", "private", "log", "ncalrpc", "tmp", "inbox"] {
+        for sub in [
+            "run", "lock", "state", "cache", "private", "log", "ncalrpc", "tmp", "inbox",
+        ] {
             std::fs::create_dir_all(d.join(sub)).unwrap();
         }
         for sub in ["tmp", "inbox"] {
-            std::fs::set_permissions(d.join(sub), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+            std::fs::set_permissions(
+                d.join(sub),
+                std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+            )
+            .unwrap();
         }
         let d = d.display();
         write(
@@ -101,7 +140,15 @@ impl SambaLan {
         assert!(nmbd.status.success(), "{}", stderr(&nmbd));
         // Wait (bounded) until smbd answers on 139.
         for _ in 0..100 {
-            if lan.exec("n", &["bash", "-c", "exec 3<>/dev/tcp/192.0.2.41/139"], None).status.success() {
+            if lan
+                .exec(
+                    "n",
+                    &["bash", "-c", "exec 3<>/dev/tcp/192.0.2.41/139"],
+                    None,
+                )
+                .status
+                .success()
+            {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -119,7 +166,15 @@ fn netsend_and_samba_exchange_messages_on_port_139() {
     let Some(lab) = SambaLan::new("sm") else {
         return;
     };
-    let svc = Service::start_in(Some(&lab.lan.ns("n")), "NSHOST", "192.0.2.42", 139, 137, "", "");
+    let svc = Service::start_in(
+        Some(&lab.lan.ns("n")),
+        "NSHOST",
+        "192.0.2.42",
+        139,
+        137,
+        "",
+        "",
+    );
 
     // netsend -> smbd, resolving SMBHOST<03> by broadcast (nmbd answers).
     let text = "Hello smbd, from netsend: Grüße";
@@ -137,19 +192,53 @@ fn netsend_and_samba_exchange_messages_on_port_139() {
 
     // smbclient -> netsend on port 139 (NBSS session request first), resolving
     // NSHOST<03> by broadcast: our name service answers.
-    let conf = client_conf(lab.dir.path(), "interfaces = eth0\n   bind interfaces only = yes");
+    let conf = client_conf(
+        lab.dir.path(),
+        "interfaces = eth0\n   bind interfaces only = yes",
+    );
     let out = lab.lan.exec(
         "s",
-        &["smbclient", "-s", &conf, "-M", "NSHOST", "-U", "bob", "-N", "-n", "SMBHOST"],
+        &[
+            "smbclient",
+            "-s",
+            &conf,
+            "-M",
+            "NSHOST",
+            "-U",
+            "bob",
+            "-N",
+            "-n",
+            "SMBHOST",
+        ],
         Some("Hello netsend, from smbclient\nsecond line\n".as_bytes()),
     );
-    assert!(!stderr(&out).contains("cli_message returned"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("cli_message returned"),
+        "{}",
+        stderr(&out)
+    );
     let inbox = svc.wait_inbox(1);
-    assert_eq!(inbox.len(), 1, "{inbox:?} / smbclient: {} {}", stdout(&out), stderr(&out));
-    assert_eq!(inbox[0]["text"], "Hello netsend, from smbclient\nsecond line\n");
+    assert_eq!(
+        inbox.len(),
+        1,
+        "{inbox:?} / smbclient: {} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        inbox[0]["text"],
+        "Hello netsend, from smbclient\nsecond line\n"
+    );
     assert_eq!(inbox[0]["from"], "bob");
 
     // nmblookup (Samba's resolver) finds our <03> name by broadcast.
-    let out = lab.lan.exec("s", &["nmblookup", "-s", &conf, "NSHOST#03"], None);
-    assert!(stdout(&out).contains("192.0.2.42 NSHOST<03>"), "{}{}", stdout(&out), stderr(&out));
+    let out = lab
+        .lan
+        .exec("s", &["nmblookup", "-s", &conf, "NSHOST#03"], None);
+    assert!(
+        stdout(&out).contains("192.0.2.42 NSHOST<03>"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }
