@@ -8,17 +8,17 @@ use pcap_file::pcap::PcapReader;
 
 /// One UDP datagram or TCP segment payload found in a capture.
 #[derive(Debug, Clone)]
-pub struct Payload {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
-    pub src_port: u16,
-    pub dst_port: u16,
-    pub tcp: bool,
-    pub data: Vec<u8>,
+pub(crate) struct Payload {
+    pub(crate) src: Ipv4Addr,
+    pub(crate) dst: Ipv4Addr,
+    pub(crate) src_port: u16,
+    pub(crate) dst_port: u16,
+    pub(crate) tcp: bool,
+    pub(crate) data: Vec<u8>,
 }
 
 /// Every capture file shipped with the tests.
-pub fn all_captures() -> Vec<String> {
+pub(crate) fn all_captures() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir())
         .unwrap()
         .filter_map(|e| e.ok())
@@ -34,7 +34,7 @@ fn dir() -> PathBuf {
 }
 
 /// All non-empty UDP and TCP payloads of a capture, in capture order.
-pub fn payloads(file: &str) -> Vec<Payload> {
+pub(crate) fn payloads(file: &str) -> Vec<Payload> {
     let f = std::fs::File::open(dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     let mut reader = PcapReader::new(f).unwrap();
     let mut out = Vec::new();
@@ -72,7 +72,7 @@ pub fn payloads(file: &str) -> Vec<Payload> {
 }
 
 /// UDP payloads to or from `port`.
-pub fn udp(file: &str, port: u16) -> Vec<Payload> {
+pub(crate) fn udp(file: &str, port: u16) -> Vec<Payload> {
     payloads(file)
         .into_iter()
         .filter(|p| !p.tcp && (p.src_port == port || p.dst_port == port))
@@ -81,7 +81,7 @@ pub fn udp(file: &str, port: u16) -> Vec<Payload> {
 
 /// TCP streams of a capture: for each connection direction (keyed by the four-tuple
 /// in order of first appearance), the concatenated payload bytes.
-pub fn tcp_streams(file: &str) -> Vec<(Payload, Vec<u8>)> {
+pub(crate) fn tcp_streams(file: &str) -> Vec<(Payload, Vec<u8>)> {
     let mut streams: Vec<(Payload, Vec<u8>)> = Vec::new();
     for p in payloads(file).into_iter().filter(|p| p.tcp) {
         let key = (p.src, p.src_port, p.dst, p.dst_port);

@@ -1,6 +1,8 @@
 //! One integration binary: capture vectors, digest vectors and property tests.
 
 mod capture;
+mod nbns;
+mod session;
 
 #[test]
 fn every_capture_is_readable() {
