@@ -450,7 +450,9 @@ impl Packet {
         let ar = read_section_count(&mut r, "arcount")?;
         // Each entry takes at least 6 bytes (a pointer and type/class).
         if (qd + an + ns + ar) * 6 > r.remaining() {
-            return Err(DecodeError::Truncated { field: "name service sections" });
+            return Err(DecodeError::Truncated {
+                field: "name service sections",
+            });
         }
         let mut questions = Vec::with_capacity(qd);
         for _ in 0..qd {
@@ -483,7 +485,12 @@ impl Packet {
         let start = out.len();
         out.extend_from_slice(&self.trn_id.to_be_bytes());
         out.extend_from_slice(&self.flags.to_word().to_be_bytes());
-        for n in [self.questions.len(), self.answers.len(), self.authority.len(), self.additional.len()] {
+        for n in [
+            self.questions.len(),
+            self.answers.len(),
+            self.authority.len(),
+            self.additional.len(),
+        ] {
             if n > MAX_SECTION_ENTRIES {
                 return Err(EncodeError::TooLong {
                     field: "name service section",
@@ -499,7 +506,12 @@ impl Packet {
             out.extend_from_slice(&q.qclass.to_be_bytes());
         }
         let question_name = self.questions.first().map(|q| &q.name);
-        for rr in self.answers.iter().chain(&self.authority).chain(&self.additional) {
+        for rr in self
+            .answers
+            .iter()
+            .chain(&self.authority)
+            .chain(&self.additional)
+        {
             if rr.name_is_pointer && question_name == Some(&rr.name) {
                 out.extend_from_slice(&[0xC0, QUESTION_NAME_OFFSET as u8]);
             } else {
@@ -568,7 +580,12 @@ impl Packet {
     }
 
     /// Positive query response (flags 0x8580, as nmbd answers).
-    pub fn positive_query_response(trn_id: u16, name: WireName, ttl: u32, entries: Vec<NbEntry>) -> Self {
+    pub fn positive_query_response(
+        trn_id: u16,
+        name: WireName,
+        ttl: u32,
+        entries: Vec<NbEntry>,
+    ) -> Self {
         let record = ResourceRecord::new(name, rr_type::NB, ttl, RData::Nb(entries));
         Self::response(trn_id, Flags::from_word(0x8580), record)
     }
@@ -609,9 +626,19 @@ impl Packet {
 
     /// Registration response: positive (0xAD80) or negative with `rcode`
     /// (ACT_ERR 0xAD86 defends a name), RDATA copied from the request.
-    pub fn registration_response(trn_id: u16, name: WireName, rcode: Rcode, ttl: u32, entry: NbEntry) -> Self {
+    pub fn registration_response(
+        trn_id: u16,
+        name: WireName,
+        rcode: Rcode,
+        ttl: u32,
+        entry: NbEntry,
+    ) -> Self {
         let record = ResourceRecord::new(name, rr_type::NB, ttl, RData::Nb(vec![entry]));
-        Self::response(trn_id, Flags::from_word(0xAD80 | u16::from(rcode.0 & 0xF)), record)
+        Self::response(
+            trn_id,
+            Flags::from_word(0xAD80 | u16::from(rcode.0 & 0xF)),
+            record,
+        )
     }
 
     /// Name conflict demand (0xAD87, TTL 0, address 0.0.0.0).
@@ -627,7 +654,11 @@ impl Packet {
     /// Release response (0xB400 | rcode).
     pub fn release_response(trn_id: u16, name: WireName, rcode: Rcode, entry: NbEntry) -> Self {
         let record = ResourceRecord::new(name, rr_type::NB, 0, RData::Nb(vec![entry]));
-        Self::response(trn_id, Flags::from_word(0xB400 | u16::from(rcode.0 & 0xF)), record)
+        Self::response(
+            trn_id,
+            Flags::from_word(0xB400 | u16::from(rcode.0 & 0xF)),
+            record,
+        )
     }
 
     /// WACK (0xBC00): wait `ttl` seconds for the answer to a request with `request_flags`.
@@ -658,7 +689,11 @@ impl fmt::Display for Packet {
     /// One line for logs, e.g. `query ALICE<03> trn=0x1234 bcast`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match (self.flags.opcode(), self.flags.response) {
-            (Opcode::QUERY, false) if self.question().is_some_and(|q| q.qtype == rr_type::NBSTAT) => "node-status",
+            (Opcode::QUERY, false)
+                if self.question().is_some_and(|q| q.qtype == rr_type::NBSTAT) =>
+            {
+                "node-status"
+            }
             (Opcode::QUERY, false) => "query",
             (Opcode::QUERY, true) => "query-response",
             (Opcode::REGISTRATION, false) => "registration",
@@ -670,7 +705,11 @@ impl fmt::Display for Packet {
             _ => "opcode",
         };
         write!(f, "{kind}")?;
-        if let Some(name) = self.question().map(|q| &q.name).or(self.answers.first().map(|r| &r.name)) {
+        if let Some(name) = self
+            .question()
+            .map(|q| &q.name)
+            .or(self.answers.first().map(|r| &r.name))
+        {
             write!(f, " {name}")?;
         }
         write!(f, " trn=0x{:04x}", self.trn_id)?;
@@ -700,7 +739,10 @@ pub fn fuzz_name(data: &[u8]) {
         let mut out = Vec::new();
         if name.emit(&mut out).is_ok() {
             assert_eq!(out.len(), name.buffer_len());
-            assert_eq!(WireName::read(&mut Reader::new(&out)).expect("re-read"), name);
+            assert_eq!(
+                WireName::read(&mut Reader::new(&out)).expect("re-read"),
+                name
+            );
         }
     }
 }
@@ -712,7 +754,10 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     fn alice() -> NetbiosName {
@@ -726,12 +771,24 @@ mod tests {
     fn digest_vectors() {
         let alice_enc = format!("20 {} 00", hex_of(b"EBEMEJEDEFCACACACACACACACACACAAD"));
         let star_enc = format!("20 {} 00", hex_of(b"CKAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
-        let query = hex(&format!("1234 0110 0001 0000 0000 0000 {alice_enc} 0020 0001"));
-        assert_eq!(Packet::name_query(0x1234, alice(), true).to_bytes().unwrap(), query);
-        assert_eq!(Packet::parse(&query).unwrap(), Packet::name_query(0x1234, alice(), true));
+        let query = hex(&format!(
+            "1234 0110 0001 0000 0000 0000 {alice_enc} 0020 0001"
+        ));
+        assert_eq!(
+            Packet::name_query(0x1234, alice(), true)
+                .to_bytes()
+                .unwrap(),
+            query
+        );
+        assert_eq!(
+            Packet::parse(&query).unwrap(),
+            Packet::name_query(0x1234, alice(), true)
+        );
 
         let unique_b = NbEntry::new(false, NodeType::B, ip10());
-        let positive = hex(&format!("1234 8580 0000 0001 0000 0000 {alice_enc} 0020 0001 000493E0 0006 0000 C000020A"));
+        let positive = hex(&format!(
+            "1234 8580 0000 0001 0000 0000 {alice_enc} 0020 0001 000493E0 0006 0000 C000020A"
+        ));
         let p = Packet::positive_query_response(0x1234, alice().into(), 300_000, vec![unique_b]);
         assert_eq!(p.to_bytes().unwrap(), positive);
         assert_eq!(Packet::parse(&positive).unwrap(), p);
@@ -741,16 +798,30 @@ mod tests {
         assert_eq!(p.to_bytes().unwrap(), reg);
         assert_eq!(Packet::parse(&reg).unwrap(), p);
 
-        let defend = hex(&format!("4321 AD86 0000 0001 0000 0000 {alice_enc} 0020 0001 00000000 0006 0000 C000020A"));
+        let defend = hex(&format!(
+            "4321 AD86 0000 0001 0000 0000 {alice_enc} 0020 0001 00000000 0006 0000 C000020A"
+        ));
         let p = Packet::registration_response(0x4321, alice().into(), Rcode::ACT_ERR, 0, unique_b);
         assert_eq!(p.to_bytes().unwrap(), defend);
 
         let mut release = reg.clone();
         release[..4].copy_from_slice(&[0x43, 0x22, 0x30, 0x10]);
-        assert_eq!(Packet::release_request(0x4322, alice(), unique_b).to_bytes().unwrap(), release);
+        assert_eq!(
+            Packet::release_request(0x4322, alice(), unique_b)
+                .to_bytes()
+                .unwrap(),
+            release
+        );
 
-        let status_req = hex(&format!("0ABC 0000 0001 0000 0000 0000 {star_enc} 0021 0001"));
-        assert_eq!(Packet::node_status_request(0x0ABC, NetbiosName::WILDCARD, false).to_bytes().unwrap(), status_req);
+        let status_req = hex(&format!(
+            "0ABC 0000 0001 0000 0000 0000 {star_enc} 0021 0001"
+        ));
+        assert_eq!(
+            Packet::node_status_request(0x0ABC, NetbiosName::WILDCARD, false)
+                .to_bytes()
+                .unwrap(),
+            status_req
+        );
     }
 
     fn hex_of(b: &[u8]) -> String {
@@ -759,7 +830,10 @@ mod tests {
 
     #[test]
     fn node_status_vector() {
-        let nn = |n: &str, s: u8, flags: u16| NodeName { name: NetbiosName::new(n, s).unwrap(), flags };
+        let nn = |n: &str, s: u8, flags: u16| NodeName {
+            name: NetbiosName::new(n, s).unwrap(),
+            flags,
+        };
         let status = NodeStatus::new(
             vec![
                 nn("HOST1", 0, 0x0400),
@@ -800,12 +874,21 @@ mod tests {
     }
 
     fn arb_record() -> impl Strategy<Value = ResourceRecord> {
-        (arb_name(), any::<u32>(), proptest::collection::vec((any::<u16>(), any::<u32>()), 1..4)).prop_map(
-            |(n, ttl, e)| {
-                let entries = e.into_iter().map(|(f, a)| NbEntry { flags: f, address: Ipv4Addr::from(a) }).collect();
-                ResourceRecord::new(n.into(), rr_type::NB, ttl, RData::Nb(entries))
-            },
+        (
+            arb_name(),
+            any::<u32>(),
+            proptest::collection::vec((any::<u16>(), any::<u32>()), 1..4),
         )
+            .prop_map(|(n, ttl, e)| {
+                let entries = e
+                    .into_iter()
+                    .map(|(f, a)| NbEntry {
+                        flags: f,
+                        address: Ipv4Addr::from(a),
+                    })
+                    .collect();
+                ResourceRecord::new(n.into(), rr_type::NB, ttl, RData::Nb(entries))
+            })
     }
 
     proptest! {

@@ -107,13 +107,19 @@ pub fn decode_block(bytes: &[u8], code_page: CodePage) -> String {
 /// splitting a character between blocks), the whole is taken as UTF-8; otherwise
 /// each block is decoded on its own with [`decode_block`].
 pub fn decode_blocks<B: AsRef<[u8]>>(blocks: &[B], code_page: CodePage) -> String {
-    let joined: Vec<u8> = blocks.iter().flat_map(|b| b.as_ref().iter().copied()).collect();
+    let joined: Vec<u8> = blocks
+        .iter()
+        .flat_map(|b| b.as_ref().iter().copied())
+        .collect();
     if joined.iter().any(|&b| b >= 0x80) {
         if let Ok(s) = std::str::from_utf8(&joined) {
             return s.trim_end_matches('\0').to_owned();
         }
     }
-    blocks.iter().map(|b| decode_block(b.as_ref(), code_page)).collect()
+    blocks
+        .iter()
+        .map(|b| decode_block(b.as_ref(), code_page))
+        .collect()
 }
 
 /// Turns every 0x14, CRLF, LFCR and lone CR into a single `\n`.

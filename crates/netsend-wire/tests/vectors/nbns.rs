@@ -9,7 +9,8 @@ fn every_name_service_packet_round_trips() {
     let mut seen = 0;
     for file in capture::all_captures() {
         for p in capture::udp(&file, 137) {
-            let packet = Packet::parse(&p.data).unwrap_or_else(|e| panic!("{file}: {e}: {:02x?}", p.data));
+            let packet =
+                Packet::parse(&p.data).unwrap_or_else(|e| panic!("{file}: {e}: {:02x?}", p.data));
             assert_eq!(packet.to_bytes().unwrap(), p.data, "{file}: {packet}");
             seen += 1;
         }

@@ -72,10 +72,19 @@ fn smbclient_short_message() {
     let reqs = requests("01-smbclient-msg-short.pcap");
     assert_eq!(
         reqs[0],
-        MessengerRequest::Start { originator: b"alice".to_vec(), destination: b"LABSRV".to_vec() }
+        MessengerRequest::Start {
+            originator: b"alice".to_vec(),
+            destination: b"LABSRV".to_vec()
+        }
     );
-    assert_eq!(text_blocks("01-smbclient-msg-short.pcap"), [b"Hello LABSRV\r\n".to_vec()]);
-    assert!(matches!(reqs.last(), Some(MessengerRequest::End { group_id: 0 })));
+    assert_eq!(
+        text_blocks("01-smbclient-msg-short.pcap"),
+        [b"Hello LABSRV\r\n".to_vec()]
+    );
+    assert!(matches!(
+        reqs.last(),
+        Some(MessengerRequest::End { group_id: 0 })
+    ));
     // MID 0 on every request, session request first on port 139.
     let all = frames("01-smbclient-msg-short.pcap");
     assert!(matches!(all[0].1, SessionPacket::Request { .. }));
@@ -88,9 +97,15 @@ fn smbclient_short_message() {
 
 #[test]
 fn smbclient_cuts_text_into_127_byte_blocks() {
-    let sizes: Vec<usize> = text_blocks("02-smbclient-msg-300.pcap").iter().map(Vec::len).collect();
+    let sizes: Vec<usize> = text_blocks("02-smbclient-msg-300.pcap")
+        .iter()
+        .map(Vec::len)
+        .collect();
     assert_eq!(sizes, [127, 127, 49]);
-    let sizes: Vec<usize> = text_blocks("13-smbclient-msg-truncated.pcap").iter().map(Vec::len).collect();
+    let sizes: Vec<usize> = text_blocks("13-smbclient-msg-truncated.pcap")
+        .iter()
+        .map(Vec::len)
+        .collect();
     assert_eq!(sizes.iter().sum::<usize>(), 1598);
 }
 
@@ -102,7 +117,10 @@ fn cp850_and_utf8_fallback_blocks_decode() {
         .collect();
     assert!(text.starts_with("Grüße aus Köln: é ü ä ö ß £"), "{text:?}");
     // é split at byte 127 and € sent as raw UTF-8: smbd delivers "├®", we recover "é".
-    let text = decode_blocks(&text_blocks("04-smbclient-msg-utf8-fallback.pcap"), CodePage::Cp850);
+    let text = decode_blocks(
+        &text_blocks("04-smbclient-msg-utf8-fallback.pcap"),
+        CodePage::Cp850,
+    );
     assert!(text.contains("xé tail") && text.contains("5 €"), "{text:?}");
     // An empty message is one text block holding at most a NUL.
     let empty = text_blocks("05-smbclient-msg-empty.pcap");
