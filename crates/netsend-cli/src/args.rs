@@ -93,8 +93,15 @@ pub(crate) enum MessengerAction {
 pub(crate) fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut command: Option<String> = None;
+    let mut value_follows = false;
     for arg in args {
-        if out.is_empty() {
+        if out.is_empty() || std::mem::take(&mut value_follows) {
+            out.push(arg);
+            continue;
+        }
+        // Options that take a separate value: keep the value as it is.
+        if matches!(arg.as_str(), "--config" | "--from") {
+            value_follows = true;
             out.push(arg);
             continue;
         }
@@ -162,6 +169,6 @@ mod tests {
             panic!()
         };
         assert_eq!(words[0], "/USERS");
-        assert_eq!(words.len(), 5);
+        assert_eq!(words.len(), 6);
     }
 }

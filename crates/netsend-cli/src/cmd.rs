@@ -24,8 +24,10 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
             .exists()
             .then(|| SYSTEM_CONFIG.into())
     });
-    let config = Config::load(config_path.as_deref())
-        .map_err(|e| Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
+    let config = Config::load(config_path.as_deref()).map_err(|e| {
+        Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string())
+            .with_hint("fix the configuration file; README.md lists every key and its default")
+    })?;
     if let Command::Messenger {
         action: MessengerAction::Start { foreground: true },
     } = cli.command

@@ -17,6 +17,7 @@ use netsend_wire::status::NetApiStatus;
 pub(crate) struct Failure {
     status: NetApiStatus,
     detail: Option<String>,
+    hint: Option<&'static str>,
 }
 
 impl Failure {
@@ -25,7 +26,14 @@ impl Failure {
         Self {
             status,
             detail: Some(detail.into()),
+            hint: None,
         }
+    }
+
+    /// Replaces the code's standard hint with one that fits the situation.
+    pub(crate) fn with_hint(mut self, hint: &'static str) -> Self {
+        self.hint = Some(hint);
+        self
     }
 }
 
@@ -39,7 +47,7 @@ fn main() -> ExitCode {
             if let Some(detail) = &f.detail {
                 eprintln!("  detail: {detail}");
             }
-            if let Some(hint) = f.status.hint() {
+            if let Some(hint) = f.hint.or_else(|| f.status.hint()) {
                 eprintln!("  hint: {hint}");
             }
             ExitCode::from(2)

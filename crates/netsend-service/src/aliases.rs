@@ -201,7 +201,8 @@ impl AliasTable {
         });
         let mut changed = self.aliases.len() != before;
         for user in users {
-            let Ok(name) = NetbiosName::with_code_page(user, suffix::MESSENGER, self.code_page) else {
+            let Ok(name) = NetbiosName::with_code_page(user, suffix::MESSENGER, self.code_page)
+            else {
                 continue;
             };
             if self.find(&name).is_none() && self.aliases.len() < MAX_ALIASES {
@@ -280,9 +281,18 @@ mod tests {
         assert_eq!(t.list().next().unwrap().name, "HOST1");
         t.add("alice", Some("alice".into())).unwrap();
         assert_eq!(t.add("ALICE", None), Err(NetApiStatus::NERR_ALREADY_EXISTS));
-        assert_eq!(t.delete("host1", None), Err(NetApiStatus::NERR_DEL_COMPUTER_NAME));
-        assert_eq!(t.delete("nobody", None), Err(NetApiStatus::NERR_NOT_LOCAL_NAME));
-        assert_eq!(t.delete("alice", Some("bob")), Err(NetApiStatus::ERROR_ACCESS_DENIED));
+        assert_eq!(
+            t.delete("host1", None),
+            Err(NetApiStatus::NERR_DEL_COMPUTER_NAME)
+        );
+        assert_eq!(
+            t.delete("nobody", None),
+            Err(NetApiStatus::NERR_NOT_LOCAL_NAME)
+        );
+        assert_eq!(
+            t.delete("alice", Some("bob")),
+            Err(NetApiStatus::ERROR_ACCESS_DENIED)
+        );
         let t2 = AliasTable::load("host1", dir.path(), CodePage::Cp850).unwrap();
         assert_eq!(t2.list().count(), 2);
         t.delete("Alice", Some("alice")).unwrap();
@@ -295,7 +305,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut t = AliasTable::load("HOST1", dir.path(), CodePage::Cp850).unwrap();
         assert!(t.sync_users(&["carol".into(), "dave".into()]));
-        assert_eq!(t.find(&NetbiosName::new("CAROL", 3).unwrap()).unwrap().owner.as_deref(), Some("carol"));
+        assert_eq!(
+            t.find(&NetbiosName::new("CAROL", 3).unwrap())
+                .unwrap()
+                .owner
+                .as_deref(),
+            Some("carol")
+        );
         assert!(!t.sync_users(&["carol".into(), "dave".into()]));
         assert!(t.sync_users(&["dave".into()]));
         assert!(t.find(&NetbiosName::new("carol", 3).unwrap()).is_none());
@@ -310,11 +326,17 @@ mod tests {
         let mut t = AliasTable::load("HOST1", dir.path(), CodePage::Cp850).unwrap();
         t.set_local_addresses(vec!["192.0.2.10".parse().unwrap()]);
         let by_ip = NetbiosName::from_oem_lossy(b"192.0.2.10", 3);
-        assert_eq!(t.resolve_destination(&by_ip).unwrap().kind, AliasKind::Computer);
+        assert_eq!(
+            t.resolve_destination(&by_ip).unwrap().kind,
+            AliasKind::Computer
+        );
         let other = NetbiosName::from_oem_lossy(b"192.0.2.99", 3);
         assert!(t.resolve_destination(&other).is_none());
         assert!(t.accepts_called_name(&NetbiosName::new("host1", 0x20).unwrap()));
-        assert!(t.accepts_called_name(&NetbiosName::new("*SMBSERVER", 0x20).unwrap_or(NetbiosName::from_oem_lossy(b"*SMBSERVER", 0x20))));
+        assert!(t.accepts_called_name(
+            &NetbiosName::new("*SMBSERVER", 0x20)
+                .unwrap_or(NetbiosName::from_oem_lossy(b"*SMBSERVER", 0x20))
+        ));
         assert!(!t.accepts_called_name(&NetbiosName::new("bob", 3).unwrap()));
     }
 }

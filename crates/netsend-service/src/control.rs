@@ -137,14 +137,17 @@ pub enum ClientError {
 
 /// Sends one request and waits for its response.
 pub async fn call(socket: &Path, request: &Request) -> Result<Response, ClientError> {
-    let stream = UnixStream::connect(socket).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-            ClientError::NotRunning(socket.display().to_string())
-        }
-        _ => ClientError::Io(e),
-    })?;
+    let stream = UnixStream::connect(socket)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                ClientError::NotRunning(socket.display().to_string())
+            }
+            _ => ClientError::Io(e),
+        })?;
     let (read, mut write) = stream.into_split();
-    let mut line = serde_json::to_string(request).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let mut line =
+        serde_json::to_string(request).map_err(|e| ClientError::Protocol(e.to_string()))?;
     line.push('\n');
     write.write_all(line.as_bytes()).await?;
     let mut reader = BufReader::new(read);

@@ -50,13 +50,20 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
             let mut reader = BufReader::new(read);
             loop {
                 let mut line = String::new();
-                match (&mut reader).take(MAX_LINE_LEN as u64).read_line(&mut line).await {
+                match (&mut reader)
+                    .take(MAX_LINE_LEN as u64)
+                    .read_line(&mut line)
+                    .await
+                {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {}
                 }
                 let response = match serde_json::from_str::<Request>(&line) {
                     Ok(request) => handle(&service, &caller, request).await,
-                    Err(e) => error(NetApiStatus::ERROR_INVALID_PARAMETER, format!("bad request: {e}")),
+                    Err(e) => error(
+                        NetApiStatus::ERROR_INVALID_PARAMETER,
+                        format!("bad request: {e}"),
+                    ),
                 };
                 let mut out = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
                 out.push('\n');
@@ -78,28 +85,30 @@ fn error(code: NetApiStatus, detail: impl Into<String>) -> Response {
 async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Response {
     match request {
         Request::Status => {
-            let messages = service
-                .inbox
-                .list(&ListFilter {
-                    user: None,
-                    unread_only: false,
-                    after_id: None,
-                    limit: usize::MAX,
-                })
-                .map(|m| m.len())
-                .unwrap_or(0);
+            let messages = service.inbox.count().unwrap_or(0);
             Response::Status(StatusInfo {
                 computer_name: service.config.computer_name.clone(),
                 workgroup: service.config.workgroup.clone(),
                 pid: std::process::id(),
-                session_addresses: service.session_addresses.iter().map(ToString::to_string).collect(),
-                name_addresses: service.name_addresses.iter().map(ToString::to_string).collect(),
+                session_addresses: service
+                    .session_addresses
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+                name_addresses: service
+                    .name_addresses
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 messages,
             })
         }
         Request::Stop => {
             if caller.uid != 0 && caller.uid != nix::unistd::geteuid().as_raw() {
-                return error(NetApiStatus::ERROR_ACCESS_DENIED, "only root may stop the messenger service");
+                return error(
+                    NetApiStatus::ERROR_ACCESS_DENIED,
+                    "only root may stop the messenger service",
+                );
             }
             service.request_stop();
             Response::Ok
@@ -145,7 +154,10 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 let _ = service.inbox.mark_read(id, caller.user.as_deref()).await;
                 Response::Message(message)
             }
-            Ok(None) => error(NetApiStatus::ERROR_INVALID_PARAMETER, format!("no message {id} in your inbox")),
+            Ok(None) => error(
+                NetApiStatus::ERROR_INVALID_PARAMETER,
+                format!("no message {id} in your inbox"),
+            ),
             Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
         },
         Request::Send { to, from, text } => {

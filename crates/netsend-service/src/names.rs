@@ -6,6 +6,11 @@ use std::sync::Arc;
 use netsend_wire::nbns;
 use tokio::net::UdpSocket;
 
+use netsend_proto::responder::{self, Host, OwnedName};
+use netsend_wire::name::suffix;
+use netsend_wire::NetbiosName;
+
+use crate::aliases::AliasTable;
 use crate::net::Interface;
 use crate::service::Service;
 
@@ -33,13 +38,41 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket, iface: Inter
         };
         let reply = {
             let aliases = service.aliases.lock().expect("alias table lock");
-            let names = crate::names::our_names(&service, &aliases);
-            netsend_proto::responder::answer(&packet, &names, iface.address)
+            let names = our_names(&service, &aliases);
+            let host = Host {
+                names: &names,
+                address: iface.address,
+                mac: [0; 6],
+            };
+            responder::answer(&packet, &host).and_then(|p| p.to_bytes().ok())
         };
         if let Some(reply) = reply {
+            tracing::debug!(%peer, request = %packet, "name service reply");
             if let Err(e) = socket.send_to(&reply, peer).await {
                 tracing::debug!(%peer, error = %e, "name service reply failed");
             }
         }
     }
+}
+
+/// The names we hold, in node status order: the computer name `<00>`, every
+/// message alias `<03>` (computer first), and the workgroup `<00>` (group).
+fn our_names(service: &Service, aliases: &AliasTable) -> Vec<OwnedName> {
+    let computer = aliases.computer_name();
+    let mut names = vec![OwnedName {
+        name: computer.with_suffix(suffix::WORKSTATION),
+        group: false,
+    }];
+    names.extend(aliases.names().map(|name| OwnedName { name, group: false }));
+    if let Ok(workgroup) = NetbiosName::with_code_page(
+        &service.config.workgroup,
+        suffix::WORKSTATION,
+        service.code_page,
+    ) {
+        names.push(OwnedName {
+            name: workgroup,
+            group: true,
+        });
+    }
+    names
 }

@@ -25,7 +25,11 @@ pub fn interfaces(bind: &[Ipv4Addr], only: &[String]) -> Vec<Interface> {
             if !only.is_empty() && !only.contains(&ifa.interface_name) {
                 continue;
             }
-            let Some(address) = ifa.address.as_ref().and_then(|a| a.as_sockaddr_in()).map(|a| a.ip())
+            let Some(address) = ifa
+                .address
+                .as_ref()
+                .and_then(|a| a.as_sockaddr_in())
+                .map(|a| a.ip())
             else {
                 continue;
             };
@@ -118,7 +122,10 @@ pub fn bind_udp(what: &'static str, addr: SocketAddrV4) -> Result<std::net::UdpS
 }
 
 /// Binds a listening TCP socket with SO_REUSEADDR, non-blocking.
-pub fn bind_tcp(what: &'static str, addr: SocketAddrV4) -> Result<std::net::TcpListener, BindError> {
+pub fn bind_tcp(
+    what: &'static str,
+    addr: SocketAddrV4,
+) -> Result<std::net::TcpListener, BindError> {
     let sa = SocketAddr::V4(addr);
     let build = || -> std::io::Result<std::net::TcpListener> {
         let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;

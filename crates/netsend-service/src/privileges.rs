@@ -17,7 +17,8 @@ pub fn drop_to(user: &str, state_dir: &Path) -> Result<(), StartError> {
     let account = User::from_name(user)
         .map_err(|e| fail(e.to_string()))?
         .ok_or_else(|| fail("no such user".into()))?;
-    chown_tree(state_dir, account.uid, account.gid).map_err(|e| fail(format!("chown {}: {e}", state_dir.display())))?;
+    chown_tree(state_dir, account.uid, account.gid)
+        .map_err(|e| fail(format!("chown {}: {e}", state_dir.display())))?;
     unistd::setgroups(&[account.gid]).map_err(|e| fail(e.to_string()))?;
     unistd::setgid(account.gid).map_err(|e| fail(e.to_string()))?;
     unistd::setuid(account.uid).map_err(|e| fail(e.to_string()))?;

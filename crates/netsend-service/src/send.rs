@@ -65,7 +65,12 @@ impl SendFailure {
 }
 
 /// Sends `text` from `from` to the alias `to`.
-pub async fn send(service: &Arc<Service>, to: &str, from: &str, text: &str) -> Result<SendReport, SendFailure> {
+pub async fn send(
+    service: &Arc<Service>,
+    to: &str,
+    from: &str,
+    text: &str,
+) -> Result<SendReport, SendFailure> {
     let name = NetbiosName::with_code_page(to, suffix::MESSENGER, service.code_page)
         .map_err(|e| SendFailure::InvalidParameter(format!("recipient {to:?}: {e}")))?;
     if text.len() > service.config.limits.max_message_len {
@@ -98,8 +103,14 @@ pub async fn send(service: &Arc<Service>, to: &str, from: &str, text: &str) -> R
 /// Resolves `NAME<03>` in order: our own aliases, static entries, broadcast
 /// queries on every interface, then the WINS server.
 async fn resolve(service: &Arc<Service>, name: &NetbiosName) -> Result<SocketAddr, SendFailure> {
-    let session_port = service.config.network.session_port_for_peers();
-    if service.aliases.lock().expect("alias table lock").find(name).is_some() {
+    let session_port = service.config.network.session_port;
+    if service
+        .aliases
+        .lock()
+        .expect("alias table lock")
+        .find(name)
+        .is_some()
+    {
         let local = service
             .session_addresses
             .first()
@@ -113,7 +124,9 @@ async fn resolve(service: &Arc<Service>, name: &NetbiosName) -> Result<SocketAdd
         return Ok(SocketAddr::V4(SocketAddrV4::new(ip, local.port())));
     }
     for entry in &service.config.static_names {
-        if let Ok(n) = NetbiosName::with_code_page(&entry.name, suffix::MESSENGER, service.code_page) {
+        if let Ok(n) =
+            NetbiosName::with_code_page(&entry.name, suffix::MESSENGER, service.code_page)
+        {
             if n == *name {
                 return entry
                     .socket_addr(session_port)
@@ -121,11 +134,14 @@ async fn resolve(service: &Arc<Service>, name: &NetbiosName) -> Result<SocketAdd
             }
         }
     }
-    let name_port = service.config.network.name_port_for_peers();
+    let name_port = service.config.network.name_port;
     let mut targets: Vec<(Ipv4Addr, SocketAddrV4)> = service
         .interfaces
         .iter()
-        .filter_map(|i| i.broadcast.map(|b| (i.address, SocketAddrV4::new(b, name_port))))
+        .filter_map(|i| {
+            i.broadcast
+                .map(|b| (i.address, SocketAddrV4::new(b, name_port)))
+        })
         .collect();
     for extra in &service.config.network.broadcast {
         targets.push((Ipv4Addr::UNSPECIFIED, SocketAddrV4::new(*extra, name_port)));
@@ -133,7 +149,14 @@ async fn resolve(service: &Arc<Service>, name: &NetbiosName) -> Result<SocketAdd
     let mut found = query(name, &targets).await;
     if found.is_empty() {
         if let Some(wins) = &service.config.wins {
-            found = query(name, &[(Ipv4Addr::UNSPECIFIED, SocketAddrV4::new(wins.server, name_port))]).await;
+            found = query(
+                name,
+                &[(
+                    Ipv4Addr::UNSPECIFIED,
+                    SocketAddrV4::new(wins.server, name_port),
+                )],
+            )
+            .await;
         }
     }
     match found.as_slice() {
@@ -141,7 +164,11 @@ async fn resolve(service: &Arc<Service>, name: &NetbiosName) -> Result<SocketAdd
         [one] => Ok(SocketAddr::V4(SocketAddrV4::new(*one, session_port))),
         many => Err(SendFailure::Duplicate {
             name: name.to_string(),
-            addresses: many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            addresses: many
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     }
 }
@@ -155,8 +182,9 @@ async fn query(name: &NetbiosName, targets: &[(Ipv4Addr, SocketAddrV4)]) -> Vec<
             continue;
         };
         let _ = socket.set_broadcast(true);
-        let trn_id = (std::process::id() as u16) ^ (Instant::now().elapsed().subsec_nanos() as u16);
-        let mut resolver = Resolver::new(*name, trn_id, Instant::now(), QUERY_RETRIES, QUERY_INTERVAL);
+        let trn_id = random_trn_id();
+        let mut resolver =
+            Resolver::new(*name, trn_id, Instant::now(), QUERY_RETRIES, QUERY_INTERVAL);
         let mut buf = [0u8; 1500];
         loop {
             let now = Instant::now();
@@ -171,7 +199,9 @@ async fn query(name: &NetbiosName, targets: &[(Ipv4Addr, SocketAddrV4)]) -> Vec<
             };
             let wait = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(wait, socket.recv_from(&mut buf)).await {
-                Ok(Ok((len, SocketAddr::V4(src)))) => resolver.handle_datagram(*src.ip(), &buf[..len]),
+                Ok(Ok((len, SocketAddr::V4(src)))) => {
+                    resolver.handle_datagram(Instant::now(), *src.ip(), &buf[..len])
+                }
                 Ok(_) => {}
                 Err(_) => resolver.handle_timeout(Instant::now()),
             }
@@ -187,6 +217,15 @@ async fn query(name: &NetbiosName, targets: &[(Ipv4Addr, SocketAddrV4)]) -> Vec<
     found
 }
 
+/// A transaction id that other hosts cannot guess (so spoofed answers are unlikely
+/// to match), from the standard library's randomly seeded hasher.
+fn random_trn_id() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish() as u16
+}
+
 /// Connects to `address` and runs the client session to completion.
 async fn deliver(address: SocketAddr, mut session: ClientSession) -> Result<(), SendFailure> {
     let net = |e: String| SendFailure::Network(address, e);
@@ -198,7 +237,10 @@ async fn deliver(address: SocketAddr, mut session: ClientSession) -> Result<(), 
     let mut buf: Vec<u8> = Vec::with_capacity(256);
     loop {
         while let Some(frame) = session.poll_transmit() {
-            stream.write_all(&frame).await.map_err(|e| net(e.to_string()))?;
+            stream
+                .write_all(&frame)
+                .await
+                .map_err(|e| net(e.to_string()))?;
         }
         if session.is_done() {
             return Ok(());
@@ -220,7 +262,9 @@ async fn deliver(address: SocketAddr, mut session: ClientSession) -> Result<(), 
             buf.extend_from_slice(&chunk[..n]);
         };
         let frame: Vec<u8> = buf.drain(..frame_len).collect();
-        session.handle_frame(&frame).map_err(|e| map_send_error(address, e))?;
+        session
+            .handle_frame(&frame)
+            .map_err(|e| map_send_error(address, e))?;
     }
 }
 

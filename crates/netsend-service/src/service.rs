@@ -49,13 +49,17 @@ impl Listeners {
             name_port = unicast.local_addr().map(|a| a.port()).unwrap_or(name_port);
             name.push((unicast, *iface));
             if let Some(bcast) = iface.broadcast {
-                let b = net::bind_udp("the name service (UDP broadcast)", SocketAddrV4::new(bcast, name_port))?;
+                let b = net::bind_udp(
+                    "the name service (UDP broadcast)",
+                    SocketAddrV4::new(bcast, name_port),
+                )?;
                 name.push((b, *iface));
             }
         }
         let control_path = &config.control_socket;
         if let Some(dir) = control_path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StartError::Control(control_path.clone(), e))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StartError::Control(control_path.clone(), e))?;
         }
         if std::os::unix::net::UnixStream::connect(control_path).is_ok() {
             return Err(StartError::AlreadyRunning(control_path.clone()));
@@ -80,12 +84,18 @@ impl Listeners {
 
     /// The addresses the session service listens on.
     pub fn session_addresses(&self) -> Vec<SocketAddr> {
-        self.session.iter().filter_map(|l| l.local_addr().ok()).collect()
+        self.session
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     /// The addresses the name service listens on.
     pub fn name_addresses(&self) -> Vec<SocketAddr> {
-        self.name.iter().filter_map(|(s, _)| s.local_addr().ok()).collect()
+        self.name
+            .iter()
+            .filter_map(|(s, _)| s.local_addr().ok())
+            .collect()
     }
 }
 
@@ -176,7 +186,12 @@ async fn watch_logins(service: Arc<Service>) {
         let users = tokio::task::spawn_blocking(move || crate::users::logged_in_users(&path))
             .await
             .unwrap_or_default();
-        if service.aliases.lock().expect("alias table lock").sync_users(&users) {
+        if service
+            .aliases
+            .lock()
+            .expect("alias table lock")
+            .sync_users(&users)
+        {
             tracing::info!(?users, "user aliases updated");
         }
         tokio::select! {
@@ -192,14 +207,14 @@ async fn watch_logins(service: Arc<Service>) {
 pub async fn run(config: Config, listeners: Listeners) -> Result<(), StartError> {
     let code_page = config.code_page;
     let state_dir = config.state_dir.clone();
-    std::fs::create_dir_all(&state_dir).map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
+    std::fs::create_dir_all(&state_dir)
+        .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     crate::privileges::drop_to(&config.user, &state_dir)?;
     let mut aliases = AliasTable::load(&config.computer_name, &state_dir, code_page)
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     aliases.set_local_addresses(listeners.interfaces.iter().map(|i| i.address).collect());
     let inbox = Inbox::open(&state_dir.join("inbox.db"))
-        .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?
-        .handle();
+        .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     let (stop, _) = watch::channel(false);
     let service = Arc::new(Service {
         session_addresses: listeners.session_addresses(),
@@ -213,11 +228,13 @@ pub async fn run(config: Config, listeners: Listeners) -> Result<(), StartError>
     });
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners.session {
-        let l = TcpListener::from_std(l).map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
+        let l = TcpListener::from_std(l)
+            .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
         tasks.spawn(crate::session::accept_loop(service.clone(), l));
     }
     for (s, iface) in listeners.name {
-        let s = UdpSocket::from_std(s).map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
+        let s = UdpSocket::from_std(s)
+            .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
         tasks.spawn(crate::names::serve(service.clone(), s, iface));
     }
     let control = UnixListener::from_std(listeners.control)

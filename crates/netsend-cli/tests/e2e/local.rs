@@ -113,7 +113,10 @@ fn unknown_name_and_host_without_messenger() {
 #[test]
 fn service_down_gives_msg_not_started() {
     let svc = Service::start("HOST5", "", "");
-    let config = svc.config.clone();
+    // Keep the configuration: stopping drops the service's directory.
+    let keep = tempfile::tempdir().unwrap();
+    let config = keep.path().join("netsend.toml");
+    std::fs::copy(&svc.config, &config).unwrap();
     let status = svc.stop();
     assert!(status.success());
     for args in [

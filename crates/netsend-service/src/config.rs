@@ -1,0 +1,338 @@
+//! The TOML configuration, every key optional with a documented default.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+
+use netsend_wire::{CodePage, NetbiosName};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The computer name (default: the hostname, upper-cased, first label, cut to 15).
+    #[serde(default = "default_computer_name")]
+    pub computer_name: String,
+    /// The workgroup or domain.
+    #[serde(default = "default_workgroup")]
+    pub workgroup: String,
+    /// OEM code page of names and text ("CP850" or "CP437").
+    #[serde(default, with = "code_page_serde")]
+    pub code_page: CodePage,
+    /// Where the inbox, the alias table and the daemon log live.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// The control socket used by the CLI.
+    #[serde(default = "default_control_socket")]
+    pub control_socket: PathBuf,
+    /// User to switch to after binding, when started as root ("" = keep).
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// The utmp file read to find logged-in users.
+    #[serde(default = "default_utmp_path")]
+    pub utmp_path: PathBuf,
+    /// Sockets and ports.
+    #[serde(default)]
+    pub network: NetworkConfig,
+    /// Resource limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// lmhosts-style name → address entries.
+    #[serde(default)]
+    pub static_names: Vec<StaticName>,
+    /// An optional WINS server.
+    #[serde(default)]
+    pub wins: Option<WinsConfig>,
+}
+
+/// `[network]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// IPv4 addresses to serve; `0.0.0.0` means every non-loopback interface.
+    #[serde(default = "default_bind")]
+    pub bind: Vec<Ipv4Addr>,
+    /// Restrict to these interface names (empty: all).
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+    /// Extra broadcast addresses for name queries.
+    #[serde(default)]
+    pub broadcast: Vec<Ipv4Addr>,
+    /// Name service port (UDP).
+    #[serde(default = "default_name_port")]
+    pub name_port: u16,
+    /// Datagram service port (UDP).
+    #[serde(default = "default_datagram_port")]
+    pub datagram_port: u16,
+    /// Session service port (TCP).
+    #[serde(default = "default_session_port")]
+    pub session_port: u16,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Concurrent TCP sessions.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Largest assembled message text, in bytes.
+    #[serde(default = "default_max_message_len")]
+    pub max_message_len: usize,
+    /// Idle session timeout, in seconds.
+    #[serde(default = "default_idle")]
+    pub session_idle_timeout_secs: u64,
+}
+
+/// One `[[static_names]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticName {
+    /// The NetBIOS name (without suffix).
+    pub name: String,
+    /// `IP` or `IP:PORT` (the port of its session service).
+    pub address: String,
+}
+
+impl StaticName {
+    /// The session address, with `default_port` when none is given.
+    pub fn socket_addr(&self, default_port: u16) -> Result<SocketAddr, String> {
+        if let Ok(sa) = self.address.parse::<SocketAddrV4>() {
+            return Ok(SocketAddr::V4(sa));
+        }
+        self.address
+            .parse::<Ipv4Addr>()
+            .map(|ip| SocketAddr::V4(SocketAddrV4::new(ip, default_port)))
+            .map_err(|_| format!("static name {}: bad address {:?}", self.name, self.address))
+    }
+}
+
+/// `[wins]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WinsConfig {
+    /// The WINS server's address.
+    pub server: Ipv4Addr,
+}
+
+fn default_computer_name() -> String {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "NETSEND".into());
+    computer_name_from_hostname(&host)
+}
+
+/// The hostname's first label, upper-cased and cut to 15 bytes.
+pub fn computer_name_from_hostname(host: &str) -> String {
+    let label = host.split('.').next().unwrap_or("").to_uppercase();
+    let mut name = String::new();
+    for c in label.chars() {
+        if name.len() + c.len_utf8() > 15 {
+            break;
+        }
+        name.push(c);
+    }
+    if name.is_empty() {
+        "NETSEND".into()
+    } else {
+        name
+    }
+}
+
+fn default_workgroup() -> String {
+    "WORKGROUP".into()
+}
+fn default_state_dir() -> PathBuf {
+    "/var/lib/netsend".into()
+}
+fn default_control_socket() -> PathBuf {
+    "/run/netsend/control.sock".into()
+}
+fn default_user() -> String {
+    "nobody".into()
+}
+fn default_utmp_path() -> PathBuf {
+    "/var/run/utmp".into()
+}
+fn default_bind() -> Vec<Ipv4Addr> {
+    vec![Ipv4Addr::UNSPECIFIED]
+}
+const fn default_name_port() -> u16 {
+    137
+}
+const fn default_datagram_port() -> u16 {
+    138
+}
+const fn default_session_port() -> u16 {
+    139
+}
+const fn default_max_connections() -> usize {
+    256
+}
+const fn default_max_message_len() -> usize {
+    4096
+}
+const fn default_idle() -> u64 {
+    30
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            bind: default_bind(),
+            interfaces: Vec::new(),
+            broadcast: Vec::new(),
+            name_port: default_name_port(),
+            datagram_port: default_datagram_port(),
+            session_port: default_session_port(),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: default_max_connections(),
+            max_message_len: default_max_message_len(),
+            session_idle_timeout_secs: default_idle(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            computer_name: default_computer_name(),
+            workgroup: default_workgroup(),
+            code_page: CodePage::default(),
+            state_dir: default_state_dir(),
+            control_socket: default_control_socket(),
+            user: default_user(),
+            utmp_path: default_utmp_path(),
+            network: NetworkConfig::default(),
+            limits: LimitsConfig::default(),
+            static_names: Vec::new(),
+            wins: None,
+        }
+    }
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    /// The TOML is malformed or has unknown keys.
+    #[error("{0}: {1}")]
+    Parse(PathBuf, String),
+    /// A value is not acceptable.
+    #[error("{0}: {1}")]
+    Invalid(String, String),
+}
+
+impl Config {
+    /// Reads `path` (None: the defaults) and validates it.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let config = match path {
+            None => Self::default(),
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.to_owned(), e))?;
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError::Parse(p.to_owned(), e.to_string()))?
+            }
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, e: String| ConfigError::Invalid(key.to_owned(), e);
+        NetbiosName::with_code_page(&self.computer_name, 0, self.code_page)
+            .map_err(|e| invalid("computer_name", e.to_string()))?;
+        NetbiosName::with_code_page(&self.workgroup, 0, self.code_page)
+            .map_err(|e| invalid("workgroup", e.to_string()))?;
+        if self.network.bind.is_empty() {
+            return Err(invalid("network.bind", "list at least one address".into()));
+        }
+        for s in &self.static_names {
+            NetbiosName::with_code_page(&s.name, 3, self.code_page)
+                .map_err(|e| invalid("static_names.name", e.to_string()))?;
+            s.socket_addr(self.network.session_port)
+                .map_err(|e| invalid("static_names.address", e))?;
+        }
+        if self.limits.max_message_len == 0 || self.limits.max_message_len > 65_536 {
+            return Err(invalid(
+                "limits.max_message_len",
+                "must be 1..=65536".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+mod code_page_serde {
+    use netsend_wire::CodePage;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(cp: &CodePage, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&cp.to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CodePage, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.workgroup, "WORKGROUP");
+        assert_eq!(c.network.session_port, 139);
+        assert_eq!(c.network.bind, [Ipv4Addr::UNSPECIFIED]);
+        assert_eq!(c.limits.max_message_len, 4096);
+        assert!(c.computer_name.len() <= 15);
+    }
+
+    #[test]
+    fn full_file_and_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "computer_name = \"box\"\ncode_page = \"cp437\"\n[network]\nbind = [\"127.0.0.1\"]\nsession_port = 1139\n\
+             [[static_names]]\nname = \"peer\"\naddress = \"192.0.2.11:1139\"\n[wins]\nserver = \"192.0.2.1\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&p)).unwrap();
+        assert_eq!(c.code_page, CodePage::Cp437);
+        assert_eq!(
+            c.static_names[0].socket_addr(139).unwrap().to_string(),
+            "192.0.2.11:1139"
+        );
+        std::fs::write(&p, "computer_nam = \"x\"\n").unwrap();
+        let e = Config::load(Some(&p)).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown field") && e.contains("computer_nam"),
+            "{e}"
+        );
+        std::fs::write(&p, "computer_name = \"much-too-long-for-netbios\"\n").unwrap();
+        assert!(Config::load(Some(&p)).is_err());
+    }
+
+    #[test]
+    fn hostname_becomes_computer_name() {
+        assert_eq!(computer_name_from_hostname("web-01.example.org"), "WEB-01");
+        assert_eq!(
+            computer_name_from_hostname("averyveryverylonghostname"),
+            "AVERYVERYVERYLO"
+        );
+    }
+}
