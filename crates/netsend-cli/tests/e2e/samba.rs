@@ -176,6 +176,19 @@ fn netsend_and_samba_exchange_messages_on_port_139() {
         "",
     );
 
+    // nmbd answers for its names once it has registered them (a few seconds).
+    let conf = client_conf(lab.dir.path(), "interfaces = eth0\n   bind interfaces only = yes");
+    let mut registered = false;
+    for _ in 0..60 {
+        let out = lab.lan.exec("n", &["nmblookup", "-s", &conf, "SMBHOST#03"], None);
+        if stdout(&out).contains("192.0.2.41 SMBHOST<03>") {
+            registered = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(registered, "nmbd never answered for SMBHOST<03>");
+
     // netsend -> smbd, resolving SMBHOST<03> by broadcast (nmbd answers).
     let text = "Hello smbd, from netsend: Grüße";
     let out = svc.cli(&["send", "smbhost", text]);
