@@ -1,1 +1,8 @@
-//! Placeholder: being written.
+//! Round-trip entry points for the fuzz targets (one per parser) and the tests
+//! that replay the fuzz corpus: parse; if it parsed, emit, re-parse and compare.
+
+pub use crate::nbds::fuzz_nbds as nbds;
+pub use crate::nbns::{fuzz_name as name, fuzz_nbns as nbns};
+pub use crate::nbss::fuzz_nbss as nbss;
+pub use crate::smb::mailslot::fuzz_mailslot as mailslot;
+pub use crate::smb::message::fuzz_smb as smb;

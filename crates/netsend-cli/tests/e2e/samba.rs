@@ -177,10 +177,15 @@ fn netsend_and_samba_exchange_messages_on_port_139() {
     );
 
     // nmbd answers for its names once it has registered them (a few seconds).
-    let conf = client_conf(lab.dir.path(), "interfaces = eth0\n   bind interfaces only = yes");
+    let conf = client_conf(
+        lab.dir.path(),
+        "interfaces = eth0\n   bind interfaces only = yes",
+    );
     let mut registered = false;
     for _ in 0..60 {
-        let out = lab.lan.exec("n", &["nmblookup", "-s", &conf, "SMBHOST#03"], None);
+        let out = lab
+            .lan
+            .exec("n", &["nmblookup", "-s", &conf, "SMBHOST#03"], None);
         if stdout(&out).contains("192.0.2.41 SMBHOST<03>") {
             registered = true;
             break;
