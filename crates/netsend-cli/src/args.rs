@@ -120,11 +120,10 @@ pub(crate) fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
             });
             continue;
         }
-        if command.as_deref() == Some("messenger") || command.as_deref() == Some("inbox") {
-            if !arg.starts_with('-') && !arg.chars().all(|c| c.is_ascii_digit()) {
-                out.push(arg.to_ascii_lowercase());
-                continue;
-            }
+        let sub_command = matches!(command.as_deref(), Some("messenger" | "inbox"));
+        if sub_command && !arg.starts_with('-') && !arg.chars().all(|c| c.is_ascii_digit()) {
+            out.push(arg.to_ascii_lowercase());
+            continue;
         }
         out.push(arg);
     }

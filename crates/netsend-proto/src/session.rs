@@ -115,9 +115,8 @@ impl ServerSession {
     /// `NAME<03>`, built with [`NetbiosName::from_oem_lossy`]) is one of ours.
     pub fn handle_frame(&mut self, bytes: &[u8], is_ours: &dyn Fn(&NetbiosName) -> bool) -> Action {
         let first = std::mem::replace(&mut self.first_frame, false);
-        let packet = match SessionPacket::parse(bytes) {
-            Ok(p) => p,
-            Err(_) => return Action::Close,
+        let Ok(packet) = SessionPacket::parse(bytes) else {
+            return Action::Close;
         };
         match packet {
             SessionPacket::Request { called, .. } => {
@@ -148,22 +147,8 @@ impl ServerSession {
     }
 
     fn handle_smb(&mut self, payload: &[u8], is_ours: &dyn Fn(&NetbiosName) -> bool) -> Action {
-        let smb = match Smb::parse(payload) {
-            Ok(smb) => smb,
-            Err(_) => {
-                // Reply with ERRSRV/ERRerror when the header at least is readable.
-                return match payload
-                    .get(..32)
-                    .and_then(|h| Smb::parse(&[h, &[0, 0, 0]].concat()).ok())
-                {
-                    Some(head) => Action::SendAndClose(frame(&message_reply(
-                        &head.header,
-                        SmbStatus::ERRSRV_ERROR,
-                        None,
-                    ))),
-                    None => Action::Close,
-                };
-            }
+        let Ok(smb) = Smb::parse(payload) else {
+            return reply_to_unreadable(payload);
         };
         let reply =
             |status: SmbStatus| Action::Send(frame(&message_reply(&smb.header, status, None)));
@@ -268,6 +253,22 @@ impl ServerSession {
             ack: frame(&message_reply(header, SmbStatus::SUCCESS, None)),
             refuse: frame(&message_reply(header, SmbStatus::ERRSRV_NOROOM, None)),
         }
+    }
+}
+
+/// ERRSRV/ERRerror then close when at least the SMB header is readable; else
+/// just close.
+fn reply_to_unreadable(payload: &[u8]) -> Action {
+    let head = payload
+        .get(..32)
+        .and_then(|h| Smb::parse(&[h, &[0, 0, 0]].concat()).ok());
+    match head {
+        Some(head) => Action::SendAndClose(frame(&message_reply(
+            &head.header,
+            SmbStatus::ERRSRV_ERROR,
+            None,
+        ))),
+        None => Action::Close,
     }
 }
 

@@ -62,8 +62,8 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes the next `len` bytes as a reader of their own.
-    pub fn sub(&mut self, len: usize, field: &'static str) -> Result<Reader<'a>, DecodeError> {
-        self.take(len, field).map(Reader::new)
+    pub fn sub(&mut self, len: usize, field: &'static str) -> Result<Self, DecodeError> {
+        self.take(len, field).map(Self::new)
     }
 
     /// Takes everything that is left.

@@ -10,17 +10,17 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// Path of the binary under test.
-pub fn netsend_bin() -> &'static str {
+pub(crate) fn netsend_bin() -> &'static str {
     env!("CARGO_BIN_EXE_netsend")
 }
 
 /// Whether a test that needs root (network namespaces, privileged ports) can run.
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
 /// Whether a program is on PATH.
-pub fn have(program: &str) -> bool {
+pub(crate) fn have(program: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .output()
@@ -29,7 +29,7 @@ pub fn have(program: &str) -> bool {
 
 /// Skips a test whose requirements are missing, or fails it when
 /// `NETSEND_REQUIRE_INTEROP=1` (as CI sets).
-pub fn require(ok: bool, what: &str) -> bool {
+pub(crate) fn require(ok: bool, what: &str) -> bool {
     if ok {
         return true;
     }
@@ -41,27 +41,27 @@ pub fn require(ok: bool, what: &str) -> bool {
 }
 
 /// A running messenger service.
-pub struct Service {
+pub(crate) struct Service {
     child: Child,
-    pub dir: tempfile::TempDir,
-    pub config: PathBuf,
-    pub session: SocketAddr,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) config: PathBuf,
+    pub(crate) session: SocketAddr,
     log: mpsc::Receiver<String>,
     log_lines: Vec<String>,
     /// Prefix that runs commands inside a network namespace, if any.
-    pub netns: Option<String>,
+    pub(crate) netns: Option<String>,
 }
 
 impl Service {
     /// Starts a service on loopback with OS-chosen ports and `extra` TOML appended
     /// to the generated configuration (top-level keys go before any table, so
     /// `extra_top` takes those).
-    pub fn start(computer: &str, extra_top: &str, extra: &str) -> Self {
+    pub(crate) fn start(computer: &str, extra_top: &str, extra: &str) -> Self {
         Self::start_in(None, computer, "127.0.0.1", 0, 0, extra_top, extra)
     }
 
     /// Starts a service, optionally inside a network namespace.
-    pub fn start_in(
+    pub(crate) fn start_in(
         netns: Option<&str>,
         computer: &str,
         bind: &str,
@@ -167,12 +167,12 @@ impl Service {
     }
 
     /// Runs `netsend --config <ours> args...` (inside our namespace if any).
-    pub fn cli(&self, args: &[&str]) -> Output {
+    pub(crate) fn cli(&self, args: &[&str]) -> Output {
         self.cli_stdin(args, None)
     }
 
     /// Like [`Service::cli`] with bytes on standard input.
-    pub fn cli_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    pub(crate) fn cli_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
         let mut cmd = match &self.netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
@@ -186,7 +186,7 @@ impl Service {
     }
 
     /// The inbox as JSON values (as root: every message).
-    pub fn inbox(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn inbox(&self) -> Vec<serde_json::Value> {
         let out = self.cli(&["inbox", "--json"]);
         assert!(
             out.status.success(),
@@ -197,7 +197,7 @@ impl Service {
     }
 
     /// Waits (bounded) until the inbox holds at least `n` messages.
-    pub fn wait_inbox(&self, n: usize) -> Vec<serde_json::Value> {
+    pub(crate) fn wait_inbox(&self, n: usize) -> Vec<serde_json::Value> {
         for _ in 0..100 {
             let inbox = self.inbox();
             if inbox.len() >= n {
@@ -208,13 +208,8 @@ impl Service {
         self.inbox()
     }
 
-    /// The state directory.
-    pub fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
     /// Stops the service the way a user does, and waits for the process.
-    pub fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(mut self) -> std::process::ExitStatus {
         let out = self.cli(&["messenger", "stop"]);
         assert!(
             out.status.success(),
@@ -241,7 +236,7 @@ impl Drop for Service {
 }
 
 /// Runs a command with optional stdin and returns its output.
-pub fn run_with_stdin(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
+pub(crate) fn run_with_stdin(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -259,17 +254,17 @@ pub fn run_with_stdin(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
 }
 
 /// Text of a command's stderr.
-pub fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Text of a command's stdout.
-pub fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Writes a file, creating parents.
-pub fn write(path: &Path, text: &str) {
+pub(crate) fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
 }
@@ -277,7 +272,7 @@ pub fn write(path: &Path, text: &str) {
 /// A test LAN: one namespace holding a bridge and one namespace per host, each
 /// with a veth on the bridge and an address from 192.0.2.0/24. Nothing is added
 /// to the root namespace. Everything is torn down in `Drop`, also on failure.
-pub struct Lan {
+pub(crate) struct Lan {
     prefix: String,
     hosts: Vec<String>,
 }
@@ -294,7 +289,7 @@ fn ip(args: &[&str]) {
 
 impl Lan {
     /// Builds the LAN; `hosts` are (short name, IPv4 address in 192.0.2.0/24).
-    pub fn new(tag: &str, hosts: &[(&str, &str)]) -> Self {
+    pub(crate) fn new(tag: &str, hosts: &[(&str, &str)]) -> Self {
         let prefix = format!("nst{}{tag}", std::process::id() % 100_000);
         let mut lan = Self {
             prefix: prefix.clone(),
@@ -351,12 +346,12 @@ impl Lan {
     }
 
     /// The namespace of host `name`.
-    pub fn ns(&self, name: &str) -> String {
+    pub(crate) fn ns(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
 
     /// Runs a command inside host `name`'s namespace.
-    pub fn exec(&self, name: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    pub(crate) fn exec(&self, name: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.ns(name)]).args(args);
         run_with_stdin(cmd, stdin)
