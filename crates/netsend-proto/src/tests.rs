@@ -235,3 +235,14 @@ proptest! {
         prop_assert_eq!(m.unwrap().text, normalized);
     }
 }
+
+#[test]
+fn session_fuzz_corpus_replays_cleanly() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/session");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        crate::fuzzing::session(&std::fs::read(entry.unwrap().path()).unwrap());
+        n += 1;
+    }
+    assert!(n > 0);
+}

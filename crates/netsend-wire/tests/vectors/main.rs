@@ -1,6 +1,7 @@
 //! One integration binary: capture vectors, digest vectors and property tests.
 
 mod capture;
+mod corpus;
 mod datagram;
 mod nbns;
 mod session;
