@@ -141,11 +141,26 @@ async fn send(config: &Config, from: Option<String>, words: Vec<String>) -> Resu
         ));
     }
     let lower = target.to_ascii_lowercase();
-    if target == "*" || lower == "/users" || lower == "/domain" || lower.starts_with("/domain:") {
+    if lower == "/users" {
         return Err(Failure::new(
             NetApiStatus::ERROR_NOT_SUPPORTED,
-            format!("the target {target} (broadcast and /USERS) is not supported by this version; send to a name"),
+            "/USERS is not supported by this version; send to each user's name",
         ));
+    }
+    let domain = match lower.as_str() {
+        "*" | "/domain" => Some(None),
+        _ => lower
+            .strip_prefix("/domain:")
+            .map(|_| Some(target["/domain:".len()..].to_owned())),
+    };
+    if let Some(domain) = domain {
+        return match call(config, Request::Broadcast { domain, from, text }).await? {
+            Response::Broadcast { domain, datagrams } => {
+                println!("The message was broadcast to {domain} ({datagrams} datagram(s)).");
+                Ok(())
+            }
+            r => Err(unexpected(r)),
+        };
     }
     match call(
         config,

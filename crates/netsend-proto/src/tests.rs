@@ -238,7 +238,8 @@ proptest! {
 
 #[test]
 fn session_fuzz_corpus_replays_cleanly() {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/session");
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/session");
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         crate::fuzzing::session(&std::fs::read(entry.unwrap().path()).unwrap());

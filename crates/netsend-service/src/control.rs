@@ -34,6 +34,15 @@ pub enum Request {
         /// The message text.
         text: String,
     },
+    /// Broadcast a message to a domain or workgroup (`*`, `/DOMAIN[:NAME]`).
+    Broadcast {
+        /// The domain; `None`: our own workgroup.
+        domain: Option<String>,
+        /// The sender name to claim; default: the caller's user name.
+        from: Option<String>,
+        /// The message text.
+        text: String,
+    },
     /// List the message aliases.
     Names,
     /// Add a message alias owned by the caller.
@@ -100,6 +109,13 @@ pub enum Response {
     Status(StatusInfo),
     /// Answer to [`Request::Send`].
     Sent(SendReport),
+    /// Answer to [`Request::Broadcast`].
+    Broadcast {
+        /// The domain it went to.
+        domain: String,
+        /// How many datagrams were sent (one per interface).
+        datagrams: usize,
+    },
     /// Answer to [`Request::Names`].
     Names {
         /// The aliases.
@@ -152,6 +168,7 @@ pub async fn call(socket: &Path, request: &Request) -> Result<Response, ClientEr
     write.write_all(line.as_bytes()).await?;
     let mut reader = BufReader::new(read);
     let mut answer = String::new();
+    use tokio::io::AsyncReadExt as _;
     let n = (&mut reader)
         .take(MAX_LINE_LEN as u64)
         .read_line(&mut answer)
@@ -161,5 +178,3 @@ pub async fn call(socket: &Path, request: &Request) -> Result<Response, ClientEr
     }
     serde_json::from_str(&answer).map_err(|e| ClientError::Protocol(e.to_string()))
 }
-
-use tokio::io::AsyncReadExt as _;

@@ -14,6 +14,7 @@ use crate::service::Service;
 #[derive(Debug, Clone)]
 struct Caller {
     uid: u32,
+    gid: u32,
     /// The caller's user name; `None` for root, who sees everything.
     user: Option<String>,
     /// The caller's name for display even when root.
@@ -24,12 +25,18 @@ impl Caller {
     fn from_stream(stream: &UnixStream) -> Option<Self> {
         let cred = stream.peer_cred().ok()?;
         let uid = cred.uid();
+        let gid = cred.gid();
         let login = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
             .ok()
             .flatten()
             .map_or_else(|| format!("uid{uid}"), |u| u.name);
         let user = (uid != 0).then(|| login.clone());
-        Some(Self { uid, user, login })
+        Some(Self {
+            uid,
+            gid,
+            user,
+            login,
+        })
     }
 }
 
@@ -72,6 +79,22 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
                 }
             }
         });
+    }
+}
+
+/// Unix group whose members may send `*` and `/DOMAIN` broadcasts.
+const BROADCAST_GROUP: &str = "netsend-broadcast";
+
+/// Root, and members of [`BROADCAST_GROUP`], may broadcast.
+fn may_broadcast(caller: &Caller) -> bool {
+    if caller.uid == 0 {
+        return true;
+    }
+    match nix::unistd::Group::from_name(BROADCAST_GROUP) {
+        Ok(Some(group)) => {
+            group.mem.iter().any(|m| m == &caller.login) || caller.gid == group.gid.as_raw()
+        }
+        _ => false,
     }
 }
 
@@ -160,6 +183,23 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             ),
             Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
         },
+        Request::Broadcast { domain, from, text } => {
+            if !may_broadcast(caller) {
+                let denied = crate::send::SendFailure::AccessDenied(format!(
+                    "only root and members of the {BROADCAST_GROUP} group may broadcast"
+                ));
+                return error(denied.status(), denied.to_string());
+            }
+            let from = from.unwrap_or_else(|| caller.login.clone());
+            let domain = domain.unwrap_or_else(|| service.config.workgroup.clone());
+            match crate::datagrams::broadcast(service, &domain, &from, &text).await {
+                Ok(datagrams) => Response::Broadcast {
+                    domain: domain.to_uppercase(),
+                    datagrams,
+                },
+                Err(e) => error(e.status(), e.to_string()),
+            }
+        }
         Request::Send { to, from, text } => {
             let from = from.unwrap_or_else(|| caller.login.clone());
             match crate::send::send(service, &to, &from, &text).await {

@@ -7,7 +7,8 @@
 //! - [`inbox`]: the durable SQLite inbox; a message is committed before it is acknowledged.
 //! - [`net`]: interface discovery and socket binding.
 //! - [`service`]: start-up, the shared state and the shutdown path.
-//! - `session`, `names`, `control_server`: the drivers (TCP 139, UDP 137, control socket).
+//! - `session`, `names`, `datagrams`, `control_server`: the drivers (TCP 139,
+//!   UDP 137, UDP 138, control socket).
 //! - [`send`]: name resolution and the client side of a directed message.
 //! - [`control`]: the control protocol and its client, used by the CLI.
 
@@ -15,6 +16,7 @@ pub mod aliases;
 pub mod config;
 pub mod control;
 mod control_server;
+mod datagrams;
 pub mod inbox;
 mod names;
 pub mod net;

@@ -49,6 +49,15 @@ pub enum SendFailure {
     /// The recipient answered with an error.
     #[error("{0} refused the message: {1}")]
     Refused(SocketAddr, String, NetApiStatus),
+    /// A broadcast text does not fit one datagram (length, limit).
+    #[error("the broadcast text is {0} bytes; one datagram holds at most {1}")]
+    TruncatedBroadcast(usize, usize),
+    /// No interface has a broadcast address (and none is configured).
+    #[error("no interface with a broadcast address to send on; add [network] broadcast addresses")]
+    NoBroadcastInterface,
+    /// The caller may not do this.
+    #[error("{0}")]
+    AccessDenied(String),
 }
 
 impl SendFailure {
@@ -60,6 +69,9 @@ impl SendFailure {
             Self::Duplicate { .. } => NetApiStatus::NERR_DUPLICATE_NAME,
             Self::Network(..) => NetApiStatus::NERR_NETWORK_ERROR,
             Self::Refused(_, _, status) => *status,
+            Self::TruncatedBroadcast(..) => NetApiStatus::NERR_TRUNCATED_BROADCAST,
+            Self::NoBroadcastInterface => NetApiStatus::NERR_NETWORK_ERROR,
+            Self::AccessDenied(_) => NetApiStatus::ERROR_ACCESS_DENIED,
         }
     }
 }

@@ -20,6 +20,8 @@ pub struct Listeners {
     pub session: Vec<std::net::TcpListener>,
     /// UDP name service sockets, each with the interface it answers for.
     pub name: Vec<(std::net::UdpSocket, Interface)>,
+    /// UDP datagram service sockets.
+    pub datagram: Vec<std::net::UdpSocket>,
     /// The control socket.
     pub control: std::os::unix::net::UnixListener,
     /// Interfaces served.
@@ -56,6 +58,25 @@ impl Listeners {
                 name.push((b, *iface));
             }
         }
+        let mut datagram = Vec::new();
+        let mut datagram_port = config.network.datagram_port;
+        for iface in &interfaces {
+            let unicast = net::bind_udp(
+                "the datagram service (UDP)",
+                SocketAddrV4::new(iface.address, datagram_port),
+            )?;
+            datagram_port = unicast
+                .local_addr()
+                .map(|a| a.port())
+                .unwrap_or(datagram_port);
+            datagram.push(unicast);
+            if let Some(bcast) = iface.broadcast {
+                datagram.push(net::bind_udp(
+                    "the datagram service (UDP broadcast)",
+                    SocketAddrV4::new(bcast, datagram_port),
+                )?);
+            }
+        }
         let control_path = &config.control_socket;
         if let Some(dir) = control_path.parent() {
             std::fs::create_dir_all(dir)
@@ -77,6 +98,7 @@ impl Listeners {
         Ok(Self {
             session,
             name,
+            datagram,
             control,
             interfaces,
         })
@@ -236,6 +258,11 @@ pub async fn run(config: Config, listeners: Listeners) -> Result<(), StartError>
         let s = UdpSocket::from_std(s)
             .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
         tasks.spawn(crate::names::serve(service.clone(), s, iface));
+    }
+    for s in listeners.datagram {
+        let s = UdpSocket::from_std(s)
+            .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
+        tasks.spawn(crate::datagrams::serve(service.clone(), s));
     }
     let control = UnixListener::from_std(listeners.control)
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;

@@ -83,6 +83,8 @@ impl Service {
         } else {
             "user = \"\"\n"
         };
+        // Broadcasts need the real datagram port on a namespace LAN.
+        let datagram_port = if name_port == 137 { 138 } else { 0 };
         let state = dir.path().join("state");
         let control = dir.path().join("control.sock");
         std::fs::write(
@@ -90,7 +92,7 @@ impl Service {
             format!(
                 "computer_name = \"{computer}\"\nworkgroup = \"TESTGROUP\"\nstate_dir = \"{}\"\n\
                  control_socket = \"{}\"\n{user_line}{extra_top}\n[network]\nbind = [\"{bind}\"]\n\
-                 name_port = {name_port}\ndatagram_port = 0\nsession_port = {session_port}\n{extra}\n",
+                 name_port = {name_port}\ndatagram_port = {datagram_port}\nsession_port = {session_port}\n{extra}\n",
                 state.display(),
                 control.display()
             ),

@@ -45,6 +45,31 @@ fn three_hosts_deliver_to_each_other_by_broadcast_name_query() {
         assert_eq!(inbox[0]["text"], format!("hello from {}", prev.1));
         assert!(inbox[0]["source"].as_str().unwrap().starts_with(prev.2));
     }
+    // NET SEND * reaches every other host's inbox, marked as a broadcast.
+    let out = services[0].cli(&["send", "*", "This server will shut down in 5 minutes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (i, svc) in services.iter().enumerate().skip(1) {
+        let inbox = svc.wait_inbox(2);
+        assert_eq!(inbox.len(), 2, "{}: {inbox:?}", hosts[i].1);
+        assert_eq!(inbox[1]["text"], "This server will shut down in 5 minutes");
+        assert_eq!(inbox[1]["broadcast"], true);
+        assert_eq!(inbox[1]["transport"], "mailslot");
+        assert_eq!(inbox[1]["from"], "root");
+    }
+    // /DOMAIN:OTHER reaches nobody here; an over-long broadcast is refused, not cut.
+    let out = services[0].cli(&["send", "/domain:OTHERDOM", "hi"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let long = "x".repeat(500);
+    let out = services[0].cli(&["send", "*", &long]);
+    assert!(
+        stderr(&out).contains("NERR_TruncatedBroadcast (2289)"),
+        "{}",
+        stderr(&out)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for svc in &services[1..] {
+        assert_eq!(svc.inbox().len(), 2);
+    }
     // A name nobody holds is not found on the LAN either.
     let out = services[0].cli(&["send", "NOBODY", "hi"]);
     assert!(stderr(&out).contains("(2273)"), "{}", stderr(&out));

@@ -1,0 +1,195 @@
+//! UDP driver of the datagram service: receives `\MAILSLOT\MESSNGR` messages
+//! (what `NET SEND *` and `/DOMAIN` send) and stores the ones for us; sends them
+//! for broadcasts.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+
+use netsend_proto::message::Message;
+use netsend_wire::name::suffix;
+use netsend_wire::nbds::{flags, Datagram, Header, MessageType};
+use netsend_wire::smb::mailslot::{is_messenger_mailslot, MailslotWrite, MessengerPayload};
+use netsend_wire::NetbiosName;
+use tokio::net::UdpSocket;
+
+use crate::inbox::Transport;
+use crate::service::Service;
+
+/// Largest datagram read.
+const MAX_DATAGRAM: usize = 1500;
+
+/// Serves one datagram socket until shutdown.
+pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
+    let mut stop = service.stop_signal();
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let (len, peer) = tokio::select! {
+            _ = stop.changed() => return,
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(v) => v,
+                Err(e) => { tracing::debug!(error = %e, "datagram receive failed"); continue; }
+            },
+        };
+        let Some(message) = messenger_message(&service, &buf[..len]) else {
+            continue;
+        };
+        let (message, broadcast) = message;
+        let mut record = service.new_message(&message, peer, Transport::Mailslot);
+        record.broadcast = broadcast;
+        match service.inbox.store(record).await {
+            Ok(id) => {
+                tracing::info!(id, from = %message.from, to = %message.to, %peer, broadcast, "mailslot message stored")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, %peer, "inbox commit failed: mailslot message dropped")
+            }
+        }
+    }
+}
+
+/// Decodes a MESSNGR datagram meant for us: direct to one of our `<03>` names,
+/// or to our workgroup `<00>` (group or broadcast). Returns the message and
+/// whether it was a broadcast.
+fn messenger_message(service: &Service, bytes: &[u8]) -> Option<(Message, bool)> {
+    let Ok(Datagram::Data {
+        header,
+        packet_offset,
+        destination_name,
+        user_data,
+        ..
+    }) = Datagram::parse(bytes)
+    else {
+        return None;
+    };
+    // Fragments are not reassembled (mailslot messages never need them).
+    if packet_offset != 0 || header.flags & flags::MORE != 0 {
+        return None;
+    }
+    let write = MailslotWrite::parse(&user_data).ok()?;
+    if !is_messenger_mailslot(&write.name) {
+        return None;
+    }
+    let payload = MessengerPayload::parse(&write.data).ok()?;
+    let workgroup = NetbiosName::with_code_page(
+        &service.config.workgroup,
+        suffix::WORKSTATION,
+        service.code_page,
+    )
+    .ok()?;
+    let broadcast = match header.msg_type {
+        MessageType::DIRECT_UNIQUE => {
+            let aliases = service.aliases.lock().expect("alias table lock");
+            aliases.find(&destination_name.name)?;
+            false
+        }
+        MessageType::DIRECT_GROUP | MessageType::BROADCAST
+            if destination_name.name == workgroup =>
+        {
+            true
+        }
+        _ => return None,
+    };
+    let mut message = Message::decode(
+        &payload.from,
+        &payload.to,
+        &[payload.text],
+        false,
+        service.code_page,
+    );
+    if broadcast {
+        // The To field of a domain broadcast is the domain; deliver to the computer name.
+        message.to = service
+            .aliases
+            .lock()
+            .expect("alias table lock")
+            .computer_name()
+            .to_text(service.code_page);
+    }
+    Some((message, broadcast))
+}
+
+/// Sends a MESSNGR datagram to `domain<00>` on every interface's broadcast
+/// address (and the configured extra ones). Returns how many were sent.
+pub(crate) async fn broadcast(
+    service: &Service,
+    domain: &str,
+    from: &str,
+    text: &str,
+) -> Result<usize, crate::send::SendFailure> {
+    use crate::send::SendFailure;
+    let cp = service.code_page;
+    let group = NetbiosName::with_code_page(domain, suffix::WORKSTATION, cp)
+        .map_err(|e| SendFailure::InvalidParameter(format!("domain {domain:?}: {e}")))?;
+    let oem = |s: &str| cp.encode(s).unwrap_or_else(|_| s.as_bytes().to_vec());
+    let text_bytes: Vec<u8> =
+        oem(&netsend_wire::oem::normalize_line_breaks(text).replace('\n', "\r\n"));
+    let from_bytes = oem(from);
+    let to_bytes = group.trimmed().to_vec();
+    let max = MessengerPayload::max_text_len(&from_bytes, &to_bytes);
+    if text_bytes.len() > max {
+        return Err(SendFailure::TruncatedBroadcast(text_bytes.len(), max));
+    }
+    let payload = MessengerPayload {
+        from: from_bytes,
+        to: to_bytes,
+        text: text_bytes,
+    }
+    .to_bytes()
+    .map_err(|e| SendFailure::InvalidParameter(e.to_string()))?;
+    let user_data = MailslotWrite::messenger(payload)
+        .to_bytes()
+        .map_err(|e| SendFailure::InvalidParameter(e.to_string()))?;
+    let source = service
+        .aliases
+        .lock()
+        .expect("alias table lock")
+        .computer_name()
+        .with_suffix(suffix::WORKSTATION);
+    let port = service.config.network.datagram_port;
+    let mut targets: Vec<(Ipv4Addr, Ipv4Addr)> = service
+        .interfaces
+        .iter()
+        .filter_map(|i| i.broadcast.map(|b| (i.address, b)))
+        .collect();
+    for extra in &service.config.network.broadcast {
+        let source_ip = service
+            .interfaces
+            .first()
+            .map_or(Ipv4Addr::UNSPECIFIED, |i| i.address);
+        targets.push((source_ip, *extra));
+    }
+    let mut sent = 0;
+    for (source_ip, target) in targets {
+        let datagram = Datagram::Data {
+            header: Header {
+                msg_type: MessageType::DIRECT_GROUP,
+                flags: flags::FIRST | flags::NODE_H,
+                id: (sent as u16).wrapping_add(std::process::id() as u16),
+                source_ip,
+                source_port: port,
+            },
+            packet_offset: 0,
+            source_name: source.into(),
+            destination_name: group.into(),
+            user_data: user_data.clone(),
+        };
+        let Ok(bytes) = datagram.to_bytes() else {
+            continue;
+        };
+        let Ok(socket) = UdpSocket::bind(SocketAddrV4::new(source_ip, 0)).await else {
+            continue;
+        };
+        let _ = socket.set_broadcast(true);
+        match socket
+            .send_to(&bytes, SocketAddr::V4(SocketAddrV4::new(target, port)))
+            .await
+        {
+            Ok(_) => sent += 1,
+            Err(e) => tracing::warn!(%target, error = %e, "broadcast send failed"),
+        }
+    }
+    if sent == 0 {
+        return Err(SendFailure::NoBroadcastInterface);
+    }
+    Ok(sent)
+}
