@@ -7,8 +7,18 @@ seconds="${1:-20}"
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 export RUSTC_BOOTSTRAP=1
 cd fuzz
+# New inputs go to a scratch directory (libFuzzer writes to the first corpus
+# directory); the committed corpus (capture seeds + crash regressions) is read only.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
 for target in $(cargo fuzz list); do
-  mkdir -p "corpus/$target"
+  mkdir -p "$scratch/$target" "corpus/$target"
   echo "fuzzing $target for ${seconds}s"
-  cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=1024 2>&1 | tail -n 3
+  if ! cargo fuzz run "$target" "$scratch/$target" "corpus/$target" -- \
+      -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=1024 > "$scratch/$target.log" 2>&1; then
+    tail -n 40 "$scratch/$target.log"
+    echo "fuzz target $target failed; the crashing input is in fuzz/artifacts/$target" >&2
+    exit 1
+  fi
+  grep -E "^Done" "$scratch/$target.log" || tail -n 3 "$scratch/$target.log"
 done

@@ -293,10 +293,30 @@ impl WireName {
             .try_into()
             .map_err(|_| DecodeError::malformed("netbios name", "first label is not 32 bytes"))?;
         let name = NetbiosName::decode_first_level(encoded)?;
+        if scope.iter().any(|l| l.len() > 63 || l.contains(&b'.')) {
+            return Err(DecodeError::malformed(
+                "netbios scope",
+                "labels are 1..=63 bytes without dots",
+            ));
+        }
         Ok(Self {
             name,
             scope: scope.join(&b'.'),
         })
+    }
+
+    /// Reads a name where label pointers are not allowed (datagram and session
+    /// service names are always written in full).
+    pub fn read_uncompressed(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let start = r.position();
+        let name = Self::read(r)?;
+        if r.position() - start != name.buffer_len() {
+            return Err(DecodeError::malformed(
+                "netbios name",
+                "label pointers are not allowed here",
+            ));
+        }
+        Ok(name)
     }
 
     /// Writes the name uncompressed.
@@ -395,6 +415,20 @@ mod tests {
         // A pointer to itself or forwards is refused.
         let mut r = Reader::new(&[0xC0, 0x00]);
         assert!(WireName::read(&mut r).is_err());
+    }
+
+    #[test]
+    fn scope_labels_with_dots_or_too_long_are_refused() {
+        let mut wire = vec![32u8];
+        wire.extend_from_slice(&NetbiosName::new("HOST", 0).unwrap().encode_first_level());
+        let mut dotted = wire.clone();
+        dotted.extend_from_slice(&[3, b'a', b'.', b'b', 0]);
+        assert!(WireName::read(&mut Reader::new(&dotted)).is_err());
+        let mut long = wire;
+        long.push(0x3F + 1);
+        long.extend_from_slice(&[b'x'; 64]);
+        long.push(0);
+        assert!(WireName::read(&mut Reader::new(&long)).is_err());
     }
 
     #[test]

@@ -144,8 +144,8 @@ impl Datagram {
                 Self::Data {
                     header,
                     packet_offset,
-                    source_name: WireName::read(&mut r)?,
-                    destination_name: WireName::read(&mut r)?,
+                    source_name: WireName::read_uncompressed(&mut r)?,
+                    destination_name: WireName::read_uncompressed(&mut r)?,
                     user_data: r.rest().to_vec(),
                 }
             }
@@ -157,7 +157,7 @@ impl Datagram {
             | MessageType::POSITIVE_QUERY_RESPONSE
             | MessageType::NEGATIVE_QUERY_RESPONSE => Self::Query {
                 header,
-                destination_name: WireName::read(&mut r)?,
+                destination_name: WireName::read_uncompressed(&mut r)?,
             },
             _ => return Err(DecodeError::malformed("msg type", "unknown datagram type")),
         };

@@ -389,9 +389,15 @@ fn read_section_count(r: &mut Reader<'_>, field: &'static str) -> Result<usize, 
     Ok(n)
 }
 
-fn read_record(r: &mut Reader<'_>, opcode: Opcode) -> Result<ResourceRecord, DecodeError> {
+fn read_record(
+    r: &mut Reader<'_>,
+    opcode: Opcode,
+    has_question: bool,
+) -> Result<ResourceRecord, DecodeError> {
     let start = r.position();
-    let pointer = r.buffer().get(start..start + 2) == Some(&[0xC0, QUESTION_NAME_OFFSET as u8][..]);
+    // Only a pointer to the question name is remembered (and re-emitted).
+    let pointer = has_question
+        && r.buffer().get(start..start + 2) == Some(&[0xC0, QUESTION_NAME_OFFSET as u8][..]);
     let name = WireName::read(r)?;
     let rr_type = r.u16_be("rr type")?;
     let rr_class = r.u16_be("rr class")?;
@@ -464,7 +470,9 @@ impl Packet {
         }
         let opcode = flags.opcode();
         let mut section = |n: usize| -> Result<Vec<ResourceRecord>, DecodeError> {
-            (0..n).map(|_| read_record(&mut r, opcode)).collect()
+            (0..n)
+                .map(|_| read_record(&mut r, opcode, qd > 0))
+                .collect()
         };
         let answers = section(an)?;
         let authority = section(ns)?;

@@ -159,8 +159,8 @@ impl SessionPacket {
         let packet = match header.packet_type {
             PacketType::SESSION_MESSAGE => Self::Message(t.rest().to_vec()),
             PacketType::SESSION_REQUEST => {
-                let called = WireName::read(&mut t)?;
-                let calling = WireName::read(&mut t)?;
+                let called = WireName::read_uncompressed(&mut t)?;
+                let calling = WireName::read_uncompressed(&mut t)?;
                 Self::Request { called, calling }
             }
             PacketType::POSITIVE_RESPONSE => Self::Positive,

@@ -250,14 +250,28 @@ fn netsend_and_samba_exchange_messages_on_port_139() {
     assert_eq!(inbox[0]["from"], "bob");
 
     // nmblookup -A and nbtscan list our names from a node status query.
-    let out = lab.lan.exec("s", &["nmblookup", "-s", &conf, "-A", "192.0.2.42"], None);
+    let out = lab
+        .lan
+        .exec("s", &["nmblookup", "-s", &conf, "-A", "192.0.2.42"], None);
     let status = stdout(&out);
-    assert!(status.contains("NSHOST") && status.contains("<03>") && status.contains("<ACTIVE>"), "{status}");
-    assert!(status.contains("TESTGROUP") && status.contains("<GROUP>"), "{status}");
+    assert!(
+        status.contains("NSHOST") && status.contains("<03>") && status.contains("<ACTIVE>"),
+        "{status}"
+    );
+    assert!(
+        status.contains("TESTGROUP") && status.contains("<GROUP>"),
+        "{status}"
+    );
     if have("nbtscan") {
-        let out = lab.lan.exec("s", &["nbtscan", "-v", "-s", ":", "192.0.2.42"], None);
+        let out = lab
+            .lan
+            .exec("s", &["nbtscan", "-v", "-s", ":", "192.0.2.42"], None);
         let table = stdout(&out);
-        assert!(table.contains("NSHOST") && table.contains(":03U"), "{table}{}", stderr(&out));
+        assert!(
+            table.contains("NSHOST") && table.contains(":03U"),
+            "{table}{}",
+            stderr(&out)
+        );
     }
 
     // nmblookup (Samba's resolver) finds our <03> name by broadcast.
