@@ -4,12 +4,14 @@
 //! - [`session`]: the server side of one session-service connection.
 //! - [`sender`]: the client side of one directed message.
 //! - [`message`]: a received message decoded for people.
+//! - [`registration`]: B-node name registration, release and conflicts.
 //! - [`resolver`]: a name query client (broadcast or unicast), time passed in.
 //! - [`responder`]: which name service requests we answer, and how.
 //! - [`fuzzing`]: entry points for the fuzz targets.
 
 pub mod fuzzing;
 pub mod message;
+pub mod registration;
 pub mod resolver;
 pub mod responder;
 pub mod sender;

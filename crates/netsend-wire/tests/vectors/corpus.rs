@@ -16,9 +16,12 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
     inputs
 }
 
+/// A fuzz target: its corpus directory and its round-trip check.
+type Target = (&'static str, fn(&[u8]));
+
 #[test]
 fn fuzz_corpus_replays_cleanly() {
-    let targets: [(&str, fn(&[u8])); 6] = [
+    let targets: [Target; 6] = [
         ("nbns", netsend_wire::fuzzing::nbns),
         ("name", netsend_wire::fuzzing::name),
         ("nbss", netsend_wire::fuzzing::nbss),
