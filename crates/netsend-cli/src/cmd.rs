@@ -208,18 +208,17 @@ async fn name(
     };
     match call(config, request).await? {
         Response::Names { names } => {
-            println!("{:<16} {:<10} Owner", "Name", "Kind");
-            println!("{}", "-".repeat(40));
+            println!("{:<16} {:<10} {:<12} Network", "Name", "Kind", "Owner");
+            println!("{}", "-".repeat(70));
             for a in names {
-                let kind = serde_json::to_value(a.kind)
+                let kind = serde_json::to_value(a.alias.kind)
                     .ok()
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default();
+                let owner = a.alias.owner.unwrap_or_else(|| "(all users)".into());
                 println!(
-                    "{:<16} {:<10} {}",
-                    a.name,
-                    kind,
-                    a.owner.unwrap_or_else(|| "(all users)".into())
+                    "{:<16} {:<10} {:<12} {}",
+                    a.alias.name, kind, owner, a.network
                 );
             }
             Ok(())
@@ -359,17 +358,19 @@ fn start_foreground(config: Config) -> Result<(), Failure> {
             .iter()
             .map(ToString::to_string)
             .collect();
-        println!(
+        let ready = format!(
             "ready computer={} session={} name={} control={}",
             config.computer_name,
             session.join(","),
             names.join(","),
             config.control_socket.display()
         );
-        let _ = std::io::stdout().flush();
-        netsend_service::service::run(config, listeners)
-            .await
-            .map_err(|e| fail(e.to_string()))
+        netsend_service::service::run(config, listeners, move || {
+            println!("{ready}");
+            let _ = std::io::stdout().flush();
+        })
+        .await
+        .map_err(|e| fail(e.to_string()))
     })
 }
 

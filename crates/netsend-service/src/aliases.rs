@@ -193,13 +193,18 @@ impl AliasTable {
 
     /// Makes the user aliases match the users logged in now: adds a `User` alias
     /// for each new user (unless that name is already an alias) and removes the
-    /// `User` aliases of users who left. Returns whether anything changed.
-    pub fn sync_users(&mut self, users: &[String]) -> bool {
-        let before = self.aliases.len();
-        self.aliases.retain(|(_, a)| {
-            a.kind != AliasKind::User || a.owner.as_ref().is_some_and(|o| users.contains(o))
+    /// `User` aliases of users who left. Returns the names added and removed.
+    pub fn sync_users(&mut self, users: &[String]) -> (Vec<NetbiosName>, Vec<NetbiosName>) {
+        let mut removed = Vec::new();
+        self.aliases.retain(|(n, a)| {
+            let keep =
+                a.kind != AliasKind::User || a.owner.as_ref().is_some_and(|o| users.contains(o));
+            if !keep {
+                removed.push(*n);
+            }
+            keep
         });
-        let mut changed = self.aliases.len() != before;
+        let mut added = Vec::new();
         for user in users {
             let Ok(name) = NetbiosName::with_code_page(user, suffix::MESSENGER, self.code_page)
             else {
@@ -214,10 +219,10 @@ impl AliasTable {
                         owner: Some(user.clone()),
                     },
                 ));
-                changed = true;
+                added.push(name);
             }
         }
-        changed
+        (added, removed)
     }
 
     /// Deletes an alias. The computer name cannot be deleted
@@ -304,7 +309,7 @@ mod tests {
     fn user_aliases_follow_logins() {
         let dir = tempfile::tempdir().unwrap();
         let mut t = AliasTable::load("HOST1", dir.path(), CodePage::Cp850).unwrap();
-        assert!(t.sync_users(&["carol".into(), "dave".into()]));
+        assert_eq!(t.sync_users(&["carol".into(), "dave".into()]).0.len(), 2);
         assert_eq!(
             t.find(&NetbiosName::new("CAROL", 3).unwrap())
                 .unwrap()
@@ -312,8 +317,14 @@ mod tests {
                 .as_deref(),
             Some("carol")
         );
-        assert!(!t.sync_users(&["carol".into(), "dave".into()]));
-        assert!(t.sync_users(&["dave".into()]));
+        assert_eq!(
+            t.sync_users(&["carol".into(), "dave".into()]),
+            (vec![], vec![])
+        );
+        assert_eq!(
+            t.sync_users(&["dave".into()]).1,
+            [NetbiosName::new("CAROL", 3).unwrap()]
+        );
         assert!(t.find(&NetbiosName::new("carol", 3).unwrap()).is_none());
         // User aliases are not persisted.
         let t2 = AliasTable::load("HOST1", dir.path(), CodePage::Cp850).unwrap();

@@ -88,6 +88,17 @@ pub struct StatusInfo {
     pub messages: usize,
 }
 
+/// An alias and where it stands on the network.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AliasStatus {
+    /// The alias.
+    #[serde(flatten)]
+    pub alias: Alias,
+    /// "registering (broadcast)", "registered (broadcast)", "conflict (owned by IP)"
+    /// or "local (no broadcast interface)".
+    pub network: String,
+}
+
 /// The outcome of a delivered send.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SendReport {
@@ -118,8 +129,8 @@ pub enum Response {
     },
     /// Answer to [`Request::Names`].
     Names {
-        /// The aliases.
-        names: Vec<Alias>,
+        /// The aliases with their state on the network.
+        names: Vec<AliasStatus>,
     },
     /// Answer to [`Request::InboxList`].
     Messages {

@@ -6,7 +6,12 @@ use netsend_wire::status::NetApiStatus;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-use crate::control::{Request, Response, StatusInfo, MAX_LINE_LEN};
+use netsend_proto::registration::NameState;
+use netsend_wire::name::suffix;
+use netsend_wire::NetbiosName;
+
+use crate::aliases::Alias;
+use crate::control::{AliasStatus, Request, Response, StatusInfo, MAX_LINE_LEN};
 use crate::inbox::ListFilter;
 use crate::service::Service;
 
@@ -82,6 +87,23 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
     }
 }
 
+/// Describes where a name stands on the network, over every broadcast segment.
+fn network_state(states: &[NameState]) -> String {
+    if states.is_empty() {
+        return "local (no broadcast interface)".into();
+    }
+    if let Some(NameState::Conflict { owner }) = states
+        .iter()
+        .find(|s| matches!(s, NameState::Conflict { .. }))
+    {
+        return format!("conflict (owned by {owner})");
+    }
+    if states.contains(&NameState::Registering) {
+        return "registering (broadcast)".into();
+    }
+    "registered (broadcast)".into()
+}
+
 /// Unix group whose members may send `*` and `/DOMAIN` broadcasts.
 const BROADCAST_GROUP: &str = "netsend-broadcast";
 
@@ -137,22 +159,73 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             Response::Ok
         }
         Request::Names => {
-            let aliases = service.aliases.lock().expect("alias table lock");
-            Response::Names {
-                names: aliases.list().cloned().collect(),
-            }
+            let aliases: Vec<(NetbiosName, Alias)> = {
+                let table = service.aliases.lock().expect("alias table lock");
+                table.names().zip(table.list().cloned()).collect()
+            };
+            let names = aliases
+                .into_iter()
+                .map(|(name, alias)| AliasStatus {
+                    network: network_state(&service.registrar.states(&name)),
+                    alias,
+                })
+                .collect();
+            Response::Names { names }
         }
         Request::NameAdd { name } => {
-            let mut aliases = service.aliases.lock().expect("alias table lock");
-            match aliases.add(&name, Some(caller.login.clone())) {
-                Ok(_) => Response::Ok,
-                Err(code) => error(code, format!("cannot add {name:?}")),
+            let added = service
+                .aliases
+                .lock()
+                .expect("alias table lock")
+                .add(&name, Some(caller.login.clone()));
+            let alias = match added {
+                Ok(alias) => alias,
+                Err(code) => return error(code, format!("cannot add {name:?}")),
+            };
+            let netbios =
+                NetbiosName::with_code_page(&alias.name, suffix::MESSENGER, service.code_page);
+            let Ok(netbios) = netbios else {
+                return error(
+                    NetApiStatus::ERROR_INVALID_PARAMETER,
+                    format!("cannot add {name:?}"),
+                );
+            };
+            match service.registrar.register_and_wait(netbios).await {
+                Ok(()) => Response::Ok,
+                Err(owner) => {
+                    let _ = service
+                        .aliases
+                        .lock()
+                        .expect("alias table lock")
+                        .delete(&alias.name, None);
+                    service.registrar.release(&netbios);
+                    error(
+                        NetApiStatus::NERR_DUPLICATE_NAME,
+                        format!(
+                            "{} is already registered on the network by {owner}",
+                            alias.name
+                        ),
+                    )
+                }
             }
         }
         Request::NameDel { name } => {
-            let mut aliases = service.aliases.lock().expect("alias table lock");
-            match aliases.delete(&name, caller.user.as_deref()) {
-                Ok(_) => Response::Ok,
+            let deleted = service
+                .aliases
+                .lock()
+                .expect("alias table lock")
+                .delete(&name, caller.user.as_deref());
+            match deleted {
+                Ok(alias) => {
+                    if let Ok(n) = NetbiosName::with_code_page(
+                        &alias.name,
+                        suffix::MESSENGER,
+                        service.code_page,
+                    ) {
+                        service.registrar.release(&n);
+                    }
+                    Response::Ok
+                }
                 Err(code) => error(code, format!("cannot delete {name:?}")),
             }
         }

@@ -21,6 +21,7 @@ pub mod inbox;
 mod names;
 pub mod net;
 pub mod privileges;
+mod registrar;
 pub mod send;
 pub mod service;
 mod session;

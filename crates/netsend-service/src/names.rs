@@ -1,6 +1,7 @@
 //! UDP driver of the name service: answers name queries and node status requests
 //! for our names, using the pure rules of [`netsend_proto::responder`].
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use netsend_wire::nbns;
@@ -18,7 +19,7 @@ use crate::service::Service;
 const MAX_NBNS_DATAGRAM: usize = 1500;
 
 /// Serves one name service socket until shutdown.
-pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket, iface: Interface) {
+pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: Interface) {
     let mut stop = service.stop_signal();
     let mut buf = vec![0u8; MAX_NBNS_DATAGRAM];
     loop {
@@ -29,6 +30,15 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket, iface: Inter
                 Err(e) => { tracing::debug!(error = %e, "name service receive failed"); continue; }
             },
         };
+        if let SocketAddr::V4(src) = peer {
+            // Answers to our registrations go to the registration state machines.
+            if buf.get(2).is_some_and(|flags| flags & 0x80 != 0) {
+                service
+                    .registrar
+                    .handle_datagram(iface.address, *src.ip(), &buf[..len]);
+                continue;
+            }
+        }
         let packet = match nbns::Packet::parse(&buf[..len]) {
             Ok(p) => p,
             Err(e) => {
@@ -37,8 +47,10 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket, iface: Inter
             }
         };
         let reply = {
-            let aliases = service.aliases.lock().expect("alias table lock");
-            let names = our_names(&service, &aliases);
+            let names = service.registrar.owned(iface.address).unwrap_or_else(|| {
+                let aliases = service.aliases.lock().expect("alias table lock");
+                our_names(&service, &aliases)
+            });
             let host = Host {
                 names: &names,
                 address: iface.address,

@@ -194,7 +194,7 @@ async fn query(name: &NetbiosName, targets: &[(Ipv4Addr, SocketAddrV4)]) -> Vec<
             continue;
         };
         let _ = socket.set_broadcast(true);
-        let trn_id = random_trn_id();
+        let trn_id = crate::registrar::random_trn_id();
         let mut resolver =
             Resolver::new(*name, trn_id, Instant::now(), QUERY_RETRIES, QUERY_INTERVAL);
         let mut buf = [0u8; 1500];
@@ -227,15 +227,6 @@ async fn query(name: &NetbiosName, targets: &[(Ipv4Addr, SocketAddrV4)]) -> Vec<
         }
     }
     found
-}
-
-/// A transaction id that other hosts cannot guess (so spoofed answers are unlikely
-/// to match), from the standard library's randomly seeded hasher.
-fn random_trn_id() -> u16 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.finish() as u16
 }
 
 /// Connects to `address` and runs the client session to completion.

@@ -157,6 +157,8 @@ pub struct Service {
     pub session_addresses: Vec<SocketAddr>,
     /// Where the name service listens.
     pub name_addresses: Vec<SocketAddr>,
+    /// Name registrations on the broadcast segments.
+    pub(crate) registrar: Arc<crate::registrar::Registrar>,
     stop: watch::Sender<bool>,
 }
 
@@ -197,6 +199,36 @@ impl Service {
     pub(crate) fn delivered(&self, _id: i64) {}
 }
 
+/// Registers the computer name `<00>`, every alias `<03>` and the workgroup
+/// `<00>` (group), and waits for the computer's messenger name.
+async fn register_startup_names(service: &Arc<Service>) {
+    let (computer, aliases) = {
+        let table = service.aliases.lock().expect("alias table lock");
+        (table.computer_name(), table.names().collect::<Vec<_>>())
+    };
+    let registrar = &service.registrar;
+    registrar.register(
+        computer.with_suffix(netsend_wire::name::suffix::WORKSTATION),
+        false,
+    );
+    for name in aliases.iter().skip(1) {
+        registrar.register(*name, false);
+    }
+    if let Ok(workgroup) = netsend_wire::NetbiosName::with_code_page(
+        &service.config.workgroup,
+        netsend_wire::name::suffix::WORKSTATION,
+        service.code_page,
+    ) {
+        registrar.register(workgroup, true);
+    }
+    if let Err(owner) = registrar.register_and_wait(computer).await {
+        tracing::error!(
+            name = %computer, %owner,
+            "NERR_NoComputerName (2270): the computer name could not be added as a message alias; another host owns it"
+        );
+    }
+}
+
 /// How often utmp is read for logins and logouts.
 const LOGIN_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -208,13 +240,19 @@ async fn watch_logins(service: Arc<Service>) {
         let users = tokio::task::spawn_blocking(move || crate::users::logged_in_users(&path))
             .await
             .unwrap_or_default();
-        if service
+        let (added, removed) = service
             .aliases
             .lock()
             .expect("alias table lock")
-            .sync_users(&users)
-        {
+            .sync_users(&users);
+        if !added.is_empty() || !removed.is_empty() {
             tracing::info!(?users, "user aliases updated");
+        }
+        for name in added {
+            service.registrar.register(name, false);
+        }
+        for name in removed {
+            service.registrar.release(&name);
         }
         tokio::select! {
             _ = stop.changed() => return,
@@ -225,8 +263,12 @@ async fn watch_logins(service: Arc<Service>) {
 
 /// Runs the service on already-bound sockets until a stop request or signal.
 /// Privileges are dropped (when configured and running as root) before any
-/// peer input is read.
-pub async fn run(config: Config, listeners: Listeners) -> Result<(), StartError> {
+/// peer input is read. `ready` is called once the start-up names are registered.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    ready: impl FnOnce(),
+) -> Result<(), StartError> {
     let code_page = config.code_page;
     let state_dir = config.state_dir.clone();
     std::fs::create_dir_all(&state_dir)
@@ -238,9 +280,22 @@ pub async fn run(config: Config, listeners: Listeners) -> Result<(), StartError>
     let inbox = Inbox::open(&state_dir.join("inbox.db"))
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     let (stop, _) = watch::channel(false);
+    let session_addresses = listeners.session_addresses();
+    let name_addresses = listeners.name_addresses();
+    let mut name_sockets = Vec::new();
+    for (s, iface) in listeners.name {
+        let s = UdpSocket::from_std(s)
+            .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
+        name_sockets.push((Arc::new(s), iface));
+    }
+    let registrar = Arc::new(crate::registrar::Registrar::new(
+        &name_sockets,
+        config.network.name_port,
+    ));
     let service = Arc::new(Service {
-        session_addresses: listeners.session_addresses(),
-        name_addresses: listeners.name_addresses(),
+        registrar,
+        session_addresses,
+        name_addresses,
         interfaces: listeners.interfaces.clone(),
         config,
         code_page,
@@ -254,11 +309,11 @@ pub async fn run(config: Config, listeners: Listeners) -> Result<(), StartError>
             .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
         tasks.spawn(crate::session::accept_loop(service.clone(), l));
     }
-    for (s, iface) in listeners.name {
-        let s = UdpSocket::from_std(s)
-            .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
+    for (s, iface) in name_sockets {
         tasks.spawn(crate::names::serve(service.clone(), s, iface));
     }
+    tasks.spawn(service.registrar.clone().run(service.stop_signal()));
+    register_startup_names(&service).await;
     for s in listeners.datagram {
         let s = UdpSocket::from_std(s)
             .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
@@ -268,6 +323,7 @@ pub async fn run(config: Config, listeners: Listeners) -> Result<(), StartError>
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     tasks.spawn(crate::control_server::serve(service.clone(), control));
     tasks.spawn(watch_logins(service.clone()));
+    ready();
     tracing::info!(
         computer = %service.config.computer_name,
         session = ?service.session_addresses,
@@ -284,6 +340,7 @@ pub async fn run(config: Config, listeners: Listeners) -> Result<(), StartError>
     }
     service.request_stop();
     tasks.shutdown().await;
+    service.registrar.release_all().await;
     let _ = std::fs::remove_file(&service.config.control_socket);
     service.inbox.close().await;
     tracing::info!("messenger service stopped");

@@ -115,3 +115,35 @@ fn service_drops_root_after_binding_privileged_ports() {
         .unwrap();
     assert!(cap_line.ends_with("0000000000000000"), "{cap_line}");
 }
+
+#[test]
+fn a_name_another_host_owns_is_refused_and_stopped_hosts_release_theirs() {
+    if !require(is_root() && have("ip"), "root and iproute2 (network namespaces)") {
+        return;
+    }
+    let lan = Lan::new("cf", &[("a", "192.0.2.51"), ("b", "192.0.2.52")]);
+    let a = Service::start_in(Some(&lan.ns("a")), "OWNERA", "192.0.2.51", 139, 137, "", "");
+    let b = Service::start_in(Some(&lan.ns("b")), "OWNERB", "192.0.2.52", 139, 137, "", "");
+    let out = a.cli(&["name", "helpdesk", "/add"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(crate::harness::stdout(&a.cli(&["name"])).contains("registered (broadcast)"));
+    // B may not take A's alias, nor A's computer name.
+    for taken in ["HELPDESK", "OWNERA"] {
+        let out = b.cli(&["name", taken, "/add"]);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(err.contains("NERR_DuplicateName (2297)") && err.contains("192.0.2.51"), "{err}");
+        assert!(!crate::harness::stdout(&b.cli(&["name"])).contains(taken) || taken == "OWNERA");
+    }
+    // A keeps it: B's message to HELPDESK reaches A.
+    let out = b.cli(&["send", "helpdesk", "printer", "jam"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(a.wait_inbox(1)[0]["to"], "HELPDESK");
+    // A stops and releases its names: B no longer finds them.
+    assert!(a.stop().success());
+    let out = b.cli(&["send", "helpdesk", "anyone?"]);
+    assert!(stderr(&out).contains("(2273)"), "{}", stderr(&out));
+    // And now B may take the alias.
+    let out = b.cli(&["name", "helpdesk", "/add"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
