@@ -7,6 +7,7 @@
 //! - [`registration`]: B-node name registration, release and conflicts.
 //! - [`resolver`]: a name query client (broadcast or unicast), time passed in.
 //! - [`responder`]: which name service requests we answer, and how.
+//! - [`wins`]: registering names with a WINS server.
 //! - [`fuzzing`]: entry points for the fuzz targets.
 
 pub mod fuzzing;
@@ -16,6 +17,7 @@ pub mod resolver;
 pub mod responder;
 pub mod sender;
 pub mod session;
+pub mod wins;
 
 #[cfg(test)]
 mod tests;

@@ -35,6 +35,7 @@ pub struct Resolver {
     deadline: Option<Instant>,
     found: Vec<Ipv4Addr>,
     result: Option<Resolution>,
+    broadcast: bool,
 }
 
 impl Resolver {
@@ -59,9 +60,10 @@ impl Resolver {
         interval: Duration,
         broadcast: bool,
     ) -> Self {
-        let query = Packet::name_query(trn_id, name, broadcast)
-            .to_bytes()
-            .unwrap_or_default();
+        let mut packet = Packet::name_query(trn_id, name, broadcast);
+        // A unicast query goes to a WINS server: ask it to answer from its database.
+        packet.flags.recursion_desired = true;
+        let query = packet.to_bytes().unwrap_or_default();
         Self {
             name,
             query,
@@ -73,6 +75,7 @@ impl Resolver {
             deadline: None,
             found: Vec::new(),
             result: None,
+            broadcast,
         }
     }
 
@@ -128,8 +131,14 @@ impl Resolver {
         if !packet.flags.response
             || packet.trn_id != self.trn_id
             || packet.flags.opcode() != Opcode::QUERY
-            || packet.flags.rcode != 0
         {
+            return;
+        }
+        if packet.flags.rcode != 0 {
+            // A server's "no such name" is final; broadcast answers are never negative.
+            if !self.broadcast && self.found.is_empty() {
+                self.result = Some(Resolution::NotFound);
+            }
             return;
         }
         for answer in &packet.answers {
@@ -196,6 +205,14 @@ mod tests {
         let mut r = Resolver::new(name, 7, t0, 3, Duration::from_millis(250));
         let query = r.poll_transmit(t0).unwrap();
         assert_eq!(Packet::parse(&query).unwrap().flags.to_word(), 0x0110);
+        let mut wins = Resolver::with_mode(name, 9, t0, 3, Duration::from_millis(250), false);
+        let q = Packet::parse(&wins.poll_transmit(t0).unwrap()).unwrap();
+        assert_eq!(q.flags.to_word(), 0x0100);
+        let negative = Packet::negative_query_response(9, name.into())
+            .to_bytes()
+            .unwrap();
+        wins.handle_datagram(t0, Ipv4Addr::new(192, 0, 2, 1), &negative);
+        assert_eq!(wins.result(), Some(Resolution::NotFound));
         let src = Ipv4Addr::new(192, 0, 2, 1);
         r.handle_datagram(t0, src, &answer(8, name, [192, 0, 2, 66])); // other trn id
         r.handle_datagram(

@@ -13,6 +13,7 @@ use netsend_wire::NetbiosName;
 use crate::aliases::Alias;
 use crate::control::{AliasStatus, Request, Response, StatusInfo, MAX_LINE_LEN};
 use crate::inbox::ListFilter;
+use crate::registrar::Scope;
 use crate::service::Service;
 
 /// Who is calling, from the socket's peer credentials.
@@ -87,21 +88,33 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
     }
 }
 
-/// Describes where a name stands on the network, over every broadcast segment.
-fn network_state(states: &[NameState]) -> String {
+/// Describes where a name stands on the network: over every broadcast segment
+/// and at the WINS server.
+fn network_state(states: &[(Scope, NameState)]) -> String {
     if states.is_empty() {
         return "local (no broadcast interface)".into();
     }
-    if let Some(NameState::Conflict { owner }) = states
+    if let Some((_, NameState::Conflict { owner })) = states
         .iter()
-        .find(|s| matches!(s, NameState::Conflict { .. }))
+        .find(|(_, s)| matches!(s, NameState::Conflict { .. }))
     {
         return format!("conflict (owned by {owner})");
     }
-    if states.contains(&NameState::Registering) {
-        return "registering (broadcast)".into();
-    }
-    "registered (broadcast)".into()
+    let registering = states.iter().any(|(_, s)| *s == NameState::Registering);
+    let mut scopes: Vec<&str> = states
+        .iter()
+        .map(|(scope, _)| match scope {
+            Scope::Broadcast => "broadcast",
+            Scope::Wins => "WINS",
+        })
+        .collect();
+    scopes.dedup();
+    let state = if registering {
+        "registering"
+    } else {
+        "registered"
+    };
+    format!("{state} ({})", scopes.join(", "))
 }
 
 /// Unix group whose members may send `*` and `/DOMAIN` broadcasts.

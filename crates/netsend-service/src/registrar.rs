@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use netsend_proto::registration::{NameEvent, NameState, NameTable, RegistrationConfig};
 use netsend_proto::responder::OwnedName;
+use netsend_proto::wins::{WinsClient, WinsConfig};
 use netsend_wire::NetbiosName;
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, watch, Notify};
@@ -26,9 +27,25 @@ struct Segment {
     table: Mutex<NameTable>,
 }
 
-/// Every segment's registrations.
+/// Registrations with the WINS server.
+struct Wins {
+    socket: Arc<UdpSocket>,
+    client: Mutex<WinsClient>,
+}
+
+/// Where a name is registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// On a broadcast segment.
+    Broadcast,
+    /// With the WINS server.
+    Wins,
+}
+
+/// Every segment's registrations, and the WINS server's.
 pub(crate) struct Registrar {
     segments: Vec<Segment>,
+    wins: Option<Wins>,
     name_port: u16,
     wake: Notify,
     events: broadcast::Sender<NameEvent>,
@@ -44,8 +61,31 @@ pub(crate) fn random_trn_id() -> u16 {
 
 impl Registrar {
     /// A registrar for the interfaces with a broadcast address, using their
-    /// unicast name service sockets.
-    pub(crate) fn new(sockets: &[(Arc<UdpSocket>, Interface)], name_port: u16) -> Self {
+    /// unicast name service sockets, and for the WINS server when one is given.
+    pub(crate) fn new(
+        sockets: &[(Arc<UdpSocket>, Interface)],
+        name_port: u16,
+        wins_server: Option<Ipv4Addr>,
+    ) -> Self {
+        let unicast = |(s, iface): &&(Arc<UdpSocket>, Interface)| {
+            s.local_addr()
+                .is_ok_and(|a| a.ip() == std::net::IpAddr::V4(iface.address))
+        };
+        let wins = wins_server.and_then(|server| {
+            let (socket, iface) = sockets
+                .iter()
+                .filter(unicast)
+                .find(|(_, i)| !i.address.is_loopback())
+                .or_else(|| sockets.iter().find(unicast))?;
+            Some(Wins {
+                socket: socket.clone(),
+                client: Mutex::new(WinsClient::new(
+                    server,
+                    iface.address,
+                    WinsConfig::default(),
+                )),
+            })
+        });
         let segments = sockets
             .iter()
             .filter(|(s, iface)| {
@@ -61,70 +101,85 @@ impl Registrar {
             .collect();
         Self {
             segments,
+            wins,
             name_port,
             wake: Notify::new(),
             events: broadcast::channel(256).0,
         }
     }
 
-    /// Starts registering `name` on every segment.
+    /// Starts registering `name` on every segment and with the WINS server.
     pub(crate) fn register(&self, name: NetbiosName, group: bool) {
         let now = Instant::now();
         for s in &self.segments {
-            s.table
-                .lock()
-                .expect("name table lock")
-                .register(now, name, group, random_trn_id());
+            let mut table = s.table.lock().expect("name table lock");
+            table.register(now, name, group, random_trn_id());
+        }
+        if let Some(w) = &self.wins {
+            let mut client = w.client.lock().expect("wins lock");
+            client.register(now, name, group, random_trn_id());
         }
         self.wake.notify_one();
     }
 
-    /// Registers `name` and waits until every segment registered it; `Err` with
-    /// the owner's address when another host holds it.
+    /// Registers `name` and waits until every segment (and the WINS server)
+    /// registered it; `Err` with the owner's address when another host holds it.
     pub(crate) async fn register_and_wait(&self, name: NetbiosName) -> Result<(), Ipv4Addr> {
         let mut events = self.events.subscribe();
         self.register(name, false);
         let deadline = tokio::time::Instant::now() + REGISTRATION_WAIT;
         loop {
-            if self
-                .states(&name)
-                .iter()
-                .all(|s| *s == NameState::Registered)
-            {
+            let states = self.states(&name);
+            if states.iter().all(|(_, s)| *s == NameState::Registered) {
                 return Ok(());
             }
-            if let Some(NameState::Conflict { owner }) = self
-                .states(&name)
-                .into_iter()
-                .find(|s| matches!(s, NameState::Conflict { .. }))
-            {
+            let conflict = states.into_iter().find_map(|(_, s)| match s {
+                NameState::Conflict { owner } => Some(owner),
+                _ => None,
+            });
+            if let Some(owner) = conflict {
                 return Err(owner);
             }
-            match tokio::time::timeout_at(deadline, events.recv()).await {
-                Ok(_) => {}
-                Err(_) => return Ok(()),
+            if tokio::time::timeout_at(deadline, events.recv())
+                .await
+                .is_err()
+            {
+                // No answer in time (e.g. the WINS server is down): keep the name.
+                return Ok(());
             }
         }
     }
 
-    /// Releases `name` on every segment.
+    /// Releases `name` on every segment and at the WINS server.
     pub(crate) fn release(&self, name: &NetbiosName) {
         let now = Instant::now();
         for s in &self.segments {
-            s.table
+            let mut table = s.table.lock().expect("name table lock");
+            table.release(now, name, random_trn_id());
+        }
+        if let Some(w) = &self.wins {
+            w.client
                 .lock()
-                .expect("name table lock")
-                .release(now, name, random_trn_id());
+                .expect("wins lock")
+                .release(name, random_trn_id());
         }
         self.wake.notify_one();
     }
 
-    /// `name`'s state on each segment.
-    pub(crate) fn states(&self, name: &NetbiosName) -> Vec<NameState> {
-        self.segments
+    /// `name`'s state on each segment and at the WINS server.
+    pub(crate) fn states(&self, name: &NetbiosName) -> Vec<(Scope, NameState)> {
+        let mut states: Vec<(Scope, NameState)> = self
+            .segments
             .iter()
             .filter_map(|s| s.table.lock().expect("name table lock").state(name))
-            .collect()
+            .map(|s| (Scope::Broadcast, s))
+            .collect();
+        if let Some(w) = &self.wins {
+            if let Some(s) = w.client.lock().expect("wins lock").state(name) {
+                states.push((Scope::Wins, s));
+            }
+        }
+        states
     }
 
     /// The names registered on the segment of `address`; `None` when that
@@ -136,13 +191,23 @@ impl Registrar {
             .map(|s| s.table.lock().expect("name table lock").owned())
     }
 
-    /// Feeds a name service packet that arrived on the segment of `address`.
+    /// Feeds a name service packet that arrived on the segment of `address`:
+    /// the WINS server's answers to the WINS client, others to the segment.
     pub(crate) fn handle_datagram(&self, address: Ipv4Addr, src: Ipv4Addr, bytes: &[u8]) {
+        let now = Instant::now();
+        if let Some(w) = &self.wins {
+            let mut client = w.client.lock().expect("wins lock");
+            if src == client.server() {
+                client.handle_datagram(now, src, bytes);
+                drop(client);
+                self.wake.notify_one();
+                return;
+            }
+        }
         if let Some(s) = self.segments.iter().find(|s| s.iface.address == address) {
-            s.table
-                .lock()
-                .expect("name table lock")
-                .handle_datagram(Instant::now(), src, bytes);
+            let mut table = s.table.lock().expect("name table lock");
+            table.handle_datagram(now, src, bytes);
+            drop(table);
             self.wake.notify_one();
         }
     }
@@ -178,10 +243,27 @@ impl Registrar {
                 }
                 let _ = self.events.send(e);
             }
-            next = match (next, deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
+            next = earliest(next, deadline);
+        }
+        if let Some(w) = &self.wins {
+            let (packets, events, deadline, server) = {
+                let mut c = w.client.lock().expect("wins lock");
+                c.handle_timeout(now);
+                let packets: Vec<Vec<u8>> = std::iter::from_fn(|| c.poll_transmit()).collect();
+                let events: Vec<NameEvent> = std::iter::from_fn(|| c.poll_event()).collect();
+                (packets, events, c.poll_timeout(), c.server())
             };
+            let to = SocketAddr::V4(SocketAddrV4::new(server, self.name_port));
+            for p in packets {
+                if let Err(e) = w.socket.send_to(&p, to).await {
+                    tracing::warn!(error = %e, %to, "WINS request failed");
+                }
+            }
+            for e in events {
+                tracing::info!(event = ?e, %server, "WINS registration");
+                let _ = self.events.send(e);
+            }
+            next = earliest(next, deadline);
         }
         next
     }
@@ -210,11 +292,25 @@ impl Registrar {
                 .expect("name table lock")
                 .release_all(now, random_trn_id());
         }
+        if let Some(w) = &self.wins {
+            w.client
+                .lock()
+                .expect("wins lock")
+                .release_all(random_trn_id());
+        }
         for _ in 0..8 {
             match self.step().await {
                 Some(t) => tokio::time::sleep(t.saturating_duration_since(Instant::now())).await,
                 None => return,
             }
         }
+    }
+}
+
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

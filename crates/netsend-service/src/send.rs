@@ -112,8 +112,8 @@ pub async fn send(
     })
 }
 
-/// Resolves `NAME<03>` in order: our own aliases, static entries, broadcast
-/// queries on every interface, then the WINS server.
+/// Resolves `NAME<03>` in order: our own aliases, static entries, the WINS
+/// server (when configured), then broadcast queries on every interface.
 async fn resolve(service: &Arc<Service>, name: &NetbiosName) -> Result<SocketAddr, SendFailure> {
     let session_port = service.config.network.session_port;
     if service
@@ -158,18 +158,17 @@ async fn resolve(service: &Arc<Service>, name: &NetbiosName) -> Result<SocketAdd
     for extra in &service.config.network.broadcast {
         targets.push((Ipv4Addr::UNSPECIFIED, SocketAddrV4::new(*extra, name_port)));
     }
-    let mut found = query(name, &targets).await;
+    // H-node order: the WINS server first, then broadcast.
+    let mut found = Vec::new();
+    if let Some(wins) = &service.config.wins {
+        let server = [(
+            Ipv4Addr::UNSPECIFIED,
+            SocketAddrV4::new(wins.server, name_port),
+        )];
+        found = query(name, &server, false).await;
+    }
     if found.is_empty() {
-        if let Some(wins) = &service.config.wins {
-            found = query(
-                name,
-                &[(
-                    Ipv4Addr::UNSPECIFIED,
-                    SocketAddrV4::new(wins.server, name_port),
-                )],
-            )
-            .await;
-        }
+        found = query(name, &targets, true).await;
     }
     match found.as_slice() {
         [] => Err(SendFailure::NameNotFound(name.to_string())),
@@ -187,7 +186,11 @@ async fn resolve(service: &Arc<Service>, name: &NetbiosName) -> Result<SocketAdd
 
 /// Sends name queries for `name` from each source address to its target and
 /// collects the distinct addresses that answered.
-async fn query(name: &NetbiosName, targets: &[(Ipv4Addr, SocketAddrV4)]) -> Vec<Ipv4Addr> {
+async fn query(
+    name: &NetbiosName,
+    targets: &[(Ipv4Addr, SocketAddrV4)],
+    broadcast: bool,
+) -> Vec<Ipv4Addr> {
     let mut found: Vec<Ipv4Addr> = Vec::new();
     for &(source, target) in targets {
         let Ok(socket) = UdpSocket::bind(SocketAddrV4::new(source, 0)).await else {
@@ -195,8 +198,14 @@ async fn query(name: &NetbiosName, targets: &[(Ipv4Addr, SocketAddrV4)]) -> Vec<
         };
         let _ = socket.set_broadcast(true);
         let trn_id = crate::registrar::random_trn_id();
-        let mut resolver =
-            Resolver::new(*name, trn_id, Instant::now(), QUERY_RETRIES, QUERY_INTERVAL);
+        let mut resolver = Resolver::with_mode(
+            *name,
+            trn_id,
+            Instant::now(),
+            QUERY_RETRIES,
+            QUERY_INTERVAL,
+            broadcast,
+        );
         let mut buf = [0u8; 1500];
         loop {
             let now = Instant::now();

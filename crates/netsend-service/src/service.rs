@@ -288,9 +288,11 @@ pub async fn run(
             .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
         name_sockets.push((Arc::new(s), iface));
     }
+    let wins_server = config.wins.as_ref().map(|w| w.server);
     let registrar = Arc::new(crate::registrar::Registrar::new(
         &name_sockets,
         config.network.name_port,
+        wins_server,
     ));
     let service = Arc::new(Service {
         registrar,

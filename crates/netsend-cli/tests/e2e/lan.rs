@@ -118,7 +118,10 @@ fn service_drops_root_after_binding_privileged_ports() {
 
 #[test]
 fn a_name_another_host_owns_is_refused_and_stopped_hosts_release_theirs() {
-    if !require(is_root() && have("ip"), "root and iproute2 (network namespaces)") {
+    if !require(
+        is_root() && have("ip"),
+        "root and iproute2 (network namespaces)",
+    ) {
         return;
     }
     let lan = Lan::new("cf", &[("a", "192.0.2.51"), ("b", "192.0.2.52")]);
@@ -132,7 +135,10 @@ fn a_name_another_host_owns_is_refused_and_stopped_hosts_release_theirs() {
         let out = b.cli(&["name", taken, "/add"]);
         assert!(!out.status.success());
         let err = stderr(&out);
-        assert!(err.contains("NERR_DuplicateName (2297)") && err.contains("192.0.2.51"), "{err}");
+        assert!(
+            err.contains("NERR_DuplicateName (2297)") && err.contains("192.0.2.51"),
+            "{err}"
+        );
         assert!(!crate::harness::stdout(&b.cli(&["name"])).contains(taken) || taken == "OWNERA");
     }
     // A keeps it: B's message to HELPDESK reaches A.

@@ -285,3 +285,147 @@ fn netsend_and_samba_exchange_messages_on_port_139() {
         stderr(&out)
     );
 }
+
+/// Samba's nmbd as a WINS server on host `w`.
+fn start_wins(lan: &Lan, dir: &Path) -> String {
+    let d = dir.join("wins");
+    for sub in ["run", "lock", "state", "cache", "private", "log", "ncalrpc"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    let d = d.display();
+    let conf = format!("{d}/smb.conf");
+    write(
+        Path::new(&conf),
+        &format!(
+            "[global]\n   netbios name = WINSSRV\n   workgroup = TESTGROUP\n   interfaces = eth0\n   \
+             bind interfaces only = yes\n   disable netbios = no\n   wins support = yes\n   \
+             local master = no\n   domain master = no\n   preferred master = no\n   dns proxy = no\n   \
+             name resolve order = wins bcast\n   pid directory = {d}/run\n   lock directory = {d}/lock\n   \
+             state directory = {d}/state\n   cache directory = {d}/cache\n   private dir = {d}/private\n   \
+             ncalrpc dir = {d}/ncalrpc\n   log file = {d}/log/log.%m\n   log level = 1\n"
+        ),
+    );
+    let out = lan.exec("w", &["nmbd", "-D", "-s", &conf], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    conf
+}
+
+#[test]
+fn names_are_registered_with_and_resolved_through_a_wins_server() {
+    if !require(
+        is_root() && have("ip") && have("nmbd") && have("nmblookup") && have("python3"),
+        "root, iproute2, Samba's nmbd and nmblookup, python3",
+    ) {
+        return;
+    }
+    let lan = Lan::new(
+        "wi",
+        &[
+            ("w", "192.0.2.61"),
+            ("a", "192.0.2.62"),
+            ("b", "192.0.2.63"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let conf = start_wins(&lan, dir.path());
+    let wins_query = |name: &str| {
+        let out = lan.exec(
+            "w",
+            &[
+                "nmblookup",
+                "-s",
+                &conf,
+                "-U",
+                "192.0.2.61",
+                "--recursion",
+                name,
+            ],
+            None,
+        );
+        stdout(&out)
+    };
+    // Wait (bounded) until the WINS server answers for its own name.
+    let mut up = false;
+    for _ in 0..60 {
+        if wins_query("WINSSRV#00").contains("192.0.2.61 WINSSRV<00>") {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(up, "nmbd's WINS server never answered");
+    let wins = "[wins]\nserver = \"192.0.2.61\"\n";
+    let a = Service::start_in(
+        Some(&lan.ns("a")),
+        "WINSA",
+        "192.0.2.62",
+        139,
+        137,
+        "",
+        wins,
+    );
+    let b = Service::start_in(
+        Some(&lan.ns("b")),
+        "WINSB",
+        "192.0.2.63",
+        139,
+        137,
+        "",
+        wins,
+    );
+    let out = a.cli(&["name", "helpdesk", "/add"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let names = stdout(&a.cli(&["name"]));
+    assert!(names.contains("registered (broadcast, WINS)"), "{names}");
+    // The WINS server now answers for our names.
+    let answer = wins_query("HELPDESK#03");
+    assert!(answer.contains("192.0.2.62 HELPDESK<03>"), "{answer}");
+    assert!(wins_query("WINSA#03").contains("192.0.2.62 WINSA<03>"));
+
+    // Register GHOST<03> at the WINS server for an address where nothing runs:
+    // a broadcast query finds nothing (2273), so a NetworkError (2136) proves
+    // that B asked the WINS server first.
+    let mut ghost = netsend_wire::nbns::Packet::registration_request(
+        0x5151,
+        netsend_wire::NetbiosName::new("GHOST", 3).unwrap(),
+        netsend_wire::nbns::NbEntry::new(
+            false,
+            netsend_wire::nbns::NodeType::H,
+            "192.0.2.99".parse().unwrap(),
+        ),
+    );
+    ghost.flags.broadcast = false;
+    ghost.additional[0].ttl = 3600;
+    let hex: String = ghost
+        .to_bytes()
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let send = "import socket,sys; s=socket.socket(2,2); s.settimeout(2); \
+                s.sendto(bytes.fromhex(sys.argv[1]),('192.0.2.61',137)); print(s.recv(600).hex())";
+    let out = lan.exec("b", &["python3", "-c", send, &hex], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = b.cli(&["send", "ghost", "boo"]);
+    assert!(
+        stderr(&out).contains("NERR_NetworkError (2136)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("192.0.2.99"), "{}", stderr(&out));
+
+    // B resolves A's alias and delivers; then A stops and releases its names at WINS.
+    let out = b.cli(&["send", "helpdesk", "via WINS"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(a.wait_inbox(1)[0]["text"], "via WINS");
+    assert!(a.stop().success());
+    let mut released = false;
+    for _ in 0..20 {
+        if !wins_query("HELPDESK#03").contains("192.0.2.62") {
+            released = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(released, "the WINS server still lists HELPDESK<03>");
+}
