@@ -26,6 +26,43 @@ const QUERY_INTERVAL: Duration = Duration::from_millis(250);
 /// Largest reply frame accepted from a recipient.
 const MAX_REPLY_FRAME: usize = 1024;
 
+/// How long a resolved address is reused without asking the network again.
+pub const NAME_CACHE_TTL: Duration = Duration::from_secs(60);
+/// Most names kept in the cache.
+const NAME_CACHE_LEN: usize = 256;
+
+/// Recently resolved names and where their messenger answered.
+#[derive(Debug, Default)]
+pub struct NameCache {
+    entries: Vec<(NetbiosName, SocketAddr, Instant)>,
+}
+
+impl NameCache {
+    /// The cached address of `name`, unless it expired.
+    pub fn get(&mut self, name: &NetbiosName, now: Instant) -> Option<SocketAddr> {
+        self.entries
+            .retain(|(_, _, at)| now.duration_since(*at) < NAME_CACHE_TTL);
+        self.entries
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, a, _)| *a)
+    }
+
+    /// Remembers that `name` answered at `address`.
+    pub fn insert(&mut self, name: NetbiosName, address: SocketAddr, now: Instant) {
+        self.remove(&name);
+        if self.entries.len() >= NAME_CACHE_LEN {
+            self.entries.remove(0);
+        }
+        self.entries.push((name, address, now));
+    }
+
+    /// Forgets `name`.
+    pub fn remove(&mut self, name: &NetbiosName) {
+        self.entries.retain(|(n, _, _)| n != name);
+    }
+}
+
 /// Why a send failed, with the NERR code it maps to.
 #[derive(Debug, thiserror::Error)]
 pub enum SendFailure {
@@ -92,7 +129,15 @@ pub async fn send(
             service.config.limits.max_message_len
         )));
     }
-    let address = resolve(service, &name).await?;
+    let cached = service
+        .name_cache
+        .lock()
+        .expect("name cache lock")
+        .get(&name, Instant::now());
+    let address = match cached {
+        Some(address) => address,
+        None => resolve(service, &name).await?,
+    };
     let calling = service
         .aliases
         .lock()
@@ -103,8 +148,27 @@ pub async fn send(
         code_page: service.code_page,
         ..SendOptions::default()
     };
-    let session = ClientSession::new(name, calling, from, to, text, options);
-    deliver(address, session).await?;
+    let session = || ClientSession::new(name, calling, from, to, text, options);
+    let address = match deliver(address, session()).await {
+        Ok(()) => address,
+        // A cached address may be stale (the owner left): forget it and ask again.
+        Err(SendFailure::Network(..) | SendFailure::NameNotFound(_)) if cached.is_some() => {
+            service
+                .name_cache
+                .lock()
+                .expect("name cache lock")
+                .remove(&name);
+            let fresh = resolve(service, &name).await?;
+            deliver(fresh, session()).await?;
+            fresh
+        }
+        Err(e) => return Err(e),
+    };
+    service
+        .name_cache
+        .lock()
+        .expect("name cache lock")
+        .insert(name, address, Instant::now());
     Ok(SendReport {
         to: name.to_text(service.code_page),
         address: address.to_string(),
@@ -113,7 +177,8 @@ pub async fn send(
 }
 
 /// Resolves `NAME<03>` in order: our own aliases, static entries, the WINS
-/// server (when configured), then broadcast queries on every interface.
+/// server (when configured), then broadcast queries on every interface. (The
+/// cache of recent answers is consulted by the caller before this.)
 async fn resolve(service: &Arc<Service>, name: &NetbiosName) -> Result<SocketAddr, SendFailure> {
     let session_port = service.config.network.session_port;
     if service
@@ -289,5 +354,24 @@ fn map_send_error(address: SocketAddr, error: SendError) -> SendFailure {
             SendFailure::Refused(address, format!("{status:?}"), code)
         }
         other => SendFailure::Network(address, format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_entries_expire_and_can_be_forgotten() {
+        let mut c = NameCache::default();
+        let t0 = Instant::now();
+        let bob = NetbiosName::new("BOB", 3).unwrap();
+        let at: SocketAddr = "192.0.2.11:139".parse().unwrap();
+        c.insert(bob, at, t0);
+        assert_eq!(c.get(&bob, t0 + Duration::from_secs(59)), Some(at));
+        assert_eq!(c.get(&bob, t0 + NAME_CACHE_TTL), None);
+        c.insert(bob, at, t0);
+        c.remove(&bob);
+        assert_eq!(c.get(&bob, t0), None);
     }
 }

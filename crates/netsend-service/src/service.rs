@@ -157,6 +157,8 @@ pub struct Service {
     pub session_addresses: Vec<SocketAddr>,
     /// Where the name service listens.
     pub name_addresses: Vec<SocketAddr>,
+    /// Recently resolved names.
+    pub(crate) name_cache: Mutex<crate::send::NameCache>,
     /// Name registrations on the broadcast segments.
     pub(crate) registrar: Arc<crate::registrar::Registrar>,
     stop: watch::Sender<bool>,
@@ -295,6 +297,7 @@ pub async fn run(
         wins_server,
     ));
     let service = Arc::new(Service {
+        name_cache: Mutex::default(),
         registrar,
         session_addresses,
         name_addresses,
