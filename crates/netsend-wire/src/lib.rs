@@ -30,6 +30,8 @@ pub mod oem;
 pub mod reader;
 pub mod smb;
 pub mod status;
+#[cfg(test)]
+mod test_util;
 
 pub use error::{DecodeError, EncodeError, NameError};
 pub use name::{NetbiosName, WireName};

@@ -758,15 +758,8 @@ pub fn fuzz_name(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::hex;
     use proptest::prelude::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     fn alice() -> NetbiosName {
         NetbiosName::new("ALICE", 3).unwrap()

@@ -257,20 +257,13 @@ pub fn fuzz_nbss(data: &[u8]) {
 mod tests {
     use super::*;
     use crate::name::NetbiosName;
+    use crate::test_util::hex;
     use proptest::prelude::*;
 
     /// protocol.md §13: session request ALICE<03> from BOB<00>.
     const REQUEST: &str =
         "81000044 20454245 4D454A45 44454643 41434143 41434143 41434143 41434143 \
         41434141 44002045 43455045 43434143 41434143 41434143 41434143 41434143 41434143 41414100";
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     #[test]
     fn session_request_vector() {

@@ -306,6 +306,7 @@ pub fn fuzz_mailslot(data: &[u8]) {
 mod tests {
     use super::*;
     use crate::nbds::Datagram;
+    use crate::test_util::hex;
     use proptest::prelude::*;
 
     /// protocol.md §13: the `NET SEND *` datagram (202 bytes).
@@ -323,14 +324,6 @@ mod tests {
         5C 4D 45 53 53 4E 47 52 00 00 42 4F 42 00 57 4F
         52 4B 47 52 4F 55 50 00 53 65 72 76 65 72 20 67
         6F 69 6E 67 20 64 6F 77 6E 00";
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     #[test]
     fn net_send_star_vector() {

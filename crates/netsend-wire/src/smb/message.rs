@@ -239,15 +239,8 @@ pub fn fuzz_smb(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::hex;
     use proptest::prelude::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     /// protocol.md §13 vectors without their 4-byte NBSS header.
     const D0: &str = "FF534D42 D0 00000000 00 0000 0000 0000000000000000 0000 0000 0000 0000 0000 00 1100 04424F4200 04414C49434500 010200 6869";
