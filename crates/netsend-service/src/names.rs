@@ -54,7 +54,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
             let host = Host {
                 names: &names,
                 address: iface.address,
-                mac: [0; 6],
+                mac: iface.mac,
             };
             responder::answer(&packet, &host).and_then(|p| p.to_bytes().ok())
         };

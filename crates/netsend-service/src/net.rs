@@ -12,6 +12,8 @@ pub struct Interface {
     pub address: Ipv4Addr,
     /// Its subnet broadcast address, if it has one (loopback has none).
     pub broadcast: Option<Ipv4Addr>,
+    /// Its hardware address, for node status answers (zeros when unknown).
+    pub mac: [u8; 6],
 }
 
 /// Lists the IPv4 interfaces to serve: those whose address is in `bind`, or
@@ -20,7 +22,19 @@ pub struct Interface {
 pub fn interfaces(bind: &[Ipv4Addr], only: &[String]) -> Vec<Interface> {
     let wildcard = bind.iter().any(|a| a.is_unspecified());
     let mut found = Vec::new();
+    let mut macs: Vec<(String, [u8; 6])> = Vec::new();
     if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+        let addrs: Vec<nix::ifaddrs::InterfaceAddress> = addrs.collect();
+        for ifa in &addrs {
+            if let Some(mac) = ifa
+                .address
+                .as_ref()
+                .and_then(|a| a.as_link_addr())
+                .and_then(|l| l.addr())
+            {
+                macs.push((ifa.interface_name.clone(), mac));
+            }
+        }
         for ifa in addrs {
             if !only.is_empty() && !only.contains(&ifa.interface_name) {
                 continue;
@@ -46,7 +60,15 @@ pub fn interfaces(bind: &[Ipv4Addr], only: &[String]) -> Vec<Interface> {
                 .as_ref()
                 .and_then(|a| a.as_sockaddr_in())
                 .map(|a| a.ip());
-            let iface = Interface { address, broadcast };
+            let mac = macs
+                .iter()
+                .find(|(name, _)| *name == ifa.interface_name)
+                .map_or([0; 6], |(_, m)| *m);
+            let iface = Interface {
+                address,
+                broadcast,
+                mac,
+            };
             if !found.contains(&iface) {
                 found.push(iface);
             }
@@ -58,6 +80,7 @@ pub fn interfaces(bind: &[Ipv4Addr], only: &[String]) -> Vec<Interface> {
             found.push(Interface {
                 address,
                 broadcast: None,
+                mac: [0; 6],
             });
         }
     }
