@@ -22,9 +22,12 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Send a message: netsend send {NAME | * | /DOMAIN[:NAME] | /USERS} message text...
     Send {
-        /// The sender name to claim (default: your user name).
+        /// The sender name to claim (default: your user name; only root may claim another).
         #[arg(long)]
         from: Option<String>,
+        /// Broadcasts only: send a text too long for one datagram as several parts.
+        #[arg(long)]
+        split: bool,
         /// The recipient, then the message words (joined with spaces; `-` reads stdin).
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         words: Vec<String>,

@@ -69,7 +69,7 @@ async fn dispatch(
     config_path: Option<&Path>,
 ) -> Result<(), Failure> {
     match command {
-        Command::Send { from, words } => send(config, from, words).await,
+        Command::Send { from, split, words } => send(config, from, split, words).await,
         Command::Name { alias, add, delete } => name(config, alias, add, delete).await,
         Command::Inbox {
             json,
@@ -120,7 +120,12 @@ async fn dispatch(
     }
 }
 
-async fn send(config: &Config, from: Option<String>, words: Vec<String>) -> Result<(), Failure> {
+async fn send(
+    config: &Config,
+    from: Option<String>,
+    split: bool,
+    words: Vec<String>,
+) -> Result<(), Failure> {
     let mut words = words.into_iter();
     let target = words.next().unwrap_or_default();
     let rest: Vec<String> = words.collect();
@@ -154,7 +159,13 @@ async fn send(config: &Config, from: Option<String>, words: Vec<String>) -> Resu
             .map(|_| Some(target["/domain:".len()..].to_owned())),
     };
     if let Some(domain) = domain {
-        return match call(config, Request::Broadcast { domain, from, text }).await? {
+        let request = Request::Broadcast {
+            domain,
+            from,
+            text,
+            split,
+        };
+        return match call(config, request).await? {
             Response::Broadcast { domain, datagrams } => {
                 println!("The message was broadcast to {domain} ({datagrams} datagram(s)).");
                 Ok(())

@@ -42,6 +42,10 @@ pub enum Request {
         from: Option<String>,
         /// The message text.
         text: String,
+        /// Send a text too long for one datagram as several, in order, instead
+        /// of refusing it.
+        #[serde(default)]
+        split: bool,
     },
     /// List the message aliases.
     Names,
@@ -124,7 +128,7 @@ pub enum Response {
     Broadcast {
         /// The domain it went to.
         domain: String,
-        /// How many datagrams were sent (one per interface).
+        /// How many datagrams were sent (per interface, per part).
         datagrams: usize,
     },
     /// Answer to [`Request::Names`].

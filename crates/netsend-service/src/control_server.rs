@@ -117,6 +117,20 @@ fn network_state(states: &[(Scope, NameState)]) -> String {
     format!("{state} ({})", scopes.join(", "))
 }
 
+/// The sender name and text to send for `caller`. Root may claim any sender
+/// name; anyone else who claims a name other than their own sends as
+/// themselves, and the text says who they claimed to be.
+fn sender_identity(caller: &Caller, claimed: Option<String>, text: String) -> (String, String) {
+    match claimed {
+        None => (caller.login.clone(), text),
+        Some(name) if caller.uid == 0 || name.eq_ignore_ascii_case(&caller.login) => (name, text),
+        Some(name) => (
+            caller.login.clone(),
+            format!("(claims to be {name}, sent by uid {})\n{text}", caller.uid),
+        ),
+    }
+}
+
 /// Unix group whose members may send `*` and `/DOMAIN` broadcasts.
 const BROADCAST_GROUP: &str = "netsend-broadcast";
 
@@ -269,16 +283,21 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             ),
             Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
         },
-        Request::Broadcast { domain, from, text } => {
+        Request::Broadcast {
+            domain,
+            from,
+            text,
+            split,
+        } => {
             if !may_broadcast(caller) {
                 let denied = crate::send::SendFailure::AccessDenied(format!(
                     "only root and members of the {BROADCAST_GROUP} group may broadcast"
                 ));
                 return error(denied.status(), denied.to_string());
             }
-            let from = from.unwrap_or_else(|| caller.login.clone());
+            let (from, text) = sender_identity(caller, from, text);
             let domain = domain.unwrap_or_else(|| service.config.workgroup.clone());
-            match crate::datagrams::broadcast(service, &domain, &from, &text).await {
+            match crate::datagrams::broadcast(service, &domain, &from, &text, split).await {
                 Ok(datagrams) => Response::Broadcast {
                     domain: domain.to_uppercase(),
                     datagrams,
@@ -287,7 +306,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             }
         }
         Request::Send { to, from, text } => {
-            let from = from.unwrap_or_else(|| caller.login.clone());
+            let (from, text) = sender_identity(caller, from, text);
             match crate::send::send(service, &to, &from, &text).await {
                 Ok(report) => Response::Sent(report),
                 Err(e) => error(e.status(), e.to_string()),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use netsend_proto::message::Message;
 use netsend_wire::name::suffix;
 use netsend_wire::nbds::{flags, Datagram, Header, MessageType};
+use netsend_wire::oem::LineBreaks;
 use netsend_wire::smb::mailslot::{is_messenger_mailslot, MailslotWrite, MessengerPayload};
 use netsend_wire::NetbiosName;
 use tokio::net::UdpSocket;
@@ -115,30 +116,36 @@ pub(crate) async fn broadcast(
     domain: &str,
     from: &str,
     text: &str,
+    split: bool,
 ) -> Result<usize, crate::send::SendFailure> {
     use crate::send::SendFailure;
     let cp = service.code_page;
     let group = NetbiosName::with_code_page(domain, suffix::WORKSTATION, cp)
         .map_err(|e| SendFailure::InvalidParameter(format!("domain {domain:?}: {e}")))?;
     let oem = |s: &str| cp.encode(s).unwrap_or_else(|_| s.as_bytes().to_vec());
-    let text_bytes: Vec<u8> =
-        oem(&netsend_wire::oem::normalize_line_breaks(text).replace('\n', "\r\n"));
     let from_bytes = oem(from);
     let to_bytes = group.trimmed().to_vec();
     let max = MessengerPayload::max_text_len(&from_bytes, &to_bytes);
-    if text_bytes.len() > max {
-        return Err(SendFailure::TruncatedBroadcast(text_bytes.len(), max));
+    // The same block rules as directed messages: a character or line break is
+    // never cut, and each part is CP850 (or UTF-8 if it must be).
+    let parts = netsend_wire::oem::encode_message_blocks(text, cp, LineBreaks::CrLf, max);
+    if parts.len() > 1 && !split {
+        let len = parts.iter().map(Vec::len).sum();
+        return Err(SendFailure::TruncatedBroadcast(len, max));
     }
-    let payload = MessengerPayload {
-        from: from_bytes,
-        to: to_bytes,
-        text: text_bytes,
+    let mut writes = Vec::with_capacity(parts.len());
+    for part in parts {
+        let payload = MessengerPayload {
+            from: from_bytes.clone(),
+            to: to_bytes.clone(),
+            text: part,
+        };
+        let bytes = payload
+            .to_bytes()
+            .and_then(|p| MailslotWrite::messenger(p).to_bytes())
+            .map_err(|e| SendFailure::InvalidParameter(e.to_string()))?;
+        writes.push(bytes);
     }
-    .to_bytes()
-    .map_err(|e| SendFailure::InvalidParameter(e.to_string()))?;
-    let user_data = MailslotWrite::messenger(payload)
-        .to_bytes()
-        .map_err(|e| SendFailure::InvalidParameter(e.to_string()))?;
     let source = service
         .aliases
         .lock()
@@ -159,19 +166,23 @@ pub(crate) async fn broadcast(
         targets.push((source_ip, *extra));
     }
     let mut sent = 0;
-    for (source_ip, target) in targets {
+    let sends: Vec<(Ipv4Addr, Ipv4Addr, Vec<u8>)> = targets
+        .iter()
+        .flat_map(|&(source_ip, target)| writes.iter().map(move |w| (source_ip, target, w.clone())))
+        .collect();
+    for (source_ip, target, user_data) in sends {
         let datagram = Datagram::Data {
             header: Header {
                 msg_type: MessageType::DIRECT_GROUP,
                 flags: flags::FIRST | flags::NODE_H,
-                id: (sent as u16).wrapping_add(std::process::id() as u16),
+                id: crate::registrar::random_trn_id().wrapping_add(sent as u16),
                 source_ip,
                 source_port: port,
             },
             packet_offset: 0,
             source_name: source.into(),
             destination_name: group.into(),
-            user_data: user_data.clone(),
+            user_data,
         };
         let Ok(bytes) = datagram.to_bytes() else {
             continue;

@@ -173,6 +173,35 @@ impl Service {
         self.cli_stdin(args, None)
     }
 
+    /// Runs `netsend` as the unprivileged `user` (with `runuser`).
+    pub(crate) fn cli_as(&self, user: &str, args: &[&str]) -> Output {
+        let mut cmd = Command::new("ip");
+        match &self.netns {
+            Some(ns) => cmd.args([
+                "netns",
+                "exec",
+                ns,
+                "runuser",
+                "-u",
+                user,
+                "--",
+                netsend_bin(),
+            ]),
+            None => cmd.args([
+                "netns",
+                "exec",
+                "/proc/1/ns/net",
+                "runuser",
+                "-u",
+                user,
+                "--",
+                netsend_bin(),
+            ]),
+        };
+        cmd.arg("--config").arg(&self.config).args(args);
+        run_with_stdin(cmd, None)
+    }
+
     /// Like [`Service::cli`] with bytes on standard input.
     pub(crate) fn cli_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
         let mut cmd = match &self.netns {

@@ -70,6 +70,40 @@ fn three_hosts_deliver_to_each_other_by_broadcast_name_query() {
     for svc in &services[1..] {
         assert_eq!(svc.inbox().len(), 2);
     }
+    // A text too long for one datagram goes as several parts with --split.
+    let long: String = (0..600)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let out = services[0].cli(&["send", "--split", "*", &long]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let inbox = services[1].wait_inbox(4);
+    assert_eq!(inbox.len(), 4, "{inbox:?}");
+    let joined = format!(
+        "{}{}",
+        inbox[2]["text"].as_str().unwrap(),
+        inbox[3]["text"].as_str().unwrap()
+    );
+    assert_eq!(joined, long);
+    // Ordinary users may not broadcast, and a claimed sender name is marked.
+    if have("runuser") {
+        let out = services[0].cli_as("nobody", &["send", "*", "spam"]);
+        assert!(
+            stderr(&out).contains("ERROR_ACCESS_DENIED (5)"),
+            "{}",
+            stderr(&out)
+        );
+        let out = services[0].cli_as(
+            "nobody",
+            &["send", "--from", "boss", "HOSTB", "raise for everyone"],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let inbox = services[1].wait_inbox(5);
+        assert_eq!(inbox[4]["from"], "nobody");
+        assert_eq!(
+            inbox[4]["text"],
+            "(claims to be boss, sent by uid 65534)\nraise for everyone"
+        );
+    }
     // A name nobody holds is not found on the LAN either.
     let out = services[0].cli(&["send", "NOBODY", "hi"]);
     assert!(stderr(&out).contains("(2273)"), "{}", stderr(&out));
