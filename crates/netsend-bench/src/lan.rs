@@ -1,0 +1,385 @@
+//! The orchestrator: a namespace LAN with netsend on one host, smbd + nmbd on
+//! another and the load generator on a third; every case against both, medians
+//! of `repeat` runs, and a delivery check on both receivers.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::load::Measured;
+
+const BRIDGE_NS: &str = "nsbench-br";
+/// (namespace, address) of the netsend host, the Samba host and the client.
+const NETSEND: (&str, &str) = ("nsbench-n", "192.0.2.91");
+const SAMBA: (&str, &str) = ("nsbench-s", "192.0.2.92");
+const CLIENT: (&str, &str) = ("nsbench-c", "192.0.2.93");
+
+fn sh(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{}: {e}", args[0]))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The LAN, torn down (processes killed, namespaces deleted) on drop.
+struct Lan {
+    children: Vec<Child>,
+}
+
+impl Lan {
+    fn new() -> Result<Self, String> {
+        let lan = Self {
+            children: Vec::new(),
+        };
+        sh(&["ip", "netns", "add", BRIDGE_NS])?;
+        sh(&[
+            "ip", "-n", BRIDGE_NS, "link", "add", "br0", "type", "bridge",
+        ])?;
+        sh(&["ip", "-n", BRIDGE_NS, "link", "set", "br0", "up"])?;
+        for (i, (ns, addr)) in [NETSEND, SAMBA, CLIENT].iter().enumerate() {
+            let port = format!("port{i}");
+            sh(&["ip", "netns", "add", ns])?;
+            sh(&[
+                "ip", "-n", BRIDGE_NS, "link", "add", &port, "type", "veth", "peer", "name",
+                "eth0", "netns", ns,
+            ])?;
+            sh(&[
+                "ip", "-n", BRIDGE_NS, "link", "set", &port, "master", "br0", "up",
+            ])?;
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "broadcast",
+                "192.0.2.255",
+                "dev",
+                "eth0",
+            ])?;
+            sh(&["ip", "-n", ns, "link", "set", "eth0", "up"])?;
+        }
+        // A connection per message: widen the ports and reuse TIME_WAIT.
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            CLIENT.0,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_local_port_range=1024 65535",
+            "net.ipv4.tcp_tw_reuse=1",
+        ])?;
+        Ok(lan)
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in [NETSEND.0, SAMBA.0, CLIENT.0, BRIDGE_NS] {
+            if let Ok(pids) = sh(&["ip", "netns", "pids", ns]) {
+                for pid in pids.split_whitespace() {
+                    let _ = sh(&["kill", "-9", pid]);
+                }
+            }
+            let _ = sh(&["ip", "netns", "del", ns]);
+        }
+    }
+}
+
+fn start_samba(dir: &Path) -> Result<PathBuf, String> {
+    let d = dir.join("samba");
+    for sub in [
+        "run", "lock", "state", "cache", "private", "log", "ncalrpc", "tmp", "inbox",
+    ] {
+        std::fs::create_dir_all(d.join(sub)).map_err(|e| e.to_string())?;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    for sub in ["tmp", "inbox"] {
+        std::fs::set_permissions(d.join(sub), std::fs::Permissions::from_mode(0o1777))
+            .map_err(|e| e.to_string())?;
+    }
+    let ds = d.display();
+    let conf = d.join("smb.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[global]\n netbios name = SMBBENCH\n workgroup = BENCH\n server role = standalone server\n interfaces = eth0\n \
+             bind interfaces only = yes\n smb ports = 139\n disable netbios = no\n server min protocol = NT1\n \
+             message command = /bin/sh -c 'cat %s >> {ds}/inbox/msgs.log; rm %s'\n local master = no\n domain master = no\n \
+             preferred master = no\n load printers = no\n printing = bsd\n printcap name = /dev/null\n disable spoolss = yes\n \
+             passdb backend = tdbsam:{ds}/private/passdb.tdb\n pid directory = {ds}/run\n lock directory = {ds}/lock\n \
+             state directory = {ds}/state\n cache directory = {ds}/cache\n private dir = {ds}/private\n ncalrpc dir = {ds}/ncalrpc\n \
+             log file = {ds}/log/log.%m\n log level = 0\n"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let conf_s = conf.display().to_string();
+    let status = Command::new("ip")
+        .args(["netns", "exec", SAMBA.0, "smbd", "-D", "-s", &conf_s])
+        .env("TMPDIR", d.join("tmp"))
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("smbd did not start (apt-get install samba)".into());
+    }
+    sh(&["ip", "netns", "exec", SAMBA.0, "nmbd", "-D", "-s", &conf_s])?;
+    Ok(d.join("inbox/msgs.log"))
+}
+
+fn start_netsend(lan: &mut Lan, dir: &Path) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let netsend = exe.with_file_name("netsend");
+    if !netsend.exists() {
+        return Err(format!(
+            "{} is missing: cargo build --release -p netsend-cli",
+            netsend.display()
+        ));
+    }
+    let config = dir.join("netsend.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "computer_name = \"NSBENCH\"\nworkgroup = \"BENCH\"\nstate_dir = \"{0}/state\"\ncontrol_socket = \"{0}/control.sock\"\n\
+             user = \"\"\n[network]\nbind = [\"{1}\"]\n[limits]\nmax_connections = 1024\n",
+            dir.display(),
+            NETSEND.1
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", NETSEND.0])
+        .arg(&netsend)
+        .arg("--config")
+        .arg(&config)
+        .args(["messenger", "start", "--foreground"])
+        .env("NETSEND_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    lan.children.push(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    if !line.starts_with("ready") {
+        return Err(format!("netsend did not start: {line}"));
+    }
+    Ok(config)
+}
+
+fn in_client(args: &[&str]) -> Result<Measured, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = exe.display().to_string();
+    let mut full = vec!["ip", "netns", "exec", CLIENT.0, exe.as_str()];
+    full.extend_from_slice(args);
+    let out = sh(&full)?;
+    serde_json::from_str(out.trim()).map_err(|e| format!("bad load output {out:?}: {e}"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn rss_kib(ns: &str, names: &[&str]) -> u64 {
+    let pids = sh(&["ip", "netns", "pids", ns]).unwrap_or_default();
+    pids.split_whitespace()
+        .filter(|p| {
+            let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+            names.iter().any(|n| comm.trim().starts_with(n))
+        })
+        .filter_map(|p| {
+            let status = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// Medians of one case on both receivers.
+struct Row {
+    case: String,
+    netsend: [f64; 3],
+    samba: [f64; 3],
+    ok: [usize; 2],
+}
+
+/// Runs the whole benchmark and prints the table.
+pub(crate) fn run_benchmark(count: usize, repeat: usize) -> Result<(), String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("run as root (network namespaces, ports 137-139)".into());
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| e.to_string())?;
+    let mut lan = Lan::new()?;
+    let smb_log = start_samba(dir.path())?;
+    let config = start_netsend(&mut lan, dir.path())?;
+    // Wait (bounded) until both name servers answer.
+    for (addr, name) in [(NETSEND.1, "NSBENCH"), (SAMBA.1, "SMBBENCH")] {
+        let mut up = false;
+        for _ in 0..60 {
+            if in_client(&["queries", "--target", addr, "--name", name, "--count", "1"])
+                .is_ok_and(|m| m.ok == 1)
+            {
+                up = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        if !up {
+            return Err(format!("{name} never answered name queries"));
+        }
+    }
+    let idle = (
+        rss_kib(NETSEND.0, &["netsend"]),
+        rss_kib(SAMBA.0, &["smbd", "nmbd", "smbd-notifyd", "cleanupd"]),
+    );
+    let cases: [(&str, usize, usize); 3] = [
+        ("multi 20 B, c=1", 20, 1),
+        ("multi 20 B, c=16", 20, 16),
+        ("multi 1000 B (8 blocks), c=16", 1000, 16),
+    ];
+    let count_s = count.to_string();
+    let mut rows = Vec::new();
+    let mut expected_smb_bytes = 0usize;
+    let mut netsend_ok = 0usize;
+    for (case, size, conc) in cases {
+        let (size_s, conc_s) = (size.to_string(), conc.to_string());
+        let mut runs: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..repeat.max(1) {
+            for (i, (addr, name)) in [(NETSEND.1, "NSBENCH"), (SAMBA.1, "SMBBENCH")]
+                .iter()
+                .enumerate()
+            {
+                let args = [
+                    "load",
+                    "--target",
+                    addr,
+                    "--name",
+                    name,
+                    "--count",
+                    &count_s,
+                    "--concurrency",
+                    &conc_s,
+                    "--size",
+                    &size_s,
+                ];
+                runs[i].push(in_client(&args)?);
+            }
+        }
+        let pick = |ms: &[Measured]| {
+            [
+                median(ms.iter().map(|m| m.per_sec).collect()),
+                median(ms.iter().map(|m| m.p50_ms).collect()),
+                median(ms.iter().map(|m| m.p99_ms).collect()),
+            ]
+        };
+        let ok = [
+            runs[0].iter().map(|m| m.ok).sum(),
+            runs[1].iter().map(|m| m.ok).sum(),
+        ];
+        netsend_ok += ok[0];
+        expected_smb_bytes += ok[1] * size;
+        rows.push(Row {
+            case: case.to_owned(),
+            netsend: pick(&runs[0]),
+            samba: pick(&runs[1]),
+            ok,
+        });
+    }
+    let mut queries: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..repeat.max(1) {
+        for (i, (addr, name)) in [(NETSEND.1, "NSBENCH"), (SAMBA.1, "SMBBENCH")]
+            .iter()
+            .enumerate()
+        {
+            queries[i].push(in_client(&[
+                "queries", "--target", addr, "--name", name, "--count", &count_s,
+            ])?);
+        }
+    }
+    // Every acknowledged message must have been delivered, on both sides.
+    let exe = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .with_file_name("netsend");
+    let inbox = sh(&[
+        &exe.display().to_string(),
+        "--config",
+        &config.display().to_string(),
+        "inbox",
+        "--json",
+    ])?;
+    let stored = serde_json::from_str::<Vec<serde_json::Value>>(&inbox)
+        .map_err(|e| e.to_string())?
+        .len();
+    let smb_bytes = std::fs::metadata(&smb_log).map_or(0, |m| m.len() as usize);
+
+    println!("netsend-bench: {count} messages per case and run, median of {repeat} runs");
+    println!(
+        "{:<32} {:>10} {:>8} {:>8} | {:>10} {:>8} {:>8} | {:>7}",
+        "case", "netsend/s", "p50 ms", "p99 ms", "smbd/s", "p50 ms", "p99 ms", "ratio"
+    );
+    for r in &rows {
+        println!(
+            "{:<32} {:>10.1} {:>8.2} {:>8.2} | {:>10.1} {:>8.2} {:>8.2} | {:>6.1}x",
+            r.case,
+            r.netsend[0],
+            r.netsend[1],
+            r.netsend[2],
+            r.samba[0],
+            r.samba[1],
+            r.samba[2],
+            r.netsend[0] / r.samba[0].max(0.001)
+        );
+    }
+    let q = |ms: &[Measured]| {
+        (
+            median(ms.iter().map(|m| m.per_sec).collect()),
+            median(ms.iter().map(|m| m.p50_ms).collect()),
+        )
+    };
+    let (nq, sq) = (q(&queries[0]), q(&queries[1]));
+    println!(
+        "{:<32} {:>10.1} {:>8.3} {:>8} | {:>10.1} {:>8.3} {:>8} | {:>6.1}x",
+        "name queries (unicast, seq.)",
+        nq.0,
+        nq.1,
+        "",
+        sq.0,
+        sq.1,
+        "",
+        nq.0 / sq.0.max(0.001)
+    );
+    println!(
+        "idle RSS: netsend {} KiB, smbd+nmbd (all processes) {} KiB",
+        idle.0, idle.1
+    );
+    println!(
+        "delivery: netsend acknowledged {netsend_ok}, inbox holds {stored}; smbd acknowledged {} messages, message log has {smb_bytes} of {expected_smb_bytes} bytes",
+        rows.iter().map(|r| r.ok[1]).sum::<usize>()
+    );
+    if stored != netsend_ok || smb_bytes != expected_smb_bytes {
+        return Err("an acknowledged message is missing".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! `netsend-bench`: the same load against netsend and against Samba's smbd
+//! (message command writing a file), and name queries against netsend and nmbd,
+//! on a LAN of network namespaces (192.0.2.0/24 only), with medians and ratios.
+//!
+//! Run as root after `cargo build --release -p netsend-cli -p netsend-bench`:
+//! `target/release/netsend-bench --count 2000 --repeat 3`. The load generator is
+//! this binary re-run inside the client namespace (`load` and `queries`
+//! subcommands); every loop is bounded by `--count`.
+
+mod lan;
+mod load;
+
+use clap::{Parser, Subcommand};
+
+/// Benchmark netsend against Samba.
+#[derive(Debug, Parser)]
+#[command(name = "netsend-bench", about)]
+struct Cli {
+    /// What to run (default: the whole side-by-side benchmark).
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Messages per case and run.
+    #[arg(long, default_value_t = 2000)]
+    count: usize,
+    /// Runs per case; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+}
+
+/// Subcommands used inside the client namespace.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Send `count` messages to `target` (one TCP session each) and print JSON.
+    Load(load::LoadArgs),
+    /// Send `count` unicast name queries to `target` and print JSON.
+    Queries(load::QueryArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Load(args)) => load::run_load(&args),
+        Some(Command::Queries(args)) => load::run_queries(&args),
+        None => lan::run_benchmark(cli.count, cli.repeat),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("netsend-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
