@@ -242,19 +242,40 @@ async fn name(
     }
 }
 
-async fn inbox(config: &Config, json: bool, unread: bool, follow: bool) -> Result<(), Failure> {
-    let mut after_id = None;
-    let mut first = true;
+/// Messages fetched per control request.
+const INBOX_PAGE: usize = 1000;
+
+/// Every message after `after_id` visible to us, page by page.
+async fn fetch_messages(
+    config: &Config,
+    unread: bool,
+    mut after_id: Option<i64>,
+) -> Result<Vec<StoredMessage>, Failure> {
+    let mut all = Vec::new();
     loop {
         let request = Request::InboxList {
             unread_only: unread,
             after_id,
-            limit: 1000,
+            limit: INBOX_PAGE,
         };
-        let messages = match call(config, request).await? {
+        let page = match call(config, request).await? {
             Response::Messages { messages } => messages,
             r => return Err(unexpected(r)),
         };
+        let full = page.len() == INBOX_PAGE;
+        after_id = page.last().map(|m| m.id).or(after_id);
+        all.extend(page);
+        if !full {
+            return Ok(all);
+        }
+    }
+}
+
+async fn inbox(config: &Config, json: bool, unread: bool, follow: bool) -> Result<(), Failure> {
+    let mut after_id = None;
+    let mut first = true;
+    loop {
+        let messages = fetch_messages(config, unread, after_id).await?;
         if let Some(last) = messages.last() {
             after_id = Some(last.id);
         }
