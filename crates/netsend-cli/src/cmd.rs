@@ -243,7 +243,7 @@ async fn name(
 }
 
 /// Messages fetched per control request.
-const INBOX_PAGE: usize = 1000;
+const INBOX_PAGE: usize = control::MAX_PAGE;
 
 /// Every message after `after_id` visible to us, page by page.
 async fn fetch_messages(

@@ -14,8 +14,11 @@ use tokio::net::UnixStream;
 use crate::aliases::Alias;
 use crate::inbox::StoredMessage;
 
-/// Longest request or response line accepted (a message text is at most a few KiB).
-pub const MAX_LINE_LEN: usize = 1 << 20;
+/// Longest request or response line accepted: a page of [`MAX_PAGE`] messages of
+/// the largest size the inbox stores fits.
+pub const MAX_LINE_LEN: usize = 8 << 20;
+/// Most messages in one [`Response::Messages`].
+pub const MAX_PAGE: usize = 100;
 
 /// A request from a local client.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,7 +68,7 @@ pub enum Request {
         unread_only: bool,
         /// Only messages with a larger id (for `--follow`).
         after_id: Option<i64>,
-        /// At most this many messages.
+        /// At most this many messages (capped at [`MAX_PAGE`]).
         limit: usize,
     },
     /// Show one message and mark it read.

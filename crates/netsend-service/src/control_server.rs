@@ -11,7 +11,7 @@ use netsend_wire::name::suffix;
 use netsend_wire::NetbiosName;
 
 use crate::aliases::Alias;
-use crate::control::{AliasStatus, Request, Response, StatusInfo, MAX_LINE_LEN};
+use crate::control::{AliasStatus, Request, Response, StatusInfo, MAX_LINE_LEN, MAX_PAGE};
 use crate::inbox::ListFilter;
 use crate::registrar::Scope;
 use crate::service::Service;
@@ -265,7 +265,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 user: caller.user.clone(),
                 unread_only,
                 after_id,
-                limit,
+                limit: limit.min(MAX_PAGE),
             };
             match service.inbox.list(&filter) {
                 Ok(messages) => Response::Messages { messages },

@@ -273,3 +273,21 @@ fn raw_single_block_message_is_acknowledged_after_commit() {
     s.read_exact(&mut reply).unwrap();
     assert_eq!(reply, [0x83, 0, 0, 1, 0x82]);
 }
+
+#[test]
+fn inbox_lists_more_messages_than_one_page() {
+    let svc = Service::start("HOST8", "", "");
+    let mut s = TcpStream::connect(svc.session).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for i in 0..250 {
+        let text = format!("message {i}");
+        let mut body = b"\x04BOB\x00\x04HOST8\x00\x01".to_vec();
+        body.extend_from_slice(&(text.len() as u16).to_le_bytes());
+        body.extend_from_slice(text.as_bytes());
+        s.write_all(&nbss(&smb(0xD0, &[], &body))).unwrap();
+        assert_eq!(read_frame(&mut s).unwrap()[5], 0);
+    }
+    let inbox = svc.inbox();
+    assert_eq!(inbox.len(), 250);
+    assert_eq!(inbox[249]["text"], "message 249");
+}
