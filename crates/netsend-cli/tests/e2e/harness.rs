@@ -98,68 +98,55 @@ impl Service {
             ),
         )
         .unwrap();
-        let mut cmd = match netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, netsend_bin()]);
-                c
-            }
-            None => Command::new(netsend_bin()),
-        };
-        let mut child = cmd
-            .arg("--config")
-            .arg(&config)
-            .args(["messenger", "start", "--foreground"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let tx2 = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx2.send(line);
-            }
-        });
+        let (child, log) = spawn(netns, &config);
         let mut service = Self {
             child,
             dir,
             config,
             session: "0.0.0.0:0".parse().unwrap(),
-            log: rx,
+            log,
             log_lines: Vec::new(),
             netns: netns.map(String::from),
         };
+        service.wait_ready();
+        service
+    }
+
+    /// Waits for the "ready" line and records the session address.
+    fn wait_ready(&mut self) {
         loop {
-            match service.log.recv_timeout(Duration::from_secs(20)) {
+            match self.log.recv_timeout(Duration::from_secs(20)) {
                 Ok(line) => {
-                    service.log_lines.push(line.clone());
+                    self.log_lines.push(line.clone());
                     if let Some(rest) = line.strip_prefix("ready ") {
                         let session = rest
                             .split_whitespace()
                             .find_map(|kv| kv.strip_prefix("session="))
                             .and_then(|v| v.split(',').next())
                             .unwrap();
-                        service.session = session.parse().unwrap();
-                        break;
+                        self.session = session.parse().unwrap();
+                        return;
                     }
                 }
                 Err(_) => {
-                    let _ = service.child.kill();
-                    service.drain_log();
-                    panic!("service did not start:\n{}", service.log_lines.join("\n"));
+                    let _ = self.child.kill();
+                    self.drain_log();
+                    panic!("service did not start:\n{}", self.log_lines.join("\n"));
                 }
             }
         }
-        service
+    }
+
+    /// Kills the service with SIGKILL (a crash), then starts it again on the
+    /// same configuration and state.
+    pub(crate) fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.drain_log();
+        let (child, log) = spawn(self.netns.as_deref(), &self.config);
+        self.child = child;
+        self.log = log;
+        self.wait_ready();
     }
 
     fn drain_log(&mut self) {
@@ -264,6 +251,42 @@ impl Drop for Service {
             );
         }
     }
+}
+
+/// Starts `netsend messenger start --foreground` and forwards its output lines.
+fn spawn(netns: Option<&str>, config: &Path) -> (Child, mpsc::Receiver<String>) {
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, netsend_bin()]);
+            c
+        }
+        None => Command::new(netsend_bin()),
+    };
+    let mut child = cmd
+        .arg("--config")
+        .arg(config)
+        .args(["messenger", "start", "--foreground"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx2.send(line);
+        }
+    });
+    (child, rx)
 }
 
 /// Runs a command with optional stdin and returns its output.
