@@ -156,7 +156,7 @@ fn start_netsend(lan: &mut Lan, dir: &Path) -> Result<PathBuf, String> {
         &config,
         format!(
             "computer_name = \"NSBENCH\"\nworkgroup = \"BENCH\"\nstate_dir = \"{0}/state\"\ncontrol_socket = \"{0}/control.sock\"\n\
-             user = \"\"\n[network]\nbind = [\"{1}\"]\n[limits]\nmax_connections = 1024\n",
+             user = \"\"\n[network]\nbind = [\"{1}\"]\n[limits]\nmax_connections = 1024\nmessages_per_minute = 0\n",
             dir.display(),
             NETSEND.1
         ),

@@ -112,6 +112,7 @@ async fn dispatch(
                     println!("  session:       {}", s.session_addresses.join(", "));
                     println!("  name service:  {}", s.name_addresses.join(", "));
                     println!("  messages:      {}", s.messages);
+                    println!("  dropped:       {} (rate limits)", s.dropped);
                     Ok(())
                 }
                 r => Err(unexpected(r)),

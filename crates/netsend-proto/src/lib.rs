@@ -5,6 +5,7 @@
 //! - [`sender`]: the client side of one directed message.
 //! - [`message`]: a received message decoded for people.
 //! - [`registration`]: B-node name registration, release and conflicts.
+//! - [`policy`]: per-source rate limits against message floods.
 //! - [`resolver`]: a name query client (broadcast or unicast), time passed in.
 //! - [`responder`]: which name service requests we answer, and how.
 //! - [`wins`]: registering names with a WINS server.
@@ -12,6 +13,7 @@
 
 pub mod fuzzing;
 pub mod message;
+pub mod policy;
 pub mod registration;
 pub mod resolver;
 pub mod responder;

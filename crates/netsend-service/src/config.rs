@@ -82,6 +82,12 @@ pub struct LimitsConfig {
     /// Idle session timeout, in seconds.
     #[serde(default = "default_idle")]
     pub session_idle_timeout_secs: u64,
+    /// Messages one source address may deliver per minute after its burst (0: no limit).
+    #[serde(default = "default_messages_per_minute")]
+    pub messages_per_minute: u32,
+    /// Messages one source may deliver at once before the rate applies.
+    #[serde(default = "default_message_burst")]
+    pub message_burst: u32,
 }
 
 /// One `[[static_names]]` entry.
@@ -176,6 +182,12 @@ const fn default_max_message_len() -> usize {
 const fn default_idle() -> u64 {
     30
 }
+const fn default_messages_per_minute() -> u32 {
+    600
+}
+const fn default_message_burst() -> u32 {
+    60
+}
 
 impl Default for NetworkConfig {
     fn default() -> Self {
@@ -196,6 +208,8 @@ impl Default for LimitsConfig {
             max_connections: default_max_connections(),
             max_message_len: default_max_message_len(),
             session_idle_timeout_secs: default_idle(),
+            messages_per_minute: default_messages_per_minute(),
+            message_burst: default_message_burst(),
         }
     }
 }

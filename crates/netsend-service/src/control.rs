@@ -93,6 +93,9 @@ pub struct StatusInfo {
     pub name_addresses: Vec<String>,
     /// Number of messages in the inbox (all users).
     pub messages: usize,
+    /// Messages refused by the rate limits since start.
+    #[serde(default)]
+    pub dropped: u64,
 }
 
 /// An alias and where it stands on the network.

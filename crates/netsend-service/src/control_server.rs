@@ -173,6 +173,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                     .map(ToString::to_string)
                     .collect(),
                 messages,
+                dropped: service.dropped.load(std::sync::atomic::Ordering::Relaxed),
             })
         }
         Request::Stop => {

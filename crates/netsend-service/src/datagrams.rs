@@ -35,6 +35,9 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
             continue;
         };
         let (message, broadcast) = message;
+        if !service.admit(peer, &message.from) {
+            continue;
+        }
         let mut record = service.new_message(&message, peer, Transport::Mailslot);
         record.broadcast = broadcast;
         match service.inbox.store(record).await {

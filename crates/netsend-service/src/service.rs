@@ -157,6 +157,10 @@ pub struct Service {
     pub session_addresses: Vec<SocketAddr>,
     /// Where the name service listens.
     pub name_addresses: Vec<SocketAddr>,
+    /// Per-source message rate limits.
+    limiter: Mutex<netsend_proto::policy::RateLimiter>,
+    /// Messages refused or dropped by the rate limits since start.
+    pub dropped: std::sync::atomic::AtomicU64,
     /// Recently resolved names.
     pub(crate) name_cache: Mutex<crate::send::NameCache>,
     /// Name registrations on the broadcast segments.
@@ -173,6 +177,23 @@ impl Service {
     /// Asks every driver to stop.
     pub fn request_stop(&self) {
         let _ = self.stop.send(true);
+    }
+
+    /// Whether `peer` may deliver one more message now; counts and logs a drop.
+    pub(crate) fn admit(&self, peer: SocketAddr, from: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut limiter = self.limiter.lock().expect("rate limiter lock");
+        if limiter.allow(now, peer.ip()) {
+            return true;
+        }
+        let retry = limiter.retry_after(peer.ip());
+        drop(limiter);
+        let total = self
+            .dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        tracing::warn!(%peer, from, retry_after_ms = retry.as_millis() as u64, total, "message dropped: rate limit");
+        false
     }
 
     /// Builds the inbox record of a message received from `peer`.
@@ -296,7 +317,13 @@ pub async fn run(
         config.network.name_port,
         wins_server,
     ));
+    let limiter = netsend_proto::policy::RateLimiter::new(
+        config.limits.messages_per_minute,
+        config.limits.message_burst,
+    );
     let service = Arc::new(Service {
+        limiter: Mutex::new(limiter),
+        dropped: std::sync::atomic::AtomicU64::new(0),
         name_cache: Mutex::default(),
         registrar,
         session_addresses,

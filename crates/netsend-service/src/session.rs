@@ -98,6 +98,13 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                 ack,
                 refuse,
             } => {
+                if !service.admit(peer, &message.from) {
+                    // ERRSRV/ERRnoroom: the sender may try again later.
+                    if stream.write_all(&refuse).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 let new = service.new_message(&message, peer, Transport::Session);
                 match service.inbox.store(new).await {
                     Ok(id) => {

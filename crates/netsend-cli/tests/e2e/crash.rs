@@ -58,7 +58,8 @@ fn acknowledged_messages_survive_sigkill() {
         .local_addr()
         .unwrap()
         .port();
-    let mut svc = Service::start_in(None, "CRASHY", "127.0.0.1", port, 0, "", "");
+    let unlimited = "[limits]\nmessages_per_minute = 0\n";
+    let mut svc = Service::start_in(None, "CRASHY", "127.0.0.1", port, 0, "", unlimited);
     let addr = svc.session;
     let acked = Arc::new(Mutex::new(Vec::new()));
     // A fixed pseudo-random sequence: the test is repeatable.

@@ -276,7 +276,7 @@ fn raw_single_block_message_is_acknowledged_after_commit() {
 
 #[test]
 fn inbox_lists_more_messages_than_one_page() {
-    let svc = Service::start("HOST8", "", "");
+    let svc = Service::start("HOST8", "", "[limits]\nmessages_per_minute = 0\n");
     let mut s = TcpStream::connect(svc.session).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     for i in 0..250 {
@@ -290,4 +290,53 @@ fn inbox_lists_more_messages_than_one_page() {
     let inbox = svc.inbox();
     assert_eq!(inbox.len(), 250);
     assert_eq!(inbox[249]["text"], "message 249");
+}
+
+#[test]
+fn a_flooding_source_is_limited_and_others_still_get_through() {
+    let svc = Service::start(
+        "HOST9",
+        "",
+        "[limits]\nmessages_per_minute = 60\nmessage_burst = 5\n",
+    );
+    let send = |s: &mut TcpStream, text: &str| -> u8 {
+        let mut body = b"\x04FLOOD\x00\x04HOST9\x00\x01".to_vec();
+        body.extend_from_slice(&(text.len() as u16).to_le_bytes());
+        body.extend_from_slice(text.as_bytes());
+        s.write_all(&nbss(&smb(0xD0, &[], &body))).unwrap();
+        read_frame(s).unwrap()[5]
+    };
+    let mut flood = TcpStream::connect(svc.session).unwrap();
+    flood
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let classes: Vec<u8> = (0..20)
+        .map(|i| send(&mut flood, &format!("spam {i}")))
+        .collect();
+    assert_eq!(
+        classes.iter().filter(|&&c| c == 0).count(),
+        5,
+        "{classes:?}"
+    );
+    // Refused with ERRSRV (ERRnoroom): the sender learns it was not delivered.
+    assert!(classes[5..].iter().all(|&c| c == 2), "{classes:?}");
+    // Another source address is not held up.
+    let other = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    other
+        .bind(
+            &"127.0.0.2:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    other.connect(&svc.session.into()).unwrap();
+    let mut other: TcpStream = other.into();
+    other
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(send(&mut other, "legit"), 0);
+    assert_eq!(svc.inbox().len(), 6);
+    let status = stdout(&svc.cli(&["messenger", "status"]));
+    assert!(status.contains("dropped:       15"), "{status}");
 }
