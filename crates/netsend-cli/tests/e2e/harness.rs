@@ -162,29 +162,15 @@ impl Service {
 
     /// Runs `netsend` as the unprivileged `user` (with `runuser`).
     pub(crate) fn cli_as(&self, user: &str, args: &[&str]) -> Output {
-        let mut cmd = Command::new("ip");
-        match &self.netns {
-            Some(ns) => cmd.args([
-                "netns",
-                "exec",
-                ns,
-                "runuser",
-                "-u",
-                user,
-                "--",
-                netsend_bin(),
-            ]),
-            None => cmd.args([
-                "netns",
-                "exec",
-                "/proc/1/ns/net",
-                "runuser",
-                "-u",
-                user,
-                "--",
-                netsend_bin(),
-            ]),
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "runuser"]);
+                c
+            }
+            None => Command::new("runuser"),
         };
+        cmd.args(["-u", user, "--", netsend_bin()]);
         cmd.arg("--config").arg(&self.config).args(args);
         run_with_stdin(cmd, None)
     }

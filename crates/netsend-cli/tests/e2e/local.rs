@@ -340,3 +340,45 @@ fn a_flooding_source_is_limited_and_others_still_get_through() {
     let status = stdout(&svc.cli(&["messenger", "status"]));
     assert!(status.contains("dropped:       15"), "{status}");
 }
+
+#[test]
+fn users_see_only_their_own_and_the_hosts_messages() {
+    if !crate::harness::require(
+        crate::harness::have("runuser") && crate::harness::is_root(),
+        "root and runuser",
+    ) {
+        return;
+    }
+    let svc = Service::start("HOST10", "", "");
+    let out = svc.cli_as("nobody", &["name", "mine", "/add"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = svc.cli(&["name", "rootonly", "/add"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (to, text) in [
+        ("HOST10", "for everyone"),
+        ("MINE", "for nobody"),
+        ("ROOTONLY", "for root"),
+    ] {
+        let out = svc.cli(&["send", to, text]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = svc.cli_as("nobody", &["inbox", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seen: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let texts: Vec<&str> = seen.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["for everyone", "for nobody"]);
+    // Root sees all three; nobody cannot read root's message by id, nor delete root's alias.
+    let all = svc.inbox();
+    assert_eq!(all.len(), 3);
+    let root_id = all[2]["id"].as_i64().unwrap().to_string();
+    assert!(!svc
+        .cli_as("nobody", &["inbox", "read", &root_id])
+        .status
+        .success());
+    let out = svc.cli_as("nobody", &["name", "rootonly", "/delete"]);
+    assert!(
+        stderr(&out).contains("ERROR_ACCESS_DENIED (5)"),
+        "{}",
+        stderr(&out)
+    );
+}
