@@ -148,10 +148,30 @@ async fn send(
     }
     let lower = target.to_ascii_lowercase();
     if lower == "/users" {
-        return Err(Failure::new(
-            NetApiStatus::ERROR_NOT_SUPPORTED,
-            "/USERS is not supported by this version; send to each user's name",
-        ));
+        return match call(config, Request::SendUsers { from, text }).await? {
+            Response::Users { delivered, failed } => {
+                for (user, address) in &delivered {
+                    println!("The message was successfully sent to {user} ({address}).");
+                }
+                if delivered.is_empty() && failed.is_empty() {
+                    println!("No user has a session on this server.");
+                }
+                match failed.first() {
+                    None => Ok(()),
+                    Some((_, code, _)) => {
+                        let list: Vec<String> = failed
+                            .iter()
+                            .map(|(u, c, d)| format!("{u}: {} ({d})", NetApiStatus(*c)))
+                            .collect();
+                        Err(Failure::new(
+                            NetApiStatus(*code),
+                            format!("could not reach {}", list.join("; ")),
+                        ))
+                    }
+                }
+            }
+            r => Err(unexpected(r)),
+        };
     }
     let domain = match lower.as_str() {
         "*" | "/domain" => Some(None),

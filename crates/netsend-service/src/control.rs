@@ -50,6 +50,13 @@ pub enum Request {
         #[serde(default)]
         split: bool,
     },
+    /// Send to every user with a session on this host (`/USERS`).
+    SendUsers {
+        /// The sender name to claim; default: the caller's user name.
+        from: Option<String>,
+        /// The message text.
+        text: String,
+    },
     /// List the message aliases.
     Names,
     /// Add a message alias owned by the caller.
@@ -136,6 +143,13 @@ pub enum Response {
         domain: String,
         /// How many datagrams were sent (per interface, per part).
         datagrams: usize,
+    },
+    /// Answer to [`Request::SendUsers`].
+    Users {
+        /// Users who got the message, with the address it went to.
+        delivered: Vec<(String, String)>,
+        /// Users who could not be reached, with the NERR code and why.
+        failed: Vec<(String, u32, String)>,
     },
     /// Answer to [`Request::Names`].
     Names {

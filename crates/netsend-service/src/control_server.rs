@@ -306,6 +306,36 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 Err(e) => error(e.status(), e.to_string()),
             }
         }
+        Request::SendUsers { from, text } => {
+            if !may_broadcast(caller) {
+                let denied = crate::send::SendFailure::AccessDenied(format!(
+                    "only root and members of the {BROADCAST_GROUP} group may send to /USERS"
+                ));
+                return error(denied.status(), denied.to_string());
+            }
+            let (from, text) = sender_identity(caller, from, text);
+            let utmp = service.config.utmp_path.clone();
+            let people = tokio::task::spawn_blocking(move || crate::users::recipients(&utmp))
+                .await
+                .unwrap_or_default();
+            let mut delivered = Vec::new();
+            let mut failed = Vec::new();
+            for person in people {
+                let sent = crate::send::send_to_session(
+                    service,
+                    &person.user,
+                    person.client.as_deref(),
+                    &from,
+                    &text,
+                )
+                .await;
+                match sent {
+                    Ok(report) => delivered.push((person.user, report.address)),
+                    Err(e) => failed.push((person.user, e.status().0, e.to_string())),
+                }
+            }
+            Response::Users { delivered, failed }
+        }
         Request::Send { to, from, text } => {
             let (from, text) = sender_identity(caller, from, text);
             match crate::send::send(service, &to, &from, &text).await {

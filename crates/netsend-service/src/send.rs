@@ -138,17 +138,7 @@ pub async fn send(
         Some(address) => address,
         None => resolve(service, &name).await?,
     };
-    let calling = service
-        .aliases
-        .lock()
-        .expect("alias table lock")
-        .computer_name()
-        .with_suffix(suffix::WORKSTATION);
-    let options = SendOptions {
-        code_page: service.code_page,
-        ..SendOptions::default()
-    };
-    let session = || ClientSession::new(name, calling, from, to, text, options);
+    let session = || client_session(service, name, from, to, text);
     let address = match deliver(address, session()).await {
         Ok(()) => address,
         // A cached address may be stale (the owner left): forget it and ask again.
@@ -169,6 +159,61 @@ pub async fn send(
         .lock()
         .expect("name cache lock")
         .insert(name, address, Instant::now());
+    Ok(SendReport {
+        to: name.to_text(service.code_page),
+        address: address.to_string(),
+        multi_block: true,
+    })
+}
+
+/// The client side of one message from this host.
+fn client_session(
+    service: &Service,
+    name: NetbiosName,
+    from: &str,
+    to: &str,
+    text: &str,
+) -> ClientSession {
+    let calling = service
+        .aliases
+        .lock()
+        .expect("alias table lock")
+        .computer_name()
+        .with_suffix(suffix::WORKSTATION);
+    let options = SendOptions {
+        code_page: service.code_page,
+        ..SendOptions::default()
+    };
+    ClientSession::new(name, calling, from, to, text, options)
+}
+
+/// Sends `text` to `user` at the machine they sit at: their alias here when
+/// `client` is `None` (a local login), else `USER<03>` at that client (an IPv4
+/// address, or a NetBIOS name resolved like any other).
+pub async fn send_to_session(
+    service: &Arc<Service>,
+    user: &str,
+    client: Option<&str>,
+    from: &str,
+    text: &str,
+) -> Result<SendReport, SendFailure> {
+    let Some(client) = client else {
+        return send(service, user, from, text).await;
+    };
+    let name = NetbiosName::with_code_page(user, suffix::MESSENGER, service.code_page)
+        .map_err(|e| SendFailure::InvalidParameter(format!("user {user:?}: {e}")))?;
+    let port = service.config.network.session_port;
+    let address = match client.parse::<Ipv4Addr>() {
+        Ok(ip) => SocketAddr::V4(SocketAddrV4::new(ip, port)),
+        Err(_) => {
+            let machine = NetbiosName::with_code_page(client, suffix::MESSENGER, service.code_page)
+                .map_err(|e| {
+                    SendFailure::NameNotFound(format!("client machine {client:?}: {e}"))
+                })?;
+            resolve(service, &machine).await?
+        }
+    };
+    deliver(address, client_session(service, name, from, user, text)).await?;
     Ok(SendReport {
         to: name.to_text(service.code_page),
         address: address.to_string(),

@@ -1,25 +1,115 @@
-//! Logged-in users, read from utmp: each gets a message alias of their own name
-//! while they have a live login session.
+//! Who has a session on this host: login sessions from utmp, and the users of
+//! Samba's SMB sessions (`smbstatus -b`) when Samba runs here.
 
 use std::path::Path;
+use std::process::Command;
 
 use utmp_rs::UtmpEntry;
+
+/// One session of a user on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSession {
+    /// The user name.
+    pub user: String,
+    /// The client machine the user sits at (remote login host or SMB client);
+    /// `None` for a local login.
+    pub client: Option<String>,
+}
 
 /// The distinct user names with a live login session in the utmp file at `path`
 /// (an entry whose process no longer exists is stale and ignored). A missing or
 /// unreadable file means nobody is logged in.
 pub fn logged_in_users(path: &Path) -> Vec<String> {
-    let Ok(entries) = utmp_rs::parse_from_path(path) else {
-        return Vec::new();
-    };
     let mut users: Vec<String> = Vec::new();
-    for entry in entries {
-        if let UtmpEntry::UserProcess { pid, user, .. } = entry {
-            let alive = Path::new(&format!("/proc/{pid}")).exists();
-            if alive && !user.is_empty() && !users.contains(&user) {
-                users.push(user);
-            }
+    for s in login_sessions(path) {
+        if !users.contains(&s.user) {
+            users.push(s.user);
         }
     }
     users
+}
+
+/// Live login sessions from utmp, with the remote host when there is one.
+pub fn login_sessions(path: &Path) -> Vec<UserSession> {
+    let Ok(entries) = utmp_rs::parse_from_path(path) else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter_map(|entry| match entry {
+            UtmpEntry::UserProcess {
+                pid, user, host, ..
+            } => {
+                let alive = Path::new(&format!("/proc/{pid}")).exists();
+                (alive && !user.is_empty()).then(|| UserSession {
+                    user,
+                    client: (!host.is_empty() && !host.starts_with(':')).then_some(host),
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The users of Samba's SMB sessions on this host, from `smbstatus -b`;
+/// empty when Samba is not installed or not running.
+pub fn smb_sessions() -> Vec<UserSession> {
+    let Ok(out) = Command::new("smbstatus").arg("-b").output() else {
+        return Vec::new();
+    };
+    if !out.status.success() {
+        return Vec::new();
+    }
+    parse_smbstatus(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Parses `smbstatus -b`: after the dashed line, `PID USER GROUP MACHINE ...`,
+/// where MACHINE is `192.0.2.20 (ipv4:192.0.2.20:51234)`.
+fn parse_smbstatus(text: &str) -> Vec<UserSession> {
+    text.lines()
+        .skip_while(|l| !l.starts_with("---"))
+        .skip(1)
+        .filter_map(|l| {
+            let mut fields = l.split_whitespace();
+            let _pid = fields.next()?.parse::<u32>().ok()?;
+            let user = fields.next()?.to_owned();
+            let _group = fields.next()?;
+            let machine = fields.next()?.to_owned();
+            Some(UserSession {
+                user,
+                client: Some(machine),
+            })
+        })
+        .collect()
+}
+
+/// Everyone with a session here, one entry per person (their first session).
+pub fn recipients(utmp: &Path) -> Vec<UserSession> {
+    let mut people: Vec<UserSession> = Vec::new();
+    for s in login_sessions(utmp).into_iter().chain(smb_sessions()) {
+        if !people.iter().any(|p| p.user == s.user) {
+            people.push(s);
+        }
+    }
+    people
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smbstatus_output_parses() {
+        let text = "\nSamba version 4.17.12-Debian\nPID     Username     Group        Machine                                   Protocol Version  Encryption           Signing\n\
+            ----------------------------------------------------------------------------------------------------------------------------------------\n\
+            4242    alice        alice        192.0.2.20 (ipv4:192.0.2.20:51234)        SMB3_11           -                    partial(AES-128-CMAC)\n\n";
+        assert_eq!(
+            parse_smbstatus(text),
+            [UserSession {
+                user: "alice".into(),
+                client: Some("192.0.2.20".into())
+            }]
+        );
+        assert!(parse_smbstatus("no sessions").is_empty());
+    }
 }

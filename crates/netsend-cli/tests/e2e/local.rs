@@ -382,3 +382,65 @@ fn users_see_only_their_own_and_the_hosts_messages() {
         stderr(&out)
     );
 }
+
+/// One utmp record (glibc x86_64 layout, 384 bytes) of a user process.
+fn utmp_record(pid: u32, line: &str, user: &str, host: &str) -> Vec<u8> {
+    let mut r = vec![0u8; 384];
+    r[0..2].copy_from_slice(&7i16.to_le_bytes()); // USER_PROCESS
+    r[4..8].copy_from_slice(&pid.to_le_bytes());
+    r[8..8 + line.len()].copy_from_slice(line.as_bytes());
+    r[44..44 + user.len()].copy_from_slice(user.as_bytes());
+    r[76..76 + host.len()].copy_from_slice(host.as_bytes());
+    r
+}
+
+#[test]
+fn users_gets_one_copy_per_person_and_reports_who_was_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let utmp = dir.path().join("utmp");
+    let me = std::process::id();
+    let records = [
+        utmp_record(me, "pts/1", "nsuser1", ""),
+        utmp_record(me, "pts/2", "nsuser1", ""),
+        utmp_record(me, "pts/3", "nsuser2", ""),
+        utmp_record(me, "pts/4", "nsuser3", "127.0.0.2"),
+        utmp_record(999_999_999, "pts/5", "nsdead", ""),
+    ]
+    .concat();
+    std::fs::write(&utmp, records).unwrap();
+    let top = format!("utmp_path = \"{}\"", utmp.display());
+    let svc = Service::start("HOST11", &top, "");
+    // Logged-in users become aliases (read at start, then every 5 s).
+    let mut listed = String::new();
+    for _ in 0..100 {
+        listed = stdout(&svc.cli(&["name"]));
+        if listed.contains("NSUSER2") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        listed.contains("NSUSER1") && !listed.contains("NSDEAD"),
+        "{listed}"
+    );
+    let out = svc.cli(&["send", "/USERS", "This server will shut down in 5 minutes"]);
+    let (so, se) = (stdout(&out), stderr(&out));
+    assert!(
+        so.contains("sent to nsuser1") && so.contains("sent to nsuser2"),
+        "{so}"
+    );
+    assert!(se.contains("nsuser3") && se.contains("(2136)"), "{se}");
+    assert_eq!(out.status.code(), Some(2));
+    let inbox = svc.wait_inbox(2);
+    let to: Vec<&str> = inbox.iter().map(|m| m["to"].as_str().unwrap()).collect();
+    assert_eq!(to, ["NSUSER1", "NSUSER2"], "one copy per person");
+    assert_eq!(inbox[0]["recipient_user"], "nsuser1");
+    if crate::harness::have("runuser") {
+        let out = svc.cli_as("nobody", &["send", "/users", "spam"]);
+        assert!(
+            stderr(&out).contains("ERROR_ACCESS_DENIED (5)"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
