@@ -28,6 +28,9 @@ pub struct Config {
     /// User to switch to after binding, when started as root ("" = keep).
     #[serde(default = "default_user")]
     pub user: String,
+    /// Unix group whose members (and root) may send `*`, `/DOMAIN` and `/USERS`.
+    #[serde(default = "default_broadcast_group")]
+    pub broadcast_group: String,
     /// The utmp file read to find logged-in users.
     #[serde(default = "default_utmp_path")]
     pub utmp_path: PathBuf,
@@ -158,6 +161,9 @@ fn default_control_socket() -> PathBuf {
 fn default_user() -> String {
     "nobody".into()
 }
+fn default_broadcast_group() -> String {
+    "netsend-broadcast".into()
+}
 fn default_utmp_path() -> PathBuf {
     "/var/run/utmp".into()
 }
@@ -223,6 +229,7 @@ impl Default for Config {
             state_dir: default_state_dir(),
             control_socket: default_control_socket(),
             user: default_user(),
+            broadcast_group: default_broadcast_group(),
             utmp_path: default_utmp_path(),
             network: NetworkConfig::default(),
             limits: LimitsConfig::default(),

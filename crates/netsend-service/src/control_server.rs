@@ -131,15 +131,13 @@ fn sender_identity(caller: &Caller, claimed: Option<String>, text: String) -> (S
     }
 }
 
-/// Unix group whose members may send `*` and `/DOMAIN` broadcasts.
-const BROADCAST_GROUP: &str = "netsend-broadcast";
-
-/// Root, and members of [`BROADCAST_GROUP`], may broadcast.
-fn may_broadcast(caller: &Caller) -> bool {
+/// Root, and members of the configured `broadcast_group`, may send `*`,
+/// `/DOMAIN` and `/USERS`.
+fn may_broadcast(caller: &Caller, group_name: &str) -> bool {
     if caller.uid == 0 {
         return true;
     }
-    match nix::unistd::Group::from_name(BROADCAST_GROUP) {
+    match nix::unistd::Group::from_name(group_name) {
         Ok(Some(group)) => {
             group.mem.iter().any(|m| m == &caller.login) || caller.gid == group.gid.as_raw()
         }
@@ -290,9 +288,10 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             text,
             split,
         } => {
-            if !may_broadcast(caller) {
+            let group = &service.config.broadcast_group;
+            if !may_broadcast(caller, group) {
                 let denied = crate::send::SendFailure::AccessDenied(format!(
-                    "only root and members of the {BROADCAST_GROUP} group may broadcast"
+                    "only root and members of the {group} group may broadcast"
                 ));
                 return error(denied.status(), denied.to_string());
             }
@@ -307,9 +306,10 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             }
         }
         Request::SendUsers { from, text } => {
-            if !may_broadcast(caller) {
+            let group = &service.config.broadcast_group;
+            if !may_broadcast(caller, group) {
                 let denied = crate::send::SendFailure::AccessDenied(format!(
-                    "only root and members of the {BROADCAST_GROUP} group may send to /USERS"
+                    "only root and members of the {group} group may send to /USERS"
                 ));
                 return error(denied.status(), denied.to_string());
             }

@@ -78,6 +78,11 @@ impl Service {
         )
         .unwrap();
         let config = dir.path().join("netsend.toml");
+        let workgroup_line = if extra_top.contains("workgroup =") {
+            ""
+        } else {
+            "workgroup = \"TESTGROUP\"\n"
+        };
         let user_line = if extra_top.contains("user =") {
             ""
         } else {
@@ -90,7 +95,7 @@ impl Service {
         std::fs::write(
             &config,
             format!(
-                "computer_name = \"{computer}\"\nworkgroup = \"TESTGROUP\"\nstate_dir = \"{}\"\n\
+                "computer_name = \"{computer}\"\n{workgroup_line}state_dir = \"{}\"\n\
                  control_socket = \"{}\"\n{user_line}{extra_top}\n[network]\nbind = [\"{bind}\"]\n\
                  name_port = {name_port}\ndatagram_port = {datagram_port}\nsession_port = {session_port}\n{extra}\n",
                 state.display(),

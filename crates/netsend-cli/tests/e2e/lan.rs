@@ -16,7 +16,18 @@ fn three_hosts_deliver_to_each_other_by_broadcast_name_query() {
             ("a", "192.0.2.31"),
             ("b", "192.0.2.32"),
             ("c", "192.0.2.33"),
+            ("d", "192.0.2.34"),
         ],
+    );
+    // Host d is in another workgroup.
+    let other = Service::start_in(
+        Some(&lan.ns("d")),
+        "HOSTD",
+        "192.0.2.34",
+        139,
+        137,
+        "workgroup = \"OTHERDOM\"",
+        "",
     );
     let hosts = [
         ("a", "HOSTA", "192.0.2.31"),
@@ -56,9 +67,13 @@ fn three_hosts_deliver_to_each_other_by_broadcast_name_query() {
         assert_eq!(inbox[1]["transport"], "mailslot");
         assert_eq!(inbox[1]["from"], "root");
     }
-    // /DOMAIN:OTHER reaches nobody here; an over-long broadcast is refused, not cut.
+    // `*` stayed in our workgroup; /DOMAIN:OTHERDOM reaches only the other
+    // workgroup's host; an over-long broadcast is refused, not cut.
     let out = services[0].cli(&["send", "/domain:OTHERDOM", "hi"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let theirs = other.wait_inbox(1);
+    assert_eq!(theirs.len(), 1, "{theirs:?}");
+    assert_eq!(theirs[0]["text"], "hi");
     let long = "x".repeat(500);
     let out = services[0].cli(&["send", "*", &long]);
     assert!(
