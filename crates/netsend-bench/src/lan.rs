@@ -14,6 +14,12 @@ const BRIDGE_NS: &str = "nsbench-br";
 const NETSEND: (&str, &str) = ("nsbench-n", "192.0.2.91");
 const SAMBA: (&str, &str) = ("nsbench-s", "192.0.2.92");
 const CLIENT: (&str, &str) = ("nsbench-c", "192.0.2.93");
+/// The host that floods the receivers while the client measures (flood case).
+const FLOODER: (&str, &str) = ("nsbench-f", "192.0.2.94");
+/// How long the flood lasts (bounded load).
+const FLOOD_SECS: u64 = 8;
+/// Messages the measured sender sends, quiet and under flood.
+const VICTIM_COUNT: usize = 100;
 
 fn sh(args: &[&str]) -> Result<String, String> {
     let out = Command::new(args[0])
@@ -45,7 +51,7 @@ impl Lan {
             "ip", "-n", BRIDGE_NS, "link", "add", "br0", "type", "bridge",
         ])?;
         sh(&["ip", "-n", BRIDGE_NS, "link", "set", "br0", "up"])?;
-        for (i, (ns, addr)) in [NETSEND, SAMBA, CLIENT].iter().enumerate() {
+        for (i, (ns, addr)) in [NETSEND, SAMBA, CLIENT, FLOODER].iter().enumerate() {
             let port = format!("port{i}");
             sh(&["ip", "netns", "add", ns])?;
             sh(&[
@@ -71,16 +77,18 @@ impl Lan {
             sh(&["ip", "-n", ns, "link", "set", "eth0", "up"])?;
         }
         // A connection per message: widen the ports and reuse TIME_WAIT.
-        sh(&[
-            "ip",
-            "netns",
-            "exec",
-            CLIENT.0,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_local_port_range=1024 65535",
-            "net.ipv4.tcp_tw_reuse=1",
-        ])?;
+        for ns in [CLIENT.0, FLOODER.0] {
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_local_port_range=1024 65535",
+                "net.ipv4.tcp_tw_reuse=1",
+            ])?;
+        }
         Ok(lan)
     }
 }
@@ -91,7 +99,7 @@ impl Drop for Lan {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for ns in [NETSEND.0, SAMBA.0, CLIENT.0, BRIDGE_NS] {
+        for ns in [NETSEND.0, SAMBA.0, CLIENT.0, FLOODER.0, BRIDGE_NS] {
             if let Ok(pids) = sh(&["ip", "netns", "pids", ns]) {
                 for pid in pids.split_whitespace() {
                     let _ = sh(&["kill", "-9", pid]);
@@ -142,7 +150,13 @@ fn start_samba(dir: &Path) -> Result<PathBuf, String> {
     Ok(d.join("inbox/msgs.log"))
 }
 
-fn start_netsend(lan: &mut Lan, dir: &Path) -> Result<PathBuf, String> {
+/// Limits of the throughput cases: anti-spam off, as smbd has none.
+const UNLIMITED: &str = "max_connections = 1024\nmax_connections_per_source = 1024\nmessages_per_minute = 0\nsender_messages_per_minute = 0\n";
+/// Limits of the flood case: the defaults, with bursts big enough for the
+/// measured sender's two runs.
+const ANTI_SPAM: &str = "message_burst = 250\nsender_message_burst = 250\n";
+
+fn start_netsend(lan: &mut Lan, dir: &Path, limits: &str) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let netsend = exe.with_file_name("netsend");
     if !netsend.exists() {
@@ -151,12 +165,13 @@ fn start_netsend(lan: &mut Lan, dir: &Path) -> Result<PathBuf, String> {
             netsend.display()
         ));
     }
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let config = dir.join("netsend.toml");
     std::fs::write(
         &config,
         format!(
             "computer_name = \"NSBENCH\"\nworkgroup = \"BENCH\"\nstate_dir = \"{0}/state\"\ncontrol_socket = \"{0}/control.sock\"\n\
-             user = \"\"\n[network]\nbind = [\"{1}\"]\n[limits]\nmax_connections = 1024\nmessages_per_minute = 0\n",
+             user = \"\"\n[network]\nbind = [\"{1}\"]\n[limits]\n{limits}",
             dir.display(),
             NETSEND.1
         ),
@@ -233,7 +248,7 @@ pub(crate) fn run_benchmark(count: usize, repeat: usize) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let mut lan = Lan::new()?;
     let smb_log = start_samba(dir.path())?;
-    let config = start_netsend(&mut lan, dir.path())?;
+    let config = start_netsend(&mut lan, &dir.path().join("netsend"), UNLIMITED)?;
     // Wait (bounded) until both name servers answer.
     for (addr, name) in [(NETSEND.1, "NSBENCH"), (SAMBA.1, "SMBBENCH")] {
         let mut up = false;
@@ -322,13 +337,13 @@ pub(crate) fn run_benchmark(count: usize, repeat: usize) -> Result<(), String> {
     let exe = std::env::current_exe()
         .map_err(|e| e.to_string())?
         .with_file_name("netsend");
-    let inbox = sh(&[
-        &exe.display().to_string(),
-        "--config",
-        &config.display().to_string(),
-        "inbox",
-        "--json",
-    ])?;
+    let cli = |args: &[&str]| {
+        let mut full = vec![exe.to_str().unwrap_or("netsend"), "--config"];
+        full.push(config.to_str().unwrap_or_default());
+        full.extend_from_slice(args);
+        sh(&full)
+    };
+    let inbox = cli(&["inbox", "--json"])?;
     let stored = serde_json::from_str::<Vec<serde_json::Value>>(&inbox)
         .map_err(|e| e.to_string())?
         .len();
@@ -381,5 +396,129 @@ pub(crate) fn run_benchmark(count: usize, repeat: usize) -> Result<(), String> {
     if stored != netsend_ok || smb_bytes != expected_smb_bytes {
         return Err("an acknowledged message is missing".into());
     }
+
+    // Flood: one host sends as fast as it can while another measures.
+    cli(&["messenger", "stop"])?;
+    start_netsend(&mut lan, &dir.path().join("netsend-flood"), ANTI_SPAM)?;
+    println!(
+        "flood: {FLOOD_SECS} s from {} at concurrency 16 while {} sends {VICTIM_COUNT} messages at c=1 (netsend with its default anti-spam on)",
+        FLOODER.1, CLIENT.1
+    );
+    println!(
+        "{:<10} {:>16} {:>16} {:>20} {:>14} {:>14}",
+        "receiver",
+        "quiet p50/p99",
+        "flood p50/p99",
+        "flood ok/refused",
+        "RSS idle KiB",
+        "RSS peak KiB"
+    );
+    for (label, (ns, addr), name, procs) in [
+        ("netsend", NETSEND, "NSBENCH", &["netsend"][..]),
+        (
+            "smbd",
+            SAMBA,
+            "SMBBENCH",
+            &["smbd", "nmbd", "smbd-notifyd", "cleanupd"][..],
+        ),
+    ] {
+        let f = flood_case(ns, addr, name, procs)?;
+        println!(
+            "{:<10} {:>7.2}/{:<8.2} {:>7.2}/{:<8.2} {:>9}/{:<10} {:>14} {:>14}",
+            label,
+            f.quiet.p50_ms,
+            f.quiet.p99_ms,
+            f.under_flood.p50_ms,
+            f.under_flood.p99_ms,
+            f.flood.ok,
+            f.flood.errors,
+            f.rss_idle,
+            f.rss_peak
+        );
+        if f.quiet.errors + f.under_flood.errors > 0 {
+            return Err(format!(
+                "{label}: the measured sender lost {} messages",
+                f.quiet.errors + f.under_flood.errors
+            ));
+        }
+    }
     Ok(())
+}
+
+/// What one flood case measured.
+struct Flood {
+    quiet: Measured,
+    under_flood: Measured,
+    flood: Measured,
+    rss_idle: u64,
+    rss_peak: u64,
+}
+
+/// The measured sender's latency alone and during a bounded flood from
+/// another host, and the receiver's memory before and at its peak.
+fn flood_case(ns: &str, addr: &str, name: &str, procs: &[&str]) -> Result<Flood, String> {
+    let count = VICTIM_COUNT.to_string();
+    let victim = [
+        "load",
+        "--target",
+        addr,
+        "--name",
+        name,
+        "--count",
+        &count,
+        "--concurrency",
+        "1",
+        "--from",
+        "VICTIM",
+    ];
+    let rss_idle = rss_kib(ns, procs);
+    let quiet = in_client(&victim)?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let flooder = Command::new("ip")
+        .args(["netns", "exec", FLOODER.0])
+        .arg(&exe)
+        .args([
+            "load",
+            "--target",
+            addr,
+            "--name",
+            name,
+            "--count",
+            "10000000",
+            "--concurrency",
+            "16",
+            "--from",
+            "FLOODER",
+            "--duration-secs",
+        ])
+        .arg(FLOOD_SECS.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let ns_owned = ns.to_owned();
+    let procs_owned: Vec<String> = procs.iter().map(|p| (*p).to_owned()).collect();
+    let sampler = std::thread::spawn(move || {
+        let names: Vec<&str> = procs_owned.iter().map(String::as_str).collect();
+        let mut peak = 0;
+        while stopped.recv_timeout(Duration::from_millis(100)).is_err() {
+            peak = peak.max(rss_kib(&ns_owned, &names));
+        }
+        peak
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let under_flood = in_client(&victim)?;
+    let out = flooder.wait_with_output().map_err(|e| e.to_string())?;
+    let _ = stop.send(());
+    let rss_peak = sampler.join().unwrap_or(0);
+    let flood: Measured =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("bad flood output: {e}"))?;
+    Ok(Flood {
+        quiet,
+        under_flood,
+        flood,
+        rss_idle,
+        rss_peak,
+    })
 }

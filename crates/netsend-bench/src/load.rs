@@ -31,6 +31,12 @@ pub(crate) struct LoadArgs {
     /// Text bytes per message.
     #[arg(long, default_value_t = 20)]
     size: usize,
+    /// The sender name the messages claim.
+    #[arg(long, default_value = "bench")]
+    from: String,
+    /// Stop after this many seconds even if `count` is not reached (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    duration_secs: u64,
 }
 
 /// Arguments of `queries`.
@@ -81,12 +87,11 @@ fn summarize(mut latencies: Vec<Duration>, errors: usize, elapsed: Duration) -> 
 async fn send_one(
     target: SocketAddr,
     called: NetbiosName,
-    name: &str,
+    (from, name): (&str, &str),
     text: &str,
 ) -> Result<(), String> {
     let calling = NetbiosName::new("BENCHCLI", 0).map_err(|e| e.to_string())?;
-    let mut session =
-        ClientSession::new(called, calling, "bench", name, text, SendOptions::default());
+    let mut session = ClientSession::new(called, calling, from, name, text, SendOptions::default());
     let mut stream = TcpStream::connect(target)
         .await
         .map_err(|e| e.to_string())?;
@@ -130,18 +135,27 @@ pub(crate) fn run_load(args: &LoadArgs) -> Result<(), String> {
     let measured = rt.block_on(async {
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let start = Instant::now();
+        let deadline =
+            (args.duration_secs > 0).then(|| start + Duration::from_secs(args.duration_secs));
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..args.concurrency.max(1) {
-            let (next, name, text, count) =
-                (next.clone(), args.name.clone(), text.clone(), args.count);
+            let (next, name, from, text, count) = (
+                next.clone(),
+                args.name.clone(),
+                args.from.clone(),
+                text.clone(),
+                args.count,
+            );
             workers.spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0;
-                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count
+                    && deadline.is_none_or(|d| Instant::now() < d)
+                {
                     let t = Instant::now();
                     match tokio::time::timeout(
                         Duration::from_secs(10),
-                        send_one(target, called, &name, &text),
+                        send_one(target, called, (&from, &name), &text),
                     )
                     .await
                     {

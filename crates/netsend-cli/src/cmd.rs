@@ -112,7 +112,17 @@ async fn dispatch(
                     println!("  session:       {}", s.session_addresses.join(", "));
                     println!("  name service:  {}", s.name_addresses.join(", "));
                     println!("  messages:      {}", s.messages);
-                    println!("  dropped:       {} (rate limits)", s.dropped);
+                    let reasons: Vec<String> = s
+                        .drops
+                        .iter()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(reason, n)| format!("{reason} {n}"))
+                        .collect();
+                    if reasons.is_empty() {
+                        println!("  dropped:       {}", s.dropped);
+                    } else {
+                        println!("  dropped:       {} ({})", s.dropped, reasons.join(", "));
+                    }
                     Ok(())
                 }
                 r => Err(unexpected(r)),

@@ -26,3 +26,16 @@ pub fn session(data: &[u8]) {
         }
     }
 }
+
+/// Drives the datagram receive path with arbitrary bytes, as the UDP driver
+/// does: it must never panic, and a message it accepts is addressed to us.
+#[doc(hidden)]
+pub fn datagram(data: &[u8]) {
+    let workgroup = netsend_wire::NetbiosName::new("WORKGROUP", 0).expect("valid name");
+    let is_ours = |n: &netsend_wire::NetbiosName| n.trimmed().first() == Some(&b'A');
+    if let Some((message, _)) =
+        crate::mailslot::receive(data, &workgroup, &is_ours, CodePage::Cp850)
+    {
+        assert!(message.text.len() <= 4 * data.len() + 16);
+    }
+}

@@ -4,14 +4,16 @@
 //! - [`session`]: the server side of one session-service connection.
 //! - [`sender`]: the client side of one directed message.
 //! - [`message`]: a received message decoded for people.
+//! - [`mailslot`]: which `\\MAILSLOT\\MESSNGR` datagrams are ours, and their message.
 //! - [`registration`]: B-node name registration, release and conflicts.
-//! - [`policy`]: per-source rate limits against message floods.
+//! - [`policy`]: anti-spam: allow/deny lists and rate limits per source and sender.
 //! - [`resolver`]: a name query client (broadcast or unicast), time passed in.
 //! - [`responder`]: which name service requests we answer, and how.
 //! - [`wins`]: registering names with a WINS server.
 //! - [`fuzzing`]: entry points for the fuzz targets.
 
 pub mod fuzzing;
+pub mod mailslot;
 pub mod message;
 pub mod policy;
 pub mod registration;

@@ -1,16 +1,76 @@
-//! Anti-spam: a token bucket per source address, sans IO and bounded in memory.
+//! Anti-spam, sans IO and bounded in memory: allow and deny lists by network and
+//! by sender name, and token-bucket rate limits per source address and per
+//! claimed sender name.
 //!
-//! Each source may deliver `burst` messages at once and then `per_minute` a
-//! minute. The table holds at most [`MAX_SOURCES`] addresses; when it is full,
-//! the source seen longest ago is forgotten, so a flood of spoofed addresses
-//! cannot grow memory.
+//! Each key may deliver `burst` messages at once and then `per_minute` a minute.
+//! A limiter holds at most [`MAX_KEYS`] keys; when it is full, the key seen
+//! longest ago is forgotten, so a flood of spoofed addresses or invented sender
+//! names cannot grow memory.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
 use std::net::IpAddr;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-/// Most sources tracked at once.
-pub const MAX_SOURCES: usize = 4096;
+use ipnet::IpNet;
+
+/// Most keys one limiter tracks at once.
+pub const MAX_KEYS: usize = 4096;
+
+/// Why a message or a connection was dropped. Every drop is counted under one
+/// of these and logged with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The source address is on the deny list or not on a non-empty allow list.
+    DeniedAddress,
+    /// The claimed sender name is on the deny list or not on a non-empty allow list.
+    DeniedSender,
+    /// The source address exceeded its message rate.
+    SourceRate,
+    /// The claimed sender name exceeded its message rate.
+    SenderRate,
+    /// The source address holds too many connections already.
+    SourceConnections,
+    /// The recipient's inbox is full.
+    InboxQuota,
+}
+
+impl DropReason {
+    /// Every reason, in the order counters are reported.
+    pub const ALL: [Self; 6] = [
+        Self::DeniedAddress,
+        Self::DeniedSender,
+        Self::SourceRate,
+        Self::SenderRate,
+        Self::SourceConnections,
+        Self::InboxQuota,
+    ];
+
+    /// A stable snake_case label for logs, counters and JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::DeniedAddress => "denied_address",
+            Self::DeniedSender => "denied_sender",
+            Self::SourceRate => "source_rate",
+            Self::SenderRate => "sender_rate",
+            Self::SourceConnections => "source_connections",
+            Self::InboxQuota => "inbox_quota",
+        }
+    }
+
+    /// The position of this reason in [`Self::ALL`] (for counter arrays).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -18,15 +78,15 @@ struct Bucket {
     last: Instant,
 }
 
-/// Per-source message rate limits.
+/// Message rate limits per key (a source address or a sender name).
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K> {
     per_sec: f64,
     burst: f64,
-    buckets: HashMap<IpAddr, Bucket>,
+    buckets: HashMap<K, Bucket>,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// `per_minute` messages a minute after a `burst`; 0 disables the limit.
     pub fn new(per_minute: u32, burst: u32) -> Self {
         Self {
@@ -36,23 +96,23 @@ impl RateLimiter {
         }
     }
 
-    /// Whether `source` may deliver one more message at `now` (and takes it).
-    pub fn allow(&mut self, now: Instant, source: IpAddr) -> bool {
+    /// Whether `key` may deliver one more message at `now` (and takes it).
+    pub fn allow(&mut self, now: Instant, key: &K) -> bool {
         if self.per_sec == 0.0 {
             return true;
         }
-        if !self.buckets.contains_key(&source) && self.buckets.len() >= MAX_SOURCES {
+        if !self.buckets.contains_key(key) && self.buckets.len() >= MAX_KEYS {
             let oldest = self
                 .buckets
                 .iter()
                 .min_by_key(|(_, b)| b.last)
-                .map(|(k, _)| *k);
+                .map(|(k, _)| k.clone());
             if let Some(k) = oldest {
                 self.buckets.remove(&k);
             }
         }
         let (per_sec, burst) = (self.per_sec, self.burst);
-        let bucket = self.buckets.entry(source).or_insert(Bucket {
+        let bucket = self.buckets.entry(key.clone()).or_insert(Bucket {
             tokens: burst,
             last: now,
         });
@@ -67,47 +127,365 @@ impl RateLimiter {
         }
     }
 
-    /// How long until `source` may send again (zero if it may now).
-    pub fn retry_after(&self, source: IpAddr) -> Duration {
-        match self.buckets.get(&source) {
+    /// How long until `key` may send again (zero if it may now).
+    pub fn retry_after(&self, key: &K) -> Duration {
+        match self.buckets.get(key) {
             Some(b) if b.tokens < 1.0 && self.per_sec > 0.0 => {
                 Duration::from_secs_f64((1.0 - b.tokens) / self.per_sec)
             }
             _ => Duration::ZERO,
         }
     }
+
+    /// How many keys are tracked now (at most [`MAX_KEYS`]).
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// Whether no key is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+}
+
+/// A sender-name pattern: a NetBIOS name where `*` matches any run of
+/// characters and `?` any one character, compared without regard to case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamePattern(String);
+
+/// Why a pattern or network in the configuration is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// A name pattern that is empty or longer than a NetBIOS name can match.
+    #[error("bad sender pattern {0:?}: 1-15 characters, `*` and `?` as wildcards")]
+    BadPattern(String),
+    /// An address or network that does not parse.
+    #[error("bad network {0:?}: write an address (192.0.2.7) or a network (192.0.2.0/24)")]
+    BadNetwork(String),
+}
+
+impl FromStr for NamePattern {
+    type Err = PolicyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let literal = s.chars().filter(|c| *c != '*').count();
+        if s.is_empty() || literal > 15 || s.chars().any(char::is_control) {
+            return Err(PolicyError::BadPattern(s.to_owned()));
+        }
+        Ok(Self(s.to_uppercase()))
+    }
+}
+
+impl NamePattern {
+    /// Whether `name` (a sender name as received) matches.
+    pub fn matches(&self, name: &str) -> bool {
+        let name: Vec<char> = name.trim_end().to_uppercase().chars().collect();
+        let pattern: Vec<char> = self.0.chars().collect();
+        glob(&pattern, &name)
+    }
+}
+
+/// Iterative wildcard match with one backtrack point: linear in practice and
+/// never recursive, so a hostile name cannot blow the stack.
+fn glob(pattern: &[char], text: &[char]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == '?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|c| *c == '*')
+}
+
+/// Parses a network (`192.0.2.0/24`) or a single address (`192.0.2.7`).
+pub fn parse_network(s: &str) -> Result<IpNet, PolicyError> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| PolicyError::BadNetwork(s.to_owned()))
+}
+
+/// Allow and deny lists. A deny entry always wins; a non-empty allow list
+/// admits only what it names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessList {
+    /// Networks that may send (empty: every network).
+    pub allow_networks: Vec<IpNet>,
+    /// Networks that may not send.
+    pub deny_networks: Vec<IpNet>,
+    /// Sender names that may send (empty: every name).
+    pub allow_senders: Vec<NamePattern>,
+    /// Sender names that may not send.
+    pub deny_senders: Vec<NamePattern>,
+}
+
+impl AccessList {
+    /// Whether `source` may connect or send at all.
+    pub fn admits_address(&self, source: IpAddr) -> bool {
+        let source = canonical(source);
+        if self.deny_networks.iter().any(|n| n.contains(&source)) {
+            return false;
+        }
+        self.allow_networks.is_empty() || self.allow_networks.iter().any(|n| n.contains(&source))
+    }
+
+    /// Whether a message claiming to be from `sender` may be delivered.
+    pub fn admits_sender(&self, sender: &str) -> bool {
+        if self.deny_senders.iter().any(|p| p.matches(sender)) {
+            return false;
+        }
+        self.allow_senders.is_empty() || self.allow_senders.iter().any(|p| p.matches(sender))
+    }
+}
+
+/// IPv4-mapped IPv6 addresses compared as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The limits of a [`Policy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Messages per minute per source address (0: no limit).
+    pub source_per_minute: u32,
+    /// Burst per source address.
+    pub source_burst: u32,
+    /// Messages per minute per claimed sender name (0: no limit).
+    pub sender_per_minute: u32,
+    /// Burst per claimed sender name.
+    pub sender_burst: u32,
+}
+
+/// A refused message: why, and when the sender may try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// The reason it is counted under.
+    pub reason: DropReason,
+    /// How long until a retry can succeed (zero for list denials).
+    pub retry_after: Duration,
+}
+
+/// Decides, per message, whether it may be delivered.
+#[derive(Debug)]
+pub struct Policy {
+    access: AccessList,
+    per_source: RateLimiter<IpAddr>,
+    per_sender: RateLimiter<String>,
+}
+
+impl Policy {
+    /// A policy with these lists and limits.
+    pub fn new(access: AccessList, limits: Limits) -> Self {
+        Self {
+            access,
+            per_source: RateLimiter::new(limits.source_per_minute, limits.source_burst),
+            per_sender: RateLimiter::new(limits.sender_per_minute, limits.sender_burst),
+        }
+    }
+
+    /// Whether `source` may connect at all (checked before reading a byte).
+    pub fn admits_address(&self, source: IpAddr) -> bool {
+        self.access.admits_address(source)
+    }
+
+    /// Whether a message from `source` claiming `sender` may be delivered at
+    /// `now`; takes a token from both rate limits when it may.
+    pub fn admit(&mut self, now: Instant, source: IpAddr, sender: &str) -> Result<(), Refusal> {
+        let deny = |reason| {
+            Err(Refusal {
+                reason,
+                retry_after: Duration::ZERO,
+            })
+        };
+        if !self.access.admits_address(source) {
+            return deny(DropReason::DeniedAddress);
+        }
+        if !self.access.admits_sender(sender) {
+            return deny(DropReason::DeniedSender);
+        }
+        let source = canonical(source);
+        if !self.per_source.allow(now, &source) {
+            return Err(Refusal {
+                reason: DropReason::SourceRate,
+                retry_after: self.per_source.retry_after(&source),
+            });
+        }
+        let sender = sender.trim_end().to_uppercase();
+        if !self.per_sender.allow(now, &sender) {
+            return Err(Refusal {
+                reason: DropReason::SenderRate,
+                retry_after: self.per_sender.retry_after(&sender),
+            });
+        }
+        Ok(())
+    }
+
+    /// Keys tracked by the two rate limiters (bounded by `2 * MAX_KEYS`).
+    pub fn tracked_keys(&self) -> usize {
+        self.per_source.len() + self.per_sender.len()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
 
     #[test]
     fn burst_then_rate_per_source() {
         let t0 = Instant::now();
         let mut l = RateLimiter::new(60, 5);
-        let a: IpAddr = "192.0.2.1".parse().unwrap();
-        let b: IpAddr = "192.0.2.2".parse().unwrap();
-        assert_eq!((0..10).filter(|_| l.allow(t0, a)).count(), 5);
+        let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
+        assert_eq!((0..10).filter(|_| l.allow(t0, &a)).count(), 5);
         // Another source is not held up by the flood.
-        assert!(l.allow(t0, b));
-        assert!(!l.allow(t0, a));
-        assert!(l.retry_after(a) > Duration::ZERO);
-        assert!(l.allow(t0 + Duration::from_secs(1), a));
-        assert!(!l.allow(t0 + Duration::from_secs(1), a));
+        assert!(l.allow(t0, &b));
+        assert!(!l.allow(t0, &a));
+        assert!(l.retry_after(&a) > Duration::ZERO);
+        assert!(l.allow(t0 + Duration::from_secs(1), &a));
+        assert!(!l.allow(t0 + Duration::from_secs(1), &a));
     }
 
     #[test]
     fn memory_is_bounded_and_zero_disables() {
         let t0 = Instant::now();
         let mut l = RateLimiter::new(60, 1);
-        for i in 0..(MAX_SOURCES as u32 + 100) {
+        for i in 0..(MAX_KEYS as u32 + 100) {
             let ip = IpAddr::from(std::net::Ipv4Addr::from(i));
-            l.allow(t0 + Duration::from_millis(u64::from(i)), ip);
+            l.allow(t0 + Duration::from_millis(u64::from(i)), &ip);
         }
-        assert!(l.buckets.len() <= MAX_SOURCES);
+        assert!(l.len() <= MAX_KEYS);
         let mut off = RateLimiter::new(0, 0);
-        let a: IpAddr = "192.0.2.1".parse().unwrap();
-        assert!((0..1000).all(|_| off.allow(t0, a)));
+        let a = ip("192.0.2.1");
+        assert!((0..1000).all(|_| off.allow(t0, &a)));
+    }
+
+    #[test]
+    fn one_sender_name_from_many_addresses_is_limited() {
+        let t0 = Instant::now();
+        let limits = Limits {
+            source_per_minute: 600,
+            source_burst: 60,
+            sender_per_minute: 60,
+            sender_burst: 3,
+        };
+        let mut p = Policy::new(AccessList::default(), limits);
+        for i in 1..=3u8 {
+            assert_eq!(p.admit(t0, IpAddr::from([192, 0, 2, i]), "spammer"), Ok(()));
+        }
+        let refused = p.admit(t0, ip("192.0.2.9"), "SPAMMER ").unwrap_err();
+        assert_eq!(refused.reason, DropReason::SenderRate);
+        assert!(refused.retry_after > Duration::ZERO);
+        assert_eq!(p.admit(t0, ip("192.0.2.9"), "alice"), Ok(()));
+    }
+
+    #[test]
+    fn deny_wins_and_allow_lists_restrict() {
+        let access = AccessList {
+            allow_networks: vec![parse_network("192.0.2.0/24").unwrap()],
+            deny_networks: vec![parse_network("192.0.2.66").unwrap()],
+            allow_senders: vec![],
+            deny_senders: vec!["SPAM*".parse().unwrap(), "B?D".parse().unwrap()],
+        };
+        assert!(access.admits_address(ip("192.0.2.7")));
+        assert!(access.admits_address(ip("::ffff:192.0.2.7")));
+        assert!(!access.admits_address(ip("192.0.2.66")));
+        assert!(!access.admits_address(ip("198.51.100.1")));
+        assert!(access.admits_sender("alice"));
+        assert!(!access.admits_sender("spambot"));
+        assert!(!access.admits_sender("bad"));
+        assert!(access.admits_sender("bard"));
+        let only_admins = AccessList {
+            allow_senders: vec!["ADMIN*".parse().unwrap()],
+            ..AccessList::default()
+        };
+        assert!(only_admins.admits_sender("administrator"));
+        assert!(!only_admins.admits_sender("guest"));
+        let mut p = Policy::new(
+            access,
+            Limits {
+                source_per_minute: 0,
+                source_burst: 0,
+                sender_per_minute: 0,
+                sender_burst: 0,
+            },
+        );
+        let now = Instant::now();
+        assert_eq!(
+            p.admit(now, ip("192.0.2.66"), "alice").unwrap_err().reason,
+            DropReason::DeniedAddress
+        );
+        assert_eq!(
+            p.admit(now, ip("192.0.2.7"), "SPAMMER").unwrap_err().reason,
+            DropReason::DeniedSender
+        );
+    }
+
+    #[test]
+    fn bad_entries_are_refused() {
+        assert!("".parse::<NamePattern>().is_err());
+        assert!("ABCDEFGHIJKLMNOP".parse::<NamePattern>().is_err());
+        assert!("ABCDEFGHIJKLMNO*".parse::<NamePattern>().is_ok());
+        assert!(parse_network("192.0.2.0/33").is_err());
+        assert!(parse_network("not-a-net").is_err());
+    }
+
+    fn reference_glob(p: &[char], t: &[char]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some('*'), _) => {
+                reference_glob(&p[1..], t) || (!t.is_empty() && reference_glob(p, &t[1..]))
+            }
+            (Some(&c), Some(&x)) if c == '?' || c == x => reference_glob(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn glob_agrees_with_the_recursive_definition(
+            p in "[AB*?]{0,8}",
+            t in "[AB]{0,10}",
+        ) {
+            let (p, t): (Vec<char>, Vec<char>) = (p.chars().collect(), t.chars().collect());
+            prop_assert_eq!(glob(&p, &t), reference_glob(&p, &t));
+        }
+
+        #[test]
+        fn limiter_never_exceeds_burst_plus_rate(
+            gaps in proptest::collection::vec(0u64..2000, 1..200),
+        ) {
+            let t0 = Instant::now();
+            let mut l = RateLimiter::new(60, 5);
+            let mut now = t0;
+            let mut allowed = 0u64;
+            for g in &gaps {
+                now += Duration::from_millis(*g);
+                if l.allow(now, &1u8) { allowed += 1; }
+            }
+            let elapsed = now.duration_since(t0).as_secs();
+            prop_assert!(allowed <= 5 + elapsed + 1);
+        }
     }
 }

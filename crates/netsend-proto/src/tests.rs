@@ -237,13 +237,28 @@ proptest! {
 }
 
 #[test]
-fn session_fuzz_corpus_replays_cleanly() {
-    let dir =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/session");
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        crate::fuzzing::session(&std::fs::read(entry.unwrap().path()).unwrap());
-        n += 1;
+fn handler_fuzz_corpora_replay_cleanly() {
+    type Target = (&'static str, fn(&[u8]));
+    let targets: [Target; 2] = [
+        ("session", crate::fuzzing::session),
+        ("datagram", crate::fuzzing::datagram),
+    ];
+    for (target, run) in targets {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus")
+            .join(target);
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            run(&std::fs::read(entry.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n > 0, "empty corpus {}", dir.display());
     }
-    assert!(n > 0);
+}
+
+proptest! {
+    #[test]
+    fn datagram_handler_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        crate::fuzzing::datagram(&bytes);
+    }
 }

@@ -3,6 +3,7 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
+use netsend_proto::policy::{parse_network, AccessList, Limits, NamePattern, Policy};
 use netsend_wire::{CodePage, NetbiosName};
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +41,9 @@ pub struct Config {
     /// Resource limits.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Allow and deny lists.
+    #[serde(default)]
+    pub filter: FilterConfig,
     /// lmhosts-style name → address entries.
     #[serde(default)]
     pub static_names: Vec<StaticName>,
@@ -91,6 +95,63 @@ pub struct LimitsConfig {
     /// Messages one source may deliver at once before the rate applies.
     #[serde(default = "default_message_burst")]
     pub message_burst: u32,
+    /// Messages one claimed sender name may deliver per minute, from any
+    /// address, after its burst (0: no limit).
+    #[serde(default = "default_sender_messages_per_minute")]
+    pub sender_messages_per_minute: u32,
+    /// Messages one claimed sender name may deliver at once.
+    #[serde(default = "default_sender_message_burst")]
+    pub sender_message_burst: u32,
+    /// Concurrent TCP sessions from one source address.
+    #[serde(default = "default_max_connections_per_source")]
+    pub max_connections_per_source: usize,
+    /// Messages kept per inbox (a user's, or the computer name's shared one);
+    /// a full inbox refuses new messages until some are deleted (0: no quota).
+    #[serde(default = "default_inbox_quota")]
+    pub inbox_quota: u64,
+}
+
+/// `[filter]`: allow and deny lists, checked before the rate limits. A deny
+/// entry always wins; a non-empty allow list admits only what it names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    /// Networks (`192.0.2.0/24`) or addresses that may send; empty: all.
+    #[serde(default)]
+    pub allow_networks: Vec<String>,
+    /// Networks or addresses whose connections and datagrams are dropped.
+    #[serde(default)]
+    pub deny_networks: Vec<String>,
+    /// Sender-name patterns (`*`, `?` wildcards) that may send; empty: all.
+    #[serde(default)]
+    pub allow_senders: Vec<String>,
+    /// Sender-name patterns whose messages are refused.
+    #[serde(default)]
+    pub deny_senders: Vec<String>,
+}
+
+impl FilterConfig {
+    /// The lists, parsed.
+    pub fn access_list(&self) -> Result<AccessList, ConfigError> {
+        let nets = |key: &str, v: &[String]| {
+            v.iter()
+                .map(|s| parse_network(s))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ConfigError::Invalid(key.to_owned(), e.to_string()))
+        };
+        let names = |key: &str, v: &[String]| {
+            v.iter()
+                .map(|s| s.parse::<NamePattern>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ConfigError::Invalid(key.to_owned(), e.to_string()))
+        };
+        Ok(AccessList {
+            allow_networks: nets("filter.allow_networks", &self.allow_networks)?,
+            deny_networks: nets("filter.deny_networks", &self.deny_networks)?,
+            allow_senders: names("filter.allow_senders", &self.allow_senders)?,
+            deny_senders: names("filter.deny_senders", &self.deny_senders)?,
+        })
+    }
 }
 
 /// One `[[static_names]]` entry.
@@ -194,6 +255,18 @@ const fn default_messages_per_minute() -> u32 {
 const fn default_message_burst() -> u32 {
     60
 }
+const fn default_sender_messages_per_minute() -> u32 {
+    120
+}
+const fn default_sender_message_burst() -> u32 {
+    30
+}
+const fn default_max_connections_per_source() -> usize {
+    32
+}
+const fn default_inbox_quota() -> u64 {
+    10_000
+}
 
 impl Default for NetworkConfig {
     fn default() -> Self {
@@ -216,6 +289,10 @@ impl Default for LimitsConfig {
             session_idle_timeout_secs: default_idle(),
             messages_per_minute: default_messages_per_minute(),
             message_burst: default_message_burst(),
+            sender_messages_per_minute: default_sender_messages_per_minute(),
+            sender_message_burst: default_sender_message_burst(),
+            max_connections_per_source: default_max_connections_per_source(),
+            inbox_quota: default_inbox_quota(),
         }
     }
 }
@@ -233,6 +310,7 @@ impl Default for Config {
             utmp_path: default_utmp_path(),
             network: NetworkConfig::default(),
             limits: LimitsConfig::default(),
+            filter: FilterConfig::default(),
             static_names: Vec::new(),
             wins: None,
         }
@@ -290,7 +368,22 @@ impl Config {
                 "must be 1..=65536".into(),
             ));
         }
+        self.filter.access_list()?;
         Ok(())
+    }
+
+    /// The anti-spam policy this configuration asks for.
+    pub fn policy(&self) -> Result<Policy, ConfigError> {
+        let l = &self.limits;
+        Ok(Policy::new(
+            self.filter.access_list()?,
+            Limits {
+                source_per_minute: l.messages_per_minute,
+                source_burst: l.message_burst,
+                sender_per_minute: l.sender_messages_per_minute,
+                sender_burst: l.sender_message_burst,
+            },
+        ))
     }
 }
 
@@ -346,6 +439,18 @@ mod tests {
         );
         std::fs::write(&p, "computer_name = \"much-too-long-for-netbios\"\n").unwrap();
         assert!(Config::load(Some(&p)).is_err());
+        std::fs::write(&p, "[filter]\ndeny_networks = [\"192.0.2.0/40\"]\n").unwrap();
+        let e = Config::load(Some(&p)).unwrap_err().to_string();
+        assert!(e.contains("filter.deny_networks"), "{e}");
+        std::fs::write(
+            &p,
+            "[filter]\ndeny_networks = [\"192.0.2.66\", \"198.51.100.0/24\"]\ndeny_senders = [\"SPAM*\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            Config::load(Some(&p)).unwrap().filter.deny_senders,
+            ["SPAM*"]
+        );
     }
 
     #[test]

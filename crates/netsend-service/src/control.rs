@@ -100,9 +100,12 @@ pub struct StatusInfo {
     pub name_addresses: Vec<String>,
     /// Number of messages in the inbox (all users).
     pub messages: usize,
-    /// Messages refused by the rate limits since start.
+    /// Messages (and sessions) refused by the anti-spam policy since start.
     #[serde(default)]
     pub dropped: u64,
+    /// The same, by reason (`denied_address`, `source_rate`, `inbox_quota`, ...).
+    #[serde(default)]
+    pub drops: std::collections::BTreeMap<String, u64>,
 }
 
 /// An alias and where it stands on the network.

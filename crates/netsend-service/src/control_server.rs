@@ -171,7 +171,8 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                     .map(ToString::to_string)
                     .collect(),
                 messages,
-                dropped: service.dropped.load(std::sync::atomic::Ordering::Relaxed),
+                dropped: service.drop_counts().values().sum(),
+                drops: service.drop_counts(),
             })
         }
         Request::Stop => {

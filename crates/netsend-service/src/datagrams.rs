@@ -5,15 +5,18 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
+use netsend_proto::mailslot::{self, Addressed};
 use netsend_proto::message::Message;
 use netsend_wire::name::suffix;
 use netsend_wire::nbds::{flags, Datagram, Header, MessageType};
 use netsend_wire::oem::LineBreaks;
-use netsend_wire::smb::mailslot::{is_messenger_mailslot, MailslotWrite, MessengerPayload};
+use netsend_wire::smb::mailslot::{MailslotWrite, MessengerPayload};
 use netsend_wire::NetbiosName;
 use tokio::net::UdpSocket;
 
-use crate::inbox::Transport;
+use netsend_proto::policy::DropReason;
+
+use crate::inbox::{InboxError, Transport};
 use crate::service::Service;
 
 /// Largest datagram read.
@@ -44,6 +47,14 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
             Ok(id) => {
                 tracing::info!(id, from = %message.from, to = %message.to, %peer, broadcast, "mailslot message stored")
             }
+            Err(InboxError::QuotaExceeded(_)) => {
+                service.count_drop(
+                    DropReason::InboxQuota,
+                    peer,
+                    &message.from,
+                    std::time::Duration::ZERO,
+                );
+            }
             Err(e) => {
                 tracing::error!(error = %e, %peer, "inbox commit failed: mailslot message dropped")
             }
@@ -51,63 +62,26 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
     }
 }
 
-/// Decodes a MESSNGR datagram meant for us: direct to one of our `<03>` names,
-/// or to our workgroup `<00>` (group or broadcast). Returns the message and
-/// whether it was a broadcast.
+/// Decodes a MESSNGR datagram meant for us (see [`mailslot::receive`]).
+/// Returns the message and whether it was a broadcast; the `to` of a domain
+/// broadcast is the domain, so it is delivered to the computer name.
 fn messenger_message(service: &Service, bytes: &[u8]) -> Option<(Message, bool)> {
-    let Ok(Datagram::Data {
-        header,
-        packet_offset,
-        destination_name,
-        user_data,
-        ..
-    }) = Datagram::parse(bytes)
-    else {
-        return None;
-    };
-    // Fragments are not reassembled (mailslot messages never need them).
-    if packet_offset != 0 || header.flags & flags::MORE != 0 {
-        return None;
-    }
-    let write = MailslotWrite::parse(&user_data).ok()?;
-    if !is_messenger_mailslot(&write.name) {
-        return None;
-    }
-    let payload = MessengerPayload::parse(&write.data).ok()?;
     let workgroup = NetbiosName::with_code_page(
         &service.config.workgroup,
         suffix::WORKSTATION,
         service.code_page,
     )
     .ok()?;
-    let broadcast = match header.msg_type {
-        MessageType::DIRECT_UNIQUE => {
-            let aliases = service.aliases.lock().expect("alias table lock");
-            aliases.find(&destination_name.name)?;
-            false
-        }
-        MessageType::DIRECT_GROUP | MessageType::BROADCAST
-            if destination_name.name == workgroup =>
-        {
-            true
-        }
-        _ => return None,
-    };
-    let mut message = Message::decode(
-        &payload.from,
-        &payload.to,
-        &[payload.text],
-        false,
+    let aliases = service.aliases.lock().expect("alias table lock");
+    let (mut message, addressed) = mailslot::receive(
+        bytes,
+        &workgroup,
+        &|name| aliases.find(name).is_some(),
         service.code_page,
-    );
+    )?;
+    let broadcast = addressed == Addressed::Broadcast;
     if broadcast {
-        // The To field of a domain broadcast is the domain; deliver to the computer name.
-        message.to = service
-            .aliases
-            .lock()
-            .expect("alias table lock")
-            .computer_name()
-            .to_text(service.code_page);
+        message.to = aliases.computer_name().to_text(service.code_page);
     }
     Some((message, broadcast))
 }

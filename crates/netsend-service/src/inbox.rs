@@ -5,6 +5,7 @@
 //! and a crash never loses an acknowledged message. Messages queued at the same
 //! time share one transaction (group commit) without giving up that promise.
 
+use std::collections::HashMap;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -123,11 +124,25 @@ pub enum InboxError {
     /// The writer has stopped.
     #[error("the inbox is closed")]
     Closed,
+    /// The recipient's inbox holds its quota of messages already.
+    #[error("the inbox of {0} is full (limits.inbox_quota)")]
+    QuotaExceeded(String),
 }
 
+/// Why the writer could not carry out one operation.
+#[derive(Debug, Clone)]
+enum WriteFailure {
+    /// The recipient's inbox is full.
+    Quota,
+    /// SQLite failed; the text says how.
+    Database(String),
+}
+
+type WriteResult = Result<i64, WriteFailure>;
+
 enum WriteOp {
-    Store(NewMessage, oneshot::Sender<Result<i64, String>>),
-    MarkRead(i64, Option<String>, oneshot::Sender<Result<bool, String>>),
+    Store(NewMessage, oneshot::Sender<WriteResult>),
+    MarkRead(i64, Option<String>, oneshot::Sender<WriteResult>),
 }
 
 struct Inner {
@@ -176,7 +191,9 @@ fn now_ms() -> i64 {
 
 impl Inbox {
     /// Opens (creating, mode 0600) the inbox at `path` and starts its writer.
-    pub fn open(path: &Path) -> Result<InboxHandle, InboxError> {
+    /// Each inbox (a user's, or the shared one of the computer name) keeps at
+    /// most `quota` messages; 0 means no quota.
+    pub fn open(path: &Path, quota: u64) -> Result<InboxHandle, InboxError> {
         let io = |e| InboxError::Io(path.to_owned(), e);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
@@ -189,11 +206,16 @@ impl Inbox {
             .map_err(io)?;
         let writer_conn = connect(path)?;
         writer_conn.execute_batch(SCHEMA)?;
+        let counts = inbox_sizes(&writer_conn)?;
         let reader = connect(path)?;
         let (tx, rx) = mpsc::channel(QUEUE_LEN);
+        let quota = Quota {
+            limit: quota,
+            counts,
+        };
         let thread = std::thread::Builder::new()
             .name("inbox-writer".into())
-            .spawn(move || write_loop(writer_conn, rx))
+            .spawn(move || write_loop(writer_conn, rx, quota))
             .map_err(io)?;
         Ok(InboxHandle(Arc::new(Inner {
             writer: tx,
@@ -203,7 +225,31 @@ impl Inbox {
     }
 }
 
-fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
+/// Messages per inbox (keyed by owning user; `None` is the shared inbox).
+type InboxSizes = HashMap<Option<String>, u64>;
+
+fn inbox_sizes(conn: &Connection) -> Result<InboxSizes, InboxError> {
+    let mut stmt =
+        conn.prepare("SELECT recipient_user, COUNT(*) FROM messages GROUP BY recipient_user")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    let mut sizes = InboxSizes::new();
+    for row in rows {
+        let (user, n) = row?;
+        sizes.insert(user, u64::try_from(n).unwrap_or(0));
+    }
+    Ok(sizes)
+}
+
+/// The writer's view of the quota: kept in memory so that checking it costs
+/// no query, and updated only after a commit.
+struct Quota {
+    limit: u64,
+    counts: InboxSizes,
+}
+
+fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, mut quota: Quota) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -212,19 +258,33 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
                 Err(_) => break,
             }
         }
-        let outcome = (|| -> Result<Vec<Result<i64, String>>, rusqlite::Error> {
+        let mut added = InboxSizes::new();
+        let outcome = (|| -> Result<Vec<WriteResult>, rusqlite::Error> {
             let tx = conn.transaction()?;
             let mut results = Vec::with_capacity(batch.len());
             for op in &batch {
                 results.push(match op {
-                    WriteOp::Store(m, _) => tx
-                        .execute(
-                            "INSERT INTO messages (received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                            params![now_ms(), m.from, m.to, m.recipient_user, m.source, m.text, m.transport.as_str(), m.broadcast],
-                        )
-                        .map(|_| tx.last_insert_rowid())
-                        .map_err(|e| e.to_string()),
+                    WriteOp::Store(m, _) => {
+                        let key = m.recipient_user.clone();
+                        let held = quota.counts.get(&key).copied().unwrap_or(0)
+                            + added.get(&key).copied().unwrap_or(0);
+                        if quota.limit > 0 && held >= quota.limit {
+                            Err(WriteFailure::Quota)
+                        } else {
+                            let stored = tx
+                                .execute(
+                                    "INSERT INTO messages (received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast)
+                                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                    params![now_ms(), m.from, m.to, m.recipient_user, m.source, m.text, m.transport.as_str(), m.broadcast],
+                                )
+                                .map(|_| tx.last_insert_rowid())
+                                .map_err(|e| WriteFailure::Database(e.to_string()));
+                            if stored.is_ok() {
+                                *added.entry(key).or_default() += 1;
+                            }
+                            stored
+                        }
+                    }
                     WriteOp::MarkRead(id, user, _) => tx
                         .execute(
                             "UPDATE messages SET read = 1 WHERE id = ?1
@@ -232,26 +292,38 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
                             params![id, user],
                         )
                         .map(|n| n as i64)
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| WriteFailure::Database(e.to_string())),
                 });
             }
             tx.commit()?;
             Ok(results)
         })();
+        if outcome.is_ok() {
+            for (key, n) in added {
+                *quota.counts.entry(key).or_default() += n;
+            }
+        }
         // Answer only now: every store in the batch is committed (or none is).
         for (i, op) in batch.into_iter().enumerate() {
             let result = match &outcome {
                 Ok(results) => results[i].clone(),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(WriteFailure::Database(e.to_string())),
             };
-            match op {
-                WriteOp::Store(_, reply) => {
-                    let _ = reply.send(result);
-                }
-                WriteOp::MarkRead(_, _, reply) => {
-                    let _ = reply.send(result.map(|n| n > 0));
-                }
+            let reply = match op {
+                WriteOp::Store(_, reply) | WriteOp::MarkRead(_, _, reply) => reply,
+            };
+            let _ = reply.send(result);
+        }
+    }
+}
+
+impl WriteFailure {
+    fn into_error(self, recipient: Option<&str>) -> InboxError {
+        match self {
+            Self::Quota => {
+                InboxError::QuotaExceeded(recipient.unwrap_or("the computer name").to_owned())
             }
+            Self::Database(e) => InboxError::Sqlite(rusqlite::Error::InvalidParameterName(e)),
         }
     }
 }
@@ -280,6 +352,7 @@ impl InboxHandle {
             return Err(InboxError::TooLarge(message.text.len()));
         }
         let (tx, rx) = oneshot::channel();
+        let recipient = message.recipient_user.clone();
         self.0
             .writer
             .send(WriteOp::Store(message, tx))
@@ -287,7 +360,7 @@ impl InboxHandle {
             .map_err(|_| InboxError::Closed)?;
         rx.await
             .map_err(|_| InboxError::Closed)?
-            .map_err(|e| InboxError::Sqlite(rusqlite::Error::InvalidParameterName(e)))
+            .map_err(|e| e.into_error(recipient.as_deref()))
     }
 
     /// Marks a message read; `user` limits it to messages that user may see.
@@ -300,7 +373,8 @@ impl InboxHandle {
             .map_err(|_| InboxError::Closed)?;
         rx.await
             .map_err(|_| InboxError::Closed)?
-            .map_err(|e| InboxError::Sqlite(rusqlite::Error::InvalidParameterName(e)))
+            .map(|n| n > 0)
+            .map_err(|e| e.into_error(user))
     }
 
     /// Lists messages, oldest first.
@@ -405,7 +479,7 @@ mod tests {
     async fn store_list_read_and_filter() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("inbox.db");
-        let inbox = Inbox::open(&path).unwrap();
+        let inbox = Inbox::open(&path, 0).unwrap();
         let a = inbox.store(msg("HOST", None, "to everyone")).await.unwrap();
         let b = inbox
             .store(msg("ALICE", Some("alice"), "for alice"))
@@ -453,7 +527,7 @@ mod tests {
     async fn concurrent_stores_are_all_durable_when_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("inbox.db");
-        let inbox = Inbox::open(&path).unwrap();
+        let inbox = Inbox::open(&path, 0).unwrap();
         let tasks: Vec<_> = (0..200)
             .map(|i| {
                 let inbox = inbox.clone();
@@ -484,18 +558,56 @@ mod tests {
         assert_eq!(ids.len(), 200);
         inbox.close().await;
         drop(inbox);
-        let reopened = Inbox::open(&path).unwrap();
+        let reopened = Inbox::open(&path, 0).unwrap();
         assert_eq!(reopened.count().unwrap(), 200);
     }
 
     #[tokio::test]
     async fn oversized_text_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let inbox = Inbox::open(&dir.path().join("i.db")).unwrap();
+        let inbox = Inbox::open(&dir.path().join("i.db"), 0).unwrap();
         let big = "x".repeat(MAX_TEXT_LEN + 1);
         assert!(matches!(
             inbox.store(msg("H", None, &big)).await,
             Err(InboxError::TooLarge(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn quota_is_per_inbox_and_survives_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.db");
+        let inbox = Inbox::open(&path, 3).unwrap();
+        // Concurrent stores land in one batch; the quota still holds exactly.
+        let tasks: Vec<_> = (0..5)
+            .map(|i| {
+                let inbox = inbox.clone();
+                tokio::spawn(async move {
+                    inbox
+                        .store(msg("ALICE", Some("alice"), &format!("{i}")))
+                        .await
+                })
+            })
+            .collect();
+        let mut stored = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => stored += 1,
+                Err(InboxError::QuotaExceeded(who)) => assert_eq!(who, "alice"),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(stored, 3);
+        // Another user's inbox and the shared one are not affected.
+        inbox.store(msg("BOB", Some("bob"), "hi")).await.unwrap();
+        inbox.store(msg("HOST", None, "hi")).await.unwrap();
+        inbox.close().await;
+        drop(inbox);
+        let reopened = Inbox::open(&path, 3).unwrap();
+        assert!(matches!(
+            reopened.store(msg("ALICE", Some("alice"), "more")).await,
+            Err(InboxError::QuotaExceeded(_))
+        ));
+        assert_eq!(reopened.count().unwrap(), 5);
     }
 }

@@ -1,10 +1,13 @@
 //! The messenger service: binds its sockets, then runs the session, name and
 //! control drivers until asked to stop.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use netsend_proto::policy::{DropReason, Policy};
 use netsend_wire::CodePage;
 use tokio::net::{TcpListener, UdpSocket, UnixListener};
 use tokio::sync::watch;
@@ -157,10 +160,12 @@ pub struct Service {
     pub session_addresses: Vec<SocketAddr>,
     /// Where the name service listens.
     pub name_addresses: Vec<SocketAddr>,
-    /// Per-source message rate limits.
-    limiter: Mutex<netsend_proto::policy::RateLimiter>,
-    /// Messages refused or dropped by the rate limits since start.
-    pub dropped: std::sync::atomic::AtomicU64,
+    /// Allow/deny lists and rate limits per source and per claimed sender.
+    policy: Mutex<Policy>,
+    /// Messages and connections dropped since start, by reason.
+    drops: [AtomicU64; DropReason::ALL.len()],
+    /// Open TCP sessions per source address.
+    connections: Mutex<HashMap<IpAddr, usize>>,
     /// Recently resolved names.
     pub(crate) name_cache: Mutex<crate::send::NameCache>,
     /// Name registrations on the broadcast segments.
@@ -179,21 +184,86 @@ impl Service {
         let _ = self.stop.send(true);
     }
 
-    /// Whether `peer` may deliver one more message now; counts and logs a drop.
+    /// Whether `peer` may deliver one more message claiming `from` now;
+    /// counts and logs a drop.
     pub(crate) fn admit(&self, peer: SocketAddr, from: &str) -> bool {
         let now = std::time::Instant::now();
-        let mut limiter = self.limiter.lock().expect("rate limiter lock");
-        if limiter.allow(now, peer.ip()) {
-            return true;
+        let verdict = self
+            .policy
+            .lock()
+            .expect("policy lock")
+            .admit(now, peer.ip(), from);
+        match verdict {
+            Ok(()) => true,
+            Err(refusal) => {
+                self.count_drop(refusal.reason, peer, from, refusal.retry_after);
+                false
+            }
         }
-        let retry = limiter.retry_after(peer.ip());
-        drop(limiter);
-        let total = self
-            .dropped
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
-        tracing::warn!(%peer, from, retry_after_ms = retry.as_millis() as u64, total, "message dropped: rate limit");
-        false
+    }
+
+    /// Counts a drop and writes its log line (structured: reason, peer, sender).
+    pub(crate) fn count_drop(
+        &self,
+        reason: DropReason,
+        peer: SocketAddr,
+        from: &str,
+        retry_after: std::time::Duration,
+    ) {
+        let total = self.drops[reason.index()].fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::warn!(
+            reason = reason.as_str(),
+            %peer,
+            from,
+            retry_after_ms = retry_after.as_millis() as u64,
+            total,
+            "message dropped"
+        );
+    }
+
+    /// Drops counted since start, by reason (every reason listed).
+    pub fn drop_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        DropReason::ALL
+            .iter()
+            .map(|r| {
+                (
+                    r.as_str().to_owned(),
+                    self.drops[r.index()].load(Ordering::Relaxed),
+                )
+            })
+            .collect()
+    }
+
+    /// Takes a session slot for `peer`, or `None` (counted and logged) when
+    /// the address is denied or already holds its share of sessions.
+    pub(crate) fn open_session(self: &Arc<Self>, peer: SocketAddr) -> Option<SessionSlot> {
+        let ip = peer.ip();
+        if !self.policy.lock().expect("policy lock").admits_address(ip) {
+            self.count_drop(
+                DropReason::DeniedAddress,
+                peer,
+                "",
+                std::time::Duration::ZERO,
+            );
+            return None;
+        }
+        let mut open = self.connections.lock().expect("connection table lock");
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.config.limits.max_connections_per_source.max(1) {
+            drop(open);
+            self.count_drop(
+                DropReason::SourceConnections,
+                peer,
+                "",
+                std::time::Duration::ZERO,
+            );
+            return None;
+        }
+        *n += 1;
+        Some(SessionSlot {
+            service: self.clone(),
+            ip,
+        })
     }
 
     /// Builds the inbox record of a message received from `peer`.
@@ -284,6 +354,28 @@ async fn watch_logins(service: Arc<Service>) {
     }
 }
 
+/// One TCP session counted against its source address; released on drop.
+pub(crate) struct SessionSlot {
+    service: Arc<Service>,
+    ip: IpAddr,
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .service
+            .connections
+            .lock()
+            .expect("connection table lock");
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Runs the service on already-bound sockets until a stop request or signal.
 /// Privileges are dropped (when configured and running as root) before any
 /// peer input is read. `ready` is called once the start-up names are registered.
@@ -300,7 +392,7 @@ pub async fn run(
     let mut aliases = AliasTable::load(&config.computer_name, &state_dir, code_page)
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     aliases.set_local_addresses(listeners.interfaces.iter().map(|i| i.address).collect());
-    let inbox = Inbox::open(&state_dir.join("inbox.db"))
+    let inbox = Inbox::open(&state_dir.join("inbox.db"), config.limits.inbox_quota)
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     let (stop, _) = watch::channel(false);
     let session_addresses = listeners.session_addresses();
@@ -317,13 +409,13 @@ pub async fn run(
         config.network.name_port,
         wins_server,
     ));
-    let limiter = netsend_proto::policy::RateLimiter::new(
-        config.limits.messages_per_minute,
-        config.limits.message_burst,
-    );
+    let policy = config
+        .policy()
+        .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     let service = Arc::new(Service {
-        limiter: Mutex::new(limiter),
-        dropped: std::sync::atomic::AtomicU64::new(0),
+        policy: Mutex::new(policy),
+        drops: Default::default(),
+        connections: Mutex::default(),
         name_cache: Mutex::default(),
         registrar,
         session_addresses,

@@ -12,7 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::inbox::Transport;
+use netsend_proto::policy::DropReason;
+
+use crate::inbox::{InboxError, Transport};
 use crate::service::Service;
 
 /// Accepts connections until shutdown, at most `max_connections` at once.
@@ -30,9 +32,14 @@ pub(crate) async fn accept_loop(service: Arc<Service>, listener: TcpListener) {
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Denied or over-connected sources are closed before a byte is read.
+                let Some(slot) = service.open_session(peer) else {
+                    continue;
+                };
                 let service = service.clone();
                 tokio::spawn(async move {
                     serve(service, stream, peer).await;
+                    drop(slot);
                     drop(permit);
                 });
             }
@@ -111,6 +118,15 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                         tracing::info!(id, from = %message.from, to = %message.to, %peer, "message stored");
                         service.delivered(id);
                         ack
+                    }
+                    Err(InboxError::QuotaExceeded(_)) => {
+                        service.count_drop(
+                            DropReason::InboxQuota,
+                            peer,
+                            &message.from,
+                            Duration::ZERO,
+                        );
+                        refuse
                     }
                     Err(e) => {
                         tracing::error!(error = %e, %peer, "inbox commit failed: refusing message");

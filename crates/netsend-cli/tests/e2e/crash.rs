@@ -58,7 +58,7 @@ fn acknowledged_messages_survive_sigkill() {
         .local_addr()
         .unwrap()
         .port();
-    let unlimited = "[limits]\nmessages_per_minute = 0\n";
+    let unlimited = "[limits]\nmessages_per_minute = 0\nsender_messages_per_minute = 0\n";
     let mut svc = Service::start_in(None, "CRASHY", "127.0.0.1", port, 0, "", unlimited);
     let addr = svc.session;
     let acked = Arc::new(Mutex::new(Vec::new()));

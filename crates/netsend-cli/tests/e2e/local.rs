@@ -276,7 +276,11 @@ fn raw_single_block_message_is_acknowledged_after_commit() {
 
 #[test]
 fn inbox_lists_more_messages_than_one_page() {
-    let svc = Service::start("HOST8", "", "[limits]\nmessages_per_minute = 0\n");
+    let svc = Service::start(
+        "HOST8",
+        "",
+        "[limits]\nmessages_per_minute = 0\nsender_messages_per_minute = 0\n",
+    );
     let mut s = TcpStream::connect(svc.session).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     for i in 0..250 {
@@ -338,7 +342,152 @@ fn a_flooding_source_is_limited_and_others_still_get_through() {
     assert_eq!(send(&mut other, "legit"), 0);
     assert_eq!(svc.inbox().len(), 6);
     let status = stdout(&svc.cli(&["messenger", "status"]));
-    assert!(status.contains("dropped:       15"), "{status}");
+    assert!(
+        status.contains("dropped:       15 (source_rate 15)"),
+        "{status}"
+    );
+}
+
+/// Sends one single-block message (0xD0) claiming `from` on `s`; returns the
+/// reply's error class (0: stored).
+fn send_as(s: &mut TcpStream, from: &str, to: &str, text: &str) -> u8 {
+    let mut body = format!("\x04{from}\x00\x04{to}\x00\x01").into_bytes();
+    body.extend_from_slice(&(text.len() as u16).to_le_bytes());
+    body.extend_from_slice(text.as_bytes());
+    s.write_all(&nbss(&smb(0xD0, &[], &body))).unwrap();
+    read_frame(s).unwrap()[5]
+}
+
+/// Asserts that the service closes `s` without answering a message to `to`.
+fn assert_closed_unanswered(s: &mut TcpStream, to: &str) {
+    let body = format!("\x04X\x00\x04{to}\x00\x01\x01\x00x").into_bytes();
+    let _ = s.write_all(&nbss(&smb(0xD0, &[], &body)));
+    let mut byte = [0u8; 1];
+    assert!(matches!(s.read(&mut byte), Ok(0) | Err(_)));
+}
+
+/// A TCP connection to `to` from the loopback address `from`.
+fn connect_from(from: &str, to: std::net::SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(
+        &format!("{from}:0")
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    s.connect(&to.into()).unwrap();
+    let s: TcpStream = s.into();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+#[test]
+fn one_claimed_sender_is_limited_across_addresses() {
+    let svc = Service::start(
+        "HOST10",
+        "",
+        "[limits]\nsender_messages_per_minute = 60\nsender_message_burst = 3\n",
+    );
+    let mut a = connect_from("127.0.0.1", svc.session);
+    let mut b = connect_from("127.0.0.2", svc.session);
+    let mut classes = Vec::new();
+    for i in 0..4 {
+        classes.push(send_as(&mut a, "SPAMMER", "HOST10", &format!("a{i}")));
+        classes.push(send_as(&mut b, "spammer", "HOST10", &format!("b{i}")));
+    }
+    assert_eq!(
+        classes.iter().filter(|&&c| c == 0).count(),
+        3,
+        "{classes:?}"
+    );
+    assert!(classes.iter().all(|&c| c == 0 || c == 2), "{classes:?}");
+    // Another name from the same addresses is not held up.
+    assert_eq!(send_as(&mut a, "ALICE", "HOST10", "legit"), 0);
+    assert_eq!(svc.inbox().len(), 4);
+    let status = stdout(&svc.cli(&["messenger", "status"]));
+    assert!(
+        status.contains("dropped:       5 (sender_rate 5)"),
+        "{status}"
+    );
+}
+
+#[test]
+fn allow_and_deny_lists_drop_addresses_and_sender_names() {
+    let svc = Service::start(
+        "HOST11",
+        "",
+        "[filter]\ndeny_networks = [\"127.0.0.2\"]\ndeny_senders = [\"SPAM*\", \"B?D\"]\n",
+    );
+    // A denied address is closed before anything is read.
+    let mut denied = connect_from("127.0.0.2", svc.session);
+    assert_closed_unanswered(&mut denied, "HOST11");
+    let mut ok = connect_from("127.0.0.3", svc.session);
+    assert_eq!(send_as(&mut ok, "SPAMBOT", "HOST11", "buy now"), 2);
+    assert_eq!(send_as(&mut ok, "BAD", "HOST11", "x"), 2);
+    assert_eq!(send_as(&mut ok, "BARD", "HOST11", "a poem"), 0);
+    let inbox = svc.inbox();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0]["from"], "BARD");
+    let status = stdout(&svc.cli(&["messenger", "status"]));
+    assert!(
+        status.contains("dropped:       3 (denied_address 1, denied_sender 2)"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_full_inbox_refuses_and_loses_nothing() {
+    let svc = Service::start("HOST12", "", "[limits]\ninbox_quota = 3\n");
+    let mut s = connect_from("127.0.0.1", svc.session);
+    let classes: Vec<u8> = (0..5)
+        .map(|i| send_as(&mut s, "BOB", "HOST12", &format!("m{i}")))
+        .collect();
+    // The sender is told (ERRSRV) instead of the message vanishing.
+    assert_eq!(classes, [0, 0, 0, 2, 2]);
+    let texts: Vec<String> = svc
+        .inbox()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts, ["m0", "m1", "m2"]);
+    let status = stdout(&svc.cli(&["messenger", "status"]));
+    assert!(status.contains("(inbox_quota 2)"), "{status}");
+}
+
+#[test]
+fn sessions_per_source_are_capped() {
+    let svc = Service::start("HOST13", "", "[limits]\nmax_connections_per_source = 2\n");
+    let mut held: Vec<TcpStream> = (0..2)
+        .map(|_| connect_from("127.0.0.4", svc.session))
+        .collect();
+    // Both held sessions work.
+    assert_eq!(send_as(&mut held[0], "BOB", "HOST13", "one"), 0);
+    assert_eq!(send_as(&mut held[1], "BOB", "HOST13", "two"), 0);
+    // A third from the same address is closed at once.
+    let mut third = connect_from("127.0.0.4", svc.session);
+    assert_closed_unanswered(&mut third, "HOST13");
+    // Another address is served meanwhile, and a slot frees when a session ends.
+    let mut other = connect_from("127.0.0.5", svc.session);
+    assert_eq!(send_as(&mut other, "ALICE", "HOST13", "three"), 0);
+    drop(held.pop());
+    let mut again = None;
+    for _ in 0..50 {
+        let mut s = connect_from("127.0.0.4", svc.session);
+        let mut body = b"\x04BOB\x00\x04HOST13\x00\x01".to_vec();
+        body.extend_from_slice(&4u16.to_le_bytes());
+        body.extend_from_slice(b"four");
+        let _ = s.write_all(&nbss(&smb(0xD0, &[], &body)));
+        if let Some(frame) = read_frame(&mut s) {
+            again = Some(frame[5]);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(again, Some(0));
+    assert_eq!(svc.inbox().len(), 4);
+    let status = stdout(&svc.cli(&["messenger", "status"]));
+    assert!(status.contains("source_connections"), "{status}");
 }
 
 #[test]
