@@ -6,6 +6,8 @@
 //! durably and only then writes `ack` (or `refuse` if the commit failed), so a
 //! sender is never told "delivered" about a message that could be lost.
 
+use std::time::{Duration, Instant};
+
 use netsend_wire::name::NetbiosName;
 use netsend_wire::nbss::{NegativeCode, SessionPacket};
 use netsend_wire::oem::CodePage;
@@ -23,6 +25,9 @@ pub struct SessionConfig {
     pub max_block_len: usize,
     /// Largest assembled text, in bytes (Windows shows at most ~4 KiB).
     pub max_message_len: usize,
+    /// Longest a multi-block message may take from start to end; a later
+    /// block is answered as if no message had been started.
+    pub max_assembly_time: Duration,
     /// OEM code page of names and text.
     pub code_page: CodePage,
 }
@@ -34,6 +39,7 @@ impl SessionConfig {
             max_frame_len: 1024,
             max_block_len: MAX_BLOCK_LEN,
             max_message_len: 4096,
+            max_assembly_time: Duration::from_secs(60),
             code_page,
         }
     }
@@ -69,6 +75,8 @@ struct Pending {
     destination: Vec<u8>,
     blocks: Vec<Vec<u8>>,
     len: usize,
+    /// When the start block came, if the driver passes time in.
+    started: Option<Instant>,
 }
 
 /// Server state of one connection.
@@ -113,7 +121,39 @@ impl ServerSession {
     /// Handles one complete frame (header and trailer). `is_ours` tells whether a
     /// called name (session request, any suffix) or a destination name (as
     /// `NAME<03>`, built with [`NetbiosName::from_oem_lossy`]) is one of ours.
+    /// No time limit applies; drivers use [`Self::handle_frame_at`].
     pub fn handle_frame(&mut self, bytes: &[u8], is_ours: &dyn Fn(&NetbiosName) -> bool) -> Action {
+        self.handle(None, bytes, is_ours)
+    }
+
+    /// [`Self::handle_frame`] at time `now`: a multi-block message older than
+    /// `max_assembly_time` is discarded first.
+    pub fn handle_frame_at(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        is_ours: &dyn Fn(&NetbiosName) -> bool,
+    ) -> Action {
+        self.handle(Some(now), bytes, is_ours)
+    }
+
+    fn handle(
+        &mut self,
+        now: Option<Instant>,
+        bytes: &[u8],
+        is_ours: &dyn Fn(&NetbiosName) -> bool,
+    ) -> Action {
+        if let (
+            Some(now),
+            Some(Pending {
+                started: Some(t), ..
+            }),
+        ) = (now, &self.pending)
+        {
+            if now.saturating_duration_since(*t) > self.config.max_assembly_time {
+                self.pending = None;
+            }
+        }
         let first = std::mem::replace(&mut self.first_frame, false);
         let Ok(packet) = SessionPacket::parse(bytes) else {
             return Action::Close;
@@ -141,12 +181,17 @@ impl ServerSession {
             SessionPacket::KeepAliveRequest => {
                 Action::Send(SessionPacket::KeepAlive.to_bytes().unwrap_or_default())
             }
-            SessionPacket::Message(payload) => self.handle_smb(&payload, is_ours),
+            SessionPacket::Message(payload) => self.handle_smb(now, &payload, is_ours),
             _ => Action::Close,
         }
     }
 
-    fn handle_smb(&mut self, payload: &[u8], is_ours: &dyn Fn(&NetbiosName) -> bool) -> Action {
+    fn handle_smb(
+        &mut self,
+        now: Option<Instant>,
+        payload: &[u8],
+        is_ours: &dyn Fn(&NetbiosName) -> bool,
+    ) -> Action {
         let Ok(smb) = Smb::parse(payload) else {
             return reply_to_unreadable(payload);
         };
@@ -208,6 +253,7 @@ impl ServerSession {
                     destination,
                     blocks: Vec::new(),
                     len: 0,
+                    started: now,
                 });
                 Action::Send(frame(&message_reply(
                     &smb.header,

@@ -60,6 +60,40 @@ fn multi_block_and_single_block_deliver() {
 }
 
 #[test]
+fn a_slow_multi_block_message_expires() {
+    let called = NetbiosName::new("alice", 3).unwrap();
+    let calling = NetbiosName::new("BOB", 0).unwrap();
+    let options = SendOptions::default();
+    let mut client = ClientSession::new(called, calling, "bob", "alice", "slow", options);
+    let config = SessionConfig {
+        max_assembly_time: std::time::Duration::from_secs(5),
+        ..SessionConfig::new(CodePage::Cp850)
+    };
+    let mut server = ServerSession::new(config);
+    let t0 = std::time::Instant::now();
+    let mut now = t0;
+    let mut outcome = Ok(());
+    while let Some(frame) = client.poll_transmit() {
+        let reply = match server.handle_frame_at(now, &frame, &ours) {
+            Action::Send(r) | Action::SendAndClose(r) => r,
+            other => panic!("unexpected {other:?}"),
+        };
+        // Each block arrives 3 s after the last: the text block is at 3 s, in
+        // time; the end block at 6 s finds the message expired.
+        now += std::time::Duration::from_secs(3);
+        outcome = client.handle_frame(&reply);
+        if outcome.is_err() {
+            break;
+        }
+    }
+    assert!(
+        outcome == Err(SendError::Refused(SmbStatus::ERRDOS_INVALID_PARAM)),
+        "{outcome:?}"
+    );
+    assert!(now > t0 + std::time::Duration::from_secs(5));
+}
+
+#[test]
 fn unknown_called_name_is_refused() {
     assert_eq!(
         exchange("carol", "hi", SendOptions::default()),

@@ -89,6 +89,10 @@ pub struct LimitsConfig {
     /// Idle session timeout, in seconds.
     #[serde(default = "default_idle")]
     pub session_idle_timeout_secs: u64,
+    /// Longest a multi-block message may take from its start block to its end
+    /// block, in seconds; a later block gets an error reply.
+    #[serde(default = "default_assembly_timeout")]
+    pub assembly_timeout_secs: u64,
     /// Messages one source address may deliver per minute after its burst (0: no limit).
     #[serde(default = "default_messages_per_minute")]
     pub messages_per_minute: u32,
@@ -249,6 +253,9 @@ const fn default_max_message_len() -> usize {
 const fn default_idle() -> u64 {
     30
 }
+const fn default_assembly_timeout() -> u64 {
+    60
+}
 const fn default_messages_per_minute() -> u32 {
     600
 }
@@ -287,6 +294,7 @@ impl Default for LimitsConfig {
             max_connections: default_max_connections(),
             max_message_len: default_max_message_len(),
             session_idle_timeout_secs: default_idle(),
+            assembly_timeout_secs: default_assembly_timeout(),
             messages_per_minute: default_messages_per_minute(),
             message_burst: default_message_burst(),
             sender_messages_per_minute: default_sender_messages_per_minute(),

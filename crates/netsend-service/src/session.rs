@@ -56,6 +56,7 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let config = SessionConfig {
         max_message_len: service.config.limits.max_message_len,
+        max_assembly_time: Duration::from_secs(service.config.limits.assembly_timeout_secs.max(1)),
         ..SessionConfig::new(service.code_page)
     };
     let mut session = ServerSession::new(config);
@@ -90,7 +91,9 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
         let frame: Vec<u8> = buf.drain(..frame_len).collect();
         let action = {
             let aliases = service.aliases.lock().expect("alias table lock");
-            session.handle_frame(&frame, &|name| aliases.accepts_called_name(name))
+            session.handle_frame_at(std::time::Instant::now(), &frame, &|name| {
+                aliases.accepts_called_name(name)
+            })
         };
         let reply = match action {
             Action::Nothing => continue,
