@@ -418,3 +418,60 @@ impl Drop for Lan {
         }
     }
 }
+
+/// Real Unix accounts (and one group) created for a test with `useradd`, and
+/// removed in `Drop`. Needs root.
+pub(crate) struct TestUsers {
+    users: Vec<String>,
+    group: Option<String>,
+}
+
+impl TestUsers {
+    /// Creates `users` (no home, no login shell) and, if given, `group` with
+    /// `members` of them. Names left over from an aborted run are replaced.
+    pub(crate) fn create(users: &[&str], group: Option<(&str, &[&str])>) -> Self {
+        let created = Self {
+            users: users.iter().map(|u| (*u).to_owned()).collect(),
+            group: group.map(|(g, _)| g.to_owned()),
+        };
+        created.remove();
+        if let Some(g) = &created.group {
+            run_ok(Command::new("groupadd").arg(g));
+        }
+        for u in users {
+            let mut cmd = Command::new("useradd");
+            cmd.args(["--no-create-home", "--shell", "/usr/sbin/nologin"]);
+            if let Some((g, members)) = group {
+                if members.contains(u) {
+                    cmd.args(["--groups", g]);
+                }
+            }
+            run_ok(cmd.arg(u));
+        }
+        created
+    }
+
+    fn remove(&self) {
+        for u in &self.users {
+            let _ = Command::new("userdel").arg(u).output();
+        }
+        if let Some(g) = &self.group {
+            let _ = Command::new("groupdel").arg(g).output();
+        }
+    }
+}
+
+impl Drop for TestUsers {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().expect("run account tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

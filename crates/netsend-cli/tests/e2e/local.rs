@@ -545,51 +545,79 @@ fn utmp_record(pid: u32, line: &str, user: &str, host: &str) -> Vec<u8> {
 
 #[test]
 fn users_gets_one_copy_per_person_and_reports_who_was_unreachable() {
+    if !crate::harness::require(
+        crate::harness::is_root()
+            && crate::harness::have("useradd")
+            && crate::harness::have("runuser"),
+        "root, useradd and runuser (real test accounts)",
+    ) {
+        return;
+    }
+    // Real accounts: two logged in locally (one twice), one remotely from a
+    // host with no messenger, one with a stale entry; nsuwall may broadcast.
+    let _accounts = crate::harness::TestUsers::create(
+        &["nsuone", "nsutwo", "nsufar", "nsudead", "nsuwall"],
+        Some(("nsuwallers", &["nsuwall"])),
+    );
     let dir = tempfile::tempdir().unwrap();
     let utmp = dir.path().join("utmp");
     let me = std::process::id();
     let records = [
-        utmp_record(me, "pts/1", "nsuser1", ""),
-        utmp_record(me, "pts/2", "nsuser1", ""),
-        utmp_record(me, "pts/3", "nsuser2", ""),
-        utmp_record(me, "pts/4", "nsuser3", "127.0.0.2"),
-        utmp_record(999_999_999, "pts/5", "nsdead", ""),
+        utmp_record(me, "pts/1", "nsuone", ""),
+        utmp_record(me, "pts/2", "nsuone", ""),
+        utmp_record(me, "pts/3", "nsutwo", ""),
+        utmp_record(me, "pts/4", "nsufar", "127.0.0.2"),
+        utmp_record(999_999_999, "pts/5", "nsudead", ""),
     ]
     .concat();
     std::fs::write(&utmp, records).unwrap();
-    let top = format!("utmp_path = \"{}\"", utmp.display());
+    let top = format!(
+        "utmp_path = \"{}\"\nbroadcast_group = \"nsuwallers\"",
+        utmp.display()
+    );
     let svc = Service::start("HOST11", &top, "");
     // Logged-in users become aliases (read at start, then every 5 s).
     let mut listed = String::new();
     for _ in 0..100 {
         listed = stdout(&svc.cli(&["name"]));
-        if listed.contains("NSUSER2") {
+        if listed.contains("NSUTWO") {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
-        listed.contains("NSUSER1") && !listed.contains("NSDEAD"),
+        listed.contains("NSUONE") && !listed.contains("NSUDEAD"),
         "{listed}"
     );
-    let out = svc.cli(&["send", "/USERS", "This server will shut down in 5 minutes"]);
+    // Only root and the broadcast group may send to /USERS.
+    let out = svc.cli_as("nsuone", &["send", "/users", "spam"]);
+    assert!(
+        stderr(&out).contains("ERROR_ACCESS_DENIED (5)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = svc.cli_as(
+        "nsuwall",
+        &["send", "/USERS", "This server will shut down in 5 minutes"],
+    );
     let (so, se) = (stdout(&out), stderr(&out));
     assert!(
-        so.contains("sent to nsuser1") && so.contains("sent to nsuser2"),
+        so.contains("sent to nsuone") && so.contains("sent to nsutwo"),
         "{so}"
     );
-    assert!(se.contains("nsuser3") && se.contains("(2136)"), "{se}");
+    assert!(se.contains("nsufar") && se.contains("(2136)"), "{se}");
     assert_eq!(out.status.code(), Some(2));
     let inbox = svc.wait_inbox(2);
     let to: Vec<&str> = inbox.iter().map(|m| m["to"].as_str().unwrap()).collect();
-    assert_eq!(to, ["NSUSER1", "NSUSER2"], "one copy per person");
-    assert_eq!(inbox[0]["recipient_user"], "nsuser1");
-    if crate::harness::have("runuser") {
-        let out = svc.cli_as("nobody", &["send", "/users", "spam"]);
-        assert!(
-            stderr(&out).contains("ERROR_ACCESS_DENIED (5)"),
-            "{}",
-            stderr(&out)
-        );
+    assert_eq!(to, ["NSUONE", "NSUTWO"], "one copy per person");
+    // Each person reads exactly their own copy, as themselves.
+    for user in ["nsuone", "nsutwo"] {
+        let out = svc.cli_as(user, &["inbox", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let seen: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(seen.len(), 1, "{user}: {seen:?}");
+        assert_eq!(seen[0]["recipient_user"], user);
+        assert_eq!(seen[0]["from"], "nsuwall");
+        assert_eq!(seen[0]["text"], "This server will shut down in 5 minutes");
     }
 }
