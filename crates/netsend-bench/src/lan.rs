@@ -156,7 +156,30 @@ const UNLIMITED: &str = "max_connections = 1024\nmax_connections_per_source = 10
 /// measured sender's two runs.
 const ANTI_SPAM: &str = "message_burst = 250\nsender_message_burst = 250\n";
 
+/// One netsend host of the LAN: its namespace and address, and its computer name.
+struct Host {
+    ns: (&'static str, &'static str),
+    computer: &'static str,
+}
+
+/// The receiver of every case.
+const RECEIVER: Host = Host {
+    ns: NETSEND,
+    computer: "NSBENCH",
+};
+
 fn start_netsend(lan: &mut Lan, dir: &Path, limits: &str) -> Result<PathBuf, String> {
+    start_host(lan, &RECEIVER, dir, limits, "")
+}
+
+/// Starts netsend on `host` with `limits` and extra top-level keys `top`.
+fn start_host(
+    lan: &mut Lan,
+    host: &Host,
+    dir: &Path,
+    limits: &str,
+    top: &str,
+) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let netsend = exe.with_file_name("netsend");
     if !netsend.exists() {
@@ -170,15 +193,16 @@ fn start_netsend(lan: &mut Lan, dir: &Path, limits: &str) -> Result<PathBuf, Str
     std::fs::write(
         &config,
         format!(
-            "computer_name = \"NSBENCH\"\nworkgroup = \"BENCH\"\nstate_dir = \"{0}/state\"\ncontrol_socket = \"{0}/control.sock\"\n\
-             user = \"\"\n[network]\nbind = [\"{1}\"]\n[limits]\n{limits}",
+            "computer_name = \"{2}\"\nworkgroup = \"BENCH\"\nstate_dir = \"{0}/state\"\ncontrol_socket = \"{0}/control.sock\"\n\
+             user = \"\"\n{top}\n[network]\nbind = [\"{1}\"]\n[limits]\n{limits}",
             dir.display(),
-            NETSEND.1
+            host.ns.1,
+            host.computer,
         ),
     )
     .map_err(|e| e.to_string())?;
     let mut child = Command::new("ip")
-        .args(["netns", "exec", NETSEND.0])
+        .args(["netns", "exec", host.ns.0])
         .arg(&netsend)
         .arg("--config")
         .arg(&config)
@@ -397,8 +421,10 @@ pub(crate) fn run_benchmark(count: usize, repeat: usize) -> Result<(), String> {
         return Err("an acknowledged message is missing".into());
     }
 
-    // Flood: one host sends as fast as it can while another measures.
     cli(&["messenger", "stop"])?;
+    users_case(&mut lan, dir.path(), repeat)?;
+
+    // Flood: one host sends as fast as it can while another measures.
     start_netsend(&mut lan, &dir.path().join("netsend-flood"), ANTI_SPAM)?;
     println!(
         "flood: {FLOOD_SECS} s from {} at concurrency 16 while {} sends {VICTIM_COUNT} messages at c=1 (netsend with its default anti-spam on)",
@@ -443,6 +469,106 @@ pub(crate) fn run_benchmark(count: usize, repeat: usize) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// How many people `/USERS` reaches in its case.
+const USERS: usize = 1000;
+
+/// `NET SEND /USERS` to 1,000 people: the sender host (on the flooder's
+/// namespace) has 1,000 remote login sessions from the receiver's address,
+/// where the same 1,000 users are logged in locally; prints the median time.
+fn users_case(lan: &mut Lan, dir: &Path, repeat: usize) -> Result<(), String> {
+    let users: Vec<String> = (1..=USERS).map(|i| format!("u{i:04}")).collect();
+    let here = dir.join("users-receiver");
+    std::fs::create_dir_all(&here).map_err(|e| e.to_string())?;
+    let local = here.join("utmp");
+    write_utmp(&local, users.iter().map(|u| (u.as_str(), "")))?;
+    let top = format!("utmp_path = \"{}\"", local.display());
+    let limits = format!("{UNLIMITED}max_aliases = {}\n", USERS + 8);
+    let receiver = start_host(lan, &RECEIVER, &here, &limits, &top)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .with_file_name("netsend");
+    let cli = |config: &Path, args: &[&str]| {
+        let mut full = vec![exe.to_str().unwrap_or("netsend"), "--config"];
+        full.push(config.to_str().unwrap_or_default());
+        full.extend_from_slice(args);
+        sh(&full)
+    };
+    // The logged-in users become aliases shortly after start (bounded wait).
+    let last = users.last().map(|u| u.to_uppercase()).unwrap_or_default();
+    for _ in 0..100 {
+        if cli(&receiver, &["name"]).is_ok_and(|names| names.contains(&last)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let there = dir.join("users-sender");
+    std::fs::create_dir_all(&there).map_err(|e| e.to_string())?;
+    let remote = there.join("utmp");
+    write_utmp(&remote, users.iter().map(|u| (u.as_str(), NETSEND.1)))?;
+    let top = format!("utmp_path = \"{}\"", remote.display());
+    let sender = Host {
+        ns: FLOODER,
+        computer: "NSUSERS",
+    };
+    let config = start_host(lan, &sender, &there, UNLIMITED, &top)?;
+    let mut times = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let started = std::time::Instant::now();
+        let out = Command::new(&exe)
+            .arg("--config")
+            .arg(&config)
+            .args(["send", "/USERS", "This server will shut down in 5 minutes"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let elapsed = started.elapsed();
+        let reached = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("sent to"))
+            .count();
+        if !out.status.success() || reached != USERS {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let first: Vec<&str> = stderr.lines().take(5).collect();
+            return Err(format!(
+                "/USERS reached {reached} of {USERS}: {}",
+                first.join("\n")
+            ));
+        }
+        times.push(elapsed.as_secs_f64());
+    }
+    let t = median(times);
+    println!(
+        "/USERS to {USERS} people (each a session to their name at their machine): {:.2} s median of {} runs, {:.0} copies/s",
+        t,
+        repeat.max(1),
+        USERS as f64 / t
+    );
+    for config in [&config, &receiver] {
+        cli(config, &["messenger", "stop"])?;
+    }
+    Ok(())
+}
+
+/// Writes a utmp file (glibc x86_64 layout, 384-byte records) of live user
+/// processes (this process's pid), one per `(user, remote host)`.
+fn write_utmp<'a>(
+    path: &Path,
+    sessions: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Result<(), String> {
+    let pid = std::process::id();
+    let mut bytes = Vec::new();
+    for (i, (user, host)) in sessions.enumerate() {
+        let mut r = vec![0u8; 384];
+        r[0..2].copy_from_slice(&7i16.to_le_bytes()); // USER_PROCESS
+        r[4..8].copy_from_slice(&pid.to_le_bytes());
+        let line = format!("pts/{i}");
+        r[8..8 + line.len()].copy_from_slice(line.as_bytes());
+        r[44..44 + user.len()].copy_from_slice(user.as_bytes());
+        r[76..76 + host.len()].copy_from_slice(host.as_bytes());
+        bytes.extend_from_slice(&r);
+    }
+    std::fs::write(path, bytes).map_err(|e| e.to_string())
 }
 
 /// What one flood case measured.

@@ -169,13 +169,17 @@ async fn send(
                 match failed.first() {
                     None => Ok(()),
                     Some((_, code, _)) => {
-                        let list: Vec<String> = failed
-                            .iter()
-                            .map(|(u, c, d)| format!("{u}: {} ({d})", NetApiStatus(*c)))
-                            .collect();
+                        // One line per person, so a long list stays readable.
+                        for (user, c, detail) in &failed {
+                            eprintln!("Could not reach {user}: {} ({detail})", NetApiStatus(*c));
+                        }
                         Err(Failure::new(
                             NetApiStatus(*code),
-                            format!("could not reach {}", list.join("; ")),
+                            format!(
+                                "could not reach {} of {} people (listed above)",
+                                failed.len(),
+                                failed.len() + delivered.len()
+                            ),
                         ))
                     }
                 }

@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 
 use netsend_wire::nbns::{
     name_flags, rr_type, NbEntry, NodeName, NodeStatus, NodeType, Opcode, Packet, RData, Rcode,
+    MAX_NODE_NAMES,
 };
 use netsend_wire::NetbiosName;
 
@@ -51,9 +52,12 @@ pub fn answer(request: &Packet, host: &Host<'_>) -> Option<Packet> {
             if !name.is_wildcard() && host.find(&name).is_none() {
                 return None;
             }
+            // The reply has room for MAX_NODE_NAMES; the computer name and the
+            // workgroup come first, so they are always listed.
             let names = host
                 .names
                 .iter()
+                .take(MAX_NODE_NAMES)
                 .map(|n| NodeName {
                     name: n.name,
                     flags: name_flags::ACTIVE | if n.group { name_flags::GROUP } else { 0 },
@@ -214,6 +218,29 @@ mod tests {
         assert_eq!(status.names[2].flags, 0x0400);
         let other = NetbiosName::new("OTHER", 0).unwrap();
         assert!(reply(&Packet::node_status_request(6, other, false)).is_none());
+    }
+
+    #[test]
+    fn node_status_of_a_big_table_lists_the_first_names_and_fits() {
+        let mut names = names();
+        names.extend((0..300).map(|i| OwnedName {
+            name: NetbiosName::new(&format!("USER{i}"), 3).unwrap(),
+            group: false,
+        }));
+        let host = Host {
+            names: &names,
+            address: IP,
+            mac: [0; 6],
+        };
+        let request = Packet::node_status_request(8, NetbiosName::WILDCARD, false);
+        let r = answer(&request, &host).unwrap();
+        let RData::NodeStatus(status) = &r.answers[0].rdata else {
+            panic!()
+        };
+        assert_eq!(status.names.len(), MAX_NODE_NAMES);
+        assert_eq!(status.names[0].name, names[0].name);
+        let bytes = r.to_bytes().unwrap();
+        assert_eq!(Packet::parse(&bytes).unwrap(), r);
     }
 
     #[test]

@@ -12,7 +12,8 @@ use netsend_wire::status::NetApiStatus;
 use netsend_wire::{CodePage, NetbiosName};
 use serde::{Deserialize, Serialize};
 
-/// Largest number of aliases the table holds (Windows allowed 256 per LANA).
+/// Default for the most aliases the table holds (Windows allowed 256 per LANA);
+/// `limits.max_aliases` changes it.
 pub const MAX_ALIASES: usize = 256;
 
 /// Why an alias exists.
@@ -46,6 +47,7 @@ pub struct AliasTable {
     path: PathBuf,
     aliases: Vec<(NetbiosName, Alias)>,
     local_addresses: Vec<Ipv4Addr>,
+    max_aliases: usize,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -85,6 +87,7 @@ impl AliasTable {
                 },
             )],
             local_addresses: Vec::new(),
+            max_aliases: MAX_ALIASES,
         };
         let stored: AliasFile = match std::fs::read_to_string(&table.path) {
             Ok(text) => toml::from_str(&text).map_err(|e| {
@@ -117,6 +120,11 @@ impl AliasTable {
     /// as text (`smbclient -M 192.0.2.10`) goes to the computer name.
     pub fn set_local_addresses(&mut self, addresses: Vec<Ipv4Addr>) {
         self.local_addresses = addresses;
+    }
+
+    /// Sets the most aliases held (at least the computer name and one more).
+    pub fn set_max_aliases(&mut self, max: usize) {
+        self.max_aliases = max.max(2);
     }
 
     /// The computer name as `NAME<03>`.
@@ -174,7 +182,7 @@ impl AliasTable {
         if self.find(&name).is_some() {
             return Err(NetApiStatus::NERR_ALREADY_EXISTS);
         }
-        if self.aliases.len() >= MAX_ALIASES {
+        if self.aliases.len() >= self.max_aliases {
             return Err(NetApiStatus::NERR_TOO_MANY_NAMES);
         }
         let alias = Alias {
@@ -210,7 +218,7 @@ impl AliasTable {
             else {
                 continue;
             };
-            if self.find(&name).is_none() && self.aliases.len() < MAX_ALIASES {
+            if self.find(&name).is_none() && self.aliases.len() < self.max_aliases {
                 self.aliases.push((
                     name,
                     Alias {

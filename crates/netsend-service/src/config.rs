@@ -106,6 +106,10 @@ pub struct LimitsConfig {
     /// Messages one claimed sender name may deliver at once.
     #[serde(default = "default_sender_message_burst")]
     pub sender_message_burst: u32,
+    /// Message aliases held at once (computer name, logged-in users and added
+    /// aliases together); Windows allowed 256.
+    #[serde(default = "default_max_aliases")]
+    pub max_aliases: usize,
     /// Concurrent TCP sessions from one source address.
     #[serde(default = "default_max_connections_per_source")]
     pub max_connections_per_source: usize,
@@ -268,6 +272,9 @@ const fn default_sender_messages_per_minute() -> u32 {
 const fn default_sender_message_burst() -> u32 {
     30
 }
+const fn default_max_aliases() -> usize {
+    crate::aliases::MAX_ALIASES
+}
 const fn default_max_connections_per_source() -> usize {
     32
 }
@@ -299,6 +306,7 @@ impl Default for LimitsConfig {
             message_burst: default_message_burst(),
             sender_messages_per_minute: default_sender_messages_per_minute(),
             sender_message_burst: default_sender_message_burst(),
+            max_aliases: default_max_aliases(),
             max_connections_per_source: default_max_connections_per_source(),
             inbox_quota: default_inbox_quota(),
         }
@@ -375,6 +383,9 @@ impl Config {
                 "limits.max_message_len",
                 "must be 1..=65536".into(),
             ));
+        }
+        if !(2..=4096).contains(&self.limits.max_aliases) {
+            return Err(invalid("limits.max_aliases", "must be 2..=4096".into()));
         }
         self.filter.access_list()?;
         Ok(())

@@ -152,6 +152,9 @@ fn error(code: NetApiStatus, detail: impl Into<String>) -> Response {
     }
 }
 
+/// How many `/USERS` copies are in flight at once.
+const USERS_FAN_OUT: usize = 32;
+
 async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Response {
     match request {
         Request::Status => {
@@ -319,20 +322,38 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             let people = tokio::task::spawn_blocking(move || crate::users::recipients(&utmp))
                 .await
                 .unwrap_or_default();
+            // Bounded fan-out: a few unreachable machines do not hold up the rest.
+            let slots = Arc::new(tokio::sync::Semaphore::new(USERS_FAN_OUT));
+            let mut sends = tokio::task::JoinSet::new();
+            for (i, person) in people.into_iter().enumerate() {
+                let (service, slots) = (service.clone(), slots.clone());
+                let (from, text) = (from.clone(), text.clone());
+                sends.spawn(async move {
+                    let _slot = slots.acquire_owned().await;
+                    let sent = crate::send::send_to_session(
+                        &service,
+                        &person.user,
+                        person.client.as_deref(),
+                        &from,
+                        &text,
+                    )
+                    .await;
+                    (i, person.user, sent)
+                });
+            }
+            let mut outcomes = Vec::new();
+            while let Some(joined) = sends.join_next().await {
+                if let Ok(outcome) = joined {
+                    outcomes.push(outcome);
+                }
+            }
+            outcomes.sort_by_key(|(i, _, _)| *i);
             let mut delivered = Vec::new();
             let mut failed = Vec::new();
-            for person in people {
-                let sent = crate::send::send_to_session(
-                    service,
-                    &person.user,
-                    person.client.as_deref(),
-                    &from,
-                    &text,
-                )
-                .await;
+            for (_, user, sent) in outcomes {
                 match sent {
-                    Ok(report) => delivered.push((person.user, report.address)),
-                    Err(e) => failed.push((person.user, e.status().0, e.to_string())),
+                    Ok(report) => delivered.push((user, report.address)),
+                    Err(e) => failed.push((user, e.status().0, e.to_string())),
                 }
             }
             Response::Users { delivered, failed }

@@ -67,15 +67,21 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
     }
 }
 
-/// The names we hold, in node status order: the computer name `<00>`, every
-/// message alias `<03>` (computer first), and the workgroup `<00>` (group).
+/// The names we hold, in node status order: the computer name `<00>` and
+/// `<03>`, the workgroup `<00>` (group), then every other message alias `<03>`
+/// (a node status reply lists the first 64).
 fn our_names(service: &Service, aliases: &AliasTable) -> Vec<OwnedName> {
     let computer = aliases.computer_name();
     let mut names = vec![OwnedName {
         name: computer.with_suffix(suffix::WORKSTATION),
         group: false,
     }];
-    names.extend(aliases.names().map(|name| OwnedName { name, group: false }));
+    let mut alias_names = aliases.names();
+    names.extend(
+        alias_names
+            .next()
+            .map(|name| OwnedName { name, group: false }),
+    );
     if let Ok(workgroup) = NetbiosName::with_code_page(
         &service.config.workgroup,
         suffix::WORKSTATION,
@@ -86,5 +92,6 @@ fn our_names(service: &Service, aliases: &AliasTable) -> Vec<OwnedName> {
             group: true,
         });
     }
+    names.extend(alias_names.map(|name| OwnedName { name, group: false }));
     names
 }

@@ -392,6 +392,7 @@ pub async fn run(
     let mut aliases = AliasTable::load(&config.computer_name, &state_dir, code_page)
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     aliases.set_local_addresses(listeners.interfaces.iter().map(|i| i.address).collect());
+    aliases.set_max_aliases(config.limits.max_aliases);
     let inbox = Inbox::open(&state_dir.join("inbox.db"), config.limits.inbox_quota)
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     let (stop, _) = watch::channel(false);

@@ -16,13 +16,15 @@ pub struct UserSession {
     pub client: Option<String>,
 }
 
-/// The distinct user names with a live login session in the utmp file at `path`
-/// (an entry whose process no longer exists is stale and ignored). A missing or
-/// unreadable file means nobody is logged in.
+/// The distinct user names with a live local login session in the utmp file
+/// at `path` (an entry whose process no longer exists is stale and ignored). A
+/// user logged in remotely sits at another machine, whose messenger holds
+/// their name, so remote sessions give no alias here. A missing or unreadable
+/// file means nobody is logged in.
 pub fn logged_in_users(path: &Path) -> Vec<String> {
     let mut users: Vec<String> = Vec::new();
     for s in login_sessions(path) {
-        if !users.contains(&s.user) {
+        if s.client.is_none() && !users.contains(&s.user) {
             users.push(s.user);
         }
     }
