@@ -33,9 +33,7 @@ pub fn session(data: &[u8]) {
 pub fn datagram(data: &[u8]) {
     let workgroup = netsend_wire::NetbiosName::new("WORKGROUP", 0).expect("valid name");
     let is_ours = |n: &netsend_wire::NetbiosName| n.trimmed().first() == Some(&b'A');
-    if let Some((message, _)) =
-        crate::mailslot::receive(data, &workgroup, &is_ours, CodePage::Cp850)
-    {
-        assert!(message.text.len() <= 4 * data.len() + 16);
+    if let Some(received) = crate::mailslot::receive(data, &workgroup, &is_ours, CodePage::Cp850) {
+        assert!(received.message.text.len() <= 4 * data.len() + 16);
     }
 }

@@ -2,6 +2,8 @@
 //! send): which ones are for us, and the message they carry. Sans IO: bytes and
 //! the names we hold in, a decoded message out.
 
+use std::net::Ipv4Addr;
+
 use netsend_wire::nbds::{flags, Datagram, MessageType};
 use netsend_wire::oem::CodePage;
 use netsend_wire::smb::mailslot::{is_messenger_mailslot, MailslotWrite, MessengerPayload};
@@ -18,6 +20,17 @@ pub enum Addressed {
     Broadcast,
 }
 
+/// A MESSNGR datagram that is for us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The message it carries.
+    pub message: Message,
+    /// How it was addressed.
+    pub addressed: Addressed,
+    /// The originating host, from the datagram header (a relay keeps it).
+    pub origin: Ipv4Addr,
+}
+
 /// Decodes a MESSNGR datagram meant for us: direct to a name `is_ours`
 /// accepts, or to `workgroup<00>` (group or broadcast). Anything else, a
 /// fragment, a malformed packet or another mailslot, is `None`.
@@ -26,7 +39,7 @@ pub fn receive(
     workgroup: &NetbiosName,
     is_ours: &dyn Fn(&NetbiosName) -> bool,
     code_page: CodePage,
-) -> Option<(Message, Addressed)> {
+) -> Option<Received> {
     let Ok(Datagram::Data {
         header,
         packet_offset,
@@ -62,14 +75,17 @@ pub fn receive(
         false,
         code_page,
     );
-    Some((message, addressed))
+    Some(Received {
+        message,
+        addressed,
+        origin: header.source_ip,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use netsend_wire::nbds::{Header, MessageType};
-    use std::net::Ipv4Addr;
 
     fn datagram(
         msg_type: MessageType,
@@ -112,10 +128,11 @@ mod tests {
     fn broadcast_to_our_workgroup_is_received() {
         for t in [MessageType::DIRECT_GROUP, MessageType::BROADCAST] {
             let bytes = datagram(t, workgroup(), None);
-            let (m, how) = receive(&bytes, &workgroup(), &ours, CodePage::Cp850).unwrap();
-            assert_eq!(how, Addressed::Broadcast);
-            assert_eq!(m.from, "ALICE");
-            assert_eq!(m.text, "Server going down\nin 5 minutes");
+            let r = receive(&bytes, &workgroup(), &ours, CodePage::Cp850).unwrap();
+            assert_eq!(r.addressed, Addressed::Broadcast);
+            assert_eq!(r.origin, Ipv4Addr::new(192, 0, 2, 10));
+            assert_eq!(r.message.from, "ALICE");
+            assert_eq!(r.message.text, "Server going down\nin 5 minutes");
         }
     }
 
@@ -123,8 +140,8 @@ mod tests {
     fn direct_to_our_name_only() {
         let bob = NetbiosName::new("BOB", 3).unwrap();
         let bytes = datagram(MessageType::DIRECT_UNIQUE, bob, None);
-        let (_, how) = receive(&bytes, &workgroup(), &ours, CodePage::Cp850).unwrap();
-        assert_eq!(how, Addressed::Direct);
+        let r = receive(&bytes, &workgroup(), &ours, CodePage::Cp850).unwrap();
+        assert_eq!(r.addressed, Addressed::Direct);
         let carol = NetbiosName::new("CAROL", 3).unwrap();
         let bytes = datagram(MessageType::DIRECT_UNIQUE, carol, None);
         assert!(receive(&bytes, &workgroup(), &ours, CodePage::Cp850).is_none());

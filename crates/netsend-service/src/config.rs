@@ -62,9 +62,17 @@ pub struct NetworkConfig {
     /// Restrict to these interface names (empty: all).
     #[serde(default)]
     pub interfaces: Vec<String>,
-    /// Extra broadcast addresses for name queries.
+    /// Extra broadcast addresses, for name queries and domain broadcasts.
     #[serde(default)]
     pub broadcast: Vec<Ipv4Addr>,
+    /// netsend hosts in other subnets that re-broadcast our `*` and
+    /// `/DOMAIN` messages there (each must list us in its `relay_from`).
+    #[serde(default)]
+    pub relays: Vec<Ipv4Addr>,
+    /// Networks whose hosts may use this host as a relay: their domain
+    /// broadcasts, sent to us directly, are re-broadcast into our subnets.
+    #[serde(default)]
+    pub relay_from: Vec<String>,
     /// Name service port (UDP).
     #[serde(default = "default_name_port")]
     pub name_port: u16,
@@ -288,6 +296,8 @@ impl Default for NetworkConfig {
             bind: default_bind(),
             interfaces: Vec::new(),
             broadcast: Vec::new(),
+            relays: Vec::new(),
+            relay_from: Vec::new(),
             name_port: default_name_port(),
             datagram_port: default_datagram_port(),
             session_port: default_session_port(),
@@ -384,11 +394,22 @@ impl Config {
                 "must be 1..=65536".into(),
             ));
         }
+        self.relay_networks()?;
         if !(2..=4096).contains(&self.limits.max_aliases) {
             return Err(invalid("limits.max_aliases", "must be 2..=4096".into()));
         }
         self.filter.access_list()?;
         Ok(())
+    }
+
+    /// `network.relay_from`, parsed.
+    pub fn relay_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.network
+            .relay_from
+            .iter()
+            .map(|s| parse_network(s))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ConfigError::Invalid("network.relay_from".into(), e.to_string()))
     }
 
     /// The anti-spam policy this configuration asks for.

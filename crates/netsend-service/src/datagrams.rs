@@ -2,11 +2,10 @@
 //! (what `NET SEND *` and `/DOMAIN` send) and stores the ones for us; sends them
 //! for broadcasts.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
-use netsend_proto::mailslot::{self, Addressed};
-use netsend_proto::message::Message;
+use netsend_proto::mailslot::{self, Addressed, Received};
 use netsend_wire::name::suffix;
 use netsend_wire::nbds::{flags, Datagram, Header, MessageType};
 use netsend_wire::oem::LineBreaks;
@@ -34,12 +33,24 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
                 Err(e) => { tracing::debug!(error = %e, "datagram receive failed"); continue; }
             },
         };
-        let Some(message) = messenger_message(&service, &buf[..len]) else {
+        let Some(received) = messenger_message(&service, &buf[..len]) else {
             continue;
         };
-        let (message, broadcast) = message;
+        let IpAddr::V4(peer_ip) = peer.ip() else {
+            continue;
+        };
+        let is_ours = |ip: Ipv4Addr| service.interfaces.iter().any(|i| i.address == ip);
+        if is_ours(peer_ip) && !is_ours(received.origin) {
+            // Our own relayed copy of another host's broadcast, heard back.
+            continue;
+        }
+        let broadcast = received.addressed == Addressed::Broadcast;
+        let message = received.message;
         if !service.admit(peer, &message.from) {
             continue;
+        }
+        if broadcast && should_relay(&service, peer_ip, received.origin) {
+            relay(&service, &buf[..len], peer_ip).await;
         }
         let mut record = service.new_message(&message, peer, Transport::Mailslot);
         record.broadcast = broadcast;
@@ -62,10 +73,45 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
     }
 }
 
-/// Decodes a MESSNGR datagram meant for us (see [`mailslot::receive`]).
-/// Returns the message and whether it was a broadcast; the `to` of a domain
-/// broadcast is the domain, so it is delivered to the computer name.
-fn messenger_message(service: &Service, bytes: &[u8]) -> Option<(Message, bool)> {
+/// Whether a domain broadcast that reached us from `peer` should be
+/// re-broadcast into our subnets: it came straight from its originator (not
+/// already relayed), from outside our subnets (a local broadcast was heard by
+/// everyone already), and `network.relay_from` lets that host use us.
+fn should_relay(service: &Service, peer: Ipv4Addr, origin: Ipv4Addr) -> bool {
+    peer == origin
+        && !service.interfaces.iter().any(|i| i.is_on_link(peer))
+        && service
+            .relay_from
+            .iter()
+            .any(|n| n.contains(&IpAddr::V4(peer)))
+}
+
+/// Re-broadcasts a domain datagram, unchanged (the originator stays in its
+/// header), on every interface that has a broadcast address.
+async fn relay(service: &Service, datagram: &[u8], peer: Ipv4Addr) {
+    let port = service.config.network.datagram_port;
+    for iface in &service.interfaces {
+        let Some(target) = iface.broadcast else {
+            continue;
+        };
+        let Ok(socket) = UdpSocket::bind(SocketAddrV4::new(iface.address, 0)).await else {
+            continue;
+        };
+        let _ = socket.set_broadcast(true);
+        match socket
+            .send_to(datagram, SocketAddr::V4(SocketAddrV4::new(target, port)))
+            .await
+        {
+            Ok(_) => tracing::info!(%peer, %target, "domain broadcast relayed"),
+            Err(e) => tracing::warn!(%peer, %target, error = %e, "relay failed"),
+        }
+    }
+}
+
+/// Decodes a MESSNGR datagram meant for us (see [`mailslot::receive`]). The
+/// `to` of a domain broadcast is the domain, so it is delivered to the
+/// computer name.
+fn messenger_message(service: &Service, bytes: &[u8]) -> Option<Received> {
     let workgroup = NetbiosName::with_code_page(
         &service.config.workgroup,
         suffix::WORKSTATION,
@@ -73,17 +119,16 @@ fn messenger_message(service: &Service, bytes: &[u8]) -> Option<(Message, bool)>
     )
     .ok()?;
     let aliases = service.aliases.lock().expect("alias table lock");
-    let (mut message, addressed) = mailslot::receive(
+    let mut received = mailslot::receive(
         bytes,
         &workgroup,
         &|name| aliases.find(name).is_some(),
         service.code_page,
     )?;
-    let broadcast = addressed == Addressed::Broadcast;
-    if broadcast {
-        message.to = aliases.computer_name().to_text(service.code_page);
+    if received.addressed == Addressed::Broadcast {
+        received.message.to = aliases.computer_name().to_text(service.code_page);
     }
-    Some((message, broadcast))
+    Some(received)
 }
 
 /// Sends a MESSNGR datagram to `domain<00>` on every interface's broadcast
@@ -135,7 +180,8 @@ pub(crate) async fn broadcast(
         .iter()
         .filter_map(|i| i.broadcast.map(|b| (i.address, b)))
         .collect();
-    for extra in &service.config.network.broadcast {
+    let relays = service.config.network.relays.iter();
+    for extra in service.config.network.broadcast.iter().chain(relays) {
         let source_ip = service
             .interfaces
             .first()

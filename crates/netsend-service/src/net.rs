@@ -12,8 +12,20 @@ pub struct Interface {
     pub address: Ipv4Addr,
     /// Its subnet broadcast address, if it has one (loopback has none).
     pub broadcast: Option<Ipv4Addr>,
+    /// Its subnet mask, when known.
+    pub netmask: Option<Ipv4Addr>,
     /// Its hardware address, for node status answers (zeros when unknown).
     pub mac: [u8; 6],
+}
+
+impl Interface {
+    /// Whether `peer` is on this interface's subnet (and so hears its broadcasts).
+    pub fn is_on_link(&self, peer: Ipv4Addr) -> bool {
+        self.netmask.is_some_and(|mask| {
+            let mask = u32::from(mask);
+            u32::from(peer) & mask == u32::from(self.address) & mask
+        })
+    }
 }
 
 /// Lists the IPv4 interfaces to serve: those whose address is in `bind`, or
@@ -60,6 +72,11 @@ pub fn interfaces(bind: &[Ipv4Addr], only: &[String]) -> Vec<Interface> {
                 .as_ref()
                 .and_then(|a| a.as_sockaddr_in())
                 .map(|a| a.ip());
+            let netmask = ifa
+                .netmask
+                .as_ref()
+                .and_then(|a| a.as_sockaddr_in())
+                .map(|a| a.ip());
             let mac = macs
                 .iter()
                 .find(|(name, _)| *name == ifa.interface_name)
@@ -67,6 +84,7 @@ pub fn interfaces(bind: &[Ipv4Addr], only: &[String]) -> Vec<Interface> {
             let iface = Interface {
                 address,
                 broadcast,
+                netmask,
                 mac,
             };
             if !found.contains(&iface) {
@@ -80,6 +98,7 @@ pub fn interfaces(bind: &[Ipv4Addr], only: &[String]) -> Vec<Interface> {
             found.push(Interface {
                 address,
                 broadcast: None,
+                netmask: None,
                 mac: [0; 6],
             });
         }

@@ -166,6 +166,8 @@ pub struct Service {
     drops: [AtomicU64; DropReason::ALL.len()],
     /// Open TCP sessions per source address.
     connections: Mutex<HashMap<IpAddr, usize>>,
+    /// Networks whose domain broadcasts we relay into our subnets.
+    pub(crate) relay_from: Vec<ipnet::IpNet>,
     /// Recently resolved names.
     pub(crate) name_cache: Mutex<crate::send::NameCache>,
     /// Name registrations on the broadcast segments.
@@ -417,6 +419,9 @@ pub async fn run(
         policy: Mutex::new(policy),
         drops: Default::default(),
         connections: Mutex::default(),
+        relay_from: config
+            .relay_networks()
+            .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?,
         name_cache: Mutex::default(),
         registrar,
         session_addresses,

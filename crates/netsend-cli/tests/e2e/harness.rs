@@ -335,6 +335,78 @@ fn ip(args: &[&str]) {
 impl Lan {
     /// Builds the LAN; `hosts` are (short name, IPv4 address in 192.0.2.0/24).
     pub(crate) fn new(tag: &str, hosts: &[(&str, &str)]) -> Self {
+        let mut lan = Self::bridges(tag, 1);
+        for (i, (name, addr)) in hosts.iter().enumerate() {
+            lan.attach(0, i, name, &format!("{addr}/24"), "192.0.2.255", None);
+        }
+        lan
+    }
+
+    /// Two subnets joined by a router host `rt`: 192.0.2.0/25 (router .1) with
+    /// `first` and 192.0.2.128/25 (router .129) with `second`. Broadcasts stay
+    /// in their subnet; unicast is routed.
+    pub(crate) fn routed(tag: &str, first: &[(&str, &str)], second: &[(&str, &str)]) -> Self {
+        let mut lan = Self::bridges(tag, 2);
+        let segments = [
+            (first, "/25", "192.0.2.127", "192.0.2.1"),
+            (second, "/25", "192.0.2.255", "192.0.2.129"),
+        ];
+        let rt = lan.ns("rt");
+        ip(&["netns", "add", &rt]);
+        lan.hosts.push(rt.clone());
+        ip(&["-n", &rt, "link", "set", "lo", "up"]);
+        let br = lan.hosts[0].clone();
+        for (seg, (hosts, prefix, bcast, gw)) in segments.iter().enumerate() {
+            let (port, dev) = (format!("rt{seg}"), format!("eth{seg}"));
+            ip(&[
+                "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", &dev, "netns", &rt,
+            ]);
+            ip(&[
+                "-n",
+                &br,
+                "link",
+                "set",
+                &port,
+                "master",
+                &format!("br{seg}"),
+                "up",
+            ]);
+            ip(&[
+                "-n",
+                &rt,
+                "addr",
+                "add",
+                &format!("{gw}{prefix}"),
+                "broadcast",
+                bcast,
+                "dev",
+                &dev,
+            ]);
+            ip(&["-n", &rt, "link", "set", &dev, "up"]);
+            for (i, (name, addr)) in hosts.iter().enumerate() {
+                lan.attach(
+                    seg,
+                    seg * 100 + i,
+                    name,
+                    &format!("{addr}{prefix}"),
+                    bcast,
+                    Some(gw),
+                );
+            }
+        }
+        ip(&[
+            "netns",
+            "exec",
+            &rt,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+        ]);
+        lan
+    }
+
+    /// The bridge namespace with `count` bridges (br0, br1, ...).
+    fn bridges(tag: &str, count: usize) -> Self {
         let prefix = format!("nst{}{tag}", std::process::id() % 100_000);
         let mut lan = Self {
             prefix: prefix.clone(),
@@ -344,50 +416,76 @@ impl Lan {
         ip(&["netns", "add", &br]);
         lan.hosts.push(br.clone());
         ip(&["-n", &br, "link", "set", "lo", "up"]);
-        ip(&["-n", &br, "link", "add", "br0", "type", "bridge"]);
+        for b in 0..count {
+            let dev = format!("br{b}");
+            ip(&["-n", &br, "link", "add", &dev, "type", "bridge"]);
+            ip(&[
+                "-n",
+                &br,
+                "link",
+                "set",
+                &dev,
+                "type",
+                "bridge",
+                "stp_state",
+                "0",
+                "forward_delay",
+                "0",
+            ]);
+            ip(&["-n", &br, "link", "set", &dev, "up"]);
+        }
+        lan
+    }
+
+    /// Adds host `name` with address `cidr` on bridge `bridge`, default route
+    /// via `gateway` if given.
+    fn attach(
+        &mut self,
+        bridge: usize,
+        index: usize,
+        name: &str,
+        cidr: &str,
+        broadcast: &str,
+        gateway: Option<&str>,
+    ) {
+        assert!(
+            cidr.starts_with("192.0.2."),
+            "test hosts use 192.0.2.0/24 only"
+        );
+        let br = self.hosts[0].clone();
+        let ns = self.ns(name);
+        ip(&["netns", "add", &ns]);
+        self.hosts.push(ns.clone());
+        let port = format!("port{index}");
+        ip(&[
+            "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+        ]);
         ip(&[
             "-n",
             &br,
             "link",
             "set",
-            "br0",
-            "type",
-            "bridge",
-            "stp_state",
-            "0",
-            "forward_delay",
-            "0",
+            &port,
+            "master",
+            &format!("br{bridge}"),
+            "up",
         ]);
-        ip(&["-n", &br, "link", "set", "br0", "up"]);
-        for (i, (name, addr)) in hosts.iter().enumerate() {
-            assert!(
-                addr.starts_with("192.0.2."),
-                "test hosts use 192.0.2.0/24 only"
-            );
-            let ns = lan.ns(name);
-            ip(&["netns", "add", &ns]);
-            lan.hosts.push(ns.clone());
-            let port = format!("port{i}");
-            ip(&[
-                "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns",
-                &ns,
-            ]);
-            ip(&["-n", &br, "link", "set", &port, "master", "br0", "up"]);
-            ip(&["-n", &ns, "link", "set", "lo", "up"]);
-            ip(&[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "broadcast",
-                "192.0.2.255",
-                "dev",
-                "eth0",
-            ]);
-            ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            cidr,
+            "broadcast",
+            broadcast,
+            "dev",
+            "eth0",
+        ]);
+        ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+        if let Some(gw) = gateway {
+            ip(&["-n", &ns, "route", "add", "default", "via", gw]);
         }
-        lan
     }
 
     /// The namespace of host `name`.

@@ -202,3 +202,54 @@ fn a_name_another_host_owns_is_refused_and_stopped_hosts_release_theirs() {
     let out = b.cli(&["name", "helpdesk", "/add"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn a_relay_carries_domain_broadcasts_into_another_subnet() {
+    if !require(
+        is_root() && have("ip"),
+        "root and iproute2 (network namespaces)",
+    ) {
+        return;
+    }
+    // a and d share one subnet; b (the relay) and c another, behind a router.
+    let lan = Lan::routed(
+        "rl",
+        &[("a", "192.0.2.10"), ("d", "192.0.2.11")],
+        &[("b", "192.0.2.130"), ("c", "192.0.2.131")],
+    );
+    let start = |host: &str, name: &str, addr: &str, extra: &str| {
+        Service::start_in(Some(&lan.ns(host)), name, addr, 139, 137, "", extra)
+    };
+    let a = start("a", "HOSTA", "192.0.2.10", "relays = [\"192.0.2.130\"]");
+    let d = start("d", "HOSTD", "192.0.2.11", "relays = [\"192.0.2.130\"]");
+    // b relays for a only.
+    let b = start("b", "HOSTB", "192.0.2.130", "relay_from = [\"192.0.2.10\"]");
+    let c = start("c", "HOSTC", "192.0.2.131", "");
+    // d may not use b as a relay: b gets d's broadcast (sent to it directly)
+    // but does not pass it on.
+    let out = d.cli(&["send", "*", "stays at home"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // With one, it reaches the other subnet too: the relay stores it and
+    // re-broadcasts it there, once.
+    let out = a.cli(&["send", "*", "across the router"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let _ = c.wait_inbox(1);
+    let _ = a.wait_inbox(2);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let texts = |svc: &Service| -> Vec<String> {
+        let mut t: Vec<String> = svc
+            .inbox()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect();
+        t.sort();
+        t
+    };
+    assert_eq!(texts(&a), ["across the router", "stays at home"]);
+    assert_eq!(texts(&d), ["across the router", "stays at home"]);
+    assert_eq!(texts(&b), ["across the router", "stays at home"]);
+    assert_eq!(texts(&c), ["across the router"]);
+    let relayed = &c.inbox()[0];
+    assert_eq!(relayed["broadcast"], true);
+    assert_eq!(relayed["from"], "root");
+}
