@@ -35,6 +35,10 @@ pub struct Config {
     /// The utmp file read to find logged-in users.
     #[serde(default = "default_utmp_path")]
     pub utmp_path: PathBuf,
+    /// Samba's smb.conf, passed to `smbstatus -s` to find the SMB sessions of
+    /// a Samba on this host (`/USERS`); unset: smbstatus's own default.
+    #[serde(default)]
+    pub samba_config: Option<PathBuf>,
     /// Sockets and ports.
     #[serde(default)]
     pub network: NetworkConfig,
@@ -334,6 +338,7 @@ impl Default for Config {
             user: default_user(),
             broadcast_group: default_broadcast_group(),
             utmp_path: default_utmp_path(),
+            samba_config: None,
             network: NetworkConfig::default(),
             limits: LimitsConfig::default(),
             filter: FilterConfig::default(),

@@ -319,9 +319,12 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             }
             let (from, text) = sender_identity(caller, from, text);
             let utmp = service.config.utmp_path.clone();
-            let people = tokio::task::spawn_blocking(move || crate::users::recipients(&utmp))
-                .await
-                .unwrap_or_default();
+            let samba = service.config.samba_config.clone();
+            let people = tokio::task::spawn_blocking(move || {
+                crate::users::recipients(&utmp, samba.as_deref())
+            })
+            .await
+            .unwrap_or_default();
             // Bounded fan-out: a few unreachable machines do not hold up the rest.
             let slots = Arc::new(tokio::sync::Semaphore::new(USERS_FAN_OUT));
             let mut sends = tokio::task::JoinSet::new();

@@ -53,10 +53,16 @@ pub fn login_sessions(path: &Path) -> Vec<UserSession> {
         .collect()
 }
 
-/// The users of Samba's SMB sessions on this host, from `smbstatus -b`;
-/// empty when Samba is not installed or not running.
-pub fn smb_sessions() -> Vec<UserSession> {
-    let Ok(out) = Command::new("smbstatus").arg("-b").output() else {
+/// The users of Samba's SMB sessions on this host, from `smbstatus -b`
+/// (reading Samba's configuration at `samba_config`, or its default); empty
+/// when Samba is not installed or not running.
+pub fn smb_sessions(samba_config: Option<&Path>) -> Vec<UserSession> {
+    let mut smbstatus = Command::new("smbstatus");
+    smbstatus.arg("-b");
+    if let Some(conf) = samba_config {
+        smbstatus.arg("-s").arg(conf);
+    }
+    let Ok(out) = smbstatus.output() else {
         return Vec::new();
     };
     if !out.status.success() {
@@ -86,9 +92,12 @@ fn parse_smbstatus(text: &str) -> Vec<UserSession> {
 }
 
 /// Everyone with a session here, one entry per person (their first session).
-pub fn recipients(utmp: &Path) -> Vec<UserSession> {
+pub fn recipients(utmp: &Path, samba_config: Option<&Path>) -> Vec<UserSession> {
     let mut people: Vec<UserSession> = Vec::new();
-    for s in login_sessions(utmp).into_iter().chain(smb_sessions()) {
+    for s in login_sessions(utmp)
+        .into_iter()
+        .chain(smb_sessions(samba_config))
+    {
         if !people.iter().any(|p| p.user == s.user) {
             people.push(s);
         }

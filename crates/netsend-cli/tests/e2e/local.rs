@@ -533,7 +533,7 @@ fn users_see_only_their_own_and_the_hosts_messages() {
 }
 
 /// One utmp record (glibc x86_64 layout, 384 bytes) of a user process.
-fn utmp_record(pid: u32, line: &str, user: &str, host: &str) -> Vec<u8> {
+pub(crate) fn utmp_record(pid: u32, line: &str, user: &str, host: &str) -> Vec<u8> {
     let mut r = vec![0u8; 384];
     r[0..2].copy_from_slice(&7i16.to_le_bytes()); // USER_PROCESS
     r[4..8].copy_from_slice(&pid.to_le_bytes());

@@ -429,3 +429,85 @@ fn names_are_registered_with_and_resolved_through_a_wins_server() {
     }
     assert!(released, "the WINS server still lists HELPDESK<03>");
 }
+
+#[test]
+fn users_reaches_the_people_of_smbds_sessions() {
+    let Some(lab) = SambaLan::new("su") else {
+        return;
+    };
+    if !require(
+        have("useradd") && have("smbpasswd"),
+        "useradd and smbpasswd",
+    ) {
+        return;
+    }
+    // A real account with a Samba password, holding an SMB session from host
+    // n, where the same person is logged in at the console.
+    let _account = crate::harness::TestUsers::create(&["nsbob"], None);
+    let smb_conf = format!("{}/smbd/smb.conf", lab.dir.path().display());
+    let out = lab.lan.exec(
+        "s",
+        &["smbpasswd", "-c", &smb_conf, "-a", "-s", "nsbob"],
+        Some(b"Secret-12\nSecret-12\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // netsend beside smbd on s (ports clear of smbd's and nmbd's), and on n.
+    let top = format!("samba_config = \"{smb_conf}\"");
+    let server = Service::start_in(
+        Some(&lab.lan.ns("s")),
+        "SRV",
+        "192.0.2.41",
+        1139,
+        1137,
+        &top,
+        "",
+    );
+    let utmp = lab.dir.path().join("ws-utmp");
+    std::fs::write(
+        &utmp,
+        crate::local::utmp_record(std::process::id(), "tty1", "nsbob", ""),
+    )
+    .unwrap();
+    let top = format!("utmp_path = \"{}\"", utmp.display());
+    let workstation = Service::start_in(
+        Some(&lab.lan.ns("n")),
+        "WS",
+        "192.0.2.42",
+        1139,
+        1137,
+        &top,
+        "",
+    );
+    let conf = client_conf(
+        lab.dir.path(),
+        "interfaces = eth0\n   bind interfaces only = yes",
+    );
+    let mut session = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.lan.ns("n"), "smbclient", "-s", &conf])
+        .args(["//192.0.2.41/IPC$", "-U", "nsbob%Secret-12"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once smbstatus lists the session, /USERS reaches nsbob at n.
+    let mut report = String::new();
+    for _ in 0..50 {
+        let out = server.cli(&["send", "/USERS", "Files server going down"]);
+        report = format!("{}{}", stdout(&out), stderr(&out));
+        if report.contains("sent to nsbob (192.0.2.42:1139)") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = session.kill();
+    let _ = session.wait();
+    assert!(
+        report.contains("sent to nsbob (192.0.2.42:1139)"),
+        "{report}"
+    );
+    let inbox = workstation.wait_inbox(1);
+    assert_eq!(inbox[0]["to"], "NSBOB");
+    assert_eq!(inbox[0]["recipient_user"], "nsbob");
+    assert_eq!(inbox[0]["text"], "Files server going down");
+}
