@@ -8,6 +8,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use nix::errno::Errno;
+use nix::sys::socket::MsgFlags;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -237,12 +239,23 @@ pub fn call_blocking(
     request: &Request,
     timeout: Duration,
 ) -> Result<Response, ClientError> {
-    use std::io::{BufRead as _, Read as _, Write as _};
-    let mut stream =
+    use std::io::{BufRead as _, Read as _};
+    use std::os::fd::AsRawFd as _;
+    let stream =
         std::os::unix::net::UnixStream::connect(socket).map_err(|e| connect_error(socket, e))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    stream.write_all(request_line(request)?.as_bytes())?;
+    // MSG_NOSIGNAL: a service that went away must not raise SIGPIPE in the
+    // program that loaded the C ABI, whose signal dispositions are its own.
+    let line = request_line(request)?;
+    let mut rest = line.as_bytes();
+    while !rest.is_empty() {
+        match nix::sys::socket::send(stream.as_raw_fd(), rest, MsgFlags::MSG_NOSIGNAL) {
+            Ok(sent) => rest = &rest[sent..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(ClientError::Io(e.into())),
+        }
+    }
     let mut answer = String::new();
     let n = std::io::BufReader::new(stream)
         .take(MAX_LINE_LEN as u64)

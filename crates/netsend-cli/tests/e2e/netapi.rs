@@ -2,6 +2,8 @@
 //! built with gcc against `lmmsg.h`, Python's ctypes, and the C# sample from
 //! Microsoft's NetMessageBufferSend reference under mono.
 
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -127,6 +129,24 @@ fn c_program_linked_against_the_library() {
     cmd.arg("down")
         .env("NETSEND_CONTROL_SOCKET", svc.dir.path().join("absent.sock"));
     assert_success("the C program without a service", &run(cmd));
+
+    // Something else answers on the socket: an error code, not a crash.
+    let garbled = svc.dir.path().join("garbled.sock");
+    let listener = UnixListener::bind(&garbled).unwrap();
+    let impostor = std::thread::spawn(move || {
+        for stream in listener.incoming().take(2) {
+            let mut stream = stream.unwrap();
+            let mut request = String::new();
+            BufReader::new(&stream).read_line(&mut request).unwrap();
+            stream
+                .write_all(b"{\"result\":\"no such answer\"}\n")
+                .unwrap();
+        }
+    });
+    let mut cmd = Command::new(&exe);
+    cmd.arg("garbled").env("NETSEND_CONTROL_SOCKET", &garbled);
+    assert_success("the C program with a garbled answer", &run(cmd));
+    impostor.join().unwrap();
 }
 
 #[test]

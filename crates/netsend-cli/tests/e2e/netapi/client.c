@@ -5,6 +5,7 @@
  *
  *   client up COMPUTER   every function, success and error paths
  *   client down          the service is not running
+ *   client garbled       something answers the socket with nonsense
  *
  * Prints one line per check; the exit status is the number of failed checks.
  */
@@ -157,6 +158,14 @@ static void down_checks(void) {
     check("send with NULL msgname", NetMessageBufferSend(NULL, NULL, NULL, (LPBYTE)text, 2), ERROR_INVALID_PARAMETER);
 }
 
+static void garbled_checks(void) {
+    static const char16_t text[] = u"to a confused service";
+    LPBYTE buf = NULL;
+    DWORD read, total;
+    check("send", NetMessageBufferSend(NULL, u"HOST", NULL, (LPBYTE)text, sizeof text - 2), NERR_NetworkError);
+    check("enum", NetMessageNameEnum(NULL, 0, &buf, MAX_PREFERRED_LENGTH, &read, &total, NULL), NERR_NetworkError);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "up") == 0) {
         WCHAR computer[16], unc[32] = {'\\', '\\'};
@@ -166,8 +175,10 @@ int main(int argc, char **argv) {
         name_checks(computer);
     } else if (argc == 2 && strcmp(argv[1], "down") == 0) {
         down_checks();
+    } else if (argc == 2 && strcmp(argv[1], "garbled") == 0) {
+        garbled_checks();
     } else {
-        fprintf(stderr, "usage: client up COMPUTER | client down\n");
+        fprintf(stderr, "usage: client up COMPUTER | client down | client garbled\n");
         return 100;
     }
     return failures;
