@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use crate::harness::{have, require, stderr, stdout, Service};
+use crate::harness::{have, is_root, require, stderr, stdout, Service};
 
 /// The test programs in `tests/e2e/netapi/`.
 fn client_source(file: &str) -> PathBuf {
@@ -169,6 +169,31 @@ fn python_ctypes() {
     assert_eq!(inbox[0]["to"], "NAPIPY");
     assert_eq!(inbox[0]["from"], "PYTHON");
     assert_eq!(inbox[0]["text"], text);
+
+    // The service knows callers by their credentials: an ordinary user may
+    // not delete root's alias; root may.
+    let delete = |user: Option<&str>| {
+        let mut cmd = match user {
+            Some(user) => {
+                let mut cmd = Command::new("runuser");
+                cmd.args(["-u", user, "--", "/usr/bin/python3"]);
+                cmd
+            }
+            None => Command::new("/usr/bin/python3"),
+        };
+        cmd.arg(client_source("client.py"))
+            .arg(library())
+            .args(["del", "pydesk"])
+            .env("NETSEND_CONTROL_SOCKET", control_socket(&svc));
+        let out = run(cmd);
+        assert_success("NetMessageNameDel from Python", &out);
+        stdout(&out).trim().to_owned()
+    };
+    if require(have("runuser") && is_root(), "root and runuser") {
+        assert_eq!(delete(Some("nobody")), "5");
+    }
+    assert_eq!(delete(None), "0");
+    assert!(!stdout(&svc.cli(&["name"])).contains("PYDESK"));
 }
 
 #[test]

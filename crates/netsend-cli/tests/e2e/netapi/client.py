@@ -3,7 +3,8 @@
 ctypes.c_wchar_p is 4-byte wchar_t on Linux, so strings are passed as UTF-16LE
 bytes with a 2-byte NUL, and names read back as UTF-16 from the buffer.
 
-    python3 client.py LIBRARY COMPUTER TEXT
+    python3 client.py LIBRARY COMPUTER TEXT   send, list and check error codes
+    python3 client.py LIBRARY del NAME        print NetMessageNameDel's status
 """
 
 import ctypes
@@ -40,9 +41,19 @@ class MSG_INFO_1(ctypes.Structure):
     ]
 
 
+def delete(netapi, name):
+    delete = netapi.NetMessageNameDel
+    delete.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    delete.restype = ctypes.c_uint32
+    print(delete(None, wide(name)))
+
+
 def main():
     library, computer, text = sys.argv[1:4]
     netapi = ctypes.CDLL(library)
+    if computer == "del":
+        delete(netapi, text)
+        return
     send = netapi.NetMessageBufferSend
     send.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32]
     send.restype = ctypes.c_uint32
