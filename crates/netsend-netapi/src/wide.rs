@@ -137,15 +137,11 @@ pub(crate) fn to_wide(text: &str) -> Vec<u16> {
 mod tests {
     use super::*;
 
-    fn wide(text: &str) -> Vec<u16> {
-        to_wide(text)
-    }
-
     #[test]
     fn names_are_bounded_and_required() {
-        let ok = wide("helpdesk");
-        let fifteen = wide("ABCDEFGHIJKLMNO");
-        let sixteen = wide("ABCDEFGHIJKLMNOP");
+        let ok = to_wide("helpdesk");
+        let fifteen = to_wide("ABCDEFGHIJKLMNO");
+        let sixteen = to_wide("ABCDEFGHIJKLMNOP");
         // SAFETY: every pointer is NULL or a NUL-terminated Vec<u16>.
         unsafe {
             assert_eq!(required_name(ok.as_ptr()), Ok("helpdesk".into()));
@@ -155,9 +151,9 @@ mod tests {
             );
             assert_eq!(required_name(sixteen.as_ptr()), Err(INVALID));
             assert_eq!(required_name(std::ptr::null()), Err(INVALID));
-            assert_eq!(required_name(wide("").as_ptr()), Err(INVALID));
+            assert_eq!(required_name(to_wide("").as_ptr()), Err(INVALID));
             assert_eq!(optional_name(std::ptr::null()), Ok(None));
-            assert_eq!(optional_name(wide("").as_ptr()), Ok(None));
+            assert_eq!(optional_name(to_wide("").as_ptr()), Ok(None));
             assert_eq!(optional_name(sixteen.as_ptr()), Err(INVALID));
             // A lone surrogate is no name.
             assert_eq!(required_name([0xD800, 0].as_ptr()), Err(INVALID));
@@ -169,17 +165,17 @@ mod tests {
         // SAFETY: every pointer is NULL or a NUL-terminated Vec<u16>.
         unsafe {
             assert_eq!(server_name(std::ptr::null()), Ok(None));
-            assert_eq!(server_name(wide("").as_ptr()), Ok(None));
-            assert_eq!(server_name(wide(r"\\").as_ptr()), Ok(None));
+            assert_eq!(server_name(to_wide("").as_ptr()), Ok(None));
+            assert_eq!(server_name(to_wide(r"\\").as_ptr()), Ok(None));
             assert_eq!(
-                server_name(wide(r"\\Host1").as_ptr()),
+                server_name(to_wide(r"\\Host1").as_ptr()),
                 Ok(Some("Host1".into()))
             );
             assert_eq!(
-                server_name(wide("host1").as_ptr()),
+                server_name(to_wide("host1").as_ptr()),
                 Ok(Some("host1".into()))
             );
-            let long = wide(&"x".repeat(MAX_SERVER_NAME_LEN + 1));
+            let long = to_wide(&"x".repeat(MAX_SERVER_NAME_LEN + 1));
             assert_eq!(server_name(long.as_ptr()), Err(INVALID));
         }
     }
