@@ -7,6 +7,9 @@ use netsend_proto::policy::{parse_network, AccessList, Limits, NamePattern, Poli
 use netsend_wire::{CodePage, NetbiosName};
 use serde::{Deserialize, Serialize};
 
+/// The largest `limits.max_message_len` accepted, in bytes.
+pub const MAX_MESSAGE_LEN: usize = 65_536;
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -393,10 +396,10 @@ impl Config {
             s.socket_addr(self.network.session_port)
                 .map_err(|e| invalid("static_names.address", e))?;
         }
-        if self.limits.max_message_len == 0 || self.limits.max_message_len > 65_536 {
+        if self.limits.max_message_len == 0 || self.limits.max_message_len > MAX_MESSAGE_LEN {
             return Err(invalid(
                 "limits.max_message_len",
-                "must be 1..=65536".into(),
+                format!("must be 1..={MAX_MESSAGE_LEN}"),
             ));
         }
         self.relay_networks()?;

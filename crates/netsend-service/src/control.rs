@@ -1,12 +1,15 @@
-//! The local control API: JSON lines over a Unix socket, used by the CLI (and
-//! later the C ABI).
+//! The local control API: JSON lines over a Unix socket, used by the CLI and
+//! the C ABI (`libnetapi32`).
 //!
 //! One request per line, one response per line. The service learns who is asking
 //! from the socket's peer credentials, so an ordinary user reaches only their own
 //! inbox and aliases while root reaches everything.
 
 use std::path::Path;
+use std::time::Duration;
 
+use nix::errno::Errno;
+use nix::sys::socket::MsgFlags;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -189,21 +192,39 @@ pub enum ClientError {
     Protocol(String),
 }
 
+/// Maps a failed connect to [`ClientError::NotRunning`] when nothing listens.
+fn connect_error(socket: &Path, e: std::io::Error) -> ClientError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+            ClientError::NotRunning(socket.display().to_string())
+        }
+        _ => ClientError::Io(e),
+    }
+}
+
+/// The request as one line.
+fn request_line(request: &Request) -> Result<String, ClientError> {
+    let mut line =
+        serde_json::to_string(request).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    line.push('\n');
+    Ok(line)
+}
+
+/// Parses the answer line (`read` bytes long).
+fn parse_answer(read: usize, answer: &str) -> Result<Response, ClientError> {
+    if read == 0 {
+        return Err(ClientError::Protocol("connection closed".into()));
+    }
+    serde_json::from_str(answer).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
 /// Sends one request and waits for its response.
 pub async fn call(socket: &Path, request: &Request) -> Result<Response, ClientError> {
     let stream = UnixStream::connect(socket)
         .await
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                ClientError::NotRunning(socket.display().to_string())
-            }
-            _ => ClientError::Io(e),
-        })?;
+        .map_err(|e| connect_error(socket, e))?;
     let (read, mut write) = stream.into_split();
-    let mut line =
-        serde_json::to_string(request).map_err(|e| ClientError::Protocol(e.to_string()))?;
-    line.push('\n');
-    write.write_all(line.as_bytes()).await?;
+    write.write_all(request_line(request)?.as_bytes()).await?;
     let mut reader = BufReader::new(read);
     let mut answer = String::new();
     use tokio::io::AsyncReadExt as _;
@@ -211,8 +232,36 @@ pub async fn call(socket: &Path, request: &Request) -> Result<Response, ClientEr
         .take(MAX_LINE_LEN as u64)
         .read_line(&mut answer)
         .await?;
-    if n == 0 {
-        return Err(ClientError::Protocol("connection closed".into()));
+    parse_answer(n, &answer)
+}
+
+/// [`call`] without an async runtime, for synchronous clients such as the C
+/// ABI: each read and write waits at most `timeout`.
+pub fn call_blocking(
+    socket: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, ClientError> {
+    use std::io::{BufRead as _, Read as _};
+    use std::os::fd::AsRawFd as _;
+    let stream =
+        std::os::unix::net::UnixStream::connect(socket).map_err(|e| connect_error(socket, e))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    // MSG_NOSIGNAL: a service that went away must not raise SIGPIPE in the
+    // program that loaded the C ABI, whose signal dispositions are its own.
+    let line = request_line(request)?;
+    let mut rest = line.as_bytes();
+    while !rest.is_empty() {
+        match nix::sys::socket::send(stream.as_raw_fd(), rest, MsgFlags::MSG_NOSIGNAL) {
+            Ok(sent) => rest = &rest[sent..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(ClientError::Io(e.into())),
+        }
     }
-    serde_json::from_str(&answer).map_err(|e| ClientError::Protocol(e.to_string()))
+    let mut answer = String::new();
+    let n = std::io::BufReader::new(stream)
+        .take(MAX_LINE_LEN as u64)
+        .read_line(&mut answer)?;
+    parse_answer(n, &answer)
 }

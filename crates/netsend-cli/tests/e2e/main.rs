@@ -5,4 +5,5 @@ mod crash;
 mod harness;
 mod lan;
 mod local;
+mod netapi;
 mod samba;
