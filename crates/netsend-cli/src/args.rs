@@ -28,6 +28,10 @@ pub(crate) enum Command {
         /// Broadcasts only: send a text too long for one datagram as several parts.
         #[arg(long)]
         split: bool,
+        /// Run the send on this host's messenger service instead (its
+        /// administrators only; see `netsend remote key`).
+        #[arg(long)]
+        server: Option<String>,
         /// The recipient, then the message words (joined with spaces; `-` reads stdin).
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         words: Vec<String>,
@@ -42,6 +46,15 @@ pub(crate) enum Command {
         /// Delete the alias (NET NAME /DELETE).
         #[arg(long, requires = "alias")]
         delete: bool,
+        /// Run this on another host's messenger service (its administrators only).
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// The key that identifies you to other hosts' services for `--server`.
+    Remote {
+        /// What to do.
+        #[command(subcommand)]
+        action: RemoteAction,
     },
     /// Show received messages.
     Inbox {
@@ -76,6 +89,14 @@ pub(crate) enum InboxAction {
     },
 }
 
+/// Remote-call key management.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RemoteAction {
+    /// Print your public key (creating your key on first use), to be listed
+    /// in a target host's `[remote] administrators` or `server_operators`.
+    Key,
+}
+
 /// Service control.
 #[derive(Debug, Subcommand)]
 pub(crate) enum MessengerAction {
@@ -103,7 +124,7 @@ pub(crate) fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
             continue;
         }
         // Options that take a separate value: keep the value as it is.
-        if matches!(arg.as_str(), "--config" | "--from") {
+        if matches!(arg.as_str(), "--config" | "--from" | "--server") {
             value_follows = true;
             out.push(arg);
             continue;
@@ -123,7 +144,7 @@ pub(crate) fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
             });
             continue;
         }
-        let sub_command = matches!(command.as_deref(), Some("messenger" | "inbox"));
+        let sub_command = matches!(command.as_deref(), Some("messenger" | "inbox" | "remote"));
         if sub_command && !arg.starts_with('-') && !arg.chars().all(|c| c.is_ascii_digit()) {
             out.push(arg.to_ascii_lowercase());
             continue;

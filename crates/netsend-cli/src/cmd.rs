@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use netsend_service::config::Config;
 use netsend_service::control::{self, ClientError, Request, Response};
 use netsend_service::inbox::StoredMessage;
+use netsend_service::remote;
 use netsend_wire::status::NetApiStatus;
 
-use crate::args::{Cli, Command, InboxAction, MessengerAction};
+use crate::args::{Cli, Command, InboxAction, MessengerAction, RemoteAction};
 use crate::Failure;
 
 /// Where the configuration is read from when `--config` is not given.
@@ -56,6 +57,39 @@ async fn call(config: &Config, request: Request) -> Result<Response, Failure> {
     }
 }
 
+/// Sends one request to the local service, or with `server` to that host's
+/// service over the remote-call channel.
+async fn call_at(
+    config: &Config,
+    server: Option<&str>,
+    request: Request,
+) -> Result<Response, Failure> {
+    let Some(server) = server else {
+        return call(config, request).await;
+    };
+    let (config, server) = (config.clone(), server.to_owned());
+    let answer = tokio::task::spawn_blocking(move || {
+        remote::call_server(&config, &server, &request, REMOTE_TIMEOUT)
+    })
+    .await
+    .map_err(|e| Failure::new(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()))?;
+    match answer {
+        Ok(Response::Error { code, detail }) => Err(Failure::new(NetApiStatus(code), detail)),
+        Ok(r) => Ok(r),
+        Err(e @ remote::RemoteError::ServerKeyChanged { .. }) => Err(Failure::new(
+            NetApiStatus::ERROR_ACCESS_DENIED,
+            e.to_string(),
+        )),
+        Err(e) => Err(Failure::new(
+            NetApiStatus::NERR_NETWORK_ERROR,
+            e.to_string(),
+        )),
+    }
+}
+
+/// How long a remote call may take.
+const REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
+
 fn unexpected(r: Response) -> Failure {
     Failure::new(
         NetApiStatus::NERR_INTERNAL_ERROR,
@@ -69,8 +103,28 @@ async fn dispatch(
     config_path: Option<&Path>,
 ) -> Result<(), Failure> {
     match command {
-        Command::Send { from, split, words } => send(config, from, split, words).await,
-        Command::Name { alias, add, delete } => name(config, alias, add, delete).await,
+        Command::Send {
+            from,
+            split,
+            server,
+            words,
+        } => send(config, from, split, server.as_deref(), words).await,
+        Command::Name {
+            alias,
+            add,
+            delete,
+            server,
+        } => name(config, alias, add, delete, server.as_deref()).await,
+        Command::Remote {
+            action: RemoteAction::Key,
+        } => {
+            let file = remote::user_key_file()
+                .map_err(|e| Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
+            let key = remote::KeyPair::load_or_create(&file)
+                .map_err(|e| Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
+            println!("{}", remote::public_key_text(&key.public));
+            Ok(())
+        }
         Command::Inbox {
             json,
             unread,
@@ -135,8 +189,14 @@ async fn send(
     config: &Config,
     from: Option<String>,
     split: bool,
+    server: Option<&str>,
     words: Vec<String>,
 ) -> Result<(), Failure> {
+    // On another host the sender is named here: the target knows only a key.
+    let from = match (server, from) {
+        (Some(_), None) => Some(remote::login_name()),
+        (_, from) => from,
+    };
     let mut words = words.into_iter();
     let target = words.next().unwrap_or_default();
     let rest: Vec<String> = words.collect();
@@ -158,7 +218,7 @@ async fn send(
     }
     let lower = target.to_ascii_lowercase();
     if lower == "/users" {
-        return match call(config, Request::SendUsers { from, text }).await? {
+        return match call_at(config, server, Request::SendUsers { from, text }).await? {
             Response::Users { delivered, failed } => {
                 for (user, address) in &delivered {
                     println!("The message was successfully sent to {user} ({address}).");
@@ -200,7 +260,7 @@ async fn send(
             text,
             split,
         };
-        return match call(config, request).await? {
+        return match call_at(config, server, request).await? {
             Response::Broadcast { domain, datagrams } => {
                 println!("The message was broadcast to {domain} ({datagrams} datagram(s)).");
                 Ok(())
@@ -208,8 +268,9 @@ async fn send(
             r => Err(unexpected(r)),
         };
     }
-    match call(
+    match call_at(
         config,
+        server,
         Request::Send {
             to: target,
             from,
@@ -234,6 +295,7 @@ async fn name(
     alias: Option<String>,
     add: bool,
     delete: bool,
+    server: Option<&str>,
 ) -> Result<(), Failure> {
     let request = match (alias, add, delete) {
         (Some(name), true, _) => Request::NameAdd { name },
@@ -252,7 +314,7 @@ async fn name(
         ),
         _ => String::new(),
     };
-    match call(config, request).await? {
+    match call_at(config, server, request).await? {
         Response::Names { names } => {
             println!("{:<16} {:<10} {:<12} Network", "Name", "Kind", "Owner");
             println!("{}", "-".repeat(70));

@@ -9,9 +9,12 @@
  *
  * Calls go to the local netsend service over its control socket
  * ($NETSEND_CONTROL_SOCKET, else control_socket from $NETSEND_CONFIG or
- * /etc/netsend/netsend.toml, else /run/netsend/control.sock). servername must
- * be NULL, empty or this host's computer name (optionally with a leading
- * "\\"); any other server gives ERROR_NOT_SUPPORTED for now.
+ * /etc/netsend/netsend.toml, else /run/netsend/control.sock). servername NULL,
+ * empty or this host's computer name (optionally with a leading "\\") is the
+ * local service; any other name or address runs the call on that host's
+ * netsend service over its authenticated, encrypted remote-call channel with
+ * the caller's key, allowed only to that host's administrators and server
+ * operators (ERROR_ACCESS_DENIED otherwise).
  *
  * Every function checks its pointers for NULL and never crashes its caller
  * (an internal fault returns NERR_InternalError). Functions are thread-safe;

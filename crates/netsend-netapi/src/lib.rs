@@ -8,7 +8,8 @@
 //! `/etc/netsend/netsend.toml`, else `/run/netsend/control.sock`); the service
 //! knows the caller from the socket's peer credentials and applies its
 //! permissions. A `servername` other than NULL, empty or this host's computer
-//! name is `ERROR_NOT_SUPPORTED` for now.
+//! name runs the call on that host's service over the remote-call channel
+//! (`netsend_service::remote`), allowed only to its administrators.
 //!
 //! Strings are UTF-16 as `uint16_t` units, because `wchar_t` is 32 bits wide on
 //! Linux. Every function checks its pointers for NULL and catches panics
@@ -53,7 +54,7 @@ fn expect_ok(response: Response) -> Result<NetApiStatus, NetApiStatus> {
 /// Returns `NERR_Success`, `ERROR_INVALID_PARAMETER` (NULL or empty `msgname`,
 /// a name over 15 characters, an odd `buflen`, NULL `buf` with a non-zero
 /// `buflen`, a text longer than the service accepts), `NERR_NameNotFound`,
-/// `NERR_NetworkError`, `NERR_MsgNotStarted`, `ERROR_NOT_SUPPORTED` (another
+/// `NERR_NetworkError`, `NERR_MsgNotStarted`, `ERROR_NOT_SUPPORTED` (not run by the
 /// server) or another code from the service.
 ///
 /// # Safety
@@ -90,7 +91,7 @@ pub unsafe extern "C" fn NetMessageBufferSend(
 ///
 /// Returns `NERR_Success`, `ERROR_INVALID_PARAMETER`, `NERR_AlreadyExists`,
 /// `NERR_DuplicateName` (another host owns it), `NERR_TooManyNames`,
-/// `NERR_MsgNotStarted`, `ERROR_NOT_SUPPORTED` (another server) or another
+/// `NERR_MsgNotStarted`, `ERROR_NOT_SUPPORTED` (not run by the server) or another
 /// code from the service.
 ///
 /// # Safety
@@ -112,7 +113,7 @@ pub unsafe extern "C" fn NetMessageNameAdd(servername: *const u16, msgname: *con
 ///
 /// Returns `NERR_Success`, `ERROR_INVALID_PARAMETER`, `NERR_NotLocalName`,
 /// `NERR_DelComputerName`, `ERROR_ACCESS_DENIED`, `NERR_MsgNotStarted`,
-/// `ERROR_NOT_SUPPORTED` (another server) or another code from the service.
+/// `ERROR_NOT_SUPPORTED` (not run by the server) or another code from the service.
 ///
 /// # Safety
 /// `servername` and `msgname` are NULL or NUL-terminated UTF-16.
@@ -141,7 +142,7 @@ pub unsafe extern "C" fn NetMessageNameDel(servername: *const u16, msgname: *con
 /// Returns `NERR_Success`, `ERROR_MORE_DATA`, `ERROR_INVALID_LEVEL`,
 /// `ERROR_INVALID_PARAMETER` (NULL `bufptr`, `entriesread` or
 /// `totalentries`), `ERROR_NOT_ENOUGH_MEMORY`, `NERR_MsgNotStarted`, or
-/// `ERROR_NOT_SUPPORTED` (another server).
+/// `ERROR_NOT_SUPPORTED` (not run by the server).
 ///
 /// # Safety
 /// `servername` is NULL or NUL-terminated UTF-16; `bufptr`, `entriesread`,
@@ -209,7 +210,7 @@ pub unsafe extern "C" fn NetMessageNameEnum(
 ///
 /// Returns `NERR_Success`, `ERROR_INVALID_LEVEL`, `ERROR_INVALID_PARAMETER`,
 /// `NERR_NotLocalName` (no such alias here), `ERROR_NOT_ENOUGH_MEMORY`,
-/// `NERR_MsgNotStarted`, or `ERROR_NOT_SUPPORTED` (another server).
+/// `NERR_MsgNotStarted`, or `ERROR_NOT_SUPPORTED` (not run by the server).
 ///
 /// # Safety
 /// `servername` and `msgname` are NULL or NUL-terminated UTF-16; `bufptr` is

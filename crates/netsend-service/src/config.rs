@@ -51,6 +51,9 @@ pub struct Config {
     /// Allow and deny lists.
     #[serde(default)]
     pub filter: FilterConfig,
+    /// Calls from other hosts' administrators (`servername`, `--server`).
+    #[serde(default)]
+    pub remote: RemoteConfig,
     /// lmhosts-style name → address entries.
     #[serde(default)]
     pub static_names: Vec<StaticName>,
@@ -132,6 +135,68 @@ pub struct LimitsConfig {
     /// a full inbox refuses new messages until some are deleted (0: no quota).
     #[serde(default = "default_inbox_quota")]
     pub inbox_quota: u64,
+}
+
+/// `[remote]`: the channel on which other hosts' administrators run calls
+/// here, and the port this host's clients call other hosts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteConfig {
+    /// Accept remote calls (only from the keys listed below).
+    #[serde(default)]
+    pub listen: bool,
+    /// The TCP port of the channel, here and on the hosts we call.
+    #[serde(default = "default_remote_port")]
+    pub port: u16,
+    /// The service's private key (created, mode 0600, on first start);
+    /// default: `remote.key` in `state_dir`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Public keys (base64, as `netsend remote key` prints them) of the
+    /// principals in this host's Administrators group.
+    #[serde(default)]
+    pub administrators: Vec<String>,
+    /// Public keys of the principals in this host's Server Operators group.
+    #[serde(default)]
+    pub server_operators: Vec<String>,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        Self {
+            listen: false,
+            port: default_remote_port(),
+            key_file: None,
+            administrators: Vec::new(),
+            server_operators: Vec::new(),
+        }
+    }
+}
+
+impl RemoteConfig {
+    /// The keys allowed to run calls here, each with its group's name.
+    pub fn principals(&self) -> Result<Vec<([u8; 32], &'static str)>, ConfigError> {
+        let mut keys = Vec::new();
+        for (list, group, key) in [
+            (
+                &self.administrators,
+                "administrators",
+                "remote.administrators",
+            ),
+            (
+                &self.server_operators,
+                "server_operators",
+                "remote.server_operators",
+            ),
+        ] {
+            for text in list {
+                let k = crate::remote::parse_public_key(text)
+                    .map_err(|e| ConfigError::Invalid(key.into(), e))?;
+                keys.push((k, group));
+            }
+        }
+        Ok(keys)
+    }
 }
 
 /// `[filter]`: allow and deny lists, checked before the rate limits. A deny
@@ -272,6 +337,9 @@ const fn default_max_message_len() -> usize {
 const fn default_idle() -> u64 {
     30
 }
+const fn default_remote_port() -> u16 {
+    2139
+}
 const fn default_assembly_timeout() -> u64 {
     60
 }
@@ -345,6 +413,7 @@ impl Default for Config {
             network: NetworkConfig::default(),
             limits: LimitsConfig::default(),
             filter: FilterConfig::default(),
+            remote: RemoteConfig::default(),
             static_names: Vec::new(),
             wins: None,
         }
@@ -403,6 +472,7 @@ impl Config {
             ));
         }
         self.relay_networks()?;
+        self.remote.principals()?;
         if !(2..=4096).contains(&self.limits.max_aliases) {
             return Err(invalid("limits.max_aliases", "must be 2..=4096".into()));
         }

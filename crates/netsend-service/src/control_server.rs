@@ -46,6 +46,34 @@ impl Caller {
     }
 }
 
+/// Runs a request that arrived over the remote-call channel from a principal
+/// in this host's `group` (administrators or server_operators), who may do
+/// what root may do here. Only the calls that netapi32 offers remotely are
+/// served; anything else is ERROR_NOT_SUPPORTED.
+pub(crate) async fn handle_remote(
+    service: &Arc<Service>,
+    principal: &str,
+    request: Request,
+) -> Response {
+    let caller = Caller {
+        uid: 0,
+        gid: 0,
+        user: None,
+        login: principal.to_owned(),
+    };
+    match request {
+        Request::Send { .. }
+        | Request::Names
+        | Request::NameAdd { .. }
+        | Request::NameDel { .. }
+        | Request::Status => handle(service, &caller, request).await,
+        _ => error(
+            NetApiStatus::ERROR_NOT_SUPPORTED,
+            "only sends and message-name calls may be run remotely",
+        ),
+    }
+}
+
 /// Accepts control clients until shutdown.
 pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
     let mut stop = service.stop_signal();

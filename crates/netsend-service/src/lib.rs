@@ -11,6 +11,9 @@
 //!   UDP 137, UDP 138, control socket).
 //! - [`send`]: name resolution and the client side of a directed message.
 //! - [`control`]: the control protocol and its client, used by the CLI.
+//! - [`remote`]: the authenticated, encrypted channel that runs a control
+//!   request on another host's service (`servername`, `--server`); its driver
+//!   is `remote_server`.
 
 pub mod aliases;
 pub mod config;
@@ -22,6 +25,8 @@ mod names;
 pub mod net;
 pub mod privileges;
 mod registrar;
+pub mod remote;
+mod remote_server;
 pub mod send;
 pub mod service;
 mod session;

@@ -29,6 +29,9 @@ pub struct Listeners {
     pub control: std::os::unix::net::UnixListener,
     /// Interfaces served.
     pub interfaces: Vec<Interface>,
+    /// The remote-call channel's listeners and the service's key, when
+    /// `[remote] listen` is on.
+    pub remote: Option<(Vec<std::net::TcpListener>, crate::remote::KeyPair)>,
 }
 
 impl Listeners {
@@ -98,12 +101,40 @@ impl Listeners {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(control_path, std::fs::Permissions::from_mode(0o666))
             .map_err(|e| StartError::Control(control_path.clone(), e))?;
+        let remote = if config.remote.listen {
+            // Read as root, before privileges are dropped; the key stays private.
+            let key_file = config
+                .remote
+                .key_file
+                .clone()
+                .unwrap_or_else(|| config.state_dir.join("remote.key"));
+            let key = crate::remote::KeyPair::load_or_create(&key_file)
+                .map_err(|e| StartError::State(config.state_dir.clone(), e.to_string()))?;
+            let mut listeners = Vec::new();
+            for &addr in &bind {
+                listeners.push(net::bind_tcp(
+                    "the remote-call channel (TCP)",
+                    SocketAddrV4::new(addr, config.remote.port),
+                )?);
+            }
+            Some((listeners, key))
+        } else {
+            None
+        };
         Ok(Self {
             session,
             name,
             datagram,
             control,
             interfaces,
+            remote,
+        })
+    }
+
+    /// The addresses the remote-call channel listens on (empty when off).
+    pub fn remote_addresses(&self) -> Vec<SocketAddr> {
+        self.remote.as_ref().map_or_else(Vec::new, |(ls, _)| {
+            ls.iter().filter_map(|l| l.local_addr().ok()).collect()
         })
     }
 
@@ -433,6 +464,7 @@ pub async fn run(
         inbox,
         stop,
     });
+    let remote = listeners.remote;
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners.session {
         let l = TcpListener::from_std(l)
@@ -452,6 +484,25 @@ pub async fn run(
     let control = UnixListener::from_std(listeners.control)
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     tasks.spawn(crate::control_server::serve(service.clone(), control));
+    if let Some((listeners, key)) = remote {
+        let principals = service
+            .config
+            .remote
+            .principals()
+            .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
+        let key = Arc::new(key);
+        let principals = Arc::new(principals);
+        for l in listeners {
+            let l = TcpListener::from_std(l)
+                .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
+            tasks.spawn(crate::remote_server::accept_loop(
+                service.clone(),
+                l,
+                key.clone(),
+                principals.clone(),
+            ));
+        }
+    }
     tasks.spawn(watch_logins(service.clone()));
     ready();
     tracing::info!(

@@ -6,4 +6,5 @@ mod harness;
 mod lan;
 mod local;
 mod netapi;
+mod remote;
 mod samba;

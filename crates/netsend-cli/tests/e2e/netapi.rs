@@ -19,7 +19,7 @@ fn client_source(file: &str) -> PathBuf {
 
 /// `libnetapi32.so`, built once into this test's target directory: a cdylib
 /// is not built for a dependency, so the test asks cargo for it.
-fn library() -> &'static Path {
+pub(crate) fn library() -> &'static Path {
     static LIBRARY: OnceLock<PathBuf> = OnceLock::new();
     LIBRARY.get_or_init(|| {
         // The test binary is TARGET/PROFILE/deps/e2e-HASH.

@@ -1,0 +1,212 @@
+//! Calls run on another host's service (`--server`, `servername`): allowed to
+//! the keys in its `[remote] administrators` and `server_operators` only, over
+//! an encrypted channel whose server key the caller pins.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::harness::{have, is_root, netsend_bin, require, stderr, stdout, Service};
+
+/// A free TCP port on loopback.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A caller: their own key file (and known_servers beside it) and a client
+/// configuration naming the remote port.
+struct Caller {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Caller {
+    fn new(port: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("client.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "control_socket = \"{}/none.sock\"\n[remote]\nport = {port}\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        Self { dir, config }
+    }
+
+    fn key_file(&self) -> PathBuf {
+        self.dir.path().join("keys/remote.key")
+    }
+
+    /// Runs `netsend` as this caller, optionally as another Unix user.
+    fn netsend(&self, user: Option<&str>, args: &[&str]) -> Output {
+        let mut cmd = match user {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--", netsend_bin()]);
+                c
+            }
+            None => Command::new(netsend_bin()),
+        };
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("NETSEND_KEY_FILE", self.key_file())
+            .output()
+            .unwrap()
+    }
+
+    /// This caller's public key, created on first use.
+    fn public_key(&self, user: Option<&str>) -> String {
+        let out = self.netsend(user, &["remote", "key"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out).trim().to_owned()
+    }
+}
+
+fn target(port: u16, admins: &[&str], operators: &[&str]) -> Service {
+    let list = |keys: &[&str]| {
+        keys.iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Service::start(
+        "TARGET",
+        "",
+        &format!(
+            "[remote]\nlisten = true\nport = {port}\nadministrators = [{}]\nserver_operators = [{}]\n",
+            list(admins),
+            list(operators)
+        ),
+    )
+}
+
+#[test]
+fn administrators_and_operators_run_calls_others_are_refused() {
+    let port = free_port();
+    let (admin, operator, stranger) = (Caller::new(port), Caller::new(port), Caller::new(port));
+    let svc = target(
+        port,
+        &[&admin.public_key(None)],
+        &[&operator.public_key(None)],
+    );
+    let stranger_key = stranger.public_key(None);
+
+    // An administrator sends on the target's behalf.
+    let out = admin.netsend(
+        None,
+        &["send", "--server", "127.0.0.1", "TARGET", "from afar"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let inbox = svc.wait_inbox(1);
+    assert_eq!(inbox[0]["text"], "from afar");
+    assert_eq!(inbox[0]["from"], "root");
+
+    // A server operator manages the target's message names.
+    let out = operator.netsend(
+        None,
+        &["name", "REMOTEALIAS", "/add", "--server", "127.0.0.1"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = operator.netsend(None, &["name", "--server", "127.0.0.1"]);
+    assert!(stdout(&out).contains("REMOTEALIAS"), "{}", stdout(&out));
+    assert!(stdout(&svc.cli(&["name"])).contains("REMOTEALIAS"));
+
+    // A key the target does not list is refused, and nothing happens.
+    let out = stranger.netsend(
+        None,
+        &["send", "--server", "127.0.0.1", "TARGET", "let me in"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("ERROR_ACCESS_DENIED (5)") && stderr(&out).contains(&stranger_key),
+        "{}",
+        stderr(&out)
+    );
+    let out = stranger.netsend(None, &["name", "INTRUDER", "/add", "--server", "127.0.0.1"]);
+    assert!(stderr(&out).contains("(5)"), "{}", stderr(&out));
+    assert!(!stdout(&svc.cli(&["name"])).contains("INTRUDER"));
+
+    // An ordinary local user with a key of their own is no administrator there.
+    if require(have("runuser") && is_root(), "root and runuser") {
+        let user = Caller::new(port);
+        std::fs::create_dir_all(user.dir.path().join("keys")).unwrap();
+        let chown = Command::new("chown")
+            .args(["-R", "nobody"])
+            .arg(user.dir.path())
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        user.public_key(Some("nobody"));
+        let out = user.netsend(
+            Some("nobody"),
+            &["send", "--server", "127.0.0.1", "TARGET", "hi"],
+        );
+        assert!(
+            stderr(&out).contains("ERROR_ACCESS_DENIED (5)"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(svc.inbox().len(), 1, "nothing delivered when refused");
+}
+
+#[test]
+fn a_server_whose_key_changed_is_not_trusted() {
+    let port = free_port();
+    let admin = Caller::new(port);
+    let key = admin.public_key(None);
+    let first = target(port, &[&key], &[]);
+    let out = admin.netsend(None, &["send", "--server", "127.0.0.1", "TARGET", "one"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    drop(first);
+    // Another service (another key) now answers on that address.
+    let impostor = target(port, &[&key], &[]);
+    let out = admin.netsend(None, &["send", "--server", "127.0.0.1", "TARGET", "two"]);
+    assert!(
+        stderr(&out).contains("ERROR_ACCESS_DENIED (5)") && stderr(&out).contains("known_servers"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(impostor.inbox().is_empty());
+}
+
+#[test]
+fn the_library_runs_calls_on_another_host() {
+    if !require(Path::new("/usr/bin/python3").exists(), "/usr/bin/python3") {
+        return;
+    }
+    let port = free_port();
+    let (admin, stranger) = (Caller::new(port), Caller::new(port));
+    let svc = target(port, &[&admin.public_key(None)], &[]);
+    stranger.public_key(None);
+    let script = r#"
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+w = lambda s: ctypes.create_string_buffer(s.encode("utf-16-le") + b"\0\0")
+text = "via servername".encode("utf-16-le")
+send = lib.NetMessageBufferSend
+send.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_uint32]
+send.restype = ctypes.c_uint32
+print(send(w("\\\\127.0.0.1"), w("TARGET"), None, text, len(text)))
+"#;
+    let run = |caller: &Caller| {
+        let out = Command::new("/usr/bin/python3")
+            .args(["-c", script])
+            .arg(crate::netapi::library())
+            .env("NETSEND_CONFIG", &caller.config)
+            .env("NETSEND_KEY_FILE", caller.key_file())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out).trim().to_owned()
+    };
+    assert_eq!(run(&admin), "0");
+    assert_eq!(run(&stranger), "5");
+    let inbox = svc.wait_inbox(1);
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0]["text"], "via servername");
+    assert_eq!(inbox[0]["from"], "root");
+}

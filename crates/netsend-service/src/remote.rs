@@ -1,0 +1,510 @@
+//! Calls run on another host's messenger service (`servername`, `--server`):
+//! one control [`Request`] over a Noise channel between netsend hosts.
+//!
+//! The channel is `Noise_XX_25519_ChaChaPoly_BLAKE2s` over TCP: both sides
+//! prove a static X25519 key, and everything after the handshake is encrypted.
+//! The target runs the request only when the caller's key is listed in its
+//! `[remote] administrators` or `server_operators`; everyone else gets
+//! ERROR_ACCESS_DENIED and nothing is done. The caller checks the target's key
+//! against its known servers (recorded on first use, like ssh's known_hosts).
+//!
+//! Frames are a 2-byte big-endian length and that many bytes (one Noise
+//! message, at most 65535 bytes).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
+use crate::control::{Request, Response};
+
+/// The Noise protocol both sides speak.
+pub const NOISE_PATTERN: &str = "Noise_XX_25519_ChaChaPoly_BLAKE2s";
+/// Largest Noise message.
+pub const MAX_FRAME: usize = 65535;
+/// Room Noise adds to an encrypted payload (the AEAD tag).
+const TAG_LEN: usize = 16;
+
+/// Why a remote call failed before the target could answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The connection failed or timed out.
+    #[error("remote channel: {0}")]
+    Io(#[from] std::io::Error),
+    /// The Noise handshake or a decryption failed.
+    #[error("remote channel: noise: {0}")]
+    Noise(#[from] snow::Error),
+    /// The peer sent something that is not our protocol.
+    #[error("remote channel: {0}")]
+    Protocol(String),
+    /// The target's key is not the one recorded for it.
+    #[error("the key of {server} is {got}, but {expected} is recorded in {file}; if the server's key really changed, remove that line")]
+    ServerKeyChanged {
+        /// The server as addressed.
+        server: String,
+        /// The key it showed.
+        got: String,
+        /// The key on record.
+        expected: String,
+        /// The known-servers file.
+        file: String,
+    },
+    /// A key file is unreadable or malformed.
+    #[error("key file {0}: {1}")]
+    Key(PathBuf, String),
+}
+
+/// A static X25519 key pair.
+#[derive(Clone)]
+pub struct KeyPair {
+    /// The private key (never logged).
+    private: [u8; 32],
+    /// The public key, shown as base64 to be listed on targets.
+    pub public: [u8; 32],
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyPair({})", public_key_text(&self.public))
+    }
+}
+
+/// A public key as written in configuration files: standard base64.
+pub fn public_key_text(key: &[u8; 32]) -> String {
+    BASE64.encode(key)
+}
+
+/// Parses a base64 public key.
+pub fn parse_public_key(text: &str) -> Result<[u8; 32], String> {
+    let bytes = BASE64
+        .decode(text.trim())
+        .map_err(|e| format!("{text:?} is not base64: {e}"))?;
+    bytes
+        .try_into()
+        .map_err(|_| format!("{text:?} is not a 32-byte key"))
+}
+
+fn builder() -> snow::Builder<'static> {
+    snow::Builder::new(NOISE_PATTERN.parse().expect("valid noise pattern"))
+}
+
+impl KeyPair {
+    /// A fresh random key pair.
+    pub fn generate() -> Result<Self, RemoteError> {
+        let k = builder().generate_keypair()?;
+        let private = k
+            .private
+            .try_into()
+            .map_err(|_| RemoteError::Protocol("noise generated a key of the wrong size".into()))?;
+        let public = k
+            .public
+            .try_into()
+            .map_err(|_| RemoteError::Protocol("noise generated a key of the wrong size".into()))?;
+        Ok(Self { private, public })
+    }
+
+    /// Reads the private key at `path` (base64 of 32 bytes), creating it with
+    /// mode 0600 when it does not exist.
+    pub fn load_or_create(path: &Path) -> Result<Self, RemoteError> {
+        let bad = |e: String| RemoteError::Key(path.to_owned(), e);
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let private = parse_public_key(&text).map_err(bad)?;
+                let public = x25519_public(&private)?;
+                Ok(Self { private, public })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let pair = Self::generate()?;
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| bad(e.to_string()))?;
+                }
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|e| bad(e.to_string()))?;
+                writeln!(file, "{}", BASE64.encode(pair.private))
+                    .map_err(|e| bad(e.to_string()))?;
+                Ok(pair)
+            }
+            Err(e) => Err(bad(e.to_string())),
+        }
+    }
+}
+
+/// The public key of an X25519 private key.
+fn x25519_public(private: &[u8; 32]) -> Result<[u8; 32], RemoteError> {
+    let secret = x25519_dalek::StaticSecret::from(*private);
+    Ok(x25519_dalek::PublicKey::from(&secret).to_bytes())
+}
+
+/// Prefixes one Noise message with its length.
+pub fn frame(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + message.len());
+    out.extend_from_slice(&(message.len().min(MAX_FRAME) as u16).to_be_bytes());
+    out.extend_from_slice(&message[..message.len().min(MAX_FRAME)]);
+    out
+}
+
+/// The length of the first complete frame in `buf` (header included), or
+/// `None` if more bytes are needed.
+pub fn check_frame(buf: &[u8]) -> Option<usize> {
+    let len = usize::from(u16::from_be_bytes([*buf.first()?, *buf.get(1)?]));
+    (buf.len() >= 2 + len).then_some(2 + len)
+}
+
+fn read_frame(stream: &mut TcpStream) -> Result<Vec<u8>, RemoteError> {
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head)?;
+    let mut body = vec![0u8; usize::from(u16::from_be_bytes(head))];
+    stream.read_exact(&mut body)?;
+    Ok(body)
+}
+
+/// Servers whose keys we have seen: a text file of `SERVER KEY` lines.
+#[derive(Debug, Clone)]
+pub struct KnownServers {
+    path: PathBuf,
+}
+
+impl KnownServers {
+    /// The known-servers file at `path` (created on first use).
+    pub fn new(path: PathBuf) -> Self {
+        Self { path }
+    }
+
+    /// Accepts `key` for `server` if it is the recorded one, or records it if
+    /// none is recorded yet.
+    pub fn check_or_record(&self, server: &str, key: &[u8; 32]) -> Result<(), RemoteError> {
+        let text = public_key_text(key);
+        let existing = std::fs::read_to_string(&self.path).unwrap_or_default();
+        for line in existing.lines() {
+            let mut fields = line.split_whitespace();
+            if let (Some(name), Some(recorded)) = (fields.next(), fields.next()) {
+                if name == server {
+                    return if recorded == text {
+                        Ok(())
+                    } else {
+                        Err(RemoteError::ServerKeyChanged {
+                            server: server.to_owned(),
+                            got: text,
+                            expected: recorded.to_owned(),
+                            file: self.path.display().to_string(),
+                        })
+                    };
+                }
+            }
+        }
+        let bad = |e: std::io::Error| RemoteError::Key(self.path.clone(), e.to_string());
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(bad)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&self.path)
+            .map_err(bad)?;
+        writeln!(file, "{server} {text}").map_err(bad)?;
+        Ok(())
+    }
+}
+
+/// Runs `request` on the messenger service at `address`, authenticated by
+/// `key`, checking the server's key against `known` (recorded under `server`).
+pub fn call(
+    address: SocketAddr,
+    server: &str,
+    key: &KeyPair,
+    known: &KnownServers,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, RemoteError> {
+    let mut stream = TcpStream::connect_timeout(&address, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut noise = builder()
+        .local_private_key(&key.private)
+        .build_initiator()?;
+    let mut buf = vec![0u8; MAX_FRAME];
+    let mut payload = vec![0u8; MAX_FRAME];
+    let n = noise.write_message(&[], &mut buf)?;
+    stream.write_all(&frame(&buf[..n]))?;
+    let reply = read_frame(&mut stream)?;
+    noise.read_message(&reply, &mut payload)?;
+    let server_key: [u8; 32] = noise
+        .get_remote_static()
+        .and_then(|k| k.try_into().ok())
+        .ok_or_else(|| RemoteError::Protocol("the server showed no key".into()))?;
+    known.check_or_record(server, &server_key)?;
+    let n = noise.write_message(&[], &mut buf)?;
+    stream.write_all(&frame(&buf[..n]))?;
+    let mut noise = noise.into_transport_mode()?;
+    let json = serde_json::to_vec(request).map_err(|e| RemoteError::Protocol(e.to_string()))?;
+    if json.len() + TAG_LEN > MAX_FRAME {
+        return Err(RemoteError::Protocol("request too large".into()));
+    }
+    let n = noise.write_message(&json, &mut buf)?;
+    stream.write_all(&frame(&buf[..n]))?;
+    let answer = read_frame(&mut stream)?;
+    let n = noise.read_message(&answer, &mut payload)?;
+    serde_json::from_slice(&payload[..n]).map_err(|e| RemoteError::Protocol(e.to_string()))
+}
+
+/// The calling user's login name: the sender of a remote send, since the
+/// target knows the caller only by key.
+pub fn login_name() -> String {
+    let uid = nix::unistd::getuid();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map_or_else(|| format!("uid{uid}"), |u| u.name)
+}
+
+/// Overrides the caller's key file.
+pub const KEY_FILE_ENV: &str = "NETSEND_KEY_FILE";
+
+/// The caller's key file: `$NETSEND_KEY_FILE`, else `remote.key` in
+/// `$XDG_CONFIG_HOME/netsend` or `~/.config/netsend`. Its directory also holds
+/// `known_servers`.
+pub fn user_key_file() -> Result<PathBuf, RemoteError> {
+    if let Some(path) = std::env::var_os(KEY_FILE_ENV).filter(|p| !p.is_empty()) {
+        return Ok(path.into());
+    }
+    let dir = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .ok_or_else(|| {
+            RemoteError::Key(
+                "~/.config".into(),
+                "neither XDG_CONFIG_HOME nor HOME is set".into(),
+            )
+        })?;
+    Ok(dir.join("netsend").join("remote.key"))
+}
+
+/// Where `server` (`\\NAME`, `NAME`, an IPv4 address, or `ADDRESS:PORT`) is:
+/// an address or `[[static_names]]` entry, else the system resolver; the port
+/// is `[remote] port` unless given.
+pub fn server_address(
+    config: &crate::config::Config,
+    server: &str,
+) -> Result<SocketAddr, RemoteError> {
+    let server = server.trim_start_matches('\\');
+    if let Ok(addr) = server.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let port = config.remote.port;
+    if let Ok(ip) = server.parse::<std::net::Ipv4Addr>() {
+        return Ok(SocketAddr::from((ip, port)));
+    }
+    if let Some(entry) = config
+        .static_names
+        .iter()
+        .find(|s| s.name.eq_ignore_ascii_case(server))
+    {
+        if let Ok(addr) = entry.socket_addr(port) {
+            return Ok(SocketAddr::from((addr.ip(), port)));
+        }
+    }
+    use std::net::ToSocketAddrs as _;
+    (server, port)
+        .to_socket_addrs()?
+        .find(SocketAddr::is_ipv4)
+        .ok_or_else(|| {
+            RemoteError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("cannot resolve server {server:?}"),
+            ))
+        })
+}
+
+/// Runs `request` on `server`'s messenger service with the caller's own key
+/// (created on first use), pinning the server's key in `known_servers`.
+pub fn call_server(
+    config: &crate::config::Config,
+    server: &str,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, RemoteError> {
+    let key_file = user_key_file()?;
+    let key = KeyPair::load_or_create(&key_file)?;
+    let known = KnownServers::new(key_file.with_file_name("known_servers"));
+    let address = server_address(config, server)?;
+    call(
+        address,
+        &address.to_string(),
+        &key,
+        &known,
+        request,
+        timeout,
+    )
+}
+
+/// The side of the channel that runs requests: the handshake as responder
+/// with the service's key, then one request. Sans IO: bytes in, bytes out.
+pub struct Responder {
+    noise: Option<snow::HandshakeState>,
+    transport: Option<snow::TransportState>,
+    caller_key: Option<[u8; 32]>,
+}
+
+/// What the responder wants next.
+#[derive(Debug)]
+pub enum Step {
+    /// Write these bytes (a framed message) and read the next frame.
+    Send(Vec<u8>),
+    /// Read the next frame.
+    Read,
+    /// The request, decrypted; answer it with [`Responder::seal`].
+    Request(Box<Request>),
+}
+
+impl Responder {
+    /// A responder using the service's `key`.
+    pub fn new(key: &KeyPair) -> Result<Self, RemoteError> {
+        Ok(Self {
+            noise: Some(
+                builder()
+                    .local_private_key(&key.private)
+                    .build_responder()?,
+            ),
+            transport: None,
+            caller_key: None,
+        })
+    }
+
+    /// The caller's static key, known once the handshake is done.
+    pub const fn caller_key(&self) -> Option<&[u8; 32]> {
+        self.caller_key.as_ref()
+    }
+
+    /// Handles one frame's body from the caller.
+    pub fn handle(&mut self, message: &[u8]) -> Result<Step, RemoteError> {
+        let mut payload = vec![0u8; MAX_FRAME];
+        if let Some(transport) = self.transport.as_mut() {
+            let n = transport.read_message(message, &mut payload)?;
+            let request = serde_json::from_slice(&payload[..n])
+                .map_err(|e| RemoteError::Protocol(format!("bad request: {e}")))?;
+            return Ok(Step::Request(Box::new(request)));
+        }
+        let mut noise = self
+            .noise
+            .take()
+            .ok_or_else(|| RemoteError::Protocol("handshake already failed".into()))?;
+        noise.read_message(message, &mut payload)?;
+        if noise.is_handshake_finished() {
+            self.caller_key = noise.get_remote_static().and_then(|k| k.try_into().ok());
+            self.transport = Some(noise.into_transport_mode()?);
+            return Ok(Step::Read);
+        }
+        let mut out = vec![0u8; MAX_FRAME];
+        let n = noise.write_message(&[], &mut out)?;
+        self.noise = Some(noise);
+        Ok(Step::Send(frame(&out[..n])))
+    }
+
+    /// Encrypts and frames the answer.
+    pub fn seal(&mut self, response: &Response) -> Result<Vec<u8>, RemoteError> {
+        let transport = self
+            .transport
+            .as_mut()
+            .ok_or_else(|| RemoteError::Protocol("no channel yet".into()))?;
+        let json =
+            serde_json::to_vec(response).map_err(|e| RemoteError::Protocol(e.to_string()))?;
+        let mut out = vec![0u8; MAX_FRAME];
+        let n = transport.write_message(&json[..json.len().min(MAX_FRAME - TAG_LEN)], &mut out)?;
+        Ok(frame(&out[..n]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_need_their_whole_length() {
+        let f = frame(b"hello");
+        assert_eq!(f[..2], [0, 5]);
+        assert_eq!(check_frame(&f), Some(7));
+        for cut in 0..f.len() {
+            assert_eq!(check_frame(&f[..cut]), None);
+        }
+    }
+
+    #[test]
+    fn keys_round_trip_through_files_and_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let a = KeyPair::load_or_create(&path).unwrap();
+        let b = KeyPair::load_or_create(&path).unwrap();
+        assert_eq!(a.public, b.public);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let text = public_key_text(&a.public);
+        assert_eq!(parse_public_key(&text).unwrap(), a.public);
+        assert!(parse_public_key("not base64!").is_err());
+        assert!(parse_public_key("AAAA").is_err());
+    }
+
+    #[test]
+    fn known_servers_record_then_pin() {
+        let dir = tempfile::tempdir().unwrap();
+        let known = KnownServers::new(dir.path().join("known"));
+        let (a, b) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
+        known.check_or_record("192.0.2.7", &a.public).unwrap();
+        known.check_or_record("192.0.2.7", &a.public).unwrap();
+        known.check_or_record("192.0.2.8", &b.public).unwrap();
+        assert!(matches!(
+            known.check_or_record("192.0.2.7", &b.public),
+            Err(RemoteError::ServerKeyChanged { .. })
+        ));
+    }
+
+    #[test]
+    fn responder_runs_a_handshake_and_decrypts_one_request() {
+        let server = KeyPair::generate().unwrap();
+        let client = KeyPair::generate().unwrap();
+        let mut responder = Responder::new(&server).unwrap();
+        let mut noise = builder()
+            .local_private_key(&client.private)
+            .build_initiator()
+            .unwrap();
+        let mut buf = vec![0u8; MAX_FRAME];
+        let mut payload = vec![0u8; MAX_FRAME];
+        let n = noise.write_message(&[], &mut buf).unwrap();
+        let Step::Send(reply) = responder.handle(&buf[..n]).unwrap() else {
+            panic!()
+        };
+        noise.read_message(&reply[2..], &mut payload).unwrap();
+        assert_eq!(noise.get_remote_static().unwrap(), server.public);
+        let n = noise.write_message(&[], &mut buf).unwrap();
+        assert!(matches!(responder.handle(&buf[..n]).unwrap(), Step::Read));
+        assert_eq!(responder.caller_key(), Some(&client.public));
+        let mut noise = noise.into_transport_mode().unwrap();
+        let n = noise
+            .write_message(&serde_json::to_vec(&Request::Names).unwrap(), &mut buf)
+            .unwrap();
+        assert!(matches!(
+            responder.handle(&buf[..n]).unwrap(),
+            Step::Request(r) if matches!(*r, Request::Names)
+        ));
+        let sealed = responder.seal(&Response::Ok).unwrap();
+        let n = noise.read_message(&sealed[2..], &mut payload).unwrap();
+        let answer: Response = serde_json::from_slice(&payload[..n]).unwrap();
+        assert!(matches!(answer, Response::Ok));
+        // Garbage in place of a handshake message is an error, not a panic.
+        let mut other = Responder::new(&server).unwrap();
+        assert!(other.handle(b"\x00\x01garbage").is_err());
+        assert!(other.handle(b"again").is_err());
+    }
+}
