@@ -507,4 +507,19 @@ mod tests {
         assert!(other.handle(b"\x00\x01garbage").is_err());
         assert!(other.handle(b"again").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_the_responder(
+            frames in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..200), 0..4),
+        ) {
+            let server = KeyPair::generate().unwrap();
+            let mut responder = Responder::new(&server).unwrap();
+            for f in &frames {
+                let _ = check_frame(f);
+                let _ = responder.handle(f);
+            }
+            proptest::prop_assert!(responder.caller_key().is_none());
+        }
+    }
 }
