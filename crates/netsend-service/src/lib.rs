@@ -11,6 +11,7 @@
 //!   UDP 137, UDP 138, control socket).
 //! - [`send`]: name resolution and the client side of a directed message.
 //! - [`control`]: the control protocol and its client, used by the CLI.
+//! - [`terminals`]: received messages written to the recipients' terminals.
 
 pub mod aliases;
 pub mod config;
@@ -25,4 +26,5 @@ mod registrar;
 pub mod send;
 pub mod service;
 mod session;
+pub mod terminals;
 pub mod users;
