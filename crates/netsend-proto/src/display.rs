@@ -182,28 +182,28 @@ pub struct Shown<'a> {
 }
 
 impl Shown<'_> {
-    /// The heading: `Message from FROM to TO`, or `Broadcast message from FROM
-    /// to TO` for a broadcast.
+    /// The heading: `Message from FROM to TO` (for a broadcast too; its
+    /// notification is critical and its terminal banner says `(broadcast)`).
     pub fn summary(&self) -> String {
-        let kind = if self.broadcast {
-            "Broadcast message"
-        } else {
-            "Message"
-        };
         format!(
-            "{kind} from {} to {}",
+            "Message from {} to {}",
             sanitize_name(self.from),
             sanitize_name(self.to)
         )
     }
 
     /// The notification body: the sanitised text, a blank line and
-    /// `Received at HH:MM`. With `markup`, `&`, `<` and `>` are escaped, for
+    /// `Received at HH:MM` (`Broadcast, received at HH:MM` for a broadcast). With `markup`, `&`, `<` and `>` are escaped, for
     /// notification servers that read the body as markup (capability
     /// `body-markup`); a text can then not add links, images or formatting.
     pub fn notification_body(&self, markup: bool) -> String {
+        let received = if self.broadcast {
+            "Broadcast, received"
+        } else {
+            "Received"
+        };
         let body = format!(
-            "{}\n\nReceived at {}",
+            "{}\n\n{received} at {}",
             sanitize(self.text).trim_end_matches('\n'),
             self.time
         );
@@ -231,17 +231,18 @@ impl Shown<'_> {
     /// EOF\r\n
     /// ```
     ///
-    /// (`Broadcast message from ...` for a broadcast; the BEL rings the bell
-    /// once). The text and names are sanitised, so the only control bytes are
+    /// (`... at HH:MM (broadcast) ...` for a broadcast; the BEL rings the
+    /// bell once). The text and names are sanitised, so the only control bytes are
     /// the leading BEL and the CR LF line ends.
     pub fn terminal_text(&self, host: &str) -> String {
         let mut out = String::new();
         let _ = write!(
             out,
-            "\r\n\x07{} on {} at {} ...\r\n",
+            "\r\n\x07{} on {} at {}{} ...\r\n",
             self.summary(),
             sanitize_name(host),
-            self.time
+            self.time,
+            if self.broadcast { " (broadcast)" } else { "" }
         );
         let text = sanitize(self.text);
         for line in text.trim_end_matches('\n').split('\n') {
@@ -349,7 +350,11 @@ mod tests {
         };
         assert!(broadcast
             .terminal_text("HOST")
-            .starts_with("\r\n\x07Broadcast message from ALICE to BOB on HOST"));
+            .starts_with("\r\n\x07Message from ALICE to BOB on HOST at 09:05 (broadcast) ...\r\n"));
+        assert!(broadcast.is_critical());
+        assert!(broadcast
+            .notification_body(false)
+            .ends_with("\n\nBroadcast, received at 09:05"));
     }
 
     #[test]
