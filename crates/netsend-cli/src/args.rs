@@ -71,6 +71,9 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: Option<InboxAction>,
     },
+    /// Show new messages as desktop notifications; run it as yourself inside
+    /// your graphical session (XDG autostart: netsend-agent.desktop).
+    Agent,
     /// Start, stop or query the messenger service.
     Messenger {
         /// What to do.

@@ -143,6 +143,7 @@ async fn dispatch(
             }
             None => inbox(config, json, unread, follow).await,
         },
+        Command::Agent => crate::agent::run(config).await,
         Command::Messenger { action } => match action {
             MessengerAction::Start { .. } => start_daemon(config, config_path).await,
             MessengerAction::Stop => {

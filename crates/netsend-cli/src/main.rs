@@ -4,6 +4,7 @@
 //! asks the running service over its control socket, and prints the answer or a
 //! NERR code with its text and a hint.
 
+mod agent;
 mod args;
 mod cmd;
 

@@ -37,3 +37,31 @@ pub fn datagram(data: &[u8]) {
         assert!(received.message.text.len() <= 4 * data.len() + 16);
     }
 }
+
+/// Sanitises arbitrary text and builds the terminal and notification texts
+/// from it: none may panic, and none may hold a control character other than
+/// the line ends (and the terminal banner's one BEL).
+#[doc(hidden)]
+pub fn display(data: &[u8]) {
+    use crate::display::{sanitize, Shown, TimeOfDay};
+    let text = String::from_utf8_lossy(data);
+    let clean = sanitize(&text);
+    assert!(clean.chars().all(|c| c == '\n' || !c.is_control()));
+    assert_eq!(sanitize(&clean), clean);
+    let shown = Shown {
+        from: &text,
+        to: &text,
+        text: &text,
+        broadcast: data.first().is_some_and(|b| b & 1 == 1),
+        time: TimeOfDay {
+            hour: 23,
+            minute: 59,
+        },
+    };
+    let terminal = shown.terminal_text(&text).replace("\r\n", "");
+    assert_eq!(terminal.chars().filter(|c| c.is_control()).count(), 1);
+    let body = shown.notification_body(true);
+    assert!(body.chars().all(|c| c == '\n' || !c.is_control()));
+    assert!(!body.contains('<'));
+    assert!(!shown.summary().contains('\n'));
+}

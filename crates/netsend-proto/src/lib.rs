@@ -10,8 +10,10 @@
 //! - [`resolver`]: a name query client (broadcast or unicast), time passed in.
 //! - [`responder`]: which name service requests we answer, and how.
 //! - [`wins`]: registering names with a WINS server.
+//! - [`display`]: messages made safe and readable for terminals and notifications.
 //! - [`fuzzing`]: entry points for the fuzz targets.
 
+pub mod display;
 pub mod fuzzing;
 pub mod mailslot;
 pub mod message;

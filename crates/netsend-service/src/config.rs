@@ -60,6 +60,47 @@ pub struct Config {
     /// An optional WINS server.
     #[serde(default)]
     pub wins: Option<WinsConfig>,
+    /// How received messages are shown on this host.
+    #[serde(default)]
+    pub display: DisplayConfig,
+}
+
+/// `[display]`: showing received messages to the people they are for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayConfig {
+    /// Write each message to the recipient's terminals (like write(1) and
+    /// wall(1)), where `mesg y` allows it.
+    #[serde(default = "default_terminals")]
+    pub terminals: bool,
+    /// The group owning terminal devices, kept as a supplementary group when
+    /// privileges are dropped (write(1) is setgid to it); "" turns terminal
+    /// output off.
+    #[serde(default = "default_terminal_group")]
+    pub terminal_group: String,
+}
+
+impl DisplayConfig {
+    /// Whether messages are written to terminals.
+    pub fn writes_terminals(&self) -> bool {
+        self.terminals && !self.terminal_group.is_empty()
+    }
+}
+
+impl Default for DisplayConfig {
+    fn default() -> Self {
+        Self {
+            terminals: default_terminals(),
+            terminal_group: default_terminal_group(),
+        }
+    }
+}
+
+const fn default_terminals() -> bool {
+    true
+}
+fn default_terminal_group() -> String {
+    "tty".into()
 }
 
 /// `[network]`.
@@ -416,6 +457,7 @@ impl Default for Config {
             remote: RemoteConfig::default(),
             static_names: Vec::new(),
             wins: None,
+            display: DisplayConfig::default(),
         }
     }
 }
@@ -531,6 +573,8 @@ mod tests {
         assert_eq!(c.network.bind, [Ipv4Addr::UNSPECIFIED]);
         assert_eq!(c.limits.max_message_len, 4096);
         assert!(c.computer_name.len() <= 15);
+        assert!(c.display.terminals && c.display.terminal_group == "tty");
+        assert!(c.display.writes_terminals());
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! - [`remote`]: the authenticated, encrypted channel that runs a control
 //!   request on another host's service (`servername`, `--server`); its driver
 //!   is `remote_server`.
+//! - [`terminals`]: received messages written to the recipients' terminals.
 
 pub mod aliases;
 pub mod config;
@@ -30,4 +31,5 @@ mod remote_server;
 pub mod send;
 pub mod service;
 mod session;
+pub mod terminals;
 pub mod users;

@@ -2,14 +2,17 @@
 
 use std::path::Path;
 
-use nix::unistd::{self, Gid, Uid, User};
+use nix::unistd::{self, Gid, Group, Uid, User};
 
 use crate::service::StartError;
 
 /// When running as root and `user` is not empty: hands the state directory to
-/// `user`, then switches group and user for good. A non-root start keeps its
-/// identity (it could not bind ports below 1024 anyway).
-pub fn drop_to(user: &str, state_dir: &Path) -> Result<(), StartError> {
+/// `user`, then switches group and user for good. `keep_group` (the terminal
+/// group, when messages are written to terminals; "" for none) stays a
+/// supplementary group, as write(1) is setgid to it; a group that does not
+/// exist is logged and left out. A non-root start keeps its identity (it could
+/// not bind ports below 1024 anyway).
+pub fn drop_to(user: &str, state_dir: &Path, keep_group: &str) -> Result<(), StartError> {
     if user.is_empty() || !Uid::effective().is_root() {
         return Ok(());
     }
@@ -19,13 +22,31 @@ pub fn drop_to(user: &str, state_dir: &Path) -> Result<(), StartError> {
         .ok_or_else(|| fail("no such user".into()))?;
     chown_tree(state_dir, account.uid, account.gid)
         .map_err(|e| fail(format!("chown {}: {e}", state_dir.display())))?;
-    unistd::setgroups(&[account.gid]).map_err(|e| fail(e.to_string()))?;
+    let mut groups = vec![account.gid];
+    if !keep_group.is_empty() {
+        match Group::from_name(keep_group) {
+            Ok(Some(group)) => groups.push(group.gid),
+            Ok(None) => tracing::warn!(
+                group = keep_group,
+                "terminal group does not exist: terminals may not be writable"
+            ),
+            Err(e) => {
+                tracing::warn!(group = keep_group, error = %e, "terminal group lookup failed")
+            }
+        }
+    }
+    unistd::setgroups(&groups).map_err(|e| fail(e.to_string()))?;
     unistd::setgid(account.gid).map_err(|e| fail(e.to_string()))?;
     unistd::setuid(account.uid).map_err(|e| fail(e.to_string()))?;
     if unistd::setuid(Uid::from_raw(0)).is_ok() {
         return Err(fail("could regain root after dropping it".into()));
     }
-    tracing::info!(user, uid = account.uid.as_raw(), "dropped privileges");
+    tracing::info!(
+        user,
+        uid = account.uid.as_raw(),
+        groups = ?groups.iter().map(|g| g.as_raw()).collect::<Vec<_>>(),
+        "dropped privileges"
+    );
     Ok(())
 }
 

@@ -320,9 +320,15 @@ impl Service {
         }
     }
 
-    /// Hook run after a message is durable: where display (terminals, desktop)
-    /// will be triggered.
-    pub(crate) fn delivered(&self, _id: i64) {}
+    /// Hook run after a message is durable: writes it to its recipients'
+    /// terminals (`[display] terminals`), off the async workers. Desktop
+    /// notifications come from `netsend agent` in each user's session.
+    pub(crate) fn delivered(self: &Arc<Self>, id: i64) {
+        if self.config.display.writes_terminals() {
+            let service = self.clone();
+            tokio::task::spawn_blocking(move || crate::terminals::show(&service, id));
+        }
+    }
 }
 
 /// Registers the computer name `<00>`, every alias `<03>` and the workgroup
@@ -421,7 +427,12 @@ pub async fn run(
     let state_dir = config.state_dir.clone();
     std::fs::create_dir_all(&state_dir)
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
-    crate::privileges::drop_to(&config.user, &state_dir)?;
+    let terminal_group = if config.display.writes_terminals() {
+        config.display.terminal_group.as_str()
+    } else {
+        ""
+    };
+    crate::privileges::drop_to(&config.user, &state_dir, terminal_group)?;
     let mut aliases = AliasTable::load(&config.computer_name, &state_dir, code_page)
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     aliases.set_local_addresses(listeners.interfaces.iter().map(|i| i.address).collect());

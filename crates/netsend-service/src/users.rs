@@ -33,6 +33,46 @@ pub fn logged_in_users(path: &Path) -> Vec<String> {
 
 /// Live login sessions from utmp, with the remote host when there is one.
 pub fn login_sessions(path: &Path) -> Vec<UserSession> {
+    live_logins(path)
+        .into_iter()
+        .map(|login| UserSession {
+            user: login.user,
+            client: (!login.host.is_empty() && !login.host.starts_with(':')).then_some(login.host),
+        })
+        .collect()
+}
+
+/// A terminal someone is logged in on, from utmp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginTerminal {
+    /// The user name.
+    pub user: String,
+    /// The terminal line as utmp names it (`pts/3`, `tty1`), without `/dev/`.
+    pub line: String,
+}
+
+/// The terminals of live login sessions (local and remote logins alike: a
+/// remote login's terminal is a pseudo-terminal on this host), in utmp order.
+pub fn login_terminals(path: &Path) -> Vec<LoginTerminal> {
+    live_logins(path)
+        .into_iter()
+        .map(|login| LoginTerminal {
+            user: login.user,
+            line: login.line,
+        })
+        .collect()
+}
+
+/// A utmp user-process entry whose process still exists.
+struct LiveLogin {
+    user: String,
+    line: String,
+    host: String,
+}
+
+/// Every live, named user-process entry of the utmp file at `path` (none when
+/// it is missing or unreadable).
+fn live_logins(path: &Path) -> Vec<LiveLogin> {
     let Ok(entries) = utmp_rs::parse_from_path(path) else {
         return Vec::new();
     };
@@ -40,13 +80,14 @@ pub fn login_sessions(path: &Path) -> Vec<UserSession> {
         .into_iter()
         .filter_map(|entry| match entry {
             UtmpEntry::UserProcess {
-                pid, user, host, ..
+                pid,
+                user,
+                host,
+                line,
+                ..
             } => {
                 let alive = Path::new(&format!("/proc/{pid}")).exists();
-                (alive && !user.is_empty()).then(|| UserSession {
-                    user,
-                    client: (!host.is_empty() && !host.starts_with(':')).then_some(host),
-                })
+                (alive && !user.is_empty()).then_some(LiveLogin { user, line, host })
             }
             _ => None,
         })

@@ -88,6 +88,14 @@ impl Service {
         } else {
             "user = \"\"\n"
         };
+        // Tests must not write to the terminals of whoever runs them (utmp is
+        // the machine's own unless a test gives one): terminal output is on
+        // only where a test asks for it with a [display] table.
+        let display = if extra.contains("[display]") {
+            ""
+        } else {
+            "[display]\nterminals = false\n"
+        };
         // Broadcasts need the real datagram port on a namespace LAN.
         let datagram_port = if name_port == 137 { 138 } else { 0 };
         let state = dir.path().join("state");
@@ -97,7 +105,7 @@ impl Service {
             format!(
                 "computer_name = \"{computer}\"\n{workgroup_line}state_dir = \"{}\"\n\
                  control_socket = \"{}\"\n{user_line}{extra_top}\n[network]\nbind = [\"{bind}\"]\n\
-                 name_port = {name_port}\ndatagram_port = {datagram_port}\nsession_port = {session_port}\n{extra}\n",
+                 name_port = {name_port}\ndatagram_port = {datagram_port}\nsession_port = {session_port}\n{extra}\n{display}",
                 state.display(),
                 control.display()
             ),

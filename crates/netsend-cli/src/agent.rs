@@ -1,0 +1,184 @@
+//! `netsend agent`: desktop notifications for the user running it.
+//!
+//! The agent runs inside a graphical session as that session's user (XDG
+//! autostart, `packaging/netsend-agent.desktop`), so the service never touches
+//! anyone's session bus. It follows the user's inbox over the control socket,
+//! as `netsend inbox --follow` does, starting after the newest message there
+//! when it first reaches the service, and shows each new message with
+//! `org.freedesktop.Notifications.Notify` on the user's session bus
+//! (`DBUS_SESSION_BUS_ADDRESS`). When the service goes away (a restart) it
+//! tries again with a growing pause, capped at [`MAX_BACKOFF`]; when the
+//! session bus goes away (logout) it exits.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use netsend_proto::display::Shown;
+use netsend_service::config::Config;
+use netsend_service::control::{self, Request, Response, MAX_PAGE};
+use netsend_service::inbox::StoredMessage;
+use netsend_service::terminals::shown;
+use netsend_wire::status::NetApiStatus;
+use zbus::zvariant::Value;
+
+use crate::Failure;
+
+/// How often the inbox is asked for new messages.
+const POLL: Duration = Duration::from_millis(500);
+/// First pause after the service stopped answering.
+const MIN_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest pause between attempts to reach the service again.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often the session bus is checked while nothing arrives.
+const BUS_CHECK: Duration = Duration::from_secs(10);
+
+const NOTIFICATIONS: &str = "org.freedesktop.Notifications";
+const NOTIFICATIONS_PATH: &str = "/org/freedesktop/Notifications";
+
+/// Runs the agent until the session bus goes away.
+pub(crate) async fn run(config: &Config) -> Result<(), Failure> {
+    let bus = zbus::Connection::session().await.map_err(|e| {
+        Failure::new(
+            NetApiStatus::ERROR_NOT_SUPPORTED,
+            format!("cannot reach the session bus: {e}"),
+        )
+        .with_hint("run `netsend agent` inside your graphical session (DBUS_SESSION_BUS_ADDRESS)")
+    })?;
+    let mut after_id: Option<i64> = None;
+    let mut backoff = MIN_BACKOFF;
+    let mut reachable = true;
+    let mut bus_checked = Instant::now();
+    loop {
+        let step = match after_id {
+            None => newest_id(config).await.map(|id| {
+                eprintln!("netsend agent: following the inbox after message {id}");
+                after_id = Some(id);
+                Vec::new()
+            }),
+            Some(id) => page(config, Some(id)).await,
+        };
+        match step {
+            Ok(messages) => {
+                if !reachable {
+                    eprintln!("netsend agent: the messenger service answers again");
+                }
+                reachable = true;
+                backoff = MIN_BACKOFF;
+                for m in messages {
+                    after_id = Some(m.id);
+                    match notify(&bus, &shown(&m)).await {
+                        Ok(()) => eprintln!("netsend agent: shown message {}", m.id),
+                        Err(e) => eprintln!("netsend agent: message {}: {e}", m.id),
+                    }
+                }
+                tokio::time::sleep(POLL).await;
+            }
+            Err(e) => {
+                if reachable {
+                    eprintln!("netsend agent: {e}; trying again");
+                }
+                reachable = false;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+        if bus_checked.elapsed() >= BUS_CHECK {
+            bus_checked = Instant::now();
+            bus_alive(&bus).await?;
+        }
+    }
+}
+
+/// The session bus still answers; otherwise the session is over.
+async fn bus_alive(bus: &zbus::Connection) -> Result<(), Failure> {
+    bus.call_method(
+        Some("org.freedesktop.DBus"),
+        "/org/freedesktop/DBus",
+        Some("org.freedesktop.DBus"),
+        "GetId",
+        &(),
+    )
+    .await
+    .map(drop)
+    .map_err(|e| {
+        Failure::new(
+            NetApiStatus::NERR_NETWORK_ERROR,
+            format!("the session bus went away: {e}"),
+        )
+    })
+}
+
+/// One page of the inbox after `after_id`.
+async fn page(config: &Config, after_id: Option<i64>) -> Result<Vec<StoredMessage>, String> {
+    let request = Request::InboxList {
+        unread_only: false,
+        after_id,
+        limit: MAX_PAGE,
+    };
+    match control::call(&config.control_socket, &request).await {
+        Ok(Response::Messages { messages }) => Ok(messages),
+        Ok(Response::Error { code, detail }) => Err(format!("{}: {detail}", NetApiStatus(code))),
+        Ok(other) => Err(format!("unexpected answer {other:?}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The id of the newest message visible to us (0 when there is none).
+async fn newest_id(config: &Config) -> Result<i64, String> {
+    let mut newest = 0;
+    loop {
+        let messages = page(config, Some(newest)).await?;
+        let full = messages.len() == MAX_PAGE;
+        newest = messages.last().map_or(newest, |m| m.id);
+        if !full {
+            return Ok(newest);
+        }
+    }
+}
+
+/// Shows one message: critical and until dismissed for a broadcast, normal
+/// urgency and the server's own timeout otherwise. The body is escaped when
+/// the server reads markup.
+async fn notify(bus: &zbus::Connection, message: &Shown<'_>) -> zbus::Result<()> {
+    let capabilities: Vec<String> = bus
+        .call_method(
+            Some(NOTIFICATIONS),
+            NOTIFICATIONS_PATH,
+            Some(NOTIFICATIONS),
+            "GetCapabilities",
+            &(),
+        )
+        .await?
+        .body()
+        .deserialize()?;
+    let markup = capabilities.iter().any(|c| c == "body-markup");
+    let (urgency, expire_timeout): (u8, i32) = if message.is_critical() {
+        (2, 0)
+    } else {
+        (1, -1)
+    };
+    let mut hints: HashMap<&str, Value<'_>> = HashMap::new();
+    hints.insert("urgency", Value::U8(urgency));
+    hints.insert("category", Value::from("im.received"));
+    hints.insert("desktop-entry", Value::from("netsend-agent"));
+    let summary = message.summary();
+    let body = message.notification_body(markup);
+    bus.call_method(
+        Some(NOTIFICATIONS),
+        NOTIFICATIONS_PATH,
+        Some(NOTIFICATIONS),
+        "Notify",
+        &(
+            "netsend",
+            0u32,
+            "",
+            summary.as_str(),
+            body.as_str(),
+            Vec::<&str>::new(),
+            hints,
+            expire_timeout,
+        ),
+    )
+    .await
+    .map(drop)
+}
