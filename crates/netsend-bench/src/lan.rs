@@ -483,7 +483,7 @@ fn users_case(lan: &mut Lan, dir: &Path, repeat: usize) -> Result<(), String> {
     std::fs::create_dir_all(&here).map_err(|e| e.to_string())?;
     let local = here.join("utmp");
     write_utmp(&local, users.iter().map(|u| (u.as_str(), "")))?;
-    let top = format!("utmp_path = \"{}\"", local.display());
+    let top = format!("sessions = \"utmp\"\nutmp_path = \"{}\"", local.display());
     let limits = format!("{UNLIMITED}max_aliases = {}\n", USERS + 8);
     let receiver = start_host(lan, &RECEIVER, &here, &limits, &top)?;
     let exe = std::env::current_exe()
@@ -507,7 +507,7 @@ fn users_case(lan: &mut Lan, dir: &Path, repeat: usize) -> Result<(), String> {
     std::fs::create_dir_all(&there).map_err(|e| e.to_string())?;
     let remote = there.join("utmp");
     write_utmp(&remote, users.iter().map(|u| (u.as_str(), NETSEND.1)))?;
-    let top = format!("utmp_path = \"{}\"", remote.display());
+    let top = format!("sessions = \"utmp\"\nutmp_path = \"{}\"", remote.display());
     let sender = Host {
         ns: FLOODER,
         computer: "NSUSERS",

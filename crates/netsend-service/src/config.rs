@@ -35,6 +35,10 @@ pub struct Config {
     /// Unix group whose members (and root) may send `*`, `/DOMAIN` and `/USERS`.
     #[serde(default = "default_broadcast_group")]
     pub broadcast_group: String,
+    /// Where login sessions come from: "auto" (systemd-logind when it answers
+    /// on the system bus, else utmp), "logind" or "utmp".
+    #[serde(default)]
+    pub sessions: SessionSource,
     /// The utmp file read to find logged-in users.
     #[serde(default = "default_utmp_path")]
     pub utmp_path: PathBuf,
@@ -101,6 +105,19 @@ const fn default_terminals() -> bool {
 }
 fn default_terminal_group() -> String {
     "tty".into()
+}
+
+/// Where login sessions are read from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionSource {
+    /// systemd-logind when it answers, else utmp.
+    #[default]
+    Auto,
+    /// systemd-logind only.
+    Logind,
+    /// utmp only.
+    Utmp,
 }
 
 /// `[network]`.
@@ -449,6 +466,7 @@ impl Default for Config {
             control_socket: default_control_socket(),
             user: default_user(),
             broadcast_group: default_broadcast_group(),
+            sessions: SessionSource::Auto,
             utmp_path: default_utmp_path(),
             samba_config: None,
             network: NetworkConfig::default(),

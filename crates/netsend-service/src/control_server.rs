@@ -346,10 +346,10 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 return error(denied.status(), denied.to_string());
             }
             let (from, text) = sender_identity(caller, from, text);
-            let utmp = service.config.utmp_path.clone();
             let samba = service.config.samba_config.clone();
+            let logins = crate::users::logins(&service.config).await;
             let people = tokio::task::spawn_blocking(move || {
-                crate::users::recipients(&utmp, samba.as_deref())
+                crate::users::recipients(logins, samba.as_deref())
             })
             .await
             .unwrap_or_default();

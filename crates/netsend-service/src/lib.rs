@@ -15,6 +15,8 @@
 //!   request on another host's service (`servername`, `--server`); its driver
 //!   is `remote_server`.
 //! - [`terminals`]: received messages written to the recipients' terminals.
+//! - [`users`], [`logind`]: who is logged in (systemd-logind, utmp) or has an
+//!   SMB session (smbstatus).
 
 pub mod aliases;
 pub mod config;
@@ -22,6 +24,7 @@ pub mod control;
 mod control_server;
 mod datagrams;
 pub mod inbox;
+pub mod logind;
 mod names;
 pub mod net;
 pub mod privileges;

@@ -368,10 +368,7 @@ const LOGIN_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 async fn watch_logins(service: Arc<Service>) {
     let mut stop = service.stop_signal();
     loop {
-        let path = service.config.utmp_path.clone();
-        let users = tokio::task::spawn_blocking(move || crate::users::logged_in_users(&path))
-            .await
-            .unwrap_or_default();
+        let users = crate::users::local_users(&crate::users::logins(&service.config).await);
         let (added, removed) = service
             .aliases
             .lock()

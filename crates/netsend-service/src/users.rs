@@ -2,6 +2,8 @@
 //! Samba's SMB sessions (`smbstatus -b`) when Samba runs here.
 
 use std::path::Path;
+
+use crate::config::{Config, SessionSource};
 use std::process::Command;
 
 use utmp_rs::UtmpEntry;
@@ -16,19 +18,39 @@ pub struct UserSession {
     pub client: Option<String>,
 }
 
-/// The distinct user names with a live local login session in the utmp file
-/// at `path` (an entry whose process no longer exists is stale and ignored). A
+/// The distinct user names with a local login session among `sessions`. A
 /// user logged in remotely sits at another machine, whose messenger holds
-/// their name, so remote sessions give no alias here. A missing or unreadable
-/// file means nobody is logged in.
-pub fn logged_in_users(path: &Path) -> Vec<String> {
+/// their name, so remote sessions give no alias here.
+pub fn local_users(sessions: &[UserSession]) -> Vec<String> {
     let mut users: Vec<String> = Vec::new();
-    for s in login_sessions(path) {
+    for s in sessions {
         if s.client.is_none() && !users.contains(&s.user) {
-            users.push(s.user);
+            users.push(s.user.clone());
         }
     }
     users
+}
+
+/// The login sessions on this host, from where `config.sessions` says:
+/// systemd-logind, utmp (`utmp_path`), or (`auto`) logind when it answers on
+/// the system bus, else utmp.
+pub async fn logins(config: &Config) -> Vec<UserSession> {
+    if config.sessions != SessionSource::Utmp {
+        match crate::logind::sessions().await {
+            Some(sessions) => return sessions,
+            None if config.sessions == SessionSource::Logind => {
+                tracing::warn!(
+                    "systemd-logind does not answer on the system bus: no login sessions"
+                );
+                return Vec::new();
+            }
+            None => {}
+        }
+    }
+    let utmp = config.utmp_path.clone();
+    tokio::task::spawn_blocking(move || login_sessions(&utmp))
+        .await
+        .unwrap_or_default()
 }
 
 /// Live login sessions from utmp, with the remote host when there is one.
@@ -132,13 +154,11 @@ fn parse_smbstatus(text: &str) -> Vec<UserSession> {
         .collect()
 }
 
-/// Everyone with a session here, one entry per person (their first session).
-pub fn recipients(utmp: &Path, samba_config: Option<&Path>) -> Vec<UserSession> {
+/// Everyone with a session here, one entry per person (their first session):
+/// the login sessions `logins`, then Samba's SMB sessions.
+pub fn recipients(logins: Vec<UserSession>, samba_config: Option<&Path>) -> Vec<UserSession> {
     let mut people: Vec<UserSession> = Vec::new();
-    for s in login_sessions(utmp)
-        .into_iter()
-        .chain(smb_sessions(samba_config))
-    {
+    for s in logins.into_iter().chain(smb_sessions(samba_config)) {
         if !people.iter().any(|p| p.user == s.user) {
             people.push(s);
         }

@@ -88,6 +88,13 @@ impl Service {
         } else {
             "user = \"\"\n"
         };
+        // A test that writes its own utmp means it, even where logind runs.
+        let sessions_line =
+            if extra_top.contains("utmp_path =") && !extra_top.contains("sessions =") {
+                "sessions = \"utmp\"\n"
+            } else {
+                ""
+            };
         // Tests must not write to the terminals of whoever runs them (utmp is
         // the machine's own unless a test gives one): terminal output is on
         // only where a test asks for it with a [display] table.
@@ -104,7 +111,7 @@ impl Service {
             &config,
             format!(
                 "computer_name = \"{computer}\"\n{workgroup_line}state_dir = \"{}\"\n\
-                 control_socket = \"{}\"\n{user_line}{extra_top}\n[network]\nbind = [\"{bind}\"]\n\
+                 control_socket = \"{}\"\n{user_line}{sessions_line}{extra_top}\n[network]\nbind = [\"{bind}\"]\n\
                  name_port = {name_port}\ndatagram_port = {datagram_port}\nsession_port = {session_port}\n{extra}\n{display}",
                 state.display(),
                 control.display()

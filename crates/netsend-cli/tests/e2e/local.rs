@@ -623,3 +623,49 @@ fn users_gets_one_copy_per_person_and_reports_who_was_unreachable() {
         assert_eq!(seen[0]["text"], "This server will shut down in 5 minutes");
     }
 }
+
+#[test]
+fn sessions_come_from_utmp_where_logind_is_absent() {
+    if std::path::Path::new("/run/systemd/system").exists() {
+        eprintln!("systemd runs here: `sessions = \"auto\"` reads logind, not the test's utmp");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let utmp = dir.path().join("utmp");
+    std::fs::write(
+        &utmp,
+        utmp_record(std::process::id(), "pts/9", "nsauto", ""),
+    )
+    .unwrap();
+    let auto = Service::start(
+        "HOST14",
+        &format!("sessions = \"auto\"\nutmp_path = \"{}\"", utmp.display()),
+        "",
+    );
+    let forced = Service::start(
+        "HOST15",
+        &format!("sessions = \"logind\"\nutmp_path = \"{}\"", utmp.display()),
+        "",
+    );
+    let mut listed = String::new();
+    for _ in 0..100 {
+        listed = stdout(&auto.cli(&["name"]));
+        if listed.contains("NSAUTO") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        listed.contains("NSAUTO"),
+        "auto falls back to utmp: {listed}"
+    );
+    // Told to ask logind only, the service finds nobody rather than guessing.
+    let out = forced.cli(&["send", "/USERS", "anyone?"]);
+    assert!(
+        stdout(&out).contains("No user has a session on this server."),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(!stdout(&forced.cli(&["name"])).contains("NSAUTO"));
+}
