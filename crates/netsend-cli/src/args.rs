@@ -64,6 +64,17 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: MessengerAction,
     },
+    /// Print a shell completion script: netsend completions {bash|zsh|fish|elvish|powershell}.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages netsend(1), one per subcommand and netsend.toml(5) into --out, or print netsend(1).
+    Manpage {
+        /// Directory to write the pages into (created if missing).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Inbox sub-actions.

@@ -19,6 +19,12 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Runs one parsed command line.
 pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
+    // Documentation needs no configuration (and must work with a broken one).
+    match &cli.command {
+        Command::Completions { shell } => return crate::docs::completions(*shell),
+        Command::Manpage { out } => return crate::docs::manpages(out.as_deref()),
+        _ => {}
+    }
     let config_path = cli.config.clone().or_else(|| {
         Path::new(SYSTEM_CONFIG)
             .exists()
@@ -89,6 +95,7 @@ async fn dispatch(
             }
             None => inbox(config, json, unread, follow).await,
         },
+        Command::Completions { .. } | Command::Manpage { .. } => Ok(()),
         Command::Messenger { action } => match action {
             MessengerAction::Start { .. } => start_daemon(config, config_path).await,
             MessengerAction::Stop => {

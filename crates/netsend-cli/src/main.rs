@@ -6,6 +6,7 @@
 
 mod args;
 mod cmd;
+mod docs;
 
 use std::process::ExitCode;
 

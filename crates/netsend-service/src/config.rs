@@ -502,6 +502,19 @@ mod tests {
     }
 
     #[test]
+    fn packaged_config_loads_and_matches_the_unit() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging");
+        let c = Config::load(Some(&dir.join("netsend.toml"))).unwrap();
+        // The unit starts as user netsend: there is no root to drop from.
+        assert_eq!(c.user, "");
+        let unit = std::fs::read_to_string(dir.join("netsend.service")).unwrap();
+        assert!(unit.contains("StateDirectory=netsend\n"));
+        assert_eq!(c.state_dir, Path::new("/var/lib/netsend"));
+        assert!(unit.contains("RuntimeDirectory=netsend\n"));
+        assert_eq!(c.control_socket, Path::new("/run/netsend/control.sock"));
+    }
+
+    #[test]
     fn hostname_becomes_computer_name() {
         assert_eq!(computer_name_from_hostname("web-01.example.org"), "WEB-01");
         assert_eq!(

@@ -8,9 +8,13 @@ use crate::service::StartError;
 
 /// When running as root and `user` is not empty: hands the state directory to
 /// `user`, then switches group and user for good. A non-root start keeps its
-/// identity (it could not bind ports below 1024 anyway).
+/// identity but gives up every capability it was started with (systemd's
+/// `AmbientCapabilities=CAP_NET_BIND_SERVICE` is needed only for binding).
 pub fn drop_to(user: &str, state_dir: &Path) -> Result<(), StartError> {
-    if user.is_empty() || !Uid::effective().is_root() {
+    if !Uid::effective().is_root() {
+        return drop_capabilities().map_err(|e| StartError::Privileges(String::new(), e));
+    }
+    if user.is_empty() {
         return Ok(());
     }
     let fail = |e: String| StartError::Privileges(user.to_owned(), e);
@@ -26,6 +30,24 @@ pub fn drop_to(user: &str, state_dir: &Path) -> Result<(), StartError> {
         return Err(fail("could regain root after dropping it".into()));
     }
     tracing::info!(user, uid = account.uid.as_raw(), "dropped privileges");
+    Ok(())
+}
+
+/// Empties the effective, permitted and inheritable capability sets (which
+/// empties the ambient set too), so programs we run inherit none either.
+fn drop_capabilities() -> Result<(), String> {
+    use rustix::thread::{capabilities, set_capabilities, CapabilitySet, CapabilitySets};
+    let held = capabilities(None).map_err(|e| format!("capget: {e}"))?;
+    if held.permitted.is_empty() && held.inheritable.is_empty() {
+        return Ok(());
+    }
+    let none = CapabilitySets {
+        effective: CapabilitySet::empty(),
+        permitted: CapabilitySet::empty(),
+        inheritable: CapabilitySet::empty(),
+    };
+    set_capabilities(None, none).map_err(|e| format!("capset: {e}"))?;
+    tracing::info!(dropped = ?held.permitted, "capabilities dropped after binding");
     Ok(())
 }
 

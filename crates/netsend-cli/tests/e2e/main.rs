@@ -6,4 +6,5 @@ mod harness;
 mod lan;
 mod local;
 mod netapi;
+mod packaging;
 mod samba;
