@@ -10,9 +10,13 @@
 //! - [`resolver`]: a name query client (broadcast or unicast), time passed in.
 //! - [`responder`]: which name service requests we answer, and how.
 //! - [`wins`]: registering names with a WINS server.
+//! - [`hooks`]: delivery hooks: which fire, their argv, notification titles.
+//! - [`forward`]: forwarding an alias to another host, and its loop rule.
 //! - [`fuzzing`]: entry points for the fuzz targets.
 
+pub mod forward;
 pub mod fuzzing;
+pub mod hooks;
 pub mod mailslot;
 pub mod message;
 pub mod policy;

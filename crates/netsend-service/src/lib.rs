@@ -10,6 +10,8 @@
 //! - `session`, `names`, `datagrams`, `control_server`: the drivers (TCP 139,
 //!   UDP 137, UDP 138, control socket).
 //! - [`send`]: name resolution and the client side of a directed message.
+//! - `hooks`, `forward`: delivery hooks and alias forwarding, run after a
+//!   message is stored.
 //! - [`control`]: the control protocol and its client, used by the CLI.
 
 pub mod aliases;
@@ -17,6 +19,8 @@ pub mod config;
 pub mod control;
 mod control_server;
 mod datagrams;
+mod forward;
+mod hooks;
 pub mod inbox;
 mod names;
 pub mod net;

@@ -172,6 +172,8 @@ pub struct Service {
     pub(crate) name_cache: Mutex<crate::send::NameCache>,
     /// Name registrations on the broadcast segments.
     pub(crate) registrar: Arc<crate::registrar::Registrar>,
+    /// The `[[hooks]]`, run after each stored message.
+    pub(crate) hooks: crate::hooks::HookRunner,
     stop: watch::Sender<bool>,
 }
 
@@ -214,6 +216,7 @@ impl Service {
     ) {
         let total = self.drops[reason.index()].fetch_add(1, Ordering::Relaxed) + 1;
         tracing::warn!(
+            event = "drop",
             reason = reason.as_str(),
             %peer,
             from,
@@ -289,9 +292,29 @@ impl Service {
         }
     }
 
-    /// Hook run after a message is durable: where display (terminals, desktop)
-    /// will be triggered.
-    pub(crate) fn delivered(&self, _id: i64) {}
+    /// Hook run after a message is durable (its acknowledgement does not wait
+    /// for it): starts the matching `[[hooks]]` and forwards the message when
+    /// its alias is forwarded.
+    pub(crate) fn delivered(self: &Arc<Self>, id: i64) {
+        let forwards = self
+            .aliases
+            .lock()
+            .expect("alias table lock")
+            .has_forwards();
+        if self.hooks.is_empty() && !forwards {
+            return;
+        }
+        let service = self.clone();
+        tokio::spawn(async move {
+            let inbox = service.inbox.clone();
+            let stored = tokio::task::spawn_blocking(move || inbox.get(id, None)).await;
+            let Ok(Ok(Some(message))) = stored else {
+                return;
+            };
+            service.hooks.dispatch(&message);
+            crate::forward::forward(&service, &message).await;
+        });
+    }
 }
 
 /// Registers the computer name `<00>`, every alias `<03>` and the workgroup
@@ -424,6 +447,7 @@ pub async fn run(
             .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?,
         name_cache: Mutex::default(),
         registrar,
+        hooks: crate::hooks::HookRunner::new(&config.hooks),
         session_addresses,
         name_addresses,
         interfaces: listeners.interfaces.clone(),

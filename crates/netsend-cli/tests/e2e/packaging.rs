@@ -289,7 +289,11 @@ fn completion_scripts_load_in_their_shells() {
                 .output()
                 .unwrap();
             std::fs::write(&script, &out.stdout).unwrap();
-            let out = Command::new(shell).arg(check).arg(&script).output().unwrap();
+            let out = Command::new(shell)
+                .arg(check)
+                .arg(&script)
+                .output()
+                .unwrap();
             assert!(out.status.success(), "{shell}: {}", stderr(&out));
         }
     }
