@@ -36,19 +36,30 @@ pub(crate) enum Command {
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         words: Vec<String>,
     },
-    /// List message aliases, or add/delete one: netsend name [ALIAS [/ADD | /DELETE]].
+    /// List message aliases, or add/delete/forward one: netsend name [ALIAS [/ADD | /DELETE | /FORWARD:HOST | /CANCEL]].
     Name {
         /// The alias.
         alias: Option<String>,
         /// Add the alias (NET NAME /ADD).
-        #[arg(long, conflicts_with = "delete", requires = "alias")]
+        #[arg(long, conflicts_with_all = ["delete", "forward", "cancel"], requires = "alias")]
         add: bool,
         /// Delete the alias (NET NAME /DELETE).
-        #[arg(long, requires = "alias")]
+        #[arg(long, conflicts_with_all = ["forward", "cancel"], requires = "alias")]
         delete: bool,
         /// Run this on another host's messenger service (its administrators only).
         #[arg(long)]
         server: Option<String>,
+        /// Forward the alias's messages to the alias at HOST, a name or an IPv4 address (NET FORWARD).
+        #[arg(
+            long,
+            value_name = "HOST",
+            conflicts_with = "cancel",
+            requires = "alias"
+        )]
+        forward: Option<String>,
+        /// Cancel the alias's forward (NET FORWARD /DELETE).
+        #[arg(long, requires = "alias")]
+        cancel: bool,
     },
     /// The key that identifies you to other hosts' services for `--server`.
     Remote {
@@ -79,6 +90,17 @@ pub(crate) enum Command {
         /// What to do.
         #[command(subcommand)]
         action: MessengerAction,
+    },
+    /// Print a shell completion script: netsend completions {bash|zsh|fish|elvish|powershell}.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages netsend(1), one per subcommand and netsend.toml(5) into --out, or print netsend(1).
+    Manpage {
+        /// Directory to write the pages into (created if missing).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -143,6 +165,10 @@ pub(crate) fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
             out.push(match lower.as_str() {
                 "/add" => "--add".to_owned(),
                 "/delete" | "/del" | "/d" => "--delete".to_owned(),
+                "/cancel" => "--cancel".to_owned(),
+                _ if lower.starts_with("/forward:") => {
+                    format!("--forward={}", &arg["/forward:".len()..])
+                }
                 _ => arg,
             });
             continue;
@@ -176,6 +202,14 @@ mod tests {
             ["netsend", "name", "bob", "--delete"]
         );
         assert_eq!(
+            norm("netsend name bob /FORWARD:HostB"),
+            ["netsend", "name", "bob", "--forward=HostB"]
+        );
+        assert_eq!(
+            norm("netsend name bob /Cancel"),
+            ["netsend", "name", "bob", "--cancel"]
+        );
+        assert_eq!(
             norm("netsend SEND bob /add me"),
             ["netsend", "send", "bob", "/add", "me"]
         );
@@ -189,6 +223,12 @@ mod tests {
     fn clap_accepts_normalized_forms() {
         let cli = Cli::try_parse_from(norm("netsend name bob /add")).unwrap();
         assert!(matches!(cli.command, Command::Name { add: true, .. }));
+        let cli = Cli::try_parse_from(norm("netsend name bob /forward:192.0.2.7")).unwrap();
+        let Command::Name { forward, .. } = cli.command else {
+            panic!()
+        };
+        assert_eq!(forward.as_deref(), Some("192.0.2.7"));
+        assert!(Cli::try_parse_from(norm("netsend name bob /forward:x /delete")).is_err());
         let cli =
             Cli::try_parse_from(norm("netsend send /USERS This server will shut down")).unwrap();
         let Command::Send { words, .. } = cli.command else {

@@ -20,6 +20,12 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Runs one parsed command line.
 pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
+    // Documentation needs no configuration (and must work with a broken one).
+    match &cli.command {
+        Command::Completions { shell } => return crate::docs::completions(*shell),
+        Command::Manpage { out } => return crate::docs::manpages(out.as_deref()),
+        _ => {}
+    }
     let config_path = cli.config.clone().or_else(|| {
         Path::new(SYSTEM_CONFIG)
             .exists()
@@ -114,7 +120,14 @@ async fn dispatch(
             add,
             delete,
             server,
-        } => name(config, alias, add, delete, server.as_deref()).await,
+            forward,
+            cancel,
+        } => match (alias, forward, cancel) {
+            (Some(name), host @ Some(_), _) | (Some(name), host @ None, true) => {
+                forward_alias(config, name, host).await
+            }
+            (alias, _, _) => name(config, alias, add, delete, server.as_deref()).await,
+        },
         Command::Remote {
             action: RemoteAction::Key,
         } => {
@@ -144,6 +157,7 @@ async fn dispatch(
             None => inbox(config, json, unread, follow).await,
         },
         Command::Agent => crate::agent::run(config).await,
+        Command::Completions { .. } | Command::Manpage { .. } => Ok(()),
         Command::Messenger { action } => match action {
             MessengerAction::Start { .. } => start_daemon(config, config_path).await,
             MessengerAction::Stop => {
@@ -325,8 +339,12 @@ async fn name(
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default();
                 let owner = a.alias.owner.unwrap_or_else(|| "(all users)".into());
+                let forward = a
+                    .forward
+                    .map(|host| format!(", forwarded to {host}"))
+                    .unwrap_or_default();
                 println!(
-                    "{:<16} {:<10} {:<12} {}",
+                    "{:<16} {:<10} {:<12} {}{forward}",
                     a.alias.name, kind, owner, a.network
                 );
             }
@@ -334,6 +352,23 @@ async fn name(
         }
         Response::Ok => {
             println!("{verb}");
+            Ok(())
+        }
+        r => Err(unexpected(r)),
+    }
+}
+
+async fn forward_alias(config: &Config, name: String, host: Option<String>) -> Result<(), Failure> {
+    let done = match &host {
+        Some(host) => format!(
+            "Messages to {} are forwarded to {host}.",
+            name.to_uppercase()
+        ),
+        None => format!("The forward of {} was cancelled.", name.to_uppercase()),
+    };
+    match call(config, Request::NameForward { name, host }).await? {
+        Response::Ok => {
+            println!("{done}");
             Ok(())
         }
         r => Err(unexpected(r)),
@@ -456,14 +491,36 @@ fn print_message_full(m: &StoredMessage) {
     println!("{}", m.text);
 }
 
-fn start_foreground(config: Config) -> Result<(), Failure> {
+/// The socket journald listens on.
+const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+/// Logs to journald (fields EVENT, FROM, TO, PEER, ID, REASON, TRANSPORT) when
+/// `[log] journald` is set and the journal runs, else to stderr.
+fn init_logging(config: &Config) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("NETSEND_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    if config.log.journald && Path::new(JOURNAL_SOCKET).exists() {
+        match tracing_journald::layer() {
+            Ok(journal) => {
+                let _ = tracing_subscriber::registry()
+                    .with(filter)
+                    .with(journal.with_syslog_identifier("netsend".into()))
+                    .try_init();
+                return;
+            }
+            Err(e) => eprintln!("netsend: journald unavailable ({e}); logging to stderr"),
+        }
+    }
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("NETSEND_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+fn start_foreground(config: Config) -> Result<(), Failure> {
+    init_logging(&config);
     let fail = |e: String| Failure::new(NetApiStatus::NERR_MSG_INIT_FAILED, e);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -11,10 +11,14 @@
 //! - [`responder`]: which name service requests we answer, and how.
 //! - [`wins`]: registering names with a WINS server.
 //! - [`display`]: messages made safe and readable for terminals and notifications.
+//! - [`hooks`]: delivery hooks: which fire, their argv, notification titles.
+//! - [`forward`]: forwarding an alias to another host, and its loop rule.
 //! - [`fuzzing`]: entry points for the fuzz targets.
 
 pub mod display;
+pub mod forward;
 pub mod fuzzing;
+pub mod hooks;
 pub mod mailslot;
 pub mod message;
 pub mod policy;

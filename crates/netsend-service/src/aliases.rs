@@ -48,6 +48,8 @@ pub struct AliasTable {
     aliases: Vec<(NetbiosName, Alias)>,
     local_addresses: Vec<Ipv4Addr>,
     max_aliases: usize,
+    /// Forwarded aliases (upper case) and the host each goes to.
+    forwards: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -55,6 +57,15 @@ pub struct AliasTable {
 struct AliasFile {
     #[serde(default)]
     alias: Vec<StoredAlias>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    forward: Vec<StoredForward>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredForward {
+    name: String,
+    host: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -88,6 +99,7 @@ impl AliasTable {
             )],
             local_addresses: Vec::new(),
             max_aliases: MAX_ALIASES,
+            forwards: Default::default(),
         };
         let stored: AliasFile = match std::fs::read_to_string(&table.path) {
             Ok(text) => toml::from_str(&text).map_err(|e| {
@@ -99,6 +111,9 @@ impl AliasTable {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => AliasFile::default(),
             Err(e) => return Err(e),
         };
+        for f in stored.forward {
+            table.forwards.insert(f.name.to_uppercase(), f.host);
+        }
         for a in stored.alias {
             if let Ok(name) = NetbiosName::with_code_page(&a.name, suffix::MESSENGER, code_page) {
                 if table.find(&name).is_none() {
@@ -254,12 +269,64 @@ impl AliasTable {
             }
         }
         let removed = self.aliases.remove(index);
+        let forward = self.forwards.remove(&removed.1.name.to_uppercase());
         if let Err(e) = self.save() {
+            if let Some(host) = forward {
+                self.forwards.insert(removed.1.name.to_uppercase(), host);
+            }
             self.aliases.insert(index, removed);
             tracing::error!(error = %e, "cannot persist the alias table");
             return Err(NetApiStatus::NERR_INTERNAL_ERROR);
         }
         Ok(removed.1)
+    }
+
+    /// The host messages to `alias` are forwarded to, if any.
+    pub fn forward_of(&self, alias: &str) -> Option<&str> {
+        self.forwards
+            .get(&alias.trim().to_uppercase())
+            .map(String::as_str)
+    }
+
+    /// Whether any alias is forwarded.
+    pub fn has_forwards(&self) -> bool {
+        !self.forwards.is_empty()
+    }
+
+    /// Forwards an alias to `host` (`None`: cancels its forward); persisted
+    /// at once. Only the alias's owner or root (`requester` `None`) may, and
+    /// only root for the computer name. The target is checked by the caller.
+    pub fn set_forward(
+        &mut self,
+        text: &str,
+        host: Option<String>,
+        requester: Option<&str>,
+    ) -> Result<Alias, NetApiStatus> {
+        let name = NetbiosName::with_code_page(text, suffix::MESSENGER, self.code_page)
+            .map_err(|_| NetApiStatus::ERROR_INVALID_PARAMETER)?;
+        let alias = self
+            .find(&name)
+            .cloned()
+            .ok_or(NetApiStatus::NERR_NOT_LOCAL_NAME)?;
+        if let Some(user) = requester {
+            if alias.owner.as_deref() != Some(user) || alias.kind == AliasKind::Computer {
+                return Err(NetApiStatus::ERROR_ACCESS_DENIED);
+            }
+        }
+        let key = alias.name.to_uppercase();
+        let previous = match host {
+            Some(host) => self.forwards.insert(key.clone(), host),
+            None => self.forwards.remove(&key),
+        };
+        if let Err(e) = self.save() {
+            match previous {
+                Some(p) => self.forwards.insert(key, p),
+                None => self.forwards.remove(&key),
+            };
+            tracing::error!(error = %e, "cannot persist the alias table");
+            return Err(NetApiStatus::NERR_INTERNAL_ERROR);
+        }
+        Ok(alias)
     }
 
     /// Writes the added aliases atomically (temp file + rename).
@@ -274,6 +341,14 @@ impl AliasTable {
                     owner: a.owner.clone(),
                 })
                 .collect(),
+            forward: self
+                .forwards
+                .iter()
+                .map(|(name, host)| StoredForward {
+                    name: name.clone(),
+                    host: host.clone(),
+                })
+                .collect(),
         };
         let text = toml::to_string(&file).map_err(std::io::Error::other)?;
         let tmp = self.path.with_extension("toml.tmp");
@@ -286,6 +361,38 @@ impl AliasTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwards_persist_and_follow_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = AliasTable::load("host1", dir.path(), CodePage::Cp850).unwrap();
+        t.add("alice", Some("alice".into())).unwrap();
+        assert_eq!(
+            t.set_forward("alice", Some("HOST2".into()), Some("bob"))
+                .unwrap_err(),
+            NetApiStatus::ERROR_ACCESS_DENIED
+        );
+        assert_eq!(
+            t.set_forward("host1", Some("HOST2".into()), Some("alice"))
+                .unwrap_err(),
+            NetApiStatus::ERROR_ACCESS_DENIED
+        );
+        assert_eq!(
+            t.set_forward("nobody", Some("HOST2".into()), None)
+                .unwrap_err(),
+            NetApiStatus::NERR_NOT_LOCAL_NAME
+        );
+        t.set_forward("alice", Some("HOST2".into()), Some("alice"))
+            .unwrap();
+        let t2 = AliasTable::load("host1", dir.path(), CodePage::Cp850).unwrap();
+        assert_eq!(t2.forward_of("Alice"), Some("HOST2"));
+        t.set_forward("ALICE", None, None).unwrap();
+        assert_eq!(t.forward_of("alice"), None);
+        t.set_forward("alice", Some("HOST3".into()), None).unwrap();
+        t.delete("alice", None).unwrap();
+        let t3 = AliasTable::load("host1", dir.path(), CodePage::Cp850).unwrap();
+        assert!(!t3.has_forwards());
+    }
 
     #[test]
     fn add_delete_and_persist() {

@@ -67,6 +67,12 @@ pub struct Config {
     /// How received messages are shown on this host.
     #[serde(default)]
     pub display: DisplayConfig,
+    /// Where the log goes.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Delivery hooks, run after a message is stored.
+    #[serde(default)]
+    pub hooks: Vec<HookConfig>,
 }
 
 /// `[display]`: showing received messages to the people they are for.
@@ -118,6 +124,51 @@ pub enum SessionSource {
     Logind,
     /// utmp only.
     Utmp,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Log to the systemd journal (when its socket exists) instead of stderr.
+    #[serde(default)]
+    pub journald: bool,
+}
+
+/// What an HTTP hook posts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookFormat {
+    /// ntfy: the text as the body, a `Title` header.
+    #[default]
+    Ntfy,
+    /// Gotify: JSON `{"title", "message", "priority"}`.
+    Gotify,
+}
+
+/// One `[[hooks]]` entry: a program or a URL told about each message to an alias.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookConfig {
+    /// The alias (any case), or `*` for every message.
+    pub alias: String,
+    /// A program and its arguments (no shell); `{from}`, `{to}`, `{id}` and
+    /// `{peer}` are replaced where they are a whole argument; the text is stdin.
+    #[serde(default)]
+    pub exec: Option<Vec<String>>,
+    /// Instead of `exec`: an HTTP(S) URL the message is POSTed to.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// What the POST holds (for `url`).
+    #[serde(default)]
+    pub format: HookFormat,
+    /// Seconds before a program is killed or a request abandoned.
+    #[serde(default = "default_hook_timeout")]
+    pub timeout_secs: u64,
+}
+
+const fn default_hook_timeout() -> u64 {
+    10
 }
 
 /// `[network]`.
@@ -331,6 +382,32 @@ pub struct WinsConfig {
     pub server: Ipv4Addr,
 }
 
+impl HookConfig {
+    fn validate(&self) -> Result<(), String> {
+        let alias = &self.alias;
+        if alias.trim().is_empty() {
+            return Err("alias must be an alias or \"*\"".into());
+        }
+        match (&self.exec, &self.url) {
+            (Some(argv), None) if argv.first().is_some_and(|p| !p.is_empty()) => {}
+            (Some(_), None) => return Err(format!("hook for {alias}: exec needs a program")),
+            (None, Some(url)) if url.starts_with("http://") || url.starts_with("https://") => {}
+            (None, Some(url)) => {
+                return Err(format!("hook for {alias}: url {url:?} is not http(s)"))
+            }
+            _ => {
+                return Err(format!(
+                    "hook for {alias}: give exactly one of exec and url"
+                ))
+            }
+        }
+        if !(1..=600).contains(&self.timeout_secs) {
+            return Err(format!("hook for {alias}: timeout_secs must be 1..=600"));
+        }
+        Ok(())
+    }
+}
+
 fn default_computer_name() -> String {
     let host = nix::unistd::gethostname()
         .ok()
@@ -476,6 +553,8 @@ impl Default for Config {
             static_names: Vec::new(),
             wins: None,
             display: DisplayConfig::default(),
+            log: LogConfig::default(),
+            hooks: Vec::new(),
         }
     }
 }
@@ -537,6 +616,9 @@ impl Config {
             return Err(invalid("limits.max_aliases", "must be 2..=4096".into()));
         }
         self.filter.access_list()?;
+        for hook in &self.hooks {
+            hook.validate().map_err(|e| invalid("hooks", e))?;
+        }
         Ok(())
     }
 
@@ -631,6 +713,44 @@ mod tests {
             Config::load(Some(&p)).unwrap().filter.deny_senders,
             ["SPAM*"]
         );
+    }
+
+    #[test]
+    fn hooks_need_exactly_one_action() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        let load = |text: &str| {
+            std::fs::write(&p, text).unwrap();
+            Config::load(Some(&p))
+        };
+        let c = load("[log]\njournald = true\n[[hooks]]\nalias = \"*\"\nurl = \"http://x/y\"\nformat = \"gotify\"\n")
+            .unwrap();
+        assert!(c.log.journald);
+        assert_eq!(c.hooks[0].format, HookFormat::Gotify);
+        assert_eq!(c.hooks[0].timeout_secs, 10);
+        for bad in [
+            "[[hooks]]\nalias = \"A\"\n",
+            "[[hooks]]\nalias = \"A\"\nexec = []\n",
+            "[[hooks]]\nalias = \"A\"\nexec = [\"/bin/true\"]\nurl = \"http://x\"\n",
+            "[[hooks]]\nalias = \"A\"\nurl = \"ftp://x\"\n",
+            "[[hooks]]\nalias = \"A\"\nexec = [\"/bin/true\"]\ntimeout_secs = 0\n",
+            "[[hooks]]\nalias = \"A\"\nurl = \"http://x\"\nformat = \"slack\"\n",
+        ] {
+            assert!(load(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn packaged_config_loads_and_matches_the_unit() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging");
+        let c = Config::load(Some(&dir.join("netsend.toml"))).unwrap();
+        // The unit starts as user netsend: there is no root to drop from.
+        assert_eq!(c.user, "");
+        let unit = std::fs::read_to_string(dir.join("netsend.service")).unwrap();
+        assert!(unit.contains("StateDirectory=netsend\n"));
+        assert_eq!(c.state_dir, Path::new("/var/lib/netsend"));
+        assert!(unit.contains("RuntimeDirectory=netsend\n"));
+        assert_eq!(c.control_socket, Path::new("/run/netsend/control.sock"));
     }
 
     #[test]

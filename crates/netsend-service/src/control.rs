@@ -72,6 +72,14 @@ pub enum Request {
         /// The alias.
         name: String,
     },
+    /// Forward a message alias to another host (`host` a name or an IPv4
+    /// address), or cancel its forward (`host` `None`).
+    NameForward {
+        /// The alias.
+        name: String,
+        /// Where its messages go on to.
+        host: Option<String>,
+    },
     /// List inbox messages visible to the caller.
     InboxList {
         /// Only messages not yet read.
@@ -120,6 +128,9 @@ pub struct AliasStatus {
     /// "registering (broadcast)", "registered (broadcast)", "conflict (owned by IP)"
     /// or "local (no broadcast interface)".
     pub network: String,
+    /// The host its messages are forwarded to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward: Option<String>,
 }
 
 /// The outcome of a delivered send.

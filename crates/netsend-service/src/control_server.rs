@@ -221,13 +221,16 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 let table = service.aliases.lock().expect("alias table lock");
                 table.names().zip(table.list().cloned()).collect()
             };
+            let table = service.aliases.lock().expect("alias table lock");
             let names = aliases
                 .into_iter()
                 .map(|(name, alias)| AliasStatus {
                     network: network_state(&service.registrar.states(&name)),
+                    forward: table.forward_of(&alias.name).map(String::from),
                     alias,
                 })
                 .collect();
+            drop(table);
             Response::Names { names }
         }
         Request::NameAdd { name } => {
@@ -285,6 +288,12 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                     Response::Ok
                 }
                 Err(code) => error(code, format!("cannot delete {name:?}")),
+            }
+        }
+        Request::NameForward { name, host } => {
+            match crate::forward::set(service, &name, host, caller.user.as_deref()) {
+                Ok(()) => Response::Ok,
+                Err((code, detail)) => error(code, detail),
             }
         }
         Request::InboxList {
@@ -392,8 +401,14 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
         Request::Send { to, from, text } => {
             let (from, text) = sender_identity(caller, from, text);
             match crate::send::send(service, &to, &from, &text).await {
-                Ok(report) => Response::Sent(report),
-                Err(e) => error(e.status(), e.to_string()),
+                Ok(report) => {
+                    tracing::info!(event = "send", %from, to = %report.to, peer = %report.address, transport = "session", "message sent");
+                    Response::Sent(report)
+                }
+                Err(e) => {
+                    tracing::info!(event = "send", %from, %to, reason = %e, transport = "session", "message not sent");
+                    error(e.status(), e.to_string())
+                }
             }
         }
     }

@@ -56,7 +56,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
         record.broadcast = broadcast;
         match service.inbox.store(record).await {
             Ok(id) => {
-                tracing::info!(id, from = %message.from, to = %message.to, %peer, broadcast, "mailslot message stored");
+                tracing::info!(event = "receive", id, from = %message.from, to = %message.to, %peer, transport = "mailslot", broadcast, "message stored");
                 service.delivered(id);
             }
             Err(InboxError::QuotaExceeded(_)) => {

@@ -10,6 +10,8 @@
 //! - `session`, `names`, `datagrams`, `control_server`: the drivers (TCP 139,
 //!   UDP 137, UDP 138, control socket).
 //! - [`send`]: name resolution and the client side of a directed message.
+//! - `hooks`, `forward`: delivery hooks and alias forwarding, run after a
+//!   message is stored.
 //! - [`control`]: the control protocol and its client, used by the CLI.
 //! - [`remote`]: the authenticated, encrypted channel that runs a control
 //!   request on another host's service (`servername`, `--server`); its driver
@@ -23,6 +25,8 @@ pub mod config;
 pub mod control;
 mod control_server;
 mod datagrams;
+mod forward;
+mod hooks;
 pub mod inbox;
 pub mod logind;
 mod names;

@@ -10,10 +10,15 @@ use crate::service::StartError;
 /// `user`, then switches group and user for good. `keep_group` (the terminal
 /// group, when messages are written to terminals; "" for none) stays a
 /// supplementary group, as write(1) is setgid to it; a group that does not
-/// exist is logged and left out. A non-root start keeps its identity (it could
-/// not bind ports below 1024 anyway).
+/// exist is logged and left out. A non-root start keeps its identity (and its
+/// groups: under systemd, `SupplementaryGroups=tty`) but gives up every
+/// capability it was started with (systemd's
+/// `AmbientCapabilities=CAP_NET_BIND_SERVICE` is needed only for binding).
 pub fn drop_to(user: &str, state_dir: &Path, keep_group: &str) -> Result<(), StartError> {
-    if user.is_empty() || !Uid::effective().is_root() {
+    if !Uid::effective().is_root() {
+        return drop_capabilities().map_err(|e| StartError::Privileges(String::new(), e));
+    }
+    if user.is_empty() {
         return Ok(());
     }
     let fail = |e: String| StartError::Privileges(user.to_owned(), e);
@@ -47,6 +52,24 @@ pub fn drop_to(user: &str, state_dir: &Path, keep_group: &str) -> Result<(), Sta
         groups = ?groups.iter().map(|g| g.as_raw()).collect::<Vec<_>>(),
         "dropped privileges"
     );
+    Ok(())
+}
+
+/// Empties the effective, permitted and inheritable capability sets (which
+/// empties the ambient set too), so programs we run inherit none either.
+fn drop_capabilities() -> Result<(), String> {
+    use rustix::thread::{capabilities, set_capabilities, CapabilitySet, CapabilitySets};
+    let held = capabilities(None).map_err(|e| format!("capget: {e}"))?;
+    if held.permitted.is_empty() && held.inheritable.is_empty() {
+        return Ok(());
+    }
+    let none = CapabilitySets {
+        effective: CapabilitySet::empty(),
+        permitted: CapabilitySet::empty(),
+        inheritable: CapabilitySet::empty(),
+    };
+    set_capabilities(None, none).map_err(|e| format!("capset: {e}"))?;
+    tracing::info!(dropped = ?held.permitted, "capabilities dropped after binding");
     Ok(())
 }
 

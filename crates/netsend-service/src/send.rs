@@ -221,10 +221,27 @@ pub async fn send_to_session(
     })
 }
 
+/// Sends `text` to the alias `to` at `address` (a host's session service),
+/// without resolving `to` there.
+pub(crate) async fn send_to_address(
+    service: &Service,
+    to: &str,
+    address: SocketAddr,
+    from: &str,
+    text: &str,
+) -> Result<(), SendFailure> {
+    let name = NetbiosName::with_code_page(to, suffix::MESSENGER, service.code_page)
+        .map_err(|e| SendFailure::InvalidParameter(format!("recipient {to:?}: {e}")))?;
+    deliver(address, client_session(service, name, from, to, text)).await
+}
+
 /// Resolves `NAME<03>` in order: our own aliases, static entries, the WINS
 /// server (when configured), then broadcast queries on every interface. (The
 /// cache of recent answers is consulted by the caller before this.)
-async fn resolve(service: &Arc<Service>, name: &NetbiosName) -> Result<SocketAddr, SendFailure> {
+pub(crate) async fn resolve(
+    service: &Arc<Service>,
+    name: &NetbiosName,
+) -> Result<SocketAddr, SendFailure> {
     let session_port = service.config.network.session_port;
     if service
         .aliases

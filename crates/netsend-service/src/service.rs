@@ -203,6 +203,8 @@ pub struct Service {
     pub(crate) name_cache: Mutex<crate::send::NameCache>,
     /// Name registrations on the broadcast segments.
     pub(crate) registrar: Arc<crate::registrar::Registrar>,
+    /// The `[[hooks]]`, run after each stored message.
+    pub(crate) hooks: crate::hooks::HookRunner,
     stop: watch::Sender<bool>,
 }
 
@@ -245,6 +247,7 @@ impl Service {
     ) {
         let total = self.drops[reason.index()].fetch_add(1, Ordering::Relaxed) + 1;
         tracing::warn!(
+            event = "drop",
             reason = reason.as_str(),
             %peer,
             from,
@@ -320,14 +323,34 @@ impl Service {
         }
     }
 
-    /// Hook run after a message is durable: writes it to its recipients'
-    /// terminals (`[display] terminals`), off the async workers. Desktop
-    /// notifications come from `netsend agent` in each user's session.
+    /// Hook run after a message is durable (its acknowledgement does not wait
+    /// for it): writes it to its recipients' terminals (`[display]
+    /// terminals`), starts the matching `[[hooks]]`, and forwards the message
+    /// when its alias is forwarded. Desktop notifications come from
+    /// `netsend agent` in each user's session.
     pub(crate) fn delivered(self: &Arc<Self>, id: i64) {
         if self.config.display.writes_terminals() {
             let service = self.clone();
             tokio::task::spawn_blocking(move || crate::terminals::show(&service, id));
         }
+        let forwards = self
+            .aliases
+            .lock()
+            .expect("alias table lock")
+            .has_forwards();
+        if self.hooks.is_empty() && !forwards {
+            return;
+        }
+        let service = self.clone();
+        tokio::spawn(async move {
+            let inbox = service.inbox.clone();
+            let stored = tokio::task::spawn_blocking(move || inbox.get(id, None)).await;
+            let Ok(Ok(Some(message))) = stored else {
+                return;
+            };
+            service.hooks.dispatch(&message);
+            crate::forward::forward(&service, &message).await;
+        });
     }
 }
 
@@ -463,6 +486,7 @@ pub async fn run(
             .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?,
         name_cache: Mutex::default(),
         registrar,
+        hooks: crate::hooks::HookRunner::new(&config.hooks),
         session_addresses,
         name_addresses,
         interfaces: listeners.interfaces.clone(),

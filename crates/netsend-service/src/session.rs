@@ -118,7 +118,7 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                 let new = service.new_message(&message, peer, Transport::Session);
                 match service.inbox.store(new).await {
                     Ok(id) => {
-                        tracing::info!(id, from = %message.from, to = %message.to, %peer, "message stored");
+                        tracing::info!(event = "receive", id, from = %message.from, to = %message.to, %peer, transport = "session", "message stored");
                         service.delivered(id);
                         ack
                     }

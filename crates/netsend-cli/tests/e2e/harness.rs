@@ -175,6 +175,12 @@ impl Service {
         }
     }
 
+    /// The service's log so far (stdout and stderr lines).
+    pub(crate) fn log_text(&mut self) -> String {
+        self.drain_log();
+        self.log_lines.join("\n")
+    }
+
     /// Runs `netsend --config <ours> args...` (inside our namespace if any).
     pub(crate) fn cli(&self, args: &[&str]) -> Output {
         self.cli_stdin(args, None)

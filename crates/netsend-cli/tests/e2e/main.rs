@@ -2,10 +2,12 @@
 //! user runs it, Samba's tools as peers, and a LAN of network namespaces.
 
 mod crash;
+mod delivery;
 mod display;
 mod harness;
 mod lan;
 mod local;
 mod netapi;
+mod packaging;
 mod remote;
 mod samba;

@@ -1,0 +1,136 @@
+//! Forwarding an alias to another host (`netsend name ALIAS /forward:HOST`):
+//! a message to a forwarded alias is stored here first, then sent on to the
+//! alias at that host, marked as forwarded. The rules are in
+//! [`netsend_proto::forward`]: a forwarded copy is never forwarded again.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+
+use netsend_proto::forward::{check_target, decide, forwarded_text, ForwardDecision};
+use netsend_wire::name::suffix;
+use netsend_wire::status::NetApiStatus;
+use netsend_wire::NetbiosName;
+
+use crate::inbox::StoredMessage;
+use crate::service::Service;
+
+/// Sets (or with `host` `None` cancels) the forward of `alias`, refusing a
+/// target that is this host. `requester` is `None` for root.
+pub(crate) fn set(
+    service: &Service,
+    alias: &str,
+    host: Option<String>,
+    requester: Option<&str>,
+) -> Result<(), (NetApiStatus, String)> {
+    let mut table = service.aliases.lock().expect("alias table lock");
+    if let Some(host) = &host {
+        let own_names: Vec<String> = table.list().map(|a| a.name.clone()).collect();
+        let mut own_addresses: Vec<Ipv4Addr> =
+            service.interfaces.iter().map(|i| i.address).collect();
+        own_addresses.extend(
+            service
+                .session_addresses
+                .iter()
+                .filter_map(|a| match a.ip() {
+                    IpAddr::V4(ip) => Some(ip),
+                    IpAddr::V6(_) => None,
+                }),
+        );
+        check_target(host, &own_names, &own_addresses)
+            .map_err(|e| (NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
+        NetbiosName::with_code_page(host, suffix::MESSENGER, service.code_page)
+            .map(|_| ())
+            .or_else(|e| host.parse::<Ipv4Addr>().map(|_| ()).map_err(|_| e))
+            .map_err(|e| {
+                (
+                    NetApiStatus::ERROR_INVALID_PARAMETER,
+                    format!("host {host:?}: {e}"),
+                )
+            })?;
+    }
+    let verb = if host.is_some() {
+        "forward"
+    } else {
+        "cancel the forward of"
+    };
+    let host_text = host.clone().unwrap_or_default();
+    table
+        .set_forward(alias, host, requester)
+        .map_err(|code| (code, format!("cannot {verb} {alias:?}")))?;
+    tracing::info!(event = "forward_set", alias, host = %host_text, "alias forward changed");
+    Ok(())
+}
+
+/// Our session service's addresses, with a wildcard bind expanded to every
+/// served interface.
+fn own_session_addresses(service: &Service) -> Vec<SocketAddrV4> {
+    let mut own = Vec::new();
+    for address in &service.session_addresses {
+        let SocketAddr::V4(a) = address else { continue };
+        if a.ip().is_unspecified() {
+            own.extend(
+                service
+                    .interfaces
+                    .iter()
+                    .map(|i| SocketAddrV4::new(i.address, a.port())),
+            );
+            own.push(SocketAddrV4::new(Ipv4Addr::LOCALHOST, a.port()));
+        } else {
+            own.push(*a);
+        }
+    }
+    own
+}
+
+/// Sends a stored message on when its alias is forwarded; logs the outcome.
+pub(crate) async fn forward(service: &Arc<Service>, message: &StoredMessage) {
+    let host = {
+        let table = service.aliases.lock().expect("alias table lock");
+        match table.forward_of(&message.to) {
+            Some(h) => h.to_owned(),
+            None => return,
+        }
+    };
+    let port = service.config.network.session_port;
+    let target = match host.parse::<Ipv4Addr>() {
+        Ok(ip) => Ok(SocketAddr::V4(SocketAddrV4::new(ip, port))),
+        Err(_) => match NetbiosName::with_code_page(&host, suffix::MESSENGER, service.code_page) {
+            Ok(name) => crate::send::resolve(service, &name).await,
+            Err(e) => Err(crate::send::SendFailure::InvalidParameter(e.to_string())),
+        },
+    };
+    let target = match target {
+        Ok(SocketAddr::V4(t)) => t,
+        Ok(other) => {
+            tracing::warn!(event = "forward", id = message.id, to = %message.to, %host, peer = %other, reason = "not IPv4", "message not forwarded");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(event = "forward", id = message.id, to = %message.to, %host, reason = %e, "message not forwarded");
+            return;
+        }
+    };
+    let decision = decide(&message.text, target, &own_session_addresses(service));
+    if decision != ForwardDecision::Forward {
+        tracing::info!(event = "forward", id = message.id, to = %message.to, %host, reason = ?decision, "message not forwarded");
+        return;
+    }
+    let computer = service.config.computer_name.to_uppercase();
+    let text = forwarded_text(&computer, &message.text);
+    match crate::send::send_to_address(
+        service,
+        &message.to,
+        SocketAddr::V4(target),
+        &message.from,
+        &text,
+    )
+    .await
+    {
+        Ok(()) => {
+            tracing::info!(event = "forward", id = message.id, from = %message.from, to = %message.to, %host, peer = %target, transport = "session", "message forwarded")
+        }
+        Err(e) => {
+            tracing::warn!(event = "forward", id = message.id, to = %message.to, %host, peer = %target, reason = %e, "message not forwarded")
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Delivery hooks: after a message is durable, the `[[hooks]]` for its alias
+//! run a program (argv, no shell, text on stdin, empty environment but PATH,
+//! killed after its timeout) or POST it to an HTTP(S) URL (ntfy or Gotify
+//! style). At most [`MAX_RUNNING`] run at once; a failure is logged and never
+//! touches the acknowledgement, which was sent before.
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use netsend_proto::hooks::{alias_matches, substitute_argv, title, HookMessage};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+
+use crate::config::{HookConfig, HookFormat};
+use crate::inbox::StoredMessage;
+
+/// Hooks running at once.
+pub(crate) const MAX_RUNNING: usize = 8;
+/// Hooks waiting for a slot; beyond this a hook is dropped (logged).
+pub(crate) const MAX_WAITING: usize = 256;
+/// PATH given to exec hooks when the service has none.
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// The configured hooks and the slots they run in.
+pub(crate) struct HookRunner {
+    hooks: Vec<Arc<HookConfig>>,
+    slots: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+}
+
+impl HookRunner {
+    /// The runner for `hooks`.
+    pub(crate) fn new(hooks: &[HookConfig]) -> Self {
+        Self {
+            hooks: hooks.iter().cloned().map(Arc::new).collect(),
+            slots: Arc::new(Semaphore::new(MAX_RUNNING)),
+            waiting: Arc::default(),
+        }
+    }
+
+    /// Whether any hook is configured.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.hooks.is_empty()
+    }
+
+    /// Starts every hook whose alias matches `message.to`.
+    pub(crate) fn dispatch(&self, message: &StoredMessage) {
+        for hook in self
+            .hooks
+            .iter()
+            .filter(|h| alias_matches(&h.alias, &message.to))
+        {
+            if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                tracing::warn!(event = "hook", id = message.id, alias = %hook.alias, "too many hooks waiting: hook dropped");
+                continue;
+            }
+            let (hook, message) = (hook.clone(), message.clone());
+            let (slots, waiting) = (self.slots.clone(), self.waiting.clone());
+            tokio::spawn(async move {
+                let permit = slots.acquire_owned().await;
+                waiting.fetch_sub(1, Ordering::AcqRel);
+                let Ok(_permit) = permit else { return };
+                run(&hook, &message).await;
+            });
+        }
+    }
+}
+
+async fn run(hook: &HookConfig, message: &StoredMessage) {
+    let fields = HookMessage {
+        id: message.id,
+        from: &message.from,
+        to: &message.to,
+        peer: &message.source,
+        text: &message.text,
+    };
+    let timeout = Duration::from_secs(hook.timeout_secs);
+    let outcome = match (&hook.exec, &hook.url) {
+        (Some(argv), _) => run_exec(&substitute_argv(argv, &fields), fields.text, timeout).await,
+        (None, Some(url)) => post(url, hook.format, &fields, timeout).await,
+        (None, None) => Ok(String::new()),
+    };
+    match outcome {
+        Ok(done) => {
+            tracing::info!(event = "hook", id = message.id, alias = %hook.alias, outcome = %done, "delivery hook ran")
+        }
+        Err(e) => {
+            tracing::warn!(event = "hook", id = message.id, alias = %hook.alias, reason = %e, "delivery hook failed")
+        }
+    }
+}
+
+/// Runs `argv` with `text` on stdin; kills its process group after `timeout`.
+async fn run_exec(argv: &[String], text: &str, timeout: Duration) -> Result<String, String> {
+    if nix::unistd::geteuid().is_root() {
+        return Err(
+            "the service runs as root: exec hooks run only as the service user (set user)".into(),
+        );
+    }
+    let (program, args) = argv.split_first().ok_or("empty exec")?;
+    let path = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.into());
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .env_clear()
+        .env("PATH", path)
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("{program}: {e}"))?;
+    let group = child.id().map(|id| nix::unistd::Pid::from_raw(id as i32));
+    let mut stdin = child.stdin.take();
+    let text = text.as_bytes().to_vec();
+    let finished = tokio::time::timeout(timeout, async {
+        if let Some(stdin) = stdin.as_mut() {
+            // A program that does not read its input is not an error.
+            let _ = stdin.write_all(&text).await;
+        }
+        drop(stdin);
+        child.wait().await
+    })
+    .await;
+    match finished {
+        Ok(Ok(status)) if status.success() => Ok(status.to_string()),
+        Ok(Ok(status)) => Err(format!("{program}: {status}")),
+        Ok(Err(e)) => Err(format!("{program}: {e}")),
+        Err(_) => {
+            if let Some(group) = group {
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+            }
+            // Reap it now, so no zombie outlives the hook.
+            let _ = child.kill().await;
+            Err(format!("{program}: killed after {timeout:?}"))
+        }
+    }
+}
+
+/// POSTs the message to `url`, ntfy or Gotify style.
+async fn post(
+    url: &str,
+    format: HookFormat,
+    message: &HookMessage<'_>,
+    timeout: Duration,
+) -> Result<String, String> {
+    let title = title(message);
+    let (content_type, body) = match format {
+        HookFormat::Ntfy => ("text/plain; charset=utf-8", message.text.to_owned()),
+        HookFormat::Gotify => (
+            "application/json",
+            serde_json::json!({ "title": title, "message": message.text, "priority": 5 })
+                .to_string(),
+        ),
+    };
+    let url = url.to_owned();
+    let request = move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .build()
+            .into();
+        let mut post = agent.post(&url).header("Content-Type", content_type);
+        if format == HookFormat::Ntfy {
+            post = post.header("Title", &title);
+        }
+        post.send(body)
+            .map(|r| format!("HTTP {}", r.status()))
+            .map_err(|e| format!("{url}: {e}"))
+    };
+    tokio::task::spawn_blocking(request)
+        .await
+        .map_err(|e| e.to_string())?
+}
