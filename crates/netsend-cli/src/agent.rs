@@ -4,9 +4,11 @@
 //! autostart, `packaging/netsend-agent.desktop`), so the service never touches
 //! anyone's session bus. It follows the user's inbox over the control socket,
 //! as `netsend inbox --follow` does, starting after the newest message there
-//! when it first reaches the service, and shows each new message with
+//! when it first reaches the service (but first showing the user's own
+//! messages that arrived while they were away and were never shown, up to
+//! `[display] pending_hours` old), and shows each new message with
 //! `org.freedesktop.Notifications.Notify` on the user's session bus
-//! (`DBUS_SESSION_BUS_ADDRESS`). When the service goes away (a restart) it
+//! (`DBUS_SESSION_BUS_ADDRESS`), recording the receipt "shown". When the service goes away (a restart) it
 //! tries again with a growing pause, capped at [`MAX_BACKOFF`]; when the
 //! session bus goes away (logout) it exits.
 
@@ -50,10 +52,10 @@ pub(crate) async fn run(config: &Config) -> Result<(), Failure> {
     let mut bus_checked = Instant::now();
     loop {
         let step = match after_id {
-            None => newest_id(config).await.map(|id| {
+            None => newest_id(config).await.map(|(id, waiting)| {
                 eprintln!("netsend agent: following the inbox after message {id}");
                 after_id = Some(id);
-                Vec::new()
+                waiting
             }),
             Some(id) => page(config, Some(id)).await,
         };
@@ -65,9 +67,12 @@ pub(crate) async fn run(config: &Config) -> Result<(), Failure> {
                 reachable = true;
                 backoff = MIN_BACKOFF;
                 for m in messages {
-                    after_id = Some(m.id);
+                    after_id = after_id.max(Some(m.id));
                     match notify(&bus, &shown(&m)).await {
-                        Ok(()) => eprintln!("netsend agent: shown message {}", m.id),
+                        Ok(()) => {
+                            eprintln!("netsend agent: shown message {}", m.id);
+                            mark_shown(config, m.id).await;
+                        }
                         Err(e) => eprintln!("netsend agent: message {}: {e}", m.id),
                     }
                 }
@@ -114,6 +119,7 @@ async fn page(config: &Config, after_id: Option<i64>) -> Result<Vec<StoredMessag
         unread_only: false,
         after_id,
         limit: MAX_PAGE,
+        search: None,
     };
     match control::call(&config.control_socket, &request).await {
         Ok(Response::Messages { messages }) => Ok(messages),
@@ -123,16 +129,37 @@ async fn page(config: &Config, after_id: Option<i64>) -> Result<Vec<StoredMessag
     }
 }
 
-/// The id of the newest message visible to us (0 when there is none).
-async fn newest_id(config: &Config) -> Result<i64, String> {
+/// The id of the newest message visible to us (0 when there is none), and
+/// the messages kept for us while we were away: our own, unread, never shown,
+/// and at most `[display] pending_hours` old (store-and-forward).
+async fn newest_id(config: &Config) -> Result<(i64, Vec<StoredMessage>), String> {
+    let me = netsend_service::remote::login_name();
+    let hours = i64::try_from(config.display.pending_hours).unwrap_or(0);
+    let since = netsend_service::inbox::now_ms().saturating_sub(hours * 3_600_000);
     let mut newest = 0;
+    let mut waiting = Vec::new();
     loop {
         let messages = page(config, Some(newest)).await?;
         let full = messages.len() == MAX_PAGE;
         newest = messages.last().map_or(newest, |m| m.id);
+        waiting.extend(messages.into_iter().filter(|m| {
+            hours > 0
+                && !m.read
+                && m.shown_at.is_none()
+                && m.received_at >= since
+                && m.recipient_user.as_deref() == Some(me.as_str())
+        }));
         if !full {
-            return Ok(newest);
+            return Ok((newest, waiting));
         }
+    }
+}
+
+/// Records the receipt "shown" for message `id`.
+async fn mark_shown(config: &Config, id: i64) {
+    let request = Request::InboxShown { id };
+    if let Err(e) = control::call(&config.control_socket, &request).await {
+        eprintln!("netsend agent: message {id}: cannot record the receipt: {e}");
     }
 }
 

@@ -78,7 +78,12 @@ pub(crate) enum Command {
         /// Keep running and print new messages as they arrive.
         #[arg(long)]
         follow: bool,
-        /// `read ID`: show one message in full and mark it read.
+        /// Only messages whose sender, alias or text contains TEXT (ASCII
+        /// letters in any case).
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        /// `read ID` shows one message in full and marks it read; `delete`
+        /// removes messages.
         #[command(subcommand)]
         action: Option<InboxAction>,
     },
@@ -107,10 +112,19 @@ pub(crate) enum Command {
 /// Inbox sub-actions.
 #[derive(Debug, Subcommand)]
 pub(crate) enum InboxAction {
-    /// Show one message in full and mark it read.
+    /// Show one message in full, with its receipt, and mark it read.
     Read {
         /// The message id (first column of `netsend inbox`).
         id: i64,
+    },
+    /// Delete messages: yours are deleted, shared ones (to the computer name,
+    /// broadcasts) hidden from you; root deletes any.
+    Delete {
+        /// The message ids.
+        ids: Vec<i64>,
+        /// Also every message already read.
+        #[arg(long)]
+        read: bool,
     },
 }
 
@@ -149,7 +163,10 @@ pub(crate) fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
             continue;
         }
         // Options that take a separate value: keep the value as it is.
-        if matches!(arg.as_str(), "--config" | "--from" | "--server") {
+        if matches!(
+            arg.as_str(),
+            "--config" | "--from" | "--server" | "--search"
+        ) {
             value_follows = true;
             out.push(arg);
             continue;

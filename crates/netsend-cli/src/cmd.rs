@@ -142,6 +142,7 @@ async fn dispatch(
             json,
             unread,
             follow,
+            search,
             action,
         } => match action {
             Some(InboxAction::Read { id }) => {
@@ -154,7 +155,22 @@ async fn dispatch(
                     r => Err(unexpected(r)),
                 }
             }
-            None => inbox(config, json, unread, follow).await,
+            Some(InboxAction::Delete { ids, read }) => {
+                if ids.is_empty() && !read {
+                    return Err(Failure::new(
+                        NetApiStatus::ERROR_INVALID_PARAMETER,
+                        "nothing to delete: netsend inbox delete ID... or --read",
+                    ));
+                }
+                match call(config, Request::InboxDelete { ids, read }).await? {
+                    Response::Deleted { count } => {
+                        println!("{count} message(s) deleted.");
+                        Ok(())
+                    }
+                    r => Err(unexpected(r)),
+                }
+            }
+            None => inbox(config, json, unread, follow, search).await,
         },
         Command::Agent => crate::agent::run(config).await,
         Command::Completions { .. } | Command::Manpage { .. } => Ok(()),
@@ -383,6 +399,7 @@ async fn fetch_messages(
     config: &Config,
     unread: bool,
     mut after_id: Option<i64>,
+    search: Option<&str>,
 ) -> Result<Vec<StoredMessage>, Failure> {
     let mut all = Vec::new();
     loop {
@@ -390,6 +407,7 @@ async fn fetch_messages(
             unread_only: unread,
             after_id,
             limit: INBOX_PAGE,
+            search: search.map(String::from),
         };
         let page = match call(config, request).await? {
             Response::Messages { messages } => messages,
@@ -404,11 +422,17 @@ async fn fetch_messages(
     }
 }
 
-async fn inbox(config: &Config, json: bool, unread: bool, follow: bool) -> Result<(), Failure> {
+async fn inbox(
+    config: &Config,
+    json: bool,
+    unread: bool,
+    follow: bool,
+    search: Option<String>,
+) -> Result<(), Failure> {
     let mut after_id = None;
     let mut first = true;
     loop {
-        let messages = fetch_messages(config, unread, after_id).await?;
+        let messages = fetch_messages(config, unread, after_id, search.as_deref()).await?;
         if let Some(last) = messages.last() {
             after_id = Some(last.id);
         }
@@ -469,9 +493,10 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 fn print_message_line(m: &StoredMessage) {
     let first_line = m.text.lines().next().unwrap_or("");
     println!(
-        "{:>5}  {} UTC  {} -> {}{}  {}",
+        "{:>5}  {} UTC  {:<5}  {} -> {}{}  {}",
         m.id,
         when(m.received_at),
+        m.state(),
         m.from,
         m.to,
         if m.read { "" } else { " *" },
@@ -487,6 +512,14 @@ fn print_message_full(m: &StoredMessage) {
         when(m.received_at)
     );
     println!("(id {}, from {} via {:?})", m.id, m.source, m.transport);
+    let receipt =
+        |at: Option<i64>| at.map_or_else(|| "not yet".to_owned(), |t| format!("{} UTC", when(t)));
+    println!(
+        "receipt: stored {} UTC, shown {}, read {}",
+        when(m.received_at),
+        receipt(m.shown_at),
+        receipt(m.read_at)
+    );
     println!();
     println!("{}", m.text);
 }

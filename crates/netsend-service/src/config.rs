@@ -70,6 +70,9 @@ pub struct Config {
     /// Where the log goes.
     #[serde(default)]
     pub log: LogConfig,
+    /// Inbox retention.
+    #[serde(default)]
+    pub inbox: InboxConfig,
     /// Delivery hooks, run after a message is stored.
     #[serde(default)]
     pub hooks: Vec<HookConfig>,
@@ -88,6 +91,15 @@ pub struct DisplayConfig {
     /// output off.
     #[serde(default = "default_terminal_group")]
     pub terminal_group: String,
+    /// Store-and-forward: a message for a user who had no terminal or desktop
+    /// session is shown at their next login if it is at most this many hours
+    /// old (0: never).
+    #[serde(default = "default_pending_hours")]
+    pub pending_hours: u64,
+}
+
+const fn default_pending_hours() -> u64 {
+    72
 }
 
 impl DisplayConfig {
@@ -102,6 +114,7 @@ impl Default for DisplayConfig {
         Self {
             terminals: default_terminals(),
             terminal_group: default_terminal_group(),
+            pending_hours: default_pending_hours(),
         }
     }
 }
@@ -133,6 +146,26 @@ pub struct LogConfig {
     /// Log to the systemd journal (when its socket exists) instead of stderr.
     #[serde(default)]
     pub journald: bool,
+    /// NET LOG: append every stored message (directed and broadcast) to the
+    /// message log, one JSON object per line.
+    #[serde(default)]
+    pub messages: bool,
+    /// The message log; default: `messages.log` in `state_dir`.
+    #[serde(default)]
+    pub messages_path: Option<PathBuf>,
+}
+
+/// `[inbox]`: retention (0 turns a rule off).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxConfig {
+    /// Messages older than this many days are deleted.
+    #[serde(default)]
+    pub max_age_days: u64,
+    /// Each inbox keeps at most this many messages (read ones go first,
+    /// then the oldest).
+    #[serde(default)]
+    pub max_messages: u64,
 }
 
 /// What an HTTP hook posts.
@@ -554,6 +587,7 @@ impl Default for Config {
             wins: None,
             display: DisplayConfig::default(),
             log: LogConfig::default(),
+            inbox: InboxConfig::default(),
             hooks: Vec::new(),
         }
     }

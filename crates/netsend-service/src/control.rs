@@ -88,6 +88,24 @@ pub enum Request {
         after_id: Option<i64>,
         /// At most this many messages (capped at [`MAX_PAGE`]).
         limit: usize,
+        /// Only messages whose sender, alias or text contains this.
+        #[serde(default)]
+        search: Option<String>,
+    },
+    /// Record that a message was shown to its reader (display agents).
+    InboxShown {
+        /// The message id.
+        id: i64,
+    },
+    /// Delete messages: the caller's own are deleted, shared ones (to the
+    /// computer name, broadcasts) hidden from the caller; root deletes any.
+    InboxDelete {
+        /// These ids.
+        #[serde(default)]
+        ids: Vec<i64>,
+        /// And every read message.
+        #[serde(default)]
+        read: bool,
     },
     /// Show one message and mark it read.
     InboxRead {
@@ -180,6 +198,11 @@ pub enum Response {
     },
     /// Answer to [`Request::InboxRead`].
     Message(StoredMessage),
+    /// Answer to [`Request::InboxDelete`].
+    Deleted {
+        /// Messages deleted or hidden.
+        count: u64,
+    },
     /// The request failed with a NERR/Win32 code.
     Error {
         /// The NERR/Win32 code.

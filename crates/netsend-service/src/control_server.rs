@@ -300,12 +300,14 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             unread_only,
             after_id,
             limit,
+            search,
         } => {
             let filter = ListFilter {
                 user: caller.user.clone(),
                 unread_only,
                 after_id,
                 limit: limit.min(MAX_PAGE),
+                search,
             };
             match service.inbox.list(&filter) {
                 Ok(messages) => Response::Messages { messages },
@@ -315,7 +317,9 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
         Request::InboxRead { id } => match service.inbox.get(id, caller.user.as_deref()) {
             Ok(Some(message)) => {
                 let _ = service.inbox.mark_read(id, caller.user.as_deref()).await;
-                Response::Message(message)
+                // Answer with the receipt times just recorded.
+                let marked = service.inbox.get(id, caller.user.as_deref());
+                Response::Message(marked.ok().flatten().unwrap_or(message))
             }
             Ok(None) => error(
                 NetApiStatus::ERROR_INVALID_PARAMETER,
@@ -323,6 +327,27 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             ),
             Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
         },
+        Request::InboxShown { id } => {
+            match service.inbox.mark_shown(id, caller.user.as_deref()).await {
+                Ok(true) => Response::Ok,
+                Ok(false) => error(
+                    NetApiStatus::ERROR_INVALID_PARAMETER,
+                    format!("no message {id} in your inbox"),
+                ),
+                Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
+            }
+        }
+        Request::InboxDelete { ids, read } => {
+            let deletion = crate::inbox::Deletion {
+                ids,
+                read,
+                user: caller.user.clone(),
+            };
+            match service.inbox.delete(deletion).await {
+                Ok(count) => Response::Deleted { count },
+                Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
+            }
+        }
         Request::Broadcast {
             domain,
             from,

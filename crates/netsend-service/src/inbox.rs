@@ -94,6 +94,25 @@ pub struct StoredMessage {
     pub broadcast: bool,
     /// Whether it has been read.
     pub read: bool,
+    /// Receipt: when it was first shown on a terminal or desktop, Unix ms.
+    #[serde(default)]
+    pub shown_at: Option<i64>,
+    /// Receipt: when it was first read (`netsend inbox read`), Unix ms.
+    #[serde(default)]
+    pub read_at: Option<i64>,
+}
+
+impl StoredMessage {
+    /// The receipt state: "read", "shown" or "new".
+    pub const fn state(&self) -> &'static str {
+        if self.read {
+            "read"
+        } else if self.shown_at.is_some() {
+            "shown"
+        } else {
+            "new"
+        }
+    }
 }
 
 /// Which messages to list.
@@ -107,6 +126,9 @@ pub struct ListFilter {
     pub after_id: Option<i64>,
     /// At most this many (oldest first).
     pub limit: usize,
+    /// Only messages whose sender, alias or text contains this (ASCII letters
+    /// compared without case).
+    pub search: Option<String>,
 }
 
 /// Why an inbox operation failed.
@@ -143,6 +165,32 @@ type WriteResult = Result<i64, WriteFailure>;
 enum WriteOp {
     Store(NewMessage, oneshot::Sender<WriteResult>),
     MarkRead(i64, Option<String>, oneshot::Sender<WriteResult>),
+    MarkShown(i64, Option<String>, oneshot::Sender<WriteResult>),
+    Delete(Deletion, oneshot::Sender<WriteResult>),
+    Prune(Retention, oneshot::Sender<WriteResult>),
+}
+
+/// Which messages to delete, for whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    /// These ids (may be empty with `read`).
+    pub ids: Vec<i64>,
+    /// Also every read message.
+    pub read: bool,
+    /// `None`: root, who deletes anything. `Some(user)`: the user's own
+    /// messages are deleted; a shared message (to the computer name, or a
+    /// broadcast) is only hidden from that user.
+    pub user: Option<String>,
+}
+
+/// What retention removes: messages older than `max_age`, and beyond
+/// `max_per_inbox` in any one inbox (read ones first, then the oldest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Age limit in milliseconds (0: none).
+    pub max_age_ms: i64,
+    /// Messages kept per inbox (0: no limit).
+    pub max_per_inbox: u64,
 }
 
 struct Inner {
@@ -172,8 +220,34 @@ CREATE TABLE IF NOT EXISTS messages (
     read INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS messages_by_user ON messages (recipient_user, id);
-PRAGMA user_version = 1;
 ";
+
+/// Version 2: receipts (when shown, when read) and per-user hiding of shared
+/// messages. Runs once on a version 1 database.
+const MIGRATION_2: &str = "
+ALTER TABLE messages ADD COLUMN shown_at INTEGER;
+ALTER TABLE messages ADD COLUMN read_at INTEGER;
+CREATE TABLE IF NOT EXISTS hidden (
+    message_id INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    PRIMARY KEY (message_id, user)
+);
+PRAGMA user_version = 2;
+";
+
+/// Creates or upgrades the schema to the current version.
+fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let tx = conn.transaction()?;
+    if version < 1 {
+        tx.execute_batch(SCHEMA)?;
+    }
+    if version < 2 {
+        tx.execute_batch(MIGRATION_2)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
 
 fn connect(path: &Path) -> Result<Connection, InboxError> {
     let conn = Connection::open(path)?;
@@ -183,7 +257,8 @@ fn connect(path: &Path) -> Result<Connection, InboxError> {
     Ok(conn)
 }
 
-fn now_ms() -> i64 {
+/// The current time in Unix milliseconds, as messages are stamped.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -204,8 +279,8 @@ impl Inbox {
             .mode(0o600)
             .open(path)
             .map_err(io)?;
-        let writer_conn = connect(path)?;
-        writer_conn.execute_batch(SCHEMA)?;
+        let mut writer_conn = connect(path)?;
+        migrate(&mut writer_conn)?;
         let counts = inbox_sizes(&writer_conn)?;
         let reader = connect(path)?;
         let (tx, rx) = mpsc::channel(QUEUE_LEN);
@@ -249,6 +324,9 @@ struct Quota {
     counts: InboxSizes,
 }
 
+/// Messages added (positive) or removed (negative) per inbox by a batch.
+type SizeChanges = HashMap<Option<String>, i64>;
+
 fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, mut quota: Quota) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
@@ -258,49 +336,20 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, mut quota: 
                 Err(_) => break,
             }
         }
-        let mut added = InboxSizes::new();
+        let mut changes = SizeChanges::new();
         let outcome = (|| -> Result<Vec<WriteResult>, rusqlite::Error> {
             let tx = conn.transaction()?;
-            let mut results = Vec::with_capacity(batch.len());
-            for op in &batch {
-                results.push(match op {
-                    WriteOp::Store(m, _) => {
-                        let key = m.recipient_user.clone();
-                        let held = quota.counts.get(&key).copied().unwrap_or(0)
-                            + added.get(&key).copied().unwrap_or(0);
-                        if quota.limit > 0 && held >= quota.limit {
-                            Err(WriteFailure::Quota)
-                        } else {
-                            let stored = tx
-                                .execute(
-                                    "INSERT INTO messages (received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast)
-                                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                                    params![now_ms(), m.from, m.to, m.recipient_user, m.source, m.text, m.transport.as_str(), m.broadcast],
-                                )
-                                .map(|_| tx.last_insert_rowid())
-                                .map_err(|e| WriteFailure::Database(e.to_string()));
-                            if stored.is_ok() {
-                                *added.entry(key).or_default() += 1;
-                            }
-                            stored
-                        }
-                    }
-                    WriteOp::MarkRead(id, user, _) => tx
-                        .execute(
-                            "UPDATE messages SET read = 1 WHERE id = ?1
-                             AND (?2 IS NULL OR recipient_user = ?2 OR recipient_user IS NULL)",
-                            params![id, user],
-                        )
-                        .map(|n| n as i64)
-                        .map_err(|e| WriteFailure::Database(e.to_string())),
-                });
-            }
+            let results = batch
+                .iter()
+                .map(|op| apply(&tx, op, &quota, &mut changes))
+                .collect();
             tx.commit()?;
             Ok(results)
         })();
         if outcome.is_ok() {
-            for (key, n) in added {
-                *quota.counts.entry(key).or_default() += n;
+            for (key, n) in changes {
+                let count = quota.counts.entry(key).or_default();
+                *count = count.saturating_add_signed(n);
             }
         }
         // Answer only now: every store in the batch is committed (or none is).
@@ -310,11 +359,173 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, mut quota: 
                 Err(e) => Err(WriteFailure::Database(e.to_string())),
             };
             let reply = match op {
-                WriteOp::Store(_, reply) | WriteOp::MarkRead(_, _, reply) => reply,
+                WriteOp::Store(_, reply)
+                | WriteOp::MarkRead(_, _, reply)
+                | WriteOp::MarkShown(_, _, reply)
+                | WriteOp::Delete(_, reply)
+                | WriteOp::Prune(_, reply) => reply,
             };
             let _ = reply.send(result);
         }
     }
+}
+
+/// The SQL condition "user ?N may see this message" (root: `?N` is NULL).
+fn visible_to(n: usize) -> String {
+    format!(
+        "(?{n} IS NULL OR ((recipient_user = ?{n} OR recipient_user IS NULL)
+          AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.message_id = messages.id AND h.user = ?{n})))"
+    )
+}
+
+/// Carries out one operation inside the batch's transaction, noting inbox
+/// size changes for the quota.
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    op: &WriteOp,
+    quota: &Quota,
+    changes: &mut SizeChanges,
+) -> WriteResult {
+    let db = |e: rusqlite::Error| WriteFailure::Database(e.to_string());
+    match op {
+        WriteOp::Store(m, _) => {
+            let key = m.recipient_user.clone();
+            let pending = changes.get(&key).copied().unwrap_or(0);
+            let held = quota
+                .counts
+                .get(&key)
+                .copied()
+                .unwrap_or(0)
+                .saturating_add_signed(pending);
+            if quota.limit > 0 && held >= quota.limit {
+                return Err(WriteFailure::Quota);
+            }
+            tx.execute(
+                "INSERT INTO messages (received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![now_ms(), m.from, m.to, m.recipient_user, m.source, m.text, m.transport.as_str(), m.broadcast],
+            )
+            .map_err(db)?;
+            *changes.entry(key).or_default() += 1;
+            Ok(tx.last_insert_rowid())
+        }
+        WriteOp::MarkRead(id, user, _) => tx
+            .execute(
+                &format!(
+                    "UPDATE messages SET read = 1, read_at = COALESCE(read_at, ?3),
+                     shown_at = COALESCE(shown_at, ?3) WHERE id = ?1 AND {}",
+                    visible_to(2)
+                ),
+                params![id, user, now_ms()],
+            )
+            .map(|n| n as i64)
+            .map_err(db),
+        WriteOp::MarkShown(id, user, _) => tx
+            .execute(
+                &format!(
+                    "UPDATE messages SET shown_at = COALESCE(shown_at, ?3) WHERE id = ?1 AND {}",
+                    visible_to(2)
+                ),
+                params![id, user, now_ms()],
+            )
+            .map(|n| n as i64)
+            .map_err(db),
+        WriteOp::Delete(d, _) => delete(tx, d, changes).map_err(db),
+        WriteOp::Prune(r, _) => prune(tx, *r, changes).map_err(db),
+    }
+}
+
+fn delete(
+    tx: &rusqlite::Transaction<'_>,
+    d: &Deletion,
+    changes: &mut SizeChanges,
+) -> rusqlite::Result<i64> {
+    let mut targets: Vec<(i64, Option<String>)> = Vec::new();
+    {
+        let mut by_id = tx.prepare_cached(&format!(
+            "SELECT id, recipient_user FROM messages WHERE id = ?1 AND {}",
+            visible_to(2)
+        ))?;
+        for id in &d.ids {
+            if let Some(row) = by_id
+                .query_row(params![id, d.user], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+            {
+                targets.push(row);
+            }
+        }
+        if d.read {
+            let mut read = tx.prepare_cached(&format!(
+                "SELECT id, recipient_user FROM messages WHERE read = 1 AND {}",
+                visible_to(1)
+            ))?;
+            let rows = read.query_map(params![d.user], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            for row in rows {
+                let row = row?;
+                if !targets.contains(&row) {
+                    targets.push(row);
+                }
+            }
+        }
+    }
+    for (id, owner) in &targets {
+        let own = d.user.is_none() || owner.is_some() && owner == &d.user;
+        if own {
+            tx.execute("DELETE FROM messages WHERE id = ?1", params![id])?;
+            tx.execute("DELETE FROM hidden WHERE message_id = ?1", params![id])?;
+            *changes.entry(owner.clone()).or_default() -= 1;
+        } else {
+            tx.execute(
+                "INSERT OR IGNORE INTO hidden (message_id, user) VALUES (?1, ?2)",
+                params![id, d.user],
+            )?;
+        }
+    }
+    Ok(targets.len() as i64)
+}
+
+fn prune(
+    tx: &rusqlite::Transaction<'_>,
+    r: Retention,
+    changes: &mut SizeChanges,
+) -> rusqlite::Result<i64> {
+    let mut doomed: Vec<(i64, Option<String>)> = Vec::new();
+    if r.max_age_ms > 0 {
+        let mut old =
+            tx.prepare_cached("SELECT id, recipient_user FROM messages WHERE received_at < ?1")?;
+        let cutoff = now_ms().saturating_sub(r.max_age_ms);
+        for row in old.query_map(params![cutoff], |r| Ok((r.get(0)?, r.get(1)?)))? {
+            doomed.push(row?);
+        }
+    }
+    if r.max_per_inbox > 0 {
+        let mut sizes = tx.prepare_cached(
+            "SELECT recipient_user, COUNT(*) FROM messages GROUP BY recipient_user",
+        )?;
+        let over: Vec<(Option<String>, i64)> = sizes
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let limit = i64::try_from(r.max_per_inbox).unwrap_or(i64::MAX);
+        // Read messages go first, then the oldest.
+        let mut oldest = tx.prepare_cached(
+            "SELECT id, recipient_user FROM messages WHERE recipient_user IS ?1
+             ORDER BY read DESC, id ASC LIMIT ?2",
+        )?;
+        for (user, n) in over.into_iter().filter(|(_, n)| *n > limit) {
+            for row in oldest.query_map(params![user, n - limit], |r| Ok((r.get(0)?, r.get(1)?)))? {
+                let row = row?;
+                if !doomed.contains(&row) {
+                    doomed.push(row);
+                }
+            }
+        }
+    }
+    for (id, owner) in &doomed {
+        tx.execute("DELETE FROM messages WHERE id = ?1", params![id])?;
+        tx.execute("DELETE FROM hidden WHERE message_id = ?1", params![id])?;
+        *changes.entry(owner.clone()).or_default() -= 1;
+    }
+    Ok(doomed.len() as i64)
 }
 
 impl WriteFailure {
@@ -326,6 +537,20 @@ impl WriteFailure {
             Self::Database(e) => InboxError::Sqlite(rusqlite::Error::InvalidParameterName(e)),
         }
     }
+}
+
+/// A LIKE pattern matching `text` anywhere, with `%`, `_` and `\\` escaped.
+fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
@@ -340,10 +565,12 @@ fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
         transport: Transport::parse(&row.get::<_, String>(7)?),
         broadcast: row.get(8)?,
         read: row.get(9)?,
+        shown_at: row.get(10)?,
+        read_at: row.get(11)?,
     })
 }
 
-const COLUMNS: &str = "id, received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast, read";
+const COLUMNS: &str = "id, received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast, read, shown_at, read_at";
 
 impl InboxHandle {
     /// Stores a message; returns its id once the transaction has committed.
@@ -377,26 +604,85 @@ impl InboxHandle {
             .map_err(|e| e.into_error(user))
     }
 
+    /// Records that a message was shown (on a terminal or a desktop); `user`
+    /// limits it to messages that user may see. Returns whether it exists.
+    pub async fn mark_shown(&self, id: i64, user: Option<&str>) -> Result<bool, InboxError> {
+        self.write(
+            |tx| WriteOp::MarkShown(id, user.map(String::from), tx),
+            user,
+        )
+        .await
+        .map(|n| n > 0)
+    }
+
+    /// Deletes messages (see [`Deletion`]); returns how many were deleted or
+    /// hidden.
+    pub async fn delete(&self, deletion: Deletion) -> Result<u64, InboxError> {
+        let user = deletion.user.clone();
+        self.write(|tx| WriteOp::Delete(deletion, tx), user.as_deref())
+            .await
+            .map(|n| n.unsigned_abs())
+    }
+
+    /// Applies retention; returns how many messages were removed.
+    pub async fn prune(&self, retention: Retention) -> Result<u64, InboxError> {
+        self.write(|tx| WriteOp::Prune(retention, tx), None)
+            .await
+            .map(|n| n.unsigned_abs())
+    }
+
+    async fn write(
+        &self,
+        op: impl FnOnce(oneshot::Sender<WriteResult>) -> WriteOp,
+        user: Option<&str>,
+    ) -> Result<i64, InboxError> {
+        let (tx, rx) = oneshot::channel();
+        self.0
+            .writer
+            .send(op(tx))
+            .await
+            .map_err(|_| InboxError::Closed)?;
+        rx.await
+            .map_err(|_| InboxError::Closed)?
+            .map_err(|e| e.into_error(user))
+    }
+
     /// Lists messages, oldest first.
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<StoredMessage>, InboxError> {
         let conn = self.0.reader.lock().expect("inbox reader lock");
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM messages
-             WHERE (?1 IS NULL OR recipient_user = ?1 OR recipient_user IS NULL)
-               AND (?2 = 0 OR read = 0) AND id > ?3
-             ORDER BY id LIMIT ?4"
+             WHERE {} AND (?2 = 0 OR read = 0) AND id > ?3
+               AND (?5 IS NULL OR from_name LIKE ?5 ESCAPE '\\'
+                    OR to_alias LIKE ?5 ESCAPE '\\' OR text LIKE ?5 ESCAPE '\\')
+             ORDER BY id LIMIT ?4",
+            visible_to(1)
         ))?;
         let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+        let pattern = filter.search.as_deref().map(like_pattern);
         let rows = stmt.query_map(
             params![
                 filter.user,
                 filter.unread_only,
                 filter.after_id.unwrap_or(0),
-                limit
+                limit,
+                pattern
             ],
             row_to_message,
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Ids of `user`'s own messages that are unread and were never shown,
+    /// received at `since_ms` or later, oldest first.
+    pub fn pending(&self, user: &str, since_ms: i64) -> Result<Vec<i64>, InboxError> {
+        let conn = self.0.reader.lock().expect("inbox reader lock");
+        let mut stmt = conn.prepare_cached(
+            "SELECT id FROM messages WHERE recipient_user = ?1 AND read = 0
+             AND shown_at IS NULL AND received_at >= ?2 ORDER BY id",
+        )?;
+        let ids = stmt.query_map(params![user, since_ms], |r| r.get(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
     }
 
     /// Counts every message.
@@ -412,8 +698,8 @@ impl InboxHandle {
         Ok(conn
             .query_row(
                 &format!(
-                    "SELECT {COLUMNS} FROM messages WHERE id = ?1
-                     AND (?2 IS NULL OR recipient_user = ?2 OR recipient_user IS NULL)"
+                    "SELECT {COLUMNS} FROM messages WHERE id = ?1 AND {}",
+                    visible_to(2)
                 ),
                 params![id, user],
                 row_to_message,
@@ -609,5 +895,143 @@ mod tests {
             Err(InboxError::QuotaExceeded(_))
         ));
         assert_eq!(reopened.count().unwrap(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_version_1_database_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch("PRAGMA user_version = 1;").unwrap();
+            conn.execute(
+                "INSERT INTO messages (received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast)
+                 VALUES (1, 'BOB', 'ALICE', 'alice', 'x', 'kept', 'session', 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let inbox = Inbox::open(&path, 0).unwrap();
+        let listed = inbox.list(&all()).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].text, "kept");
+        assert_eq!((listed[0].shown_at, listed[0].read_at), (None, None));
+        assert!(inbox.mark_shown(listed[0].id, Some("alice")).await.unwrap());
+        inbox.close().await;
+        drop(inbox);
+        // Opening again does not migrate twice.
+        let again = Inbox::open(&path, 0).unwrap();
+        assert!(again.list(&all()).unwrap()[0].shown_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn receipts_search_and_deletion_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&dir.path().join("i.db"), 2).unwrap();
+        let own = inbox
+            .store(msg("ALICE", Some("alice"), "lunch at noon"))
+            .await
+            .unwrap();
+        let shared = inbox
+            .store(msg("HOST", None, "server going DOWN"))
+            .await
+            .unwrap();
+        let bobs = inbox
+            .store(msg("BOB", Some("bob"), "for bob"))
+            .await
+            .unwrap();
+        let alice = |search: Option<&str>| ListFilter {
+            user: Some("alice".into()),
+            limit: 100,
+            search: search.map(String::from),
+            ..ListFilter::default()
+        };
+        // Search: sender, alias or text; ASCII case-insensitive; wildcards literal.
+        let ids =
+            |f: &ListFilter| -> Vec<i64> { inbox.list(f).unwrap().iter().map(|m| m.id).collect() };
+        assert_eq!(ids(&alice(Some("down"))), [shared]);
+        assert_eq!(ids(&alice(Some("NOON"))), [own]);
+        assert!(ids(&alice(Some("%"))).is_empty());
+        // Receipts.
+        assert!(inbox.mark_read(own, Some("alice")).await.unwrap());
+        let m = inbox.get(own, Some("alice")).unwrap().unwrap();
+        assert!(m.read_at.is_some() && m.shown_at.is_some());
+        assert_eq!(m.state(), "read");
+        // Alice cannot touch Bob's message; her own is deleted, the shared
+        // one only hidden from her.
+        let deleted = inbox
+            .delete(Deletion {
+                ids: vec![own, shared, bobs],
+                read: false,
+                user: Some("alice".into()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(deleted, 2);
+        assert!(ids(&alice(None)).is_empty());
+        let root: Vec<i64> = inbox.list(&all()).unwrap().iter().map(|m| m.id).collect();
+        assert_eq!(root, [shared, bobs]);
+        // Deleting freed Alice's quota (2 per inbox).
+        for text in ["a", "b"] {
+            inbox
+                .store(msg("ALICE", Some("alice"), text))
+                .await
+                .unwrap();
+        }
+        assert!(matches!(
+            inbox.store(msg("ALICE", Some("alice"), "c")).await,
+            Err(InboxError::QuotaExceeded(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn retention_by_count_takes_read_messages_first_then_the_oldest() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&dir.path().join("i.db"), 0).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            ids.push(
+                inbox
+                    .store(msg("ALICE", Some("alice"), &format!("{i}")))
+                    .await
+                    .unwrap(),
+            );
+        }
+        inbox.store(msg("BOB", Some("bob"), "bob's")).await.unwrap();
+        inbox.mark_read(ids[3], None).await.unwrap();
+        let removed = inbox
+            .prune(Retention {
+                max_age_ms: 0,
+                max_per_inbox: 3,
+            })
+            .await
+            .unwrap();
+        assert_eq!(removed, 2);
+        let left: Vec<String> = inbox
+            .list(&all())
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(left, ["1", "2", "4", "bob's"]);
+        // By age: everything is younger than a day, nothing goes.
+        let removed = inbox
+            .prune(Retention {
+                max_age_ms: 86_400_000,
+                max_per_inbox: 0,
+            })
+            .await
+            .unwrap();
+        assert_eq!(removed, 0);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let removed = inbox
+            .prune(Retention {
+                max_age_ms: 1,
+                max_per_inbox: 0,
+            })
+            .await
+            .unwrap();
+        assert_eq!(removed, 4);
     }
 }

@@ -237,6 +237,43 @@ impl Service {
         }
     }
 
+    /// Writes message `id` to its recipients' terminals (with `only`, to that
+    /// user's alone) and records the receipt "shown" if any terminal took it.
+    pub(crate) async fn show_on_terminals(self: &Arc<Self>, id: i64, only: Option<String>) {
+        let service = self.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            crate::terminals::show(&service, id, only.as_deref())
+        })
+        .await
+        .unwrap_or(0);
+        if written > 0 {
+            if let Err(e) = self.inbox.mark_shown(id, None).await {
+                tracing::warn!(id, error = %e, "cannot record the receipt");
+            }
+        }
+    }
+
+    /// Store-and-forward: at `user`'s login, shows on their terminals the
+    /// messages for them that no one has seen yet, if no older than
+    /// `[display] pending_hours`.
+    async fn show_pending(self: &Arc<Self>, user: String) {
+        let hours = self.config.display.pending_hours;
+        if hours == 0 || !self.config.display.writes_terminals() {
+            return;
+        }
+        let since =
+            crate::inbox::now_ms().saturating_sub(i64::try_from(hours).unwrap_or(0) * 3_600_000);
+        match self.inbox.pending(&user, since) {
+            Ok(ids) => {
+                for id in ids {
+                    tracing::info!(id, %user, "showing a message kept while away");
+                    self.show_on_terminals(id, Some(user.clone())).await;
+                }
+            }
+            Err(e) => tracing::warn!(%user, error = %e, "cannot read waiting messages"),
+        }
+    }
+
     /// Counts a drop and writes its log line (structured: reason, peer, sender).
     pub(crate) fn count_drop(
         &self,
@@ -331,14 +368,14 @@ impl Service {
     pub(crate) fn delivered(self: &Arc<Self>, id: i64) {
         if self.config.display.writes_terminals() {
             let service = self.clone();
-            tokio::task::spawn_blocking(move || crate::terminals::show(&service, id));
+            tokio::spawn(async move { service.show_on_terminals(id, None).await });
         }
         let forwards = self
             .aliases
             .lock()
             .expect("alias table lock")
             .has_forwards();
-        if self.hooks.is_empty() && !forwards {
+        if self.hooks.is_empty() && !forwards && !self.config.log.messages {
             return;
         }
         let service = self.clone();
@@ -348,11 +385,90 @@ impl Service {
             let Ok(Ok(Some(message))) = stored else {
                 return;
             };
+            if service.config.log.messages {
+                let (path, line) = (service.message_log_path(), message_log_line(&message));
+                let written = tokio::task::spawn_blocking(move || append_line(&path, &line)).await;
+                if let Ok(Err(e)) = written {
+                    tracing::warn!(id, error = %e, "cannot write the message log");
+                }
+            }
             service.hooks.dispatch(&message);
             crate::forward::forward(&service, &message).await;
         });
     }
+
+    /// NET LOG's file.
+    fn message_log_path(&self) -> PathBuf {
+        self.config
+            .log
+            .messages_path
+            .clone()
+            .unwrap_or_else(|| self.config.state_dir.join("messages.log"))
+    }
 }
+
+/// One line of the message log: a JSON object with the time (UTC, RFC 3339),
+/// id, sender, alias, recipient user, source, transport, broadcast flag and
+/// text.
+fn message_log_line(m: &crate::inbox::StoredMessage) -> String {
+    let time = chrono::DateTime::from_timestamp_millis(m.received_at)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default();
+    serde_json::json!({
+        "time": time,
+        "id": m.id,
+        "from": m.from,
+        "to": m.to,
+        "user": m.recipient_user,
+        "source": m.source,
+        "transport": m.transport,
+        "broadcast": m.broadcast,
+        "text": m.text,
+    })
+    .to_string()
+}
+
+/// Appends `line` to `path` (created mode 0600), opened for each line so a
+/// rotated log is followed.
+fn append_line(path: &std::path::Path, line: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(format!("{line}\n").as_bytes())
+}
+
+/// Applies `[inbox]` retention now and then every hour.
+async fn keep_retention(service: Arc<Service>) {
+    let rules = &service.config.inbox;
+    if rules.max_age_days == 0 && rules.max_messages == 0 {
+        return;
+    }
+    let retention = crate::inbox::Retention {
+        max_age_ms: i64::try_from(rules.max_age_days)
+            .unwrap_or(i64::MAX / 86_400_000)
+            .saturating_mul(86_400_000),
+        max_per_inbox: rules.max_messages,
+    };
+    let mut stop = service.stop_signal();
+    loop {
+        match service.inbox.prune(retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "inbox retention applied"),
+            Err(e) => tracing::warn!(error = %e, "inbox retention failed"),
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(RETENTION_EVERY) => {}
+        }
+    }
+}
+
+/// How often retention runs.
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Registers the computer name `<00>`, every alias `<03>` and the workgroup
 /// `<00>` (group), and waits for the computer's messenger name.
@@ -390,8 +506,23 @@ const LOGIN_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 /// Keeps one message alias per logged-in user.
 async fn watch_logins(service: Arc<Service>) {
     let mut stop = service.stop_signal();
+    let mut present: Vec<String> = Vec::new();
     loop {
-        let users = crate::users::local_users(&crate::users::logins(&service.config).await);
+        let sessions = crate::users::logins(&service.config).await;
+        let users = crate::users::local_users(&sessions);
+        // Everyone who has a session now and had none before: new logins,
+        // remote ones included (their terminal is on this host).
+        let mut everyone: Vec<String> = Vec::new();
+        for s in sessions {
+            if !everyone.contains(&s.user) {
+                everyone.push(s.user);
+            }
+        }
+        for user in everyone.iter().filter(|u| !present.contains(u)) {
+            let (service, user) = (service.clone(), user.clone());
+            tokio::spawn(async move { service.show_pending(user).await });
+        }
+        present = everyone;
         let (added, removed) = service
             .aliases
             .lock()
@@ -536,6 +667,7 @@ pub async fn run(
         }
     }
     tasks.spawn(watch_logins(service.clone()));
+    tasks.spawn(keep_retention(service.clone()));
     ready();
     tracing::info!(
         computer = %service.config.computer_name,

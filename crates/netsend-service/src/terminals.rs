@@ -51,36 +51,42 @@ fn time_of_day(unix_ms: i64) -> TimeOfDay {
     }
 }
 
-/// Writes stored message `id` to its recipients' terminals; logs each write
-/// and each terminal skipped, with the reason. Blocking (file I/O, at most
-/// [`TERMINAL_TIMEOUT`] per terminal): run it off the async workers.
-pub(crate) fn show(service: &Service, id: i64) {
+/// Writes stored message `id` to its recipients' terminals (with `only`,
+/// to that user's alone); logs each write and each terminal skipped, with the
+/// reason, and returns how many terminals took it. Blocking (file I/O, at
+/// most [`TERMINAL_TIMEOUT`] per terminal): run it off the async workers.
+pub(crate) fn show(service: &Service, id: i64, only: Option<&str>) -> usize {
     let message = match service.inbox.get(id, None) {
         Ok(Some(m)) => m,
-        Ok(None) => return,
+        Ok(None) => return 0,
         Err(e) => {
             tracing::warn!(id, error = %e, "terminal output: message not readable");
-            return;
+            return 0;
         }
     };
+    let mut written = 0;
     let text = shown(&message).terminal_text(&service.config.computer_name);
     let mut seen: Vec<String> = Vec::new();
     for terminal in login_terminals(&service.config.utmp_path) {
         let for_them = message
             .recipient_user
             .as_ref()
-            .is_none_or(|u| *u == terminal.user);
+            .is_none_or(|u| *u == terminal.user)
+            && only.is_none_or(|u| u == terminal.user);
         if !for_them || seen.contains(&terminal.line) {
             continue;
         }
         seen.push(terminal.line.clone());
         match write_terminal(&terminal, text.as_bytes()) {
-            Ok(device) => tracing::info!(
-                id,
-                user = %terminal.user,
-                %device,
-                "message written to terminal"
-            ),
+            Ok(device) => {
+                written += 1;
+                tracing::info!(
+                    id,
+                    user = %terminal.user,
+                    %device,
+                    "message written to terminal"
+                );
+            }
             Err(reason) => tracing::info!(
                 id,
                 user = %terminal.user,
@@ -90,6 +96,7 @@ pub(crate) fn show(service: &Service, id: i64) {
             ),
         }
     }
+    written
 }
 
 /// Why a terminal was not written to (or not completely).

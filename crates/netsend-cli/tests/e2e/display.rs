@@ -122,6 +122,72 @@ fn messages_reach_the_recipients_terminal_sanitised_and_mesg_n_is_honoured() {
     );
 }
 
+#[test]
+fn a_message_kept_while_away_is_shown_at_the_next_login() {
+    if !require(
+        is_root() && have("useradd") && have("runuser"),
+        "root, useradd and runuser (a real account owning a pseudo-terminal)",
+    ) {
+        return;
+    }
+    let _accounts = TestUsers::create(&["nsdaway"], None);
+    let account = User::from_name("nsdaway").unwrap().unwrap();
+    let tty = Group::from_name("tty").unwrap().expect("group tty");
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = nix::unistd::ttyname(pty.slave.as_fd()).unwrap();
+    nix::unistd::chown(&slave, Some(account.uid), Some(tty.gid)).unwrap();
+    std::fs::set_permissions(&slave, std::fs::Permissions::from_mode(0o620)).unwrap();
+    let line = slave
+        .strip_prefix("/dev/")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Nobody is logged in yet.
+    let utmp = dir.path().join("utmp");
+    std::fs::write(&utmp, b"").unwrap();
+    let top = format!("user = \"nobody\"\nutmp_path = \"{}\"", utmp.display());
+    let svc = Service::start(
+        "HOSTAWAY",
+        &top,
+        "[display]\nterminals = true\nterminal_group = \"tty\"\npending_hours = 1\n",
+    );
+    // The user's own alias outlives their session.
+    let out = svc.cli_as("nsdaway", &["name", "backoffice", "/add"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = svc.cli(&[
+        "send",
+        "--from",
+        "BOSS",
+        "backoffice",
+        "see me when you are back",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stored = svc.wait_inbox(1);
+    assert!(stored[0]["shown_at"].is_null(), "{stored:?}");
+    // They log in: the waiting message comes up on their terminal.
+    std::fs::write(&utmp, utmp_record(std::process::id(), &line, "nsdaway", "")).unwrap();
+    let shown = read_master(&pty.master, "EOF", Duration::from_secs(15));
+    assert!(
+        shown.contains("Message from BOSS to BACKOFFICE")
+            && shown.contains("see me when you are back"),
+        "{shown:?}"
+    );
+    let mut receipt = serde_json::Value::Null;
+    for _ in 0..50 {
+        receipt = svc.inbox()[0].clone();
+        if receipt["shown_at"].is_i64() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(receipt["shown_at"].is_i64(), "{receipt}");
+    let out = svc.cli_as("nsdaway", &["inbox"]);
+    assert!(stdout(&out).contains("shown"), "{}", stdout(&out));
+}
+
 /// Processes started for a test, killed (and reaped) in `Drop`.
 #[derive(Default)]
 struct Processes(Vec<std::process::Child>);
@@ -307,7 +373,8 @@ fn the_agent_shows_messages_as_desktop_notifications_in_the_users_session() {
     );
     let sender = Service::start_in(Some(&lan.ns("b")), "HOSTDB", "192.0.2.46", 139, 137, "", "");
     wait_alias(&receiver, "NSDAGENT");
-    // An old message: the agent starts after it and does not show it.
+    // A message while the user has no desktop session: kept, and shown once
+    // their agent starts (store-and-forward).
     let out = sender.cli(&["send", "nsdagent", "old news"]);
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -331,6 +398,13 @@ fn the_agent_shows_messages_as_desktop_notifications_in_the_users_session() {
         "the agent to follow the inbox",
         || agent_says("following the inbox after message 1"),
     );
+    wait_for(Duration::from_secs(10), "the waiting message", || {
+        agent_says("shown message 1")
+    });
+    // Its receipt says it was shown, not read.
+    let waiting = &receiver.inbox()[0];
+    assert!(waiting["shown_at"].is_i64(), "{waiting}");
+    assert_eq!(waiting["read"], false);
 
     let evil = "Lunch at <b>noon</b> & \x1b]0;pwned\x07\x1b[31mred\x1b[0m\u{9b}2J?\r\nsecond line";
     let out = sender.cli(&["send", "--from", "MALLORY", "nsdagent", evil]);
@@ -391,7 +465,7 @@ fn the_agent_shows_messages_as_desktop_notifications_in_the_users_session() {
         history["data"][0].as_array().is_some_and(|a| a.len() >= 3)
     });
     let entries = history["data"][0].as_array().unwrap();
-    assert_eq!(entries.len(), 3, "only new messages are shown: {history}");
+    assert_eq!(entries.len(), 4, "each message shown once: {history}");
     let find = |summary: &str| {
         entries
             .iter()
@@ -434,4 +508,8 @@ fn the_agent_shows_messages_as_desktop_notifications_in_the_users_session() {
         urgency(find("Message from ALICE to NSDAGENT")),
         "URGENCY=NORMAL"
     );
+    assert!(field(find("Message from root to NSDAGENT"), "body")
+        .as_str()
+        .unwrap()
+        .starts_with("old news"));
 }

@@ -669,3 +669,74 @@ fn sessions_come_from_utmp_where_logind_is_absent() {
     );
     assert!(!stdout(&forced.cli(&["name"])).contains("NSAUTO"));
 }
+
+#[test]
+fn inbox_life_cycle_search_receipts_delete_log_and_retention() {
+    let mut svc = Service::start(
+        "HOST16",
+        "",
+        "[log]\nmessages = true\n[inbox]\nmax_messages = 3\n",
+    );
+    for text in ["lunch at noon", "server going DOWN", "pay day", "coffee?"] {
+        let out = svc.cli(&["send", "HOST16", text]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let all = svc.wait_inbox(4);
+    let id = |i: usize| all[i]["id"].as_i64().unwrap().to_string();
+    // Search: sender, alias or text, ASCII case-insensitive.
+    let found = stdout(&svc.cli(&["inbox", "--search", "down"]));
+    assert!(
+        found.contains("server going DOWN") && !found.contains("lunch"),
+        "{found}"
+    );
+    // Receipts: new, then read with its times.
+    assert!(stdout(&svc.cli(&["inbox"])).contains(" new "));
+    let read = stdout(&svc.cli(&["inbox", "read", &id(0)]));
+    assert!(
+        read.contains("receipt: stored ") && read.contains(", read 20"),
+        "{read}"
+    );
+    let json: Vec<serde_json::Value> =
+        serde_json::from_slice(&svc.cli(&["inbox", "--json"]).stdout).unwrap();
+    assert!(json[0]["read_at"].is_i64() && json[1]["read_at"].is_null());
+    // Delete one by id, then every read one (the first).
+    let out = svc.cli(&["inbox", "delete", &id(1)]);
+    assert!(
+        stdout(&out).contains("1 message(s) deleted"),
+        "{}",
+        stderr(&out)
+    );
+    let out = svc.cli(&["inbox", "delete", "--read"]);
+    assert!(
+        stdout(&out).contains("1 message(s) deleted"),
+        "{}",
+        stderr(&out)
+    );
+    let left: Vec<String> = svc
+        .inbox()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().into())
+        .collect();
+    assert_eq!(left, ["pay day", "coffee?"]);
+    // NET LOG: every stored message, one JSON line each, deletions or not.
+    let log = std::fs::read_to_string(svc.dir.path().join("state/messages.log")).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{log}");
+    assert_eq!(lines[1]["text"], "server going DOWN");
+    assert_eq!(lines[1]["to"], "HOST16");
+    assert!(lines[1]["time"].as_str().unwrap().ends_with('Z'));
+    // Retention (max 3 per inbox) runs at start: two more, then a restart.
+    for text in ["five", "six"] {
+        assert!(svc.cli(&["send", "HOST16", text]).status.success());
+    }
+    svc.crash_and_restart();
+    let kept: Vec<String> = svc
+        .inbox()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().into())
+        .collect();
+    assert_eq!(kept, ["coffee?", "five", "six"]);
+}
