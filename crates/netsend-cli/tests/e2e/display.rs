@@ -37,6 +37,24 @@ fn read_master(master: &OwnedFd, until: &str, limit: Duration) -> String {
     String::from_utf8_lossy(&got).into_owned()
 }
 
+/// A pseudo-terminal as login(1) leaves it for `user`: theirs, group tty,
+/// `mesg y` (0620). Returns the pty and its utmp line (`pts/N`).
+fn user_pty(user: &str) -> (nix::pty::OpenptyResult, String) {
+    let account = User::from_name(user).unwrap().unwrap();
+    let tty = Group::from_name("tty").unwrap().expect("group tty");
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = nix::unistd::ttyname(pty.slave.as_fd()).unwrap();
+    nix::unistd::chown(&slave, Some(account.uid), Some(tty.gid)).unwrap();
+    std::fs::set_permissions(&slave, std::fs::Permissions::from_mode(0o620)).unwrap();
+    let line = slave
+        .strip_prefix("/dev/")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (pty, line)
+}
+
 /// Waits (bounded) until `netsend name` lists `alias`.
 fn wait_alias(svc: &Service, alias: &str) {
     let mut listed = String::new();
@@ -59,17 +77,11 @@ fn messages_reach_the_recipients_terminal_sanitised_and_mesg_n_is_honoured() {
         return;
     }
     let _accounts = TestUsers::create(&["nsdtty"], None);
-    let account = User::from_name("nsdtty").unwrap().unwrap();
-    let tty = Group::from_name("tty").unwrap().expect("group tty");
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave = nix::unistd::ttyname(pty.slave.as_fd()).unwrap();
-    // As login(1) leaves a terminal: the user's, group tty, mesg y.
-    nix::unistd::chown(&slave, Some(account.uid), Some(tty.gid)).unwrap();
+    let (pty, line) = user_pty("nsdtty");
+    let slave = format!("/dev/{line}");
     let set_mode =
         |mode| std::fs::set_permissions(&slave, std::fs::Permissions::from_mode(mode)).unwrap();
-    set_mode(0o620);
-    let line = slave.strip_prefix("/dev").unwrap().to_str().unwrap();
-    let line = line.trim_start_matches('/');
+    let line = line.as_str();
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let utmp = dir.path().join("utmp");
