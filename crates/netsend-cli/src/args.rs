@@ -32,6 +32,14 @@ pub(crate) enum Command {
         /// administrators only; see `netsend remote key`).
         #[arg(long)]
         server: Option<String>,
+        /// If the name cannot be reached now, keep the message in the
+        /// outgoing queue and try again until it expires (`netsend queue`).
+        #[arg(long, conflicts_with = "server")]
+        queue: bool,
+        /// With --queue: give up after this many minutes (default: the
+        /// service's `[queue] expire_minutes`).
+        #[arg(long, value_name = "MINUTES", requires = "queue")]
+        expire: Option<u64>,
         /// The recipient, then the message words (joined with spaces; `-` reads stdin).
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         words: Vec<String>,
@@ -60,6 +68,12 @@ pub(crate) enum Command {
         /// Cancel the alias's forward (NET FORWARD /DELETE).
         #[arg(long, requires = "alias")]
         cancel: bool,
+    },
+    /// Your queued messages (`send --queue`) and their state; `cancel ID`.
+    Queue {
+        /// `cancel ID` stops trying to deliver a waiting message.
+        #[command(subcommand)]
+        action: Option<QueueAction>,
     },
     /// The key that identifies you to other hosts' services for `--server`.
     Remote {
@@ -128,6 +142,16 @@ pub(crate) enum InboxAction {
     },
 }
 
+/// Queue sub-actions.
+#[derive(Debug, Subcommand)]
+pub(crate) enum QueueAction {
+    /// Stop trying to deliver a waiting message.
+    Cancel {
+        /// The queue id (first column of `netsend queue`).
+        id: i64,
+    },
+}
+
 /// Remote-call key management.
 #[derive(Debug, Subcommand)]
 pub(crate) enum RemoteAction {
@@ -190,7 +214,10 @@ pub(crate) fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
             });
             continue;
         }
-        let sub_command = matches!(command.as_deref(), Some("messenger" | "inbox" | "remote"));
+        let sub_command = matches!(
+            command.as_deref(),
+            Some("messenger" | "inbox" | "remote" | "queue")
+        );
         if sub_command && !arg.starts_with('-') && !arg.chars().all(|c| c.is_ascii_digit()) {
             out.push(arg.to_ascii_lowercase());
             continue;

@@ -10,7 +10,7 @@ use netsend_service::inbox::StoredMessage;
 use netsend_service::remote;
 use netsend_wire::status::NetApiStatus;
 
-use crate::args::{Cli, Command, InboxAction, MessengerAction, RemoteAction};
+use crate::args::{Cli, Command, InboxAction, MessengerAction, QueueAction, RemoteAction};
 use crate::Failure;
 
 /// Where the configuration is read from when `--config` is not given.
@@ -113,8 +113,36 @@ async fn dispatch(
             from,
             split,
             server,
+            queue,
+            expire,
             words,
-        } => send(config, from, split, server.as_deref(), words).await,
+        } => {
+            let queue = queue.then_some(expire);
+            send(config, from, split, server.as_deref(), queue, words).await
+        }
+        Command::Queue { action } => match action {
+            Some(QueueAction::Cancel { id }) => {
+                match call(config, Request::QueueCancel { id }).await? {
+                    Response::Ok => {
+                        println!("Queued message {id} was cancelled.");
+                        Ok(())
+                    }
+                    r => Err(unexpected(r)),
+                }
+            }
+            None => match call(config, Request::Queue).await? {
+                Response::Queue { entries } => {
+                    if entries.is_empty() {
+                        println!("No queued messages.");
+                    }
+                    for q in &entries {
+                        print_queued(q);
+                    }
+                    Ok(())
+                }
+                r => Err(unexpected(r)),
+            },
+        },
         Command::Name {
             alias,
             add,
@@ -216,11 +244,35 @@ async fn dispatch(
     }
 }
 
+/// One line of `netsend queue`.
+fn print_queued(q: &netsend_service::inbox::Queued) {
+    let state = match q.state.as_str() {
+        "queued" => format!(
+            "queued, {} attempt(s), next at {} UTC, expires {} UTC",
+            q.attempts,
+            when(q.next_try),
+            when(q.expires_at)
+        ),
+        "delivered" => format!("delivered at {} UTC", when(q.done_at.unwrap_or(0))),
+        other => format!("{other} at {} UTC", when(q.done_at.unwrap_or(0))),
+    };
+    println!(
+        "{:>5}  to {}: {}  [{state}]",
+        q.id,
+        q.to,
+        q.text.lines().next().unwrap_or("")
+    );
+    if let (Some(e), "queued" | "expired") = (&q.last_error, q.state.as_str()) {
+        println!("       last error: {e}");
+    }
+}
+
 async fn send(
     config: &Config,
     from: Option<String>,
     split: bool,
     server: Option<&str>,
+    queue: Option<Option<u64>>,
     words: Vec<String>,
 ) -> Result<(), Failure> {
     // On another host the sender is named here: the target knows only a key.
@@ -299,17 +351,26 @@ async fn send(
             r => Err(unexpected(r)),
         };
     }
-    match call_at(
-        config,
-        server,
-        Request::Send {
+    let request = match queue {
+        Some(expire_minutes) => Request::SendQueued {
+            to: target,
+            from,
+            text,
+            expire_minutes,
+        },
+        None => Request::Send {
             to: target,
             from,
             text,
         },
-    )
-    .await?
-    {
+    };
+    match call_at(config, server, request).await? {
+        Response::Queued { id, reason } => {
+            println!(
+                "The name cannot be reached now ({reason}); the message is queued as {id} and will be tried again (netsend queue)."
+            );
+            Ok(())
+        }
         Response::Sent(report) => {
             println!(
                 "The message was successfully sent to {} ({}).",

@@ -7,6 +7,7 @@
 //! - [`mailslot`]: which `\\MAILSLOT\\MESSNGR` datagrams are ours, and their message.
 //! - [`registration`]: B-node name registration, release and conflicts.
 //! - [`policy`]: anti-spam: allow/deny lists and rate limits per source and sender.
+//! - [`queue`]: when a queued outgoing message is tried again or given up.
 //! - [`resolver`]: a name query client (broadcast or unicast), time passed in.
 //! - [`responder`]: which name service requests we answer, and how.
 //! - [`wins`]: registering names with a WINS server.
@@ -22,6 +23,7 @@ pub mod hooks;
 pub mod mailslot;
 pub mod message;
 pub mod policy;
+pub mod queue;
 pub mod registration;
 pub mod resolver;
 pub mod responder;

@@ -73,6 +73,9 @@ pub struct Config {
     /// Inbox retention.
     #[serde(default)]
     pub inbox: InboxConfig,
+    /// The outgoing queue.
+    #[serde(default)]
+    pub queue: QueueConfig,
     /// Delivery hooks, run after a message is stored.
     #[serde(default)]
     pub hooks: Vec<HookConfig>,
@@ -153,6 +156,42 @@ pub struct LogConfig {
     /// The message log; default: `messages.log` in `state_dir`.
     #[serde(default)]
     pub messages_path: Option<PathBuf>,
+}
+
+/// `[queue]`: the outgoing queue (`netsend send --queue`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Seconds before the first retry; the pause doubles after each failure.
+    #[serde(default = "default_retry_secs")]
+    pub retry_secs: u64,
+    /// The longest pause between retries, in seconds.
+    #[serde(default = "default_max_retry_secs")]
+    pub max_retry_secs: u64,
+    /// Minutes after which a queued message is given up, unless the sender
+    /// says otherwise.
+    #[serde(default = "default_expire_minutes")]
+    pub expire_minutes: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            retry_secs: default_retry_secs(),
+            max_retry_secs: default_max_retry_secs(),
+            expire_minutes: default_expire_minutes(),
+        }
+    }
+}
+
+const fn default_retry_secs() -> u64 {
+    30
+}
+const fn default_max_retry_secs() -> u64 {
+    600
+}
+const fn default_expire_minutes() -> u64 {
+    1440
 }
 
 /// `[inbox]`: retention (0 turns a rule off).
@@ -588,6 +627,7 @@ impl Default for Config {
             display: DisplayConfig::default(),
             log: LogConfig::default(),
             inbox: InboxConfig::default(),
+            queue: QueueConfig::default(),
             hooks: Vec::new(),
         }
     }

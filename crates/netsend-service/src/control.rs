@@ -40,6 +40,25 @@ pub enum Request {
         /// The message text.
         text: String,
     },
+    /// Send a message to one name; if it cannot be reached now (2273, 2136),
+    /// keep it in the outgoing queue and try again until it expires.
+    SendQueued {
+        /// The recipient alias.
+        to: String,
+        /// The sender name to claim; default: the caller's user name.
+        from: Option<String>,
+        /// The message text.
+        text: String,
+        /// Give up after this many minutes (default: `[queue] expire_minutes`).
+        expire_minutes: Option<u64>,
+    },
+    /// The caller's outgoing queue (root: everyone's).
+    Queue,
+    /// Cancel a waiting entry of the outgoing queue.
+    QueueCancel {
+        /// The queue id.
+        id: i64,
+    },
     /// Broadcast a message to a domain or workgroup (`*`, `/DOMAIN[:NAME]`).
     Broadcast {
         /// The domain; `None`: our own workgroup.
@@ -198,6 +217,18 @@ pub enum Response {
     },
     /// Answer to [`Request::InboxRead`].
     Message(StoredMessage),
+    /// Answer to [`Request::SendQueued`] when the message was queued.
+    Queued {
+        /// The queue id.
+        id: i64,
+        /// Why it could not be delivered now.
+        reason: String,
+    },
+    /// Answer to [`Request::Queue`].
+    Queue {
+        /// The entries, oldest first.
+        entries: Vec<crate::inbox::Queued>,
+    },
     /// Answer to [`Request::InboxDelete`].
     Deleted {
         /// Messages deleted or hidden.

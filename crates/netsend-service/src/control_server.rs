@@ -327,6 +327,69 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             ),
             Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
         },
+        Request::SendQueued {
+            to,
+            from,
+            text,
+            expire_minutes,
+        } => {
+            let (from, text) = sender_identity(caller, from, text);
+            match crate::send::send(service, &to, &from, &text).await {
+                Ok(report) => Response::Sent(report),
+                Err(e) if netsend_proto::queue::is_transient(e.status().0) => {
+                    let minutes = expire_minutes.unwrap_or(service.config.queue.expire_minutes);
+                    let now = crate::inbox::now_ms();
+                    let rules = service.retry_rules();
+                    let expires_at = now.saturating_add(
+                        i64::try_from(minutes)
+                            .unwrap_or(i64::MAX / 60_000)
+                            .saturating_mul(60_000),
+                    );
+                    let next_try = match rules.after_failure(now, 1, expires_at) {
+                        netsend_proto::queue::AfterFailure::RetryAt(t) => t,
+                        netsend_proto::queue::AfterFailure::Expire => expires_at,
+                    };
+                    let op = crate::inbox::QueueOp::Add {
+                        owner: caller.login.clone(),
+                        to: to.clone(),
+                        from,
+                        text,
+                        expires_at,
+                        next_try,
+                        error: e.to_string(),
+                    };
+                    match service.inbox.queue(op).await {
+                        Ok(id) => {
+                            tracing::info!(event = "queue", id, %to, reason = %e, "message queued");
+                            Response::Queued {
+                                id,
+                                reason: e.to_string(),
+                            }
+                        }
+                        Err(err) => error(NetApiStatus::NERR_INTERNAL_ERROR, err.to_string()),
+                    }
+                }
+                Err(e) => error(e.status(), e.to_string()),
+            }
+        }
+        Request::Queue => match service.inbox.queued(caller.user.as_deref()) {
+            Ok(entries) => Response::Queue { entries },
+            Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
+        },
+        Request::QueueCancel { id } => {
+            let op = crate::inbox::QueueOp::Cancel {
+                id,
+                owner: caller.user.clone(),
+            };
+            match service.inbox.queue(op).await {
+                Ok(1) => Response::Ok,
+                Ok(_) => error(
+                    NetApiStatus::ERROR_INVALID_PARAMETER,
+                    format!("no waiting message {id} of yours in the queue"),
+                ),
+                Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
+            }
+        }
         Request::InboxShown { id } => {
             match service.inbox.mark_shown(id, caller.user.as_deref()).await {
                 Ok(true) => Response::Ok,

@@ -168,6 +168,79 @@ enum WriteOp {
     MarkShown(i64, Option<String>, oneshot::Sender<WriteResult>),
     Delete(Deletion, oneshot::Sender<WriteResult>),
     Prune(Retention, oneshot::Sender<WriteResult>),
+    Queue(QueueOp, oneshot::Sender<WriteResult>),
+}
+
+/// A change to the outgoing queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueOp {
+    /// Queue a message after its first attempt failed with `error`.
+    Add {
+        /// The Unix user who queued it.
+        owner: String,
+        /// The recipient name.
+        to: String,
+        /// The sender name.
+        from: String,
+        /// The text.
+        text: String,
+        /// When to give up, Unix ms.
+        expires_at: i64,
+        /// When to try again, Unix ms.
+        next_try: i64,
+        /// Why the first attempt failed.
+        error: String,
+    },
+    /// An attempt delivered it.
+    Delivered {
+        /// The queue entry.
+        id: i64,
+    },
+    /// An attempt failed: try again at `next_try`, or give up (`None`).
+    Failed {
+        /// The queue entry.
+        id: i64,
+        /// Why.
+        error: String,
+        /// The next attempt, if any.
+        next_try: Option<i64>,
+    },
+    /// The owner (or root, `None`) cancels a waiting entry.
+    Cancel {
+        /// The queue entry.
+        id: i64,
+        /// The caller, unless root.
+        owner: Option<String>,
+    },
+}
+
+/// A message in the outgoing queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queued {
+    /// Its queue id.
+    pub id: i64,
+    /// When it was queued, Unix ms.
+    pub created_at: i64,
+    /// The Unix user who queued it.
+    pub owner: String,
+    /// The recipient name.
+    pub to: String,
+    /// The sender name.
+    pub from: String,
+    /// The text.
+    pub text: String,
+    /// When it is given up, Unix ms.
+    pub expires_at: i64,
+    /// Attempts so far (the first, made when it was queued, included).
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When it is tried next, Unix ms.
+    pub next_try: i64,
+    /// "queued", "delivered", "expired" or "cancelled".
+    pub state: String,
+    /// When it was delivered, given up or cancelled.
+    pub done_at: Option<i64>,
 }
 
 /// Which messages to delete, for whom.
@@ -235,6 +308,27 @@ CREATE TABLE IF NOT EXISTS hidden (
 PRAGMA user_version = 2;
 ";
 
+/// Version 3: the outgoing queue (store-and-forward for names that cannot be
+/// reached now).
+const MIGRATION_3: &str = "
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    to_name TEXT NOT NULL,
+    from_name TEXT NOT NULL,
+    text TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    next_try INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'queued',
+    done_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_try);
+PRAGMA user_version = 3;
+";
+
 /// Creates or upgrades the schema to the current version.
 fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -244,6 +338,9 @@ fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     }
     if version < 2 {
         tx.execute_batch(MIGRATION_2)?;
+    }
+    if version < 3 {
+        tx.execute_batch(MIGRATION_3)?;
     }
     tx.commit()?;
     Ok(())
@@ -363,7 +460,8 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, mut quota: 
                 | WriteOp::MarkRead(_, _, reply)
                 | WriteOp::MarkShown(_, _, reply)
                 | WriteOp::Delete(_, reply)
-                | WriteOp::Prune(_, reply) => reply,
+                | WriteOp::Prune(_, reply)
+                | WriteOp::Queue(_, reply) => reply,
             };
             let _ = reply.send(result);
         }
@@ -432,7 +530,77 @@ fn apply(
             .map_err(db),
         WriteOp::Delete(d, _) => delete(tx, d, changes).map_err(db),
         WriteOp::Prune(r, _) => prune(tx, *r, changes).map_err(db),
+        WriteOp::Queue(q, _) => queue_change(tx, q).map_err(db),
     }
+}
+
+fn queue_change(tx: &rusqlite::Transaction<'_>, op: &QueueOp) -> rusqlite::Result<i64> {
+    let now = now_ms();
+    match op {
+        QueueOp::Add {
+            owner,
+            to,
+            from,
+            text,
+            expires_at,
+            next_try,
+            error,
+        } => {
+            tx.execute(
+                "INSERT INTO outbox (created_at, owner, to_name, from_name, text, expires_at, attempts, last_error, next_try)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)",
+                params![now, owner, to, from, text, expires_at, error, next_try],
+            )?;
+            Ok(tx.last_insert_rowid())
+        }
+        QueueOp::Delivered { id } => tx
+            .execute(
+                "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, done_at = ?2,
+                 last_error = NULL WHERE id = ?1 AND state = 'queued'",
+                params![id, now],
+            )
+            .map(|n| n as i64),
+        QueueOp::Failed {
+            id,
+            error,
+            next_try,
+        } => tx
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
+                 next_try = COALESCE(?3, next_try),
+                 state = CASE WHEN ?3 IS NULL THEN 'expired' ELSE 'queued' END,
+                 done_at = CASE WHEN ?3 IS NULL THEN ?4 ELSE NULL END
+                 WHERE id = ?1 AND state = 'queued'",
+                params![id, error, next_try, now],
+            )
+            .map(|n| n as i64),
+        QueueOp::Cancel { id, owner } => tx
+            .execute(
+                "UPDATE outbox SET state = 'cancelled', done_at = ?3
+                 WHERE id = ?1 AND state = 'queued' AND (?2 IS NULL OR owner = ?2)",
+                params![id, owner, now],
+            )
+            .map(|n| n as i64),
+    }
+}
+
+const QUEUE_COLUMNS: &str = "id, created_at, owner, to_name, from_name, text, expires_at, attempts, last_error, next_try, state, done_at";
+
+fn row_to_queued(row: &rusqlite::Row<'_>) -> rusqlite::Result<Queued> {
+    Ok(Queued {
+        id: row.get(0)?,
+        created_at: row.get(1)?,
+        owner: row.get(2)?,
+        to: row.get(3)?,
+        from: row.get(4)?,
+        text: row.get(5)?,
+        expires_at: row.get(6)?,
+        attempts: row.get(7)?,
+        last_error: row.get(8)?,
+        next_try: row.get(9)?,
+        state: row.get(10)?,
+        done_at: row.get(11)?,
+    })
 }
 
 fn delete(
@@ -683,6 +851,32 @@ impl InboxHandle {
         )?;
         let ids = stmt.query_map(params![user, since_ms], |r| r.get(0))?;
         Ok(ids.collect::<Result<_, _>>()?)
+    }
+
+    /// Changes the outgoing queue; returns the new entry's id (`Add`) or how
+    /// many entries changed.
+    pub async fn queue(&self, op: QueueOp) -> Result<i64, InboxError> {
+        self.write(|tx| WriteOp::Queue(op, tx), None).await
+    }
+
+    /// The outgoing queue of `owner` (root: `None`, everyone's), newest last.
+    pub fn queued(&self, owner: Option<&str>) -> Result<Vec<Queued>, InboxError> {
+        let conn = self.0.reader.lock().expect("inbox reader lock");
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {QUEUE_COLUMNS} FROM outbox WHERE ?1 IS NULL OR owner = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![owner], row_to_queued)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Queued entries due for another attempt at `now_ms`.
+    pub fn due(&self, now_ms: i64) -> Result<Vec<Queued>, InboxError> {
+        let conn = self.0.reader.lock().expect("inbox reader lock");
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {QUEUE_COLUMNS} FROM outbox WHERE state = 'queued' AND next_try <= ?1 ORDER BY next_try LIMIT 64"
+        ))?;
+        let rows = stmt.query_map(params![now_ms], row_to_queued)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Counts every message.

@@ -397,6 +397,15 @@ impl Service {
         });
     }
 
+    /// The outgoing queue's retry rules, from `[queue]`.
+    pub(crate) fn retry_rules(&self) -> netsend_proto::queue::RetryRules {
+        let q = &self.config.queue;
+        netsend_proto::queue::RetryRules {
+            first: std::time::Duration::from_secs(q.retry_secs.max(1)),
+            longest: std::time::Duration::from_secs(q.max_retry_secs.max(q.retry_secs).max(1)),
+        }
+    }
+
     /// NET LOG's file.
     fn message_log_path(&self) -> PathBuf {
         self.config
@@ -466,6 +475,62 @@ async fn keep_retention(service: Arc<Service>) {
         }
     }
 }
+
+/// Tries queued messages again when they are due, until each is delivered
+/// or expires.
+async fn retry_queue(service: Arc<Service>) {
+    let mut stop = service.stop_signal();
+    loop {
+        let now = crate::inbox::now_ms();
+        match service.inbox.due(now) {
+            Ok(due) => {
+                for q in due {
+                    let sent = crate::send::send(&service, &q.to, &q.from, &q.text).await;
+                    let op = match sent {
+                        Ok(report) => {
+                            tracing::info!(event = "send", id = q.id, to = %report.to, peer = %report.address, "queued message delivered");
+                            crate::inbox::QueueOp::Delivered { id: q.id }
+                        }
+                        Err(e) => {
+                            let attempts = q.attempts.saturating_add(1);
+                            let next_try = match service.retry_rules().after_failure(
+                                crate::inbox::now_ms(),
+                                attempts,
+                                q.expires_at,
+                            ) {
+                                netsend_proto::queue::AfterFailure::RetryAt(t)
+                                    if netsend_proto::queue::is_transient(e.status().0) =>
+                                {
+                                    Some(t)
+                                }
+                                _ => None,
+                            };
+                            if next_try.is_none() {
+                                tracing::info!(event = "drop", id = q.id, to = %q.to, reason = %e, "queued message given up");
+                            }
+                            crate::inbox::QueueOp::Failed {
+                                id: q.id,
+                                error: e.to_string(),
+                                next_try,
+                            }
+                        }
+                    };
+                    if let Err(e) = service.inbox.queue(op).await {
+                        tracing::warn!(id = q.id, error = %e, "cannot update the queue");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the queue"),
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(QUEUE_POLL) => {}
+        }
+    }
+}
+
+/// How often the outgoing queue is checked for due entries.
+const QUEUE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How often retention runs.
 const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -668,6 +733,7 @@ pub async fn run(
     }
     tasks.spawn(watch_logins(service.clone()));
     tasks.spawn(keep_retention(service.clone()));
+    tasks.spawn(retry_queue(service.clone()));
     ready();
     tracing::info!(
         computer = %service.config.computer_name,

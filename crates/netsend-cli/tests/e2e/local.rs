@@ -740,3 +740,67 @@ fn inbox_life_cycle_search_receipts_delete_log_and_retention() {
         .collect();
     assert_eq!(kept, ["coffee?", "five", "six"]);
 }
+
+/// A loopback port nothing listens on (bound, then released).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Waits (bounded) until `netsend queue` on `svc` shows `what`.
+fn wait_queue(svc: &Service, what: &str) -> String {
+    let mut shown = String::new();
+    for _ in 0..150 {
+        shown = stdout(&svc.cli(&["queue"]));
+        if shown.contains(what) {
+            return shown;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the queue never showed {what:?}:\n{shown}");
+}
+
+#[test]
+fn a_queued_message_is_delivered_once_its_name_appears() {
+    let (later, never) = (free_port(), free_port());
+    let sender = Service::start(
+        "QSENDER",
+        "",
+        &format!(
+            "[[static_names]]\nname = \"LATER\"\naddress = \"127.0.0.1:{later}\"\n\
+             [[static_names]]\nname = \"NEVER\"\naddress = \"127.0.0.1:{never}\"\n\
+             [queue]\nretry_secs = 1\nmax_retry_secs = 1\n"
+        ),
+    );
+    // Not reachable now: without --queue it fails, with it it waits.
+    let out = sender.cli(&["send", "LATER", "now or never"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let out = sender.cli(&["send", "--queue", "LATER", "see you later"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("queued as 1"), "{}", stdout(&out));
+    wait_queue(&sender, "queued, ");
+    // Another one expires at once; a third is cancelled.
+    let out = sender.cli(&["send", "--queue", "--expire", "0", "NEVER", "too late"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sender.cli(&["send", "--queue", "NEVER", "cancel me"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sender.cli(&["queue", "cancel", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The recipient comes up: the first is delivered, once.
+    let receiver = Service::start_in(None, "LATER", "127.0.0.1", later, 0, "", "");
+    wait_queue(&sender, "delivered at");
+    let shown = wait_queue(&sender, "expired at");
+    assert!(
+        shown.contains("delivered at") && shown.contains("cancelled at"),
+        "{shown}"
+    );
+    let inbox = receiver.wait_inbox(1);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(receiver.inbox().len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0]["text"], "see you later");
+    // Only the owner sees and cancels their queue.
+    if crate::harness::have("runuser") && crate::harness::is_root() {
+        let theirs = stdout(&sender.cli_as("nobody", &["queue"]));
+        assert!(theirs.contains("No queued messages."), "{theirs}");
+    }
+}
