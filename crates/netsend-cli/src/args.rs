@@ -69,6 +69,12 @@ pub(crate) enum Command {
         #[arg(long, requires = "alias")]
         cancel: bool,
     },
+    /// The receipts of a message you sent to a netsend host: netsend status ID
+    /// (the id `send` printed).
+    Status {
+        /// The receipt id.
+        id: i64,
+    },
     /// Your queued messages (`send --queue`) and their state; `cancel ID`.
     Queue {
         /// `cancel ID` stops trying to deliver a waiting message.

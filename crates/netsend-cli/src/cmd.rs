@@ -120,6 +120,28 @@ async fn dispatch(
             let queue = queue.then_some(expire);
             send(config, from, split, server.as_deref(), queue, words).await
         }
+        Command::Status { id } => match call(config, Request::SentStatus { id }).await? {
+            Response::SentStatus(r) => {
+                let at = |t: Option<i64>| {
+                    t.map_or_else(|| "not yet".to_owned(), |t| format!("{} UTC", when(t)))
+                };
+                println!(
+                    "Message {} to {} ({}) from {}: delivered {} UTC, shown {}, read {}",
+                    r.id,
+                    r.to,
+                    r.address,
+                    r.from,
+                    when(r.sent_at),
+                    at(r.shown_at),
+                    at(r.read_at)
+                );
+                if r.shown_at.is_none() && r.read_at.is_none() {
+                    println!("(Receipts come only from netsend recipients that send them.)");
+                }
+                Ok(())
+            }
+            r => Err(unexpected(r)),
+        },
         Command::Queue { action } => match action {
             Some(QueueAction::Cancel { id }) => {
                 match call(config, Request::QueueCancel { id }).await? {
@@ -376,6 +398,9 @@ async fn send(
                 "The message was successfully sent to {} ({}).",
                 report.to, report.address
             );
+            if let Some(id) = report.receipt_id {
+                println!("Receipts (from a netsend recipient): netsend status {id}");
+            }
             Ok(())
         }
         r => Err(unexpected(r)),

@@ -8,6 +8,7 @@
 //! - [`registration`]: B-node name registration, release and conflicts.
 //! - [`policy`]: anti-spam: allow/deny lists and rate limits per source and sender.
 //! - [`queue`]: when a queued outgoing message is tried again or given up.
+//! - [`receipt`]: receipts (shown, read) from a receiving netsend host to the sender.
 //! - [`resolver`]: a name query client (broadcast or unicast), time passed in.
 //! - [`responder`]: which name service requests we answer, and how.
 //! - [`wins`]: registering names with a WINS server.
@@ -24,6 +25,7 @@ pub mod mailslot;
 pub mod message;
 pub mod policy;
 pub mod queue;
+pub mod receipt;
 pub mod registration;
 pub mod resolver;
 pub mod responder;

@@ -99,6 +99,14 @@ pub struct DisplayConfig {
     /// old (0: never).
     #[serde(default = "default_pending_hours")]
     pub pending_hours: u64,
+    /// Tell the netsend host a directed message came from when it was first
+    /// shown and first read (`netsend status ID` there).
+    #[serde(default = "default_receipts")]
+    pub receipts: bool,
+}
+
+const fn default_receipts() -> bool {
+    true
 }
 
 const fn default_pending_hours() -> u64 {
@@ -118,6 +126,7 @@ impl Default for DisplayConfig {
             terminals: default_terminals(),
             terminal_group: default_terminal_group(),
             pending_hours: default_pending_hours(),
+            receipts: default_receipts(),
         }
     }
 }

@@ -54,6 +54,11 @@ pub enum Request {
     },
     /// The caller's outgoing queue (root: everyone's).
     Queue,
+    /// A message the caller sent and the receipts the recipient host returned.
+    SentStatus {
+        /// The receipt id printed when it was sent.
+        id: i64,
+    },
     /// Cancel a waiting entry of the outgoing queue.
     QueueCancel {
         /// The queue id.
@@ -179,6 +184,9 @@ pub struct SendReport {
     pub address: String,
     /// Whether it went as one 0xD0 block or as 0xD5/0xD7/0xD6.
     pub multi_block: bool,
+    /// Where its receipts are kept (`netsend status ID`), when recorded.
+    #[serde(default)]
+    pub receipt_id: Option<i64>,
 }
 
 /// A response to one [`Request`].
@@ -224,6 +232,8 @@ pub enum Response {
         /// Why it could not be delivered now.
         reason: String,
     },
+    /// Answer to [`Request::SentStatus`].
+    SentStatus(crate::inbox::SentRecord),
     /// Answer to [`Request::Queue`].
     Queue {
         /// The entries, oldest first.

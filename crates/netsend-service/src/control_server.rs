@@ -317,6 +317,9 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
         Request::InboxRead { id } => match service.inbox.get(id, caller.user.as_deref()) {
             Ok(Some(message)) => {
                 let _ = service.inbox.mark_read(id, caller.user.as_deref()).await;
+                if !message.read {
+                    service.send_receipt(&message, netsend_proto::receipt::ReceiptState::Read);
+                }
                 // Answer with the receipt times just recorded.
                 let marked = service.inbox.get(id, caller.user.as_deref());
                 Response::Message(marked.ok().flatten().unwrap_or(message))
@@ -335,7 +338,12 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
         } => {
             let (from, text) = sender_identity(caller, from, text);
             match crate::send::send(service, &to, &from, &text).await {
-                Ok(report) => Response::Sent(report),
+                Ok(mut report) => {
+                    report.receipt_id = service
+                        .record_sent(caller.login.clone(), &report, &from, &text)
+                        .await;
+                    Response::Sent(report)
+                }
                 Err(e) if netsend_proto::queue::is_transient(e.status().0) => {
                     let minutes = expire_minutes.unwrap_or(service.config.queue.expire_minutes);
                     let now = crate::inbox::now_ms();
@@ -372,6 +380,17 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 Err(e) => error(e.status(), e.to_string()),
             }
         }
+        Request::SentStatus { id } => match service
+            .inbox
+            .sent(id, caller.user.as_deref().map(|_| caller.login.as_str()))
+        {
+            Ok(Some(record)) => Response::SentStatus(record),
+            Ok(None) => error(
+                NetApiStatus::ERROR_INVALID_PARAMETER,
+                format!("no message {id} sent by you"),
+            ),
+            Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
+        },
         Request::Queue => match service.inbox.queued(caller.user.as_deref()) {
             Ok(entries) => Response::Queue { entries },
             Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
@@ -391,8 +410,14 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             }
         }
         Request::InboxShown { id } => {
+            let before = service.inbox.get(id, caller.user.as_deref()).ok().flatten();
             match service.inbox.mark_shown(id, caller.user.as_deref()).await {
-                Ok(true) => Response::Ok,
+                Ok(true) => {
+                    if let Some(m) = before.filter(|m| m.shown_at.is_none()) {
+                        service.send_receipt(&m, netsend_proto::receipt::ReceiptState::Shown);
+                    }
+                    Response::Ok
+                }
                 Ok(false) => error(
                     NetApiStatus::ERROR_INVALID_PARAMETER,
                     format!("no message {id} in your inbox"),
@@ -489,8 +514,11 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
         Request::Send { to, from, text } => {
             let (from, text) = sender_identity(caller, from, text);
             match crate::send::send(service, &to, &from, &text).await {
-                Ok(report) => {
+                Ok(mut report) => {
                     tracing::info!(event = "send", %from, to = %report.to, peer = %report.address, transport = "session", "message sent");
+                    report.receipt_id = service
+                        .record_sent(caller.login.clone(), &report, &from, &text)
+                        .await;
                     Response::Sent(report)
                 }
                 Err(e) => {

@@ -33,10 +33,14 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
                 Err(e) => { tracing::debug!(error = %e, "datagram receive failed"); continue; }
             },
         };
-        let Some(received) = messenger_message(&service, &buf[..len]) else {
+        let IpAddr::V4(peer_ip) = peer.ip() else {
             continue;
         };
-        let IpAddr::V4(peer_ip) = peer.ip() else {
+        if let Some(receipt) = netsend_proto::receipt::from_datagram(&buf[..len]) {
+            take_receipt(&service, peer_ip, receipt).await;
+            continue;
+        }
+        let Some(received) = messenger_message(&service, &buf[..len]) else {
             continue;
         };
         let is_ours = |ip: Ipv4Addr| service.interfaces.iter().any(|i| i.address == ip);
@@ -72,6 +76,55 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
             }
         }
     }
+}
+
+/// Applies a receipt from `peer` to what we sent there.
+async fn take_receipt(service: &Service, peer: Ipv4Addr, receipt: netsend_proto::receipt::Receipt) {
+    let state = receipt.state.as_str();
+    let op = crate::inbox::SentOp::Receipt {
+        address: peer.to_string(),
+        receipt,
+    };
+    match service.inbox.sent_change(op).await {
+        Ok(0) => tracing::debug!(%peer, state, "receipt matches nothing we sent"),
+        Ok(_) => tracing::info!(%peer, state, "receipt received"),
+        Err(e) => tracing::warn!(%peer, error = %e, "cannot record a receipt"),
+    }
+}
+
+/// Sends `receipt` to the datagram service at `peer`, from the interface
+/// that reaches it (the first served address).
+pub(crate) async fn send_receipt(
+    service: &Service,
+    peer: Ipv4Addr,
+    receipt: &netsend_proto::receipt::Receipt,
+) -> std::io::Result<()> {
+    let source_ip = service
+        .interfaces
+        .iter()
+        .find(|i| i.is_on_link(peer))
+        .or_else(|| service.interfaces.first())
+        .map_or(Ipv4Addr::UNSPECIFIED, |i| i.address);
+    let port = service.config.network.datagram_port;
+    let source = service
+        .aliases
+        .lock()
+        .expect("alias table lock")
+        .computer_name()
+        .with_suffix(suffix::WORKSTATION);
+    let bytes = netsend_proto::receipt::to_datagram(
+        receipt,
+        source,
+        source_ip,
+        port,
+        crate::registrar::random_trn_id(),
+    )
+    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let socket = UdpSocket::bind(SocketAddrV4::new(source_ip, 0)).await?;
+    socket
+        .send_to(&bytes, SocketAddr::V4(SocketAddrV4::new(peer, port)))
+        .await
+        .map(drop)
 }
 
 /// Whether a domain broadcast that reached us from `peer` should be

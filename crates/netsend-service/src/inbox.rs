@@ -169,6 +169,52 @@ enum WriteOp {
     Delete(Deletion, oneshot::Sender<WriteResult>),
     Prune(Retention, oneshot::Sender<WriteResult>),
     Queue(QueueOp, oneshot::Sender<WriteResult>),
+    Sent(SentOp, oneshot::Sender<WriteResult>),
+}
+
+/// A change to the record of sent messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SentOp {
+    /// A message was delivered to `address`.
+    Record {
+        /// The Unix user who sent it.
+        owner: String,
+        /// The recipient name.
+        to: String,
+        /// The sender name.
+        from: String,
+        /// The recipient host's IP address.
+        address: String,
+        /// [`netsend_proto::receipt::digest`] of the text.
+        digest: String,
+    },
+    /// A receipt came from `address`: it applies to the newest matching
+    /// message sent there that has no such receipt yet.
+    Receipt {
+        /// Where it came from.
+        address: String,
+        /// The receipt.
+        receipt: netsend_proto::receipt::Receipt,
+    },
+}
+
+/// A message this host sent, with its receipts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentRecord {
+    /// Its receipt id (`netsend status ID`).
+    pub id: i64,
+    /// When it was delivered, Unix ms.
+    pub sent_at: i64,
+    /// The recipient name.
+    pub to: String,
+    /// The sender name.
+    pub from: String,
+    /// The recipient host.
+    pub address: String,
+    /// When the recipient host says it was first shown (its clock).
+    pub shown_at: Option<i64>,
+    /// When the recipient host says it was first read (its clock).
+    pub read_at: Option<i64>,
 }
 
 /// A change to the outgoing queue.
@@ -329,6 +375,24 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_try);
 PRAGMA user_version = 3;
 ";
 
+/// Version 4: what this host sent to other hosts, with the receipts they
+/// returned.
+const MIGRATION_4: &str = "
+CREATE TABLE IF NOT EXISTS sent (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sent_at INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    to_name TEXT NOT NULL,
+    from_name TEXT NOT NULL,
+    address TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    shown_at INTEGER,
+    read_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS sent_by_address ON sent (address, id);
+PRAGMA user_version = 4;
+";
+
 /// Creates or upgrades the schema to the current version.
 fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -341,6 +405,9 @@ fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     }
     if version < 3 {
         tx.execute_batch(MIGRATION_3)?;
+    }
+    if version < 4 {
+        tx.execute_batch(MIGRATION_4)?;
     }
     tx.commit()?;
     Ok(())
@@ -461,7 +528,8 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, mut quota: 
                 | WriteOp::MarkShown(_, _, reply)
                 | WriteOp::Delete(_, reply)
                 | WriteOp::Prune(_, reply)
-                | WriteOp::Queue(_, reply) => reply,
+                | WriteOp::Queue(_, reply)
+                | WriteOp::Sent(_, reply) => reply,
             };
             let _ = reply.send(result);
         }
@@ -531,6 +599,54 @@ fn apply(
         WriteOp::Delete(d, _) => delete(tx, d, changes).map_err(db),
         WriteOp::Prune(r, _) => prune(tx, *r, changes).map_err(db),
         WriteOp::Queue(q, _) => queue_change(tx, q).map_err(db),
+        WriteOp::Sent(op, _) => sent_change(tx, op).map_err(db),
+    }
+}
+
+fn sent_change(tx: &rusqlite::Transaction<'_>, op: &SentOp) -> rusqlite::Result<i64> {
+    match op {
+        SentOp::Record {
+            owner,
+            to,
+            from,
+            address,
+            digest,
+        } => {
+            tx.execute(
+                "INSERT INTO sent (sent_at, owner, to_name, from_name, address, digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![now_ms(), owner, to, from, address, digest],
+            )?;
+            Ok(tx.last_insert_rowid())
+        }
+        SentOp::Receipt { address, receipt } => {
+            let column = match receipt.state {
+                netsend_proto::receipt::ReceiptState::Shown => "shown_at",
+                netsend_proto::receipt::ReceiptState::Read => "read_at",
+            };
+            // Reading implies it was shown.
+            let also_shown = if column == "read_at" {
+                ", shown_at = COALESCE(shown_at, ?1)"
+            } else {
+                ""
+            };
+            tx.execute(
+                &format!(
+                    "UPDATE sent SET {column} = ?1{also_shown} WHERE id = (
+                        SELECT id FROM sent WHERE address = ?2 AND upper(to_name) = upper(?3)
+                        AND from_name = ?4 AND digest = ?5 AND {column} IS NULL
+                        ORDER BY id DESC LIMIT 1)"
+                ),
+                params![
+                    receipt.at_ms,
+                    address,
+                    receipt.to,
+                    receipt.from,
+                    receipt.digest
+                ],
+            )
+            .map(|n| n as i64)
+        }
     }
 }
 
@@ -851,6 +967,35 @@ impl InboxHandle {
         )?;
         let ids = stmt.query_map(params![user, since_ms], |r| r.get(0))?;
         Ok(ids.collect::<Result<_, _>>()?)
+    }
+
+    /// Changes the record of sent messages; returns the new record's id
+    /// (`Record`) or how many records a receipt updated.
+    pub async fn sent_change(&self, op: SentOp) -> Result<i64, InboxError> {
+        self.write(|tx| WriteOp::Sent(op, tx), None).await
+    }
+
+    /// A sent message and its receipts, if `owner` (root: `None`) sent it.
+    pub fn sent(&self, id: i64, owner: Option<&str>) -> Result<Option<SentRecord>, InboxError> {
+        let conn = self.0.reader.lock().expect("inbox reader lock");
+        Ok(conn
+            .query_row(
+                "SELECT id, sent_at, to_name, from_name, address, shown_at, read_at FROM sent
+                 WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
+                params![id, owner],
+                |r| {
+                    Ok(SentRecord {
+                        id: r.get(0)?,
+                        sent_at: r.get(1)?,
+                        to: r.get(2)?,
+                        from: r.get(3)?,
+                        address: r.get(4)?,
+                        shown_at: r.get(5)?,
+                        read_at: r.get(6)?,
+                    })
+                },
+            )
+            .optional()?)
     }
 
     /// Changes the outgoing queue; returns the new entry's id (`Add`) or how

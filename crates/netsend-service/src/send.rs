@@ -163,6 +163,7 @@ pub async fn send(
         to: name.to_text(service.code_page),
         address: address.to_string(),
         multi_block: true,
+        receipt_id: None,
     })
 }
 
@@ -218,6 +219,7 @@ pub async fn send_to_session(
         to: name.to_text(service.code_page),
         address: address.to_string(),
         multi_block: true,
+        receipt_id: None,
     })
 }
 

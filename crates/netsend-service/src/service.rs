@@ -247,10 +247,72 @@ impl Service {
         .await
         .unwrap_or(0);
         if written > 0 {
+            let before = self.inbox.get(id, None).ok().flatten();
             if let Err(e) = self.inbox.mark_shown(id, None).await {
                 tracing::warn!(id, error = %e, "cannot record the receipt");
             }
+            if let Some(m) = before.filter(|m| m.shown_at.is_none()) {
+                self.send_receipt(&m, netsend_proto::receipt::ReceiptState::Shown);
+            }
         }
+    }
+
+    /// Records a delivered message for `netsend status`; returns its id.
+    pub(crate) async fn record_sent(
+        &self,
+        owner: String,
+        report: &crate::control::SendReport,
+        from: &str,
+        text: &str,
+    ) -> Option<i64> {
+        let address = report
+            .address
+            .parse::<SocketAddr>()
+            .map_or_else(|_| report.address.clone(), |a| a.ip().to_string());
+        let op = crate::inbox::SentOp::Record {
+            owner,
+            to: report.to.clone(),
+            from: from.to_owned(),
+            address,
+            digest: netsend_proto::receipt::digest(text),
+        };
+        self.inbox.sent_change(op).await.ok()
+    }
+
+    /// Tells the host a directed message came from that it was shown or read
+    /// (`[display] receipts`): a datagram on `\MAILSLOT\NETSEND\RECEIPT`
+    /// to its datagram port. Broadcasts and local deliveries get none.
+    pub(crate) fn send_receipt(
+        self: &Arc<Self>,
+        message: &crate::inbox::StoredMessage,
+        state: netsend_proto::receipt::ReceiptState,
+    ) {
+        if !self.config.display.receipts
+            || message.broadcast
+            || message.transport != Transport::Session
+        {
+            return;
+        }
+        let Ok(SocketAddr::V4(peer)) = message.source.parse::<SocketAddr>() else {
+            return;
+        };
+        let receipt = netsend_proto::receipt::Receipt {
+            state,
+            at_ms: crate::inbox::now_ms(),
+            digest: netsend_proto::receipt::digest(&message.text),
+            to: message.to.clone(),
+            from: message.from.clone(),
+        };
+        let service = self.clone();
+        let id = message.id;
+        tokio::spawn(async move {
+            match crate::datagrams::send_receipt(&service, *peer.ip(), &receipt).await {
+                Ok(()) => {
+                    tracing::info!(id, peer = %peer.ip(), state = state.as_str(), "receipt sent")
+                }
+                Err(e) => tracing::info!(id, peer = %peer.ip(), error = %e, "receipt not sent"),
+            }
+        });
     }
 
     /// Store-and-forward: at `user`'s login, shows on their terminals the

@@ -253,3 +253,52 @@ fn a_relay_carries_domain_broadcasts_into_another_subnet() {
     assert_eq!(relayed["broadcast"], true);
     assert_eq!(relayed["from"], "root");
 }
+
+#[test]
+fn the_sender_sees_when_its_message_was_read() {
+    if !require(
+        is_root() && have("ip"),
+        "root and iproute2 (network namespaces)",
+    ) {
+        return;
+    }
+    let lan = Lan::new("rc", &[("a", "192.0.2.61"), ("b", "192.0.2.62")]);
+    let a = Service::start_in(Some(&lan.ns("a")), "HOSTRA", "192.0.2.61", 139, 137, "", "");
+    let b = Service::start_in(Some(&lan.ns("b")), "HOSTRB", "192.0.2.62", 139, 137, "", "");
+    let out = a.cli(&["send", "HOSTRB", "did you get this?"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = crate::harness::stdout(&out);
+    let id = said
+        .split("netsend status ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no receipt id: {said}"))
+        .to_owned();
+    let status = crate::harness::stdout(&a.cli(&["status", &id]));
+    assert!(status.contains("shown not yet, read not yet"), "{status}");
+    // The recipient reads it: its host sends the receipt back.
+    let stored = b.wait_inbox(1);
+    let read = b.cli(&[
+        "inbox",
+        "read",
+        &stored[0]["id"].as_i64().unwrap().to_string(),
+    ]);
+    assert!(read.status.success(), "{}", stderr(&read));
+    let mut status = String::new();
+    for _ in 0..50 {
+        status = crate::harness::stdout(&a.cli(&["status", &id]));
+        if status.contains(", read 20") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        status.contains(", read 20") && !status.contains("shown not yet"),
+        "{status}"
+    );
+    // Only the sender may ask.
+    if have("runuser") {
+        let other = a.cli_as("nobody", &["status", &id]);
+        assert!(!other.status.success());
+    }
+}
