@@ -151,7 +151,7 @@ fn start_samba(dir: &Path) -> Result<PathBuf, String> {
 }
 
 /// Limits of the throughput cases: anti-spam off, as smbd has none.
-const UNLIMITED: &str = "max_connections = 1024\nmax_connections_per_source = 1024\nmessages_per_minute = 0\nsender_messages_per_minute = 0\n";
+const UNLIMITED: &str = "max_connections = 1024\nmax_connections_per_source = 1024\nmessages_per_minute = 0\nsender_messages_per_minute = 0\ninbox_quota = 0\n";
 /// Limits of the flood case: the defaults, with bursts big enough for the
 /// measured sender's two runs.
 const ANTI_SPAM: &str = "message_burst = 250\nsender_message_burst = 250\n";

@@ -86,15 +86,58 @@ pub fn login_terminals(path: &Path) -> Vec<LoginTerminal> {
 }
 
 /// A utmp user-process entry whose process still exists.
+#[derive(Clone)]
 struct LiveLogin {
     user: String,
     line: String,
     host: String,
 }
 
+/// How long a read of utmp is reused while the file is unchanged: a busy
+/// host showing many messages reads it once, not once per message.
+const LOGINS_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The last read of utmp: its path, modification time and length, when it
+/// was read, and what it held.
+type LoginsCache = Option<(
+    std::path::PathBuf,
+    Option<std::time::SystemTime>,
+    u64,
+    std::time::Instant,
+    Vec<LiveLogin>,
+)>;
+
+static LOGINS: std::sync::Mutex<LoginsCache> = std::sync::Mutex::new(None);
+
 /// Every live, named user-process entry of the utmp file at `path` (none when
-/// it is missing or unreadable).
+/// it is missing or unreadable), reused for up to [`LOGINS_REUSE`] while the
+/// file is unchanged.
 fn live_logins(path: &Path) -> Vec<LiveLogin> {
+    let meta = std::fs::metadata(path).ok();
+    let (mtime, len) = (
+        meta.as_ref().and_then(|m| m.modified().ok()),
+        meta.as_ref().map_or(0, std::fs::Metadata::len),
+    );
+    let mut cache = LOGINS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((p, t, l, at, logins)) = cache.as_ref() {
+        if p == path && *t == mtime && *l == len && at.elapsed() < LOGINS_REUSE {
+            return logins.clone();
+        }
+    }
+    let logins = read_live_logins(path);
+    *cache = Some((
+        path.to_owned(),
+        mtime,
+        len,
+        std::time::Instant::now(),
+        logins.clone(),
+    ));
+    logins
+}
+
+fn read_live_logins(path: &Path) -> Vec<LiveLogin> {
     let Ok(entries) = utmp_rs::parse_from_path(path) else {
         return Vec::new();
     };
