@@ -98,8 +98,7 @@ pub(crate) enum Command {
         /// Keep running and print new messages as they arrive.
         #[arg(long)]
         follow: bool,
-        /// Only messages whose sender, alias or text contains TEXT (ASCII
-        /// letters in any case).
+        /// Only messages whose sender, alias or text contains TEXT, in any case.
         #[arg(long, value_name = "TEXT")]
         search: Option<String>,
         /// `read ID` shows one message in full and marks it read; `delete`

@@ -126,8 +126,8 @@ pub struct ListFilter {
     pub after_id: Option<i64>,
     /// At most this many (oldest first).
     pub limit: usize,
-    /// Only messages whose sender, alias or text contains this (ASCII letters
-    /// compared without case).
+    /// Only messages whose sender, alias or text contains this, compared
+    /// without case.
     pub search: Option<String>,
 }
 
@@ -415,6 +415,15 @@ fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
 
 fn connect(path: &Path) -> Result<Connection, InboxError> {
     let conn = Connection::open(path)?;
+    // `casefold(x)`: lower case for every script, for search (SQLite's own
+    // LIKE folds ASCII only).
+    conn.create_scalar_function(
+        "casefold",
+        1,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8
+            | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(ctx.get::<Option<String>>(0)?.map(|s| s.to_lowercase())),
+    )?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -937,13 +946,16 @@ impl InboxHandle {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM messages
              WHERE {} AND (?2 = 0 OR read = 0) AND id > ?3
-               AND (?5 IS NULL OR from_name LIKE ?5 ESCAPE '\\'
-                    OR to_alias LIKE ?5 ESCAPE '\\' OR text LIKE ?5 ESCAPE '\\')
+               AND (?5 IS NULL OR casefold(from_name) LIKE ?5 ESCAPE '\\'
+                    OR casefold(to_alias) LIKE ?5 ESCAPE '\\' OR casefold(text) LIKE ?5 ESCAPE '\\')
              ORDER BY id LIMIT ?4",
             visible_to(1)
         ))?;
         let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
-        let pattern = filter.search.as_deref().map(like_pattern);
+        let pattern = filter
+            .search
+            .as_deref()
+            .map(|s| like_pattern(&s.to_lowercase()));
         let rows = stmt.query_map(
             params![
                 filter.user,
@@ -1291,6 +1303,20 @@ mod tests {
             |f: &ListFilter| -> Vec<i64> { inbox.list(f).unwrap().iter().map(|m| m.id).collect() };
         assert_eq!(ids(&alice(Some("down"))), [shared]);
         assert_eq!(ids(&alice(Some("NOON"))), [own]);
+        let zoe = inbox
+            .store(msg("ALICE", Some("alice"), "Grüße von ZOË"))
+            .await
+            .unwrap();
+        assert_eq!(ids(&alice(Some("zoë"))), [zoe]);
+        assert_eq!(ids(&alice(Some("GRÜSSE"))), Vec::<i64>::new());
+        inbox
+            .delete(Deletion {
+                ids: vec![zoe],
+                read: false,
+                user: None,
+            })
+            .await
+            .unwrap();
         assert!(ids(&alice(Some("%"))).is_empty());
         // Receipts.
         assert!(inbox.mark_read(own, Some("alice")).await.unwrap());
