@@ -181,6 +181,13 @@ pub struct QueueConfig {
     /// says otherwise.
     #[serde(default = "default_expire_minutes")]
     pub expire_minutes: u64,
+    /// Messages one user may have waiting in the queue at once.
+    #[serde(default = "default_max_queued_per_user")]
+    pub max_per_user: usize,
+}
+
+const fn default_max_queued_per_user() -> usize {
+    100
 }
 
 impl Default for QueueConfig {
@@ -189,6 +196,7 @@ impl Default for QueueConfig {
             retry_secs: default_retry_secs(),
             max_retry_secs: default_max_retry_secs(),
             expire_minutes: default_expire_minutes(),
+            max_per_user: default_max_queued_per_user(),
         }
     }
 }

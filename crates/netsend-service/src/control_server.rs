@@ -345,6 +345,18 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                     Response::Sent(report)
                 }
                 Err(e) if netsend_proto::queue::is_transient(e.status().0) => {
+                    let waiting = service
+                        .inbox
+                        .queued(Some(&caller.login))
+                        .map(|q| q.iter().filter(|q| q.state == "queued").count())
+                        .unwrap_or(0);
+                    let cap = service.config.queue.max_per_user;
+                    if waiting >= cap {
+                        return error(
+                            NetApiStatus::ERROR_REQ_NOT_ACCEP,
+                            format!("{e}; and you already have {waiting} messages waiting in the queue (at most {cap})"),
+                        );
+                    }
                     let minutes = expire_minutes.unwrap_or(service.config.queue.expire_minutes);
                     let now = crate::inbox::now_ms();
                     let rules = service.retry_rules();

@@ -769,7 +769,7 @@ fn a_queued_message_is_delivered_once_its_name_appears() {
         &format!(
             "[[static_names]]\nname = \"LATER\"\naddress = \"127.0.0.1:{later}\"\n\
              [[static_names]]\nname = \"NEVER\"\naddress = \"127.0.0.1:{never}\"\n\
-             [queue]\nretry_secs = 1\nmax_retry_secs = 1\n"
+             [queue]\nretry_secs = 1\nmax_retry_secs = 1\nmax_per_user = 3\n"
         ),
     );
     // Not reachable now: without --queue it fails, with it it waits.
@@ -784,8 +784,16 @@ fn a_queued_message_is_delivered_once_its_name_appears() {
     assert!(out.status.success(), "{}", stderr(&out));
     let out = sender.cli(&["send", "--queue", "NEVER", "cancel me"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = sender.cli(&["queue", "cancel", "3"]);
+    // At most three may wait at once.
+    wait_queue(&sender, "expired at");
+    let out = sender.cli(&["send", "--queue", "NEVER", "third waiting"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let out = sender.cli(&["send", "--queue", "NEVER", "one too many"]);
+    assert!(stderr(&out).contains("(71)"), "{}", stderr(&out));
+    for id in ["3", "4"] {
+        let out = sender.cli(&["queue", "cancel", id]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
     // The recipient comes up: the first is delivered, once.
     let receiver = Service::start_in(None, "LATER", "127.0.0.1", later, 0, "", "");
     wait_queue(&sender, "delivered at");
