@@ -310,19 +310,7 @@ pub(crate) fn run_benchmark(count: usize, repeat: usize) -> Result<(), String> {
                 .iter()
                 .enumerate()
             {
-                let args = [
-                    "load",
-                    "--target",
-                    addr,
-                    "--name",
-                    name,
-                    "--count",
-                    &count_s,
-                    "--concurrency",
-                    &conc_s,
-                    "--size",
-                    &size_s,
-                ];
+                let args = load_args(addr, name, &count_s, &conc_s, &["--size", &size_s]);
                 runs[i].push(in_client(&args)?);
             }
         }
@@ -571,6 +559,30 @@ fn write_utmp<'a>(
     std::fs::write(path, bytes).map_err(|e| e.to_string())
 }
 
+/// The `load` subcommand's arguments: `count` messages to `name` at `addr`,
+/// `concurrency` sessions at once, then the `extra` options.
+fn load_args<'a>(
+    addr: &'a str,
+    name: &'a str,
+    count: &'a str,
+    concurrency: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "load",
+        "--target",
+        addr,
+        "--name",
+        name,
+        "--count",
+        count,
+        "--concurrency",
+        concurrency,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// What one flood case measured.
 struct Flood {
     quiet: Measured,
@@ -584,40 +596,25 @@ struct Flood {
 /// another host, and the receiver's memory before and at its peak.
 fn flood_case(ns: &str, addr: &str, name: &str, procs: &[&str]) -> Result<Flood, String> {
     let count = VICTIM_COUNT.to_string();
-    let victim = [
-        "load",
-        "--target",
-        addr,
-        "--name",
-        name,
-        "--count",
-        &count,
-        "--concurrency",
-        "1",
-        "--from",
-        "VICTIM",
-    ];
+    let victim = load_args(addr, name, &count, "1", &["--from", "VICTIM"]);
     let rss_idle = rss_kib(ns, procs);
     let quiet = in_client(&victim)?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let flooder = Command::new("ip")
         .args(["netns", "exec", FLOODER.0])
         .arg(&exe)
-        .args([
-            "load",
-            "--target",
+        .args(load_args(
             addr,
-            "--name",
             name,
-            "--count",
             "10000000",
-            "--concurrency",
             "16",
-            "--from",
-            "FLOODER",
-            "--duration-secs",
-        ])
-        .arg(FLOOD_SECS.to_string())
+            &[
+                "--from",
+                "FLOODER",
+                "--duration-secs",
+                &FLOOD_SECS.to_string(),
+            ],
+        ))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -143,18 +143,7 @@ fn a_message_kept_while_away_is_shown_at_the_next_login() {
         return;
     }
     let _accounts = TestUsers::create(&["nsdaway"], None);
-    let account = User::from_name("nsdaway").unwrap().unwrap();
-    let tty = Group::from_name("tty").unwrap().expect("group tty");
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave = nix::unistd::ttyname(pty.slave.as_fd()).unwrap();
-    nix::unistd::chown(&slave, Some(account.uid), Some(tty.gid)).unwrap();
-    std::fs::set_permissions(&slave, std::fs::Permissions::from_mode(0o620)).unwrap();
-    let line = slave
-        .strip_prefix("/dev/")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let (pty, line) = user_pty("nsdaway");
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     // Nobody is logged in yet.

@@ -353,6 +353,24 @@ fn ip(args: &[&str]) {
     );
 }
 
+/// A veth pair from bridge `br{bridge}` in namespace `br_ns` (end `port`) to
+/// namespace `ns` (end `dev`), the bridge end enslaved and up.
+fn plug(br_ns: &str, bridge: usize, port: &str, dev: &str, ns: &str) {
+    ip(&[
+        "-n", br_ns, "link", "add", port, "type", "veth", "peer", "name", dev, "netns", ns,
+    ]);
+    ip(&[
+        "-n",
+        br_ns,
+        "link",
+        "set",
+        port,
+        "master",
+        &format!("br{bridge}"),
+        "up",
+    ]);
+}
+
 impl Lan {
     /// Builds the LAN; `hosts` are (short name, IPv4 address in 192.0.2.0/24).
     pub(crate) fn new(tag: &str, hosts: &[(&str, &str)]) -> Self {
@@ -379,19 +397,7 @@ impl Lan {
         let br = lan.hosts[0].clone();
         for (seg, (hosts, prefix, bcast, gw)) in segments.iter().enumerate() {
             let (port, dev) = (format!("rt{seg}"), format!("eth{seg}"));
-            ip(&[
-                "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", &dev, "netns", &rt,
-            ]);
-            ip(&[
-                "-n",
-                &br,
-                "link",
-                "set",
-                &port,
-                "master",
-                &format!("br{seg}"),
-                "up",
-            ]);
+            plug(&br, seg, &port, &dev, &rt);
             ip(&[
                 "-n",
                 &rt,
@@ -478,19 +484,7 @@ impl Lan {
         ip(&["netns", "add", &ns]);
         self.hosts.push(ns.clone());
         let port = format!("port{index}");
-        ip(&[
-            "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns,
-        ]);
-        ip(&[
-            "-n",
-            &br,
-            "link",
-            "set",
-            &port,
-            "master",
-            &format!("br{bridge}"),
-            "up",
-        ]);
+        plug(&br, bridge, &port, "eth0", &ns);
         ip(&["-n", &ns, "link", "set", "lo", "up"]);
         ip(&[
             "-n",
