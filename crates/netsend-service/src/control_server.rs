@@ -345,11 +345,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                     Response::Sent(report)
                 }
                 Err(e) if netsend_proto::queue::is_transient(e.status().0) => {
-                    let waiting = service
-                        .inbox
-                        .queued(Some(&caller.login))
-                        .map(|q| q.iter().filter(|q| q.state == "queued").count())
-                        .unwrap_or(0);
+                    let waiting = service.inbox.waiting(&caller.login).unwrap_or(0);
                     let cap = service.config.queue.max_per_user;
                     if waiting >= cap {
                         return error(

@@ -78,6 +78,16 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
     }
 }
 
+/// The name our datagrams come from: the computer name `<00>`.
+fn datagram_source_name(service: &Service) -> NetbiosName {
+    service
+        .aliases
+        .lock()
+        .expect("alias table lock")
+        .computer_name()
+        .with_suffix(suffix::WORKSTATION)
+}
+
 /// Applies a receipt from `peer` to what we sent there.
 async fn take_receipt(service: &Service, peer: Ipv4Addr, receipt: netsend_proto::receipt::Receipt) {
     let state = receipt.state.as_str();
@@ -106,12 +116,7 @@ pub(crate) async fn send_receipt(
         .or_else(|| service.interfaces.first())
         .map_or(Ipv4Addr::UNSPECIFIED, |i| i.address);
     let port = service.config.network.datagram_port;
-    let source = service
-        .aliases
-        .lock()
-        .expect("alias table lock")
-        .computer_name()
-        .with_suffix(suffix::WORKSTATION);
+    let source = datagram_source_name(service);
     let bytes = netsend_proto::receipt::to_datagram(
         receipt,
         source,
@@ -222,12 +227,7 @@ pub(crate) async fn broadcast(
             .map_err(|e| SendFailure::InvalidParameter(e.to_string()))?;
         writes.push(bytes);
     }
-    let source = service
-        .aliases
-        .lock()
-        .expect("alias table lock")
-        .computer_name()
-        .with_suffix(suffix::WORKSTATION);
+    let source = datagram_source_name(service);
     let port = service.config.network.datagram_port;
     let mut targets: Vec<(Ipv4Addr, Ipv4Addr)> = service
         .interfaces

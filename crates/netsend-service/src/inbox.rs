@@ -969,16 +969,16 @@ impl InboxHandle {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Ids of `user`'s own messages that are unread and were never shown,
-    /// received at `since_ms` or later, oldest first.
-    pub fn pending(&self, user: &str, since_ms: i64) -> Result<Vec<i64>, InboxError> {
+    /// `user`'s own messages that are unread and were never shown, received
+    /// at `since_ms` or later, oldest first.
+    pub fn pending(&self, user: &str, since_ms: i64) -> Result<Vec<StoredMessage>, InboxError> {
         let conn = self.0.reader.lock().expect("inbox reader lock");
-        let mut stmt = conn.prepare_cached(
-            "SELECT id FROM messages WHERE recipient_user = ?1 AND read = 0
-             AND shown_at IS NULL AND received_at >= ?2 ORDER BY id",
-        )?;
-        let ids = stmt.query_map(params![user, since_ms], |r| r.get(0))?;
-        Ok(ids.collect::<Result<_, _>>()?)
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM messages WHERE recipient_user = ?1 AND read = 0
+             AND shown_at IS NULL AND received_at >= ?2 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![user, since_ms], row_to_message)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Changes the record of sent messages; returns the new record's id
@@ -1024,6 +1024,17 @@ impl InboxHandle {
         ))?;
         let rows = stmt.query_map(params![owner], row_to_queued)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many of `owner`'s messages wait in the queue.
+    pub fn waiting(&self, owner: &str) -> Result<usize, InboxError> {
+        let conn = self.0.reader.lock().expect("inbox reader lock");
+        let n: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE owner = ?1 AND state = 'queued'",
+            params![owner],
+            |r| r.get(0),
+        )?;
+        Ok(usize::try_from(n).unwrap_or(0))
     }
 
     /// Queued entries due for another attempt at `now_ms`.

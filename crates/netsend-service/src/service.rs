@@ -237,22 +237,28 @@ impl Service {
         }
     }
 
-    /// Writes message `id` to its recipients' terminals (with `only`, to that
+    /// Writes `message` to its recipients' terminals (with `only`, to that
     /// user's alone) and records the receipt "shown" if any terminal took it.
-    pub(crate) async fn show_on_terminals(self: &Arc<Self>, id: i64, only: Option<String>) {
+    pub(crate) async fn show_on_terminals(
+        self: &Arc<Self>,
+        message: crate::inbox::StoredMessage,
+        only: Option<String>,
+    ) {
         let service = self.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            crate::terminals::show(&service, id, only.as_deref())
+        let shown = tokio::task::spawn_blocking(move || {
+            let written = crate::terminals::show(&service, &message, only.as_deref());
+            (written, message)
         })
-        .await
-        .unwrap_or(0);
+        .await;
+        let Ok((written, message)) = shown else {
+            return;
+        };
         if written > 0 {
-            let before = self.inbox.get(id, None).ok().flatten();
-            if let Err(e) = self.inbox.mark_shown(id, None).await {
-                tracing::warn!(id, error = %e, "cannot record the receipt");
+            if let Err(e) = self.inbox.mark_shown(message.id, None).await {
+                tracing::warn!(id = message.id, error = %e, "cannot record the receipt");
             }
-            if let Some(m) = before.filter(|m| m.shown_at.is_none()) {
-                self.send_receipt(&m, netsend_proto::receipt::ReceiptState::Shown);
+            if message.shown_at.is_none() {
+                self.send_receipt(&message, netsend_proto::receipt::ReceiptState::Shown);
             }
         }
     }
@@ -326,10 +332,10 @@ impl Service {
         let since =
             crate::inbox::now_ms().saturating_sub(i64::try_from(hours).unwrap_or(0) * 3_600_000);
         match self.inbox.pending(&user, since) {
-            Ok(ids) => {
-                for id in ids {
-                    tracing::info!(id, %user, "showing a message kept while away");
-                    self.show_on_terminals(id, Some(user.clone())).await;
+            Ok(messages) => {
+                for message in messages {
+                    tracing::info!(id = message.id, %user, "showing a message kept while away");
+                    self.show_on_terminals(message, Some(user.clone())).await;
                 }
             }
             Err(e) => tracing::warn!(%user, error = %e, "cannot read waiting messages"),
@@ -428,25 +434,27 @@ impl Service {
     /// when its alias is forwarded. Desktop notifications come from
     /// `netsend agent` in each user's session.
     pub(crate) fn delivered(self: &Arc<Self>, id: i64) {
-        if self.config.display.writes_terminals() {
-            let service = self.clone();
-            tokio::spawn(async move { service.show_on_terminals(id, None).await });
-        }
+        let terminals = self.config.display.writes_terminals();
         let forwards = self
             .aliases
             .lock()
             .expect("alias table lock")
             .has_forwards();
-        if self.hooks.is_empty() && !forwards && !self.config.log.messages {
+        if !terminals && self.hooks.is_empty() && !forwards && !self.config.log.messages {
             return;
         }
         let service = self.clone();
         tokio::spawn(async move {
+            // Read back once for every consumer.
             let inbox = service.inbox.clone();
             let stored = tokio::task::spawn_blocking(move || inbox.get(id, None)).await;
             let Ok(Ok(Some(message))) = stored else {
                 return;
             };
+            if terminals {
+                let (service, message) = (service.clone(), message.clone());
+                tokio::spawn(async move { service.show_on_terminals(message, None).await });
+            }
             if service.config.log.messages {
                 let (path, line) = (service.message_log_path(), message_log_line(&message));
                 let written = tokio::task::spawn_blocking(move || append_line(&path, &line)).await;

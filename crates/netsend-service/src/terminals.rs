@@ -51,21 +51,14 @@ fn time_of_day(unix_ms: i64) -> TimeOfDay {
     }
 }
 
-/// Writes stored message `id` to its recipients' terminals (with `only`,
-/// to that user's alone); logs each write and each terminal skipped, with the
+/// Writes a stored message to its recipients' terminals (with `only`, to
+/// that user's alone); logs each write and each terminal skipped, with the
 /// reason, and returns how many terminals took it. Blocking (file I/O, at
 /// most [`TERMINAL_TIMEOUT`] per terminal): run it off the async workers.
-pub(crate) fn show(service: &Service, id: i64, only: Option<&str>) -> usize {
-    let message = match service.inbox.get(id, None) {
-        Ok(Some(m)) => m,
-        Ok(None) => return 0,
-        Err(e) => {
-            tracing::warn!(id, error = %e, "terminal output: message not readable");
-            return 0;
-        }
-    };
+pub(crate) fn show(service: &Service, message: &StoredMessage, only: Option<&str>) -> usize {
+    let id = message.id;
     let mut written = 0;
-    let text = shown(&message).terminal_text(&service.config.computer_name);
+    let text = shown(message).terminal_text(&service.config.computer_name);
     let mut seen: Vec<String> = Vec::new();
     for terminal in login_terminals(&service.config.utmp_path) {
         let for_them = message
