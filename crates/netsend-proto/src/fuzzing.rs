@@ -65,3 +65,21 @@ pub fn display(data: &[u8]) {
     assert!(!body.contains('<'));
     assert!(!shown.summary().contains('\n'));
 }
+
+/// Reads arbitrary bytes as a receipt payload and as a receipt datagram, as
+/// the datagram driver does: neither may panic, and an accepted payload is
+/// written back byte for byte.
+#[doc(hidden)]
+pub fn receipt(data: &[u8]) {
+    use crate::receipt::{from_datagram, Receipt};
+    if let Ok(receipt) = Receipt::parse(data) {
+        assert_eq!(
+            receipt.to_bytes().expect("a parsed receipt re-encodes"),
+            data
+        );
+    }
+    if let Some(receipt) = from_datagram(data) {
+        let again = Receipt::parse(&receipt.to_bytes().expect("re-encodes")).expect("re-parses");
+        assert_eq!(again, receipt);
+    }
+}

@@ -273,10 +273,11 @@ proptest! {
 #[test]
 fn handler_fuzz_corpora_replay_cleanly() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 3] = [
+    let targets: [Target; 4] = [
         ("session", crate::fuzzing::session),
         ("datagram", crate::fuzzing::datagram),
         ("display", crate::fuzzing::display),
+        ("receipt", crate::fuzzing::receipt),
     ];
     for (target, run) in targets {
         let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))

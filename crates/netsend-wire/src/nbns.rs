@@ -478,14 +478,47 @@ impl Packet {
         let authority = section(ns)?;
         let additional = section(ar)?;
         r.finish("name service packet")?;
-        Ok(Self {
+        let packet = Self {
             trn_id,
             flags,
             questions,
             answers,
             authority,
             additional,
-        })
+        };
+        // Names reached through pointers are written out in full (only a
+        // record's pointer to the question name is kept), so a small packet
+        // of many pointers could grow past what may be sent back.
+        let len = packet.buffer_len();
+        if len > MAX_PACKET_LEN {
+            return Err(DecodeError::TooLong {
+                field: "name service packet with its names expanded",
+                len,
+                max: MAX_PACKET_LEN,
+            });
+        }
+        Ok(packet)
+    }
+
+    /// The number of bytes [`Packet::emit`] writes.
+    pub fn buffer_len(&self) -> usize {
+        let question_name = self.questions.first().map(|q| &q.name);
+        let questions: usize = self.questions.iter().map(|q| q.name.buffer_len() + 4).sum();
+        let records: usize = self
+            .answers
+            .iter()
+            .chain(&self.authority)
+            .chain(&self.additional)
+            .map(|rr| {
+                let name = if rr.name_is_pointer && question_name == Some(&rr.name) {
+                    2
+                } else {
+                    rr.name.buffer_len()
+                };
+                name + 10 + rr.rdata.buffer_len()
+            })
+            .sum();
+        HEADER_LEN + questions + records
     }
 
     /// Writes the packet.
@@ -550,7 +583,7 @@ impl Packet {
 
     /// The packet as a new vector.
     pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
-        let mut out = Vec::with_capacity(128);
+        let mut out = Vec::with_capacity(self.buffer_len());
         self.emit(&mut out)?;
         Ok(out)
     }
@@ -736,6 +769,7 @@ impl fmt::Display for Packet {
 pub fn fuzz_nbns(data: &[u8]) {
     if let Ok(packet) = Packet::parse(data) {
         let bytes = packet.to_bytes().expect("a parsed packet re-encodes");
+        assert_eq!(bytes.len(), packet.buffer_len());
         assert_eq!(Packet::parse(&bytes).expect("re-parse"), packet);
     }
 }
@@ -868,6 +902,39 @@ mod tests {
         q[13] = b'Z';
         assert!(Packet::parse(&q).is_err());
         assert!(Packet::parse(&vec![0u8; 2000]).is_err());
+    }
+
+    #[test]
+    fn pointers_that_would_expand_past_the_packet_limit_are_refused() {
+        // One question with a long scope, then questions that only point back
+        // at it: 300 bytes on the wire, over 2,000 once written out again
+        // (found by the nbns fuzz target).
+        let label = format!("3F {}", "78 ".repeat(63));
+        let long_name = format!("20 {} {label} {label} {label} 00", "41 ".repeat(32));
+        let question = format!("{long_name} 0020 0001");
+        let repeat = |n: usize| "C00C 0020 0001 ".repeat(n);
+        let packet = hex(&format!(
+            "0AF1 0110 0009 0000 0000 0000 {question} {}",
+            repeat(8)
+        ));
+        assert!(packet.len() < MAX_PACKET_LEN);
+        assert!(matches!(
+            Packet::parse(&packet),
+            Err(DecodeError::TooLong {
+                max: MAX_PACKET_LEN,
+                ..
+            })
+        ));
+        // Fewer pointers fit, parse, and round-trip.
+        let packet = hex(&format!(
+            "0AF1 0110 0002 0000 0000 0000 {question} {}",
+            repeat(1)
+        ));
+        let parsed = Packet::parse(&packet).unwrap();
+        assert_eq!(parsed.questions.len(), 2);
+        let bytes = parsed.to_bytes().unwrap();
+        assert_eq!(bytes.len(), parsed.buffer_len());
+        assert_eq!(Packet::parse(&bytes).unwrap(), parsed);
     }
 
     fn arb_name() -> impl Strategy<Value = NetbiosName> {
