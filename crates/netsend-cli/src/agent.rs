@@ -3,7 +3,8 @@
 //! The agent runs inside a graphical session as that session's user (XDG
 //! autostart, `packaging/netsend-agent.desktop`), so the service never touches
 //! anyone's session bus. It follows the user's inbox over the control socket,
-//! as `netsend inbox --follow` does, starting after the newest message there
+//! as `netsend inbox --follow` does (each request waits in the service until
+//! a message is stored, so nothing is polled), starting after the newest message there
 //! when it first reaches the service (but first showing the user's own
 //! messages that arrived while they were away and were never shown, up to
 //! `[display] pending_hours` old), and shows each new message with
@@ -25,8 +26,9 @@ use zbus::zvariant::Value;
 
 use crate::Failure;
 
-/// How often the inbox is asked for new messages.
-const POLL: Duration = Duration::from_millis(500);
+/// How long one inbox request waits in the service for a new message; the
+/// session bus is checked between requests.
+const WAIT: Duration = Duration::from_secs(10);
 /// First pause after the service stopped answering.
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest pause between attempts to reach the service again.
@@ -57,7 +59,7 @@ pub(crate) async fn run(config: &Config) -> Result<(), Failure> {
                 after_id = Some(id);
                 waiting
             }),
-            Some(id) => page(config, Some(id)).await,
+            Some(id) => page(config, Some(id), WAIT).await,
         };
         match step {
             Ok(messages) => {
@@ -76,7 +78,6 @@ pub(crate) async fn run(config: &Config) -> Result<(), Failure> {
                         Err(e) => eprintln!("netsend agent: message {}: {e}", m.id),
                     }
                 }
-                tokio::time::sleep(POLL).await;
             }
             Err(e) => {
                 if reachable {
@@ -113,13 +114,19 @@ async fn bus_alive(bus: &zbus::Connection) -> Result<(), Failure> {
     })
 }
 
-/// One page of the inbox after `after_id`.
-async fn page(config: &Config, after_id: Option<i64>) -> Result<Vec<StoredMessage>, String> {
+/// One page of the inbox after `after_id`; when there is nothing yet, the
+/// service waits up to `wait` for a new message before answering.
+async fn page(
+    config: &Config,
+    after_id: Option<i64>,
+    wait: Duration,
+) -> Result<Vec<StoredMessage>, String> {
     let request = Request::InboxList {
         unread_only: false,
         after_id,
         limit: MAX_PAGE,
         search: None,
+        wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
     };
     match control::call(&config.control_socket, &request).await {
         Ok(Response::Messages { messages }) => Ok(messages),
@@ -139,7 +146,7 @@ async fn newest_id(config: &Config) -> Result<(i64, Vec<StoredMessage>), String>
     let mut newest = 0;
     let mut waiting = Vec::new();
     loop {
-        let messages = page(config, Some(newest)).await?;
+        let messages = page(config, Some(newest), Duration::ZERO).await?;
         let full = messages.len() == MAX_PAGE;
         newest = messages.last().map_or(newest, |m| m.id);
         waiting.extend(messages.into_iter().filter(|m| {

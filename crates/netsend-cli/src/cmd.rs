@@ -480,12 +480,18 @@ async fn forward_alias(config: &Config, name: String, host: Option<String>) -> R
 /// Messages fetched per control request.
 const INBOX_PAGE: usize = control::MAX_PAGE;
 
-/// Every message after `after_id` visible to us, page by page.
+/// How long one `inbox --follow` request waits in the service for a new
+/// message before asking again.
+const FOLLOW_WAIT_MS: u64 = 30_000;
+
+/// Every message after `after_id` visible to us, page by page; when there is
+/// none yet, the service waits up to `wait_ms` for one.
 async fn fetch_messages(
     config: &Config,
     unread: bool,
     mut after_id: Option<i64>,
     search: Option<&str>,
+    wait_ms: u64,
 ) -> Result<Vec<StoredMessage>, Failure> {
     let mut all = Vec::new();
     loop {
@@ -494,6 +500,7 @@ async fn fetch_messages(
             after_id,
             limit: INBOX_PAGE,
             search: search.map(String::from),
+            wait_ms: if all.is_empty() { wait_ms } else { 0 },
         };
         let page = match call(config, request).await? {
             Response::Messages { messages } => messages,
@@ -518,7 +525,8 @@ async fn inbox(
     let mut after_id = None;
     let mut first = true;
     loop {
-        let messages = fetch_messages(config, unread, after_id, search.as_deref()).await?;
+        let wait_ms = if first { 0 } else { FOLLOW_WAIT_MS };
+        let messages = fetch_messages(config, unread, after_id, search.as_deref(), wait_ms).await?;
         if let Some(last) = messages.last() {
             after_id = Some(last.id);
         }
@@ -540,7 +548,6 @@ async fn inbox(
             return Ok(());
         }
         first = false;
-        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
 

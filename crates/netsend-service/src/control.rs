@@ -22,6 +22,8 @@ use crate::inbox::StoredMessage;
 pub const MAX_LINE_LEN: usize = 8 << 20;
 /// Most messages in one [`Response::Messages`].
 pub const MAX_PAGE: usize = 100;
+/// Longest a [`Request::InboxList`] waits for a new message, in ms.
+pub const MAX_WAIT_MS: u64 = 60_000;
 
 /// A request from a local client.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,6 +117,12 @@ pub enum Request {
         /// Only messages whose sender, alias or text contains this.
         #[serde(default)]
         search: Option<String>,
+        /// When nothing matches, wait up to this many ms (at most
+        /// [`MAX_WAIT_MS`]) for a new message that does, rather than answer
+        /// at once with none: followers are told of a message as soon as it
+        /// is stored, without asking again and again.
+        #[serde(default)]
+        wait_ms: u64,
     },
     /// Record that a message was shown to its reader (display agents).
     InboxShown {

@@ -1,6 +1,7 @@
 //! Serves the control socket: one task per client, one JSON request per line.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use netsend_wire::status::NetApiStatus;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -11,8 +12,10 @@ use netsend_wire::name::suffix;
 use netsend_wire::NetbiosName;
 
 use crate::aliases::Alias;
-use crate::control::{AliasStatus, Request, Response, StatusInfo, MAX_LINE_LEN, MAX_PAGE};
-use crate::inbox::ListFilter;
+use crate::control::{
+    AliasStatus, Request, Response, StatusInfo, MAX_LINE_LEN, MAX_PAGE, MAX_WAIT_MS,
+};
+use crate::inbox::{InboxError, ListFilter, StoredMessage};
 use crate::registrar::Scope;
 use crate::service::Service;
 
@@ -71,6 +74,31 @@ pub(crate) async fn handle_remote(
             NetApiStatus::ERROR_NOT_SUPPORTED,
             "only sends and message-name calls may be run remotely",
         ),
+    }
+}
+
+/// The messages `filter` selects; when there are none, waits up to `wait`
+/// for a newly stored one that it selects (or for the service to stop).
+async fn list_or_wait(
+    service: &Arc<Service>,
+    filter: &ListFilter,
+    wait: Duration,
+) -> Result<Vec<StoredMessage>, InboxError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut stored = service.inbox.watch_stored();
+    let mut stop = service.stop_signal();
+    loop {
+        // Seen before listing, so a message stored meanwhile wakes us.
+        stored.borrow_and_update();
+        let messages = service.inbox.list(filter)?;
+        if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Ok(messages);
+        }
+        tokio::select! {
+            changed = stored.changed() => if changed.is_err() { return Ok(messages) },
+            () = tokio::time::sleep_until(deadline) => return Ok(messages),
+            _ = stop.changed() => return Ok(messages),
+        }
     }
 }
 
@@ -301,6 +329,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             after_id,
             limit,
             search,
+            wait_ms,
         } => {
             let filter = ListFilter {
                 user: caller.user.clone(),
@@ -309,7 +338,8 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 limit: limit.min(MAX_PAGE),
                 search,
             };
-            match service.inbox.list(&filter) {
+            let wait = Duration::from_millis(wait_ms.min(MAX_WAIT_MS));
+            match list_or_wait(service, &filter, wait).await {
                 Ok(messages) => Response::Messages { messages },
                 Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
             }

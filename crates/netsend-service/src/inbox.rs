@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Largest text stored (a message is at most a few KiB on the wire).
 pub const MAX_TEXT_LEN: usize = 64 * 1024;
@@ -314,6 +314,9 @@ pub struct Retention {
 
 struct Inner {
     writer: mpsc::Sender<WriteOp>,
+    /// The id of the newest message committed (0 before the first), for
+    /// clients waiting on new messages.
+    stored: watch::Receiver<i64>,
     reader: Mutex<Connection>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -457,16 +460,18 @@ impl Inbox {
         let counts = inbox_sizes(&writer_conn)?;
         let reader = connect(path)?;
         let (tx, rx) = mpsc::channel(QUEUE_LEN);
+        let (stored_tx, stored) = watch::channel(0);
         let quota = Quota {
             limit: quota,
             counts,
         };
         let thread = std::thread::Builder::new()
             .name("inbox-writer".into())
-            .spawn(move || write_loop(writer_conn, rx, quota))
+            .spawn(move || write_loop(writer_conn, rx, quota, &stored_tx))
             .map_err(io)?;
         Ok(InboxHandle(Arc::new(Inner {
             writer: tx,
+            stored,
             reader: Mutex::new(reader),
             thread: Mutex::new(Some(thread)),
         })))
@@ -500,7 +505,12 @@ struct Quota {
 /// Messages added (positive) or removed (negative) per inbox by a batch.
 type SizeChanges = HashMap<Option<String>, i64>;
 
-fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, mut quota: Quota) {
+fn write_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<WriteOp>,
+    mut quota: Quota,
+    stored: &watch::Sender<i64>,
+) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -519,10 +529,25 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, mut quota: 
             tx.commit()?;
             Ok(results)
         })();
-        if outcome.is_ok() {
+        if let Ok(results) = &outcome {
             for (key, n) in changes {
                 let count = quota.counts.entry(key).or_default();
                 *count = count.saturating_add_signed(n);
+            }
+            let newest = batch
+                .iter()
+                .zip(results)
+                .filter_map(|(op, result)| match (op, result) {
+                    (WriteOp::Store(..), Ok(id)) => Some(*id),
+                    _ => None,
+                })
+                .max();
+            if let Some(id) = newest {
+                stored.send_if_modified(|latest| {
+                    let newer = id > *latest;
+                    *latest = (*latest).max(id);
+                    newer
+                });
             }
         }
         // Answer only now: every store in the batch is committed (or none is).
@@ -938,6 +963,12 @@ impl InboxHandle {
         rx.await
             .map_err(|_| InboxError::Closed)?
             .map_err(|e| e.into_error(user))
+    }
+
+    /// Follows the id of the newest message committed, so that a client can
+    /// wait for new messages instead of asking again and again.
+    pub fn watch_stored(&self) -> watch::Receiver<i64> {
+        self.0.stored.clone()
     }
 
     /// Lists messages, oldest first.

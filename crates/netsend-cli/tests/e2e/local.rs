@@ -812,3 +812,70 @@ fn a_queued_message_is_delivered_once_its_name_appears() {
         assert!(theirs.contains("No queued messages."), "{theirs}");
     }
 }
+
+#[test]
+fn inbox_follow_is_told_of_each_message_as_it_is_stored() {
+    use std::io::BufRead as _;
+    use std::os::unix::net::UnixStream;
+    use std::process::{Command, Stdio};
+
+    let svc = Service::start("HOST14", "", "");
+    // A request with a wait is not answered while nothing is stored...
+    let mut waiting = UnixStream::connect(svc.dir.path().join("control.sock")).unwrap();
+    waiting
+        .write_all(
+            b"{\"op\":\"inbox_list\",\"unread_only\":false,\"after_id\":null,\
+              \"limit\":100,\"wait_ms\":60000}\n",
+        )
+        .unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = waiting.read(&mut byte);
+    assert!(early.is_err(), "answered before any message: {early:?}");
+    // ...and `inbox --follow` prints nothing yet.
+    let mut follow = Command::new(crate::harness::netsend_bin())
+        .arg("--config")
+        .arg(&svc.config)
+        .args(["inbox", "--follow", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // ...until a message is stored: then both hear of it.
+    let out = svc.cli(&["send", "HOST14", "first", "one"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = String::new();
+    std::io::BufReader::new(&waiting)
+        .read_line(&mut answer)
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["messages"][0]["text"], "first one", "{answer}");
+    for text in ["first one", "second one"] {
+        if text == "second one" {
+            let out = svc.cli(&["send", "HOST14", "second", "one"]);
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+        let Ok(line) = lines.recv_timeout(Duration::from_secs(30)) else {
+            let _ = follow.kill();
+            panic!("inbox --follow printed no {text:?}");
+        };
+        let message: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(message["text"], text);
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+}
