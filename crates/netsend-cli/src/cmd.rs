@@ -632,7 +632,12 @@ fn init_logging(config: &Config) {
             Ok(journal) => {
                 let _ = tracing_subscriber::registry()
                     .with(filter)
-                    .with(journal.with_syslog_identifier("netsend".into()))
+                    .with(
+                        journal
+                            .with_syslog_identifier("netsend".into())
+                            // EVENT=drop, not the crate's default F_EVENT=drop.
+                            .with_field_prefix(None),
+                    )
                     .try_init();
                 return;
             }

@@ -50,6 +50,8 @@ pub(crate) struct Service {
     log_lines: Vec<String>,
     /// Prefix that runs commands inside a network namespace, if any.
     pub(crate) netns: Option<String>,
+    /// A command the service runs under (it ends by running its arguments).
+    wrapper: Vec<String>,
 }
 
 impl Service {
@@ -58,6 +60,18 @@ impl Service {
     /// `extra_top` takes those).
     pub(crate) fn start(computer: &str, extra_top: &str, extra: &str) -> Self {
         Self::start_in(None, computer, "127.0.0.1", 0, 0, extra_top, extra)
+    }
+
+    /// Like [`Service::start`], with the service run as the last arguments of
+    /// `wrapper` (a command that sets something up, then runs them).
+    pub(crate) fn start_under(
+        wrapper: &[&str],
+        computer: &str,
+        extra_top: &str,
+        extra: &str,
+    ) -> Self {
+        let (dir, config) = write_config(computer, "127.0.0.1", 0, 0, extra_top, extra);
+        Self::launch(None, wrapper, dir, config)
     }
 
     /// Starts a service, optionally inside a network namespace.
@@ -70,55 +84,18 @@ impl Service {
         extra_top: &str,
         extra: &str,
     ) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        // Reachable by an unprivileged service user (privilege-drop tests).
-        std::fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
-        let config = dir.path().join("netsend.toml");
-        let workgroup_line = if extra_top.contains("workgroup =") {
-            ""
-        } else {
-            "workgroup = \"TESTGROUP\"\n"
-        };
-        let user_line = if extra_top.contains("user =") {
-            ""
-        } else {
-            "user = \"\"\n"
-        };
-        // A test that writes its own utmp means it, even where logind runs.
-        let sessions_line =
-            if extra_top.contains("utmp_path =") && !extra_top.contains("sessions =") {
-                "sessions = \"utmp\"\n"
-            } else {
-                ""
-            };
-        // Tests must not write to the terminals of whoever runs them (utmp is
-        // the machine's own unless a test gives one): terminal output is on
-        // only where a test asks for it with a [display] table.
-        let display = if extra.contains("[display]") {
-            ""
-        } else {
-            "[display]\nterminals = false\n"
-        };
-        // Broadcasts need the real datagram port on a namespace LAN.
-        let datagram_port = if name_port == 137 { 138 } else { 0 };
-        let state = dir.path().join("state");
-        let control = dir.path().join("control.sock");
-        std::fs::write(
-            &config,
-            format!(
-                "computer_name = \"{computer}\"\n{workgroup_line}state_dir = \"{}\"\n\
-                 control_socket = \"{}\"\n{user_line}{sessions_line}{extra_top}\n[network]\nbind = [\"{bind}\"]\n\
-                 name_port = {name_port}\ndatagram_port = {datagram_port}\nsession_port = {session_port}\n{extra}\n{display}",
-                state.display(),
-                control.display()
-            ),
-        )
-        .unwrap();
-        let (child, log) = spawn(netns, &config);
+        let (dir, config) = write_config(computer, bind, session_port, name_port, extra_top, extra);
+        Self::launch(netns, &[], dir, config)
+    }
+
+    fn launch(
+        netns: Option<&str>,
+        wrapper: &[&str],
+        dir: tempfile::TempDir,
+        config: PathBuf,
+    ) -> Self {
+        let wrapper: Vec<String> = wrapper.iter().map(|w| (*w).to_owned()).collect();
+        let (child, log) = spawn(netns, &wrapper, &config);
         let mut service = Self {
             child,
             dir,
@@ -127,9 +104,15 @@ impl Service {
             log,
             log_lines: Vec::new(),
             netns: netns.map(String::from),
+            wrapper,
         };
         service.wait_ready();
         service
+    }
+
+    /// The service's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Waits for the "ready" line and records the session address.
@@ -163,7 +146,7 @@ impl Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.drain_log();
-        let (child, log) = spawn(self.netns.as_deref(), &self.config);
+        let (child, log) = spawn(self.netns.as_deref(), &self.wrapper, &self.config);
         self.child = child;
         self.log = log;
         self.wait_ready();
@@ -250,6 +233,66 @@ impl Service {
     }
 }
 
+/// Writes a service configuration (see [`Service::start_in`]) into a new
+/// temporary directory.
+fn write_config(
+    computer: &str,
+    bind: &str,
+    session_port: u16,
+    name_port: u16,
+    extra_top: &str,
+    extra: &str,
+) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    // Reachable by an unprivileged service user (privilege-drop tests).
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let config = dir.path().join("netsend.toml");
+    let workgroup_line = if extra_top.contains("workgroup =") {
+        ""
+    } else {
+        "workgroup = \"TESTGROUP\"\n"
+    };
+    let user_line = if extra_top.contains("user =") {
+        ""
+    } else {
+        "user = \"\"\n"
+    };
+    // A test that writes its own utmp means it, even where logind runs.
+    let sessions_line = if extra_top.contains("utmp_path =") && !extra_top.contains("sessions =") {
+        "sessions = \"utmp\"\n"
+    } else {
+        ""
+    };
+    // Tests must not write to the terminals of whoever runs them (utmp is
+    // the machine's own unless a test gives one): terminal output is on
+    // only where a test asks for it with a [display] table.
+    let display = if extra.contains("[display]") {
+        ""
+    } else {
+        "[display]\nterminals = false\n"
+    };
+    // Broadcasts need the real datagram port on a namespace LAN.
+    let datagram_port = if name_port == 137 { 138 } else { 0 };
+    let state = dir.path().join("state");
+    let control = dir.path().join("control.sock");
+    std::fs::write(
+            &config,
+            format!(
+                "computer_name = \"{computer}\"\n{workgroup_line}state_dir = \"{}\"\n\
+                 control_socket = \"{}\"\n{user_line}{sessions_line}{extra_top}\n[network]\nbind = [\"{bind}\"]\n\
+                 name_port = {name_port}\ndatagram_port = {datagram_port}\nsession_port = {session_port}\n{extra}\n{display}",
+                state.display(),
+                control.display()
+            ),
+        )
+        .unwrap();
+    (dir, config)
+}
+
 impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -266,14 +309,25 @@ impl Drop for Service {
 }
 
 /// Starts `netsend messenger start --foreground` and forwards its output lines.
-fn spawn(netns: Option<&str>, config: &Path) -> (Child, mpsc::Receiver<String>) {
-    let mut cmd = match netns {
-        Some(ns) => {
+fn spawn(
+    netns: Option<&str>,
+    wrapper: &[String],
+    config: &Path,
+) -> (Child, mpsc::Receiver<String>) {
+    let mut cmd = match (netns, wrapper.split_first()) {
+        (Some(ns), _) => {
             let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, netsend_bin()]);
+            c.args(["netns", "exec", ns])
+                .args(wrapper)
+                .arg(netsend_bin());
             c
         }
-        None => Command::new(netsend_bin()),
+        (None, Some((program, args))) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(netsend_bin());
+            c
+        }
+        (None, None) => Command::new(netsend_bin()),
     };
     let mut child = cmd
         .arg("--config")

@@ -5,6 +5,7 @@ mod crash;
 mod delivery;
 mod display;
 mod harness;
+mod journal;
 mod lan;
 mod local;
 mod netapi;
