@@ -819,7 +819,7 @@ fn inbox_follow_is_told_of_each_message_as_it_is_stored() {
     use std::os::unix::net::UnixStream;
     use std::process::{Command, Stdio};
 
-    let svc = Service::start("HOST14", "", "");
+    let svc = Service::start("HOSTFOLLOW", "", "");
     // A request with a wait is not answered while nothing is stored...
     let mut waiting = UnixStream::connect(svc.dir.path().join("control.sock")).unwrap();
     waiting
@@ -853,7 +853,7 @@ fn inbox_follow_is_told_of_each_message_as_it_is_stored() {
         }
     });
     // ...until a message is stored: then both hear of it.
-    let out = svc.cli(&["send", "HOST14", "first", "one"]);
+    let out = svc.cli(&["send", "HOSTFOLLOW", "first", "one"]);
     assert!(out.status.success(), "{}", stderr(&out));
     waiting
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -866,7 +866,7 @@ fn inbox_follow_is_told_of_each_message_as_it_is_stored() {
     assert_eq!(answer["messages"][0]["text"], "first one", "{answer}");
     for text in ["first one", "second one"] {
         if text == "second one" {
-            let out = svc.cli(&["send", "HOST14", "second", "one"]);
+            let out = svc.cli(&["send", "HOSTFOLLOW", "second", "one"]);
             assert!(out.status.success(), "{}", stderr(&out));
         }
         let Ok(line) = lines.recv_timeout(Duration::from_secs(30)) else {
