@@ -163,6 +163,15 @@ pub(crate) enum RemoteAction {
     /// Print your public key (creating your key on first use), to be listed
     /// in a target host's `[remote] administrators` or `server_operators`.
     Key,
+    /// Pin SERVER's key (as its `netsend messenger status` shows it) before
+    /// the first call, or after it really changed; calls to SERVER then
+    /// refuse any other key.
+    Trust {
+        /// The server, as given to --server (name, address or ADDRESS:PORT).
+        server: String,
+        /// Its public key (base64).
+        key: String,
+    },
 }
 
 /// Service control.
@@ -181,10 +190,12 @@ pub(crate) enum MessengerAction {
 }
 
 /// Rewrites NET-style switches into long options, case-insensitively, and
-/// lower-cases the command name. The words of a `send` message are left alone.
+/// lower-cases the command name and sub-command name. The words of a `send`
+/// message, and every other argument (a key, a server), are left alone.
 pub(crate) fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut command: Option<String> = None;
+    let mut sub_command_seen = false;
     let mut value_follows = false;
     for arg in args {
         if out.is_empty() || std::mem::take(&mut value_follows) {
@@ -219,11 +230,16 @@ pub(crate) fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
             });
             continue;
         }
-        let sub_command = matches!(
+        let has_sub_commands = matches!(
             command.as_deref(),
             Some("messenger" | "inbox" | "remote" | "queue")
         );
-        if sub_command && !arg.starts_with('-') && !arg.chars().all(|c| c.is_ascii_digit()) {
+        if has_sub_commands
+            && !sub_command_seen
+            && !arg.starts_with('-')
+            && !arg.chars().all(|c| c.is_ascii_digit())
+        {
+            sub_command_seen = true;
             out.push(arg.to_ascii_lowercase());
             continue;
         }
@@ -265,6 +281,15 @@ mod tests {
         assert_eq!(
             norm("netsend Messenger START"),
             ["netsend", "messenger", "start"]
+        );
+        // Only the sub-command's name folds, never what follows it.
+        assert_eq!(
+            norm("netsend REMOTE Trust HostB AbC+/9="),
+            ["netsend", "remote", "trust", "HostB", "AbC+/9="]
+        );
+        assert_eq!(
+            norm("netsend inbox READ 12"),
+            ["netsend", "inbox", "read", "12"]
         );
     }
 

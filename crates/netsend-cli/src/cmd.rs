@@ -188,6 +188,24 @@ async fn dispatch(
             println!("{}", remote::public_key_text(&key.public));
             Ok(())
         }
+        Command::Remote {
+            action: RemoteAction::Trust { server, key },
+        } => {
+            let key = remote::parse_public_key(&key).map_err(|e| {
+                Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e)
+                    .with_hint("give the key as `netsend messenger status` on that host prints it")
+            })?;
+            let address = remote::trust_server(config, &server, &key)
+                .map_err(|e| Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
+            let file = remote::user_known_servers()
+                .map(|k| k.path().display().to_string())
+                .unwrap_or_default();
+            println!(
+                "Calls to {server} ({address}) now accept only the key {} (recorded in {file}).",
+                remote::public_key_text(&key)
+            );
+            Ok(())
+        }
         Command::Inbox {
             json,
             unread,
@@ -247,6 +265,13 @@ async fn dispatch(
                     println!("  session:       {}", s.session_addresses.join(", "));
                     println!("  name service:  {}", s.name_addresses.join(", "));
                     println!("  messages:      {}", s.messages);
+                    match &s.remote_key {
+                        Some(key) => println!(
+                            "  remote calls:  {} (key {key})",
+                            s.remote_addresses.join(", ")
+                        ),
+                        None => println!("  remote calls:  off"),
+                    }
                     let reasons: Vec<String> = s
                         .drops
                         .iter()

@@ -167,6 +167,12 @@ pub struct StatusInfo {
     /// The same, by reason (`denied_address`, `source_rate`, `inbox_quota`, ...).
     #[serde(default)]
     pub drops: std::collections::BTreeMap<String, u64>,
+    /// Where remote calls are accepted (empty when `[remote] listen` is off).
+    #[serde(default)]
+    pub remote_addresses: Vec<String>,
+    /// The service's public key for remote calls, for callers to pin.
+    #[serde(default)]
+    pub remote_key: Option<String>,
 }
 
 /// An alias and where it stands on the network.

@@ -230,6 +230,12 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                     .map(ToString::to_string)
                     .collect(),
                 messages,
+                remote_addresses: service
+                    .remote_addresses
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+                remote_key: service.remote_key.clone(),
                 dropped: service.drop_counts().values().sum(),
                 drops: service.drop_counts(),
             })

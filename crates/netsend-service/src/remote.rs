@@ -178,6 +178,45 @@ impl KnownServers {
         Self { path }
     }
 
+    /// Records `key` as the key of `server`, replacing any recorded one: an
+    /// administrator pins a key they got by a trusted way before the first
+    /// call, or after a server's key really changed.
+    pub fn pin(&self, server: &str, key: &[u8; 32]) -> Result<(), RemoteError> {
+        let bad = |e: std::io::Error| RemoteError::Key(self.path.clone(), e.to_string());
+        let existing = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(bad(e)),
+        };
+        let mut text: String = existing
+            .lines()
+            .filter(|line| line.split_whitespace().next() != Some(server))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        text.push_str(&format!("{server} {}\n", public_key_text(key)));
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(bad)?;
+        }
+        // Written whole to a new file, then renamed: a crash leaves the old
+        // file or the new one, never half of one.
+        let fresh = self.path.with_extension("new");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&fresh)
+            .map_err(bad)?;
+        file.write_all(text.as_bytes()).map_err(bad)?;
+        file.sync_all().map_err(bad)?;
+        std::fs::rename(&fresh, &self.path).map_err(bad)
+    }
+
+    /// Where the records are kept.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Accepts `key` for `server` if it is the recorded one, or records it if
     /// none is recorded yet.
     pub fn check_or_record(&self, server: &str, key: &[u8; 32]) -> Result<(), RemoteError> {
@@ -325,6 +364,25 @@ pub fn server_address(
         })
 }
 
+/// The caller's known servers: `known_servers` beside their key file.
+pub fn user_known_servers() -> Result<KnownServers, RemoteError> {
+    Ok(KnownServers::new(
+        user_key_file()?.with_file_name("known_servers"),
+    ))
+}
+
+/// Pins `key` as the key of `server` in the caller's known servers, under
+/// the address calls to `server` go to; returns that address.
+pub fn trust_server(
+    config: &crate::config::Config,
+    server: &str,
+    key: &[u8; 32],
+) -> Result<SocketAddr, RemoteError> {
+    let address = server_address(config, server)?;
+    user_known_servers()?.pin(&address.to_string(), key)?;
+    Ok(address)
+}
+
 /// Runs `request` on `server`'s messenger service with the caller's own key
 /// (created on first use), pinning the server's key in `known_servers`.
 pub fn call_server(
@@ -333,9 +391,8 @@ pub fn call_server(
     request: &Request,
     timeout: Duration,
 ) -> Result<Response, RemoteError> {
-    let key_file = user_key_file()?;
-    let key = KeyPair::load_or_create(&key_file)?;
-    let known = KnownServers::new(key_file.with_file_name("known_servers"));
+    let key = KeyPair::load_or_create(&user_key_file()?)?;
+    let known = user_known_servers()?;
     let address = server_address(config, server)?;
     call(
         address,

@@ -191,6 +191,12 @@ pub struct Service {
     pub session_addresses: Vec<SocketAddr>,
     /// Where the name service listens.
     pub name_addresses: Vec<SocketAddr>,
+    /// Where the remote-call channel listens (empty when `[remote] listen`
+    /// is off).
+    pub remote_addresses: Vec<SocketAddr>,
+    /// The service's public key for remote calls, as text, which callers pin
+    /// (`netsend remote trust`); `None` when the channel is off.
+    pub remote_key: Option<String>,
     /// Allow/deny lists and rate limits per source and per claimed sender.
     policy: Mutex<Policy>,
     /// Messages and connections dropped since start, by reason.
@@ -728,6 +734,7 @@ pub async fn run(
     let (stop, _) = watch::channel(false);
     let session_addresses = listeners.session_addresses();
     let name_addresses = listeners.name_addresses();
+    let remote_addresses = listeners.remote_addresses();
     let mut name_sockets = Vec::new();
     for (s, iface) in listeners.name {
         let s = UdpSocket::from_std(s)
@@ -743,7 +750,13 @@ pub async fn run(
     let policy = config
         .policy()
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
+    let remote_key = listeners
+        .remote
+        .as_ref()
+        .map(|(_, key)| crate::remote::public_key_text(&key.public));
     let service = Arc::new(Service {
+        remote_addresses,
+        remote_key,
         policy: Mutex::new(policy),
         drops: Default::default(),
         connections: Mutex::default(),

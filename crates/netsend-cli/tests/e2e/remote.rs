@@ -210,3 +210,62 @@ print(send(w("\\\\127.0.0.1"), w("TARGET"), None, text, len(text)))
     assert_eq!(inbox[0]["text"], "via servername");
     assert_eq!(inbox[0]["from"], "root");
 }
+
+#[test]
+fn a_server_key_pinned_beforehand_is_the_only_one_accepted() {
+    let port = free_port();
+    let (admin, misled) = (Caller::new(port), Caller::new(port));
+    let misled_key = misled.public_key(None);
+    let svc = target(port, &[&admin.public_key(None), &misled_key], &[]);
+    // The target's administrator reads its key off `messenger status`.
+    let status = stdout(&svc.cli(&["messenger", "status"]));
+    let key = status
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("remote calls:"))
+        .and_then(|rest| rest.split("(key ").nth(1))
+        .map(|k| k.trim_end_matches(')').to_owned())
+        .unwrap_or_else(|| panic!("no remote key in {status}"));
+    let send = |caller: &Caller, text: &str| {
+        caller.netsend(None, &["send", "--server", "127.0.0.1", "TARGET", text])
+    };
+
+    // Pinned before the first call, the real key is accepted.
+    let out = admin.netsend(None, &["remote", "trust", "127.0.0.1", &key]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        stdout(&out)
+    );
+    let out = send(&admin, "pinned");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // A caller who pinned another key (an impostor's, say) is refused rather
+    // than trusting whoever answers, and nothing is delivered...
+    let out = misled.netsend(None, &["remote", "trust", "127.0.0.1", &misled_key]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = send(&misled, "misled");
+    assert!(
+        stderr(&out).contains("ERROR_ACCESS_DENIED (5)") && stderr(&out).contains("known_servers"),
+        "{}",
+        stderr(&out)
+    );
+    // ...until the real key is pinned in its place.
+    let out = misled.netsend(None, &["remote", "trust", "127.0.0.1", &key]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = send(&misled, "mended");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // A key that is not one is refused.
+    let out = admin.netsend(None, &["remote", "trust", "127.0.0.1", "not-a-key"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("ERROR_INVALID_PARAMETER (87)"),
+        "{}",
+        stderr(&out)
+    );
+
+    let inbox = svc.wait_inbox(2);
+    let texts: Vec<&str> = inbox.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["pinned", "mended"]);
+}
