@@ -102,16 +102,29 @@ async fn list_or_wait(
     }
 }
 
+/// Most control clients connected at once.
+const MAX_CONTROL_CONNECTIONS: usize = 512;
+
 /// Accepts control clients until shutdown.
 pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
     let mut stop = service.stop_signal();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONTROL_CONNECTIONS));
     loop {
         let stream = tokio::select! {
             _ = stop.changed() => return,
             a = listener.accept() => match a { Ok((s, _)) => s, Err(_) => continue },
         };
+        // Local clients (followers wait here for minutes) cannot pile up
+        // without bound: beyond the cap a new connection is closed at once.
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(
+                "control socket: {MAX_CONTROL_CONNECTIONS} clients connected; one refused"
+            );
+            continue;
+        };
         let service = service.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let Some(caller) = Caller::from_stream(&stream) else {
                 return;
             };

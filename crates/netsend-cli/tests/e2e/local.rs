@@ -879,3 +879,42 @@ fn inbox_follow_is_told_of_each_message_as_it_is_stored() {
     let _ = follow.kill();
     let _ = follow.wait();
 }
+
+#[test]
+fn control_clients_are_capped_and_the_service_recovers() {
+    use std::os::unix::net::UnixStream;
+    let svc = Service::start("HOSTCAP", "", "");
+    let socket = svc.dir.path().join("control.sock");
+    // 512 clients that connect and say nothing hold every slot...
+    let held: Vec<UnixStream> = (0..512)
+        .map(|_| UnixStream::connect(&socket).unwrap())
+        .collect();
+    // ...so one more is closed without an answer.
+    let mut extra = UnixStream::connect(&socket).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    extra.write_all(b"{\"op\":\"status\"}\n").ok();
+    let mut answer = Vec::new();
+    let read = extra.read_to_end(&mut answer);
+    let closed = match &read {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(
+        answer.is_empty() && closed,
+        "over the cap: {read:?} {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    // Once they leave, clients are served again.
+    drop(held);
+    let mut status = svc.cli(&["messenger", "status"]);
+    for _ in 0..50 {
+        if status.status.success() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        status = svc.cli(&["messenger", "status"]);
+    }
+    assert!(status.status.success(), "{}", stderr(&status));
+}
