@@ -104,11 +104,56 @@ async fn list_or_wait(
 
 /// Most control clients connected at once.
 const MAX_CONTROL_CONNECTIONS: usize = 512;
+/// Most of them one user other than root may hold.
+const MAX_CONTROL_CONNECTIONS_PER_USER: usize = 64;
+/// How long a client may take to send its next request before it is
+/// disconnected (a waiting `InboxList` is not idle: it is being answered).
+const CONTROL_IDLE: Duration = Duration::from_secs(30);
+
+/// Control clients connected, per uid.
+#[derive(Default)]
+struct ClientsPerUser(std::sync::Mutex<std::collections::HashMap<u32, usize>>);
+
+/// One user's place among [`ClientsPerUser`], given back when dropped.
+struct UserSlot {
+    table: Arc<ClientsPerUser>,
+    uid: u32,
+}
+
+impl ClientsPerUser {
+    /// A place for a client of `uid`, unless that user holds the most they
+    /// may (root has no per-user cap).
+    fn take(table: &Arc<Self>, uid: u32) -> Option<UserSlot> {
+        let mut held = table.0.lock().expect("control clients lock");
+        let n = held.entry(uid).or_default();
+        if uid != 0 && *n >= MAX_CONTROL_CONNECTIONS_PER_USER {
+            return None;
+        }
+        *n += 1;
+        Some(UserSlot {
+            table: table.clone(),
+            uid,
+        })
+    }
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut held = self.table.0.lock().expect("control clients lock");
+        if let Some(n) = held.get_mut(&self.uid) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.uid);
+            }
+        }
+    }
+}
 
 /// Accepts control clients until shutdown.
 pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
     let mut stop = service.stop_signal();
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONTROL_CONNECTIONS));
+    let per_user = Arc::new(ClientsPerUser::default());
     loop {
         let stream = tokio::select! {
             _ = stop.changed() => return,
@@ -122,23 +167,27 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
             );
             continue;
         };
-        let service = service.clone();
+        let (service, per_user) = (service.clone(), per_user.clone());
         tokio::spawn(async move {
             let _slot = slot;
             let Some(caller) = Caller::from_stream(&stream) else {
+                return;
+            };
+            let Some(_user_slot) = ClientsPerUser::take(&per_user, caller.uid) else {
+                tracing::warn!(
+                    uid = caller.uid,
+                    "control socket: {MAX_CONTROL_CONNECTIONS_PER_USER} clients of one user connected; one refused"
+                );
                 return;
             };
             let (read, mut write) = stream.into_split();
             let mut reader = BufReader::new(read);
             loop {
                 let mut line = String::new();
-                match (&mut reader)
-                    .take(MAX_LINE_LEN as u64)
-                    .read_line(&mut line)
-                    .await
-                {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
+                let mut bounded = (&mut reader).take(MAX_LINE_LEN as u64);
+                match tokio::time::timeout(CONTROL_IDLE, bounded.read_line(&mut line)).await {
+                    Ok(Ok(0) | Err(_)) | Err(_) => return,
+                    Ok(Ok(_)) => {}
                 }
                 let response = match serde_json::from_str::<Request>(&line) {
                     Ok(request) => handle(&service, &caller, request).await,

@@ -908,6 +908,49 @@ fn control_clients_are_capped_and_the_service_recovers() {
     );
     // Once they leave, clients are served again.
     drop(held);
+    // One ordinary user may hold at most 64 clients; root is still served
+    // while they do.
+    if crate::harness::require(
+        crate::harness::is_root() && std::path::Path::new("/usr/bin/python3").exists(),
+        "root, runuser and /usr/bin/python3",
+    ) {
+        let script = r#"
+import socket, sys
+def connect():
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    return s
+held = [connect() for _ in range(65)]
+answered = 0
+for s in held:
+    s.settimeout(20)
+    try:
+        s.sendall(b'{"op":"status"}\n')
+        answered += len(s.recv(100)) > 0
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+print(answered, flush=True)
+sys.stdin.read()
+"#;
+        let mut user = std::process::Command::new("runuser")
+            .args(["-u", "nobody", "--", "/usr/bin/python3", "-c", script])
+            .arg(&socket)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(user.stdout.as_mut().unwrap()),
+            &mut first,
+        )
+        .unwrap();
+        let root = svc.cli(&["messenger", "status"]);
+        drop(user.stdin.take());
+        let _ = user.wait();
+        assert_eq!(first.trim(), "64", "clients of one user served out of 65");
+        assert!(root.status.success(), "{}", stderr(&root));
+    }
     let mut status = svc.cli(&["messenger", "status"]);
     for _ in 0..50 {
         if status.status.success() {
