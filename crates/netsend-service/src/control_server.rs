@@ -102,6 +102,16 @@ async fn list_or_wait(
     }
 }
 
+/// Whether message `id` has no such receipt yet from anyone (`receipt` picks
+/// its time out of the message's own columns, the first reader's).
+fn first_receipt(
+    service: &Service,
+    id: i64,
+    receipt: impl Fn(&StoredMessage) -> Option<i64>,
+) -> bool {
+    matches!(service.inbox.get(id, None), Ok(Some(m)) if receipt(&m).is_none())
+}
+
 /// Most control clients connected at once.
 const MAX_CONTROL_CONNECTIONS: usize = 512;
 /// Most of them one user other than root may hold.
@@ -414,8 +424,10 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
         }
         Request::InboxRead { id } => match service.inbox.get(id, caller.user.as_deref()) {
             Ok(Some(message)) => {
+                // The sender hears of the first reader only.
+                let first = first_receipt(service, id, |m| m.read_at);
                 let _ = service.inbox.mark_read(id, caller.user.as_deref()).await;
-                if !message.read {
+                if first {
                     service.send_receipt(&message, netsend_proto::receipt::ReceiptState::Read);
                 }
                 // Answer with the receipt times just recorded.
@@ -516,10 +528,11 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             }
         }
         Request::InboxShown { id } => {
-            let before = service.inbox.get(id, caller.user.as_deref()).ok().flatten();
+            let first = first_receipt(service, id, |m| m.shown_at);
             match service.inbox.mark_shown(id, caller.user.as_deref()).await {
                 Ok(true) => {
-                    if let Some(m) = before.filter(|m| m.shown_at.is_none()) {
+                    let message = service.inbox.get(id, None).ok().flatten();
+                    if let Some(m) = message.filter(|_| first) {
                         service.send_receipt(&m, netsend_proto::receipt::ReceiptState::Shown);
                     }
                     Response::Ok

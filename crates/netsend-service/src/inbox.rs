@@ -396,6 +396,20 @@ CREATE INDEX IF NOT EXISTS sent_by_address ON sent (address, id);
 PRAGMA user_version = 4;
 ";
 
+/// Version 5: each user's own receipts for shared messages (to the computer
+/// name, broadcasts), so that one user reading such a message does not mark
+/// it read for the others.
+const MIGRATION_5: &str = "
+CREATE TABLE IF NOT EXISTS shared_reads (
+    message_id INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    shown_at INTEGER,
+    read_at INTEGER,
+    PRIMARY KEY (message_id, user)
+);
+PRAGMA user_version = 5;
+";
+
 /// Creates or upgrades the schema to the current version.
 fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -411,6 +425,9 @@ fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     }
     if version < 4 {
         tx.execute_batch(MIGRATION_4)?;
+    }
+    if version < 5 {
+        tx.execute_batch(MIGRATION_5)?;
     }
     tx.commit()?;
     Ok(())
@@ -578,6 +595,61 @@ fn visible_to(n: usize) -> String {
     )
 }
 
+/// `messages` with user `?N`'s own receipts for shared messages beside each
+/// (none for root, `?N` NULL), as `r`.
+fn with_receipts_of(n: usize) -> String {
+    format!(
+        "messages LEFT JOIN shared_reads r
+           ON r.message_id = messages.id AND r.user = ?{n} AND messages.recipient_user IS NULL"
+    )
+}
+
+/// Whether user `?N` has read the message (over [`with_receipts_of`]): a
+/// shared one by their own receipt, any other by its own; root sees the
+/// message's own (first reader's) state.
+fn read_by(n: usize) -> String {
+    format!(
+        "(CASE WHEN ?{n} IS NOT NULL AND messages.recipient_user IS NULL
+           THEN r.read_at IS NOT NULL ELSE messages.read END)"
+    )
+}
+
+/// The columns of [`row_to_message`] as user `?N` sees the message (over
+/// [`with_receipts_of`]): a shared message counts as shown once shown to
+/// them, or on the terminals.
+fn columns_for(n: usize) -> String {
+    let shared = format!("?{n} IS NOT NULL AND messages.recipient_user IS NULL");
+    format!(
+        "messages.id, messages.received_at, messages.from_name, messages.to_alias,
+         messages.recipient_user, messages.source, messages.text, messages.transport,
+         messages.broadcast, {},
+         CASE WHEN {shared} THEN COALESCE(r.shown_at, messages.shown_at) ELSE messages.shown_at END,
+         CASE WHEN {shared} THEN r.read_at ELSE messages.read_at END",
+        read_by(n)
+    )
+}
+
+/// Records user `?2`'s own receipt for the shared message `?1` at `?3`
+/// (`read` also marks it shown); nothing for a user's own message.
+fn shared_receipt(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    user: &str,
+    read: bool,
+) -> rusqlite::Result<usize> {
+    let read_at = if read { "?3" } else { "NULL" };
+    tx.execute(
+        &format!(
+            "INSERT INTO shared_reads (message_id, user, shown_at, read_at)
+             SELECT id, ?2, ?3, {read_at} FROM messages WHERE id = ?1 AND recipient_user IS NULL
+             ON CONFLICT (message_id, user) DO UPDATE SET
+               shown_at = COALESCE(shown_at, excluded.shown_at),
+               read_at = COALESCE(read_at, excluded.read_at)"
+        ),
+        params![id, user, now_ms()],
+    )
+}
+
 /// Carries out one operation inside the batch's transaction, noting inbox
 /// size changes for the quota.
 fn apply(
@@ -609,27 +681,30 @@ fn apply(
             *changes.entry(key).or_default() += 1;
             Ok(tx.last_insert_rowid())
         }
-        WriteOp::MarkRead(id, user, _) => tx
-            .execute(
-                &format!(
-                    "UPDATE messages SET read = 1, read_at = COALESCE(read_at, ?3),
-                     shown_at = COALESCE(shown_at, ?3) WHERE id = ?1 AND {}",
-                    visible_to(2)
-                ),
-                params![id, user, now_ms()],
-            )
-            .map(|n| n as i64)
-            .map_err(db),
-        WriteOp::MarkShown(id, user, _) => tx
-            .execute(
-                &format!(
-                    "UPDATE messages SET shown_at = COALESCE(shown_at, ?3) WHERE id = ?1 AND {}",
-                    visible_to(2)
-                ),
-                params![id, user, now_ms()],
-            )
-            .map(|n| n as i64)
-            .map_err(db),
+        WriteOp::MarkRead(id, user, _) | WriteOp::MarkShown(id, user, _) => {
+            let read = matches!(op, WriteOp::MarkRead(..));
+            // The message's own columns keep the first reader's receipt (what
+            // the sender is told); a user's own copy of the state of a shared
+            // message goes to shared_reads.
+            let set = if read {
+                "read = 1, read_at = COALESCE(read_at, ?3), shown_at = COALESCE(shown_at, ?3)"
+            } else {
+                "shown_at = COALESCE(shown_at, ?3)"
+            };
+            let n = tx
+                .execute(
+                    &format!(
+                        "UPDATE messages SET {set} WHERE id = ?1 AND {}",
+                        visible_to(2)
+                    ),
+                    params![id, user, now_ms()],
+                )
+                .map_err(db)?;
+            if let (true, Some(user)) = (n > 0, user) {
+                shared_receipt(tx, *id, user, read).map_err(db)?;
+            }
+            Ok(n as i64)
+        }
         WriteOp::Delete(d, _) => delete(tx, d, changes).map_err(db),
         WriteOp::Prune(r, _) => prune(tx, *r, changes).map_err(db),
         WriteOp::Queue(q, _) => queue_change(tx, q).map_err(db),
@@ -774,7 +849,9 @@ fn delete(
         }
         if d.read {
             let mut read = tx.prepare_cached(&format!(
-                "SELECT id, recipient_user FROM messages WHERE read = 1 AND {}",
+                "SELECT messages.id, messages.recipient_user FROM {} WHERE {} = 1 AND {}",
+                with_receipts_of(1),
+                read_by(1),
                 visible_to(1)
             ))?;
             let rows = read.query_map(params![d.user], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -789,8 +866,7 @@ fn delete(
     for (id, owner) in &targets {
         let own = d.user.is_none() || owner.is_some() && owner == &d.user;
         if own {
-            tx.execute("DELETE FROM messages WHERE id = ?1", params![id])?;
-            tx.execute("DELETE FROM hidden WHERE message_id = ?1", params![id])?;
+            forget(tx, *id)?;
             *changes.entry(owner.clone()).or_default() -= 1;
         } else {
             tx.execute(
@@ -800,6 +876,17 @@ fn delete(
         }
     }
     Ok(targets.len() as i64)
+}
+
+/// Deletes a message with what each user recorded about it.
+fn forget(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM messages WHERE id = ?1", params![id])?;
+    tx.execute("DELETE FROM hidden WHERE message_id = ?1", params![id])?;
+    tx.execute(
+        "DELETE FROM shared_reads WHERE message_id = ?1",
+        params![id],
+    )?;
+    Ok(())
 }
 
 fn prune(
@@ -839,8 +926,7 @@ fn prune(
         }
     }
     for (id, owner) in &doomed {
-        tx.execute("DELETE FROM messages WHERE id = ?1", params![id])?;
-        tx.execute("DELETE FROM hidden WHERE message_id = ?1", params![id])?;
+        forget(tx, *id)?;
         *changes.entry(owner.clone()).or_default() -= 1;
     }
     Ok(doomed.len() as i64)
@@ -975,12 +1061,15 @@ impl InboxHandle {
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<StoredMessage>, InboxError> {
         let conn = self.0.reader.lock().expect("inbox reader lock");
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM messages
-             WHERE {} AND (?2 = 0 OR read = 0) AND id > ?3
+            "SELECT {} FROM {}
+             WHERE {} AND (?2 = 0 OR {} = 0) AND messages.id > ?3
                AND (?5 IS NULL OR casefold(from_name) LIKE ?5 ESCAPE '\\'
                     OR casefold(to_alias) LIKE ?5 ESCAPE '\\' OR casefold(text) LIKE ?5 ESCAPE '\\')
-             ORDER BY id LIMIT ?4",
-            visible_to(1)
+             ORDER BY messages.id LIMIT ?4",
+            columns_for(1),
+            with_receipts_of(1),
+            visible_to(1),
+            read_by(1)
         ))?;
         let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
         let pattern = filter
@@ -1091,7 +1180,9 @@ impl InboxHandle {
         Ok(conn
             .query_row(
                 &format!(
-                    "SELECT {COLUMNS} FROM messages WHERE id = ?1 AND {}",
+                    "SELECT {} FROM {} WHERE messages.id = ?1 AND {}",
+                    columns_for(2),
+                    with_receipts_of(2),
                     visible_to(2)
                 ),
                 params![id, user],
@@ -1390,6 +1481,65 @@ mod tests {
             inbox.store(msg("ALICE", Some("alice"), "c")).await,
             Err(InboxError::QuotaExceeded(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn each_user_reads_a_shared_message_for_themselves() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&dir.path().join("i.db"), 0).unwrap();
+        let shared = inbox.store(msg("HOST", None, "to everyone")).await.unwrap();
+        let own = inbox
+            .store(msg("ALICE", Some("alice"), "to alice"))
+            .await
+            .unwrap();
+        let view = |user: Option<&str>| inbox.get(shared, user).unwrap().unwrap();
+        let unread = |user: &str| -> Vec<i64> {
+            let filter = ListFilter {
+                user: Some(user.into()),
+                unread_only: true,
+                limit: 100,
+                ..ListFilter::default()
+            };
+            inbox.list(&filter).unwrap().iter().map(|m| m.id).collect()
+        };
+        // Alice reads it: read for her, and (first reader) for the sender's
+        // receipt, which root sees; still unread for Bob.
+        assert!(inbox.mark_read(shared, Some("alice")).await.unwrap());
+        assert!(view(Some("alice")).read && view(Some("alice")).read_at.is_some());
+        assert!(view(None).read && view(None).read_at.is_some());
+        assert!(!view(Some("bob")).read && view(Some("bob")).read_at.is_none());
+        assert_eq!(unread("alice"), [own]);
+        assert_eq!(unread("bob"), [shared]);
+        // Shown to Bob is not read by Bob.
+        assert!(inbox.mark_shown(shared, Some("bob")).await.unwrap());
+        assert!(view(Some("bob")).shown_at.is_some() && !view(Some("bob")).read);
+        // `delete --read` goes by each user's own state: Bob has read
+        // nothing, Alice hides the shared message from herself only.
+        let read_ones = |user: &str| Deletion {
+            ids: Vec::new(),
+            read: true,
+            user: Some(user.into()),
+        };
+        assert_eq!(inbox.delete(read_ones("bob")).await.unwrap(), 0);
+        assert_eq!(inbox.delete(read_ones("alice")).await.unwrap(), 1);
+        assert!(inbox.get(shared, Some("alice")).unwrap().is_none());
+        assert_eq!(unread("bob"), [shared]);
+        // Deleted for good, its per-user receipts go with it.
+        inbox
+            .delete(Deletion {
+                ids: vec![shared],
+                read: false,
+                user: None,
+            })
+            .await
+            .unwrap();
+        assert!(inbox.get(shared, None).unwrap().is_none());
+        inbox.close().await;
+        let conn = Connection::open(dir.path().join("i.db")).unwrap();
+        let left: i64 = conn
+            .query_row("SELECT COUNT(*) FROM shared_reads", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
     }
 
     #[tokio::test]
