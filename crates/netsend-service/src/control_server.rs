@@ -169,7 +169,7 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
             _ = stop.changed() => return,
             a = listener.accept() => match a { Ok((s, _)) => s, Err(_) => continue },
         };
-        // Local clients (followers wait here for minutes) cannot pile up
+        // Local clients (a follower waits here up to a minute) cannot pile up
         // without bound: beyond the cap a new connection is closed at once.
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::warn!(
