@@ -508,6 +508,10 @@ const INBOX_PAGE: usize = control::MAX_PAGE;
 /// How long one `inbox --follow` request waits in the service for a new
 /// message before asking again.
 const FOLLOW_WAIT_MS: u64 = 30_000;
+/// First pause of `inbox --follow` after the service stopped answering.
+const FOLLOW_MIN_RETRY: Duration = Duration::from_millis(250);
+/// Longest pause between its attempts to reach the service again.
+const FOLLOW_MAX_RETRY: Duration = Duration::from_secs(10);
 
 /// Every message after `after_id` visible to us, page by page; when there is
 /// none yet, the service waits up to `wait_ms` for one.
@@ -549,9 +553,29 @@ async fn inbox(
 ) -> Result<(), Failure> {
     let mut after_id = None;
     let mut first = true;
+    let mut retry = FOLLOW_MIN_RETRY;
+    let mut lost = false;
     loop {
         let wait_ms = if first { 0 } else { FOLLOW_WAIT_MS };
-        let messages = fetch_messages(config, unread, after_id, search.as_deref(), wait_ms).await?;
+        let fetched = fetch_messages(config, unread, after_id, search.as_deref(), wait_ms).await;
+        // A follower outlives a restart of the service: it says so once and
+        // tries again, pausing longer each time.
+        let messages = match fetched {
+            Err(e) if follow && !first && e.is_unreachable() => {
+                if !lost {
+                    eprintln!("netsend: the messenger service does not answer; trying again");
+                    lost = true;
+                }
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(FOLLOW_MAX_RETRY);
+                continue;
+            }
+            fetched => fetched?,
+        };
+        if std::mem::take(&mut lost) {
+            eprintln!("netsend: the messenger service answers again");
+            retry = FOLLOW_MIN_RETRY;
+        }
         if let Some(last) = messages.last() {
             after_id = Some(last.id);
         }

@@ -32,6 +32,15 @@ impl Failure {
         }
     }
 
+    /// Whether the service could not be reached (not running, or the
+    /// connection broke): worth trying again later.
+    pub(crate) fn is_unreachable(&self) -> bool {
+        matches!(
+            self.status,
+            NetApiStatus::NERR_MSG_NOT_STARTED | NetApiStatus::NERR_NETWORK_ERROR
+        )
+    }
+
     /// Replaces the code's standard hint with one that fits the situation.
     pub(crate) fn with_hint(mut self, hint: &'static str) -> Self {
         self.hint = Some(hint);

@@ -819,7 +819,7 @@ fn inbox_follow_is_told_of_each_message_as_it_is_stored() {
     use std::os::unix::net::UnixStream;
     use std::process::{Command, Stdio};
 
-    let svc = Service::start("HOSTFOLLOW", "", "");
+    let mut svc = Service::start("HOSTFOLLOW", "", "");
     // A request with a wait is not answered while nothing is stored...
     let mut waiting = UnixStream::connect(svc.dir.path().join("control.sock")).unwrap();
     waiting
@@ -864,9 +864,13 @@ fn inbox_follow_is_told_of_each_message_as_it_is_stored() {
         .unwrap();
     let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
     assert_eq!(answer["messages"][0]["text"], "first one", "{answer}");
-    for text in ["first one", "second one"] {
-        if text == "second one" {
-            let out = svc.cli(&["send", "HOSTFOLLOW", "second", "one"]);
+    for text in ["first one", "second one", "third one"] {
+        if text == "third one" {
+            // The follower outlives a restart of the service (here a crash).
+            svc.crash_and_restart();
+        }
+        if text != "first one" {
+            let out = svc.cli(&["send", "HOSTFOLLOW", text]);
             assert!(out.status.success(), "{}", stderr(&out));
         }
         let Ok(line) = lines.recv_timeout(Duration::from_secs(30)) else {
