@@ -768,6 +768,53 @@ mod tests {
         assert!(c.display.writes_terminals());
     }
 
+    /// README's Configuration block says "Defaults shown": apart from the
+    /// example-only entries, loading it must give exactly the defaults.
+    #[test]
+    fn readme_configuration_block_shows_the_defaults() {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+                .unwrap();
+        let block = readme
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|s| s.split("```toml").nth(1))
+            .and_then(|s| s.split("```").next())
+            .unwrap();
+        // Tables that are examples, not defaults (none of them is set by default).
+        let examples = ["[[static_names]]", "[wins]", "[[hooks]]"];
+        let mut skipping = false;
+        let kept: String = block
+            .lines()
+            .filter(|line| {
+                if line.starts_with('[') {
+                    skipping = examples.iter().any(|e| line.starts_with(e));
+                }
+                !skipping
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("readme.toml");
+        std::fs::write(&path, kept).unwrap();
+        let mut shown = Config::load(Some(&path)).unwrap();
+        let defaults = Config::default();
+        // Values that README gives as examples of what may be set.
+        assert_eq!(shown.computer_name, "HOST");
+        shown.computer_name.clone_from(&defaults.computer_name);
+        assert!(defaults.samba_config.is_none() && shown.samba_config.is_some());
+        shown.samba_config = None;
+        assert_eq!(
+            shown.remote.key_file.take(),
+            Some(defaults.state_dir.join("remote.key"))
+        );
+        assert_eq!(
+            shown.log.messages_path.take(),
+            Some(defaults.state_dir.join("messages.log"))
+        );
+        assert_eq!(shown, defaults);
+    }
+
     #[test]
     fn full_file_and_unknown_keys() {
         let dir = tempfile::tempdir().unwrap();
