@@ -14,7 +14,7 @@
 //! Strings are UTF-16 as `uint16_t` units, because `wchar_t` is 32 bits wide on
 //! Linux. Every function checks its pointers for NULL and catches panics
 //! (`NERR_InternalError`), so none can crash its caller.
-
+#![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use std::ffi::c_void;

@@ -16,6 +16,7 @@
 //! - [`hooks`]: delivery hooks: which fire, their argv, notification titles.
 //! - [`forward`]: forwarding an alias to another host, and its loop rule.
 //! - [`fuzzing`]: entry points for the fuzz targets.
+#![warn(missing_docs)]
 
 pub mod display;
 pub mod forward;

@@ -19,6 +19,7 @@
 //! - [`terminals`]: received messages written to the recipients' terminals.
 //! - [`users`], [`logind`]: who is logged in (systemd-logind, utmp) or has an
 //!   SMB session (smbstatus).
+#![warn(missing_docs)]
 
 pub mod aliases;
 pub mod config;

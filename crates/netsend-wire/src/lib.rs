@@ -18,6 +18,7 @@
 //! it is used. Every `emit` writes exactly `buffer_len()` bytes, and
 //! `parse(emit(x)) == x` for every value `x` that `emit` accepts. This crate does
 //! no IO and reads no clock.
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod error;
