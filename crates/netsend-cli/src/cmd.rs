@@ -390,7 +390,16 @@ async fn send(
             text,
             split,
         };
-        return match call_at(config, server, request).await? {
+        let response = call_at(config, server, request).await.map_err(|f| {
+            if f.status == NetApiStatus::NERR_NETWORK_ERROR && server.is_none() {
+                f.with_hint(
+                    "broadcasts are UDP 138 datagrams: serve an interface with a broadcast address, or list [network] broadcast addresses or relays",
+                )
+            } else {
+                f
+            }
+        })?;
+        return match response {
             Response::Broadcast { domain, datagrams } => {
                 println!("The message was broadcast to {domain} ({datagrams} datagram(s)).");
                 Ok(())

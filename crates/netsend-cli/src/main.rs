@@ -17,7 +17,7 @@ use netsend_wire::status::NetApiStatus;
 /// What a command failed with: a NERR/Win32 code and optional detail.
 #[derive(Debug)]
 pub(crate) struct Failure {
-    status: NetApiStatus,
+    pub(crate) status: NetApiStatus,
     detail: Option<String>,
     hint: Option<&'static str>,
 }

@@ -107,6 +107,15 @@ fn unknown_name_and_host_without_messenger() {
         "{}",
         stderr(&out)
     );
+    // A broadcast on a loopback-only service has nowhere to go; the hint
+    // says what to configure, not to check a TCP 139 peer.
+    let out = svc.cli(&["send", "*", "hello"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("(2136)") && err.contains("hint: broadcasts are UDP 138 datagrams"),
+        "{err}"
+    );
     assert!(svc.inbox().is_empty());
 }
 
