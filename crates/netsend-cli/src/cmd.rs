@@ -120,7 +120,10 @@ async fn dispatch(
             let queue = queue.then_some(expire);
             send(config, from, split, server.as_deref(), queue, words).await
         }
-        Command::Status { id } => match call(config, Request::SentStatus { id }).await? {
+        Command::Status { id } => match call(config, Request::SentStatus { id })
+            .await
+            .map_err(|f| f.hint_if(INVALID, "ID is the number `netsend send` printed; only messages you sent from this host have one"))?
+        {
             Response::SentStatus(r) => {
                 let at = |t: Option<i64>| {
                     t.map_or_else(|| "not yet".to_owned(), |t| format!("{} UTC", when(t)))
@@ -144,7 +147,10 @@ async fn dispatch(
         },
         Command::Queue { action } => match action {
             Some(QueueAction::Cancel { id }) => {
-                match call(config, Request::QueueCancel { id }).await? {
+                match call(config, Request::QueueCancel { id })
+                    .await
+                    .map_err(|f| f.hint_if(INVALID, QUEUE_IDS))?
+                {
                     Response::Ok => {
                         println!("Queued message {id} was cancelled.");
                         Ok(())
@@ -214,7 +220,10 @@ async fn dispatch(
             action,
         } => match action {
             Some(InboxAction::Read { id }) => {
-                match call(config, Request::InboxRead { id }).await? {
+                match call(config, Request::InboxRead { id })
+                    .await
+                    .map_err(|f| f.hint_if(INVALID, INBOX_IDS))?
+                {
                     Response::Message(m) if json => print_json(&m),
                     Response::Message(m) => {
                         print_message_full(&m);
@@ -228,9 +237,13 @@ async fn dispatch(
                     return Err(Failure::new(
                         NetApiStatus::ERROR_INVALID_PARAMETER,
                         "nothing to delete: netsend inbox delete ID... or --read",
-                    ));
+                    )
+                    .with_hint(INBOX_IDS));
                 }
-                match call(config, Request::InboxDelete { ids, read }).await? {
+                match call(config, Request::InboxDelete { ids, read })
+                    .await
+                    .map_err(|f| f.hint_if(INVALID, INBOX_IDS))?
+                {
                     Response::Deleted { count } => {
                         println!("{count} message(s) deleted.");
                         Ok(())
@@ -344,7 +357,8 @@ async fn send(
         return Err(Failure::new(
             NetApiStatus::ERROR_INVALID_PARAMETER,
             "no message text: netsend send NAME message words...",
-        ));
+        )
+        .with_hint("give the text after the name, or `-` to read it from standard input"));
     }
     let lower = target.to_ascii_lowercase();
     if lower == "/users" {
@@ -502,7 +516,10 @@ async fn forward_alias(config: &Config, name: String, host: Option<String>) -> R
         ),
         None => format!("The forward of {} was cancelled.", name.to_uppercase()),
     };
-    match call(config, Request::NameForward { name, host }).await? {
+    match call(config, Request::NameForward { name, host })
+        .await
+        .map_err(|f| f.hint_if(INVALID, "forward one of your aliases here to another host: its NetBIOS name or IPv4 address"))?
+    {
         Response::Ok => {
             println!("{done}");
             Ok(())
@@ -510,6 +527,13 @@ async fn forward_alias(config: &Config, name: String, host: Option<String>) -> R
         r => Err(unexpected(r)),
     }
 }
+
+/// ERROR_INVALID_PARAMETER, which several commands give their own hint.
+const INVALID: NetApiStatus = NetApiStatus::ERROR_INVALID_PARAMETER;
+/// The hint for an inbox command given an id that is not there.
+const INBOX_IDS: &str = "`netsend inbox` lists your messages with their IDs";
+/// The hint for a queue command given an id that is not there.
+const QUEUE_IDS: &str = "`netsend queue` lists your queued messages with their IDs";
 
 /// Messages fetched per control request.
 const INBOX_PAGE: usize = control::MAX_PAGE;

@@ -46,6 +46,16 @@ impl Failure {
         self.hint = Some(hint);
         self
     }
+
+    /// [`Failure::with_hint`] for one code only: a command whose 87 means a
+    /// wrong message id, say, rather than a bad name.
+    pub(crate) fn hint_if(self, status: NetApiStatus, hint: &'static str) -> Self {
+        if self.status == status {
+            self.with_hint(hint)
+        } else {
+            self
+        }
+    }
 }
 
 fn main() -> ExitCode {

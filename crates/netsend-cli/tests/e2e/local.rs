@@ -27,6 +27,21 @@ fn quickstart_send_to_own_computer_name() {
     let unread: Vec<serde_json::Value> =
         serde_json::from_slice(&svc.cli(&["inbox", "--json", "--unread"]).stdout).unwrap();
     assert!(unread.is_empty());
+    // A wrong id, or no text: 87 with a hint about what is wrong, not about names.
+    for (args, hint) in [
+        (&["inbox", "read", "999"][..], "`netsend inbox` lists"),
+        (&["queue", "cancel", "999"][..], "`netsend queue` lists"),
+        (&["status", "999"][..], "`netsend send` printed"),
+        (&["send", "host1"][..], "`-` to read it from standard input"),
+    ] {
+        let out = svc.cli(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("(87)") && err.contains(hint),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[test]
