@@ -302,3 +302,94 @@ fn the_sender_sees_when_its_message_was_read() {
         assert!(!other.status.success());
     }
 }
+
+#[test]
+fn users_reaches_each_person_once_at_the_machine_they_sit_at() {
+    if !require(
+        is_root() && have("ip") && have("useradd") && have("runuser"),
+        "root, iproute2, useradd and runuser (namespaces and real test accounts)",
+    ) {
+        return;
+    }
+    // Real accounts: nsulocal is logged in at the server twice; nsuatb and
+    // nsuatc are logged in to the server remotely (twice from b, once from c)
+    // and sit at b and c, whose messengers hold their names.
+    let _accounts = crate::harness::TestUsers::create(&["nsulocal", "nsuatb", "nsuatc"], None);
+    let lan = Lan::new(
+        "us",
+        &[
+            ("a", "192.0.2.71"),
+            ("b", "192.0.2.72"),
+            ("c", "192.0.2.73"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let me = std::process::id();
+    let utmp = |host: &str, records: &[(&str, &str, &str)]| {
+        let path = dir.path().join(format!("utmp-{host}"));
+        let bytes: Vec<u8> = records
+            .iter()
+            .flat_map(|(line, user, from)| crate::local::utmp_record(me, line, user, from))
+            .collect();
+        std::fs::write(&path, bytes).unwrap();
+        format!("sessions = \"utmp\"\nutmp_path = \"{}\"", path.display())
+    };
+    let server_top = utmp(
+        "a",
+        &[
+            ("pts/1", "nsulocal", ""),
+            ("pts/2", "nsulocal", ""),
+            ("pts/3", "nsuatb", "192.0.2.72"),
+            ("pts/4", "nsuatb", "192.0.2.72"),
+            ("pts/5", "nsuatc", "192.0.2.73"),
+        ],
+    );
+    let b_top = utmp("b", &[("pts/1", "nsuatb", "")]);
+    let c_top = utmp("c", &[("pts/1", "nsuatc", "")]);
+    let start = |host: &str, name: &str, address: &str, top: &str| {
+        Service::start_in(Some(&lan.ns(host)), name, address, 139, 137, top, "")
+    };
+    let server = start("a", "USRVA", "192.0.2.71", &server_top);
+    let at_b = start("b", "USRVB", "192.0.2.72", &b_top);
+    let at_c = start("c", "USRVC", "192.0.2.73", &c_top);
+    for (svc, alias) in [(&server, "NSULOCAL"), (&at_b, "NSUATB"), (&at_c, "NSUATC")] {
+        let mut listed = String::new();
+        for _ in 0..100 {
+            listed = crate::harness::stdout(&svc.cli(&["name"]));
+            if listed.contains(alias) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(listed.contains(alias), "{listed}");
+    }
+    // An ordinary user may not send to /USERS: refused, nothing delivered.
+    let out = server.cli_as("nsulocal", &["send", "/USERS", "spam"]);
+    assert!(
+        stderr(&out).contains("ERROR_ACCESS_DENIED (5)"),
+        "{}",
+        stderr(&out)
+    );
+    let text = "This server will shut down in 5 minutes";
+    let out = server.cli(&["send", "/USERS", text]);
+    let said = crate::harness::stdout(&out);
+    assert!(out.status.success(), "{said}{}", stderr(&out));
+    for who in ["nsulocal", "nsuatb (192.0.2.72", "nsuatc (192.0.2.73"] {
+        assert!(said.contains(&format!("sent to {who}")), "{said}");
+    }
+    // One copy per person, in the inbox of the host they sit at, theirs to read.
+    for (svc, alias, user) in [
+        (&server, "NSULOCAL", "nsulocal"),
+        (&at_b, "NSUATB", "nsuatb"),
+        (&at_c, "NSUATC", "nsuatc"),
+    ] {
+        svc.wait_inbox(1);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let inbox = svc.inbox();
+        assert_eq!(inbox.len(), 1, "{alias}: {inbox:?}");
+        assert_eq!(inbox[0]["to"], alias);
+        assert_eq!(inbox[0]["recipient_user"], user);
+        assert_eq!(inbox[0]["from"], "root");
+        assert_eq!(inbox[0]["text"], text);
+    }
+}
