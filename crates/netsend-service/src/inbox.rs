@@ -615,15 +615,15 @@ fn read_by(n: usize) -> String {
 }
 
 /// The columns of [`row_to_message`] as user `?N` sees the message (over
-/// [`with_receipts_of`]): a shared message counts as shown once shown to
-/// them, or on the terminals.
+/// [`with_receipts_of`]): a shared message by their own receipt (shown on
+/// their terminal or by their agent, read by them), any other by its own.
 fn columns_for(n: usize) -> String {
     let shared = format!("?{n} IS NOT NULL AND messages.recipient_user IS NULL");
     format!(
         "messages.id, messages.received_at, messages.from_name, messages.to_alias,
          messages.recipient_user, messages.source, messages.text, messages.transport,
          messages.broadcast, {},
-         CASE WHEN {shared} THEN COALESCE(r.shown_at, messages.shown_at) ELSE messages.shown_at END,
+         CASE WHEN {shared} THEN r.shown_at ELSE messages.shown_at END,
          CASE WHEN {shared} THEN r.read_at ELSE messages.read_at END",
         read_by(n)
     )

@@ -244,7 +244,8 @@ impl Service {
     }
 
     /// Writes `message` to its recipients' terminals (with `only`, to that
-    /// user's alone) and records the receipt "shown" if any terminal took it.
+    /// user's alone) and records the receipt "shown" for each user whose
+    /// terminal took it (a shared message is shown to each for themselves).
     pub(crate) async fn show_on_terminals(
         self: &Arc<Self>,
         message: crate::inbox::StoredMessage,
@@ -252,20 +253,20 @@ impl Service {
     ) {
         let service = self.clone();
         let shown = tokio::task::spawn_blocking(move || {
-            let written = crate::terminals::show(&service, &message, only.as_deref());
-            (written, message)
+            let reached = crate::terminals::show(&service, &message, only.as_deref());
+            (reached, message)
         })
         .await;
-        let Ok((written, message)) = shown else {
+        let Ok((reached, message)) = shown else {
             return;
         };
-        if written > 0 {
-            if let Err(e) = self.inbox.mark_shown(message.id, None).await {
-                tracing::warn!(id = message.id, error = %e, "cannot record the receipt");
+        for user in &reached {
+            if let Err(e) = self.inbox.mark_shown(message.id, Some(user)).await {
+                tracing::warn!(id = message.id, %user, error = %e, "cannot record the receipt");
             }
-            if message.shown_at.is_none() {
-                self.send_receipt(&message, netsend_proto::receipt::ReceiptState::Shown);
-            }
+        }
+        if !reached.is_empty() && message.shown_at.is_none() {
+            self.send_receipt(&message, netsend_proto::receipt::ReceiptState::Shown);
         }
     }
 

@@ -53,11 +53,12 @@ fn time_of_day(unix_ms: i64) -> TimeOfDay {
 
 /// Writes a stored message to its recipients' terminals (with `only`, to
 /// that user's alone); logs each write and each terminal skipped, with the
-/// reason, and returns how many terminals took it. Blocking (file I/O, at
-/// most [`TERMINAL_TIMEOUT`] per terminal): run it off the async workers.
-pub(crate) fn show(service: &Service, message: &StoredMessage, only: Option<&str>) -> usize {
+/// reason, and returns the users (each once) whose terminals took it.
+/// Blocking (file I/O, at most [`TERMINAL_TIMEOUT`] per terminal): run it
+/// off the async workers.
+pub(crate) fn show(service: &Service, message: &StoredMessage, only: Option<&str>) -> Vec<String> {
     let id = message.id;
-    let mut written = 0;
+    let mut reached: Vec<String> = Vec::new();
     let text = shown(message).terminal_text(&service.config.computer_name);
     let mut seen: Vec<String> = Vec::new();
     for terminal in login_terminals(&service.config.utmp_path) {
@@ -72,7 +73,9 @@ pub(crate) fn show(service: &Service, message: &StoredMessage, only: Option<&str
         seen.push(terminal.line.clone());
         match write_terminal(&terminal, text.as_bytes()) {
             Ok(device) => {
-                written += 1;
+                if !reached.contains(&terminal.user) {
+                    reached.push(terminal.user.clone());
+                }
                 tracing::info!(
                     id,
                     user = %terminal.user,
@@ -89,7 +92,7 @@ pub(crate) fn show(service: &Service, message: &StoredMessage, only: Option<&str
             ),
         }
     }
-    written
+    reached
 }
 
 /// Why a terminal was not written to (or not completely).

@@ -71,8 +71,8 @@ fn wait_alias(svc: &Service, alias: &str) {
 #[test]
 fn messages_reach_the_recipients_terminal_sanitised_and_mesg_n_is_honoured() {
     if !require(
-        is_root() && have("useradd"),
-        "root and useradd (a real account owning a pseudo-terminal)",
+        is_root() && have("useradd") && have("runuser"),
+        "root, useradd and runuser (a real account owning a pseudo-terminal)",
     ) {
         return;
     }
@@ -132,6 +132,26 @@ fn messages_reach_the_recipients_terminal_sanitised_and_mesg_n_is_honoured() {
         shown.contains(" to HOSTTTY on HOSTTTY at ") && shown.contains("to everyone here"),
         "{shown:?}"
     );
+    // It was shown to nsdtty, on their terminal, and to no one else: each
+    // user's view of a shared message carries their own receipt.
+    let shared_as = |user: &str| {
+        let out = svc.cli_as(user, &["inbox", "--json"]);
+        let seen: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        seen.into_iter()
+            .find(|m| m["to"] == "HOSTTTY")
+            .unwrap_or_else(|| panic!("{user} does not see the shared message"))
+    };
+    let mut theirs = serde_json::Value::Null;
+    for _ in 0..50 {
+        theirs = shared_as("nsdtty");
+        if theirs["shown_at"].is_i64() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(theirs["shown_at"].is_i64(), "{theirs}");
+    let others = shared_as("nobody");
+    assert!(others["shown_at"].is_null(), "{others}");
 }
 
 #[test]
