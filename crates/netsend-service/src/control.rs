@@ -17,9 +17,13 @@ use tokio::net::UnixStream;
 use crate::aliases::Alias;
 use crate::inbox::StoredMessage;
 
-/// Longest request or response line accepted: a page of [`MAX_PAGE`] messages of
-/// the largest size the inbox stores fits.
+/// Longest response line accepted: a page of [`MAX_PAGE`] messages of the
+/// largest size the inbox stores fits.
 pub const MAX_LINE_LEN: usize = 8 << 20;
+/// Longest request line the service reads: the largest text a client sends
+/// (64 KiB of UTF-16, each unit JSON-escaped) fits; a longer line closes the
+/// connection, so a client cannot make the service hold much memory.
+pub const MAX_REQUEST_LEN: usize = 1 << 20;
 /// Most messages in one [`Response::Messages`].
 pub const MAX_PAGE: usize = 100;
 /// Longest a [`Request::InboxList`] waits for a new message, in ms.

@@ -13,7 +13,7 @@ use netsend_wire::NetbiosName;
 
 use crate::aliases::Alias;
 use crate::control::{
-    AliasStatus, Request, Response, StatusInfo, MAX_LINE_LEN, MAX_PAGE, MAX_WAIT_MS,
+    AliasStatus, Request, Response, StatusInfo, MAX_PAGE, MAX_REQUEST_LEN, MAX_WAIT_MS,
 };
 use crate::inbox::{InboxError, ListFilter, StoredMessage};
 use crate::registrar::Scope;
@@ -194,12 +194,17 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
             let mut reader = BufReader::new(read);
             loop {
                 let mut line = String::new();
-                let mut bounded = (&mut reader).take(MAX_LINE_LEN as u64);
+                let mut bounded = (&mut reader).take(MAX_REQUEST_LEN as u64);
                 match tokio::time::timeout(CONTROL_IDLE, bounded.read_line(&mut line)).await {
                     Ok(Ok(0) | Err(_)) | Err(_) => return,
                     Ok(Ok(_)) => {}
                 }
+                let over_long = !line.ends_with('\n') && line.len() >= MAX_REQUEST_LEN;
                 let response = match serde_json::from_str::<Request>(&line) {
+                    _ if over_long => error(
+                        NetApiStatus::ERROR_INVALID_PARAMETER,
+                        format!("request longer than {MAX_REQUEST_LEN} bytes"),
+                    ),
                     Ok(request) => handle(&service, &caller, request).await,
                     Err(e) => error(
                         NetApiStatus::ERROR_INVALID_PARAMETER,
@@ -208,7 +213,7 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
                 };
                 let mut out = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
                 out.push('\n');
-                if write.write_all(out.as_bytes()).await.is_err() {
+                if write.write_all(out.as_bytes()).await.is_err() || over_long {
                     return;
                 }
             }

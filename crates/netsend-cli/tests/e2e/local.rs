@@ -988,4 +988,18 @@ sys.stdin.read()
         status = svc.cli(&["messenger", "status"]);
     }
     assert!(status.status.success(), "{}", stderr(&status));
+    // A request line over 1 MiB is answered with 87 and the connection closed
+    // (the service reads no further); the service goes on serving.
+    let mut long = UnixStream::connect(&socket).unwrap();
+    long.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let sent = long.write_all(&vec![b'x'; 2 << 20]);
+    let mut answer = String::new();
+    let _ = long.read_to_string(&mut answer);
+    assert!(
+        answer.contains("\"code\":87") && answer.contains("longer than"),
+        "{sent:?} {answer:?}"
+    );
+    assert_eq!(answer.lines().count(), 1, "{answer:?}");
+    assert!(svc.cli(&["messenger", "status"]).status.success());
 }
