@@ -326,6 +326,10 @@ pub struct LimitsConfig {
     /// aliases together); Windows allowed 256.
     #[serde(default = "default_max_aliases")]
     pub max_aliases: usize,
+    /// Aliases one user other than root may add (`netsend name ALIAS /add`),
+    /// so that no one can fill `max_aliases`.
+    #[serde(default = "default_max_aliases_per_user")]
+    pub max_aliases_per_user: usize,
     /// Concurrent TCP sessions from one source address.
     #[serde(default = "default_max_connections_per_source")]
     pub max_connections_per_source: usize,
@@ -582,6 +586,9 @@ const fn default_sender_message_burst() -> u32 {
 const fn default_max_aliases() -> usize {
     crate::aliases::MAX_ALIASES
 }
+const fn default_max_aliases_per_user() -> usize {
+    crate::aliases::MAX_ALIASES_PER_USER
+}
 const fn default_max_connections_per_source() -> usize {
     32
 }
@@ -616,6 +623,7 @@ impl Default for LimitsConfig {
             sender_messages_per_minute: default_sender_messages_per_minute(),
             sender_message_burst: default_sender_message_burst(),
             max_aliases: default_max_aliases(),
+            max_aliases_per_user: default_max_aliases_per_user(),
             max_connections_per_source: default_max_connections_per_source(),
             inbox_quota: default_inbox_quota(),
         }
@@ -705,6 +713,12 @@ impl Config {
         self.remote.principals()?;
         if !(2..=4096).contains(&self.limits.max_aliases) {
             return Err(invalid("limits.max_aliases", "must be 2..=4096".into()));
+        }
+        if !(1..=4096).contains(&self.limits.max_aliases_per_user) {
+            return Err(invalid(
+                "limits.max_aliases_per_user",
+                "must be 1..=4096".into(),
+            ));
         }
         self.filter.access_list()?;
         for hook in &self.hooks {

@@ -264,6 +264,22 @@ fn sender_identity(caller: &Caller, claimed: Option<String>, text: String) -> (S
     }
 }
 
+/// The account other than `user` whose login name is the alias `alias`
+/// (upper case, as aliases are; `typed` as the caller wrote it): an account
+/// named like it in lower case, upper case or as written. An ordinary user
+/// may not add such an alias.
+fn other_account(alias: &str, typed: &str, user: &str) -> Option<String> {
+    [
+        alias.to_lowercase(),
+        alias.to_owned(),
+        typed.trim().to_owned(),
+    ]
+    .iter()
+    .filter_map(|candidate| nix::unistd::User::from_name(candidate).ok().flatten())
+    .map(|account| account.name)
+    .find(|account| account != user)
+}
+
 /// Root, and members of the configured `broadcast_group`, may send `*`,
 /// `/DOMAIN` and `/USERS`.
 fn may_broadcast(caller: &Caller, group_name: &str) -> bool {
@@ -332,7 +348,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 let table = service.aliases.lock().expect("alias table lock");
                 table.names().zip(table.list().cloned()).collect()
             };
-            let table = service.aliases.lock().expect("alias table lock");
+            let mut table = service.aliases.lock().expect("alias table lock");
             let names = aliases
                 .into_iter()
                 .map(|(name, alias)| AliasStatus {
@@ -341,15 +357,41 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                     alias,
                 })
                 .collect();
+            let notices = table.take_notices(&caller.login);
             drop(table);
-            Response::Names { names }
+            Response::Names { names, notices }
         }
         Request::NameAdd { name } => {
-            let added = service
-                .aliases
-                .lock()
-                .expect("alias table lock")
-                .add(&name, Some(caller.login.clone()));
+            if let Some(user) = &caller.user {
+                let text = service
+                    .aliases
+                    .lock()
+                    .expect("alias table lock")
+                    .alias_text(&name);
+                if let Some(account) = text.ok().and_then(|t| other_account(&t, &name, user)) {
+                    return error(
+                        NetApiStatus::ERROR_ACCESS_DENIED,
+                        format!(
+                            "{} is the login name of the account {account} on this host; only root may add it",
+                            name.to_uppercase()
+                        ),
+                    );
+                }
+            }
+            let added = service.aliases.lock().expect("alias table lock").add(
+                &name,
+                Some(caller.login.clone()),
+                caller.uid == 0,
+            );
+            if added == Err(NetApiStatus::NERR_TOO_MANY_NAMES) && caller.uid != 0 {
+                return error(
+                    NetApiStatus::NERR_TOO_MANY_NAMES,
+                    format!(
+                        "cannot add {name:?}: the alias table is full, or you hold the most added aliases one user may ({}, [limits] max_aliases_per_user)",
+                        service.config.limits.max_aliases_per_user
+                    ),
+                );
+            }
             let alias = match added {
                 Ok(alias) => alias,
                 Err(code) => return error(code, format!("cannot add {name:?}")),

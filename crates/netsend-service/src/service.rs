@@ -665,13 +665,25 @@ async fn watch_logins(service: Arc<Service>) {
             tokio::spawn(async move { service.show_pending(user).await });
         }
         present = everyone;
-        let (added, removed) = service
+        let crate::aliases::UserSync {
+            added,
+            removed,
+            reclaimed,
+        } = service
             .aliases
             .lock()
             .expect("alias table lock")
             .sync_users(&users);
         if !added.is_empty() || !removed.is_empty() {
             tracing::info!(?users, "user aliases updated");
+        }
+        for r in reclaimed {
+            tracing::warn!(
+                name = %r.name,
+                holder = r.holder.as_deref().unwrap_or(""),
+                user = %r.user,
+                "an added alias named after an account went to that account at its login"
+            );
         }
         for name in added {
             service.registrar.register(name, false);
@@ -730,6 +742,7 @@ pub async fn run(
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     aliases.set_local_addresses(listeners.interfaces.iter().map(|i| i.address).collect());
     aliases.set_max_aliases(config.limits.max_aliases);
+    aliases.set_max_aliases_per_user(config.limits.max_aliases_per_user);
     let inbox = Inbox::open(&state_dir.join("inbox.db"), config.limits.inbox_quota)
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     let (stop, _) = watch::channel(false);

@@ -7,6 +7,7 @@ mod display;
 mod harness;
 mod lan;
 mod local;
+mod names;
 mod netapi;
 mod packaging;
 mod remote;
