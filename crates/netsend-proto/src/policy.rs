@@ -35,17 +35,21 @@ pub enum DropReason {
     SourceConnections,
     /// The recipient's inbox is full.
     InboxQuota,
+    /// A name conflict or release demand (or a refusal of our registration)
+    /// for one of our names that no other host's answer to a query bore out.
+    UnverifiedNameDemand,
 }
 
 impl DropReason {
     /// Every reason, in the order counters are reported.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::DeniedAddress,
         Self::DeniedSender,
         Self::SourceRate,
         Self::SenderRate,
         Self::SourceConnections,
         Self::InboxQuota,
+        Self::UnverifiedNameDemand,
     ];
 
     /// A stable snake_case label for logs, counters and JSON.
@@ -57,6 +61,7 @@ impl DropReason {
             Self::SenderRate => "sender_rate",
             Self::SourceConnections => "source_connections",
             Self::InboxQuota => "inbox_quota",
+            Self::UnverifiedNameDemand => "unverified_name_demand",
         }
     }
 

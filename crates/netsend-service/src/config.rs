@@ -76,6 +76,9 @@ pub struct Config {
     /// The outgoing queue.
     #[serde(default)]
     pub queue: QueueConfig,
+    /// Our names on the network.
+    #[serde(default)]
+    pub names: NamesConfig,
     /// Delivery hooks, run after a message is stored.
     #[serde(default)]
     pub hooks: Vec<HookConfig>,
@@ -290,6 +293,49 @@ pub struct NetworkConfig {
     /// Session service port (TCP).
     #[serde(default = "default_session_port")]
     pub session_port: u16,
+}
+
+/// `[names]`: our names on the network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamesConfig {
+    /// Seconds before a name another host holds is registered again; the
+    /// pause doubles after each try that finds it still held.
+    #[serde(default = "default_conflict_retry_secs")]
+    pub conflict_retry_secs: u64,
+    /// The longest such pause, in seconds.
+    #[serde(default = "default_conflict_max_retry_secs")]
+    pub conflict_max_retry_secs: u64,
+}
+
+impl Default for NamesConfig {
+    fn default() -> Self {
+        Self {
+            conflict_retry_secs: default_conflict_retry_secs(),
+            conflict_max_retry_secs: default_conflict_max_retry_secs(),
+        }
+    }
+}
+
+impl NamesConfig {
+    /// The registration timing for the broadcast segments.
+    pub fn registration(&self) -> netsend_proto::registration::RegistrationConfig {
+        let first = self.conflict_retry_secs.max(1);
+        netsend_proto::registration::RegistrationConfig {
+            conflict_retry: std::time::Duration::from_secs(first),
+            conflict_max_retry: std::time::Duration::from_secs(
+                self.conflict_max_retry_secs.max(first),
+            ),
+            ..Default::default()
+        }
+    }
+}
+
+const fn default_conflict_retry_secs() -> u64 {
+    60
+}
+const fn default_conflict_max_retry_secs() -> u64 {
+    900
 }
 
 /// `[limits]`.
@@ -653,6 +699,7 @@ impl Default for Config {
             log: LogConfig::default(),
             inbox: InboxConfig::default(),
             queue: QueueConfig::default(),
+            names: NamesConfig::default(),
             hooks: Vec::new(),
         }
     }

@@ -1,13 +1,13 @@
 //! Serves the control socket: one task per client, one JSON request per line.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use netsend_wire::status::NetApiStatus;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-use netsend_proto::registration::NameState;
+use netsend_proto::registration::{NameReport, NameState};
 use netsend_wire::name::suffix;
 use netsend_wire::NetbiosName;
 
@@ -222,32 +222,62 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
 }
 
 /// Describes where a name stands on the network: over every broadcast segment
-/// and at the WINS server.
-fn network_state(states: &[(Scope, NameState)]) -> String {
+/// and at the WINS server, and what happened to it lately on the segments
+/// (`reports`, read at `now`).
+fn network_state(states: &[(Scope, NameState)], reports: &[NameReport], now: Instant) -> String {
     if states.is_empty() {
         return "local (no broadcast interface)".into();
     }
-    if let Some((_, NameState::Conflict { owner })) = states
+    let mut text = if let Some((_, NameState::Conflict { owner })) = states
         .iter()
         .find(|(_, s)| matches!(s, NameState::Conflict { .. }))
     {
-        return format!("conflict (owned by {owner})");
-    }
-    let registering = states.iter().any(|(_, s)| *s == NameState::Registering);
-    let mut scopes: Vec<&str> = states
-        .iter()
-        .map(|(scope, _)| match scope {
-            Scope::Broadcast => "broadcast",
-            Scope::Wins => "WINS",
-        })
-        .collect();
-    scopes.dedup();
-    let state = if registering {
-        "registering"
+        format!("conflict (owned by {owner})")
     } else {
-        "registered"
+        let registering = states.iter().any(|(_, s)| *s == NameState::Registering);
+        let mut scopes: Vec<&str> = states
+            .iter()
+            .map(|(scope, _)| match scope {
+                Scope::Broadcast => "broadcast",
+                Scope::Wins => "WINS",
+            })
+            .collect();
+        scopes.dedup();
+        let state = if registering {
+            "registering"
+        } else {
+            "registered"
+        };
+        format!("{state} ({})", scopes.join(", "))
     };
-    format!("{state} ({})", scopes.join(", "))
+    let secs = |d: Duration| format!("{} s", d.as_secs());
+    if let Some(at) = reports.iter().filter_map(|r| r.retry_at).min() {
+        text += &format!(
+            ", tried again in {}",
+            secs(at.saturating_duration_since(now))
+        );
+    }
+    for r in reports {
+        if let (NameState::Registered, Some((owner, at))) = (r.state, r.last_conflict) {
+            text += &format!(
+                "; was held by {owner} (conflict {} ago), ours again",
+                secs(now.saturating_duration_since(at))
+            );
+        }
+        if let Some(demand) = r.checking {
+            text += &format!("; checking a {}", demand.as_str());
+        }
+        if let Some(last) = r.last_ignored {
+            text += &format!(
+                "; ignored {} unverified demand(s), the last a {} from {} {} ago",
+                r.ignored,
+                last.demand.as_str(),
+                last.from,
+                secs(now.saturating_duration_since(last.at))
+            );
+        }
+    }
+    text
 }
 
 /// The sender name and text to send for `caller`. Root may claim any sender
@@ -352,7 +382,11 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             let names = aliases
                 .into_iter()
                 .map(|(name, alias)| AliasStatus {
-                    network: network_state(&service.registrar.states(&name)),
+                    network: network_state(
+                        &service.registrar.states(&name),
+                        &service.registrar.reports(&name),
+                        Instant::now(),
+                    ),
                     forward: table.forward_of(&alias.name).map(String::from),
                     alias,
                 })

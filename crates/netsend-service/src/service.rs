@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use netsend_proto::policy::{DropReason, Policy};
@@ -199,8 +198,8 @@ pub struct Service {
     pub remote_key: Option<String>,
     /// Allow/deny lists and rate limits per source and per claimed sender.
     policy: Mutex<Policy>,
-    /// Messages and connections dropped since start, by reason.
-    drops: [AtomicU64; DropReason::ALL.len()],
+    /// Messages, connections and name demands dropped since start, by reason.
+    drops: Arc<crate::drops::Drops>,
     /// Open TCP sessions per source address.
     connections: Mutex<HashMap<IpAddr, usize>>,
     /// Networks whose domain broadcasts we relay into our subnets.
@@ -357,29 +356,12 @@ impl Service {
         from: &str,
         retry_after: std::time::Duration,
     ) {
-        let total = self.drops[reason.index()].fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::warn!(
-            event = "drop",
-            reason = reason.as_str(),
-            %peer,
-            from,
-            retry_after_ms = retry_after.as_millis() as u64,
-            total,
-            "message dropped"
-        );
+        self.drops.count(reason, peer, from, retry_after, 1);
     }
 
     /// Drops counted since start, by reason (every reason listed).
     pub fn drop_counts(&self) -> std::collections::BTreeMap<String, u64> {
-        DropReason::ALL
-            .iter()
-            .map(|r| {
-                (
-                    r.as_str().to_owned(),
-                    self.drops[r.index()].load(Ordering::Relaxed),
-                )
-            })
-            .collect()
+        self.drops.counts()
     }
 
     /// Takes a session slot for `peer`, or `None` (counted and logged) when
@@ -756,10 +738,13 @@ pub async fn run(
         name_sockets.push((Arc::new(s), iface));
     }
     let wins_server = config.wins.as_ref().map(|w| w.server);
+    let drops = Arc::new(crate::drops::Drops::default());
     let registrar = Arc::new(crate::registrar::Registrar::new(
         &name_sockets,
         config.network.name_port,
         wins_server,
+        config.names.registration(),
+        drops.clone(),
     ));
     let policy = config
         .policy()
@@ -772,7 +757,7 @@ pub async fn run(
         remote_addresses,
         remote_key,
         policy: Mutex::new(policy),
-        drops: Default::default(),
+        drops,
         connections: Mutex::default(),
         relay_from: config
             .relay_networks()
