@@ -96,7 +96,11 @@ impl Registrar {
                 client: Mutex::new(WinsClient::new(
                     server,
                     iface.address,
-                    WinsConfig::default(),
+                    WinsConfig {
+                        conflict_retry: config.conflict_retry,
+                        conflict_max_retry: config.conflict_max_retry,
+                        ..WinsConfig::default()
+                    },
                 )),
             })
         });
