@@ -13,6 +13,14 @@ use netsend_wire::NetbiosName;
 
 use crate::harness::{have, is_root, require, stderr, stdout, Lan, Service, TestUsers};
 
+/// Whether namespace LANs can be built here (else skipped, or failed in CI).
+fn lans_available() -> bool {
+    require(
+        is_root() && have("ip"),
+        "root and iproute2 (network namespaces)",
+    )
+}
+
 /// Runs `f` on a thread inside network namespace `ns`: the sockets it makes
 /// are that host's.
 fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -58,10 +66,7 @@ fn node_status_answers(lan: &Lan, ns: &str, from: Ipv4Addr, to: Ipv4Addr, count:
 
 #[test]
 fn node_status_is_answered_on_link_only_and_a_few_times_per_source() {
-    if !require(
-        is_root() && have("ip"),
-        "root and iproute2 (network namespaces)",
-    ) {
+    if !lans_available() {
         return;
     }
     // a and its neighbours in 192.0.2.0/25; o behind the router, off-link.
@@ -177,10 +182,7 @@ fn wait_status(svc: &Service, what: &str) -> String {
 
 #[test]
 fn a_forged_datagram_flood_from_ever_new_sources_is_bounded() {
-    if !require(
-        is_root() && have("ip"),
-        "root and iproute2 (network namespaces)",
-    ) {
+    if !lans_available() {
         return;
     }
     let lan = Lan::new("df", &[("a", "192.0.2.51"), ("b", "192.0.2.52")]);
@@ -222,10 +224,7 @@ fn a_forged_datagram_flood_from_ever_new_sources_is_bounded() {
 
 #[test]
 fn receipts_from_a_denied_network_are_dropped() {
-    if !require(
-        is_root() && have("ip"),
-        "root and iproute2 (network namespaces)",
-    ) {
+    if !lans_available() {
         return;
     }
     let lan = Lan::new("rd", &[("a", "192.0.2.63"), ("b", "192.0.2.64")]);
@@ -249,13 +248,7 @@ fn receipts_from_a_denied_network_are_dropped() {
     );
     let out = a.cli(&["send", "HOSTRDB", "did you get this?"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let said = stdout(&out);
-    let id = said
-        .split("netsend status ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no receipt id: {said}"))
-        .to_owned();
+    let id = crate::harness::receipt_id(&out);
     // b reads it, and its host sends the receipt from the denied address.
     let stored = b.wait_inbox(1);
     let read = b.cli(&[
