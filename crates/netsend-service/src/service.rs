@@ -438,7 +438,8 @@ impl Service {
         }
     }
 
-    /// Counts a drop and writes its log line (structured: reason, peer, sender).
+    /// Counts a drop and writes its log line (structured: reason, peer,
+    /// source, sender).
     pub(crate) fn count_drop(
         &self,
         reason: DropReason,
@@ -447,10 +448,13 @@ impl Service {
         retry_after: std::time::Duration,
     ) {
         let total = self.drops[reason.index()].fetch_add(1, Ordering::Relaxed) + 1;
+        // What the drop was counted against: the address, or a local user.
+        let source = self.source_of(peer);
         tracing::warn!(
             event = "drop",
             reason = reason.as_str(),
             %peer,
+            %source,
             from,
             retry_after_ms = retry_after.as_millis() as u64,
             total,

@@ -274,7 +274,7 @@ fn one_local_users_flood_does_not_refuse_anothers_sends() {
     let tag = std::process::id() % 100_000;
     let (flooder, quiet) = (format!("nsf{tag}"), format!("nsq{tag}"));
     let _accounts = TestUsers::create(&[&flooder, &quiet], None);
-    let svc = Service::start(
+    let mut svc = Service::start(
         "HOSTLU",
         "",
         "[limits]\nmessages_per_minute = 1\nmessage_burst = 5\n",
@@ -297,4 +297,13 @@ fn one_local_users_flood_does_not_refuse_anothers_sends() {
     let inbox = svc.inbox();
     assert_eq!(inbox.len(), 6, "{inbox:?}");
     assert!(inbox.iter().any(|m| m["from"] == quiet.as_str()));
+    // The drops were counted against the flooder's uid.
+    let uid = nix::unistd::User::from_name(&flooder).unwrap().unwrap().uid;
+    let log = svc.log_text();
+    let drops: Vec<&str> = log.lines().filter(|l| l.contains("source_rate")).collect();
+    assert!(!drops.is_empty(), "{log}");
+    assert!(
+        drops.iter().all(|l| l.contains(&format!("uid {uid}"))),
+        "{log}"
+    );
 }
