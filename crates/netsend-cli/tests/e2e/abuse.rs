@@ -307,3 +307,33 @@ fn one_local_users_flood_does_not_refuse_anothers_sends() {
         "{log}"
     );
 }
+
+#[test]
+fn sessions_held_from_this_hosts_address_do_not_block_local_users() {
+    if !require(
+        is_root() && have("useradd") && have("runuser"),
+        "root, useradd and runuser (a real test account)",
+    ) {
+        return;
+    }
+    let user = format!("nsh{}", std::process::id() % 100_000);
+    let _account = TestUsers::create(&[&user], None);
+    let svc = Service::start("HOSTLH", "", "[limits]\nmax_connections_per_source = 1\n");
+    // A program here (as smbclient -M would) holds 127.0.0.1's one session ...
+    let mut held = std::net::TcpStream::connect(svc.session).unwrap();
+    held.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut second = std::net::TcpStream::connect(svc.session).unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(std::io::Read::read(&mut second, &mut byte), Ok(0) | Err(_)),
+        "a second session from 127.0.0.1 was not closed"
+    );
+    // ... and a user's `netsend send` to this host still gets its own.
+    let out = svc.cli_as(&user, &["send", "HOSTLH", "through anyway"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(svc.inbox().len(), 1);
+    drop(held);
+}
