@@ -46,7 +46,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
                 continue;
             }
         };
-        if responder::is_node_status(&packet) && !service.admit_status(peer, &iface) {
+        if responder::is_node_status(&packet) && !service.admit_status(peer) {
             tracing::debug!(%peer, "node status request not answered");
             continue;
         }

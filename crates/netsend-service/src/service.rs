@@ -303,11 +303,13 @@ impl Service {
         false
     }
 
-    /// Whether a node status request from `peer`, which reached the
-    /// interface `iface`, is answered now.
-    pub(crate) fn admit_status(&self, peer: SocketAddr, iface: &Interface) -> bool {
+    /// Whether a node status request from `peer` is answered now; it is
+    /// on-link when it is this host or on the subnet of a served interface.
+    pub(crate) fn admit_status(&self, peer: SocketAddr) -> bool {
         let on_link = match peer.ip() {
-            IpAddr::V4(ip) => iface.is_on_link(ip) || self.is_own_address(peer.ip()),
+            IpAddr::V4(ip) => {
+                self.is_own_address(peer.ip()) || self.interfaces.iter().any(|i| i.is_on_link(ip))
+            }
             IpAddr::V6(_) => false,
         };
         self.policy.lock().expect("policy lock").admit_status(

@@ -320,8 +320,7 @@ fn sessions_held_from_this_hosts_address_do_not_block_local_users() {
     let _account = TestUsers::create(&[&user], None);
     let svc = Service::start("HOSTLH", "", "[limits]\nmax_connections_per_source = 1\n");
     // A program here (as smbclient -M would) holds 127.0.0.1's one session ...
-    let mut held = std::net::TcpStream::connect(svc.session).unwrap();
-    held.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let held = std::net::TcpStream::connect(svc.session).unwrap();
     let mut second = std::net::TcpStream::connect(svc.session).unwrap();
     second
         .set_read_timeout(Some(Duration::from_secs(5)))
