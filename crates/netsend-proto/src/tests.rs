@@ -273,11 +273,12 @@ proptest! {
 #[test]
 fn handler_fuzz_corpora_replay_cleanly() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 4] = [
+    let targets: [Target; 5] = [
         ("session", crate::fuzzing::session),
         ("datagram", crate::fuzzing::datagram),
         ("display", crate::fuzzing::display),
         ("receipt", crate::fuzzing::receipt),
+        ("policy", crate::fuzzing::policy),
     ];
     for (target, run) in targets {
         let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -296,5 +297,10 @@ proptest! {
     #[test]
     fn datagram_handler_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         crate::fuzzing::datagram(&bytes);
+    }
+
+    #[test]
+    fn policy_events_keep_their_bounds(bytes in proptest::collection::vec(any::<u8>(), 0..2400)) {
+        crate::fuzzing::policy(&bytes);
     }
 }
