@@ -273,12 +273,13 @@ proptest! {
 #[test]
 fn handler_fuzz_corpora_replay_cleanly() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 5] = [
+    let targets: [Target; 6] = [
         ("session", crate::fuzzing::session),
         ("names", crate::fuzzing::names),
         ("datagram", crate::fuzzing::datagram),
         ("display", crate::fuzzing::display),
         ("receipt", crate::fuzzing::receipt),
+        ("policy", crate::fuzzing::policy),
     ];
     for (target, run) in targets {
         let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -297,6 +298,11 @@ proptest! {
     #[test]
     fn datagram_handler_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         crate::fuzzing::datagram(&bytes);
+    }
+
+    #[test]
+    fn policy_events_keep_their_bounds(bytes in proptest::collection::vec(any::<u8>(), 0..2400)) {
+        crate::fuzzing::policy(&bytes);
     }
 
     #[test]

@@ -12,11 +12,12 @@ pub(crate) struct Drops([AtomicU64; DropReason::ALL.len()]);
 
 impl Drops {
     /// Counts `n` drops and writes their log line (structured: reason, peer,
-    /// sender).
+    /// what they were counted against, sender).
     pub(crate) fn count(
         &self,
         reason: DropReason,
         peer: SocketAddr,
+        source: &str,
         from: &str,
         retry_after: std::time::Duration,
         n: u64,
@@ -26,6 +27,7 @@ impl Drops {
             event = "drop",
             reason = reason.as_str(),
             %peer,
+            source,
             from,
             retry_after_ms = retry_after.as_millis() as u64,
             count = n,

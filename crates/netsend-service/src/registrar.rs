@@ -284,6 +284,7 @@ impl Registrar {
                         self.drops.count(
                             DropReason::UnverifiedNameDemand,
                             SocketAddr::V4(*from),
+                            &from.ip().to_string(),
                             &name.to_string(),
                             Duration::ZERO,
                             u64::from(*count),
