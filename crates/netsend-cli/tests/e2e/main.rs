@@ -8,6 +8,7 @@ mod display;
 mod harness;
 mod lan;
 mod local;
+mod names;
 mod netapi;
 mod packaging;
 mod remote;
