@@ -788,10 +788,7 @@ async fn start_daemon(config: &Config, config_path: Option<&Path>) -> Result<(),
     std::fs::create_dir_all(&config.state_dir)
         .map_err(|e| fail(format!("{}: {e}", config.state_dir.display())))?;
     let log_path = config.state_dir.join("netsend.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
+    let log = netsend_service::privileges::open_log(&log_path)
         .map_err(|e| fail(format!("{}: {e}", log_path.display())))?;
     let exe = std::env::current_exe().map_err(|e| fail(e.to_string()))?;
     let mut command = std::process::Command::new(exe);

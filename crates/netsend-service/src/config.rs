@@ -532,7 +532,7 @@ fn default_control_socket() -> PathBuf {
     "/run/netsend/control.sock".into()
 }
 fn default_user() -> String {
-    "nobody".into()
+    "netsend".into()
 }
 fn default_broadcast_group() -> String {
     "netsend-broadcast".into()
