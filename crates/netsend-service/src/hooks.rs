@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::{HookConfig, HookFormat};
 use crate::inbox::StoredMessage;
+use netsend_proto::display::LogSafe;
 
 /// Hooks running at once.
 pub(crate) const MAX_RUNNING: usize = 8;
@@ -55,7 +56,7 @@ impl HookRunner {
         {
             if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
                 self.waiting.fetch_sub(1, Ordering::AcqRel);
-                tracing::warn!(event = "hook", id = message.id, alias = %hook.alias, "too many hooks waiting: hook dropped");
+                tracing::warn!(event = "hook", id = message.id, alias = %LogSafe(&hook.alias), "too many hooks waiting: hook dropped");
                 continue;
             }
             let (hook, message) = (hook.clone(), message.clone());
@@ -89,10 +90,10 @@ async fn run(hook: &HookConfig, message: &StoredMessage) {
     };
     match outcome {
         Ok(done) => {
-            tracing::info!(event = "hook", id = message.id, alias = %hook.alias, outcome = %done, "delivery hook ran")
+            tracing::info!(event = "hook", id = message.id, alias = %LogSafe(&hook.alias), outcome = %LogSafe(&done), "delivery hook ran")
         }
         Err(e) => {
-            tracing::warn!(event = "hook", id = message.id, alias = %hook.alias, reason = %e, "delivery hook failed")
+            tracing::warn!(event = "hook", id = message.id, alias = %LogSafe(&hook.alias), reason = %LogSafe(&e), "delivery hook failed")
         }
     }
 }

@@ -29,6 +29,7 @@ mod datagrams;
 mod forward;
 mod hooks;
 pub mod inbox;
+pub mod json;
 pub mod logind;
 mod names;
 pub mod net;

@@ -5,6 +5,7 @@ use std::path::Path;
 use nix::unistd::{self, Gid, Group, Uid, User};
 
 use crate::service::StartError;
+use netsend_proto::display::LogSafe;
 
 /// When running as root and `user` is not empty: hands the state directory to
 /// `user`, then switches group and user for good. `keep_group` (the terminal
@@ -35,7 +36,7 @@ pub fn drop_to(user: &str, state_dir: &Path, keep_group: &str) -> Result<(), Sta
                 "terminal group does not exist: terminals may not be writable"
             ),
             Err(e) => {
-                tracing::warn!(group = keep_group, error = %e, "terminal group lookup failed")
+                tracing::warn!(group = keep_group, error = %LogSafe(&e), "terminal group lookup failed")
             }
         }
     }
