@@ -215,3 +215,25 @@ fn hostile_input_reaches_no_terminal_through_the_cli() {
         assert!(queue.contains("before red"), "{queue}");
     }
 }
+
+#[test]
+fn hostile_names_are_escaped_in_journal_fields() {
+    use crate::systemd::{field, find_event, start_journald, wait_events};
+    let Some((_scratch, _daemons, svc)) = start_journald("ESCJOURNAL") else {
+        return;
+    };
+    // One stored, one dropped, both from a raw socket.
+    let mut s = TcpStream::connect(svc.session).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(send_as(&mut s, EVIL_FROM, "ESCJOURNAL", "hi"), 0);
+    assert_ne!(send_as(&mut s, "SPAM\r\nX\u{9b}2J", "ESCJOURNAL", "hi"), 0);
+    let log = wait_events(&svc, &["receive", "drop"]);
+    let find = |event: &str| find_event(&log, event);
+    // journalctl -o json gives a field with control bytes as a byte array,
+    // not a string: these are strings, with the controls escaped.
+    assert_eq!(
+        field(find("receive"), "FROM"),
+        "\\u{1b}[2JEVE\\r\\nFORGED\\u{1b}]0;x\\u{7}"
+    );
+    assert_eq!(field(find("drop"), "FROM"), "SPAM\\r\\nX\\u{9b}2J");
+}
