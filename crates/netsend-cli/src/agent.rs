@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use netsend_proto::display::Shown;
+use netsend_proto::display::{sanitize_name, Shown};
 use netsend_service::config::Config;
 use netsend_service::control::{self, Request, Response, MAX_PAGE};
 use netsend_service::inbox::StoredMessage;
@@ -75,13 +75,20 @@ pub(crate) async fn run(config: &Config) -> Result<(), Failure> {
                             eprintln!("netsend agent: shown message {}", m.id);
                             mark_shown(config, m.id).await;
                         }
-                        Err(e) => eprintln!("netsend agent: message {}: {e}", m.id),
+                        Err(e) => eprintln!(
+                            "netsend agent: message {}: {}",
+                            m.id,
+                            sanitize_name(&e.to_string())
+                        ),
                     }
                 }
             }
             Err(e) => {
                 if reachable {
-                    eprintln!("netsend agent: {e}; trying again");
+                    eprintln!(
+                        "netsend agent: {}; trying again",
+                        sanitize_name(&e.to_string())
+                    );
                 }
                 reachable = false;
                 tokio::time::sleep(backoff).await;
@@ -166,7 +173,10 @@ async fn newest_id(config: &Config) -> Result<(i64, Vec<StoredMessage>), String>
 async fn mark_shown(config: &Config, id: i64) {
     let request = Request::InboxShown { id };
     if let Err(e) = control::call(&config.control_socket, &request).await {
-        eprintln!("netsend agent: message {id}: cannot record the receipt: {e}");
+        eprintln!(
+            "netsend agent: message {id}: cannot record the receipt: {}",
+            sanitize_name(&e.to_string())
+        );
     }
 }
 

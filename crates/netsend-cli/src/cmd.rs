@@ -4,6 +4,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use netsend_proto::display::{sanitize, sanitize_first_line, sanitize_name as clean};
 use netsend_service::config::Config;
 use netsend_service::control::{self, ClientError, Request, Response};
 use netsend_service::inbox::StoredMessage;
@@ -131,9 +132,9 @@ async fn dispatch(
                 println!(
                     "Message {} to {} ({}) from {}: delivered {} UTC, shown {}, read {}",
                     r.id,
-                    r.to,
-                    r.address,
-                    r.from,
+                    clean(&r.to),
+                    clean(&r.address),
+                    clean(&r.from),
                     when(r.sent_at),
                     at(r.shown_at),
                     at(r.read_at)
@@ -273,8 +274,8 @@ async fn dispatch(
             MessengerAction::Status => match call(config, Request::Status).await? {
                 Response::Status(s) => {
                     println!("The Messenger service is running (pid {}).", s.pid);
-                    println!("  computer name: {}", s.computer_name);
-                    println!("  workgroup:     {}", s.workgroup);
+                    println!("  computer name: {}", clean(&s.computer_name));
+                    println!("  workgroup:     {}", clean(&s.workgroup));
                     println!("  session:       {}", s.session_addresses.join(", "));
                     println!("  name service:  {}", s.name_addresses.join(", "));
                     println!("  messages:      {}", s.messages);
@@ -289,7 +290,7 @@ async fn dispatch(
                         .drops
                         .iter()
                         .filter(|(_, n)| **n > 0)
-                        .map(|(reason, n)| format!("{reason} {n}"))
+                        .map(|(reason, n)| format!("{} {n}", clean(reason)))
                         .collect();
                     if reasons.is_empty() {
                         println!("  dropped:       {}", s.dropped);
@@ -317,13 +318,14 @@ fn print_queued(q: &netsend_service::inbox::Queued) {
         other => format!("{other} at {} UTC", when(q.done_at.unwrap_or(0))),
     };
     println!(
-        "{:>5}  to {}: {}  [{state}]",
+        "{:>5}  to {}: {}  [{}]",
         q.id,
-        q.to,
-        q.text.lines().next().unwrap_or("")
+        clean(&q.to),
+        sanitize_first_line(&q.text),
+        clean(&state)
     );
     if let (Some(e), "queued" | "expired") = (&q.last_error, q.state.as_str()) {
-        println!("       last error: {e}");
+        println!("       last error: {}", clean(e));
     }
 }
 
@@ -365,7 +367,11 @@ async fn send(
         return match call_at(config, server, Request::SendUsers { from, text }).await? {
             Response::Users { delivered, failed } => {
                 for (user, address) in &delivered {
-                    println!("The message was successfully sent to {user} ({address}).");
+                    println!(
+                        "The message was successfully sent to {} ({}).",
+                        clean(user),
+                        clean(address)
+                    );
                 }
                 if delivered.is_empty() && failed.is_empty() {
                     println!("No user has a session on this server.");
@@ -375,7 +381,12 @@ async fn send(
                     Some((_, code, _)) => {
                         // One line per person, so a long list stays readable.
                         for (user, c, detail) in &failed {
-                            eprintln!("Could not reach {user}: {} ({detail})", NetApiStatus(*c));
+                            eprintln!(
+                                "Could not reach {}: {} ({})",
+                                clean(user),
+                                NetApiStatus(*c),
+                                clean(detail)
+                            );
                         }
                         Err(Failure::new(
                             NetApiStatus(*code),
@@ -415,7 +426,10 @@ async fn send(
         })?;
         return match response {
             Response::Broadcast { domain, datagrams } => {
-                println!("The message was broadcast to {domain} ({datagrams} datagram(s)).");
+                println!(
+                    "The message was broadcast to {} ({datagrams} datagram(s)).",
+                    clean(&domain)
+                );
                 Ok(())
             }
             r => Err(unexpected(r)),
@@ -437,14 +451,16 @@ async fn send(
     match call_at(config, server, request).await? {
         Response::Queued { id, reason } => {
             println!(
-                "The name cannot be reached now ({reason}); the message is queued as {id} and will be tried again (netsend queue)."
+                "The name cannot be reached now ({}); the message is queued as {id} and will be tried again (netsend queue).",
+                clean(&reason)
             );
             Ok(())
         }
         Response::Sent(report) => {
             println!(
                 "The message was successfully sent to {} ({}).",
-                report.to, report.address
+                clean(&report.to),
+                clean(&report.address)
             );
             if let Some(id) = report.receipt_id {
                 println!("Receipts (from a netsend recipient): netsend status {id}");
@@ -471,11 +487,11 @@ async fn name(
     let verb = match &request {
         Request::NameDel { name } => format!(
             "The message alias {} was deleted successfully.",
-            name.to_uppercase()
+            clean(&name.to_uppercase())
         ),
         Request::NameAdd { name } => format!(
             "The message alias {} was added successfully.",
-            name.to_uppercase()
+            clean(&name.to_uppercase())
         ),
         _ => String::new(),
     };
@@ -494,11 +510,14 @@ async fn name(
                 let owner = a.alias.owner.unwrap_or_else(|| "(all users)".into());
                 let forward = a
                     .forward
-                    .map(|host| format!(", forwarded to {host}"))
+                    .map(|host| format!(", forwarded to {}", clean(&host)))
                     .unwrap_or_default();
                 println!(
                     "{:<16} {:<10} {:<12} {}{forward}",
-                    a.alias.name, kind, owner, a.network
+                    clean(&a.alias.name),
+                    clean(&kind),
+                    clean(&owner),
+                    clean(&a.network)
                 );
             }
             Ok(())
@@ -514,10 +533,14 @@ async fn name(
 async fn forward_alias(config: &Config, name: String, host: Option<String>) -> Result<(), Failure> {
     let done = match &host {
         Some(host) => format!(
-            "Messages to {} are forwarded to {host}.",
-            name.to_uppercase()
+            "Messages to {} are forwarded to {}.",
+            clean(&name.to_uppercase()),
+            clean(host)
         ),
-        None => format!("The forward of {} was cancelled.", name.to_uppercase()),
+        None => format!(
+            "The forward of {} was cancelled.",
+            clean(&name.to_uppercase())
+        ),
     };
     match call(config, Request::NameForward { name, host })
         .await
@@ -636,8 +659,10 @@ async fn inbox(
     }
 }
 
+/// Prints `value` as one line of JSON whose raw bytes hold no control
+/// character: C0, DEL, C1 and bidirectional controls are `\uXXXX` escapes.
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
-    let s = serde_json::to_string(value)
+    let s = netsend_service::json::to_line(value)
         .map_err(|e| Failure::new(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()))?;
     println!("{s}");
     Ok(())
@@ -668,28 +693,34 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// One line of `netsend inbox` (and `--follow`): names and the text's first
+/// line sanitised.
 fn print_message_line(m: &StoredMessage) {
-    let first_line = m.text.lines().next().unwrap_or("");
     println!(
         "{:>5}  {} UTC  {:<5}  {} -> {}{}  {}",
         m.id,
         when(m.received_at),
         m.state(),
-        m.from,
-        m.to,
+        clean(&m.from),
+        clean(&m.to),
         if m.read { "" } else { " *" },
-        first_line
+        sanitize_first_line(&m.text)
     );
 }
 
 fn print_message_full(m: &StoredMessage) {
     println!(
         "Message from {} to {} on {} UTC",
-        m.from,
-        m.to,
+        clean(&m.from),
+        clean(&m.to),
         when(m.received_at)
     );
-    println!("(id {}, from {} via {:?})", m.id, m.source, m.transport);
+    println!(
+        "(id {}, from {} via {:?})",
+        m.id,
+        clean(&m.source),
+        m.transport
+    );
     let receipt =
         |at: Option<i64>| at.map_or_else(|| "not yet".to_owned(), |t| format!("{} UTC", when(t)));
     println!(
@@ -699,7 +730,7 @@ fn print_message_full(m: &StoredMessage) {
         receipt(m.read_at)
     );
     println!();
-    println!("{}", m.text);
+    println!("{}", sanitize(&m.text).trim_end_matches('\n'));
 }
 
 /// The socket journald listens on.
@@ -731,8 +762,33 @@ fn init_logging(config: &Config) {
     }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_writer(|| EscapedStderr)
         .try_init();
+}
+
+/// Standard error for log lines (the daemon's is `netsend.log`): the
+/// formatter hands over each event whole, and every control character in it
+/// except the final line feed is written escaped
+/// ([`netsend_proto::display::escape_log`]), so no field, whatever a peer
+/// put in it, can start a forged line or drive the reader's terminal.
+struct EscapedStderr;
+
+impl Write for EscapedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let (body, end) = match text.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (&*text, ""),
+        };
+        let line = netsend_proto::display::escape_log(body) + end;
+        std::io::stderr().write_all(line.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 fn start_foreground(config: Config) -> Result<(), Failure> {
@@ -791,10 +847,7 @@ async fn start_daemon(config: &Config, config_path: Option<&Path>) -> Result<(),
     std::fs::create_dir_all(&config.state_dir)
         .map_err(|e| fail(format!("{}: {e}", config.state_dir.display())))?;
     let log_path = config.state_dir.join("netsend.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
+    let log = netsend_service::privileges::open_log(&log_path)
         .map_err(|e| fail(format!("{}: {e}", log_path.display())))?;
     let exe = std::env::current_exe().map_err(|e| fail(e.to_string()))?;
     let mut command = std::process::Command::new(exe);

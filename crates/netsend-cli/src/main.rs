@@ -65,8 +65,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("netsend: {}", f.status);
+            // A detail may quote peer input (a remote host's error, a log
+            // tail): sanitised, continuation lines indented.
             if let Some(detail) = &f.detail {
-                eprintln!("  detail: {detail}");
+                eprintln!(
+                    "  detail: {}",
+                    netsend_proto::display::sanitize_detail(detail, "    ")
+                );
             }
             if let Some(hint) = f.hint.or_else(|| f.status.hint()) {
                 eprintln!("  hint: {hint}");

@@ -149,6 +149,66 @@ pub fn sanitize_name(name: &str) -> String {
         .join(" ")
 }
 
+/// The first line of a text, [`sanitize`]d, for a one-line listing.
+pub fn sanitize_first_line(text: &str) -> String {
+    sanitize(text).lines().next().unwrap_or("").to_owned()
+}
+
+/// A multi-line text that is not a message (an error detail that may quote
+/// peer input, a log tail) made safe for a terminal: [`sanitize`]d, each line
+/// after the first indented by `indent`, so no line can pass for one of the
+/// program's own (`netsend: ...`, `  hint: ...`).
+pub fn sanitize_detail(text: &str, indent: &str) -> String {
+    let clean = sanitize(text);
+    let mut lines = clean.trim_end_matches('\n').split('\n');
+    let mut out = lines.next().unwrap_or("").to_owned();
+    for line in lines {
+        out.push('\n');
+        out.push_str(indent);
+        out.push_str(line);
+    }
+    out
+}
+
+/// Whether `c` must never appear raw in output a machine reads back for
+/// people (JSON, log lines): the C0 controls, DEL, the C1 controls
+/// U+0080–U+009F, bidirectional overrides and isolates, and the Unicode line
+/// and paragraph separators U+2028 and U+2029.
+pub fn is_unsafe_raw(c: char) -> bool {
+    c.is_control() || is_bidi_control(c) || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// `text` for one log field or line: every [`is_unsafe_raw`] character is
+/// written as an escape (`\n`, `\r`, `\t`, else `\u{XX}`), as Rust's
+/// `Debug` does, so a name or text with CR, LF or escape sequences can
+/// neither start a forged log line nor drive the terminal of whoever reads
+/// the log. Everything else is kept.
+pub fn escape_log(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe_raw(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A log field value shown through [`escape_log`]: `from = %LogSafe(&name)`.
+#[derive(Debug, Clone, Copy)]
+pub struct LogSafe<T>(pub T);
+
+impl<T: std::fmt::Display> std::fmt::Display for LogSafe<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&escape_log(&self.0.to_string()))
+    }
+}
+
 /// A wall-clock time of day, as shown with a message (the shell supplies it
 /// in the recipient's local time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -395,7 +455,34 @@ mod tests {
         }
     }
 
+    #[test]
+    fn details_and_first_lines_are_clean() {
+        assert_eq!(sanitize_first_line("a\x1b[2Jb\nsecond"), "ab");
+        assert_eq!(
+            sanitize_detail("x\x1b]0;t\x07y\nnetsend: fake\n", "    "),
+            "xy\n    netsend: fake"
+        );
+    }
+
+    #[test]
+    fn log_fields_escape_line_breaks_and_controls() {
+        assert_eq!(
+            escape_log("EVE\r\nevent=\"drop\" \x1b[2J\u{9b}\u{202e}\u{2028}ok"),
+            "EVE\\r\\nevent=\"drop\" \\u{1b}[2J\\u{9b}\\u{202e}\\u{2028}ok"
+        );
+        assert_eq!(LogSafe("a\nb").to_string(), "a\\nb");
+    }
+
     proptest! {
+        #[test]
+        fn log_escapes_leave_nothing_unsafe(s in any::<String>()) {
+            let e = escape_log(&s);
+            prop_assert!(!e.chars().any(is_unsafe_raw), "{e:?}");
+            let shown = |c: char| c.is_control() || is_bidi_control(c);
+            prop_assert!(!sanitize_detail(&s, "  ").chars().any(|c| c != '\n' && shown(c)));
+            prop_assert!(!sanitize_first_line(&s).chars().any(shown));
+        }
+
         #[test]
         fn output_has_no_control_but_newline(s in any::<String>()) {
             let clean = sanitize(&s);

@@ -38,9 +38,11 @@ pub fn datagram(data: &[u8]) {
     }
 }
 
-/// Sanitises arbitrary text and builds the terminal and notification texts
-/// from it: none may panic, and none may hold a control character other than
-/// the line ends (and the terminal banner's one BEL).
+/// Sanitises arbitrary text and builds the terminal and notification texts,
+/// the CLI's first lines and error details and the log field escape from it:
+/// none may panic, none may hold a control character other than the line
+/// ends (and the terminal banner's one BEL), a detail's continuation lines
+/// are indented, and a log field holds no unsafe character at all.
 #[doc(hidden)]
 pub fn display(data: &[u8]) {
     use crate::display::{sanitize, Shown, TimeOfDay};
@@ -64,6 +66,15 @@ pub fn display(data: &[u8]) {
     assert!(body.chars().all(|c| c == '\n' || !c.is_control()));
     assert!(!body.contains('<'));
     assert!(!shown.summary().contains('\n'));
+    // The CLI's listings, details and log fields.
+    assert!(!crate::display::sanitize_first_line(&text)
+        .chars()
+        .any(char::is_control));
+    let detail = crate::display::sanitize_detail(&text, "    ");
+    assert!(detail.lines().skip(1).all(|l| l.starts_with("    ")));
+    assert!(!detail.chars().any(|c| c != '\n' && c.is_control()));
+    let logged = crate::display::escape_log(&text);
+    assert!(!logged.chars().any(crate::display::is_unsafe_raw));
 }
 
 /// Reads arbitrary bytes as a receipt payload and as a receipt datagram, as

@@ -1,10 +1,15 @@
-//! Delivery hooks, the pure part: which hooks a message triggers, the argv of
-//! an exec hook, and what an HTTP hook posts.
+//! Delivery hooks, the pure part: which hooks a message triggers, the argv and
+//! environment of an exec hook, and what an HTTP hook posts.
 //!
-//! Placeholders are replaced only where an argument is exactly `{from}`,
-//! `{to}`, `{id}` or `{peer}`: a value is always one whole argument and never
-//! passes through a shell, so nothing in a sender's name or text can become
-//! a command. The text itself goes to the program's standard input.
+//! An exec hook learns the sender, alias, id and peer from the environment
+//! variables `NETSEND_FROM`, `NETSEND_TO`, `NETSEND_ID` and `NETSEND_PEER`.
+//! In argv only the values that cannot start with `-` are substituted, where
+//! an argument is exactly `{id}` or `{peer}`: a sender name such as
+//! `--output=/x` or `-f/etc/shadow` would be read as an option by the
+//! program's getopt, so `{from}` and `{to}` are refused in argv
+//! ([`check_argv`]). Nothing passes through a shell, so nothing in a
+//! sender's name or text can become a command. The text itself goes to the
+//! program's standard input.
 
 /// The facts about a stored message a hook may use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,18 +32,48 @@ pub fn alias_matches(pattern: &str, to: &str) -> bool {
     pattern == "*" || pattern.eq_ignore_ascii_case(to.trim())
 }
 
-/// The argv of an exec hook: each argument that is exactly a placeholder is
-/// replaced by its value; every other argument is passed unchanged.
+/// Whether an exec hook's argv is acceptable: `{from}` and `{to}`, whose
+/// values a sender or a local user chooses and which may start with `-`, are
+/// refused as arguments (the error says to read `NETSEND_FROM` /
+/// `NETSEND_TO` instead).
+pub fn check_argv(argv: &[String]) -> Result<(), String> {
+    for arg in argv {
+        let var = match arg.as_str() {
+            "{from}" => "NETSEND_FROM",
+            "{to}" => "NETSEND_TO",
+            _ => continue,
+        };
+        return Err(format!(
+            "{arg} is not substituted in exec arguments (a name may start with `-` and \
+             become an option); read the environment variable {var} instead"
+        ));
+    }
+    Ok(())
+}
+
+/// The argv of an exec hook: an argument that is exactly `{id}` or `{peer}`
+/// (values that never start with `-`) is replaced by its value; every other
+/// argument is passed unchanged.
 pub fn substitute_argv(argv: &[String], message: &HookMessage<'_>) -> Vec<String> {
     argv.iter()
         .map(|arg| match arg.as_str() {
-            "{from}" => message.from.to_owned(),
-            "{to}" => message.to.to_owned(),
             "{id}" => message.id.to_string(),
             "{peer}" => message.peer.to_owned(),
             _ => arg.clone(),
         })
         .collect()
+}
+
+/// The environment an exec hook gets besides `PATH`: `NETSEND_FROM` (the
+/// claimed sender), `NETSEND_TO` (the alias), `NETSEND_ID` (the inbox id) and
+/// `NETSEND_PEER` (the sender's `IP:port`), each exactly as stored.
+pub fn environment(message: &HookMessage<'_>) -> [(&'static str, String); 4] {
+    [
+        ("NETSEND_FROM", message.from.to_owned()),
+        ("NETSEND_TO", message.to.to_owned()),
+        ("NETSEND_ID", message.id.to_string()),
+        ("NETSEND_PEER", message.peer.to_owned()),
+    ]
 }
 
 /// The title of a notification: `Message from FROM to TO`, with control
@@ -66,19 +101,46 @@ mod tests {
 
     #[test]
     fn only_whole_arguments_are_substituted() {
-        let argv: Vec<String> = ["/bin/notify", "{from}", "x{to}", "{id}", "{peer}", "{text}"]
-            .map(String::from)
-            .to_vec();
-        let m = message("$(rm -rf /); `id`", "hello");
+        let argv: Vec<String> = [
+            "/bin/notify",
+            "x{from}",
+            "x{to}",
+            "{id}",
+            "{peer}",
+            "{text}",
+        ]
+        .map(String::from)
+        .to_vec();
+        let m = message("--output=/x", "hello");
+        assert_eq!(check_argv(&argv), Ok(()));
         assert_eq!(
             substitute_argv(&argv, &m),
             [
                 "/bin/notify",
-                "$(rm -rf /); `id`",
+                "x{from}",
                 "x{to}",
                 "7",
                 "192.0.2.5:1234",
                 "{text}"
+            ]
+        );
+    }
+
+    #[test]
+    fn names_reach_hooks_in_the_environment_never_as_arguments() {
+        for arg in ["{from}", "{to}"] {
+            let argv: Vec<String> = ["/bin/notify", arg].map(String::from).to_vec();
+            let e = check_argv(&argv).unwrap_err();
+            assert!(e.contains("NETSEND_"), "{e}");
+        }
+        let m = message("-f/etc/shadow", "hi");
+        assert_eq!(
+            environment(&m),
+            [
+                ("NETSEND_FROM", "-f/etc/shadow".to_owned()),
+                ("NETSEND_TO", "ALICE".to_owned()),
+                ("NETSEND_ID", "7".to_owned()),
+                ("NETSEND_PEER", "192.0.2.5:1234".to_owned()),
             ]
         );
     }

@@ -7,6 +7,7 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use netsend_proto::display::LogSafe;
 use netsend_wire::name::suffix;
 use netsend_wire::status::NetApiStatus;
 use netsend_wire::{CodePage, NetbiosName};
@@ -285,7 +286,7 @@ impl AliasTable {
         self.aliases.push((name, alias.clone()));
         if let Err(e) = self.save() {
             self.aliases.pop();
-            tracing::error!(error = %e, "cannot persist the alias table");
+            tracing::error!(error = %LogSafe(&e), "cannot persist the alias table");
             return Err(NetApiStatus::NERR_INTERNAL_ERROR);
         }
         Ok(alias)
@@ -415,7 +416,7 @@ impl AliasTable {
                 self.forwards.insert(removed.1.name.to_uppercase(), host);
             }
             self.aliases.insert(index, removed);
-            tracing::error!(error = %e, "cannot persist the alias table");
+            tracing::error!(error = %LogSafe(&e), "cannot persist the alias table");
             return Err(NetApiStatus::NERR_INTERNAL_ERROR);
         }
         Ok(removed.1)
@@ -463,7 +464,7 @@ impl AliasTable {
                 Some(p) => self.forwards.insert(key, p),
                 None => self.forwards.remove(&key),
             };
-            tracing::error!(error = %e, "cannot persist the alias table");
+            tracing::error!(error = %LogSafe(&e), "cannot persist the alias table");
             return Err(NetApiStatus::NERR_INTERNAL_ERROR);
         }
         Ok(alias)

@@ -246,8 +246,9 @@ pub enum HookFormat {
 pub struct HookConfig {
     /// The alias (any case), or `*` for every message.
     pub alias: String,
-    /// A program and its arguments (no shell); `{from}`, `{to}`, `{id}` and
-    /// `{peer}` are replaced where they are a whole argument; the text is stdin.
+    /// A program and its arguments (no shell); `{id}` and `{peer}` are
+    /// replaced where they are a whole argument (`{from}` and `{to}` are
+    /// refused: the names are in `NETSEND_FROM`, `NETSEND_TO`); the text is stdin.
     #[serde(default)]
     pub exec: Option<Vec<String>>,
     /// Instead of `exec`: an HTTP(S) URL the message is POSTed to.
@@ -548,7 +549,10 @@ impl HookConfig {
             return Err("alias must be an alias or \"*\"".into());
         }
         match (&self.exec, &self.url) {
-            (Some(argv), None) if argv.first().is_some_and(|p| !p.is_empty()) => {}
+            (Some(argv), None) if argv.first().is_some_and(|p| !p.is_empty()) => {
+                netsend_proto::hooks::check_argv(argv)
+                    .map_err(|e| format!("hook for {alias}: {e}"))?;
+            }
             (Some(_), None) => return Err(format!("hook for {alias}: exec needs a program")),
             (None, Some(url)) if url.starts_with("http://") || url.starts_with("https://") => {}
             (None, Some(url)) => {
@@ -602,7 +606,7 @@ fn default_control_socket() -> PathBuf {
     "/run/netsend/control.sock".into()
 }
 fn default_user() -> String {
-    "nobody".into()
+    "netsend".into()
 }
 fn default_broadcast_group() -> String {
     "netsend-broadcast".into()
@@ -989,6 +993,8 @@ mod tests {
             "[[hooks]]\nalias = \"A\"\nexec = [\"/bin/true\"]\nurl = \"http://x\"\n",
             "[[hooks]]\nalias = \"A\"\nurl = \"ftp://x\"\n",
             "[[hooks]]\nalias = \"A\"\nexec = [\"/bin/true\"]\ntimeout_secs = 0\n",
+            "[[hooks]]\nalias = \"A\"\nexec = [\"/bin/notify\", \"{from}\"]\n",
+            "[[hooks]]\nalias = \"A\"\nexec = [\"/bin/notify\", \"{to}\"]\n",
             "[[hooks]]\nalias = \"A\"\nurl = \"http://x\"\nformat = \"slack\"\n",
         ] {
             assert!(load(bad).is_err(), "{bad}");

@@ -18,6 +18,7 @@ use crate::control::{
 use crate::inbox::{InboxError, ListFilter, StoredMessage};
 use crate::registrar::Scope;
 use crate::service::Service;
+use netsend_proto::display::LogSafe;
 
 /// Who is calling, from the socket's peer credentials.
 #[derive(Debug, Clone)]
@@ -567,7 +568,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                     };
                     match service.inbox.queue(op).await {
                         Ok(id) => {
-                            tracing::info!(event = "queue", id, %to, reason = %e, "message queued");
+                            tracing::info!(event = "queue", id, to = %LogSafe(&to), reason = %LogSafe(&e), "message queued");
                             Response::Queued {
                                 id,
                                 reason: e.to_string(),
@@ -717,14 +718,14 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             let (from, text) = sender_identity(caller, from, text);
             match crate::send::send(service, Some(caller.uid), &to, &from, &text).await {
                 Ok(mut report) => {
-                    tracing::info!(event = "send", %from, to = %report.to, peer = %report.address, transport = "session", "message sent");
+                    tracing::info!(event = "send", from = %LogSafe(&from), to = %LogSafe(&report.to), peer = %report.address, transport = "session", "message sent");
                     report.receipt_id = service
                         .record_sent(caller.login.clone(), &report, &from, &text)
                         .await;
                     Response::Sent(report)
                 }
                 Err(e) => {
-                    tracing::info!(event = "send", %from, %to, reason = %e, transport = "session", "message not sent");
+                    tracing::info!(event = "send", from = %LogSafe(&from), to = %LogSafe(&to), reason = %LogSafe(&e), transport = "session", "message not sent");
                     error(e.status(), e.to_string())
                 }
             }

@@ -17,6 +17,7 @@ use netsend_proto::policy::DropReason;
 
 use crate::inbox::{InboxError, Transport};
 use crate::service::Service;
+use netsend_proto::display::LogSafe;
 
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 1500;
@@ -30,7 +31,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
             _ = stop.changed() => return,
             r = socket.recv_from(&mut buf) => match r {
                 Ok(v) => v,
-                Err(e) => { tracing::debug!(error = %e, "datagram receive failed"); continue; }
+                Err(e) => { tracing::debug!(error = %LogSafe(&e), "datagram receive failed"); continue; }
             },
         };
         let IpAddr::V4(peer_ip) = peer.ip() else {
@@ -62,7 +63,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
         record.broadcast = broadcast;
         match service.inbox.store(record).await {
             Ok(id) => {
-                tracing::info!(event = "receive", id, from = %message.from, to = %message.to, %peer, transport = "mailslot", broadcast, "message stored");
+                tracing::info!(event = "receive", id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "mailslot", broadcast, "message stored");
                 service.delivered(id);
             }
             Err(InboxError::QuotaExceeded(_)) => {
@@ -74,7 +75,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
                 );
             }
             Err(e) => {
-                tracing::error!(error = %e, %peer, "inbox commit failed: mailslot message dropped")
+                tracing::error!(error = %LogSafe(&e), %peer, "inbox commit failed: mailslot message dropped")
             }
         }
     }
@@ -100,7 +101,7 @@ async fn take_receipt(service: &Service, peer: Ipv4Addr, receipt: netsend_proto:
     match service.inbox.sent_change(op).await {
         Ok(0) => tracing::debug!(%peer, state, "receipt matches nothing we sent"),
         Ok(_) => tracing::info!(%peer, state, "receipt received"),
-        Err(e) => tracing::warn!(%peer, error = %e, "cannot record a receipt"),
+        Err(e) => tracing::warn!(%peer, error = %LogSafe(&e), "cannot record a receipt"),
     }
 }
 
@@ -164,7 +165,7 @@ async fn relay(service: &Service, datagram: &[u8], peer: Ipv4Addr) {
             .await
         {
             Ok(_) => tracing::info!(%peer, %target, "domain broadcast relayed"),
-            Err(e) => tracing::warn!(%peer, %target, error = %e, "relay failed"),
+            Err(e) => tracing::warn!(%peer, %target, error = %LogSafe(&e), "relay failed"),
         }
     }
 }
@@ -275,7 +276,7 @@ pub(crate) async fn broadcast(
             .await
         {
             Ok(_) => sent += 1,
-            Err(e) => tracing::warn!(%target, error = %e, "broadcast send failed"),
+            Err(e) => tracing::warn!(%target, error = %LogSafe(&e), "broadcast send failed"),
         }
     }
     if sent == 0 {

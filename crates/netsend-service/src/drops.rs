@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use netsend_proto::display::LogSafe;
 use netsend_proto::policy::DropReason;
 
 /// One counter per [`DropReason`].
@@ -28,7 +29,7 @@ impl Drops {
             reason = reason.as_str(),
             %peer,
             source,
-            from,
+            from = %LogSafe(from),
             retry_after_ms = retry_after.as_millis() as u64,
             count = n,
             total,

@@ -13,6 +13,7 @@ use netsend_wire::NetbiosName;
 
 use crate::inbox::StoredMessage;
 use crate::service::Service;
+use netsend_proto::display::LogSafe;
 
 /// Sets (or with `host` `None` cancels) the forward of `alias`, refusing a
 /// target that is this host. `requester` is `None` for root.
@@ -57,7 +58,7 @@ pub(crate) fn set(
     table
         .set_forward(alias, host, requester)
         .map_err(|code| (code, format!("cannot {verb} {alias:?}")))?;
-    tracing::info!(event = "forward_set", alias, host = %host_text, "alias forward changed");
+    tracing::info!(event = "forward_set", alias = %LogSafe(alias), host = %LogSafe(&host_text), "alias forward changed");
     Ok(())
 }
 
@@ -102,17 +103,17 @@ pub(crate) async fn forward(service: &Arc<Service>, message: &StoredMessage) {
     let target = match target {
         Ok(SocketAddr::V4(t)) => t,
         Ok(other) => {
-            tracing::warn!(event = "forward", id = message.id, to = %message.to, %host, peer = %other, reason = "not IPv4", "message not forwarded");
+            tracing::warn!(event = "forward", id = message.id, to = %LogSafe(&message.to), host = %LogSafe(&host), peer = %other, reason = "not IPv4", "message not forwarded");
             return;
         }
         Err(e) => {
-            tracing::warn!(event = "forward", id = message.id, to = %message.to, %host, reason = %e, "message not forwarded");
+            tracing::warn!(event = "forward", id = message.id, to = %LogSafe(&message.to), host = %LogSafe(&host), reason = %LogSafe(&e), "message not forwarded");
             return;
         }
     };
     let decision = decide(&message.text, target, &own_session_addresses(service));
     if decision != ForwardDecision::Forward {
-        tracing::info!(event = "forward", id = message.id, to = %message.to, %host, reason = ?decision, "message not forwarded");
+        tracing::info!(event = "forward", id = message.id, to = %LogSafe(&message.to), host = %LogSafe(&host), reason = ?decision, "message not forwarded");
         return;
     }
     let computer = service.config.computer_name.to_uppercase();
@@ -127,10 +128,10 @@ pub(crate) async fn forward(service: &Arc<Service>, message: &StoredMessage) {
     .await
     {
         Ok(()) => {
-            tracing::info!(event = "forward", id = message.id, from = %message.from, to = %message.to, %host, peer = %target, transport = "session", "message forwarded")
+            tracing::info!(event = "forward", id = message.id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), host = %LogSafe(&host), peer = %target, transport = "session", "message forwarded")
         }
         Err(e) => {
-            tracing::warn!(event = "forward", id = message.id, to = %message.to, %host, peer = %target, reason = %e, "message not forwarded")
+            tracing::warn!(event = "forward", id = message.id, to = %LogSafe(&message.to), host = %LogSafe(&host), peer = %target, reason = %LogSafe(&e), "message not forwarded")
         }
     }
 }

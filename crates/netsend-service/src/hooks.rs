@@ -1,5 +1,6 @@
 //! Delivery hooks: after a message is durable, the `[[hooks]]` for its alias
-//! run a program (argv, no shell, text on stdin, empty environment but PATH,
+//! run a program (argv, no shell, text on stdin, an environment of PATH and
+//! the `NETSEND_FROM`/`_TO`/`_ID`/`_PEER` of the message,
 //! killed after its timeout) or POST it to an HTTP(S) URL (ntfy or Gotify
 //! style). At most [`MAX_RUNNING`] run at once; a failure is logged and never
 //! touches the acknowledgement, which was sent before.
@@ -9,12 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use netsend_proto::hooks::{alias_matches, substitute_argv, title, HookMessage};
+use netsend_proto::hooks::{alias_matches, environment, substitute_argv, title, HookMessage};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
 use crate::config::{HookConfig, HookFormat};
 use crate::inbox::StoredMessage;
+use netsend_proto::display::LogSafe;
 
 /// Hooks running at once.
 pub(crate) const MAX_RUNNING: usize = 8;
@@ -54,7 +56,7 @@ impl HookRunner {
         {
             if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
                 self.waiting.fetch_sub(1, Ordering::AcqRel);
-                tracing::warn!(event = "hook", id = message.id, alias = %hook.alias, "too many hooks waiting: hook dropped");
+                tracing::warn!(event = "hook", id = message.id, alias = %LogSafe(&hook.alias), "too many hooks waiting: hook dropped");
                 continue;
             }
             let (hook, message) = (hook.clone(), message.clone());
@@ -79,22 +81,31 @@ async fn run(hook: &HookConfig, message: &StoredMessage) {
     };
     let timeout = Duration::from_secs(hook.timeout_secs);
     let outcome = match (&hook.exec, &hook.url) {
-        (Some(argv), _) => run_exec(&substitute_argv(argv, &fields), fields.text, timeout).await,
+        (Some(argv), _) => {
+            let argv = substitute_argv(argv, &fields);
+            run_exec(&argv, &environment(&fields), fields.text, timeout).await
+        }
         (None, Some(url)) => post(url, hook.format, &fields, timeout).await,
         (None, None) => Ok(String::new()),
     };
     match outcome {
         Ok(done) => {
-            tracing::info!(event = "hook", id = message.id, alias = %hook.alias, outcome = %done, "delivery hook ran")
+            tracing::info!(event = "hook", id = message.id, alias = %LogSafe(&hook.alias), outcome = %LogSafe(&done), "delivery hook ran")
         }
         Err(e) => {
-            tracing::warn!(event = "hook", id = message.id, alias = %hook.alias, reason = %e, "delivery hook failed")
+            tracing::warn!(event = "hook", id = message.id, alias = %LogSafe(&hook.alias), reason = %LogSafe(&e), "delivery hook failed")
         }
     }
 }
 
-/// Runs `argv` with `text` on stdin; kills its process group after `timeout`.
-async fn run_exec(argv: &[String], text: &str, timeout: Duration) -> Result<String, String> {
+/// Runs `argv` with `text` on stdin and `env` (besides `PATH`) as its whole
+/// environment; kills its process group after `timeout`.
+async fn run_exec(
+    argv: &[String],
+    env: &[(&str, String)],
+    text: &str,
+    timeout: Duration,
+) -> Result<String, String> {
     if nix::unistd::geteuid().is_root() {
         return Err(
             "the service runs as root: exec hooks run only as the service user (set user)".into(),
@@ -106,6 +117,7 @@ async fn run_exec(argv: &[String], text: &str, timeout: Duration) -> Result<Stri
         .args(args)
         .env_clear()
         .env("PATH", path)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir("/")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

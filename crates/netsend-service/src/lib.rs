@@ -30,6 +30,7 @@ mod drops;
 mod forward;
 mod hooks;
 pub mod inbox;
+pub mod json;
 pub mod logind;
 mod names;
 pub mod net;

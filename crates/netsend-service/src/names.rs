@@ -14,6 +14,7 @@ use netsend_wire::NetbiosName;
 use crate::aliases::AliasTable;
 use crate::net::Interface;
 use crate::service::Service;
+use netsend_proto::display::LogSafe;
 
 /// Largest name service datagram read (RFC 1002's limit is 576; be generous).
 const MAX_NBNS_DATAGRAM: usize = 1500;
@@ -27,7 +28,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
             _ = stop.changed() => return,
             r = socket.recv_from(&mut buf) => match r {
                 Ok(v) => v,
-                Err(e) => { tracing::debug!(error = %e, "name service receive failed"); continue; }
+                Err(e) => { tracing::debug!(error = %LogSafe(&e), "name service receive failed"); continue; }
             },
         };
         if let SocketAddr::V4(src) = peer {
@@ -48,7 +49,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
         let packet = match nbns::Packet::parse(&buf[..len]) {
             Ok(p) => p,
             Err(e) => {
-                tracing::debug!(%peer, error = %e, "ignoring malformed name service packet");
+                tracing::debug!(%peer, error = %LogSafe(&e), "ignoring malformed name service packet");
                 continue;
             }
         };
@@ -69,9 +70,9 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
             responder::answer(&packet, &host).and_then(|p| p.to_bytes().ok())
         };
         if let Some(reply) = reply {
-            tracing::debug!(%peer, request = %packet, "name service reply");
+            tracing::debug!(%peer, request = %LogSafe(&packet), "name service reply");
             if let Err(e) = socket.send_to(&reply, peer).await {
-                tracing::debug!(%peer, error = %e, "name service reply failed");
+                tracing::debug!(%peer, error = %LogSafe(&e), "name service reply failed");
             }
         }
     }

@@ -5,6 +5,7 @@ use std::path::Path;
 use nix::unistd::{self, Gid, Group, Uid, User};
 
 use crate::service::StartError;
+use netsend_proto::display::LogSafe;
 
 /// When running as root and `user` is not empty: hands the state directory to
 /// `user`, then switches group and user for good. `keep_group` (the terminal
@@ -24,9 +25,8 @@ pub fn drop_to(user: &str, state_dir: &Path, keep_group: &str) -> Result<(), Sta
     let fail = |e: String| StartError::Privileges(user.to_owned(), e);
     let account = User::from_name(user)
         .map_err(|e| fail(e.to_string()))?
-        .ok_or_else(|| fail("no such user".into()))?;
-    chown_tree(state_dir, account.uid, account.gid)
-        .map_err(|e| fail(format!("chown {}: {e}", state_dir.display())))?;
+        .ok_or_else(|| fail(no_such_user(user)))?;
+    chown_tree(state_dir, account.uid, account.gid).map_err(fail)?;
     let mut groups = vec![account.gid];
     if !keep_group.is_empty() {
         match Group::from_name(keep_group) {
@@ -36,7 +36,7 @@ pub fn drop_to(user: &str, state_dir: &Path, keep_group: &str) -> Result<(), Sta
                 "terminal group does not exist: terminals may not be writable"
             ),
             Err(e) => {
-                tracing::warn!(group = keep_group, error = %e, "terminal group lookup failed")
+                tracing::warn!(group = keep_group, error = %LogSafe(&e), "terminal group lookup failed")
             }
         }
     }
@@ -73,13 +73,92 @@ fn drop_capabilities() -> Result<(), String> {
     Ok(())
 }
 
-fn chown_tree(dir: &Path, uid: Uid, gid: Gid) -> std::io::Result<()> {
-    unistd::chown(dir, Some(uid), Some(gid))?;
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_file() {
-            unistd::chown(&path, Some(uid), Some(gid))?;
+/// What to do when the service user does not exist.
+fn no_such_user(user: &str) -> String {
+    format!(
+        "no such user; create it as a system account (`systemd-sysusers \
+         packaging/sysusers.d/netsend.conf`, or `useradd --system --no-create-home \
+         --shell /usr/sbin/nologin {user}`), or set `user` to another account used by \
+         no other daemon"
+    )
+}
+
+/// Hands the state directory and the regular files in it to `uid`/`gid`,
+/// as root, without trusting anything the service user could have planted:
+/// the directory is opened without following a symbolic link and must be
+/// owned by root or by `uid` already (another user's directory is refused);
+/// entries are changed relative to it with `AT_SYMLINK_NOFOLLOW`, and only
+/// regular files with a single link are changed (a symbolic or hard link to
+/// a file elsewhere, such as `/etc/shadow`, is left alone and logged).
+/// Errors name paths, never file contents.
+fn chown_tree(dir: &Path, uid: Uid, gid: Gid) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::{fstatat, SFlag};
+
+    let shown = dir.display();
+    let handle = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW).bits())
+        .open(dir)
+        .map_err(|e| format!("{shown}: {e} (it must be a directory, not a symbolic link)"))?;
+    let owner = handle
+        .metadata()
+        .map_err(|e| format!("{shown}: {e}"))?
+        .uid();
+    if owner != 0 && owner != uid.as_raw() {
+        return Err(format!(
+            "{shown} is owned by uid {owner}, neither root nor the service user: \
+             refusing to hand another user's directory over (chown it to root first)"
+        ));
+    }
+    unistd::fchown(&handle, Some(uid), Some(gid)).map_err(|e| format!("chown {shown}: {e}"))?;
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("{shown}: {e}"))? {
+        let name = entry.map_err(|e| format!("{shown}: {e}"))?.file_name();
+        let path = dir.join(&name);
+        let stat = fstatat(&handle, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let kind = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT;
+        if kind != SFlag::S_IFREG {
+            if kind == SFlag::S_IFLNK {
+                tracing::warn!(path = %path.display(), "symbolic link in the state directory left alone");
+            }
+            continue;
         }
+        if stat.st_nlink != 1 {
+            tracing::warn!(path = %path.display(), links = stat.st_nlink, "file with several links in the state directory left alone");
+            continue;
+        }
+        unistd::fchownat(
+            &handle,
+            name.as_os_str(),
+            Some(uid),
+            Some(gid),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| format!("chown {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// Opens the daemon's log (`STATE_DIR/netsend.log`) for appending the way a
+/// root start-up may trust it: never through a symbolic link (`O_NOFOLLOW`),
+/// only a regular file with a single link (not a hard link to a file
+/// elsewhere), created with mode 0640.
+pub fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.nlink() != 1 {
+        return Err(std::io::Error::other(
+            "not a regular file with a single link; refusing to write to it",
+        ));
+    }
+    Ok(file)
 }

@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, watch, Notify};
 
 use crate::drops::Drops;
 use crate::net::Interface;
+use netsend_proto::display::LogSafe;
 
 /// How long an alias add waits for its registration to settle.
 const REGISTRATION_WAIT: Duration = Duration::from_secs(5);
@@ -255,17 +256,17 @@ impl Registrar {
                 let to = SocketAddr::V4(SocketAddrV4::new(bcast, self.name_port));
                 for p in packets {
                     if let Err(e) = s.socket.send_to(&p, to).await {
-                        tracing::warn!(error = %e, %to, "name registration broadcast failed");
+                        tracing::warn!(error = %LogSafe(&e), to = %LogSafe(&to), "name registration broadcast failed");
                     }
                 }
             }
             for e in events {
                 match &e {
                     NameEvent::Registered(n) => {
-                        tracing::info!(name = %n, iface = %s.iface.address, "name registered")
+                        tracing::info!(name = %LogSafe(&n), iface = %s.iface.address, "name registered")
                     }
                     NameEvent::Conflict { name, owner } => {
-                        tracing::warn!(name = %name, %owner, iface = %s.iface.address, "name owned by another host")
+                        tracing::warn!(name = %LogSafe(&name), owner = %LogSafe(&owner), iface = %s.iface.address, "name owned by another host")
                     }
                     NameEvent::Ignored {
                         name,
@@ -306,7 +307,7 @@ impl Registrar {
             let to = SocketAddr::V4(SocketAddrV4::new(server, self.name_port));
             for p in packets {
                 if let Err(e) = w.socket.send_to(&p, to).await {
-                    tracing::warn!(error = %e, %to, "WINS request failed");
+                    tracing::warn!(error = %LogSafe(&e), to = %LogSafe(&to), "WINS request failed");
                 }
             }
             for e in events {

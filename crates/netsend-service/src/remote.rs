@@ -82,10 +82,10 @@ pub fn public_key_text(key: &[u8; 32]) -> String {
 pub fn parse_public_key(text: &str) -> Result<[u8; 32], String> {
     let bytes = BASE64
         .decode(text.trim())
-        .map_err(|e| format!("{text:?} is not base64: {e}"))?;
+        .map_err(|_| "not a key: expected base64 of 32 bytes".to_owned())?;
     bytes
         .try_into()
-        .map_err(|_| format!("{text:?} is not a 32-byte key"))
+        .map_err(|_| "not a key: expected base64 of 32 bytes".to_owned())
 }
 
 fn builder() -> snow::Builder<'static> {
@@ -108,10 +108,12 @@ impl KeyPair {
     }
 
     /// Reads the private key at `path` (base64 of 32 bytes), creating it with
-    /// mode 0600 when it does not exist.
+    /// mode 0600 when it does not exist. The file is opened without following
+    /// a symbolic link and must be a regular file; an error names the file
+    /// but never quotes what it holds (it may be any file the path reaches).
     pub fn load_or_create(path: &Path) -> Result<Self, RemoteError> {
         let bad = |e: String| RemoteError::Key(path.to_owned(), e);
-        match std::fs::read_to_string(path) {
+        match read_key_text(path) {
             Ok(text) => {
                 let private = parse_public_key(&text).map_err(bad)?;
                 let public = x25519_public(&private)?;
@@ -135,6 +137,23 @@ impl KeyPair {
             Err(e) => Err(bad(e.to_string())),
         }
     }
+}
+
+/// The text of a key file: opened with `O_NOFOLLOW`, a regular file, at most
+/// 1 KiB read.
+fn read_key_text(path: &Path) -> std::io::Result<String> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(1024)
+        .read_to_string(&mut text)
+        .map_err(|_| std::io::Error::other("not a key file (unreadable text)"))?;
+    Ok(text)
 }
 
 /// The public key of an X25519 private key.

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use crate::control::Response;
 use crate::remote::{check_frame, public_key_text, KeyPair, Responder, Step};
 use crate::service::Service;
+use netsend_proto::display::LogSafe;
 
 /// Most remote calls served at once.
 const MAX_CALLS: usize = 16;
@@ -79,7 +80,7 @@ async fn serve(
         let step = match responder.handle(&frame[2..]) {
             Ok(step) => step,
             Err(e) => {
-                tracing::info!(%peer, error = %e, "remote call: bad handshake or message");
+                tracing::info!(%peer, error = %LogSafe(&e), "remote call: bad handshake or message");
                 return;
             }
         };

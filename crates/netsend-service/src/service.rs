@@ -15,6 +15,7 @@ use crate::aliases::AliasTable;
 use crate::config::Config;
 use crate::inbox::{Inbox, InboxHandle, NewMessage, Transport};
 use crate::net::{self, BindError, Interface};
+use netsend_proto::display::LogSafe;
 
 /// Sockets bound before privileges are dropped.
 pub struct Listeners {
@@ -352,7 +353,7 @@ impl Service {
         };
         for user in &reached {
             if let Err(e) = self.inbox.mark_shown(message.id, Some(user)).await {
-                tracing::warn!(id = message.id, %user, error = %e, "cannot record the receipt");
+                tracing::warn!(id = message.id, user = %LogSafe(&user), error = %LogSafe(&e), "cannot record the receipt");
             }
         }
         if !reached.is_empty() && message.shown_at.is_none() {
@@ -413,7 +414,9 @@ impl Service {
                 Ok(()) => {
                     tracing::info!(id, peer = %peer.ip(), state = state.as_str(), "receipt sent")
                 }
-                Err(e) => tracing::info!(id, peer = %peer.ip(), error = %e, "receipt not sent"),
+                Err(e) => {
+                    tracing::info!(id, peer = %peer.ip(), error = %LogSafe(&e), "receipt not sent")
+                }
             }
         });
     }
@@ -431,11 +434,13 @@ impl Service {
         match self.inbox.pending(&user, since) {
             Ok(messages) => {
                 for message in messages {
-                    tracing::info!(id = message.id, %user, "showing a message kept while away");
+                    tracing::info!(id = message.id, user = %LogSafe(&user), "showing a message kept while away");
                     self.show_on_terminals(message, Some(user.clone())).await;
                 }
             }
-            Err(e) => tracing::warn!(%user, error = %e, "cannot read waiting messages"),
+            Err(e) => {
+                tracing::warn!(user = %LogSafe(&user), error = %LogSafe(&e), "cannot read waiting messages")
+            }
         }
     }
 
@@ -548,7 +553,7 @@ impl Service {
                 let (path, line) = (service.message_log_path(), message_log_line(&message));
                 let written = tokio::task::spawn_blocking(move || append_line(&path, &line)).await;
                 if let Ok(Err(e)) = written {
-                    tracing::warn!(id, error = %e, "cannot write the message log");
+                    tracing::warn!(id, error = %LogSafe(&e), "cannot write the message log");
                 }
             }
             service.hooks.dispatch(&message);
@@ -582,7 +587,7 @@ fn message_log_line(m: &crate::inbox::StoredMessage) -> String {
     let time = chrono::DateTime::from_timestamp_millis(m.received_at)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default();
-    serde_json::json!({
+    let line = serde_json::json!({
         "time": time,
         "id": m.id,
         "from": m.from,
@@ -592,8 +597,8 @@ fn message_log_line(m: &crate::inbox::StoredMessage) -> String {
         "transport": m.transport,
         "broadcast": m.broadcast,
         "text": m.text,
-    })
-    .to_string()
+    });
+    crate::json::to_line(&line).unwrap_or_default()
 }
 
 /// Appends `line` to `path` (created mode 0600), opened for each line so a
@@ -626,7 +631,7 @@ async fn keep_retention(service: Arc<Service>) {
         match service.inbox.prune(retention).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "inbox retention applied"),
-            Err(e) => tracing::warn!(error = %e, "inbox retention failed"),
+            Err(e) => tracing::warn!(error = %LogSafe(&e), "inbox retention failed"),
         }
         tokio::select! {
             _ = stop.changed() => return,
@@ -652,7 +657,7 @@ async fn retry_queue(service: Arc<Service>) {
                     let sent = crate::send::send(&service, uid, &q.to, &q.from, &q.text).await;
                     let op = match sent {
                         Ok(report) => {
-                            tracing::info!(event = "send", id = q.id, to = %report.to, peer = %report.address, "queued message delivered");
+                            tracing::info!(event = "send", id = q.id, to = %LogSafe(&report.to), peer = %report.address, "queued message delivered");
                             crate::inbox::QueueOp::Delivered { id: q.id }
                         }
                         Err(e) => {
@@ -670,7 +675,7 @@ async fn retry_queue(service: Arc<Service>) {
                                 _ => None,
                             };
                             if next_try.is_none() {
-                                tracing::info!(event = "drop", id = q.id, to = %q.to, reason = %e, "queued message given up");
+                                tracing::info!(event = "drop", id = q.id, to = %LogSafe(&q.to), reason = %LogSafe(&e), "queued message given up");
                             }
                             crate::inbox::QueueOp::Failed {
                                 id: q.id,
@@ -680,11 +685,11 @@ async fn retry_queue(service: Arc<Service>) {
                         }
                     };
                     if let Err(e) = service.inbox.queue(op).await {
-                        tracing::warn!(id = q.id, error = %e, "cannot update the queue");
+                        tracing::warn!(id = q.id, error = %LogSafe(&e), "cannot update the queue");
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cannot read the queue"),
+            Err(e) => tracing::warn!(error = %LogSafe(&e), "cannot read the queue"),
         }
         tokio::select! {
             _ = stop.changed() => return,
@@ -723,7 +728,7 @@ async fn register_startup_names(service: &Arc<Service>) {
     }
     if let Err(owner) = registrar.register_and_wait(computer).await {
         tracing::error!(
-            name = %computer, %owner,
+            name = %computer, owner = %LogSafe(&owner),
             "NERR_NoComputerName (2270): the computer name could not be added as a message alias; another host owns it"
         );
     }

@@ -16,6 +16,7 @@ use netsend_proto::policy::DropReason;
 
 use crate::inbox::{InboxError, Transport};
 use crate::service::Service;
+use netsend_proto::display::LogSafe;
 
 /// Accepts connections until shutdown, at most `max_connections` at once.
 pub(crate) async fn accept_loop(service: Arc<Service>, listener: TcpListener) {
@@ -44,7 +45,7 @@ pub(crate) async fn accept_loop(service: Arc<Service>, listener: TcpListener) {
                 });
             }
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
+                tracing::warn!(error = %LogSafe(&e), "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -84,7 +85,7 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                 }
             }
             Err(e) => {
-                tracing::info!(%peer, error = %e, "dropping session: bad frame");
+                tracing::info!(%peer, error = %LogSafe(&e), "dropping session: bad frame");
                 return;
             }
         };
@@ -118,7 +119,7 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                 let new = service.new_message(&message, peer, Transport::Session);
                 match service.inbox.store(new).await {
                     Ok(id) => {
-                        tracing::info!(event = "receive", id, from = %message.from, to = %message.to, %peer, transport = "session", "message stored");
+                        tracing::info!(event = "receive", id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "session", "message stored");
                         service.delivered(id);
                         ack
                     }
@@ -132,7 +133,7 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                         refuse
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, %peer, "inbox commit failed: refusing message");
+                        tracing::error!(error = %LogSafe(&e), %peer, "inbox commit failed: refusing message");
                         refuse
                     }
                 }

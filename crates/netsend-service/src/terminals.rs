@@ -21,6 +21,7 @@ use nix::unistd::User;
 use crate::inbox::StoredMessage;
 use crate::service::Service;
 use crate::users::{login_terminals, LoginTerminal};
+use netsend_proto::display::LogSafe;
 
 /// Longest time spent on one terminal that does not take the text at once
 /// (a stopped or flow-controlled terminal); the rest is then skipped.
@@ -78,14 +79,14 @@ pub(crate) fn show(service: &Service, message: &StoredMessage, only: Option<&str
                 }
                 tracing::info!(
                     id,
-                    user = %terminal.user,
+                    user = %LogSafe(&terminal.user),
                     %device,
                     "message written to terminal"
                 );
             }
             Err(reason) => tracing::info!(
                 id,
-                user = %terminal.user,
+                user = %LogSafe(&terminal.user),
                 line = %terminal.line,
                 %reason,
                 "terminal skipped"

@@ -52,7 +52,7 @@ fn exec_hooks_get_whole_arguments_and_stdin_and_are_killed_on_timeout() {
         "HOOKHOST",
         "user = \"nobody\"",
         &format!(
-            "[[hooks]]\nalias = \"hookhost\"\nexec = [\"{d}/record.sh\", \"{{from}}\", \"{{to}}\", \"x{{to}}\", \"{{id}}\"]\n\
+            "[[hooks]]\nalias = \"hookhost\"\nexec = [\"{d}/record.sh\", \"x{{to}}\", \"{{id}}\"]\n\
              [[hooks]]\nalias = \"*\"\nexec = [\"{d}/sleeper.sh\"]\ntimeout_secs = 1\n\
              [[hooks]]\nalias = \"SOMEONE\"\nexec = [\"{d}/record.sh\", \"wrong alias\"]\n"
         ),
@@ -68,7 +68,7 @@ fn exec_hooks_get_whole_arguments_and_stdin_and_are_killed_on_timeout() {
         svc.log_text()
     );
     let argv = std::fs::read_to_string(hooks.path().join("argv")).unwrap();
-    assert_eq!(argv, format!("{from}\nHOOKHOST\nx{{to}}\n{id}\n"));
+    assert_eq!(argv, format!("x{{to}}\n{id}\n"));
     assert_eq!(
         std::fs::read_to_string(hooks.path().join("stdin")).unwrap(),
         text
@@ -83,9 +83,23 @@ fn exec_hooks_get_whole_arguments_and_stdin_and_are_killed_on_timeout() {
     let env = std::fs::read_to_string(hooks.path().join("env")).unwrap();
     let names: Vec<&str> = env.lines().filter_map(|l| l.split('=').next()).collect();
     assert!(names.contains(&"PATH"), "{env}");
+    assert!(env.contains(&format!("NETSEND_FROM={from}\n")), "{env}");
+    assert!(env.contains("NETSEND_TO=HOOKHOST\n"), "{env}");
+    assert!(env.contains(&format!("NETSEND_ID={id}\n")), "{env}");
     for name in &names {
         assert!(
-            ["PATH", "PWD", "SHLVL", "_", "OLDPWD"].contains(name),
+            [
+                "PATH",
+                "PWD",
+                "SHLVL",
+                "_",
+                "OLDPWD",
+                "NETSEND_FROM",
+                "NETSEND_TO",
+                "NETSEND_ID",
+                "NETSEND_PEER"
+            ]
+            .contains(name),
             "leaked {name}: {env}"
         );
     }
@@ -113,6 +127,60 @@ fn exec_hooks_get_whole_arguments_and_stdin_and_are_killed_on_timeout() {
         std::fs::read_to_string(hooks.path().join("argv")).unwrap(),
         argv
     );
+}
+
+#[test]
+fn a_sender_name_never_becomes_a_hook_option() {
+    if !require(is_root(), "root (the service drops to nobody to run hooks)") {
+        return;
+    }
+    let hooks = hook_dir();
+    let d = hooks.path().display();
+    let svc = Service::start(
+        "OPTHOST",
+        "user = \"nobody\"",
+        &format!(
+            "[[hooks]]\nalias = \"*\"\nexec = [\"{d}/record.sh\", \"{{id}}\", \"{{peer}}\"]\n"
+        ),
+    );
+    // Names a getopt program would read as options, sent from a raw socket.
+    for (n, from) in ["-f/etc/shadow", "--output=/tmp/x"].into_iter().enumerate() {
+        let _ = std::fs::remove_file(hooks.path().join("argv"));
+        let mut s = std::net::TcpStream::connect(svc.session).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(crate::local::send_as(&mut s, from, "OPTHOST", "hi"), 0);
+        let peer = s.local_addr().unwrap().to_string();
+        let id = svc.wait_inbox(n + 1)[n]["id"].as_i64().unwrap();
+        assert!(wait_for(
+            &hooks.path().join("argv"),
+            Duration::from_secs(10)
+        ));
+        let argv = std::fs::read_to_string(hooks.path().join("argv")).unwrap();
+        assert_eq!(argv, format!("{id}\n{peer}\n"));
+        let env = std::fs::read_to_string(hooks.path().join("env")).unwrap();
+        for var in [
+            format!("NETSEND_FROM={from}"),
+            "NETSEND_TO=OPTHOST".into(),
+            format!("NETSEND_ID={id}"),
+            format!("NETSEND_PEER={peer}"),
+        ] {
+            assert!(env.lines().any(|l| l == var), "{var} missing: {env}");
+        }
+    }
+    // `{from}` and `{to}` as arguments are refused when the file is read.
+    let config = std::fs::read_to_string(&svc.config).unwrap();
+    for placeholder in ["{from}", "{to}"] {
+        let bad = svc.dir.path().join("bad.toml");
+        std::fs::write(&bad, config.replace("{peer}", placeholder)).unwrap();
+        let out = std::process::Command::new(crate::harness::netsend_bin())
+            .arg("--config")
+            .arg(&bad)
+            .arg("name")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("NETSEND_"), "{}", stderr(&out));
+    }
 }
 
 /// The log without terminal colour sequences (ESC [ ... m).

@@ -374,7 +374,7 @@ fn a_flooding_source_is_limited_and_others_still_get_through() {
 
 /// Sends one single-block message (0xD0) claiming `from` on `s`; returns the
 /// reply's error class (0: stored).
-fn send_as(s: &mut TcpStream, from: &str, to: &str, text: &str) -> u8 {
+pub(crate) fn send_as(s: &mut TcpStream, from: &str, to: &str, text: &str) -> u8 {
     let mut body = format!("\x04{from}\x00\x04{to}\x00\x01").into_bytes();
     body.extend_from_slice(&(text.len() as u16).to_le_bytes());
     body.extend_from_slice(text.as_bytes());

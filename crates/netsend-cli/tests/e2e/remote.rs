@@ -15,13 +15,13 @@ fn free_port() -> u16 {
 
 /// A caller: their own key file (and known_servers beside it) and a client
 /// configuration naming the remote port.
-struct Caller {
+pub(crate) struct Caller {
     dir: tempfile::TempDir,
     config: PathBuf,
 }
 
 impl Caller {
-    fn new(port: u16) -> Self {
+    pub(crate) fn new(port: u16) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("client.toml");
         std::fs::write(
@@ -40,7 +40,7 @@ impl Caller {
     }
 
     /// Runs `netsend` as this caller, optionally as another Unix user.
-    fn netsend(&self, user: Option<&str>, args: &[&str]) -> Output {
+    pub(crate) fn netsend(&self, user: Option<&str>, args: &[&str]) -> Output {
         let mut cmd = match user {
             Some(user) => {
                 let mut c = Command::new("runuser");

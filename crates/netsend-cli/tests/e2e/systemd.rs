@@ -62,7 +62,7 @@ exec "$@"
 "#;
 
 /// Stops the test's daemons when the test ends.
-struct Daemons(PathBuf);
+pub(crate) struct Daemons(PathBuf);
 
 impl Drop for Daemons {
     fn drop(&mut self) {
@@ -138,45 +138,66 @@ fn entries(svc: &Service) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn field<'a>(entry: &'a serde_json::Value, name: &str) -> &'a str {
+/// A service logging to a journald of its own (`[log] journald`, senders
+/// `SPAM*` denied), or `None` when the test cannot run here.
+pub(crate) fn start_journald(computer: &str) -> Option<(tempfile::TempDir, Daemons, Service)> {
+    if !can_run(&["journald"]) {
+        return None;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let seed = scratch.path().join("seed");
+    std::fs::create_dir(&seed).unwrap();
+    let (daemons, svc) = start_with(
+        &["journald"],
+        &seed,
+        computer,
+        "",
+        "[log]\njournald = true\n[filter]\ndeny_senders = [\"SPAM*\"]\n",
+    );
+    Some((scratch, daemons, svc))
+}
+
+/// The journal entries once one of each of `events` is there (journald
+/// writes asynchronously; bounded).
+pub(crate) fn wait_events(svc: &Service, events: &[&str]) -> Vec<serde_json::Value> {
+    let mut log = Vec::new();
+    for _ in 0..100 {
+        log = entries(svc);
+        if events
+            .iter()
+            .all(|ev| log.iter().any(|e| field(e, "EVENT") == *ev))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    log
+}
+
+/// The first entry with `EVENT=event`.
+pub(crate) fn find_event<'a>(log: &'a [serde_json::Value], event: &str) -> &'a serde_json::Value {
+    log.iter()
+        .find(|e| field(e, "EVENT") == event)
+        .unwrap_or_else(|| panic!("no EVENT={event} entry in {log:#?}"))
+}
+
+pub(crate) fn field<'a>(entry: &'a serde_json::Value, name: &str) -> &'a str {
     entry[name].as_str().unwrap_or("")
 }
 
 #[test]
 fn sends_receptions_and_drops_are_journal_entries_with_their_fields() {
-    if !can_run(&["journald"]) {
+    let Some((_scratch, _daemons, svc)) = start_journald("HOSTJOURNAL") else {
         return;
-    }
-    let scratch = tempfile::tempdir().unwrap();
-    let seed = scratch.path().join("seed");
-    std::fs::create_dir(&seed).unwrap();
-    let (_daemons, svc) = start_with(
-        &["journald"],
-        &seed,
-        "HOSTJOURNAL",
-        "",
-        "[log]\njournald = true\n[filter]\ndeny_senders = [\"SPAM*\"]\n",
-    );
+    };
     let out = svc.cli(&["send", "HOSTJOURNAL", "Hello", "journal"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = svc.cli(&["send", "--from", "SPAMMER", "HOSTJOURNAL", "buy", "now"]);
     assert!(!out.status.success(), "a denied sender was accepted");
     assert_eq!(svc.inbox().len(), 1);
 
-    // journald writes asynchronously: read until the drop is there (bounded).
-    let mut log = Vec::new();
-    for _ in 0..100 {
-        log = entries(&svc);
-        if log.iter().any(|e| field(e, "EVENT") == "drop") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let find = |event: &str| {
-        log.iter()
-            .find(|e| field(e, "EVENT") == event)
-            .unwrap_or_else(|| panic!("no EVENT={event} entry in {log:#?}"))
-    };
+    let log = wait_events(&svc, &["drop"]);
+    let find = |event: &str| find_event(&log, event);
     let received = find("receive");
     assert_eq!(field(received, "TO"), "HOSTJOURNAL");
     assert_eq!(field(received, "TRANSPORT"), "session");
