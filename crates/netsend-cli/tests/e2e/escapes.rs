@@ -110,7 +110,11 @@ fn hostile_input_reaches_no_terminal_through_the_cli() {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     assert_eq!(send_as(&mut s, EVIL_FROM, "ESCHOST", EVIL), 0);
     let stored = svc.wait_inbox(1);
-    assert_eq!(stored[0]["text"], EVIL, "stored as received");
+    assert_eq!(
+        stored[0]["text"],
+        netsend_service::json::visible(EVIL),
+        "stored as received, its controls visible in --json"
+    );
     let id = stored[0]["id"].as_i64().unwrap().to_string();
 
     let listing = stdout(&svc.cli(&["inbox"]));
@@ -129,7 +133,8 @@ fn hostile_input_reaches_no_terminal_through_the_cli() {
     assert_clean("inbox --follow", &line);
     assert!(line.contains("before red"), "{line}");
 
-    // --json keeps the text exactly, but its raw bytes hold only escapes.
+    // --json: neither its raw bytes nor a decoded value (what `jq -r .text`
+    // prints) hold a control character, only visible `\uXXXX` text.
     for args in [&["inbox", "--json"][..], &["inbox", "--json", "read", &id]] {
         let raw = svc.cli(args).stdout;
         let text = String::from_utf8(raw.clone()).unwrap();
@@ -144,7 +149,9 @@ fn hostile_input_reaches_no_terminal_through_the_cli() {
         );
         let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         let message = value.as_array().map_or(&value, |a| &a[0]);
-        assert_eq!(message["text"], EVIL);
+        let decoded = message["text"].as_str().unwrap();
+        assert_eq!(decoded, netsend_service::json::visible(EVIL));
+        assert_clean(&format!("{args:?} decoded"), &decoded.replace("pwned", ""));
     }
 
     // The service's own log: the name's line break is escaped, not a new line.
