@@ -333,6 +333,11 @@ pub struct LimitsConfig {
     /// a full inbox refuses new messages until some are deleted (0: no quota).
     #[serde(default = "default_inbox_quota")]
     pub inbox_quota: u64,
+    /// Longest one outbound delivery may take, in seconds: resolution,
+    /// connection, session and every block together; session keep-alives do
+    /// not extend it.
+    #[serde(default = "default_send_timeout")]
+    pub send_timeout_secs: u64,
 }
 
 /// `[remote]`: the channel on which other hosts' administrators run calls
@@ -588,6 +593,9 @@ const fn default_max_connections_per_source() -> usize {
 const fn default_inbox_quota() -> u64 {
     10_000
 }
+const fn default_send_timeout() -> u64 {
+    15
+}
 
 impl Default for NetworkConfig {
     fn default() -> Self {
@@ -618,6 +626,7 @@ impl Default for LimitsConfig {
             max_aliases: default_max_aliases(),
             max_connections_per_source: default_max_connections_per_source(),
             inbox_quota: default_inbox_quota(),
+            send_timeout_secs: default_send_timeout(),
         }
     }
 }

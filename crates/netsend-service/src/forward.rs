@@ -91,11 +91,12 @@ pub(crate) async fn forward(service: &Arc<Service>, message: &StoredMessage) {
             None => return,
         }
     };
+    let deadline = crate::send::Deadline::start(service);
     let port = service.config.network.session_port;
     let target = match host.parse::<Ipv4Addr>() {
         Ok(ip) => Ok(SocketAddr::V4(SocketAddrV4::new(ip, port))),
         Err(_) => match NetbiosName::with_code_page(&host, suffix::MESSENGER, service.code_page) {
-            Ok(name) => crate::send::resolve(service, &name).await,
+            Ok(name) => crate::send::resolve(service, &name, deadline).await,
             Err(e) => Err(crate::send::SendFailure::InvalidParameter(e.to_string())),
         },
     };
@@ -123,6 +124,7 @@ pub(crate) async fn forward(service: &Arc<Service>, message: &StoredMessage) {
         SocketAddr::V4(target),
         &message.from,
         &text,
+        deadline,
     )
     .await
     {

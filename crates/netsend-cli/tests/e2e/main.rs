@@ -4,6 +4,7 @@
 mod crash;
 mod delivery;
 mod display;
+mod hanging;
 mod harness;
 mod lan;
 mod local;
