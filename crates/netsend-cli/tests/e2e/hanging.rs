@@ -1,7 +1,8 @@
 //! Recipients that never finish: a real listener that answers the session
 //! request and then only sends session keep-alives (`85 00 00 00`). Each
 //! outbound delivery has one deadline (`[limits] send_timeout_secs`) that
-//! keep-alives do not extend.
+//! keep-alives do not extend, and such a peer holds one slot of the outgoing
+//! queue, not the queue.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::harness::{netsend_bin, stderr, Service};
+use crate::harness::{netsend_bin, stderr, stdout, Service};
 
 /// A messenger that accepts every connection, answers the session request
 /// with a positive response, and then sends a keep-alive every 500 ms and
@@ -157,6 +158,56 @@ fn a_peer_that_only_sends_keep_alives_fails_the_send_at_the_deadline() {
         "the peer sent {} keep-alives",
         hung.keep_alives()
     );
+}
+
+#[test]
+fn a_hanging_recipient_holds_one_queue_slot_not_the_queue() {
+    // Nothing listens on these yet: each message is queued at once.
+    let (hung_one, hung_two, later) = (free_port(), free_port(), free_port());
+    let sender = Service::start(
+        "QHANG",
+        "",
+        &format!(
+            "{}{}{}[limits]\nsend_timeout_secs = 60\n[queue]\nretry_secs = 1\nmax_retry_secs = 1\n",
+            static_name("HUNGONE", format!("127.0.0.1:{hung_one}")),
+            static_name("HUNGTWO", format!("127.0.0.1:{hung_two}")),
+            static_name("LATER", format!("127.0.0.1:{later}")),
+        ),
+    );
+    for (to, text) in [
+        ("HUNGONE", "one"),
+        ("HUNGTWO", "two"),
+        ("LATER", "for later"),
+    ] {
+        let out = sender.cli(&["send", "--queue", to, text]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains("queued as"), "{}", stdout(&out));
+    }
+    // Now the first two recipients hang and the third is a real messenger.
+    let _hung = [
+        KeepAliveOnly::bind(&format!("127.0.0.1:{hung_one}")),
+        KeepAliveOnly::bind(&format!("127.0.0.1:{hung_two}")),
+    ];
+    let receiver = Service::start_in(None, "LATER", "127.0.0.1", later, 0, "", "");
+    // Sequential retries would wait out both hung attempts (2 × 60 s) first.
+    let started = Instant::now();
+    let mut shown = String::new();
+    while started.elapsed() < Duration::from_secs(30) {
+        shown = stdout(&sender.cli(&["queue"]));
+        if shown.contains("delivered at") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(shown.contains("delivered at"), "{shown}");
+    let inbox = receiver.wait_inbox(1);
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0]["text"], "for later");
+    // The hung ones are still waiting, not lost.
+    for to in ["HUNGONE", "HUNGTWO"] {
+        let line = shown.lines().find(|l| l.contains(to)).unwrap_or_default();
+        assert!(line.contains("[queued, "), "{to}: {shown}");
+    }
 }
 
 #[test]
