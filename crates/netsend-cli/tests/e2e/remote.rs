@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use crate::harness::{have, is_root, netsend_bin, require, stderr, stdout, Service};
 
@@ -268,4 +269,78 @@ fn a_server_key_pinned_beforehand_is_the_only_one_accepted() {
     let inbox = svc.wait_inbox(2);
     let texts: Vec<&str> = inbox.iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["pinned", "mended"]);
+}
+
+/// Whether the server closed `s` within `limit` (without ever answering).
+fn closed_within(s: &mut std::net::TcpStream, limit: Duration) -> bool {
+    use std::io::Read as _;
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut byte = [0u8; 1];
+    match s.read(&mut byte) {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
+#[test]
+fn silent_callers_from_one_address_hold_four_slots_at_most() {
+    let port = free_port();
+    let admin = Caller::new(port);
+    let svc = target(port, &[&admin.public_key(None)], &[]);
+    let remote = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    // One address opens as many connections as the service serves calls, and
+    // never says a word.
+    let mut silent: Vec<std::net::TcpStream> = (0..16)
+        .map(|_| crate::local::connect_from("127.0.0.2", remote))
+        .collect();
+    // Beyond its share the service closes them at once...
+    let closed_at_once = silent
+        .iter_mut()
+        .map(|s| closed_within(s, Duration::from_millis(300)))
+        .filter(|closed| *closed)
+        .count();
+    assert_eq!(closed_at_once, 12, "16 silent connections from one address");
+    // ...so an administrator elsewhere still gets through.
+    let out = admin.netsend(
+        None,
+        &["send", "--server", "127.0.0.1", "TARGET", "still here"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(svc.wait_inbox(1)[0]["text"], "still here");
+}
+
+#[test]
+fn silent_callers_are_closed_at_the_handshake_deadline() {
+    let port = free_port();
+    let admin = Caller::new(port);
+    let svc = target(port, &[&admin.public_key(None)], &[]);
+    let remote = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    // Four addresses, four silent connections each: every slot is taken.
+    let mut silent: Vec<std::net::TcpStream> = (3..7)
+        .flat_map(|host| (0..4).map(move |_| format!("127.0.0.{host}")))
+        .map(|from| crate::local::connect_from(&from, remote))
+        .collect();
+    let opened = Instant::now();
+    // They are closed once the handshake deadline passes, long before a
+    // whole call's 30 s...
+    let mut closed = 0;
+    for s in &mut silent {
+        let left = Duration::from_secs(15).saturating_sub(opened.elapsed());
+        if closed_within(s, left.max(Duration::from_millis(1))) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 16, "silent connections closed within 15 s");
+    assert!(
+        opened.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        opened.elapsed()
+    );
+    // ...and the slots serve real calls again.
+    let out = admin.netsend(
+        None,
+        &["send", "--server", "127.0.0.1", "TARGET", "after them"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(svc.wait_inbox(1)[0]["text"], "after them");
 }
