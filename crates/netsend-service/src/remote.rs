@@ -20,6 +20,8 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
+use netsend_wire::status::NetApiStatus;
+
 use crate::control::{Request, Response};
 
 /// The Noise protocol both sides speak.
@@ -28,6 +30,8 @@ pub const NOISE_PATTERN: &str = "Noise_XX_25519_ChaChaPoly_BLAKE2s";
 pub const MAX_FRAME: usize = 65535;
 /// Room Noise adds to an encrypted payload (the AEAD tag).
 const TAG_LEN: usize = 16;
+/// Longest answer (JSON) one frame carries.
+pub const MAX_ANSWER: usize = MAX_FRAME - TAG_LEN;
 
 /// Why a remote call failed before the target could answer.
 #[derive(Debug, thiserror::Error)]
@@ -467,16 +471,28 @@ impl Responder {
         Ok(Step::Send(frame(&out[..n])))
     }
 
-    /// Encrypts and frames the answer.
+    /// Encrypts and frames the answer. An answer too long for one frame is
+    /// never cut (that would be invalid JSON): the caller gets
+    /// `NERR_BufTooSmall` (2123) saying how long it was instead.
     pub fn seal(&mut self, response: &Response) -> Result<Vec<u8>, RemoteError> {
         let transport = self
             .transport
             .as_mut()
             .ok_or_else(|| RemoteError::Protocol("no channel yet".into()))?;
-        let json =
-            serde_json::to_vec(response).map_err(|e| RemoteError::Protocol(e.to_string()))?;
+        let to_json =
+            |r: &Response| serde_json::to_vec(r).map_err(|e| RemoteError::Protocol(e.to_string()));
+        let mut json = to_json(response)?;
+        if json.len() > MAX_ANSWER {
+            json = to_json(&Response::Error {
+                code: NetApiStatus::NERR_BUF_TOO_SMALL.0,
+                detail: format!(
+                    "the answer is {} bytes; a remote call carries at most {MAX_ANSWER}",
+                    json.len()
+                ),
+            })?;
+        }
         let mut out = vec![0u8; MAX_FRAME];
-        let n = transport.write_message(&json[..json.len().min(MAX_FRAME - TAG_LEN)], &mut out)?;
+        let n = transport.write_message(&json, &mut out)?;
         Ok(frame(&out[..n]))
     }
 }
@@ -563,6 +579,52 @@ mod tests {
         let mut other = Responder::new(&server).unwrap();
         assert!(other.handle(b"\x00\x01garbage").is_err());
         assert!(other.handle(b"again").is_err());
+    }
+
+    #[test]
+    fn an_answer_too_long_for_a_frame_becomes_an_error_not_invalid_json() {
+        let server = KeyPair::generate().unwrap();
+        let client = KeyPair::generate().unwrap();
+        let mut responder = Responder::new(&server).unwrap();
+        let mut noise = builder()
+            .local_private_key(&client.private)
+            .build_initiator()
+            .unwrap();
+        let mut buf = vec![0u8; MAX_FRAME];
+        let mut payload = vec![0u8; MAX_FRAME];
+        let n = noise.write_message(&[], &mut buf).unwrap();
+        let Step::Send(reply) = responder.handle(&buf[..n]).unwrap() else {
+            panic!()
+        };
+        noise.read_message(&reply[2..], &mut payload).unwrap();
+        let n = noise.write_message(&[], &mut buf).unwrap();
+        responder.handle(&buf[..n]).unwrap();
+        let mut noise = noise.into_transport_mode().unwrap();
+        let error = |detail: String| Response::Error { code: 0, detail };
+        let overhead = serde_json::to_vec(&error(String::new())).unwrap().len();
+        for (len, fits) in [
+            (MAX_ANSWER, true),
+            (MAX_ANSWER + 1, false),
+            (200_000, false),
+        ] {
+            let response = error("x".repeat(len - overhead));
+            let sealed = responder.seal(&response).unwrap();
+            let n = noise.read_message(&sealed[2..], &mut payload).unwrap();
+            let answer: Response = serde_json::from_slice(&payload[..n]).unwrap();
+            match answer {
+                Response::Error { code: 0, detail } => {
+                    assert!(fits && detail.len() == len - overhead);
+                }
+                Response::Error { code, detail } => {
+                    assert!(
+                        !fits && code == NetApiStatus::NERR_BUF_TOO_SMALL.0,
+                        "{detail}"
+                    );
+                    assert!(detail.contains(&format!("is {len} bytes")), "{detail}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     proptest::proptest! {

@@ -344,3 +344,32 @@ fn silent_callers_are_closed_at_the_handshake_deadline() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(svc.wait_inbox(1)[0]["text"], "after them");
 }
+
+#[test]
+fn an_answer_too_long_for_one_frame_is_an_error_not_cut() {
+    let port = free_port();
+    let admin = Caller::new(port);
+    let mut svc = Service::start(
+        "TARGET",
+        "",
+        &format!(
+            "[limits]\nmax_aliases = 2048\n[remote]\nlisten = true\nport = {port}\nadministrators = [\"{}\"]\n",
+            admin.public_key(None)
+        ),
+    );
+    // 1500 aliases: their list is about 150 kB of JSON, more than one frame.
+    let aliases: String = (0..1500)
+        .map(|i| format!("[[alias]]\nname = \"MANYALIAS{i:04}\"\nowner = \"root\"\n"))
+        .collect();
+    crate::harness::write(&svc.dir.path().join("state/aliases.toml"), &aliases);
+    svc.crash_and_restart();
+    let local = stdout(&svc.cli(&["name"]));
+    assert!(local.contains("MANYALIAS1499"), "{local}");
+    let out = admin.netsend(None, &["name", "--server", "127.0.0.1"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("(2123)") && err.contains("bytes"), "{err}");
+    // A short answer still comes whole.
+    let out = admin.netsend(None, &["send", "--server", "127.0.0.1", "TARGET", "short"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
