@@ -101,8 +101,8 @@ pub fn sender(data: &[u8]) {
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(15);
     let options = SendOptions::default();
-    let mut session = ClientSession::new(called, calling, "bob", "alice", "hi", options)
-        .with_deadline(deadline);
+    let mut session =
+        ClientSession::new(called, calling, "bob", "alice", "hi", options).with_deadline(deadline);
     let (mut written, mut elapsed) = (0, 0u64);
     loop {
         while session.poll_transmit().is_some() {
