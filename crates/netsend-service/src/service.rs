@@ -211,6 +211,8 @@ pub struct Service {
     pub(crate) registrar: Arc<crate::registrar::Registrar>,
     /// The `[[hooks]]`, run after each stored message.
     pub(crate) hooks: crate::hooks::HookRunner,
+    /// Slots for forwarding stored messages on.
+    pub(crate) forwards: crate::slots::TaskSlots,
     stop: watch::Sender<bool>,
 }
 
@@ -470,7 +472,7 @@ impl Service {
                 }
             }
             service.hooks.dispatch(&message);
-            crate::forward::forward(&service, &message).await;
+            crate::forward::start(&service, message);
         });
     }
 
@@ -790,6 +792,7 @@ pub async fn run(
         name_cache: Mutex::default(),
         registrar,
         hooks: crate::hooks::HookRunner::new(&config.hooks),
+        forwards: crate::forward::slots(),
         session_addresses,
         name_addresses,
         interfaces: listeners.interfaces.clone(),

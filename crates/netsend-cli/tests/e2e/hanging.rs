@@ -1,8 +1,8 @@
 //! Recipients that never finish: a real listener that answers the session
 //! request and then only sends session keep-alives (`85 00 00 00`). Each
 //! outbound delivery has one deadline (`[limits] send_timeout_secs`) that
-//! keep-alives do not extend, and such a peer holds one slot of the outgoing
-//! queue, not the queue.
+//! keep-alives do not extend, such a peer holds one slot of the outgoing
+//! queue, not the queue, and forwards to it run in bounded slots.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -19,7 +19,15 @@ use crate::harness::{netsend_bin, stderr, stdout, Service};
 struct KeepAliveOnly {
     address: SocketAddr,
     keep_alives: Arc<AtomicUsize>,
+    open: Arc<Open>,
     stop: Arc<AtomicBool>,
+}
+
+/// Connections a [`KeepAliveOnly`] holds now, and the most it held at once.
+#[derive(Default)]
+struct Open {
+    now: AtomicUsize,
+    most: AtomicUsize,
 }
 
 impl KeepAliveOnly {
@@ -28,14 +36,20 @@ impl KeepAliveOnly {
         listener.set_nonblocking(true).unwrap();
         let address = listener.local_addr().unwrap();
         let keep_alives = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(Open::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let (count, halt) = (keep_alives.clone(), stop.clone());
+        let (count, held, halt) = (keep_alives.clone(), open.clone(), stop.clone());
         std::thread::spawn(move || {
             while !halt.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let (count, halt) = (count.clone(), halt.clone());
-                        std::thread::spawn(move || stall(stream, &count, &halt));
+                        let (count, held, halt) = (count.clone(), held.clone(), halt.clone());
+                        let now = held.now.fetch_add(1, Ordering::SeqCst) + 1;
+                        held.most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::spawn(move || {
+                            stall(stream, &count, &halt);
+                            held.now.fetch_sub(1, Ordering::SeqCst);
+                        });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
@@ -44,12 +58,17 @@ impl KeepAliveOnly {
         Self {
             address,
             keep_alives,
+            open,
             stop,
         }
     }
 
     fn keep_alives(&self) -> usize {
         self.keep_alives.load(Ordering::Relaxed)
+    }
+
+    fn most_open(&self) -> usize {
+        self.open.most.load(Ordering::SeqCst)
     }
 }
 
@@ -251,4 +270,41 @@ fn users_copies_to_a_hanging_machine_end_at_the_deadline() {
     );
     assert!(err.contains("nsgone"), "{err}");
     assert!(took < Duration::from_secs(30), "{took:?}");
+}
+
+#[test]
+fn forwards_to_a_hanging_host_hold_a_bounded_number_of_connections() {
+    let hung = KeepAliveOnly::bind("127.0.0.1:0");
+    let svc = Service::start(
+        "FWDHANG",
+        "",
+        &format!(
+            "{}[limits]\nsend_timeout_secs = 60\nmessages_per_minute = 0\nsender_messages_per_minute = 0\n",
+            static_name("FARAWAY", hung.address)
+        ),
+    );
+    for args in [
+        &["name", "ONWARD", "/add"][..],
+        &["name", "ONWARD", "/forward:FARAWAY"],
+    ] {
+        let out = svc.cli(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    // Each stored message starts a forward to a host that never finishes.
+    for i in 0..80 {
+        let out = svc.cli(&["send", "ONWARD", &format!("flood {i}")]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(svc.wait_inbox(80).len(), 80);
+    let started = Instant::now();
+    while hung.most_open() < 32 && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Give any forward beyond the bound time to show up.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        hung.most_open(),
+        32,
+        "connections to the hanging host at once"
+    );
 }
