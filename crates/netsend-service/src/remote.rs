@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -162,12 +162,36 @@ pub fn check_frame(buf: &[u8]) -> Option<usize> {
     (buf.len() >= 2 + len).then_some(2 + len)
 }
 
-fn read_frame(stream: &mut TcpStream) -> Result<Vec<u8>, RemoteError> {
+/// Reads one frame, all of it by `deadline`: a server that sends it a byte
+/// at a time cannot hold the caller longer.
+fn read_frame(stream: &mut TcpStream, deadline: Instant) -> Result<Vec<u8>, RemoteError> {
     let mut head = [0u8; 2];
-    stream.read_exact(&mut head)?;
+    read_by(stream, &mut head, deadline)?;
     let mut body = vec![0u8; usize::from(u16::from_be_bytes(head))];
-    stream.read_exact(&mut body)?;
+    read_by(stream, &mut body, deadline)?;
     Ok(body)
+}
+
+/// Fills `buf` from `stream`, or fails once `deadline` has passed.
+fn read_by(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> std::io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the server did not answer in time",
+            ));
+        }
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Servers whose keys we have seen: a text file of `SERVER KEY` lines.
@@ -260,6 +284,7 @@ impl KnownServers {
 
 /// Runs `request` on the messenger service at `address`, authenticated by
 /// `key`, checking the server's key against `known` (recorded under `server`).
+/// The whole call, answer included, must be done within `timeout`.
 pub fn call(
     address: SocketAddr,
     server: &str,
@@ -268,8 +293,8 @@ pub fn call(
     request: &Request,
     timeout: Duration,
 ) -> Result<Response, RemoteError> {
+    let deadline = Instant::now() + timeout;
     let mut stream = TcpStream::connect_timeout(&address, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     let mut noise = builder()
         .local_private_key(&key.private)
@@ -278,7 +303,7 @@ pub fn call(
     let mut payload = vec![0u8; MAX_FRAME];
     let n = noise.write_message(&[], &mut buf)?;
     stream.write_all(&frame(&buf[..n]))?;
-    let reply = read_frame(&mut stream)?;
+    let reply = read_frame(&mut stream, deadline)?;
     noise.read_message(&reply, &mut payload)?;
     let server_key: [u8; 32] = noise
         .get_remote_static()
@@ -294,7 +319,7 @@ pub fn call(
     }
     let n = noise.write_message(&json, &mut buf)?;
     stream.write_all(&frame(&buf[..n]))?;
-    let answer = read_frame(&mut stream)?;
+    let answer = read_frame(&mut stream, deadline)?;
     let n = noise.read_message(&answer, &mut payload)?;
     serde_json::from_slice(&payload[..n]).map_err(|e| RemoteError::Protocol(e.to_string()))
 }

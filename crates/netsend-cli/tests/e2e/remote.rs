@@ -373,3 +373,52 @@ fn an_answer_too_long_for_one_frame_is_an_error_not_cut() {
     let out = admin.netsend(None, &["send", "--server", "127.0.0.1", "TARGET", "short"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn a_server_that_drips_its_answer_cannot_hold_the_caller() {
+    use std::io::{Read as _, Write as _};
+    // A "server" that takes the handshake, announces a 65535-byte frame and
+    // then sends it one byte a second.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let mut first = [0u8; 256];
+        let _ = s.read(&mut first);
+        if s.write_all(&[0xFF, 0xFF]).is_err() {
+            return;
+        }
+        for _ in 0..120 {
+            if s.write_all(&[0]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let caller = Caller::new(port);
+    let started = Instant::now();
+    let mut child = Command::new(netsend_bin())
+        .arg("--config")
+        .arg(&caller.config)
+        .args(["send", "--server", "127.0.0.1", "TARGET", "hello?"])
+        .env("NETSEND_KEY_FILE", caller.key_file())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("the caller was still waiting after 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = started.elapsed();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("(2136)"), "{}", stderr(&out));
+    // The CLI allows a remote call 30 s in all.
+    assert!(took < Duration::from_secs(60), "{took:?}");
+}
