@@ -170,6 +170,10 @@ fn a_peer_that_only_sends_keep_alives_fails_the_send_at_the_deadline() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("NERR_NetworkError (2136)"), "{err}");
     assert!(err.contains("send_timeout_secs"), "{err}");
+    eprintln!(
+        "send to a keep-alive-only peer failed after {took:?} ({} keep-alives)",
+        hung.keep_alives()
+    );
     assert!(took >= Duration::from_millis(2500), "{took:?}");
     assert!(took < Duration::from_secs(30), "{took:?}");
     assert!(
@@ -219,6 +223,10 @@ fn a_hanging_recipient_holds_one_queue_slot_not_the_queue() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(shown.contains("delivered at"), "{shown}");
+    eprintln!(
+        "queued message delivered {:?} after its recipient came up",
+        started.elapsed()
+    );
     let inbox = receiver.wait_inbox(1);
     assert_eq!(inbox.len(), 1, "{inbox:?}");
     assert_eq!(inbox[0]["text"], "for later");
@@ -269,6 +277,7 @@ fn users_copies_to_a_hanging_machine_end_at_the_deadline() {
         "{err}"
     );
     assert!(err.contains("nsgone"), "{err}");
+    eprintln!("/USERS with a hanging machine took {took:?}");
     assert!(took < Duration::from_secs(30), "{took:?}");
 }
 
