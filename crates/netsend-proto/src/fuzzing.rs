@@ -127,3 +127,49 @@ pub fn sender(data: &[u8]) {
         assert!(now < deadline);
     }
 }
+
+/// Drives the anti-spam policy with arbitrary events, 8 bytes each (kind,
+/// gap in ms, IPv4 address, sender byte): session messages from addresses
+/// and local users, MESSNGR datagrams and node status requests. None may
+/// panic, its tables stay bounded, the datagrams admitted from every source
+/// together never exceed the shared budget, and no off-link source is ever
+/// answered a node status.
+#[doc(hidden)]
+pub fn policy(data: &[u8]) {
+    use crate::policy::{AccessList, Limits, Policy, Source, StatusAudience, MAX_KEYS};
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::{Duration, Instant};
+    let limits = Limits {
+        source_per_minute: 600,
+        source_burst: 60,
+        sender_per_minute: 120,
+        sender_burst: 30,
+        datagram_per_minute: 120,
+        datagram_burst: 30,
+        status_audience: StatusAudience::OnLink,
+        status_per_minute: 30,
+        status_burst: 10,
+    };
+    let mut policy = Policy::new(AccessList::default(), limits);
+    let t0 = Instant::now();
+    let mut now = t0;
+    let mut datagrams = 0u64;
+    for event in data.chunks_exact(8) {
+        now += Duration::from_millis(u64::from(u16::from_le_bytes([event[1], event[2]])));
+        let address = IpAddr::V4(Ipv4Addr::new(event[3], event[4], event[5], event[6]));
+        let sender = format!("S{:02X}", event[7]);
+        match event[0] % 4 {
+            0 => drop(policy.admit(now, address, &sender)),
+            1 => drop(policy.admit(now, Source::LocalUser(u32::from(event[7])), &sender)),
+            2 => datagrams += u64::from(policy.admit_datagram(now, address, &sender).is_ok()),
+            _ => {
+                let on_link = event[0] & 0x80 != 0;
+                let answered = policy.admit_status(now, address, on_link);
+                assert!(on_link || !answered);
+            }
+        }
+    }
+    let minutes = now.duration_since(t0).as_secs_f64() / 60.0;
+    assert!(datagrams as f64 <= 30.0 + 120.0 * minutes + 1.0);
+    assert!(policy.tracked_keys() <= 4 * MAX_KEYS);
+}

@@ -1,6 +1,8 @@
 //! Anti-spam, sans IO and bounded in memory: allow and deny lists by network and
-//! by sender name, and token-bucket rate limits per source address and per
-//! claimed sender name.
+//! by sender name, token-bucket rate limits per source (an address, or a local
+//! user by uid) and per claimed sender name, a budget shared by every
+//! datagram source (their addresses can be spoofed), and who gets node status
+//! answers.
 //!
 //! Each key may deliver `burst` messages at once and then `per_minute` a minute.
 //! A limiter holds at most [`MAX_KEYS`] keys; when it is full, the key seen
@@ -35,17 +37,20 @@ pub enum DropReason {
     SourceConnections,
     /// The recipient's inbox is full.
     InboxQuota,
+    /// Datagrams from every source together exceeded their budget.
+    DatagramRate,
 }
 
 impl DropReason {
     /// Every reason, in the order counters are reported.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::DeniedAddress,
         Self::DeniedSender,
         Self::SourceRate,
         Self::SenderRate,
         Self::SourceConnections,
         Self::InboxQuota,
+        Self::DatagramRate,
     ];
 
     /// A stable snake_case label for logs, counters and JSON.
@@ -57,6 +62,7 @@ impl DropReason {
             Self::SenderRate => "sender_rate",
             Self::SourceConnections => "source_connections",
             Self::InboxQuota => "inbox_quota",
+            Self::DatagramRate => "datagram_rate",
         }
     }
 
@@ -162,6 +168,9 @@ pub enum PolicyError {
     /// An address or network that does not parse.
     #[error("bad network {0:?}: write an address (192.0.2.7) or a network (192.0.2.0/24)")]
     BadNetwork(String),
+    /// A node status audience other than `on-link`, `anyone` or `none`.
+    #[error("bad node status audience {0:?}: \"on-link\", \"anyone\" or \"none\"")]
+    BadAudience(String),
 }
 
 impl FromStr for NamePattern {
@@ -253,6 +262,40 @@ impl AccessList {
     }
 }
 
+/// Who a message or a connection counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// A peer address (IPv4-mapped IPv6 counts as IPv4).
+    Address(IpAddr),
+    /// A local user sending through this host's own service, by uid: local
+    /// senders share an address but not its limits.
+    LocalUser(u32),
+}
+
+impl Source {
+    fn canonical(self) -> Self {
+        match self {
+            Self::Address(ip) => Self::Address(canonical(ip)),
+            user => user,
+        }
+    }
+}
+
+impl From<IpAddr> for Source {
+    fn from(ip: IpAddr) -> Self {
+        Self::Address(ip)
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Address(ip) => ip.fmt(f),
+            Self::LocalUser(uid) => write!(f, "uid {uid}"),
+        }
+    }
+}
+
 /// IPv4-mapped IPv6 addresses compared as IPv4.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
@@ -272,6 +315,53 @@ pub struct Limits {
     pub sender_per_minute: u32,
     /// Burst per claimed sender name.
     pub sender_burst: u32,
+    /// MESSNGR datagrams per minute from every source together (0: no limit).
+    pub datagram_per_minute: u32,
+    /// Burst of datagrams from every source together.
+    pub datagram_burst: u32,
+    /// Who gets node status answers.
+    pub status_audience: StatusAudience,
+    /// Node status answers per minute per source address (0: no limit).
+    pub status_per_minute: u32,
+    /// Burst of node status answers per source address.
+    pub status_burst: u32,
+}
+
+/// Who gets node status answers (`nmblookup -A`, `nbtscan`). A node status
+/// reply lists every name we hold (up to 64, the logged-in users among them)
+/// and is many times the size of the request, so answering forged sources
+/// anywhere would make us an amplifier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StatusAudience {
+    /// Hosts on the subnet of a served interface, and this host itself.
+    #[default]
+    OnLink,
+    /// Any address.
+    Anyone,
+    /// Nobody.
+    Nobody,
+}
+
+impl StatusAudience {
+    /// The configuration spelling: `on-link`, `anyone` or `none`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::OnLink => "on-link",
+            Self::Anyone => "anyone",
+            Self::Nobody => "none",
+        }
+    }
+}
+
+impl FromStr for StatusAudience {
+    type Err = PolicyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::OnLink, Self::Anyone, Self::Nobody]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| PolicyError::BadAudience(s.to_owned()))
+    }
 }
 
 /// A refused message: why, and when the sender may try again.
@@ -287,8 +377,11 @@ pub struct Refusal {
 #[derive(Debug)]
 pub struct Policy {
     access: AccessList,
-    per_source: RateLimiter<IpAddr>,
+    per_source: RateLimiter<Source>,
     per_sender: RateLimiter<String>,
+    datagrams: RateLimiter<()>,
+    status_audience: StatusAudience,
+    status_per_source: RateLimiter<IpAddr>,
 }
 
 impl Policy {
@@ -298,7 +391,25 @@ impl Policy {
             access,
             per_source: RateLimiter::new(limits.source_per_minute, limits.source_burst),
             per_sender: RateLimiter::new(limits.sender_per_minute, limits.sender_burst),
+            datagrams: RateLimiter::new(limits.datagram_per_minute, limits.datagram_burst),
+            status_audience: limits.status_audience,
+            status_per_source: RateLimiter::new(limits.status_per_minute, limits.status_burst),
         }
+    }
+
+    /// Whether a node status request from `source` gets an answer at `now`
+    /// (and takes a token from its limit): `on_link` says whether the source
+    /// is on the subnet of the interface it reached, or is this host. Denied
+    /// networks (and those outside a non-empty allow list) get none.
+    pub fn admit_status(&mut self, now: Instant, source: IpAddr, on_link: bool) -> bool {
+        let audience = match self.status_audience {
+            StatusAudience::OnLink => on_link,
+            StatusAudience::Anyone => true,
+            StatusAudience::Nobody => false,
+        };
+        audience
+            && self.access.admits_address(source)
+            && self.status_per_source.allow(now, &canonical(source))
     }
 
     /// Whether `source` may connect at all (checked before reading a byte).
@@ -307,21 +418,30 @@ impl Policy {
     }
 
     /// Whether a message from `source` claiming `sender` may be delivered at
-    /// `now`; takes a token from both rate limits when it may.
-    pub fn admit(&mut self, now: Instant, source: IpAddr, sender: &str) -> Result<(), Refusal> {
+    /// `now`; takes a token from both rate limits when it may. The lists
+    /// apply to addresses; a local user is limited like an address of its own.
+    pub fn admit(
+        &mut self,
+        now: Instant,
+        source: impl Into<Source>,
+        sender: &str,
+    ) -> Result<(), Refusal> {
+        let source = source.into();
         let deny = |reason| {
             Err(Refusal {
                 reason,
                 retry_after: Duration::ZERO,
             })
         };
-        if !self.access.admits_address(source) {
-            return deny(DropReason::DeniedAddress);
+        if let Source::Address(ip) = source {
+            if !self.access.admits_address(ip) {
+                return deny(DropReason::DeniedAddress);
+            }
         }
         if !self.access.admits_sender(sender) {
             return deny(DropReason::DeniedSender);
         }
-        let source = canonical(source);
+        let source = source.canonical();
         if !self.per_source.allow(now, &source) {
             return Err(Refusal {
                 reason: DropReason::SourceRate,
@@ -338,9 +458,32 @@ impl Policy {
         Ok(())
     }
 
-    /// Keys tracked by the two rate limiters (bounded by `2 * MAX_KEYS`).
+    /// [`Self::admit`] for a MESSNGR datagram from `source`, which must also
+    /// fit the budget every datagram source shares: a datagram's source
+    /// address can be forged, so a flood from ever new addresses, which no
+    /// per-source limit sees, is bounded by it too.
+    pub fn admit_datagram(
+        &mut self,
+        now: Instant,
+        source: IpAddr,
+        sender: &str,
+    ) -> Result<(), Refusal> {
+        self.admit(now, Source::Address(source), sender)?;
+        if !self.datagrams.allow(now, &()) {
+            return Err(Refusal {
+                reason: DropReason::DatagramRate,
+                retry_after: self.datagrams.retry_after(&()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Keys tracked by the rate limiters (bounded by `4 * MAX_KEYS`).
     pub fn tracked_keys(&self) -> usize {
-        self.per_source.len() + self.per_sender.len()
+        self.per_source.len()
+            + self.per_sender.len()
+            + self.datagrams.len()
+            + self.status_per_source.len()
     }
 }
 
@@ -412,6 +555,133 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn unlimited() -> Limits {
+        Limits {
+            source_per_minute: 0,
+            source_burst: 0,
+            sender_per_minute: 0,
+            sender_burst: 0,
+            datagram_per_minute: 0,
+            datagram_burst: 0,
+            status_audience: StatusAudience::Anyone,
+            status_per_minute: 0,
+            status_burst: 0,
+        }
+    }
+
+    #[test]
+    fn each_local_user_has_a_limit_of_its_own() {
+        let t0 = Instant::now();
+        let limits = Limits {
+            source_per_minute: 60,
+            source_burst: 3,
+            ..unlimited()
+        };
+        let access = AccessList {
+            deny_networks: vec![parse_network("127.0.0.0/8").unwrap()],
+            deny_senders: vec!["SPAM*".parse().unwrap()],
+            ..AccessList::default()
+        };
+        let mut p = Policy::new(access, limits);
+        let flooder = Source::LocalUser(1001);
+        let ok = (0..10)
+            .filter(|i| p.admit(t0, flooder, &format!("u{i}")).is_ok())
+            .count();
+        assert_eq!(ok, 3);
+        let refused = p.admit(t0, flooder, "again").unwrap_err();
+        assert_eq!(refused.reason, DropReason::SourceRate);
+        // Another user on the same host is not held up, whatever the
+        // address lists say (they are about networks) ...
+        assert_eq!(p.admit(t0, Source::LocalUser(1002), "bob"), Ok(()));
+        // ... but the sender lists still apply.
+        assert_eq!(
+            p.admit(t0, Source::LocalUser(1002), "spammer")
+                .unwrap_err()
+                .reason,
+            DropReason::DeniedSender
+        );
+        assert_eq!(
+            p.admit(t0, ip("127.0.0.1"), "bob").unwrap_err().reason,
+            DropReason::DeniedAddress
+        );
+    }
+
+    #[test]
+    fn datagrams_from_ever_new_addresses_share_one_budget() {
+        let t0 = Instant::now();
+        let limits = Limits {
+            source_per_minute: 60,
+            source_burst: 5,
+            datagram_per_minute: 60,
+            datagram_burst: 10,
+            ..unlimited()
+        };
+        let mut p = Policy::new(AccessList::default(), limits);
+        let forged = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0xC633_6400 + i));
+        let ok = (0..100)
+            .filter(|&i| p.admit_datagram(t0, forged(i), &format!("S{i}")).is_ok())
+            .count();
+        assert_eq!(ok, 10);
+        let refused = p.admit_datagram(t0, forged(500), "S500").unwrap_err();
+        assert_eq!(refused.reason, DropReason::DatagramRate);
+        assert!(refused.retry_after > Duration::ZERO);
+        // The budget refills at its rate; sessions (not forgeable) are not held up.
+        assert!(p
+            .admit_datagram(t0 + Duration::from_secs(1), forged(501), "S501")
+            .is_ok());
+        assert_eq!(p.admit(t0, forged(502), "S502"), Ok(()));
+        // A single flooding address is stopped by its own limit first.
+        let mut q = Policy::new(AccessList::default(), limits);
+        let one = ip("192.0.2.9");
+        assert_eq!(
+            (0..20)
+                .filter(|i| q.admit_datagram(t0, one, &format!("x{i}")).is_ok())
+                .count(),
+            5
+        );
+        assert!(q.admit_datagram(t0, forged(1), "other").is_ok());
+    }
+
+    #[test]
+    fn node_status_goes_to_on_link_sources_each_a_few_times() {
+        let t0 = Instant::now();
+        let limits = Limits {
+            status_audience: StatusAudience::OnLink,
+            status_per_minute: 60,
+            status_burst: 3,
+            ..unlimited()
+        };
+        let access = AccessList {
+            deny_networks: vec![parse_network("192.0.2.66").unwrap()],
+            ..AccessList::default()
+        };
+        let mut p = Policy::new(access.clone(), limits);
+        assert!(!p.admit_status(t0, ip("198.51.100.7"), false));
+        assert!(!p.admit_status(t0, ip("192.0.2.66"), true));
+        let lan = ip("192.0.2.7");
+        assert_eq!((0..10).filter(|_| p.admit_status(t0, lan, true)).count(), 3);
+        assert!(p.admit_status(t0, ip("192.0.2.8"), true));
+        assert!(p.admit_status(t0 + Duration::from_secs(1), lan, true));
+        let anyone = Limits {
+            status_audience: StatusAudience::Anyone,
+            ..limits
+        };
+        assert!(Policy::new(access.clone(), anyone).admit_status(t0, ip("198.51.100.7"), false));
+        let nobody = Limits {
+            status_audience: StatusAudience::Nobody,
+            ..limits
+        };
+        assert!(!Policy::new(access, nobody).admit_status(t0, lan, true));
+        for a in [
+            StatusAudience::OnLink,
+            StatusAudience::Anyone,
+            StatusAudience::Nobody,
+        ] {
+            assert_eq!(a.as_str().parse::<StatusAudience>(), Ok(a));
+        }
+        assert!("everyone".parse::<StatusAudience>().is_err());
+    }
+
     #[test]
     fn burst_then_rate_per_source() {
         let t0 = Instant::now();
@@ -448,6 +718,7 @@ mod tests {
             source_burst: 60,
             sender_per_minute: 60,
             sender_burst: 3,
+            ..unlimited()
         };
         let mut p = Policy::new(AccessList::default(), limits);
         for i in 1..=3u8 {
@@ -481,15 +752,7 @@ mod tests {
         };
         assert!(only_admins.admits_sender("administrator"));
         assert!(!only_admins.admits_sender("guest"));
-        let mut p = Policy::new(
-            access,
-            Limits {
-                source_per_minute: 0,
-                source_burst: 0,
-                sender_per_minute: 0,
-                sender_burst: 0,
-            },
-        );
+        let mut p = Policy::new(access, unlimited());
         let now = Instant::now();
         assert_eq!(
             p.admit(now, ip("192.0.2.66"), "alice").unwrap_err().reason,
@@ -545,6 +808,35 @@ mod tests {
             }
             let elapsed = now.duration_since(t0).as_secs();
             prop_assert!(allowed <= 5 + elapsed + 1);
+        }
+
+        #[test]
+        fn forged_datagram_sources_never_exceed_the_shared_budget(
+            datagrams in proptest::collection::vec((any::<u32>(), 0u64..500), 1..300),
+        ) {
+            let t0 = Instant::now();
+            let limits = Limits {
+                source_per_minute: 600,
+                source_burst: 60,
+                sender_per_minute: 600,
+                sender_burst: 60,
+                datagram_per_minute: 60,
+                datagram_burst: 10,
+                ..unlimited()
+            };
+            let mut p = Policy::new(AccessList::default(), limits);
+            let mut now = t0;
+            let mut stored = 0u64;
+            for (addr, gap) in &datagrams {
+                now += Duration::from_millis(*gap);
+                let source = IpAddr::from(std::net::Ipv4Addr::from(*addr));
+                if p.admit_datagram(now, source, &format!("{addr:x}")).is_ok() {
+                    stored += 1;
+                }
+            }
+            let elapsed = now.duration_since(t0).as_secs();
+            prop_assert!(stored <= 10 + elapsed + 1);
+            prop_assert!(p.tracked_keys() <= 4 * MAX_KEYS);
         }
     }
 }

@@ -39,6 +39,17 @@ impl Host<'_> {
     }
 }
 
+/// Whether `request` asks for node status (`nmblookup -A`, `nbtscan`), whose
+/// answer lists our names and is rationed (see
+/// [`crate::policy::Policy::admit_status`]).
+pub fn is_node_status(request: &Packet) -> bool {
+    !request.flags.response
+        && request.flags.opcode() == Opcode::QUERY
+        && request
+            .question()
+            .is_some_and(|q| q.qtype == rr_type::NBSTAT)
+}
+
 /// The reply we owe to `request`, if any.
 pub fn answer(request: &Packet, host: &Host<'_>) -> Option<Packet> {
     if request.flags.response {
@@ -218,6 +229,11 @@ mod tests {
         assert_eq!(status.names[2].flags, 0x0400);
         let other = NetbiosName::new("OTHER", 0).unwrap();
         assert!(reply(&Packet::node_status_request(6, other, false)).is_none());
+        assert!(is_node_status(&Packet::node_status_request(
+            6, other, false
+        )));
+        assert!(!is_node_status(&r));
+        assert!(!is_node_status(&Packet::name_query(7, other, false)));
     }
 
     #[test]

@@ -273,12 +273,13 @@ proptest! {
 #[test]
 fn handler_fuzz_corpora_replay_cleanly() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 5] = [
+    let targets: [Target; 6] = [
         ("session", crate::fuzzing::session),
         ("sender", crate::fuzzing::sender),
         ("datagram", crate::fuzzing::datagram),
         ("display", crate::fuzzing::display),
         ("receipt", crate::fuzzing::receipt),
+        ("policy", crate::fuzzing::policy),
     ];
     for (target, run) in targets {
         let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -315,5 +316,10 @@ proptest! {
         let mut data = vec![pace];
         frames.iter().for_each(|f| data.extend_from_slice(f));
         crate::fuzzing::sender(&data);
+    }
+
+    #[test]
+    fn policy_events_keep_their_bounds(bytes in proptest::collection::vec(any::<u8>(), 0..2400)) {
+        crate::fuzzing::policy(&bytes);
     }
 }

@@ -3,7 +3,9 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
-use netsend_proto::policy::{parse_network, AccessList, Limits, NamePattern, Policy};
+use netsend_proto::policy::{
+    parse_network, AccessList, Limits, NamePattern, Policy, StatusAudience,
+};
 use netsend_wire::{CodePage, NetbiosName};
 use serde::{Deserialize, Serialize};
 
@@ -290,6 +292,10 @@ pub struct NetworkConfig {
     /// Session service port (TCP).
     #[serde(default = "default_session_port")]
     pub session_port: u16,
+    /// Who gets node status answers (`nmblookup -A`, `nbtscan`): `on-link`
+    /// (hosts on a served interface's subnet, and this host), `anyone` or `none`.
+    #[serde(default, with = "status_audience_serde")]
+    pub node_status: StatusAudience,
 }
 
 /// `[limits]`.
@@ -333,6 +339,20 @@ pub struct LimitsConfig {
     /// a full inbox refuses new messages until some are deleted (0: no quota).
     #[serde(default = "default_inbox_quota")]
     pub inbox_quota: u64,
+    /// MESSNGR datagrams stored per minute from every source together,
+    /// after the burst (0: no limit); their source addresses can be forged.
+    #[serde(default = "default_datagrams_per_minute")]
+    pub datagrams_per_minute: u32,
+    /// Datagrams every source together may deliver at once.
+    #[serde(default = "default_datagram_burst")]
+    pub datagram_burst: u32,
+    /// Node status answers per minute to one source address, after the
+    /// burst (0: no limit).
+    #[serde(default = "default_node_status_per_minute")]
+    pub node_status_per_minute: u32,
+    /// Node status answers one source address may get at once.
+    #[serde(default = "default_node_status_burst")]
+    pub node_status_burst: u32,
     /// Longest one outbound delivery may take, in seconds: resolution,
     /// connection, session and every block together; session keep-alives do
     /// not extend it.
@@ -593,6 +613,18 @@ const fn default_max_connections_per_source() -> usize {
 const fn default_inbox_quota() -> u64 {
     10_000
 }
+const fn default_datagrams_per_minute() -> u32 {
+    120
+}
+const fn default_datagram_burst() -> u32 {
+    30
+}
+const fn default_node_status_per_minute() -> u32 {
+    30
+}
+const fn default_node_status_burst() -> u32 {
+    10
+}
 const fn default_send_timeout() -> u64 {
     15
 }
@@ -608,6 +640,7 @@ impl Default for NetworkConfig {
             name_port: default_name_port(),
             datagram_port: default_datagram_port(),
             session_port: default_session_port(),
+            node_status: StatusAudience::default(),
         }
     }
 }
@@ -626,6 +659,10 @@ impl Default for LimitsConfig {
             max_aliases: default_max_aliases(),
             max_connections_per_source: default_max_connections_per_source(),
             inbox_quota: default_inbox_quota(),
+            datagrams_per_minute: default_datagrams_per_minute(),
+            datagram_burst: default_datagram_burst(),
+            node_status_per_minute: default_node_status_per_minute(),
+            node_status_burst: default_node_status_burst(),
             send_timeout_secs: default_send_timeout(),
         }
     }
@@ -742,8 +779,27 @@ impl Config {
                 source_burst: l.message_burst,
                 sender_per_minute: l.sender_messages_per_minute,
                 sender_burst: l.sender_message_burst,
+                datagram_per_minute: l.datagrams_per_minute,
+                datagram_burst: l.datagram_burst,
+                status_audience: self.network.node_status,
+                status_per_minute: l.node_status_per_minute,
+                status_burst: l.node_status_burst,
             },
         ))
+    }
+}
+
+mod status_audience_serde {
+    use netsend_proto::policy::StatusAudience;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(a: &StatusAudience, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(a.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<StatusAudience, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

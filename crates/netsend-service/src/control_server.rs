@@ -452,7 +452,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             expire_minutes,
         } => {
             let (from, text) = sender_identity(caller, from, text);
-            match crate::send::send(service, &to, &from, &text).await {
+            match crate::send::send(service, Some(caller.uid), &to, &from, &text).await {
                 Ok(mut report) => {
                     report.receipt_id = service
                         .record_sent(caller.login.clone(), &report, &from, &text)
@@ -605,10 +605,12 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             for (i, person) in people.into_iter().enumerate() {
                 let (service, slots) = (service.clone(), slots.clone());
                 let (from, text) = (from.clone(), text.clone());
+                let uid = caller.uid;
                 sends.spawn(async move {
                     let _slot = slots.acquire_owned().await;
                     let sent = crate::send::send_to_session(
                         &service,
+                        Some(uid),
                         &person.user,
                         person.client.as_deref(),
                         &from,
@@ -637,7 +639,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
         }
         Request::Send { to, from, text } => {
             let (from, text) = sender_identity(caller, from, text);
-            match crate::send::send(service, &to, &from, &text).await {
+            match crate::send::send(service, Some(caller.uid), &to, &from, &text).await {
                 Ok(mut report) => {
                     tracing::info!(event = "send", %from, to = %report.to, peer = %report.address, transport = "session", "message sent");
                     report.receipt_id = service

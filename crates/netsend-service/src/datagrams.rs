@@ -37,7 +37,9 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
             continue;
         };
         if let Some(receipt) = netsend_proto::receipt::from_datagram(&buf[..len]) {
-            take_receipt(&service, peer_ip, receipt).await;
+            if service.admit_address(peer) {
+                take_receipt(&service, peer_ip, receipt).await;
+            }
             continue;
         }
         let Some(received) = messenger_message(&service, &buf[..len]) else {
@@ -50,7 +52,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
         }
         let broadcast = received.addressed == Addressed::Broadcast;
         let message = received.message;
-        if !service.admit(peer, &message.from) {
+        if !service.admit_datagram(peer, &message.from) {
             continue;
         }
         if broadcast && should_relay(&service, peer_ip, received.origin) {

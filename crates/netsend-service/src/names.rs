@@ -46,6 +46,10 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
                 continue;
             }
         };
+        if responder::is_node_status(&packet) && !service.admit_status(peer) {
+            tracing::debug!(%peer, "node status request not answered");
+            continue;
+        }
         let reply = {
             let names = service.registrar.owned(iface.address).unwrap_or_else(|| {
                 let aliases = service.aliases.lock().expect("alias table lock");

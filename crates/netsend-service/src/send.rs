@@ -11,7 +11,7 @@ use netsend_wire::name::suffix;
 use netsend_wire::status::NetApiStatus;
 use netsend_wire::{nbss, NetbiosName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::{TcpSocket, UdpSocket};
 
 use crate::control::SendReport;
 use crate::service::Service;
@@ -145,9 +145,12 @@ impl SendFailure {
     }
 }
 
-/// Sends `text` from `from` to the alias `to`.
+/// Sends `text` from `from` to the alias `to`, on behalf of the local user
+/// `uid` when there is one (a message to one of our own names then counts
+/// against that user's limits, not against our address).
 pub async fn send(
     service: &Arc<Service>,
+    uid: Option<u32>,
     to: &str,
     from: &str,
     text: &str,
@@ -172,7 +175,7 @@ pub async fn send(
         None => resolve(service, &name, deadline).await?,
     };
     let session = || client_session(service, name, from, to, text);
-    let address = match deliver(address, session(), deadline).await {
+    let address = match deliver(service, uid, address, session(), deadline).await {
         Ok(()) => address,
         // A cached address may be stale (the owner left): forget it and ask again.
         Err(SendFailure::Network(..) | SendFailure::NameNotFound(_)) if cached.is_some() => {
@@ -182,7 +185,7 @@ pub async fn send(
                 .expect("name cache lock")
                 .remove(&name);
             let fresh = resolve(service, &name, deadline).await?;
-            deliver(fresh, session(), deadline).await?;
+            deliver(service, uid, fresh, session(), deadline).await?;
             fresh
         }
         Err(e) => return Err(e),
@@ -223,16 +226,18 @@ fn client_session(
 
 /// Sends `text` to `user` at the machine they sit at: their alias here when
 /// `client` is `None` (a local login), else `USER<03>` at that client (an IPv4
-/// address, or a NetBIOS name resolved like any other).
+/// address, or a NetBIOS name resolved like any other), on behalf of the
+/// local user `uid` as in [`send`].
 pub async fn send_to_session(
     service: &Arc<Service>,
+    uid: Option<u32>,
     user: &str,
     client: Option<&str>,
     from: &str,
     text: &str,
 ) -> Result<SendReport, SendFailure> {
     let Some(client) = client else {
-        return send(service, user, from, text).await;
+        return send(service, uid, user, from, text).await;
     };
     let name = NetbiosName::with_code_page(user, suffix::MESSENGER, service.code_page)
         .map_err(|e| SendFailure::InvalidParameter(format!("user {user:?}: {e}")))?;
@@ -249,7 +254,7 @@ pub async fn send_to_session(
         }
     };
     let session = client_session(service, name, from, user, text);
-    deliver(address, session, deadline).await?;
+    deliver(service, uid, address, session, deadline).await?;
     Ok(SendReport {
         to: name.to_text(service.code_page),
         address: address.to_string(),
@@ -261,7 +266,7 @@ pub async fn send_to_session(
 /// Sends `text` to the alias `to` at `address` (a host's session service),
 /// without resolving `to` there, by `deadline`.
 pub(crate) async fn send_to_address(
-    service: &Service,
+    service: &Arc<Service>,
     to: &str,
     address: SocketAddr,
     from: &str,
@@ -271,6 +276,8 @@ pub(crate) async fn send_to_address(
     let name = NetbiosName::with_code_page(to, suffix::MESSENGER, service.code_page)
         .map_err(|e| SendFailure::InvalidParameter(format!("recipient {to:?}: {e}")))?;
     deliver(
+        service,
+        None,
         address,
         client_session(service, name, from, to, text),
         deadline,
@@ -426,16 +433,36 @@ async fn query(
 }
 
 /// Connects to `address` and runs the client session to completion, or
-/// fails at `deadline`.
+/// fails at `deadline`. When the message is the local user `uid`'s and
+/// `address` is this host, the connection's local end is bound first and
+/// recorded, so our session service counts it against that user from the
+/// moment it is accepted.
 async fn deliver(
+    service: &Arc<Service>,
+    uid: Option<u32>,
     address: SocketAddr,
     session: ClientSession,
     deadline: Deadline,
 ) -> Result<(), SendFailure> {
     let net = |e: String| SendFailure::Network(address, e);
     let mut session = session.with_deadline(deadline.at);
+    let socket = match address {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|e| net(e.to_string()))?;
+    let _local_sender = match uid {
+        Some(uid) if service.is_own_address(address.ip()) => Some(
+            socket
+                .bind(SocketAddr::new(address.ip(), 0))
+                .and_then(|()| socket.local_addr())
+                .map(|local| service.local_sender(local, uid))
+                .map_err(|e| net(e.to_string()))?,
+        ),
+        _ => None,
+    };
     let connect_by = deadline.at.min(Instant::now() + CONNECT_TIMEOUT);
-    let mut stream = tokio::time::timeout_at(connect_by.into(), TcpStream::connect(address))
+    let mut stream = tokio::time::timeout_at(connect_by.into(), socket.connect(address))
         .await
         .map_err(|_| net("connection timed out".into()))?
         .map_err(|e| net(e.to_string()))?;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use netsend_proto::policy::{DropReason, Policy};
+use netsend_proto::policy::{DropReason, Policy, Source};
 use netsend_wire::CodePage;
 use tokio::net::{TcpListener, UdpSocket, UnixListener};
 use tokio::sync::watch;
@@ -201,8 +201,11 @@ pub struct Service {
     policy: Mutex<Policy>,
     /// Messages and connections dropped since start, by reason.
     drops: [AtomicU64; DropReason::ALL.len()],
-    /// Open TCP sessions per source address.
-    connections: Mutex<HashMap<IpAddr, usize>>,
+    /// Open TCP sessions per source (an address, or a local user).
+    connections: Mutex<HashMap<Source, usize>>,
+    /// The local end of each of our own connections to our session service
+    /// that carries a local user's message, with that user's uid.
+    local_senders: Mutex<HashMap<SocketAddr, u32>>,
     /// Networks whose domain broadcasts we relay into our subnets.
     pub(crate) relay_from: Vec<ipnet::IpNet>,
     /// Recently resolved names.
@@ -227,15 +230,103 @@ impl Service {
         let _ = self.stop.send(true);
     }
 
+    /// What a connection from `peer` counts against: the local user whose
+    /// message we are carrying on it, or else its address.
+    fn source_of(&self, peer: SocketAddr) -> Source {
+        let local = self.local_senders.lock().expect("local sender lock");
+        local
+            .get(&peer)
+            .map_or(Source::Address(peer.ip()), |&uid| Source::LocalUser(uid))
+    }
+
+    /// Records that the connection from `local` (to our own session
+    /// service) carries a message of the local user `uid`, until the guard
+    /// is dropped.
+    pub(crate) fn local_sender(self: &Arc<Self>, local: SocketAddr, uid: u32) -> LocalSender {
+        self.local_senders
+            .lock()
+            .expect("local sender lock")
+            .insert(local, uid);
+        LocalSender {
+            service: self.clone(),
+            local,
+        }
+    }
+
+    /// Whether `ip` is this host: loopback or a served address.
+    pub(crate) fn is_own_address(&self, ip: IpAddr) -> bool {
+        ip.is_loopback()
+            || self.interfaces.iter().any(|i| IpAddr::V4(i.address) == ip)
+            || self.session_addresses.iter().any(|a| a.ip() == ip)
+    }
+
     /// Whether `peer` may deliver one more message claiming `from` now;
     /// counts and logs a drop.
     pub(crate) fn admit(&self, peer: SocketAddr, from: &str) -> bool {
+        let now = std::time::Instant::now();
+        let source = self.source_of(peer);
+        let verdict = self
+            .policy
+            .lock()
+            .expect("policy lock")
+            .admit(now, source, from);
+        self.verdict(verdict, peer, from)
+    }
+
+    /// [`Self::admit`] for a MESSNGR datagram, which also takes from the
+    /// budget all datagram sources share.
+    pub(crate) fn admit_datagram(&self, peer: SocketAddr, from: &str) -> bool {
         let now = std::time::Instant::now();
         let verdict = self
             .policy
             .lock()
             .expect("policy lock")
-            .admit(now, peer.ip(), from);
+            .admit_datagram(now, peer.ip(), from);
+        self.verdict(verdict, peer, from)
+    }
+
+    /// Whether a datagram from `peer` that carries no message (a receipt)
+    /// may be taken: its address is not denied. Counts and logs a drop.
+    pub(crate) fn admit_address(&self, peer: SocketAddr) -> bool {
+        if self
+            .policy
+            .lock()
+            .expect("policy lock")
+            .admits_address(peer.ip())
+        {
+            return true;
+        }
+        self.count_drop(
+            DropReason::DeniedAddress,
+            peer,
+            "",
+            std::time::Duration::ZERO,
+        );
+        false
+    }
+
+    /// Whether a node status request from `peer` is answered now; it is
+    /// on-link when it is this host or on the subnet of a served interface.
+    pub(crate) fn admit_status(&self, peer: SocketAddr) -> bool {
+        let on_link = match peer.ip() {
+            IpAddr::V4(ip) => {
+                self.is_own_address(peer.ip()) || self.interfaces.iter().any(|i| i.is_on_link(ip))
+            }
+            IpAddr::V6(_) => false,
+        };
+        self.policy.lock().expect("policy lock").admit_status(
+            std::time::Instant::now(),
+            peer.ip(),
+            on_link,
+        )
+    }
+
+    fn verdict(
+        &self,
+        verdict: Result<(), netsend_proto::policy::Refusal>,
+        peer: SocketAddr,
+        from: &str,
+    ) -> bool {
         match verdict {
             Ok(()) => true,
             Err(refusal) => {
@@ -351,7 +442,8 @@ impl Service {
         }
     }
 
-    /// Counts a drop and writes its log line (structured: reason, peer, sender).
+    /// Counts a drop and writes its log line (structured: reason, peer,
+    /// source, sender).
     pub(crate) fn count_drop(
         &self,
         reason: DropReason,
@@ -360,10 +452,13 @@ impl Service {
         retry_after: std::time::Duration,
     ) {
         let total = self.drops[reason.index()].fetch_add(1, Ordering::Relaxed) + 1;
+        // What the drop was counted against: the address, or a local user.
+        let source = self.source_of(peer);
         tracing::warn!(
             event = "drop",
             reason = reason.as_str(),
             %peer,
+            %source,
             from,
             retry_after_ms = retry_after.as_millis() as u64,
             total,
@@ -387,8 +482,12 @@ impl Service {
     /// Takes a session slot for `peer`, or `None` (counted and logged) when
     /// the address is denied or already holds its share of sessions.
     pub(crate) fn open_session(self: &Arc<Self>, peer: SocketAddr) -> Option<SessionSlot> {
-        let ip = peer.ip();
-        if !self.policy.lock().expect("policy lock").admits_address(ip) {
+        if !self
+            .policy
+            .lock()
+            .expect("policy lock")
+            .admits_address(peer.ip())
+        {
             self.count_drop(
                 DropReason::DeniedAddress,
                 peer,
@@ -397,8 +496,9 @@ impl Service {
             );
             return None;
         }
+        let source = self.source_of(peer);
         let mut open = self.connections.lock().expect("connection table lock");
-        let n = open.entry(ip).or_insert(0);
+        let n = open.entry(source).or_insert(0);
         if *n >= self.config.limits.max_connections_per_source.max(1) {
             drop(open);
             self.count_drop(
@@ -412,7 +512,7 @@ impl Service {
         *n += 1;
         Some(SessionSlot {
             service: self.clone(),
-            ip,
+            source,
         })
     }
 
@@ -592,7 +692,12 @@ async fn retry_queue(service: Arc<Service>) {
 
 /// One attempt of a queued message, and its outcome recorded in the queue.
 async fn attempt_queued(service: Arc<Service>, q: crate::inbox::Queued) {
-    let sent = crate::send::send(&service, &q.to, &q.from, &q.text).await;
+    // A local user's queued message counts against them, as when it was sent.
+    let uid = nix::unistd::User::from_name(&q.owner)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw());
+    let sent = crate::send::send(&service, uid, &q.to, &q.from, &q.text).await;
     let op = match sent {
         Ok(report) => {
             tracing::info!(event = "send", id = q.id, to = %report.to, peer = %report.address, "queued message delivered");
@@ -714,7 +819,7 @@ async fn watch_logins(service: Arc<Service>) {
 /// One TCP session counted against its source address; released on drop.
 pub(crate) struct SessionSlot {
     service: Arc<Service>,
-    ip: IpAddr,
+    source: Source,
 }
 
 impl Drop for SessionSlot {
@@ -724,12 +829,29 @@ impl Drop for SessionSlot {
             .connections
             .lock()
             .expect("connection table lock");
-        if let Some(n) = open.get_mut(&self.ip) {
+        if let Some(n) = open.get_mut(&self.source) {
             *n -= 1;
             if *n == 0 {
-                open.remove(&self.ip);
+                open.remove(&self.source);
             }
         }
+    }
+}
+
+/// A local user's connection to our own session service, known by its
+/// local end (see [`Service::local_sender`]); forgotten when dropped.
+pub(crate) struct LocalSender {
+    service: Arc<Service>,
+    local: SocketAddr,
+}
+
+impl Drop for LocalSender {
+    fn drop(&mut self) {
+        self.service
+            .local_senders
+            .lock()
+            .expect("local sender lock")
+            .remove(&self.local);
     }
 }
 
@@ -786,6 +908,7 @@ pub async fn run(
         policy: Mutex::new(policy),
         drops: Default::default(),
         connections: Mutex::default(),
+        local_senders: Mutex::default(),
         relay_from: config
             .relay_networks()
             .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?,

@@ -383,6 +383,16 @@ pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The id `netsend send` printed for `netsend status ID`.
+pub(crate) fn receipt_id(send: &Output) -> String {
+    let said = stdout(send);
+    said.split("netsend status ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no receipt id: {said}"))
+        .to_owned()
+}
+
 /// Writes a file, creating parents.
 pub(crate) fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -267,13 +267,7 @@ fn the_sender_sees_when_its_message_was_read() {
     let b = Service::start_in(Some(&lan.ns("b")), "HOSTRB", "192.0.2.62", 139, 137, "", "");
     let out = a.cli(&["send", "HOSTRB", "did you get this?"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let said = crate::harness::stdout(&out);
-    let id = said
-        .split("netsend status ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no receipt id: {said}"))
-        .to_owned();
+    let id = crate::harness::receipt_id(&out);
     let status = crate::harness::stdout(&a.cli(&["status", &id]));
     assert!(status.contains("shown not yet, read not yet"), "{status}");
     // The recipient reads it: its host sends the receipt back.

@@ -1,6 +1,7 @@
 //! End-to-end tests: real `netsend` service processes on test ports, the CLI as a
 //! user runs it, Samba's tools as peers, and a LAN of network namespaces.
 
+mod abuse;
 mod crash;
 mod delivery;
 mod display;

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::harness::{have, is_root, require, stderr, stdout, write, Lan, Service};
 
 /// A client smb.conf for smbclient/nmblookup.
-fn client_conf(dir: &Path, interfaces: &str) -> String {
+pub(crate) fn client_conf(dir: &Path, interfaces: &str) -> String {
     let path = dir.join("client-smb.conf");
     write(
         &path,
