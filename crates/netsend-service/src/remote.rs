@@ -568,11 +568,13 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn responder_runs_a_handshake_and_decrypts_one_request() {
-        let server = KeyPair::generate().unwrap();
-        let client = KeyPair::generate().unwrap();
-        let mut responder = Responder::new(&server).unwrap();
+    /// A caller's side after a whole handshake with `responder` (which
+    /// holds `server`'s key), as `client`.
+    fn handshake(
+        responder: &mut Responder,
+        server: &KeyPair,
+        client: &KeyPair,
+    ) -> snow::TransportState {
         let mut noise = builder()
             .local_private_key(&client.private)
             .build_initiator()
@@ -588,7 +590,17 @@ mod tests {
         let n = noise.write_message(&[], &mut buf).unwrap();
         assert!(matches!(responder.handle(&buf[..n]).unwrap(), Step::Read));
         assert_eq!(responder.caller_key(), Some(&client.public));
-        let mut noise = noise.into_transport_mode().unwrap();
+        noise.into_transport_mode().unwrap()
+    }
+
+    #[test]
+    fn responder_runs_a_handshake_and_decrypts_one_request() {
+        let server = KeyPair::generate().unwrap();
+        let client = KeyPair::generate().unwrap();
+        let mut responder = Responder::new(&server).unwrap();
+        let mut noise = handshake(&mut responder, &server, &client);
+        let mut buf = vec![0u8; MAX_FRAME];
+        let mut payload = vec![0u8; MAX_FRAME];
         let n = noise
             .write_message(&serde_json::to_vec(&Request::Names).unwrap(), &mut buf)
             .unwrap();
@@ -611,20 +623,8 @@ mod tests {
         let server = KeyPair::generate().unwrap();
         let client = KeyPair::generate().unwrap();
         let mut responder = Responder::new(&server).unwrap();
-        let mut noise = builder()
-            .local_private_key(&client.private)
-            .build_initiator()
-            .unwrap();
-        let mut buf = vec![0u8; MAX_FRAME];
+        let mut noise = handshake(&mut responder, &server, &client);
         let mut payload = vec![0u8; MAX_FRAME];
-        let n = noise.write_message(&[], &mut buf).unwrap();
-        let Step::Send(reply) = responder.handle(&buf[..n]).unwrap() else {
-            panic!()
-        };
-        noise.read_message(&reply[2..], &mut payload).unwrap();
-        let n = noise.write_message(&[], &mut buf).unwrap();
-        responder.handle(&buf[..n]).unwrap();
-        let mut noise = noise.into_transport_mode().unwrap();
         let error = |detail: String| Response::Error { code: 0, detail };
         let overhead = serde_json::to_vec(&error(String::new())).unwrap().len();
         for (len, fits) in [
