@@ -480,7 +480,10 @@ async fn name(
         _ => String::new(),
     };
     match call_at(config, server, request).await? {
-        Response::Names { names } => {
+        Response::Names { names, notices } => {
+            for notice in notices {
+                eprintln!("netsend: note: {notice}");
+            }
             println!("{:<16} {:<10} {:<12} Network", "Name", "Kind", "Owner");
             println!("{}", "-".repeat(70));
             for a in names {

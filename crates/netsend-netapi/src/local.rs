@@ -126,7 +126,7 @@ impl LocalService {
     /// The names of every message alias, computer name first.
     pub(crate) fn alias_names(&self) -> Result<Vec<String>, NetApiStatus> {
         match self.call(&Request::Names)? {
-            Response::Names { names } => Ok(names.into_iter().map(|n| n.alias.name).collect()),
+            Response::Names { names, .. } => Ok(names.into_iter().map(|n| n.alias.name).collect()),
             _ => Err(NetApiStatus::NERR_INTERNAL_ERROR),
         }
     }

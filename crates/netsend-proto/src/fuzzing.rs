@@ -173,3 +173,60 @@ pub fn policy(data: &[u8]) {
     assert!(datagrams as f64 <= 30.0 + 120.0 * minutes + 1.0);
     assert!(policy.tracked_keys() <= 4 * MAX_KEYS);
 }
+
+/// Drives a B-node name table that holds a unique and a group name with
+/// arbitrary datagrams, as the name service driver does. Each record is a
+/// length byte, the last octet of the sender's address (192.0.2.x; ours is
+/// .10), a pause in tens of ms, then that many bytes. It must never panic,
+/// never send more than its retries allow, and never give a name up unless
+/// another host answered a name query.
+#[doc(hidden)]
+pub fn names(data: &[u8]) {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::time::{Duration, Instant};
+
+    use netsend_wire::nbns::{Opcode, Packet};
+
+    use crate::registration::{NameState, NameTable, RegistrationConfig};
+
+    let ours = Ipv4Addr::new(192, 0, 2, 10);
+    let config = RegistrationConfig::default();
+    let mut table = NameTable::new(ours, config, 7);
+    let start = Instant::now();
+    let mut now = start;
+    let unique = netsend_wire::NetbiosName::new("ALICE", 3).expect("valid name");
+    let group = netsend_wire::NetbiosName::new("WORKGROUP", 0).expect("valid name");
+    table.register(now, unique, false, 1);
+    table.register(now, group, true, 2);
+    let mut sent = 0usize;
+    let mut answered = false;
+    let mut rest = data;
+    while let [len, octet, pause, tail @ ..] = rest {
+        let (bytes, tail) = tail.split_at(usize::from(*len).min(tail.len()));
+        rest = tail;
+        now += Duration::from_millis(10 * u64::from(*pause));
+        let src = Ipv4Addr::new(192, 0, 2, *octet);
+        if let Ok(p) = Packet::parse(bytes) {
+            answered |= p.flags.response && p.flags.opcode() == Opcode::QUERY && src != ours;
+        }
+        table.handle_datagram(now, SocketAddrV4::new(src, 137), bytes);
+        table.handle_timeout(now);
+        sent += std::iter::from_fn(|| table.poll_transmit()).count();
+        while table.poll_event().is_some() {}
+    }
+    for name in [unique, group] {
+        if let Some(NameState::Conflict { .. }) = table.state(&name) {
+            assert!(
+                answered,
+                "{name} was given up without an answer from another host"
+            );
+        }
+    }
+    // Registrations, retries after conflicts and checks, each at most
+    // `retries` packets per `interval`, for two names.
+    let intervals = (now - start).as_millis() / config.interval.as_millis() + 2;
+    assert!(
+        sent as u128 <= 2 * u128::from(config.retries) * intervals,
+        "{sent} packets"
+    );
+}

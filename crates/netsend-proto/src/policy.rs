@@ -39,11 +39,14 @@ pub enum DropReason {
     InboxQuota,
     /// Datagrams from every source together exceeded their budget.
     DatagramRate,
+    /// A name conflict or release demand (or a refusal of our registration)
+    /// for one of our names that no other host's answer to a query bore out.
+    UnverifiedNameDemand,
 }
 
 impl DropReason {
     /// Every reason, in the order counters are reported.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::DeniedAddress,
         Self::DeniedSender,
         Self::SourceRate,
@@ -51,6 +54,7 @@ impl DropReason {
         Self::SourceConnections,
         Self::InboxQuota,
         Self::DatagramRate,
+        Self::UnverifiedNameDemand,
     ];
 
     /// A stable snake_case label for logs, counters and JSON.
@@ -63,6 +67,7 @@ impl DropReason {
             Self::SourceConnections => "source_connections",
             Self::InboxQuota => "inbox_quota",
             Self::DatagramRate => "datagram_rate",
+            Self::UnverifiedNameDemand => "unverified_name_demand",
         }
     }
 

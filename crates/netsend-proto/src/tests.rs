@@ -273,9 +273,10 @@ proptest! {
 #[test]
 fn handler_fuzz_corpora_replay_cleanly() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 6] = [
+    let targets: [Target; 7] = [
         ("session", crate::fuzzing::session),
         ("sender", crate::fuzzing::sender),
+        ("names", crate::fuzzing::names),
         ("datagram", crate::fuzzing::datagram),
         ("display", crate::fuzzing::display),
         ("receipt", crate::fuzzing::receipt),
@@ -321,5 +322,33 @@ proptest! {
     #[test]
     fn policy_events_keep_their_bounds(bytes in proptest::collection::vec(any::<u8>(), 0..2400)) {
         crate::fuzzing::policy(&bytes);
+    }
+
+    #[test]
+    fn name_table_survives_arbitrary_datagrams(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        crate::fuzzing::names(&bytes);
+    }
+
+    #[test]
+    fn spoofed_demands_never_take_a_name(
+        records in proptest::collection::vec((any::<u16>(), 1u8..=254, any::<u8>(), 0u8..3), 0..40)
+    ) {
+        // Well-formed conflict and release demands (any transaction id, any
+        // sender, any pause) and no query answers: the name must stay ours.
+        use netsend_wire::nbns::{NbEntry, NodeType, Packet};
+        let alice = NetbiosName::new("ALICE", 3).unwrap();
+        let ours = NbEntry::new(false, NodeType::B, std::net::Ipv4Addr::new(192, 0, 2, 10));
+        let mut data = Vec::new();
+        for (trn_id, octet, pause, kind) in records {
+            let packet = match kind {
+                0 => Packet::conflict_demand(trn_id, alice.into(), 0),
+                1 => Packet::release_request(trn_id, alice, ours),
+                _ => Packet::registration_response(trn_id, alice.into(), netsend_wire::nbns::Rcode::ACT_ERR, 0, ours),
+            };
+            let bytes = packet.to_bytes().unwrap();
+            data.extend([bytes.len() as u8, octet, pause]);
+            data.extend(bytes);
+        }
+        crate::fuzzing::names(&data);
     }
 }

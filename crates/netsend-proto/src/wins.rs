@@ -26,6 +26,10 @@ pub struct WinsConfig {
     pub retries: u32,
     /// Wait between them.
     pub interval: Duration,
+    /// First pause before a name the server refused is registered again.
+    pub conflict_retry: Duration,
+    /// Longest such pause (it doubles after each refusal).
+    pub conflict_max_retry: Duration,
 }
 
 impl Default for WinsConfig {
@@ -33,6 +37,8 @@ impl Default for WinsConfig {
         Self {
             retries: 3,
             interval: Duration::from_secs(5),
+            conflict_retry: Duration::from_secs(60),
+            conflict_max_retry: Duration::from_secs(900),
         }
     }
 }
@@ -48,6 +54,8 @@ struct Entry {
     /// Whether the request in flight is a refresh.
     refreshing: bool,
     next: Option<Instant>,
+    /// The pause before the next try after a refusal.
+    pause: Duration,
 }
 
 /// The names registered with one WINS server.
@@ -107,6 +115,7 @@ impl WinsClient {
             sent: 0,
             refreshing: false,
             next: Some(now),
+            pause: self.config.conflict_retry,
         });
         self.handle_timeout(now);
     }
@@ -179,6 +188,7 @@ impl WinsClient {
                     e.refreshing = false;
                     e.sent = 0;
                     e.next = Some(now + Duration::from_secs(u64::from(granted / 2)));
+                    e.pause = self.config.conflict_retry;
                     if !was_registered {
                         self.events.push_back(NameEvent::Registered(e.name));
                     }
@@ -192,8 +202,11 @@ impl WinsClient {
                     } else {
                         owner
                     };
+                    // Tried again later: the other owner's registration
+                    // may lapse.
                     e.state = NameState::Conflict { owner };
-                    e.next = None;
+                    e.next = Some(now + e.pause);
+                    e.pause = (e.pause * 2).min(self.config.conflict_max_retry);
                     self.events.push_back(NameEvent::Conflict {
                         name: e.name,
                         owner,
@@ -204,13 +217,20 @@ impl WinsClient {
         }
     }
 
-    /// Advances time: sends due registrations and refreshes.
+    /// Advances time: sends due registrations and refreshes, and registers a
+    /// refused name again when its pause is over (with the next transaction id).
     pub fn handle_timeout(&mut self, now: Instant) {
         for i in 0..self.entries.len() {
-            let e = &self.entries[i];
-            if e.next.is_none_or(|t| t > now) || matches!(e.state, NameState::Conflict { .. }) {
+            let e = &mut self.entries[i];
+            if e.next.is_none_or(|t| t > now) {
                 continue;
             }
+            if matches!(e.state, NameState::Conflict { .. }) {
+                e.state = NameState::Registering;
+                e.trn_id = e.trn_id.wrapping_add(1);
+                e.sent = 0;
+            }
+            let e = &self.entries[i];
             if e.state == NameState::Registered && !e.refreshing {
                 let e = &mut self.entries[i];
                 e.refreshing = true;
@@ -324,6 +344,20 @@ mod tests {
             c.state(&alice()),
             Some(NameState::Conflict { .. })
         ));
+        // Tried again after the pause (60 s, then doubling); the server
+        // accepts it this time.
+        assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(60)));
+        let later = t0 + Duration::from_secs(60);
+        c.handle_timeout(later);
+        let again = c.poll_transmit().unwrap();
+        assert_eq!(Packet::parse(&again).unwrap().trn_id, 43);
+        c.handle_datagram(later, SERVER, &reply(&again, 0xAD86, 0));
+        assert_eq!(c.poll_timeout(), Some(later + Duration::from_secs(120)));
+        let later = later + Duration::from_secs(120);
+        c.handle_timeout(later);
+        let again = c.poll_transmit().unwrap();
+        c.handle_datagram(later, SERVER, &reply(&again, 0xAD80, 600));
+        assert_eq!(c.state(&alice()), Some(NameState::Registered));
         // Unanswered requests are retried three times, then later again.
         let mut c = WinsClient::new(SERVER, US, WinsConfig::default());
         c.register(t0, alice(), false, 1);

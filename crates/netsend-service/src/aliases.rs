@@ -16,6 +16,13 @@ use serde::{Deserialize, Serialize};
 /// `limits.max_aliases` changes it.
 pub const MAX_ALIASES: usize = 256;
 
+/// Default for the most aliases one user other than root may add;
+/// `limits.max_aliases_per_user` changes it.
+pub const MAX_ALIASES_PER_USER: usize = 16;
+
+/// Notices kept for one user until their next `netsend name` (oldest dropped).
+const MAX_NOTICES_PER_USER: usize = 16;
+
 /// Why an alias exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,6 +55,10 @@ pub struct AliasTable {
     aliases: Vec<(NetbiosName, Alias)>,
     local_addresses: Vec<Ipv4Addr>,
     max_aliases: usize,
+    max_per_user: usize,
+    /// Notices for users about their aliases, shown at their next
+    /// `netsend name`.
+    notices: Vec<StoredNotice>,
     /// Forwarded aliases (upper case) and the host each goes to.
     forwards: std::collections::BTreeMap<String, String>,
 }
@@ -59,6 +70,39 @@ struct AliasFile {
     alias: Vec<StoredAlias>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     forward: Vec<StoredForward>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    notice: Vec<StoredNotice>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredNotice {
+    user: String,
+    text: String,
+}
+
+/// An added alias that went to the account of the same name when its owner
+/// logged in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reclaimed {
+    /// The alias.
+    pub name: NetbiosName,
+    /// Who had added it.
+    pub holder: Option<String>,
+    /// The account that logged in.
+    pub user: String,
+}
+
+/// What [`AliasTable::sync_users`] changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct UserSync {
+    /// Names that became ours (new logins).
+    pub added: Vec<NetbiosName>,
+    /// Names we no longer hold (logouts).
+    pub removed: Vec<NetbiosName>,
+    /// Added aliases that went to the account of that name (still ours on
+    /// the network, now for another user).
+    pub reclaimed: Vec<Reclaimed>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -99,6 +143,8 @@ impl AliasTable {
             )],
             local_addresses: Vec::new(),
             max_aliases: MAX_ALIASES,
+            max_per_user: MAX_ALIASES_PER_USER,
+            notices: Vec::new(),
             forwards: Default::default(),
         };
         let stored: AliasFile = match std::fs::read_to_string(&table.path) {
@@ -111,6 +157,7 @@ impl AliasTable {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => AliasFile::default(),
             Err(e) => return Err(e),
         };
+        table.notices = stored.notice;
         for f in stored.forward {
             table.forwards.insert(f.name.to_uppercase(), f.host);
         }
@@ -140,6 +187,11 @@ impl AliasTable {
     /// Sets the most aliases held (at least the computer name and one more).
     pub fn set_max_aliases(&mut self, max: usize) {
         self.max_aliases = max.max(2);
+    }
+
+    /// Sets the most aliases one user other than root may add (at least one).
+    pub fn set_max_aliases_per_user(&mut self, max: usize) {
+        self.max_per_user = max.max(1);
     }
 
     /// The computer name as `NAME<03>`.
@@ -190,14 +242,39 @@ impl AliasTable {
             || self.resolve_destination(called).is_some()
     }
 
-    /// Adds an alias owned by `owner`; persisted at once.
-    pub fn add(&mut self, text: &str, owner: Option<String>) -> Result<Alias, NetApiStatus> {
+    /// The alias `text` stands for, as shown (upper case): what [`Self::add`]
+    /// would add.
+    pub fn alias_text(&self, text: &str) -> Result<String, NetApiStatus> {
+        NetbiosName::with_code_page(text, suffix::MESSENGER, self.code_page)
+            .map(|n| n.to_text(self.code_page))
+            .map_err(|_| NetApiStatus::ERROR_INVALID_PARAMETER)
+    }
+
+    /// How many aliases `user` added and holds.
+    pub fn added_by(&self, user: &str) -> usize {
+        self.aliases
+            .iter()
+            .filter(|(_, a)| a.kind == AliasKind::Added && a.owner.as_deref() == Some(user))
+            .count()
+    }
+
+    /// Adds an alias owned by `owner`; persisted at once. Unless `by_root`,
+    /// the owner may hold at most `max_aliases_per_user` added aliases.
+    pub fn add(
+        &mut self,
+        text: &str,
+        owner: Option<String>,
+        by_root: bool,
+    ) -> Result<Alias, NetApiStatus> {
         let name = NetbiosName::with_code_page(text, suffix::MESSENGER, self.code_page)
             .map_err(|_| NetApiStatus::ERROR_INVALID_PARAMETER)?;
         if self.find(&name).is_some() {
             return Err(NetApiStatus::NERR_ALREADY_EXISTS);
         }
-        if self.aliases.len() >= self.max_aliases {
+        let over_user_cap = owner
+            .as_deref()
+            .is_some_and(|o| self.added_by(o) >= self.max_per_user);
+        if self.aliases.len() >= self.max_aliases || (!by_root && over_user_cap) {
             return Err(NetApiStatus::NERR_TOO_MANY_NAMES);
         }
         let alias = Alias {
@@ -215,37 +292,100 @@ impl AliasTable {
     }
 
     /// Makes the user aliases match the users logged in now: adds a `User` alias
-    /// for each new user (unless that name is already an alias) and removes the
-    /// `User` aliases of users who left. Returns the names added and removed.
-    pub fn sync_users(&mut self, users: &[String]) -> (Vec<NetbiosName>, Vec<NetbiosName>) {
-        let mut removed = Vec::new();
+    /// for each new user (unless they hold that name already) and removes the
+    /// `User` aliases of users who left. An alias someone else added under a
+    /// logged-in user's name goes to that user: the account's owner comes
+    /// first. Its holder gets a notice (see [`Self::take_notices`]); the change
+    /// is persisted.
+    pub fn sync_users(&mut self, users: &[String]) -> UserSync {
+        let mut sync = UserSync::default();
         self.aliases.retain(|(n, a)| {
             let keep =
                 a.kind != AliasKind::User || a.owner.as_ref().is_some_and(|o| users.contains(o));
             if !keep {
-                removed.push(*n);
+                sync.removed.push(*n);
             }
             keep
         });
-        let mut added = Vec::new();
         for user in users {
             let Ok(name) = NetbiosName::with_code_page(user, suffix::MESSENGER, self.code_page)
             else {
                 continue;
             };
-            if self.find(&name).is_none() && self.aliases.len() < self.max_aliases {
-                self.aliases.push((
+            let held = self.aliases.iter().position(|(n, _)| *n == name);
+            if let Some(i) = held {
+                let alias = &self.aliases[i].1;
+                if alias.kind != AliasKind::Added || alias.owner.as_ref() == Some(user) {
+                    continue;
+                }
+                let (_, taken) = self.aliases.remove(i);
+                self.forwards.remove(&taken.name.to_uppercase());
+                if let Some(holder) = &taken.owner {
+                    self.notify(
+                        holder,
+                        format!(
+                            "your alias {} was removed at {}: the account {user} logged in, and an account's owner comes first",
+                            taken.name,
+                            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+                        ),
+                    );
+                }
+                sync.reclaimed.push(Reclaimed {
                     name,
-                    Alias {
-                        name: name.to_text(self.code_page),
-                        kind: AliasKind::User,
-                        owner: Some(user.clone()),
-                    },
-                ));
-                added.push(name);
+                    holder: taken.owner,
+                    user: user.clone(),
+                });
+            } else if self.aliases.len() >= self.max_aliases {
+                continue;
+            } else {
+                sync.added.push(name);
+            }
+            self.aliases.push((
+                name,
+                Alias {
+                    name: name.to_text(self.code_page),
+                    kind: AliasKind::User,
+                    owner: Some(user.clone()),
+                },
+            ));
+        }
+        if !sync.reclaimed.is_empty() {
+            if let Err(e) = self.save() {
+                tracing::error!(error = %e, "cannot persist the alias table");
             }
         }
-        (added, removed)
+        sync
+    }
+
+    /// Keeps `text` for `user`'s next `netsend name` (the last
+    /// [`MAX_NOTICES_PER_USER`] per user).
+    fn notify(&mut self, user: &str, text: String) {
+        let theirs = self.notices.iter().filter(|n| n.user == user).count();
+        if theirs >= MAX_NOTICES_PER_USER {
+            if let Some(i) = self.notices.iter().position(|n| n.user == user) {
+                self.notices.remove(i);
+            }
+        }
+        self.notices.push(StoredNotice {
+            user: user.to_owned(),
+            text,
+        });
+    }
+
+    /// The notices kept for `user`, oldest first; they are removed (and the
+    /// removal persisted), so each is shown once.
+    pub fn take_notices(&mut self, user: &str) -> Vec<String> {
+        if !self.notices.iter().any(|n| n.user == user) {
+            return Vec::new();
+        }
+        let (theirs, others) = std::mem::take(&mut self.notices)
+            .into_iter()
+            .partition::<Vec<_>, _>(|n| n.user == user);
+        self.notices = others;
+        if let Err(e) = self.save() {
+            tracing::error!(error = %e, "cannot persist the alias table");
+        }
+        theirs.into_iter().map(|n| n.text).collect()
     }
 
     /// Deletes an alias. The computer name cannot be deleted
@@ -349,6 +489,7 @@ impl AliasTable {
                     host: host.clone(),
                 })
                 .collect(),
+            notice: self.notices.clone(),
         };
         let text = toml::to_string(&file).map_err(std::io::Error::other)?;
         let tmp = self.path.with_extension("toml.tmp");
@@ -366,7 +507,7 @@ mod tests {
     fn forwards_persist_and_follow_permissions() {
         let dir = tempfile::tempdir().unwrap();
         let mut t = AliasTable::load("host1", dir.path(), CodePage::Cp850).unwrap();
-        t.add("alice", Some("alice".into())).unwrap();
+        t.add("alice", Some("alice".into()), false).unwrap();
         assert_eq!(
             t.set_forward("alice", Some("HOST2".into()), Some("bob"))
                 .unwrap_err(),
@@ -399,8 +540,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut t = AliasTable::load("host1", dir.path(), CodePage::Cp850).unwrap();
         assert_eq!(t.list().next().unwrap().name, "HOST1");
-        t.add("alice", Some("alice".into())).unwrap();
-        assert_eq!(t.add("ALICE", None), Err(NetApiStatus::NERR_ALREADY_EXISTS));
+        t.add("alice", Some("alice".into()), false).unwrap();
+        assert_eq!(
+            t.add("ALICE", None, true),
+            Err(NetApiStatus::NERR_ALREADY_EXISTS)
+        );
         assert_eq!(
             t.delete("host1", None),
             Err(NetApiStatus::NERR_DEL_COMPUTER_NAME)
@@ -424,7 +568,10 @@ mod tests {
     fn user_aliases_follow_logins() {
         let dir = tempfile::tempdir().unwrap();
         let mut t = AliasTable::load("HOST1", dir.path(), CodePage::Cp850).unwrap();
-        assert_eq!(t.sync_users(&["carol".into(), "dave".into()]).0.len(), 2);
+        assert_eq!(
+            t.sync_users(&["carol".into(), "dave".into()]).added.len(),
+            2
+        );
         assert_eq!(
             t.find(&NetbiosName::new("CAROL", 3).unwrap())
                 .unwrap()
@@ -434,16 +581,79 @@ mod tests {
         );
         assert_eq!(
             t.sync_users(&["carol".into(), "dave".into()]),
-            (vec![], vec![])
+            UserSync::default()
         );
         assert_eq!(
-            t.sync_users(&["dave".into()]).1,
+            t.sync_users(&["dave".into()]).removed,
             [NetbiosName::new("CAROL", 3).unwrap()]
         );
         assert!(t.find(&NetbiosName::new("carol", 3).unwrap()).is_none());
         // User aliases are not persisted.
         let t2 = AliasTable::load("HOST1", dir.path(), CodePage::Cp850).unwrap();
         assert_eq!(t2.list().count(), 1);
+    }
+
+    #[test]
+    fn an_account_logging_in_takes_its_name_back_and_the_holder_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = AliasTable::load("HOST1", dir.path(), CodePage::Cp850).unwrap();
+        t.add("bob", Some("mallory".into()), false).unwrap();
+        t.set_forward("bob", Some("HOST9".into()), Some("mallory"))
+            .unwrap();
+        let sync = t.sync_users(&["bob".into()]);
+        let bob = NetbiosName::new("BOB", 3).unwrap();
+        assert_eq!(
+            sync.reclaimed,
+            [Reclaimed {
+                name: bob,
+                holder: Some("mallory".into()),
+                user: "bob".into()
+            }]
+        );
+        assert!(sync.added.is_empty() && sync.removed.is_empty());
+        let alias = t.find(&bob).unwrap();
+        assert_eq!(
+            (alias.kind, alias.owner.as_deref()),
+            (AliasKind::User, Some("bob"))
+        );
+        assert_eq!(t.forward_of("bob"), None);
+        // Persisted: the squat is gone after a restart; the notice waits.
+        let mut t2 = AliasTable::load("HOST1", dir.path(), CodePage::Cp850).unwrap();
+        assert!(t2.find(&bob).is_none());
+        assert!(t2.take_notices("bob").is_empty());
+        let notices = t2.take_notices("mallory");
+        assert_eq!(notices.len(), 1);
+        assert!(notices[0].contains("BOB") && notices[0].contains("bob logged in"));
+        assert!(t2.take_notices("mallory").is_empty());
+        let mut t3 = AliasTable::load("HOST1", dir.path(), CodePage::Cp850).unwrap();
+        assert!(t3.take_notices("mallory").is_empty());
+        // A user's own added alias of their name stays as it is.
+        t3.add("carol", Some("carol".into()), false).unwrap();
+        assert_eq!(t3.sync_users(&["carol".into()]), UserSync::default());
+        let carol = t3.find(&NetbiosName::new("CAROL", 3).unwrap()).unwrap();
+        assert_eq!(carol.kind, AliasKind::Added);
+    }
+
+    #[test]
+    fn one_user_adds_at_most_the_per_user_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = AliasTable::load("HOST1", dir.path(), CodePage::Cp850).unwrap();
+        t.set_max_aliases_per_user(2);
+        for name in ["a1", "a2"] {
+            t.add(name, Some("mallory".into()), false).unwrap();
+        }
+        assert_eq!(
+            t.add("a3", Some("mallory".into()), false),
+            Err(NetApiStatus::NERR_TOO_MANY_NAMES)
+        );
+        // Others are not affected; root is not capped.
+        t.add("b1", Some("bob".into()), false).unwrap();
+        t.add("r1", Some("root".into()), true).unwrap();
+        t.add("r2", Some("root".into()), true).unwrap();
+        t.add("r3", Some("root".into()), true).unwrap();
+        t.delete("a1", Some("mallory")).unwrap();
+        t.add("a3", Some("mallory".into()), false).unwrap();
+        assert_eq!(t.added_by("mallory"), 2);
     }
 
     #[test]

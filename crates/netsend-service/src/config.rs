@@ -78,6 +78,9 @@ pub struct Config {
     /// The outgoing queue.
     #[serde(default)]
     pub queue: QueueConfig,
+    /// Our names on the network.
+    #[serde(default)]
+    pub names: NamesConfig,
     /// Delivery hooks, run after a message is stored.
     #[serde(default)]
     pub hooks: Vec<HookConfig>,
@@ -298,6 +301,49 @@ pub struct NetworkConfig {
     pub node_status: StatusAudience,
 }
 
+/// `[names]`: our names on the network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamesConfig {
+    /// Seconds before a name another host holds is registered again; the
+    /// pause doubles after each try that finds it still held.
+    #[serde(default = "default_conflict_retry_secs")]
+    pub conflict_retry_secs: u64,
+    /// The longest such pause, in seconds.
+    #[serde(default = "default_conflict_max_retry_secs")]
+    pub conflict_max_retry_secs: u64,
+}
+
+impl Default for NamesConfig {
+    fn default() -> Self {
+        Self {
+            conflict_retry_secs: default_conflict_retry_secs(),
+            conflict_max_retry_secs: default_conflict_max_retry_secs(),
+        }
+    }
+}
+
+impl NamesConfig {
+    /// The registration timing for the broadcast segments.
+    pub fn registration(&self) -> netsend_proto::registration::RegistrationConfig {
+        let first = self.conflict_retry_secs.max(1);
+        netsend_proto::registration::RegistrationConfig {
+            conflict_retry: std::time::Duration::from_secs(first),
+            conflict_max_retry: std::time::Duration::from_secs(
+                self.conflict_max_retry_secs.max(first),
+            ),
+            ..Default::default()
+        }
+    }
+}
+
+const fn default_conflict_retry_secs() -> u64 {
+    60
+}
+const fn default_conflict_max_retry_secs() -> u64 {
+    900
+}
+
 /// `[limits]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -332,6 +378,10 @@ pub struct LimitsConfig {
     /// aliases together); Windows allowed 256.
     #[serde(default = "default_max_aliases")]
     pub max_aliases: usize,
+    /// Aliases one user other than root may add (`netsend name ALIAS /add`),
+    /// so that no one can fill `max_aliases`.
+    #[serde(default = "default_max_aliases_per_user")]
+    pub max_aliases_per_user: usize,
     /// Concurrent TCP sessions from one source address.
     #[serde(default = "default_max_connections_per_source")]
     pub max_connections_per_source: usize,
@@ -607,6 +657,9 @@ const fn default_sender_message_burst() -> u32 {
 const fn default_max_aliases() -> usize {
     crate::aliases::MAX_ALIASES
 }
+const fn default_max_aliases_per_user() -> usize {
+    crate::aliases::MAX_ALIASES_PER_USER
+}
 const fn default_max_connections_per_source() -> usize {
     32
 }
@@ -657,6 +710,7 @@ impl Default for LimitsConfig {
             sender_messages_per_minute: default_sender_messages_per_minute(),
             sender_message_burst: default_sender_message_burst(),
             max_aliases: default_max_aliases(),
+            max_aliases_per_user: default_max_aliases_per_user(),
             max_connections_per_source: default_max_connections_per_source(),
             inbox_quota: default_inbox_quota(),
             datagrams_per_minute: default_datagrams_per_minute(),
@@ -691,6 +745,7 @@ impl Default for Config {
             log: LogConfig::default(),
             inbox: InboxConfig::default(),
             queue: QueueConfig::default(),
+            names: NamesConfig::default(),
             hooks: Vec::new(),
         }
     }
@@ -751,6 +806,12 @@ impl Config {
         self.remote.principals()?;
         if !(2..=4096).contains(&self.limits.max_aliases) {
             return Err(invalid("limits.max_aliases", "must be 2..=4096".into()));
+        }
+        if !(1..=4096).contains(&self.limits.max_aliases_per_user) {
+            return Err(invalid(
+                "limits.max_aliases_per_user",
+                "must be 1..=4096".into(),
+            ));
         }
         self.filter.access_list()?;
         for hook in &self.hooks {

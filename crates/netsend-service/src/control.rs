@@ -235,6 +235,11 @@ pub enum Response {
     Names {
         /// The aliases with their state on the network.
         names: Vec<AliasStatus>,
+        /// What happened to the caller's aliases since they last asked (an
+        /// alias that went to the account of that name at its login), shown
+        /// once.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notices: Vec<String>,
     },
     /// Answer to [`Request::InboxList`].
     Messages {

@@ -1,13 +1,13 @@
 //! Serves the control socket: one task per client, one JSON request per line.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use netsend_wire::status::NetApiStatus;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-use netsend_proto::registration::NameState;
+use netsend_proto::registration::{NameReport, NameState};
 use netsend_wire::name::suffix;
 use netsend_wire::NetbiosName;
 
@@ -222,32 +222,62 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
 }
 
 /// Describes where a name stands on the network: over every broadcast segment
-/// and at the WINS server.
-fn network_state(states: &[(Scope, NameState)]) -> String {
+/// and at the WINS server, and what happened to it lately on the segments
+/// (`reports`, read at `now`).
+fn network_state(states: &[(Scope, NameState)], reports: &[NameReport], now: Instant) -> String {
     if states.is_empty() {
         return "local (no broadcast interface)".into();
     }
-    if let Some((_, NameState::Conflict { owner })) = states
+    let mut text = if let Some((_, NameState::Conflict { owner })) = states
         .iter()
         .find(|(_, s)| matches!(s, NameState::Conflict { .. }))
     {
-        return format!("conflict (owned by {owner})");
-    }
-    let registering = states.iter().any(|(_, s)| *s == NameState::Registering);
-    let mut scopes: Vec<&str> = states
-        .iter()
-        .map(|(scope, _)| match scope {
-            Scope::Broadcast => "broadcast",
-            Scope::Wins => "WINS",
-        })
-        .collect();
-    scopes.dedup();
-    let state = if registering {
-        "registering"
+        format!("conflict (owned by {owner})")
     } else {
-        "registered"
+        let registering = states.iter().any(|(_, s)| *s == NameState::Registering);
+        let mut scopes: Vec<&str> = states
+            .iter()
+            .map(|(scope, _)| match scope {
+                Scope::Broadcast => "broadcast",
+                Scope::Wins => "WINS",
+            })
+            .collect();
+        scopes.dedup();
+        let state = if registering {
+            "registering"
+        } else {
+            "registered"
+        };
+        format!("{state} ({})", scopes.join(", "))
     };
-    format!("{state} ({})", scopes.join(", "))
+    let secs = |d: Duration| format!("{} s", d.as_secs());
+    if let Some(at) = reports.iter().filter_map(|r| r.retry_at).min() {
+        text += &format!(
+            ", tried again in {}",
+            secs(at.saturating_duration_since(now))
+        );
+    }
+    for r in reports {
+        if let (NameState::Registered, Some((owner, at))) = (r.state, r.last_conflict) {
+            text += &format!(
+                "; was held by {owner} (conflict {} ago), ours again",
+                secs(now.saturating_duration_since(at))
+            );
+        }
+        if let Some(demand) = r.checking {
+            text += &format!("; checking a {}", demand.as_str());
+        }
+        if let Some(last) = r.last_ignored {
+            text += &format!(
+                "; ignored {} unverified demand(s), the last a {} from {} {} ago",
+                r.ignored,
+                last.demand.as_str(),
+                last.from,
+                secs(now.saturating_duration_since(last.at))
+            );
+        }
+    }
+    text
 }
 
 /// The sender name and text to send for `caller`. Root may claim any sender
@@ -262,6 +292,22 @@ fn sender_identity(caller: &Caller, claimed: Option<String>, text: String) -> (S
             format!("(claims to be {name}, sent by uid {})\n{text}", caller.uid),
         ),
     }
+}
+
+/// The account other than `user` whose login name is the alias `alias`
+/// (upper case, as aliases are; `typed` as the caller wrote it): an account
+/// named like it in lower case, upper case or as written. An ordinary user
+/// may not add such an alias.
+fn other_account(alias: &str, typed: &str, user: &str) -> Option<String> {
+    [
+        alias.to_lowercase(),
+        alias.to_owned(),
+        typed.trim().to_owned(),
+    ]
+    .iter()
+    .filter_map(|candidate| nix::unistd::User::from_name(candidate).ok().flatten())
+    .map(|account| account.name)
+    .find(|account| account != user)
 }
 
 /// Root, and members of the configured `broadcast_group`, may send `*`,
@@ -332,24 +378,54 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 let table = service.aliases.lock().expect("alias table lock");
                 table.names().zip(table.list().cloned()).collect()
             };
-            let table = service.aliases.lock().expect("alias table lock");
+            let mut table = service.aliases.lock().expect("alias table lock");
             let names = aliases
                 .into_iter()
                 .map(|(name, alias)| AliasStatus {
-                    network: network_state(&service.registrar.states(&name)),
+                    network: network_state(
+                        &service.registrar.states(&name),
+                        &service.registrar.reports(&name),
+                        Instant::now(),
+                    ),
                     forward: table.forward_of(&alias.name).map(String::from),
                     alias,
                 })
                 .collect();
+            let notices = table.take_notices(&caller.login);
             drop(table);
-            Response::Names { names }
+            Response::Names { names, notices }
         }
         Request::NameAdd { name } => {
-            let added = service
-                .aliases
-                .lock()
-                .expect("alias table lock")
-                .add(&name, Some(caller.login.clone()));
+            if let Some(user) = &caller.user {
+                let text = service
+                    .aliases
+                    .lock()
+                    .expect("alias table lock")
+                    .alias_text(&name);
+                if let Some(account) = text.ok().and_then(|t| other_account(&t, &name, user)) {
+                    return error(
+                        NetApiStatus::ERROR_ACCESS_DENIED,
+                        format!(
+                            "{} is the login name of the account {account} on this host; only root may add it",
+                            name.to_uppercase()
+                        ),
+                    );
+                }
+            }
+            let added = service.aliases.lock().expect("alias table lock").add(
+                &name,
+                Some(caller.login.clone()),
+                caller.uid == 0,
+            );
+            if added == Err(NetApiStatus::NERR_TOO_MANY_NAMES) && caller.uid != 0 {
+                return error(
+                    NetApiStatus::NERR_TOO_MANY_NAMES,
+                    format!(
+                        "cannot add {name:?}: the alias table is full, or you hold the most added aliases one user may ({}, [limits] max_aliases_per_user)",
+                        service.config.limits.max_aliases_per_user
+                    ),
+                );
+            }
             let alias = match added {
                 Ok(alias) => alias,
                 Err(code) => return error(code, format!("cannot add {name:?}")),

@@ -26,6 +26,7 @@ pub mod config;
 pub mod control;
 mod control_server;
 mod datagrams;
+mod drops;
 mod forward;
 mod hooks;
 pub mod inbox;

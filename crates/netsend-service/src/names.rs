@@ -31,11 +31,17 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
             },
         };
         if let SocketAddr::V4(src) = peer {
-            // Answers to our registrations go to the registration state machines.
-            if buf.get(2).is_some_and(|flags| flags & 0x80 != 0) {
+            // Answers to our registrations and checks go to the registration
+            // state machines, and so do release requests (which the
+            // responder answers too).
+            let flags = buf.get(2).copied().unwrap_or(0);
+            let response = flags & 0x80 != 0;
+            if response || (flags >> 3) & 0x0F == nbns::Opcode::RELEASE.0 {
                 service
                     .registrar
-                    .handle_datagram(iface.address, *src.ip(), &buf[..len]);
+                    .handle_datagram(iface.address, src, &buf[..len]);
+            }
+            if response {
                 continue;
             }
         }

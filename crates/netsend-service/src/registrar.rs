@@ -1,20 +1,25 @@
 //! Driver of the name registration state machines
 //! ([`netsend_proto::registration::NameTable`]), one per interface that has a
 //! broadcast address: it broadcasts registrations and releases from the
-//! interface's name service socket, feeds responses in, and tells waiting
-//! callers whether a name was registered or refused.
+//! interface's name service socket, feeds responses (and release requests)
+//! in, tells waiting callers whether a name was registered or refused, and
+//! logs and counts the demands for our names that the tables ignored.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use netsend_proto::registration::{NameEvent, NameState, NameTable, RegistrationConfig};
+use netsend_proto::policy::DropReason;
+use netsend_proto::registration::{
+    NameEvent, NameReport, NameState, NameTable, RegistrationConfig,
+};
 use netsend_proto::responder::OwnedName;
 use netsend_proto::wins::{WinsClient, WinsConfig};
 use netsend_wire::NetbiosName;
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, watch, Notify};
 
+use crate::drops::Drops;
 use crate::net::Interface;
 
 /// How long an alias add waits for its registration to settle.
@@ -49,23 +54,32 @@ pub(crate) struct Registrar {
     name_port: u16,
     wake: Notify,
     events: broadcast::Sender<NameEvent>,
+    drops: Arc<Drops>,
 }
 
 /// A transaction id other hosts cannot guess.
 pub(crate) fn random_trn_id() -> u16 {
+    random_seed() as u16
+}
+
+/// A random number (std's per-process random hash keys, fresh each call).
+fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
-    h.finish() as u16
+    h.finish()
 }
 
 impl Registrar {
     /// A registrar for the interfaces with a broadcast address, using their
-    /// unicast name service sockets, and for the WINS server when one is given.
+    /// unicast name service sockets, and for the WINS server when one is given;
+    /// ignored name demands are counted in `drops`.
     pub(crate) fn new(
         sockets: &[(Arc<UdpSocket>, Interface)],
         name_port: u16,
         wins_server: Option<Ipv4Addr>,
+        config: RegistrationConfig,
+        drops: Arc<Drops>,
     ) -> Self {
         let unicast = |(s, iface): &&(Arc<UdpSocket>, Interface)| {
             s.local_addr()
@@ -82,7 +96,11 @@ impl Registrar {
                 client: Mutex::new(WinsClient::new(
                     server,
                     iface.address,
-                    WinsConfig::default(),
+                    WinsConfig {
+                        conflict_retry: config.conflict_retry,
+                        conflict_max_retry: config.conflict_max_retry,
+                        ..WinsConfig::default()
+                    },
                 )),
             })
         });
@@ -96,7 +114,7 @@ impl Registrar {
             .map(|(s, iface)| Segment {
                 iface: *iface,
                 socket: s.clone(),
-                table: Mutex::new(NameTable::new(iface.address, RegistrationConfig::default())),
+                table: Mutex::new(NameTable::new(iface.address, config, random_seed())),
             })
             .collect();
         Self {
@@ -105,6 +123,7 @@ impl Registrar {
             name_port,
             wake: Notify::new(),
             events: broadcast::channel(256).0,
+            drops,
         }
     }
 
@@ -182,6 +201,14 @@ impl Registrar {
         states
     }
 
+    /// What happened to `name` lately on each broadcast segment.
+    pub(crate) fn reports(&self, name: &NetbiosName) -> Vec<NameReport> {
+        self.segments
+            .iter()
+            .filter_map(|s| s.table.lock().expect("name table lock").report(name))
+            .collect()
+    }
+
     /// The names registered on the segment of `address`; `None` when that
     /// interface has no broadcast segment (loopback), where every name counts.
     pub(crate) fn owned(&self, address: Ipv4Addr) -> Option<Vec<OwnedName>> {
@@ -193,12 +220,12 @@ impl Registrar {
 
     /// Feeds a name service packet that arrived on the segment of `address`:
     /// the WINS server's answers to the WINS client, others to the segment.
-    pub(crate) fn handle_datagram(&self, address: Ipv4Addr, src: Ipv4Addr, bytes: &[u8]) {
+    pub(crate) fn handle_datagram(&self, address: Ipv4Addr, src: SocketAddrV4, bytes: &[u8]) {
         let now = Instant::now();
         if let Some(w) = &self.wins {
             let mut client = w.client.lock().expect("wins lock");
-            if src == client.server() {
-                client.handle_datagram(now, src, bytes);
+            if *src.ip() == client.server() {
+                client.handle_datagram(now, *src.ip(), bytes);
                 drop(client);
                 self.wake.notify_one();
                 return;
@@ -239,6 +266,29 @@ impl Registrar {
                     }
                     NameEvent::Conflict { name, owner } => {
                         tracing::warn!(name = %name, %owner, iface = %s.iface.address, "name owned by another host")
+                    }
+                    NameEvent::Ignored {
+                        name,
+                        from,
+                        demand,
+                        count,
+                    } => {
+                        tracing::warn!(
+                            name = %name,
+                            %from,
+                            demand = demand.as_str(),
+                            count,
+                            iface = %s.iface.address,
+                            "name demand ignored: no other host answers for the name"
+                        );
+                        self.drops.count(
+                            DropReason::UnverifiedNameDemand,
+                            SocketAddr::V4(*from),
+                            &from.ip().to_string(),
+                            &name.to_string(),
+                            Duration::ZERO,
+                            u64::from(*count),
+                        );
                     }
                 }
                 let _ = self.events.send(e);

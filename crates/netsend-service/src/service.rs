@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use netsend_proto::policy::{DropReason, Policy, Source};
@@ -199,8 +198,8 @@ pub struct Service {
     pub remote_key: Option<String>,
     /// Allow/deny lists and rate limits per source and per claimed sender.
     policy: Mutex<Policy>,
-    /// Messages and connections dropped since start, by reason.
-    drops: [AtomicU64; DropReason::ALL.len()],
+    /// Messages, connections and name demands dropped since start, by reason.
+    drops: Arc<crate::drops::Drops>,
     /// Open TCP sessions per source (an address, or a local user).
     connections: Mutex<HashMap<Source, usize>>,
     /// The local end of each of our own connections to our session service
@@ -451,32 +450,15 @@ impl Service {
         from: &str,
         retry_after: std::time::Duration,
     ) {
-        let total = self.drops[reason.index()].fetch_add(1, Ordering::Relaxed) + 1;
         // What the drop was counted against: the address, or a local user.
-        let source = self.source_of(peer);
-        tracing::warn!(
-            event = "drop",
-            reason = reason.as_str(),
-            %peer,
-            %source,
-            from,
-            retry_after_ms = retry_after.as_millis() as u64,
-            total,
-            "message dropped"
-        );
+        let source = self.source_of(peer).to_string();
+        self.drops
+            .count(reason, peer, &source, from, retry_after, 1);
     }
 
     /// Drops counted since start, by reason (every reason listed).
     pub fn drop_counts(&self) -> std::collections::BTreeMap<String, u64> {
-        DropReason::ALL
-            .iter()
-            .map(|r| {
-                (
-                    r.as_str().to_owned(),
-                    self.drops[r.index()].load(Ordering::Relaxed),
-                )
-            })
-            .collect()
+        self.drops.counts()
     }
 
     /// Takes a session slot for `peer`, or `None` (counted and logged) when
@@ -795,13 +777,25 @@ async fn watch_logins(service: Arc<Service>) {
             tokio::spawn(async move { service.show_pending(user).await });
         }
         present = everyone;
-        let (added, removed) = service
+        let crate::aliases::UserSync {
+            added,
+            removed,
+            reclaimed,
+        } = service
             .aliases
             .lock()
             .expect("alias table lock")
             .sync_users(&users);
         if !added.is_empty() || !removed.is_empty() {
             tracing::info!(?users, "user aliases updated");
+        }
+        for r in reclaimed {
+            tracing::warn!(
+                name = %r.name,
+                holder = r.holder.as_deref().unwrap_or(""),
+                user = %r.user,
+                "an added alias named after an account went to that account at its login"
+            );
         }
         for name in added {
             service.registrar.register(name, false);
@@ -877,6 +871,7 @@ pub async fn run(
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     aliases.set_local_addresses(listeners.interfaces.iter().map(|i| i.address).collect());
     aliases.set_max_aliases(config.limits.max_aliases);
+    aliases.set_max_aliases_per_user(config.limits.max_aliases_per_user);
     let inbox = Inbox::open(&state_dir.join("inbox.db"), config.limits.inbox_quota)
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     let (stop, _) = watch::channel(false);
@@ -890,10 +885,13 @@ pub async fn run(
         name_sockets.push((Arc::new(s), iface));
     }
     let wins_server = config.wins.as_ref().map(|w| w.server);
+    let drops = Arc::new(crate::drops::Drops::default());
     let registrar = Arc::new(crate::registrar::Registrar::new(
         &name_sockets,
         config.network.name_port,
         wins_server,
+        config.names.registration(),
+        drops.clone(),
     ));
     let policy = config
         .policy()
@@ -906,7 +904,7 @@ pub async fn run(
         remote_addresses,
         remote_key,
         policy: Mutex::new(policy),
-        drops: Default::default(),
+        drops,
         connections: Mutex::default(),
         local_senders: Mutex::default(),
         relay_from: config

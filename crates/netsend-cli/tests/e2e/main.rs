@@ -9,6 +9,7 @@ mod hanging;
 mod harness;
 mod lan;
 mod local;
+mod names;
 mod netapi;
 mod packaging;
 mod remote;

@@ -288,24 +288,41 @@ fn netsend_and_samba_exchange_messages_on_port_139() {
 
 /// Samba's nmbd as a WINS server on host `w`.
 fn start_wins(lan: &Lan, dir: &Path) -> String {
-    let d = dir.join("wins");
+    start_nmbd(lan, "w", dir, "WINSSRV", true)
+}
+
+/// Samba's nmbd on `host` with the NetBIOS name `netbios_name` (a WINS
+/// server when `wins`); returns its smb.conf.
+pub(crate) fn start_nmbd(
+    lan: &Lan,
+    host: &str,
+    dir: &Path,
+    netbios_name: &str,
+    wins: bool,
+) -> String {
+    let d = dir.join(format!("nmbd-{host}"));
     for sub in ["run", "lock", "state", "cache", "private", "log", "ncalrpc"] {
         std::fs::create_dir_all(d.join(sub)).unwrap();
     }
     let d = d.display();
     let conf = format!("{d}/smb.conf");
+    let (support, order) = if wins {
+        ("yes", "wins bcast")
+    } else {
+        ("no", "bcast")
+    };
     write(
         Path::new(&conf),
         &format!(
-            "[global]\n   netbios name = WINSSRV\n   workgroup = TESTGROUP\n   interfaces = eth0\n   \
-             bind interfaces only = yes\n   disable netbios = no\n   wins support = yes\n   \
+            "[global]\n   netbios name = {netbios_name}\n   workgroup = TESTGROUP\n   interfaces = eth0\n   \
+             bind interfaces only = yes\n   disable netbios = no\n   wins support = {support}\n   \
              local master = no\n   domain master = no\n   preferred master = no\n   dns proxy = no\n   \
-             name resolve order = wins bcast\n   pid directory = {d}/run\n   lock directory = {d}/lock\n   \
+             name resolve order = {order}\n   pid directory = {d}/run\n   lock directory = {d}/lock\n   \
              state directory = {d}/state\n   cache directory = {d}/cache\n   private dir = {d}/private\n   \
              ncalrpc dir = {d}/ncalrpc\n   log file = {d}/log/log.%m\n   log level = 1\n"
         ),
     );
-    let out = lan.exec("w", &["nmbd", "-D", "-s", &conf], None);
+    let out = lan.exec(host, &["nmbd", "-D", "-s", &conf], None);
     assert!(out.status.success(), "{}", stderr(&out));
     conf
 }

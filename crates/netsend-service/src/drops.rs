@@ -1,0 +1,51 @@
+//! Drops counted since start, by reason, shared by the drivers that drop
+//! (sessions, datagrams, the registrar); each drop is logged with its reason.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use netsend_proto::policy::DropReason;
+
+/// One counter per [`DropReason`].
+#[derive(Debug, Default)]
+pub(crate) struct Drops([AtomicU64; DropReason::ALL.len()]);
+
+impl Drops {
+    /// Counts `n` drops and writes their log line (structured: reason, peer,
+    /// what they were counted against, sender).
+    pub(crate) fn count(
+        &self,
+        reason: DropReason,
+        peer: SocketAddr,
+        source: &str,
+        from: &str,
+        retry_after: std::time::Duration,
+        n: u64,
+    ) {
+        let total = self.0[reason.index()].fetch_add(n, Ordering::Relaxed) + n;
+        tracing::warn!(
+            event = "drop",
+            reason = reason.as_str(),
+            %peer,
+            source,
+            from,
+            retry_after_ms = retry_after.as_millis() as u64,
+            count = n,
+            total,
+            "message dropped"
+        );
+    }
+
+    /// The counts by reason (every reason listed).
+    pub(crate) fn counts(&self) -> std::collections::BTreeMap<String, u64> {
+        DropReason::ALL
+            .iter()
+            .map(|r| {
+                (
+                    r.as_str().to_owned(),
+                    self.0[r.index()].load(Ordering::Relaxed),
+                )
+            })
+            .collect()
+    }
+}
