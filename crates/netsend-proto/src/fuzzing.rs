@@ -95,6 +95,50 @@ pub fn receipt(data: &[u8]) {
     }
 }
 
+/// Drives the client side of a one-block message against arbitrary reply
+/// bytes, as a hostile recipient may send them (the first byte sets the
+/// seconds that pass between its frames): it must never panic, never write
+/// more than the message's four frames, and once its deadline has passed it
+/// fails, however many keep-alives came.
+#[doc(hidden)]
+pub fn sender(data: &[u8]) {
+    use crate::sender::{ClientSession, SendOptions};
+    use std::time::{Duration, Instant};
+    let Some((&pace, mut rest)) = data.split_first() else {
+        return;
+    };
+    let called = netsend_wire::NetbiosName::new("ALICE", 3).expect("valid name");
+    let calling = netsend_wire::NetbiosName::new("BOB", 0).expect("valid name");
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(15);
+    let options = SendOptions::default();
+    let mut session =
+        ClientSession::new(called, calling, "bob", "alice", "hi", options).with_deadline(deadline);
+    let (mut written, mut elapsed) = (0, 0u64);
+    loop {
+        while session.poll_transmit().is_some() {
+            written += 1;
+        }
+        assert!(written <= 4, "{written} frames for one block");
+        if session.is_done() {
+            return;
+        }
+        let Ok(Some(len)) = check_frame(rest, 1024) else {
+            return;
+        };
+        let (frame, tail) = rest.split_at(len);
+        rest = tail;
+        elapsed += u64::from(pace & 7);
+        let now = t0 + Duration::from_secs(elapsed);
+        if session.handle_timeout(now).is_err() || session.handle_frame(frame).is_err() {
+            assert!(now >= deadline || session.poll_timeout().is_none());
+            assert!(session.poll_transmit().is_none() && !session.is_done());
+            return;
+        }
+        assert!(now < deadline);
+    }
+}
+
 /// Drives the anti-spam policy with arbitrary events, 8 bytes each (kind,
 /// gap in ms, IPv4 address, sender byte): session messages from addresses
 /// and local users, MESSNGR datagrams and node status requests. None may

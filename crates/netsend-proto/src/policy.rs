@@ -492,10 +492,69 @@ impl Policy {
     }
 }
 
+/// Connections open at once per key (a source address), each key at most
+/// `cap`. Only keys with an open connection are held, so memory is bounded by
+/// the connections themselves.
+#[derive(Debug, Clone)]
+pub struct OpenCounts<K> {
+    cap: usize,
+    open: HashMap<K, usize>,
+}
+
+impl<K: Eq + Hash + Clone> OpenCounts<K> {
+    /// Nothing open yet; `cap` is at least 1.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap: cap.max(1),
+            open: HashMap::new(),
+        }
+    }
+
+    /// Counts a new connection of `key`, unless it already holds `cap`.
+    pub fn try_open(&mut self, key: &K) -> bool {
+        let n = self.open.entry(key.clone()).or_insert(0);
+        if *n >= self.cap {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// A connection of `key` closed.
+    pub fn close(&mut self, key: &K) {
+        if let Some(n) = self.open.get_mut(key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.open.remove(key);
+            }
+        }
+    }
+
+    /// Connections of `key` open now.
+    pub fn open(&self, key: &K) -> usize {
+        self.open.get(key).copied().unwrap_or(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn each_source_holds_its_cap_only() {
+        let mut c = OpenCounts::new(2);
+        let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
+        assert!(c.try_open(&a) && c.try_open(&a));
+        assert!(!c.try_open(&a), "a third from a");
+        assert!(c.try_open(&b), "b is not held up by a");
+        c.close(&a);
+        assert!(c.try_open(&a));
+        c.close(&b);
+        c.close(&b);
+        assert_eq!(c.open(&b), 0);
+        assert_eq!(c.open.len(), 1, "closed keys are forgotten");
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

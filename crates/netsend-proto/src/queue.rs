@@ -50,10 +50,72 @@ impl RetryRules {
     }
 }
 
+/// Attempts of queued messages running at once: at most `total`, at most
+/// `per_owner` for one user, and one per recipient name. A recipient that
+/// hangs until the send deadline thus holds one slot, and one user's queue
+/// at most `per_owner`, while everyone else's messages go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempts {
+    total: usize,
+    per_owner: usize,
+    running: Vec<(i64, String, String)>,
+}
+
+impl Attempts {
+    /// No attempt running yet; each bound is at least 1.
+    pub fn new(total: usize, per_owner: usize) -> Self {
+        Self {
+            total: total.max(1),
+            per_owner: per_owner.max(1),
+            running: Vec::new(),
+        }
+    }
+
+    /// Whether the message `id` of `owner` to `to` may be attempted now; if
+    /// so it counts as running until [`Attempts::finish`].
+    pub fn admit(&mut self, id: i64, owner: &str, to: &str) -> bool {
+        let busy = self.running.len() >= self.total
+            || self
+                .running
+                .iter()
+                .any(|(i, _, t)| *i == id || t.eq_ignore_ascii_case(to))
+            || self.running.iter().filter(|(_, o, _)| o == owner).count() >= self.per_owner;
+        if !busy {
+            self.running.push((id, owner.to_owned(), to.to_owned()));
+        }
+        !busy
+    }
+
+    /// The attempt of `id` ended.
+    pub fn finish(&mut self, id: i64) {
+        self.running.retain(|(i, _, _)| *i != id);
+    }
+
+    /// How many attempts are running.
+    pub fn running(&self) -> usize {
+        self.running.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_recipient_and_an_owner_hold_their_share_only() {
+        let mut a = Attempts::new(3, 2);
+        assert!(a.admit(1, "eve", "HUNG"));
+        assert!(!a.admit(1, "eve", "HUNG"), "not twice");
+        assert!(!a.admit(2, "bob", "hung"), "one per recipient, any case");
+        assert!(a.admit(3, "eve", "OTHER"));
+        assert!(!a.admit(4, "eve", "THIRD"), "eve has her two");
+        assert!(a.admit(5, "bob", "THIRD"));
+        assert!(!a.admit(6, "carol", "FOURTH"), "three in all");
+        a.finish(1);
+        assert_eq!(a.running(), 2);
+        assert!(a.admit(2, "bob", "HUNG"));
+    }
 
     const RULES: RetryRules = RetryRules {
         first: Duration::from_secs(30),
@@ -82,6 +144,29 @@ mod tests {
         fn retries_are_never_sooner_than_first_nor_later_than_longest(attempts in 1u32..10_000) {
             let p = RULES.pause(attempts);
             prop_assert!(p >= RULES.first && p <= RULES.longest);
+        }
+
+        #[test]
+        fn attempts_never_exceed_their_bounds(
+            ops in proptest::collection::vec((0i64..20, 0usize..4, 0usize..6, any::<bool>()), 0..200),
+        ) {
+            let mut a = Attempts::new(5, 2);
+            for (id, owner, to, finish) in ops {
+                if finish {
+                    a.finish(id);
+                } else {
+                    a.admit(id, &format!("u{owner}"), &format!("N{to}"));
+                }
+                prop_assert!(a.running() <= 5);
+                for o in 0..4 {
+                    let owner = format!("u{o}");
+                    prop_assert!(a.running.iter().filter(|(_, x, _)| *x == owner).count() <= 2);
+                }
+                let mut tos: Vec<&str> = a.running.iter().map(|(_, _, t)| t.as_str()).collect();
+                tos.sort_unstable();
+                tos.dedup();
+                prop_assert_eq!(tos.len(), a.running());
+            }
         }
     }
 }

@@ -5,6 +5,13 @@
 //! frame, then feed the next reply frame to [`ClientSession::handle_frame`];
 //! repeat until [`ClientSession::is_done`]. Samba's smbd refuses 0xD0 before a
 //! NEGOTIATE, so messages go as 0xD5/0xD7/0xD6 unless `single_block_when_fits`.
+//!
+//! A session given a deadline ([`ClientSession::with_deadline`]) reports it in
+//! [`ClientSession::poll_timeout`]; call [`ClientSession::handle_timeout`]
+//! when it passes. Nothing the peer sends moves it: a peer that answers with
+//! session keep-alives (`85 00 00 00`) and nothing else fails at the deadline.
+
+use std::time::Instant;
 
 use netsend_wire::name::{NetbiosName, WireName};
 use netsend_wire::nbss::{NegativeCode, SessionPacket};
@@ -57,6 +64,8 @@ pub enum SendError {
     Protocol(&'static str),
     /// A reply could not be decoded.
     Decode(DecodeError),
+    /// The deadline passed before the last reply.
+    TimedOut,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +93,7 @@ pub struct ClientSession {
     session_open: bool,
     started: bool,
     group_id: u16,
+    deadline: Option<Instant>,
 }
 
 impl ClientSession {
@@ -115,6 +125,35 @@ impl ClientSession {
             session_open: !options.send_session_request,
             started: false,
             group_id: 0,
+            deadline: None,
+        }
+    }
+
+    /// Gives the whole exchange one deadline (no deadline by default).
+    #[must_use]
+    pub const fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// When [`ClientSession::handle_timeout`] is due, while the exchange is
+    /// still going on.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Done | State::Failed => None,
+            _ => self.deadline,
+        }
+    }
+
+    /// Tells the session the time; past its deadline an unfinished exchange
+    /// fails with [`SendError::TimedOut`].
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SendError> {
+        match self.poll_timeout() {
+            Some(deadline) if now >= deadline => {
+                self.state = State::Failed;
+                Err(SendError::TimedOut)
+            }
+            _ => Ok(()),
         }
     }
 
@@ -191,6 +230,7 @@ impl ClientSession {
     fn handle(&mut self, bytes: &[u8]) -> Result<(), SendError> {
         let packet = SessionPacket::parse(bytes).map_err(SendError::Decode)?;
         match (self.state, packet) {
+            // A keep-alive is no answer: it changes nothing, the deadline included.
             (_, SessionPacket::KeepAlive) => Ok(()),
             (State::AwaitSession, SessionPacket::Positive) => {
                 self.session_open = true;
@@ -227,5 +267,53 @@ impl ClientSession {
             }
             _ => Err(SendError::Protocol("unexpected frame")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn session(deadline: Instant) -> ClientSession {
+        let called = NetbiosName::new("ALICE", 3).unwrap();
+        let calling = NetbiosName::new("BOB", 0).unwrap();
+        ClientSession::new(
+            called,
+            calling,
+            "bob",
+            "alice",
+            "hi",
+            SendOptions::default(),
+        )
+        .with_deadline(deadline)
+    }
+
+    #[test]
+    fn keep_alives_do_not_move_the_deadline() {
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(15);
+        let mut s = session(deadline);
+        assert!(s.poll_transmit().is_some(), "session request");
+        s.handle_frame(&[0x82, 0, 0, 0]).unwrap();
+        assert!(s.poll_transmit().is_some(), "0xD5");
+        for second in 1..15 {
+            s.handle_frame(&[0x85, 0, 0, 0]).unwrap();
+            s.handle_timeout(t0 + Duration::from_secs(second)).unwrap();
+            assert_eq!(s.poll_timeout(), Some(deadline));
+            assert!(s.poll_transmit().is_none(), "still awaiting the reply");
+        }
+        assert_eq!(s.handle_timeout(deadline), Err(SendError::TimedOut));
+        assert_eq!(s.poll_timeout(), None);
+        assert!(!s.is_done());
+    }
+
+    #[test]
+    fn without_a_deadline_nothing_times_out() {
+        let called = NetbiosName::new("ALICE", 3).unwrap();
+        let calling = NetbiosName::new("BOB", 0).unwrap();
+        let mut s = ClientSession::new(called, calling, "b", "a", "", SendOptions::default());
+        assert_eq!(s.poll_timeout(), None);
+        assert_eq!(s.handle_timeout(Instant::now()), Ok(()));
     }
 }

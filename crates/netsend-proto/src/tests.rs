@@ -273,8 +273,9 @@ proptest! {
 #[test]
 fn handler_fuzz_corpora_replay_cleanly() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 6] = [
+    let targets: [Target; 7] = [
         ("session", crate::fuzzing::session),
+        ("sender", crate::fuzzing::sender),
         ("names", crate::fuzzing::names),
         ("datagram", crate::fuzzing::datagram),
         ("display", crate::fuzzing::display),
@@ -298,6 +299,24 @@ proptest! {
     #[test]
     fn datagram_handler_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         crate::fuzzing::datagram(&bytes);
+    }
+
+    #[test]
+    fn a_sender_meets_its_deadline_whatever_it_is_sent(
+        pace in any::<u8>(),
+        frames in proptest::collection::vec(
+            prop_oneof![
+                Just(vec![0x85, 0, 0, 0]),
+                Just(vec![0x82, 0, 0, 0]),
+                Just(vec![0x83, 0, 0, 1, 0x80]),
+                proptest::collection::vec(any::<u8>(), 0..40),
+            ],
+            0..40,
+        ),
+    ) {
+        let mut data = vec![pace];
+        frames.iter().for_each(|f| data.extend_from_slice(f));
+        crate::fuzzing::sender(&data);
     }
 
     #[test]

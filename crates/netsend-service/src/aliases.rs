@@ -352,7 +352,7 @@ impl AliasTable {
         }
         if !sync.reclaimed.is_empty() {
             if let Err(e) = self.save() {
-                tracing::error!(error = %e, "cannot persist the alias table");
+                tracing::error!(error = %LogSafe(&e), "cannot persist the alias table");
             }
         }
         sync
@@ -384,7 +384,7 @@ impl AliasTable {
             .partition::<Vec<_>, _>(|n| n.user == user);
         self.notices = others;
         if let Err(e) = self.save() {
-            tracing::error!(error = %e, "cannot persist the alias table");
+            tracing::error!(error = %LogSafe(&e), "cannot persist the alias table");
         }
         theirs.into_iter().map(|n| n.text).collect()
     }

@@ -404,6 +404,11 @@ pub struct LimitsConfig {
     /// Node status answers one source address may get at once.
     #[serde(default = "default_node_status_burst")]
     pub node_status_burst: u32,
+    /// Longest one outbound delivery may take, in seconds: resolution,
+    /// connection, session and every block together; session keep-alives do
+    /// not extend it.
+    #[serde(default = "default_send_timeout")]
+    pub send_timeout_secs: u64,
 }
 
 /// `[remote]`: the channel on which other hosts' administrators run calls
@@ -677,6 +682,9 @@ const fn default_node_status_per_minute() -> u32 {
 const fn default_node_status_burst() -> u32 {
     10
 }
+const fn default_send_timeout() -> u64 {
+    15
+}
 
 impl Default for NetworkConfig {
     fn default() -> Self {
@@ -713,6 +721,7 @@ impl Default for LimitsConfig {
             datagram_burst: default_datagram_burst(),
             node_status_per_minute: default_node_status_per_minute(),
             node_status_burst: default_node_status_burst(),
+            send_timeout_secs: default_send_timeout(),
         }
     }
 }

@@ -14,6 +14,7 @@ use netsend_wire::NetbiosName;
 use crate::inbox::StoredMessage;
 use crate::service::Service;
 use netsend_proto::display::LogSafe;
+use crate::slots::TaskSlots;
 
 /// Sets (or with `host` `None` cancels) the forward of `alias`, refusing a
 /// target that is this host. `requester` is `None` for root.
@@ -83,8 +84,40 @@ fn own_session_addresses(service: &Service) -> Vec<SocketAddrV4> {
     own
 }
 
+/// Forwards running at once; each ends by its send deadline.
+const MAX_RUNNING: usize = 32;
+/// Forwards waiting for a slot; beyond this a forward is skipped (logged).
+const MAX_WAITING: usize = 256;
+
+/// The slots forwards run in.
+pub(crate) fn slots() -> TaskSlots {
+    TaskSlots::new(MAX_RUNNING, MAX_WAITING)
+}
+
+/// Starts forwarding a stored message when its alias is forwarded, in one
+/// of the service's forward slots.
+pub(crate) fn start(service: &Arc<Service>, message: StoredMessage) {
+    let forwarded = service
+        .aliases
+        .lock()
+        .expect("alias table lock")
+        .forward_of(&message.to)
+        .is_some();
+    if !forwarded {
+        return;
+    }
+    let (id, to) = (message.id, message.to.clone());
+    let task = {
+        let service = service.clone();
+        async move { forward(&service, &message).await }
+    };
+    if !service.forwards.spawn(task) {
+        tracing::warn!(event = "forward", id, to = %LogSafe(&to), reason = "too many forwards waiting", "message not forwarded");
+    }
+}
+
 /// Sends a stored message on when its alias is forwarded; logs the outcome.
-pub(crate) async fn forward(service: &Arc<Service>, message: &StoredMessage) {
+async fn forward(service: &Arc<Service>, message: &StoredMessage) {
     let host = {
         let table = service.aliases.lock().expect("alias table lock");
         match table.forward_of(&message.to) {
@@ -92,11 +125,12 @@ pub(crate) async fn forward(service: &Arc<Service>, message: &StoredMessage) {
             None => return,
         }
     };
+    let deadline = crate::send::Deadline::start(service);
     let port = service.config.network.session_port;
     let target = match host.parse::<Ipv4Addr>() {
         Ok(ip) => Ok(SocketAddr::V4(SocketAddrV4::new(ip, port))),
         Err(_) => match NetbiosName::with_code_page(&host, suffix::MESSENGER, service.code_page) {
-            Ok(name) => crate::send::resolve(service, &name).await,
+            Ok(name) => crate::send::resolve(service, &name, deadline).await,
             Err(e) => Err(crate::send::SendFailure::InvalidParameter(e.to_string())),
         },
     };
@@ -124,6 +158,7 @@ pub(crate) async fn forward(service: &Arc<Service>, message: &StoredMessage) {
         SocketAddr::V4(target),
         &message.from,
         &text,
+        deadline,
     )
     .await
     {

@@ -6,16 +6,15 @@
 //! touches the acknowledgement, which was sent before.
 
 use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use netsend_proto::hooks::{alias_matches, environment, substitute_argv, title, HookMessage};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::Semaphore;
 
 use crate::config::{HookConfig, HookFormat};
 use crate::inbox::StoredMessage;
+use crate::slots::TaskSlots;
 use netsend_proto::display::LogSafe;
 
 /// Hooks running at once.
@@ -28,8 +27,7 @@ const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// The configured hooks and the slots they run in.
 pub(crate) struct HookRunner {
     hooks: Vec<Arc<HookConfig>>,
-    slots: Arc<Semaphore>,
-    waiting: Arc<AtomicUsize>,
+    slots: TaskSlots,
 }
 
 impl HookRunner {
@@ -37,8 +35,7 @@ impl HookRunner {
     pub(crate) fn new(hooks: &[HookConfig]) -> Self {
         Self {
             hooks: hooks.iter().cloned().map(Arc::new).collect(),
-            slots: Arc::new(Semaphore::new(MAX_RUNNING)),
-            waiting: Arc::default(),
+            slots: TaskSlots::new(MAX_RUNNING, MAX_WAITING),
         }
     }
 
@@ -54,19 +51,14 @@ impl HookRunner {
             .iter()
             .filter(|h| alias_matches(&h.alias, &message.to))
         {
-            if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
-                self.waiting.fetch_sub(1, Ordering::AcqRel);
-                tracing::warn!(event = "hook", id = message.id, alias = %LogSafe(&hook.alias), "too many hooks waiting: hook dropped");
-                continue;
+            let (run_hook, message_id) = (hook.clone(), message.id);
+            let message = message.clone();
+            if !self
+                .slots
+                .spawn(async move { run(&run_hook, &message).await })
+            {
+                tracing::warn!(event = "hook", id = message_id, alias = %LogSafe(&hook.alias), "too many hooks waiting: hook dropped");
             }
-            let (hook, message) = (hook.clone(), message.clone());
-            let (slots, waiting) = (self.slots.clone(), self.waiting.clone());
-            tokio::spawn(async move {
-                let permit = slots.acquire_owned().await;
-                waiting.fetch_sub(1, Ordering::AcqRel);
-                let Ok(_permit) = permit else { return };
-                run(&hook, &message).await;
-            });
         }
     }
 }

@@ -41,5 +41,6 @@ mod remote_server;
 pub mod send;
 pub mod service;
 mod session;
+mod slots;
 pub mod terminals;
 pub mod users;

@@ -15,10 +15,12 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+
+use netsend_wire::status::NetApiStatus;
 
 use crate::control::{Request, Response};
 
@@ -28,6 +30,8 @@ pub const NOISE_PATTERN: &str = "Noise_XX_25519_ChaChaPoly_BLAKE2s";
 pub const MAX_FRAME: usize = 65535;
 /// Room Noise adds to an encrypted payload (the AEAD tag).
 const TAG_LEN: usize = 16;
+/// Longest answer (JSON) one frame carries.
+pub const MAX_ANSWER: usize = MAX_FRAME - TAG_LEN;
 
 /// Why a remote call failed before the target could answer.
 #[derive(Debug, thiserror::Error)]
@@ -177,12 +181,36 @@ pub fn check_frame(buf: &[u8]) -> Option<usize> {
     (buf.len() >= 2 + len).then_some(2 + len)
 }
 
-fn read_frame(stream: &mut TcpStream) -> Result<Vec<u8>, RemoteError> {
+/// Reads one frame, all of it by `deadline`: a server that sends it a byte
+/// at a time cannot hold the caller longer.
+fn read_frame(stream: &mut TcpStream, deadline: Instant) -> Result<Vec<u8>, RemoteError> {
     let mut head = [0u8; 2];
-    stream.read_exact(&mut head)?;
+    read_by(stream, &mut head, deadline)?;
     let mut body = vec![0u8; usize::from(u16::from_be_bytes(head))];
-    stream.read_exact(&mut body)?;
+    read_by(stream, &mut body, deadline)?;
     Ok(body)
+}
+
+/// Fills `buf` from `stream`, or fails once `deadline` has passed.
+fn read_by(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> std::io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the server did not answer in time",
+            ));
+        }
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Servers whose keys we have seen: a text file of `SERVER KEY` lines.
@@ -275,6 +303,7 @@ impl KnownServers {
 
 /// Runs `request` on the messenger service at `address`, authenticated by
 /// `key`, checking the server's key against `known` (recorded under `server`).
+/// The whole call, answer included, must be done within `timeout`.
 pub fn call(
     address: SocketAddr,
     server: &str,
@@ -283,8 +312,8 @@ pub fn call(
     request: &Request,
     timeout: Duration,
 ) -> Result<Response, RemoteError> {
+    let deadline = Instant::now() + timeout;
     let mut stream = TcpStream::connect_timeout(&address, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     let mut noise = builder()
         .local_private_key(&key.private)
@@ -293,7 +322,7 @@ pub fn call(
     let mut payload = vec![0u8; MAX_FRAME];
     let n = noise.write_message(&[], &mut buf)?;
     stream.write_all(&frame(&buf[..n]))?;
-    let reply = read_frame(&mut stream)?;
+    let reply = read_frame(&mut stream, deadline)?;
     noise.read_message(&reply, &mut payload)?;
     let server_key: [u8; 32] = noise
         .get_remote_static()
@@ -309,7 +338,7 @@ pub fn call(
     }
     let n = noise.write_message(&json, &mut buf)?;
     stream.write_all(&frame(&buf[..n]))?;
-    let answer = read_frame(&mut stream)?;
+    let answer = read_frame(&mut stream, deadline)?;
     let n = noise.read_message(&answer, &mut payload)?;
     serde_json::from_slice(&payload[..n]).map_err(|e| RemoteError::Protocol(e.to_string()))
 }
@@ -486,16 +515,28 @@ impl Responder {
         Ok(Step::Send(frame(&out[..n])))
     }
 
-    /// Encrypts and frames the answer.
+    /// Encrypts and frames the answer. An answer too long for one frame is
+    /// never cut (that would be invalid JSON): the caller gets
+    /// `NERR_BufTooSmall` (2123) saying how long it was instead.
     pub fn seal(&mut self, response: &Response) -> Result<Vec<u8>, RemoteError> {
         let transport = self
             .transport
             .as_mut()
             .ok_or_else(|| RemoteError::Protocol("no channel yet".into()))?;
-        let json =
-            serde_json::to_vec(response).map_err(|e| RemoteError::Protocol(e.to_string()))?;
+        let to_json =
+            |r: &Response| serde_json::to_vec(r).map_err(|e| RemoteError::Protocol(e.to_string()));
+        let mut json = to_json(response)?;
+        if json.len() > MAX_ANSWER {
+            json = to_json(&Response::Error {
+                code: NetApiStatus::NERR_BUF_TOO_SMALL.0,
+                detail: format!(
+                    "the answer is {} bytes; a remote call carries at most {MAX_ANSWER}",
+                    json.len()
+                ),
+            })?;
+        }
         let mut out = vec![0u8; MAX_FRAME];
-        let n = transport.write_message(&json[..json.len().min(MAX_FRAME - TAG_LEN)], &mut out)?;
+        let n = transport.write_message(&json, &mut out)?;
         Ok(frame(&out[..n]))
     }
 }
@@ -546,11 +587,13 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn responder_runs_a_handshake_and_decrypts_one_request() {
-        let server = KeyPair::generate().unwrap();
-        let client = KeyPair::generate().unwrap();
-        let mut responder = Responder::new(&server).unwrap();
+    /// A caller's side after a whole handshake with `responder` (which
+    /// holds `server`'s key), as `client`.
+    fn handshake(
+        responder: &mut Responder,
+        server: &KeyPair,
+        client: &KeyPair,
+    ) -> snow::TransportState {
         let mut noise = builder()
             .local_private_key(&client.private)
             .build_initiator()
@@ -566,7 +609,17 @@ mod tests {
         let n = noise.write_message(&[], &mut buf).unwrap();
         assert!(matches!(responder.handle(&buf[..n]).unwrap(), Step::Read));
         assert_eq!(responder.caller_key(), Some(&client.public));
-        let mut noise = noise.into_transport_mode().unwrap();
+        noise.into_transport_mode().unwrap()
+    }
+
+    #[test]
+    fn responder_runs_a_handshake_and_decrypts_one_request() {
+        let server = KeyPair::generate().unwrap();
+        let client = KeyPair::generate().unwrap();
+        let mut responder = Responder::new(&server).unwrap();
+        let mut noise = handshake(&mut responder, &server, &client);
+        let mut buf = vec![0u8; MAX_FRAME];
+        let mut payload = vec![0u8; MAX_FRAME];
         let n = noise
             .write_message(&serde_json::to_vec(&Request::Names).unwrap(), &mut buf)
             .unwrap();
@@ -582,6 +635,40 @@ mod tests {
         let mut other = Responder::new(&server).unwrap();
         assert!(other.handle(b"\x00\x01garbage").is_err());
         assert!(other.handle(b"again").is_err());
+    }
+
+    #[test]
+    fn an_answer_too_long_for_a_frame_becomes_an_error_not_invalid_json() {
+        let server = KeyPair::generate().unwrap();
+        let client = KeyPair::generate().unwrap();
+        let mut responder = Responder::new(&server).unwrap();
+        let mut noise = handshake(&mut responder, &server, &client);
+        let mut payload = vec![0u8; MAX_FRAME];
+        let error = |detail: String| Response::Error { code: 0, detail };
+        let overhead = serde_json::to_vec(&error(String::new())).unwrap().len();
+        for (len, fits) in [
+            (MAX_ANSWER, true),
+            (MAX_ANSWER + 1, false),
+            (200_000, false),
+        ] {
+            let response = error("x".repeat(len - overhead));
+            let sealed = responder.seal(&response).unwrap();
+            let n = noise.read_message(&sealed[2..], &mut payload).unwrap();
+            let answer: Response = serde_json::from_slice(&payload[..n]).unwrap();
+            match answer {
+                Response::Error { code: 0, detail } => {
+                    assert!(fits && detail.len() == len - overhead);
+                }
+                Response::Error { code, detail } => {
+                    assert!(
+                        !fits && code == NetApiStatus::NERR_BUF_TOO_SMALL.0,
+                        "{detail}"
+                    );
+                    assert!(detail.contains(&format!("is {len} bytes")), "{detail}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     proptest::proptest! {

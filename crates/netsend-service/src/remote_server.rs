@@ -1,25 +1,60 @@
 //! TCP driver of the remote-call channel: one task per caller, a Noise
 //! handshake through [`Responder`], then one request, run only for keys this
-//! host lists in `[remote] administrators` or `server_operators`.
+//! host lists in `[remote] administrators` or `server_operators`. Callers not
+//! yet known get [`MAX_CALLS_PER_SOURCE`] slots per address and
+//! [`HANDSHAKE_TIMEOUT`] to show their key and request.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use netsend_proto::policy::OpenCounts;
 
 use netsend_wire::status::NetApiStatus;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::control::Response;
+use crate::control::{Request, Response};
 use crate::remote::{check_frame, public_key_text, KeyPair, Responder, Step};
 use crate::service::Service;
 use netsend_proto::display::LogSafe;
 
 /// Most remote calls served at once.
 const MAX_CALLS: usize = 16;
+/// Most of them from one source address.
+const MAX_CALLS_PER_SOURCE: usize = 4;
+/// How long a caller has, from its connection, to finish the handshake and
+/// send its request: until then nobody knows who it is.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a whole call (handshake, request, answer) may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A call's share of its source address's [`MAX_CALLS_PER_SOURCE`],
+/// given back when the call ends.
+struct SourceSlot {
+    table: Arc<Mutex<OpenCounts<IpAddr>>>,
+    ip: IpAddr,
+}
+
+impl SourceSlot {
+    fn take(table: &Arc<Mutex<OpenCounts<IpAddr>>>, ip: IpAddr) -> Option<Self> {
+        let opened = table.lock().expect("remote sources lock").try_open(&ip);
+        opened.then(|| Self {
+            table: table.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        self.table
+            .lock()
+            .expect("remote sources lock")
+            .close(&self.ip);
+    }
+}
 
 /// Accepts remote calls until shutdown.
 pub(crate) async fn accept_loop(
@@ -29,6 +64,7 @@ pub(crate) async fn accept_loop(
     principals: Arc<Vec<([u8; 32], &'static str)>>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CALLS));
+    let sources = Arc::new(Mutex::new(OpenCounts::new(MAX_CALLS_PER_SOURCE)));
     let mut stop = service.stop_signal();
     loop {
         let accepted = tokio::select! {
@@ -37,6 +73,10 @@ pub(crate) async fn accept_loop(
         };
         let Ok((stream, peer)) = accepted else {
             tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let Some(source) = SourceSlot::take(&sources, peer.ip()) else {
+            tracing::warn!(%peer, "remote call refused: {MAX_CALLS_PER_SOURCE} from this address already");
             continue;
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
@@ -50,6 +90,7 @@ pub(crate) async fn accept_loop(
                 tracing::info!(%peer, "remote call timed out");
             }
             drop(slot);
+            drop(source);
         });
     }
 }
@@ -64,6 +105,45 @@ async fn serve(
     let Ok(mut responder) = Responder::new(key) else {
         return;
     };
+    let handshake = read_request(&mut stream, &mut responder, peer);
+    let request = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Some(request)) => request,
+        Ok(None) => return,
+        Err(_) => {
+            tracing::info!(%peer, "remote call closed: no handshake and request within {HANDSHAKE_TIMEOUT:?}");
+            return;
+        }
+    };
+    let caller = responder.caller_key().copied().unwrap_or([0; 32]);
+    let caller_text = public_key_text(&caller);
+    let response = match principals.iter().find(|(k, _)| *k == caller) {
+        Some((_, group)) => {
+            tracing::info!(%peer, key = %caller_text, group, ?request, "remote call");
+            let principal = format!("{group}:{peer}");
+            crate::control_server::handle_remote(service, &principal, request).await
+        }
+        None => {
+            tracing::warn!(%peer, key = %caller_text, "remote call refused: key not in administrators or server_operators");
+            Response::Error {
+                code: NetApiStatus::ERROR_ACCESS_DENIED.0,
+                detail: format!(
+                    "key {caller_text} is not in this host's [remote] administrators or server_operators"
+                ),
+            }
+        }
+    };
+    if let Ok(bytes) = responder.seal(&response) {
+        let _ = stream.write_all(&bytes).await;
+    }
+}
+
+/// Runs the handshake and reads the caller's request; `None` when the
+/// caller hung up or broke the protocol.
+async fn read_request(
+    stream: &mut TcpStream,
+    responder: &mut Responder,
+    peer: SocketAddr,
+) -> Option<Request> {
     let mut buf = Vec::with_capacity(256);
     loop {
         let len = loop {
@@ -72,49 +152,19 @@ async fn serve(
             }
             let mut chunk = [0u8; 4096];
             match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => return None,
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         };
         let frame: Vec<u8> = buf.drain(..len).collect();
-        let step = match responder.handle(&frame[2..]) {
-            Ok(step) => step,
+        match responder.handle(&frame[2..]) {
+            Ok(Step::Send(bytes)) => stream.write_all(&bytes).await.ok()?,
+            Ok(Step::Read) => {}
+            Ok(Step::Request(request)) => return Some(*request),
             Err(e) => {
                 tracing::info!(%peer, error = %LogSafe(&e), "remote call: bad handshake or message");
-                return;
+                return None;
             }
-        };
-        let request = match step {
-            Step::Send(bytes) => {
-                if stream.write_all(&bytes).await.is_err() {
-                    return;
-                }
-                continue;
-            }
-            Step::Read => continue,
-            Step::Request(request) => *request,
-        };
-        let caller = responder.caller_key().copied().unwrap_or([0; 32]);
-        let caller_text = public_key_text(&caller);
-        let response = match principals.iter().find(|(k, _)| *k == caller) {
-            Some((_, group)) => {
-                tracing::info!(%peer, key = %caller_text, group, ?request, "remote call");
-                let principal = format!("{group}:{peer}");
-                crate::control_server::handle_remote(service, &principal, request).await
-            }
-            None => {
-                tracing::warn!(%peer, key = %caller_text, "remote call refused: key not in administrators or server_operators");
-                Response::Error {
-                    code: NetApiStatus::ERROR_ACCESS_DENIED.0,
-                    detail: format!(
-                        "key {caller_text} is not in this host's [remote] administrators or server_operators"
-                    ),
-                }
-            }
-        };
-        if let Ok(bytes) = responder.seal(&response) {
-            let _ = stream.write_all(&bytes).await;
         }
-        return;
     }
 }

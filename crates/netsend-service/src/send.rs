@@ -18,7 +18,8 @@ use crate::service::Service;
 
 /// How long to wait for a TCP connection to the recipient.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long to wait for each reply from the recipient.
+/// How long to wait for each reply from the recipient (within the
+/// delivery's [`Deadline`]).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Broadcast query tries and their spacing (RFC 1002 BCAST_REQ_RETRY_*).
 const QUERY_RETRIES: u32 = 3;
@@ -60,6 +61,37 @@ impl NameCache {
     /// Forgets `name`.
     pub fn remove(&mut self, name: &NetbiosName) {
         self.entries.retain(|(n, _, _)| n != name);
+    }
+}
+
+/// The one deadline of an outbound delivery (`[limits] send_timeout_secs`):
+/// resolution, connection, session and every block must be done by then,
+/// whatever the peer sends meanwhile.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    at: Instant,
+    secs: u64,
+}
+
+impl Deadline {
+    /// The deadline of a delivery that starts now.
+    pub(crate) fn start(service: &Service) -> Self {
+        let secs = service.config.limits.send_timeout_secs.max(1);
+        Self {
+            at: Instant::now() + Duration::from_secs(secs),
+            secs,
+        }
+    }
+
+    fn tokio(self) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.at)
+    }
+
+    fn passed(self) -> String {
+        format!(
+            "not delivered within {} s ([limits] send_timeout_secs)",
+            self.secs
+        )
     }
 }
 
@@ -132,6 +164,7 @@ pub async fn send(
             service.config.limits.max_message_len
         )));
     }
+    let deadline = Deadline::start(service);
     let cached = service
         .name_cache
         .lock()
@@ -139,10 +172,10 @@ pub async fn send(
         .get(&name, Instant::now());
     let address = match cached {
         Some(address) => address,
-        None => resolve(service, &name).await?,
+        None => resolve(service, &name, deadline).await?,
     };
     let session = || client_session(service, name, from, to, text);
-    let address = match deliver(service, uid, address, session()).await {
+    let address = match deliver(service, uid, address, session(), deadline).await {
         Ok(()) => address,
         // A cached address may be stale (the owner left): forget it and ask again.
         Err(SendFailure::Network(..) | SendFailure::NameNotFound(_)) if cached.is_some() => {
@@ -151,8 +184,8 @@ pub async fn send(
                 .lock()
                 .expect("name cache lock")
                 .remove(&name);
-            let fresh = resolve(service, &name).await?;
-            deliver(service, uid, fresh, session()).await?;
+            let fresh = resolve(service, &name, deadline).await?;
+            deliver(service, uid, fresh, session(), deadline).await?;
             fresh
         }
         Err(e) => return Err(e),
@@ -208,6 +241,7 @@ pub async fn send_to_session(
     };
     let name = NetbiosName::with_code_page(user, suffix::MESSENGER, service.code_page)
         .map_err(|e| SendFailure::InvalidParameter(format!("user {user:?}: {e}")))?;
+    let deadline = Deadline::start(service);
     let port = service.config.network.session_port;
     let address = match client.parse::<Ipv4Addr>() {
         Ok(ip) => SocketAddr::V4(SocketAddrV4::new(ip, port)),
@@ -216,11 +250,11 @@ pub async fn send_to_session(
                 .map_err(|e| {
                     SendFailure::NameNotFound(format!("client machine {client:?}: {e}"))
                 })?;
-            resolve(service, &machine).await?
+            resolve(service, &machine, deadline).await?
         }
     };
     let session = client_session(service, name, from, user, text);
-    deliver(service, uid, address, session).await?;
+    deliver(service, uid, address, session, deadline).await?;
     Ok(SendReport {
         to: name.to_text(service.code_page),
         address: address.to_string(),
@@ -230,13 +264,14 @@ pub async fn send_to_session(
 }
 
 /// Sends `text` to the alias `to` at `address` (a host's session service),
-/// without resolving `to` there.
+/// without resolving `to` there, by `deadline`.
 pub(crate) async fn send_to_address(
     service: &Arc<Service>,
     to: &str,
     address: SocketAddr,
     from: &str,
     text: &str,
+    deadline: Deadline,
 ) -> Result<(), SendFailure> {
     let name = NetbiosName::with_code_page(to, suffix::MESSENGER, service.code_page)
         .map_err(|e| SendFailure::InvalidParameter(format!("recipient {to:?}: {e}")))?;
@@ -245,14 +280,32 @@ pub(crate) async fn send_to_address(
         None,
         address,
         client_session(service, name, from, to, text),
+        deadline,
     )
     .await
+}
+
+/// Resolves `NAME<03>` by `deadline` (see [`resolve_now`]); a resolution
+/// still going on then fails as not found.
+pub(crate) async fn resolve(
+    service: &Arc<Service>,
+    name: &NetbiosName,
+    deadline: Deadline,
+) -> Result<SocketAddr, SendFailure> {
+    tokio::time::timeout_at(deadline.tokio(), resolve_now(service, name))
+        .await
+        .unwrap_or_else(|_| {
+            Err(SendFailure::NameNotFound(format!(
+                "{name}: {}",
+                deadline.passed()
+            )))
+        })
 }
 
 /// Resolves `NAME<03>` in order: our own aliases, static entries, the WINS
 /// server (when configured), then broadcast queries on every interface. (The
 /// cache of recent answers is consulted by the caller before this.)
-pub(crate) async fn resolve(
+async fn resolve_now(
     service: &Arc<Service>,
     name: &NetbiosName,
 ) -> Result<SocketAddr, SendFailure> {
@@ -379,17 +432,20 @@ async fn query(
     found
 }
 
-/// Connects to `address` and runs the client session to completion. When
-/// the message is the local user `uid`'s and `address` is this host, the
-/// connection's local end is bound first and recorded, so our session
-/// service counts it against that user from the moment it is accepted.
+/// Connects to `address` and runs the client session to completion, or
+/// fails at `deadline`. When the message is the local user `uid`'s and
+/// `address` is this host, the connection's local end is bound first and
+/// recorded, so our session service counts it against that user from the
+/// moment it is accepted.
 async fn deliver(
     service: &Arc<Service>,
     uid: Option<u32>,
     address: SocketAddr,
-    mut session: ClientSession,
+    session: ClientSession,
+    deadline: Deadline,
 ) -> Result<(), SendFailure> {
     let net = |e: String| SendFailure::Network(address, e);
+    let mut session = session.with_deadline(deadline.at);
     let socket = match address {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
         SocketAddr::V6(_) => TcpSocket::new_v6(),
@@ -405,7 +461,8 @@ async fn deliver(
         ),
         _ => None,
     };
-    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(address))
+    let connect_by = deadline.at.min(Instant::now() + CONNECT_TIMEOUT);
+    let mut stream = tokio::time::timeout_at(connect_by.into(), socket.connect(address))
         .await
         .map_err(|_| net("connection timed out".into()))?
         .map_err(|e| net(e.to_string()))?;
@@ -413,9 +470,9 @@ async fn deliver(
     let mut buf: Vec<u8> = Vec::with_capacity(256);
     loop {
         while let Some(frame) = session.poll_transmit() {
-            stream
-                .write_all(&frame)
+            tokio::time::timeout_at(deadline.tokio(), stream.write_all(&frame))
                 .await
+                .map_err(|_| net(deadline.passed()))?
                 .map_err(|e| net(e.to_string()))?;
         }
         if session.is_done() {
@@ -428,10 +485,16 @@ async fn deliver(
                 Err(e) => return Err(net(e.to_string())),
             }
             let mut chunk = [0u8; 1024];
-            let n = tokio::time::timeout(REPLY_TIMEOUT, stream.read(&mut chunk))
-                .await
-                .map_err(|_| net("no reply".into()))?
-                .map_err(|e| net(e.to_string()))?;
+            let reply_by = Instant::now() + REPLY_TIMEOUT;
+            let until = session.poll_timeout().map_or(reply_by, |d| d.min(reply_by));
+            let Ok(read) = tokio::time::timeout_at(until.into(), stream.read(&mut chunk)).await
+            else {
+                session
+                    .handle_timeout(Instant::now())
+                    .map_err(|e| map_send_error(address, e, deadline))?;
+                return Err(net("no reply".into()));
+            };
+            let n = read.map_err(|e| net(e.to_string()))?;
             if n == 0 {
                 return Err(net("the recipient closed the connection".into()));
             }
@@ -440,13 +503,14 @@ async fn deliver(
         let frame: Vec<u8> = buf.drain(..frame_len).collect();
         session
             .handle_frame(&frame)
-            .map_err(|e| map_send_error(address, e))?;
+            .map_err(|e| map_send_error(address, e, deadline))?;
     }
 }
 
 /// Maps a protocol failure to the NERR code NetMessageBufferSend returns.
-fn map_send_error(address: SocketAddr, error: SendError) -> SendFailure {
+fn map_send_error(address: SocketAddr, error: SendError, deadline: Deadline) -> SendFailure {
     match error {
+        SendError::TimedOut => SendFailure::Network(address, deadline.passed()),
         SendError::NameNotPresent => SendFailure::NameNotFound(format!("the name at {address}")),
         SendError::Refused(status) => {
             let code = status.to_net_api_status();

@@ -214,6 +214,8 @@ pub struct Service {
     pub(crate) registrar: Arc<crate::registrar::Registrar>,
     /// The `[[hooks]]`, run after each stored message.
     pub(crate) hooks: crate::hooks::HookRunner,
+    /// Slots for forwarding stored messages on.
+    pub(crate) forwards: crate::slots::TaskSlots,
     stop: watch::Sender<bool>,
 }
 
@@ -557,7 +559,7 @@ impl Service {
                 }
             }
             service.hooks.dispatch(&message);
-            crate::forward::forward(&service, &message).await;
+            crate::forward::start(&service, message);
         });
     }
 
@@ -641,51 +643,22 @@ async fn keep_retention(service: Arc<Service>) {
 }
 
 /// Tries queued messages again when they are due, until each is delivered
-/// or expires.
+/// or expires. Attempts run side by side within
+/// [`netsend_proto::queue::Attempts`]' bounds, so a recipient that hangs
+/// until the send deadline holds one slot and the rest of the queue goes on.
 async fn retry_queue(service: Arc<Service>) {
     let mut stop = service.stop_signal();
+    let mut attempts = netsend_proto::queue::Attempts::new(QUEUE_ATTEMPTS, QUEUE_ATTEMPTS_PER_USER);
+    let mut running = tokio::task::JoinSet::new();
+    let mut ids = std::collections::HashMap::new();
     loop {
-        let now = crate::inbox::now_ms();
-        match service.inbox.due(now) {
+        match service.inbox.due(crate::inbox::now_ms()) {
             Ok(due) => {
                 for q in due {
-                    // A local user's queued message counts against them, as when it was sent.
-                    let uid = nix::unistd::User::from_name(&q.owner)
-                        .ok()
-                        .flatten()
-                        .map(|u| u.uid.as_raw());
-                    let sent = crate::send::send(&service, uid, &q.to, &q.from, &q.text).await;
-                    let op = match sent {
-                        Ok(report) => {
-                            tracing::info!(event = "send", id = q.id, to = %LogSafe(&report.to), peer = %report.address, "queued message delivered");
-                            crate::inbox::QueueOp::Delivered { id: q.id }
-                        }
-                        Err(e) => {
-                            let attempts = q.attempts.saturating_add(1);
-                            let next_try = match service.retry_rules().after_failure(
-                                crate::inbox::now_ms(),
-                                attempts,
-                                q.expires_at,
-                            ) {
-                                netsend_proto::queue::AfterFailure::RetryAt(t)
-                                    if netsend_proto::queue::is_transient(e.status().0) =>
-                                {
-                                    Some(t)
-                                }
-                                _ => None,
-                            };
-                            if next_try.is_none() {
-                                tracing::info!(event = "drop", id = q.id, to = %LogSafe(&q.to), reason = %LogSafe(&e), "queued message given up");
-                            }
-                            crate::inbox::QueueOp::Failed {
-                                id: q.id,
-                                error: e.to_string(),
-                                next_try,
-                            }
-                        }
-                    };
-                    if let Err(e) = service.inbox.queue(op).await {
-                        tracing::warn!(id = q.id, error = %LogSafe(&e), "cannot update the queue");
+                    if attempts.admit(q.id, &q.owner, &q.to) {
+                        let id = q.id;
+                        let task = running.spawn(attempt_queued(service.clone(), q));
+                        ids.insert(task.id(), id);
                     }
                 }
             }
@@ -693,10 +666,62 @@ async fn retry_queue(service: Arc<Service>) {
         }
         tokio::select! {
             _ = stop.changed() => return,
+            Some(done) = running.join_next_with_id() => {
+                let task = done.map_or_else(|e| e.id(), |(task, ())| task);
+                if let Some(id) = ids.remove(&task) {
+                    attempts.finish(id);
+                }
+            }
             _ = tokio::time::sleep(QUEUE_POLL) => {}
         }
     }
 }
+
+/// One attempt of a queued message, and its outcome recorded in the queue.
+async fn attempt_queued(service: Arc<Service>, q: crate::inbox::Queued) {
+    // A local user's queued message counts against them, as when it was sent.
+    let uid = nix::unistd::User::from_name(&q.owner)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw());
+    let sent = crate::send::send(&service, uid, &q.to, &q.from, &q.text).await;
+    let op = match sent {
+        Ok(report) => {
+            tracing::info!(event = "send", id = q.id, to = %LogSafe(&report.to), peer = %report.address, "queued message delivered");
+            crate::inbox::QueueOp::Delivered { id: q.id }
+        }
+        Err(e) => {
+            let attempts = q.attempts.saturating_add(1);
+            let next_try = match service.retry_rules().after_failure(
+                crate::inbox::now_ms(),
+                attempts,
+                q.expires_at,
+            ) {
+                netsend_proto::queue::AfterFailure::RetryAt(t)
+                    if netsend_proto::queue::is_transient(e.status().0) =>
+                {
+                    Some(t)
+                }
+                _ => None,
+            };
+            if next_try.is_none() {
+                tracing::info!(event = "drop", id = q.id, to = %LogSafe(&q.to), reason = %LogSafe(&e), "queued message given up");
+            }
+            crate::inbox::QueueOp::Failed {
+                id: q.id,
+                error: e.to_string(),
+                next_try,
+            }
+        }
+    };
+    if let Err(e) = service.inbox.queue(op).await {
+        tracing::warn!(id = q.id, error = %LogSafe(&e), "cannot update the queue");
+    }
+}
+
+/// Queued messages attempted at once, in all and for one user.
+const QUEUE_ATTEMPTS: usize = 16;
+const QUEUE_ATTEMPTS_PER_USER: usize = 4;
 
 /// How often the outgoing queue is checked for due entries.
 const QUEUE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -893,6 +918,7 @@ pub async fn run(
         name_cache: Mutex::default(),
         registrar,
         hooks: crate::hooks::HookRunner::new(&config.hooks),
+        forwards: crate::forward::slots(),
         session_addresses,
         name_addresses,
         interfaces: listeners.interfaces.clone(),

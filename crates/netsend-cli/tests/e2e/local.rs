@@ -391,7 +391,7 @@ fn assert_closed_unanswered(s: &mut TcpStream, to: &str) {
 }
 
 /// A TCP connection to `to` from the loopback address `from`.
-fn connect_from(from: &str, to: std::net::SocketAddr) -> TcpStream {
+pub(crate) fn connect_from(from: &str, to: std::net::SocketAddr) -> TcpStream {
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     s.bind(
         &format!("{from}:0")

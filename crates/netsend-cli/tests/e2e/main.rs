@@ -6,6 +6,7 @@ mod crash;
 mod delivery;
 mod display;
 mod escapes;
+mod hanging;
 mod harness;
 mod lan;
 mod local;

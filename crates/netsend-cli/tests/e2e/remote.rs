@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use crate::harness::{have, is_root, netsend_bin, require, stderr, stdout, Service};
 
@@ -268,4 +269,156 @@ fn a_server_key_pinned_beforehand_is_the_only_one_accepted() {
     let inbox = svc.wait_inbox(2);
     let texts: Vec<&str> = inbox.iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["pinned", "mended"]);
+}
+
+/// Whether the server closed `s` within `limit` (without ever answering).
+fn closed_within(s: &mut std::net::TcpStream, limit: Duration) -> bool {
+    use std::io::Read as _;
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut byte = [0u8; 1];
+    match s.read(&mut byte) {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
+#[test]
+fn silent_callers_from_one_address_hold_four_slots_at_most() {
+    let port = free_port();
+    let admin = Caller::new(port);
+    let svc = target(port, &[&admin.public_key(None)], &[]);
+    let remote = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    // One address opens as many connections as the service serves calls, and
+    // never says a word.
+    let mut silent: Vec<std::net::TcpStream> = (0..16)
+        .map(|_| crate::local::connect_from("127.0.0.2", remote))
+        .collect();
+    // Beyond its share the service closes them at once...
+    let closed_at_once = silent
+        .iter_mut()
+        .map(|s| closed_within(s, Duration::from_millis(500)))
+        .filter(|closed| *closed)
+        .count();
+    assert_eq!(closed_at_once, 12, "16 silent connections from one address");
+    // ...so an administrator elsewhere still gets through.
+    let out = admin.netsend(
+        None,
+        &["send", "--server", "127.0.0.1", "TARGET", "still here"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(svc.wait_inbox(1)[0]["text"], "still here");
+}
+
+#[test]
+fn silent_callers_are_closed_at_the_handshake_deadline() {
+    let port = free_port();
+    let admin = Caller::new(port);
+    let svc = target(port, &[&admin.public_key(None)], &[]);
+    let remote = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    // Four addresses, four silent connections each: every slot is taken.
+    let mut silent: Vec<std::net::TcpStream> = (3..7)
+        .flat_map(|host| (0..4).map(move |_| format!("127.0.0.{host}")))
+        .map(|from| crate::local::connect_from(&from, remote))
+        .collect();
+    let opened = Instant::now();
+    // They are closed once the handshake deadline passes, long before a
+    // whole call's 30 s...
+    let mut closed = 0;
+    for s in &mut silent {
+        let left = Duration::from_secs(15).saturating_sub(opened.elapsed());
+        if closed_within(s, left.max(Duration::from_millis(1))) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 16, "silent connections closed within 15 s");
+    assert!(
+        opened.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        opened.elapsed()
+    );
+    // ...and the slots serve real calls again.
+    let out = admin.netsend(
+        None,
+        &["send", "--server", "127.0.0.1", "TARGET", "after them"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(svc.wait_inbox(1)[0]["text"], "after them");
+}
+
+#[test]
+fn an_answer_too_long_for_one_frame_is_an_error_not_cut() {
+    let port = free_port();
+    let admin = Caller::new(port);
+    let mut svc = Service::start(
+        "TARGET",
+        "",
+        &format!(
+            "[limits]\nmax_aliases = 2048\n[remote]\nlisten = true\nport = {port}\nadministrators = [\"{}\"]\n",
+            admin.public_key(None)
+        ),
+    );
+    // 1500 aliases: their list is about 150 kB of JSON, more than one frame.
+    let aliases: String = (0..1500)
+        .map(|i| format!("[[alias]]\nname = \"MANYALIAS{i:04}\"\nowner = \"root\"\n"))
+        .collect();
+    crate::harness::write(&svc.dir.path().join("state/aliases.toml"), &aliases);
+    svc.crash_and_restart();
+    let local = stdout(&svc.cli(&["name"]));
+    assert!(local.contains("MANYALIAS1499"), "{local}");
+    let out = admin.netsend(None, &["name", "--server", "127.0.0.1"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("(2123)") && err.contains("bytes"), "{err}");
+    // A short answer still comes whole.
+    let out = admin.netsend(None, &["send", "--server", "127.0.0.1", "TARGET", "short"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_server_that_drips_its_answer_cannot_hold_the_caller() {
+    use std::io::{Read as _, Write as _};
+    // A "server" that takes the handshake, announces a 65535-byte frame and
+    // then sends it one byte a second.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let mut first = [0u8; 256];
+        let _ = s.read(&mut first);
+        if s.write_all(&[0xFF, 0xFF]).is_err() {
+            return;
+        }
+        for _ in 0..120 {
+            if s.write_all(&[0]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let caller = Caller::new(port);
+    let started = Instant::now();
+    let mut child = Command::new(netsend_bin())
+        .arg("--config")
+        .arg(&caller.config)
+        .args(["send", "--server", "127.0.0.1", "TARGET", "hello?"])
+        .env("NETSEND_KEY_FILE", caller.key_file())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("the caller was still waiting after 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = started.elapsed();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("(2136)"), "{}", stderr(&out));
+    // The CLI allows a remote call 30 s in all.
+    assert!(took < Duration::from_secs(60), "{took:?}");
 }
