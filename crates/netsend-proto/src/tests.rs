@@ -273,11 +273,12 @@ proptest! {
 #[test]
 fn handler_fuzz_corpora_replay_cleanly() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 4] = [
+    let targets: [Target; 5] = [
         ("session", crate::fuzzing::session),
         ("datagram", crate::fuzzing::datagram),
         ("display", crate::fuzzing::display),
         ("receipt", crate::fuzzing::receipt),
+        ("search", crate::fuzzing::search),
     ];
     for (target, run) in targets {
         let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
