@@ -90,7 +90,7 @@ async fn list_or_wait(
     loop {
         // Seen before listing, so a message stored meanwhile wakes us.
         stored.borrow_and_update();
-        let messages = service.inbox.list(filter)?;
+        let messages = service.inbox.list(filter).await?;
         if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(messages);
         }
@@ -104,12 +104,23 @@ async fn list_or_wait(
 
 /// Whether message `id` has no such receipt yet from anyone (`receipt` picks
 /// its time out of the message's own columns, the first reader's).
-fn first_receipt(
+async fn first_receipt(
     service: &Service,
     id: i64,
     receipt: impl Fn(&StoredMessage) -> Option<i64>,
 ) -> bool {
-    matches!(service.inbox.get(id, None), Ok(Some(m)) if receipt(&m).is_none())
+    matches!(service.inbox.get(id, None).await, Ok(Some(m)) if receipt(&m).is_none())
+}
+
+/// The error answer for a failed inbox read: a refused search text is 87,
+/// a read stopped for taking too long 71, anything else 2140.
+fn inbox_error(e: &InboxError) -> Response {
+    let code = match e {
+        InboxError::Search(_) => NetApiStatus::ERROR_INVALID_PARAMETER,
+        InboxError::TooSlow => NetApiStatus::ERROR_REQ_NOT_ACCEP,
+        _ => NetApiStatus::NERR_INTERNAL_ERROR,
+    };
+    error(code, e.to_string())
 }
 
 /// Most control clients connected at once.
@@ -291,7 +302,7 @@ const USERS_FAN_OUT: usize = 32;
 async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Response {
     match request {
         Request::Status => {
-            let messages = service.inbox.count().unwrap_or(0);
+            let messages = service.inbox.count().await.unwrap_or(0);
             Response::Status(StatusInfo {
                 computer_name: service.config.computer_name.clone(),
                 workgroup: service.config.workgroup.clone(),
@@ -424,26 +435,26 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             let wait = Duration::from_millis(wait_ms.min(MAX_WAIT_MS));
             match list_or_wait(service, &filter, wait).await {
                 Ok(messages) => Response::Messages { messages },
-                Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
+                Err(e) => inbox_error(&e),
             }
         }
-        Request::InboxRead { id } => match service.inbox.get(id, caller.user.as_deref()) {
+        Request::InboxRead { id } => match service.inbox.get(id, caller.user.as_deref()).await {
             Ok(Some(message)) => {
                 // The sender hears of the first reader only.
-                let first = first_receipt(service, id, |m| m.read_at);
+                let first = first_receipt(service, id, |m| m.read_at).await;
                 let _ = service.inbox.mark_read(id, caller.user.as_deref()).await;
                 if first {
                     service.send_receipt(&message, netsend_proto::receipt::ReceiptState::Read);
                 }
                 // Answer with the receipt times just recorded.
-                let marked = service.inbox.get(id, caller.user.as_deref());
+                let marked = service.inbox.get(id, caller.user.as_deref()).await;
                 Response::Message(marked.ok().flatten().unwrap_or(message))
             }
             Ok(None) => error(
                 NetApiStatus::ERROR_INVALID_PARAMETER,
                 format!("no message {id} in your inbox"),
             ),
-            Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
+            Err(e) => inbox_error(&e),
         },
         Request::SendQueued {
             to,
@@ -460,7 +471,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                     Response::Sent(report)
                 }
                 Err(e) if netsend_proto::queue::is_transient(e.status().0) => {
-                    let waiting = service.inbox.waiting(&caller.login).unwrap_or(0);
+                    let waiting = service.inbox.waiting(&caller.login).await.unwrap_or(0);
                     let cap = service.config.queue.max_per_user;
                     if waiting >= cap {
                         return error(
@@ -506,6 +517,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
         Request::SentStatus { id } => match service
             .inbox
             .sent(id, caller.user.as_deref().map(|_| caller.login.as_str()))
+            .await
         {
             Ok(Some(record)) => Response::SentStatus(record),
             Ok(None) => error(
@@ -514,7 +526,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             ),
             Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
         },
-        Request::Queue => match service.inbox.queued(caller.user.as_deref()) {
+        Request::Queue => match service.inbox.queued(caller.user.as_deref()).await {
             Ok(entries) => Response::Queue { entries },
             Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
         },
@@ -533,10 +545,10 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             }
         }
         Request::InboxShown { id } => {
-            let first = first_receipt(service, id, |m| m.shown_at);
+            let first = first_receipt(service, id, |m| m.shown_at).await;
             match service.inbox.mark_shown(id, caller.user.as_deref()).await {
                 Ok(true) => {
-                    let message = service.inbox.get(id, None).ok().flatten();
+                    let message = service.inbox.get(id, None).await.ok().flatten();
                     if let Some(m) = message.filter(|_| first) {
                         service.send_receipt(&m, netsend_proto::receipt::ReceiptState::Shown);
                     }

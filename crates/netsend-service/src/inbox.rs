@@ -4,11 +4,15 @@
 //! has committed, so the session driver can acknowledge the sender afterwards
 //! and a crash never loses an acknowledged message. Messages queued at the same
 //! time share one transaction (group commit) without giving up that promise.
+//! Reads run on the reader threads of `readers`, never on the async
+//! workers; searches use an FTS5 trigram index of sender, alias and text.
 
 use std::collections::HashMap;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use netsend_proto::search::{Search, SearchError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -127,7 +131,7 @@ pub struct ListFilter {
     /// At most this many (oldest first).
     pub limit: usize,
     /// Only messages whose sender, alias or text contains this, compared
-    /// without case.
+    /// without case (checked by [`Search::parse`]).
     pub search: Option<String>,
 }
 
@@ -149,6 +153,12 @@ pub enum InboxError {
     /// The recipient's inbox holds its quota of messages already.
     #[error("the inbox of {0} is full (limits.inbox_quota)")]
     QuotaExceeded(String),
+    /// The search text was refused.
+    #[error("{0}")]
+    Search(#[from] SearchError),
+    /// A read ran longer than its budget (2 s) and was stopped.
+    #[error("the inbox read took longer than {} s and was stopped; search for a longer text", crate::readers::READ_BUDGET.as_secs())]
+    TooSlow,
 }
 
 /// Why the writer could not carry out one operation.
@@ -317,7 +327,7 @@ struct Inner {
     /// The id of the newest message committed (0 before the first), for
     /// clients waiting on new messages.
     stored: watch::Receiver<i64>,
-    reader: Mutex<Connection>,
+    readers: crate::readers::Readers,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -410,6 +420,25 @@ CREATE TABLE IF NOT EXISTS shared_reads (
 PRAGMA user_version = 5;
 ";
 
+/// Version 6: a full-text index (FTS5, trigrams, case folded) of each
+/// message's sender, alias and text, kept by triggers, for `--search`.
+const MIGRATION_6: &str = "
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
+    from_name, to_alias, text,
+    content = 'messages', content_rowid = 'id', tokenize = 'trigram case_sensitive 0'
+);
+CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, from_name, to_alias, text)
+    VALUES (new.id, new.from_name, new.to_alias, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, from_name, to_alias, text)
+    VALUES ('delete', old.id, old.from_name, old.to_alias, old.text);
+END;
+INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+PRAGMA user_version = 6;
+";
+
 /// Creates or upgrades the schema to the current version.
 fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -428,6 +457,9 @@ fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     }
     if version < 5 {
         tx.execute_batch(MIGRATION_5)?;
+    }
+    if version < 6 {
+        tx.execute_batch(MIGRATION_6)?;
     }
     tx.commit()?;
     Ok(())
@@ -475,7 +507,7 @@ impl Inbox {
         let mut writer_conn = connect(path)?;
         migrate(&mut writer_conn)?;
         let counts = inbox_sizes(&writer_conn)?;
-        let reader = connect(path)?;
+        let readers = crate::readers::Readers::start(path, connect)?;
         let (tx, rx) = mpsc::channel(QUEUE_LEN);
         let (stored_tx, stored) = watch::channel(0);
         let quota = Quota {
@@ -489,7 +521,7 @@ impl Inbox {
         Ok(InboxHandle(Arc::new(Inner {
             writer: tx,
             stored,
-            reader: Mutex::new(reader),
+            readers,
             thread: Mutex::new(Some(thread)),
         })))
     }
@@ -943,20 +975,6 @@ impl WriteFailure {
     }
 }
 
-/// A LIKE pattern matching `text` anywhere, with `%`, `_` and `\\` escaped.
-fn like_pattern(text: &str) -> String {
-    let mut p = String::with_capacity(text.len() + 2);
-    p.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
 fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
     Ok(StoredMessage {
         id: row.get(0)?,
@@ -1057,48 +1075,73 @@ impl InboxHandle {
         self.0.stored.clone()
     }
 
+    /// Runs `read` on a reader thread for `user` (`None`: root or the
+    /// service, whose reads are not capped).
+    async fn read<T: Send + 'static>(
+        &self,
+        user: Option<&str>,
+        read: impl FnOnce(&Connection) -> Result<T, InboxError> + Send + 'static,
+    ) -> Result<T, InboxError> {
+        self.0.readers.run(user, read).await
+    }
+
     /// Lists messages, oldest first.
-    pub fn list(&self, filter: &ListFilter) -> Result<Vec<StoredMessage>, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {} FROM {}
-             WHERE {} AND (?2 = 0 OR {} = 0) AND messages.id > ?3
-               AND (?5 IS NULL OR casefold(from_name) LIKE ?5 ESCAPE '\\'
-                    OR casefold(to_alias) LIKE ?5 ESCAPE '\\' OR casefold(text) LIKE ?5 ESCAPE '\\')
-             ORDER BY messages.id LIMIT ?4",
-            columns_for(1),
-            with_receipts_of(1),
-            visible_to(1),
-            read_by(1)
-        ))?;
-        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
-        let pattern = filter
-            .search
-            .as_deref()
-            .map(|s| like_pattern(&s.to_lowercase()));
-        let rows = stmt.query_map(
-            params![
-                filter.user,
-                filter.unread_only,
-                filter.after_id.unwrap_or(0),
-                limit,
-                pattern
-            ],
-            row_to_message,
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub async fn list(&self, filter: &ListFilter) -> Result<Vec<StoredMessage>, InboxError> {
+        let search = Search::parse(filter.search.as_deref().unwrap_or(""))?;
+        let (indexed, scan) = match search {
+            Search::All => (None, None),
+            Search::Scan(s) => (None, Some(s)),
+            Search::Indexed(q) => (Some(q), None),
+        };
+        let filter = filter.clone();
+        self.read(filter.user.clone().as_deref(), move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {} FROM {}
+                 WHERE {} AND (?2 = 0 OR {} = 0) AND messages.id > ?3
+                   AND (?5 IS NULL OR messages.id IN (SELECT rowid FROM messages_fts
+                        WHERE messages_fts MATCH ?5 AND rowid > ?3))
+                   AND (?6 IS NULL OR instr(casefold(from_name), ?6)
+                        OR instr(casefold(to_alias), ?6) OR instr(casefold(text), ?6))
+                 ORDER BY messages.id LIMIT ?4",
+                columns_for(1),
+                with_receipts_of(1),
+                visible_to(1),
+                read_by(1)
+            ))?;
+            let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+            let rows = stmt.query_map(
+                params![
+                    filter.user,
+                    filter.unread_only,
+                    filter.after_id.unwrap_or(0),
+                    limit,
+                    indexed,
+                    scan
+                ],
+                row_to_message,
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     /// `user`'s own messages that are unread and were never shown, received
     /// at `since_ms` or later, oldest first.
-    pub fn pending(&self, user: &str, since_ms: i64) -> Result<Vec<StoredMessage>, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM messages WHERE recipient_user = ?1 AND read = 0
-             AND shown_at IS NULL AND received_at >= ?2 ORDER BY id"
-        ))?;
-        let rows = stmt.query_map(params![user, since_ms], row_to_message)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub async fn pending(
+        &self,
+        user: &str,
+        since_ms: i64,
+    ) -> Result<Vec<StoredMessage>, InboxError> {
+        let user = user.to_owned();
+        self.read(None, move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM messages WHERE recipient_user = ?1 AND read = 0
+                 AND shown_at IS NULL AND received_at >= ?2 ORDER BY id"
+            ))?;
+            let rows = stmt.query_map(params![user, since_ms], row_to_message)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     /// Changes the record of sent messages; returns the new record's id
@@ -1108,26 +1151,33 @@ impl InboxHandle {
     }
 
     /// A sent message and its receipts, if `owner` (root: `None`) sent it.
-    pub fn sent(&self, id: i64, owner: Option<&str>) -> Result<Option<SentRecord>, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        Ok(conn
-            .query_row(
-                "SELECT id, sent_at, to_name, from_name, address, shown_at, read_at FROM sent
-                 WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
-                params![id, owner],
-                |r| {
-                    Ok(SentRecord {
-                        id: r.get(0)?,
-                        sent_at: r.get(1)?,
-                        to: r.get(2)?,
-                        from: r.get(3)?,
-                        address: r.get(4)?,
-                        shown_at: r.get(5)?,
-                        read_at: r.get(6)?,
-                    })
-                },
-            )
-            .optional()?)
+    pub async fn sent(
+        &self,
+        id: i64,
+        owner: Option<&str>,
+    ) -> Result<Option<SentRecord>, InboxError> {
+        let owner = owner.map(String::from);
+        self.read(owner.clone().as_deref(), move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT id, sent_at, to_name, from_name, address, shown_at, read_at FROM sent
+                     WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
+                    params![id, owner],
+                    |r| {
+                        Ok(SentRecord {
+                            id: r.get(0)?,
+                            sent_at: r.get(1)?,
+                            to: r.get(2)?,
+                            from: r.get(3)?,
+                            address: r.get(4)?,
+                            shown_at: r.get(5)?,
+                            read_at: r.get(6)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+        .await
     }
 
     /// Changes the outgoing queue; returns the new entry's id (`Add`) or how
@@ -1137,71 +1187,90 @@ impl InboxHandle {
     }
 
     /// The outgoing queue of `owner` (root: `None`, everyone's), newest last.
-    pub fn queued(&self, owner: Option<&str>) -> Result<Vec<Queued>, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {QUEUE_COLUMNS} FROM outbox WHERE ?1 IS NULL OR owner = ?1 ORDER BY id"
-        ))?;
-        let rows = stmt.query_map(params![owner], row_to_queued)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub async fn queued(&self, owner: Option<&str>) -> Result<Vec<Queued>, InboxError> {
+        let owner = owner.map(String::from);
+        self.read(owner.clone().as_deref(), move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {QUEUE_COLUMNS} FROM outbox WHERE ?1 IS NULL OR owner = ?1 ORDER BY id"
+            ))?;
+            let rows = stmt.query_map(params![owner], row_to_queued)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     /// How many of `owner`'s messages wait in the queue.
-    pub fn waiting(&self, owner: &str) -> Result<usize, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        let n: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM outbox WHERE owner = ?1 AND state = 'queued'",
-            params![owner],
-            |r| r.get(0),
-        )?;
-        Ok(usize::try_from(n).unwrap_or(0))
+    pub async fn waiting(&self, owner: &str) -> Result<usize, InboxError> {
+        let owner = owner.to_owned();
+        self.read(Some(&owner.clone()), move |conn| {
+            let n: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE owner = ?1 AND state = 'queued'",
+                params![owner],
+                |r| r.get(0),
+            )?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        })
+        .await
     }
 
     /// Queued entries due for another attempt at `now_ms`.
-    pub fn due(&self, now_ms: i64) -> Result<Vec<Queued>, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {QUEUE_COLUMNS} FROM outbox WHERE state = 'queued' AND next_try <= ?1 ORDER BY next_try LIMIT 64"
-        ))?;
-        let rows = stmt.query_map(params![now_ms], row_to_queued)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub async fn due(&self, now_ms: i64) -> Result<Vec<Queued>, InboxError> {
+        self.read(None, move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {QUEUE_COLUMNS} FROM outbox WHERE state = 'queued' AND next_try <= ?1 ORDER BY next_try LIMIT 64"
+            ))?;
+            let rows = stmt.query_map(params![now_ms], row_to_queued)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     /// Counts every message.
-    pub fn count(&self) -> Result<usize, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        let n: i64 = conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))?;
-        Ok(usize::try_from(n).unwrap_or(0))
+    pub async fn count(&self) -> Result<usize, InboxError> {
+        self.read(None, |conn| {
+            let n: i64 = conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        })
+        .await
     }
 
     /// One message, if `user` may see it.
-    pub fn get(&self, id: i64, user: Option<&str>) -> Result<Option<StoredMessage>, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        Ok(conn
-            .query_row(
-                &format!(
-                    "SELECT {} FROM {} WHERE messages.id = ?1 AND {}",
-                    columns_for(2),
-                    with_receipts_of(2),
-                    visible_to(2)
-                ),
-                params![id, user],
-                row_to_message,
-            )
-            .optional()?)
+    pub async fn get(
+        &self,
+        id: i64,
+        user: Option<&str>,
+    ) -> Result<Option<StoredMessage>, InboxError> {
+        let user = user.map(String::from);
+        self.read(user.clone().as_deref(), move |conn| {
+            Ok(conn
+                .query_row(
+                    &format!(
+                        "SELECT {} FROM {} WHERE messages.id = ?1 AND {}",
+                        columns_for(2),
+                        with_receipts_of(2),
+                        visible_to(2)
+                    ),
+                    params![id, user],
+                    row_to_message,
+                )
+                .optional()?)
+        })
+        .await
     }
 
     /// Runs SQLite's integrity check; `Ok(())` when the database is sound.
-    pub fn check_integrity(&self) -> Result<(), InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-        if verdict == "ok" {
-            Ok(())
-        } else {
-            Err(InboxError::Sqlite(rusqlite::Error::InvalidParameterName(
-                verdict,
-            )))
-        }
+    pub async fn check_integrity(&self) -> Result<(), InboxError> {
+        self.read(None, |conn| {
+            let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+            if verdict == "ok" {
+                Ok(())
+            } else {
+                Err(InboxError::Sqlite(rusqlite::Error::InvalidParameterName(
+                    verdict,
+                )))
+            }
+        })
+        .await
     }
 
     /// Stops the writer after everything queued is committed.
@@ -1238,6 +1307,16 @@ mod tests {
         }
     }
 
+    async fn ids(inbox: &InboxHandle, filter: &ListFilter) -> Vec<i64> {
+        inbox
+            .list(filter)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect()
+    }
+
     fn all() -> ListFilter {
         ListFilter {
             limit: usize::MAX,
@@ -1260,37 +1339,36 @@ mod tests {
             .await
             .unwrap();
         assert!(a < b && b < c);
-        assert_eq!(inbox.list(&all()).unwrap().len(), 3);
+        assert_eq!(inbox.list(&all()).await.unwrap().len(), 3);
         let alice = ListFilter {
             user: Some("alice".into()),
             ..all()
         };
         let texts: Vec<String> = inbox
-            .list(&alice)
-            .unwrap()
+            .list(&alice).await.unwrap()
             .into_iter()
             .map(|m| m.text)
             .collect();
         assert_eq!(texts, ["to everyone", "for alice"]);
-        assert!(inbox.get(c, Some("alice")).unwrap().is_none());
+        assert!(inbox.get(c, Some("alice")).await.unwrap().is_none());
         assert!(!inbox.mark_read(c, Some("alice")).await.unwrap());
         assert!(inbox.mark_read(b, Some("alice")).await.unwrap());
         let unread = ListFilter {
             unread_only: true,
             ..all()
         };
-        assert_eq!(inbox.list(&unread).unwrap().len(), 2);
+        assert_eq!(inbox.list(&unread).await.unwrap().len(), 2);
         let after = ListFilter {
             after_id: Some(b),
             ..all()
         };
-        assert_eq!(inbox.list(&after).unwrap()[0].id, c);
+        assert_eq!(inbox.list(&after).await.unwrap()[0].id, c);
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        inbox.check_integrity().unwrap();
+        inbox.check_integrity().await.unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1329,7 +1407,7 @@ mod tests {
         inbox.close().await;
         drop(inbox);
         let reopened = Inbox::open(&path, 0).unwrap();
-        assert_eq!(reopened.count().unwrap(), 200);
+        assert_eq!(reopened.count().await.unwrap(), 200);
     }
 
     #[tokio::test]
@@ -1378,7 +1456,7 @@ mod tests {
             reopened.store(msg("ALICE", Some("alice"), "more")).await,
             Err(InboxError::QuotaExceeded(_))
         ));
-        assert_eq!(reopened.count().unwrap(), 5);
+        assert_eq!(reopened.count().await.unwrap(), 5);
     }
 
     #[tokio::test]
@@ -1397,7 +1475,7 @@ mod tests {
             .unwrap();
         }
         let inbox = Inbox::open(&path, 0).unwrap();
-        let listed = inbox.list(&all()).unwrap();
+        let listed = inbox.list(&all()).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].text, "kept");
         assert_eq!((listed[0].shown_at, listed[0].read_at), (None, None));
@@ -1406,7 +1484,7 @@ mod tests {
         drop(inbox);
         // Opening again does not migrate twice.
         let again = Inbox::open(&path, 0).unwrap();
-        assert!(again.list(&all()).unwrap()[0].shown_at.is_some());
+        assert!(again.list(&all()).await.unwrap()[0].shown_at.is_some());
     }
 
     #[tokio::test]
@@ -1432,16 +1510,14 @@ mod tests {
             ..ListFilter::default()
         };
         // Search: sender, alias or text; ASCII case-insensitive; wildcards literal.
-        let ids =
-            |f: &ListFilter| -> Vec<i64> { inbox.list(f).unwrap().iter().map(|m| m.id).collect() };
-        assert_eq!(ids(&alice(Some("down"))), [shared]);
-        assert_eq!(ids(&alice(Some("NOON"))), [own]);
+        assert_eq!(ids(&inbox, &alice(Some("down"))).await, [shared]);
+        assert_eq!(ids(&inbox, &alice(Some("NOON"))).await, [own]);
         let zoe = inbox
             .store(msg("ALICE", Some("alice"), "Grüße von ZOË"))
             .await
             .unwrap();
-        assert_eq!(ids(&alice(Some("zoë"))), [zoe]);
-        assert_eq!(ids(&alice(Some("GRÜSSE"))), Vec::<i64>::new());
+        assert_eq!(ids(&inbox, &alice(Some("zoë"))).await, [zoe]);
+        assert_eq!(ids(&inbox, &alice(Some("GRÜSSE"))).await, Vec::<i64>::new());
         inbox
             .delete(Deletion {
                 ids: vec![zoe],
@@ -1450,10 +1526,10 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(ids(&alice(Some("%"))).is_empty());
+        assert!(ids(&inbox, &alice(Some("%"))).await.is_empty());
         // Receipts.
         assert!(inbox.mark_read(own, Some("alice")).await.unwrap());
-        let m = inbox.get(own, Some("alice")).unwrap().unwrap();
+        let m = inbox.get(own, Some("alice")).await.unwrap().unwrap();
         assert!(m.read_at.is_some() && m.shown_at.is_some());
         assert_eq!(m.state(), "read");
         // Alice cannot touch Bob's message; her own is deleted, the shared
@@ -1467,8 +1543,8 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(deleted, 2);
-        assert!(ids(&alice(None)).is_empty());
-        let root: Vec<i64> = inbox.list(&all()).unwrap().iter().map(|m| m.id).collect();
+        assert!(ids(&inbox, &alice(None)).await.is_empty());
+        let root: Vec<i64> = inbox.list(&all()).await.unwrap().iter().map(|m| m.id).collect();
         assert_eq!(root, [shared, bobs]);
         // Deleting freed Alice's quota (2 per inbox).
         for text in ["a", "b"] {
@@ -1492,27 +1568,31 @@ mod tests {
             .store(msg("ALICE", Some("alice"), "to alice"))
             .await
             .unwrap();
-        let view = |user: Option<&str>| inbox.get(shared, user).unwrap().unwrap();
-        let unread = |user: &str| -> Vec<i64> {
+        let view = |user: Option<&'static str>| {
+            let inbox = inbox.clone();
+            async move { inbox.get(shared, user).await.unwrap().unwrap() }
+        };
+        let unread = |user: &str| {
             let filter = ListFilter {
                 user: Some(user.into()),
                 unread_only: true,
                 limit: 100,
                 ..ListFilter::default()
             };
-            inbox.list(&filter).unwrap().iter().map(|m| m.id).collect()
+            let inbox = inbox.clone();
+            async move { ids(&inbox, &filter).await }
         };
         // Alice reads it: read for her, and (first reader) for the sender's
         // receipt, which root sees; still unread for Bob.
         assert!(inbox.mark_read(shared, Some("alice")).await.unwrap());
-        assert!(view(Some("alice")).read && view(Some("alice")).read_at.is_some());
-        assert!(view(None).read && view(None).read_at.is_some());
-        assert!(!view(Some("bob")).read && view(Some("bob")).read_at.is_none());
-        assert_eq!(unread("alice"), [own]);
-        assert_eq!(unread("bob"), [shared]);
+        assert!(view(Some("alice")).await.read && view(Some("alice")).await.read_at.is_some());
+        assert!(view(None).await.read && view(None).await.read_at.is_some());
+        assert!(!view(Some("bob")).await.read && view(Some("bob")).await.read_at.is_none());
+        assert_eq!(unread("alice").await, [own]);
+        assert_eq!(unread("bob").await, [shared]);
         // Shown to Bob is not read by Bob.
         assert!(inbox.mark_shown(shared, Some("bob")).await.unwrap());
-        assert!(view(Some("bob")).shown_at.is_some() && !view(Some("bob")).read);
+        assert!(view(Some("bob")).await.shown_at.is_some() && !view(Some("bob")).await.read);
         // `delete --read` goes by each user's own state: Bob has read
         // nothing, Alice hides the shared message from herself only.
         let read_ones = |user: &str| Deletion {
@@ -1522,8 +1602,8 @@ mod tests {
         };
         assert_eq!(inbox.delete(read_ones("bob")).await.unwrap(), 0);
         assert_eq!(inbox.delete(read_ones("alice")).await.unwrap(), 1);
-        assert!(inbox.get(shared, Some("alice")).unwrap().is_none());
-        assert_eq!(unread("bob"), [shared]);
+        assert!(inbox.get(shared, Some("alice")).await.unwrap().is_none());
+        assert_eq!(unread("bob").await, [shared]);
         // Deleted for good, its per-user receipts go with it.
         inbox
             .delete(Deletion {
@@ -1533,7 +1613,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(inbox.get(shared, None).unwrap().is_none());
+        assert!(inbox.get(shared, None).await.unwrap().is_none());
         inbox.close().await;
         let conn = Connection::open(dir.path().join("i.db")).unwrap();
         let left: i64 = conn
@@ -1566,8 +1646,7 @@ mod tests {
             .unwrap();
         assert_eq!(removed, 2);
         let left: Vec<String> = inbox
-            .list(&all())
-            .unwrap()
+            .list(&all()).await.unwrap()
             .into_iter()
             .map(|m| m.text)
             .collect();
@@ -1590,5 +1669,32 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(removed, 4);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// The trigram index finds exactly the messages whose sender, alias
+        /// or text contains the search text, in any case, as a scan would.
+        #[test]
+        fn search_finds_what_contains_the_text(
+            texts in proptest::collection::vec("[abcAB \"%*_()éÉ-]{0,12}", 1..8),
+            needle in "[abcAB \"%*_()éÉ-]{0,5}",
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let inbox = Inbox::open(&dir.path().join("i.db"), 0).unwrap();
+                let mut expected = Vec::new();
+                for text in &texts {
+                    let id = inbox.store(msg("HOST", None, text)).await.unwrap();
+                    let folded = |s: &str| s.to_lowercase();
+                    if [text.as_str(), "HOST", "BOB"].iter().any(|f| folded(f).contains(&folded(&needle))) {
+                        expected.push(id);
+                    }
+                }
+                let filter = ListFilter { search: Some(needle.clone()), ..all() };
+                assert_eq!(ids(&inbox, &filter).await, expected, "{needle:?} in {texts:?}");
+            });
+        }
     }
 }

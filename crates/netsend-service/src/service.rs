@@ -338,7 +338,7 @@ impl Service {
         }
         let since =
             crate::inbox::now_ms().saturating_sub(i64::try_from(hours).unwrap_or(0) * 3_600_000);
-        match self.inbox.pending(&user, since) {
+        match self.inbox.pending(&user, since).await {
             Ok(messages) => {
                 for message in messages {
                     tracing::info!(id = message.id, %user, "showing a message kept while away");
@@ -453,9 +453,7 @@ impl Service {
         let service = self.clone();
         tokio::spawn(async move {
             // Read back once for every consumer.
-            let inbox = service.inbox.clone();
-            let stored = tokio::task::spawn_blocking(move || inbox.get(id, None)).await;
-            let Ok(Ok(Some(message))) = stored else {
+            let Ok(Some(message)) = service.inbox.get(id, None).await else {
                 return;
             };
             if terminals {
@@ -559,7 +557,7 @@ async fn retry_queue(service: Arc<Service>) {
     let mut stop = service.stop_signal();
     loop {
         let now = crate::inbox::now_ms();
-        match service.inbox.due(now) {
+        match service.inbox.due(now).await {
             Ok(due) => {
                 for q in due {
                     let sent = crate::send::send(&service, &q.to, &q.from, &q.text).await;
