@@ -11,4 +11,5 @@ mod netapi;
 mod packaging;
 mod remote;
 mod samba;
+mod storage;
 mod systemd;
