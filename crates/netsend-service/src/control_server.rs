@@ -13,7 +13,8 @@ use netsend_wire::NetbiosName;
 
 use crate::aliases::Alias;
 use crate::control::{
-    AliasStatus, Request, Response, StatusInfo, MAX_PAGE, MAX_REQUEST_LEN, MAX_WAIT_MS,
+    AliasStatus, Request, Response, StatusInfo, MAX_PAGE, MAX_PAGE_BYTES, MAX_REQUEST_LEN,
+    MAX_WAIT_MS,
 };
 use crate::inbox::{InboxError, ListFilter, StoredMessage};
 use crate::registrar::Scope;
@@ -462,6 +463,15 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             text,
             expire_minutes,
         } => {
+            let q = &service.config.queue;
+            let minutes = match netsend_proto::queue::expiry_minutes(
+                expire_minutes,
+                q.expire_minutes,
+                q.max_expire_minutes,
+            ) {
+                Ok(minutes) => minutes,
+                Err(e) => return error(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()),
+            };
             let (from, text) = sender_identity(caller, from, text);
             match crate::send::send(service, &to, &from, &text).await {
                 Ok(mut report) => {
@@ -471,15 +481,6 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                     Response::Sent(report)
                 }
                 Err(e) if netsend_proto::queue::is_transient(e.status().0) => {
-                    let waiting = service.inbox.waiting(&caller.login).await.unwrap_or(0);
-                    let cap = service.config.queue.max_per_user;
-                    if waiting >= cap {
-                        return error(
-                            NetApiStatus::ERROR_REQ_NOT_ACCEP,
-                            format!("{e}; and you already have {waiting} messages waiting in the queue (at most {cap})"),
-                        );
-                    }
-                    let minutes = expire_minutes.unwrap_or(service.config.queue.expire_minutes);
                     let now = crate::inbox::now_ms();
                     let rules = service.retry_rules();
                     let expires_at = now.saturating_add(
@@ -499,6 +500,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                         expires_at,
                         next_try,
                         error: e.to_string(),
+                        max_per_owner: u64::try_from(q.max_per_user).unwrap_or(u64::MAX),
                     };
                     match service.inbox.queue(op).await {
                         Ok(id) => {
@@ -507,6 +509,9 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                                 id,
                                 reason: e.to_string(),
                             }
+                        }
+                        Err(err @ InboxError::QueueFull(_)) => {
+                            error(NetApiStatus::ERROR_REQ_NOT_ACCEP, format!("{e}; and {err}"))
                         }
                         Err(err) => error(NetApiStatus::NERR_INTERNAL_ERROR, err.to_string()),
                     }
@@ -526,10 +531,34 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             ),
             Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
         },
-        Request::Queue => match service.inbox.queued(caller.user.as_deref()).await {
-            Ok(entries) => Response::Queue { entries },
-            Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
-        },
+        Request::Queue { after_id, limit } => {
+            let limit = limit.clamp(1, MAX_PAGE);
+            let owner = caller.user.as_deref();
+            // One more than the page, to tell whether more follow.
+            match service
+                .inbox
+                .queued(owner, after_id.unwrap_or(0), limit + 1)
+                .await
+            {
+                Ok(mut entries) => {
+                    let mut more = entries.len() > limit;
+                    entries.truncate(limit);
+                    // Bounded in bytes too: a page of long texts stops early.
+                    let mut bytes = 0;
+                    let fits = entries
+                        .iter()
+                        .position(|q| {
+                            bytes += serde_json::to_vec(q).map_or(MAX_PAGE_BYTES, |v| v.len());
+                            bytes > MAX_PAGE_BYTES
+                        })
+                        .map_or(entries.len(), |i| i.max(1));
+                    more |= fits < entries.len();
+                    entries.truncate(fits);
+                    Response::Queue { entries, more }
+                }
+                Err(e) => inbox_error(&e),
+            }
+        }
         Request::QueueCancel { id } => {
             let op = crate::inbox::QueueOp::Cancel {
                 id,

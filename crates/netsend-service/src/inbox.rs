@@ -153,6 +153,9 @@ pub enum InboxError {
     /// The recipient's inbox holds its quota of messages already.
     #[error("the inbox of {0} is full (limits.inbox_quota)")]
     QuotaExceeded(String),
+    /// The sender holds the most queue entries they may, all still waiting.
+    #[error("you already have {0} messages waiting in the queue (queue.max_per_user)")]
+    QueueFull(u64),
     /// The search text was refused.
     #[error("{0}")]
     Search(#[from] SearchError),
@@ -166,6 +169,8 @@ pub enum InboxError {
 enum WriteFailure {
     /// The recipient's inbox is full.
     Quota,
+    /// The sender's share of the queue is full of waiting entries.
+    QueueFull(u64),
     /// SQLite failed; the text says how.
     Database(String),
 }
@@ -197,6 +202,8 @@ pub enum SentOp {
         address: String,
         /// [`netsend_proto::receipt::digest`] of the text.
         digest: String,
+        /// Records kept for `owner`: older ones beyond this are deleted.
+        keep: u64,
     },
     /// A receipt came from `address`: it applies to the newest matching
     /// message sent there that has no such receipt yet.
@@ -246,6 +253,9 @@ pub enum QueueOp {
         next_try: i64,
         /// Why the first attempt failed.
         error: String,
+        /// Entries `owner` may hold, waiting or finished
+        /// ([`netsend_proto::queue::room`]).
+        max_per_owner: u64,
     },
     /// An attempt delivered it.
     Delivered {
@@ -313,13 +323,18 @@ pub struct Deletion {
 }
 
 /// What retention removes: messages older than `max_age`, and beyond
-/// `max_per_inbox` in any one inbox (read ones first, then the oldest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `max_per_inbox` in any one inbox (read ones first, then the oldest);
+/// finished queue entries and sent records older than their ages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Retention {
     /// Age limit in milliseconds (0: none).
     pub max_age_ms: i64,
     /// Messages kept per inbox (0: no limit).
     pub max_per_inbox: u64,
+    /// How long a finished queue entry is kept after it finished, ms (0: for ever).
+    pub finished_max_age_ms: i64,
+    /// How long a sent record is kept, ms (0: for ever).
+    pub sent_max_age_ms: i64,
 }
 
 struct Inner {
@@ -439,6 +454,14 @@ INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
 PRAGMA user_version = 6;
 ";
 
+/// Version 7: the queue and the sent records by owner, for their per-user
+/// bounds.
+const MIGRATION_7: &str = "
+CREATE INDEX IF NOT EXISTS outbox_by_owner ON outbox (owner, id);
+CREATE INDEX IF NOT EXISTS sent_by_owner ON sent (owner, id);
+PRAGMA user_version = 7;
+";
+
 /// Creates or upgrades the schema to the current version.
 fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -460,6 +483,9 @@ fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     }
     if version < 6 {
         tx.execute_batch(MIGRATION_6)?;
+    }
+    if version < 7 {
+        tx.execute_batch(MIGRATION_7)?;
     }
     tx.commit()?;
     Ok(())
@@ -739,7 +765,7 @@ fn apply(
         }
         WriteOp::Delete(d, _) => delete(tx, d, changes).map_err(db),
         WriteOp::Prune(r, _) => prune(tx, *r, changes).map_err(db),
-        WriteOp::Queue(q, _) => queue_change(tx, q).map_err(db),
+        WriteOp::Queue(q, _) => queue_change(tx, q),
         WriteOp::Sent(op, _) => sent_change(tx, op).map_err(db),
     }
 }
@@ -752,13 +778,21 @@ fn sent_change(tx: &rusqlite::Transaction<'_>, op: &SentOp) -> rusqlite::Result<
             from,
             address,
             digest,
+            keep,
         } => {
             tx.execute(
                 "INSERT INTO sent (sent_at, owner, to_name, from_name, address, digest)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![now_ms(), owner, to, from, address, digest],
             )?;
-            Ok(tx.last_insert_rowid())
+            let id = tx.last_insert_rowid();
+            // The owner's records beyond `keep`, oldest first, go.
+            tx.execute(
+                "DELETE FROM sent WHERE owner = ?1 AND id <= (
+                    SELECT id FROM sent WHERE owner = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                params![owner, i64::try_from(*keep).unwrap_or(i64::MAX)],
+            )?;
+            Ok(id)
         }
         SentOp::Receipt { address, receipt } => {
             let column = match receipt.state {
@@ -791,8 +825,36 @@ fn sent_change(tx: &rusqlite::Transaction<'_>, op: &SentOp) -> rusqlite::Result<
     }
 }
 
-fn queue_change(tx: &rusqlite::Transaction<'_>, op: &QueueOp) -> rusqlite::Result<i64> {
+/// Makes room for one more entry of `owner` (who may hold `cap`), deleting
+/// their oldest finished entries if needed; fails when all are waiting.
+fn make_room(tx: &rusqlite::Transaction<'_>, owner: &str, cap: u64) -> Result<(), WriteFailure> {
+    use netsend_proto::queue::{room, Room};
+    let db = |e: rusqlite::Error| WriteFailure::Database(e.to_string());
+    let (held, finished): (i64, i64) = tx
+        .query_row(
+            "SELECT COUNT(*), COALESCE(SUM(state != 'queued'), 0) FROM outbox WHERE owner = ?1",
+            params![owner],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(db)?;
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    match room(count(held), count(finished), cap) {
+        Room::Free => Ok(()),
+        Room::Full => Err(WriteFailure::QueueFull(cap)),
+        Room::Evict(n) => tx
+            .execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
+                 WHERE owner = ?1 AND state != 'queued' ORDER BY id LIMIT ?2)",
+                params![owner, i64::try_from(n).unwrap_or(i64::MAX)],
+            )
+            .map(drop)
+            .map_err(db),
+    }
+}
+
+fn queue_change(tx: &rusqlite::Transaction<'_>, op: &QueueOp) -> WriteResult {
     let now = now_ms();
+    let db = |e: rusqlite::Error| WriteFailure::Database(e.to_string());
     match op {
         QueueOp::Add {
             owner,
@@ -802,12 +864,15 @@ fn queue_change(tx: &rusqlite::Transaction<'_>, op: &QueueOp) -> rusqlite::Resul
             expires_at,
             next_try,
             error,
+            max_per_owner,
         } => {
+            make_room(tx, owner, *max_per_owner)?;
             tx.execute(
                 "INSERT INTO outbox (created_at, owner, to_name, from_name, text, expires_at, attempts, last_error, next_try)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)",
                 params![now, owner, to, from, text, expires_at, error, next_try],
-            )?;
+            )
+            .map_err(db)?;
             Ok(tx.last_insert_rowid())
         }
         QueueOp::Delivered { id } => tx
@@ -816,7 +881,8 @@ fn queue_change(tx: &rusqlite::Transaction<'_>, op: &QueueOp) -> rusqlite::Resul
                  last_error = NULL WHERE id = ?1 AND state = 'queued'",
                 params![id, now],
             )
-            .map(|n| n as i64),
+            .map(|n| n as i64)
+            .map_err(db),
         QueueOp::Failed {
             id,
             error,
@@ -830,14 +896,16 @@ fn queue_change(tx: &rusqlite::Transaction<'_>, op: &QueueOp) -> rusqlite::Resul
                  WHERE id = ?1 AND state = 'queued'",
                 params![id, error, next_try, now],
             )
-            .map(|n| n as i64),
+            .map(|n| n as i64)
+            .map_err(db),
         QueueOp::Cancel { id, owner } => tx
             .execute(
                 "UPDATE outbox SET state = 'cancelled', done_at = ?3
                  WHERE id = ?1 AND state = 'queued' AND (?2 IS NULL OR owner = ?2)",
                 params![id, owner, now],
             )
-            .map(|n| n as i64),
+            .map(|n| n as i64)
+            .map_err(db),
     }
 }
 
@@ -961,7 +1029,21 @@ fn prune(
         forget(tx, *id)?;
         *changes.entry(owner.clone()).or_default() -= 1;
     }
-    Ok(doomed.len() as i64)
+    let mut removed = doomed.len();
+    let now = now_ms();
+    if r.finished_max_age_ms > 0 {
+        removed += tx.execute(
+            "DELETE FROM outbox WHERE state != 'queued' AND done_at < ?1",
+            params![now.saturating_sub(r.finished_max_age_ms)],
+        )?;
+    }
+    if r.sent_max_age_ms > 0 {
+        removed += tx.execute(
+            "DELETE FROM sent WHERE sent_at < ?1",
+            params![now.saturating_sub(r.sent_max_age_ms)],
+        )?;
+    }
+    Ok(removed as i64)
 }
 
 impl WriteFailure {
@@ -970,6 +1052,7 @@ impl WriteFailure {
             Self::Quota => {
                 InboxError::QuotaExceeded(recipient.unwrap_or("the computer name").to_owned())
             }
+            Self::QueueFull(cap) => InboxError::QueueFull(cap),
             Self::Database(e) => InboxError::Sqlite(rusqlite::Error::InvalidParameterName(e)),
         }
     }
@@ -1046,7 +1129,8 @@ impl InboxHandle {
             .map(|n| n.unsigned_abs())
     }
 
-    /// Applies retention; returns how many messages were removed.
+    /// Applies retention; returns how many messages, queue entries and sent
+    /// records were removed.
     pub async fn prune(&self, retention: Retention) -> Result<u64, InboxError> {
         self.write(|tx| WriteOp::Prune(retention, tx), None)
             .await
@@ -1186,29 +1270,23 @@ impl InboxHandle {
         self.write(|tx| WriteOp::Queue(op, tx), None).await
     }
 
-    /// The outgoing queue of `owner` (root: `None`, everyone's), newest last.
-    pub async fn queued(&self, owner: Option<&str>) -> Result<Vec<Queued>, InboxError> {
+    /// At most `limit` entries of the outgoing queue of `owner` (root:
+    /// `None`, everyone's) with ids above `after_id`, oldest first.
+    pub async fn queued(
+        &self,
+        owner: Option<&str>,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<Queued>, InboxError> {
         let owner = owner.map(String::from);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(owner.clone().as_deref(), move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {QUEUE_COLUMNS} FROM outbox WHERE ?1 IS NULL OR owner = ?1 ORDER BY id"
+                "SELECT {QUEUE_COLUMNS} FROM outbox WHERE (?1 IS NULL OR owner = ?1) AND id > ?2
+                 ORDER BY id LIMIT ?3"
             ))?;
-            let rows = stmt.query_map(params![owner], row_to_queued)?;
+            let rows = stmt.query_map(params![owner, after_id, limit], row_to_queued)?;
             Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
-
-    /// How many of `owner`'s messages wait in the queue.
-    pub async fn waiting(&self, owner: &str) -> Result<usize, InboxError> {
-        let owner = owner.to_owned();
-        self.read(Some(&owner.clone()), move |conn| {
-            let n: i64 = conn.query_row(
-                "SELECT COUNT(*) FROM outbox WHERE owner = ?1 AND state = 'queued'",
-                params![owner],
-                |r| r.get(0),
-            )?;
-            Ok(usize::try_from(n).unwrap_or(0))
         })
         .await
     }
@@ -1345,7 +1423,9 @@ mod tests {
             ..all()
         };
         let texts: Vec<String> = inbox
-            .list(&alice).await.unwrap()
+            .list(&alice)
+            .await
+            .unwrap()
             .into_iter()
             .map(|m| m.text)
             .collect();
@@ -1544,7 +1624,13 @@ mod tests {
             .unwrap();
         assert_eq!(deleted, 2);
         assert!(ids(&inbox, &alice(None)).await.is_empty());
-        let root: Vec<i64> = inbox.list(&all()).await.unwrap().iter().map(|m| m.id).collect();
+        let root: Vec<i64> = inbox
+            .list(&all())
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect();
         assert_eq!(root, [shared, bobs]);
         // Deleting freed Alice's quota (2 per inbox).
         for text in ["a", "b"] {
@@ -1641,12 +1727,15 @@ mod tests {
             .prune(Retention {
                 max_age_ms: 0,
                 max_per_inbox: 3,
+                ..Retention::default()
             })
             .await
             .unwrap();
         assert_eq!(removed, 2);
         let left: Vec<String> = inbox
-            .list(&all()).await.unwrap()
+            .list(&all())
+            .await
+            .unwrap()
             .into_iter()
             .map(|m| m.text)
             .collect();
@@ -1656,6 +1745,7 @@ mod tests {
             .prune(Retention {
                 max_age_ms: 86_400_000,
                 max_per_inbox: 0,
+                ..Retention::default()
             })
             .await
             .unwrap();
@@ -1665,10 +1755,91 @@ mod tests {
             .prune(Retention {
                 max_age_ms: 1,
                 max_per_inbox: 0,
+                ..Retention::default()
             })
             .await
             .unwrap();
         assert_eq!(removed, 4);
+    }
+
+    #[tokio::test]
+    async fn queue_and_sent_records_stay_bounded_per_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&dir.path().join("i.db"), 0).unwrap();
+        let add = |owner: &str, text: &str| QueueOp::Add {
+            owner: owner.into(),
+            to: "AWAY".into(),
+            from: owner.into(),
+            text: text.into(),
+            expires_at: i64::MAX,
+            next_try: i64::MAX,
+            error: "2273".into(),
+            max_per_owner: 2,
+        };
+        let first = inbox.queue(add("alice", "1")).await.unwrap();
+        inbox.queue(add("alice", "2")).await.unwrap();
+        assert!(matches!(
+            inbox.queue(add("alice", "3")).await,
+            Err(InboxError::QueueFull(2))
+        ));
+        // Another user's share is their own.
+        inbox.queue(add("bob", "b")).await.unwrap();
+        // A finished entry makes room; the table keeps two of Alice's.
+        let cancel = QueueOp::Cancel {
+            id: first,
+            owner: Some("alice".into()),
+        };
+        assert_eq!(inbox.queue(cancel).await.unwrap(), 1);
+        inbox.queue(add("alice", "3")).await.unwrap();
+        let texts =
+            |entries: Vec<Queued>| -> Vec<String> { entries.into_iter().map(|q| q.text).collect() };
+        assert_eq!(
+            texts(inbox.queued(Some("alice"), 0, 10).await.unwrap()),
+            ["2", "3"]
+        );
+        // Pages: after an id, at most a limit.
+        let all = inbox.queued(None, 0, 10).await.unwrap();
+        assert_eq!(
+            texts(inbox.queued(None, all[0].id, 1).await.unwrap()),
+            [all[1].text.clone()]
+        );
+        // Sent records: the newest `keep` per owner.
+        for i in 0..5 {
+            let record = SentOp::Record {
+                owner: "alice".into(),
+                to: format!("TO{i}"),
+                from: "alice".into(),
+                address: "192.0.2.9".into(),
+                digest: "d".into(),
+                keep: 3,
+            };
+            inbox.sent_change(record).await.unwrap();
+        }
+        let mut kept = Vec::new();
+        for id in 1..=5 {
+            if let Some(r) = inbox.sent(id, Some("alice")).await.unwrap() {
+                kept.push(r.to);
+            }
+        }
+        assert_eq!(kept, ["TO2", "TO3", "TO4"]);
+        // Ages: finished entries and sent records go; waiting entries stay.
+        let done = QueueOp::Cancel {
+            id: all[1].id,
+            owner: None,
+        };
+        inbox.queue(done).await.unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let removed = inbox
+            .prune(Retention {
+                finished_max_age_ms: 1,
+                sent_max_age_ms: 1,
+                ..Retention::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(removed, 4);
+        assert_eq!(inbox.queued(None, 0, 10).await.unwrap().len(), 2);
+        assert!(inbox.sent(5, None).await.unwrap().is_none());
     }
 
     proptest::proptest! {

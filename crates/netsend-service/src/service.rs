@@ -288,6 +288,7 @@ impl Service {
             from: from.to_owned(),
             address,
             digest: netsend_proto::receipt::digest(text),
+            keep: self.config.sent.max_per_user,
         };
         self.inbox.sent_change(op).await.ok()
     }
@@ -525,23 +526,28 @@ fn append_line(path: &std::path::Path, line: &str) -> std::io::Result<()> {
     file.write_all(format!("{line}\n").as_bytes())
 }
 
-/// Applies `[inbox]` retention now and then every hour.
+/// `days` in milliseconds.
+fn days_ms(days: u64) -> i64 {
+    i64::try_from(days)
+        .unwrap_or(i64::MAX / 86_400_000)
+        .saturating_mul(86_400_000)
+}
+
+/// Applies retention now and then every hour: `[inbox]`, and the finished
+/// queue entries and sent records past their ages (`[queue]`, `[sent]`).
 async fn keep_retention(service: Arc<Service>) {
-    let rules = &service.config.inbox;
-    if rules.max_age_days == 0 && rules.max_messages == 0 {
-        return;
-    }
+    let config = &service.config;
     let retention = crate::inbox::Retention {
-        max_age_ms: i64::try_from(rules.max_age_days)
-            .unwrap_or(i64::MAX / 86_400_000)
-            .saturating_mul(86_400_000),
-        max_per_inbox: rules.max_messages,
+        max_age_ms: days_ms(config.inbox.max_age_days),
+        max_per_inbox: config.inbox.max_messages,
+        finished_max_age_ms: days_ms(config.queue.keep_finished_days),
+        sent_max_age_ms: days_ms(config.sent.max_age_days),
     };
     let mut stop = service.stop_signal();
     loop {
         match service.inbox.prune(retention).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "inbox retention applied"),
+            Ok(n) => tracing::info!(removed = n, "retention applied (inbox, queue, sent)"),
             Err(e) => tracing::warn!(error = %e, "inbox retention failed"),
         }
         tokio::select! {
