@@ -159,8 +159,8 @@ pub enum InboxError {
     /// The search text was refused.
     #[error("{0}")]
     Search(#[from] SearchError),
-    /// A read ran longer than its budget (2 s) and was stopped.
-    #[error("the inbox read took longer than {} s and was stopped; search for a longer text", crate::readers::READ_BUDGET.as_secs())]
+    /// A read used its budget of CPU time (2 s) and was stopped.
+    #[error("the inbox read used {} s of CPU time and was stopped; search for a longer text", crate::readers::READ_BUDGET.as_secs())]
     TooSlow,
 }
 
@@ -1760,6 +1760,35 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(removed, 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_past_its_cpu_budget_is_stopped_and_others_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&dir.path().join("i.db"), 0).unwrap();
+        let endless = inbox.read(Some("mallory"), |conn| {
+            let n: i64 = conn.query_row(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)
+                 SELECT COUNT(*) FROM c",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(n)
+        });
+        let other = async {
+            // Meanwhile other readers answer.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let started = std::time::Instant::now();
+            inbox.count().await.unwrap();
+            started.elapsed()
+        };
+        let (endless, other) = tokio::join!(endless, other);
+        assert!(matches!(endless, Err(InboxError::TooSlow)), "{endless:?}");
+        assert!(other < std::time::Duration::from_secs(1), "{other:?}");
+        // The reader that was stopped serves again.
+        for _ in 0..crate::readers::READERS {
+            assert_eq!(inbox.count().await.unwrap(), 0);
+        }
     }
 
     #[tokio::test]

@@ -6,15 +6,15 @@
 //! The work one caller can queue is capped: each ordinary user has at most
 //! one read running or waiting for a thread, and ordinary users together
 //! hold at most [`USER_READERS`] of the [`READERS`] threads, so root and the
-//! service's own reads always find one. Every read is interrupted after
-//! [`READ_BUDGET`], and the threads run at a lower priority ([`READER_NICE`])
-//! than the network path.
+//! service's own reads always find one. Every read is interrupted once it has
+//! used [`READ_BUDGET`] of CPU time, and the threads run at the lowest
+//! priority ([`READER_NICE`]), so the network path always wins the CPUs.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -25,14 +25,14 @@ use crate::inbox::InboxError;
 pub(crate) const READERS: usize = 3;
 /// Of them, the most that ordinary users' reads hold at once.
 pub(crate) const USER_READERS: usize = 2;
-/// Longest one read may run; it is then interrupted.
+/// CPU time one read may use; it is then interrupted.
 pub(crate) const READ_BUDGET: Duration = Duration::from_secs(2);
-/// The readers' nice value: the network path wins when both want a CPU.
-pub(crate) const READER_NICE: i32 = 10;
+/// The readers' nice value: the network path wins whenever both want a CPU.
+pub(crate) const READER_NICE: i32 = 19;
 /// Reads waiting for a thread before callers are made to wait to queue.
 const QUEUE_LEN: usize = 64;
 /// SQLite virtual-machine steps between checks of the budget.
-const STEPS_PER_CHECK: i32 = 1000;
+const STEPS_PER_CHECK: i32 = 10_000;
 
 type Job = Box<dyn FnOnce(&Connection) + Send>;
 
@@ -125,15 +125,20 @@ impl Readers {
 fn read_loop(mut conn: Connection, jobs: &Mutex<mpsc::Receiver<Job>>) {
     // Linux nice values are per thread; failing to lower ours is harmless.
     let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), READER_NICE);
-    let start = Instant::now();
+    // The budget is this thread's CPU time, so a read starved of the CPUs
+    // by the network path is not stopped for it.
+    let cpu_ms = || {
+        nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(0, |t| {
+            let ms = Duration::from(t).as_millis();
+            u64::try_from(ms).unwrap_or(u64::MAX)
+        })
+    };
     let deadline = Arc::new(AtomicU64::new(u64::MAX));
     let watched = deadline.clone();
-    let elapsed_ms = move || u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let over = elapsed_ms.clone();
     if conn
         .progress_handler(
             STEPS_PER_CHECK,
-            Some(move || over() > watched.load(Ordering::Relaxed)),
+            Some(move || cpu_ms() > watched.load(Ordering::Relaxed)),
         )
         .is_err()
     {
@@ -143,7 +148,7 @@ fn read_loop(mut conn: Connection, jobs: &Mutex<mpsc::Receiver<Job>>) {
         let job = jobs.lock().expect("reader jobs lock").blocking_recv();
         let Some(job) = job else { return };
         let budget = u64::try_from(READ_BUDGET.as_millis()).unwrap_or(u64::MAX);
-        deadline.store(elapsed_ms().saturating_add(budget), Ordering::Relaxed);
+        deadline.store(cpu_ms().saturating_add(budget), Ordering::Relaxed);
         job(&conn);
         deadline.store(u64::MAX, Ordering::Relaxed);
     }
