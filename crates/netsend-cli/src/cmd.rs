@@ -579,11 +579,12 @@ async fn fetch_messages(
             search: search.map(String::from),
             wait_ms: if all.is_empty() { wait_ms } else { 0 },
         };
-        let page = match call(config, request).await? {
-            Response::Messages { messages } => messages,
+        let (page, more) = match call(config, request).await? {
+            Response::Messages { messages, more } => (messages, more),
             r => return Err(unexpected(r)),
         };
-        let full = page.len() == INBOX_PAGE;
+        // A page cut short by its size in bytes says so.
+        let full = page.len() == INBOX_PAGE || more && !page.is_empty();
         after_id = page.last().map(|m| m.id).or(after_id);
         all.extend(page);
         if !full {

@@ -26,8 +26,9 @@ pub const MAX_LINE_LEN: usize = 8 << 20;
 pub const MAX_REQUEST_LEN: usize = 1 << 20;
 /// Most messages in one [`Response::Messages`].
 pub const MAX_PAGE: usize = 100;
-/// Most bytes of entries in one [`Response::Queue`] page (its JSON), so a
-/// page of the longest texts still fits in [`MAX_LINE_LEN`].
+/// Most bytes of entries in one [`Response::Queue`] or
+/// [`Response::Messages`] page (their JSON), so a page of the longest texts
+/// still fits in [`MAX_LINE_LEN`].
 pub const MAX_PAGE_BYTES: usize = 4 << 20;
 
 const fn max_page() -> usize {
@@ -256,6 +257,10 @@ pub enum Response {
     Messages {
         /// The messages, oldest first.
         messages: Vec<StoredMessage>,
+        /// Whether the page was cut short by [`MAX_PAGE_BYTES`] and more
+        /// follow (ask again after the last id).
+        #[serde(default)]
+        more: bool,
     },
     /// Answer to [`Request::InboxRead`].
     Message(StoredMessage),

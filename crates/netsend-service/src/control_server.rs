@@ -113,6 +113,22 @@ async fn first_receipt(
     matches!(service.inbox.get(id, None).await, Ok(Some(m)) if receipt(&m).is_none())
 }
 
+/// Cuts `entries` to the first ones whose JSON takes at most
+/// [`MAX_PAGE_BYTES`] (always at least one); returns whether any were cut.
+fn fit_page<T: serde::Serialize>(entries: &mut Vec<T>) -> bool {
+    let mut bytes = 0;
+    let fits = entries
+        .iter()
+        .position(|e| {
+            bytes += serde_json::to_vec(e).map_or(MAX_PAGE_BYTES, |v| v.len());
+            bytes > MAX_PAGE_BYTES
+        })
+        .map_or(entries.len(), |i| i.max(1));
+    let cut = fits < entries.len();
+    entries.truncate(fits);
+    cut
+}
+
 /// The error answer for a failed inbox read: a refused search text is 87,
 /// a read stopped for taking too long 71, anything else 2140.
 fn inbox_error(e: &InboxError) -> Response {
@@ -435,7 +451,10 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             };
             let wait = Duration::from_millis(wait_ms.min(MAX_WAIT_MS));
             match list_or_wait(service, &filter, wait).await {
-                Ok(messages) => Response::Messages { messages },
+                Ok(mut messages) => {
+                    let more = fit_page(&mut messages);
+                    Response::Messages { messages, more }
+                }
                 Err(e) => inbox_error(&e),
             }
         }
@@ -543,17 +562,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 Ok(mut entries) => {
                     let mut more = entries.len() > limit;
                     entries.truncate(limit);
-                    // Bounded in bytes too: a page of long texts stops early.
-                    let mut bytes = 0;
-                    let fits = entries
-                        .iter()
-                        .position(|q| {
-                            bytes += serde_json::to_vec(q).map_or(MAX_PAGE_BYTES, |v| v.len());
-                            bytes > MAX_PAGE_BYTES
-                        })
-                        .map_or(entries.len(), |i| i.max(1));
-                    more |= fits < entries.len();
-                    entries.truncate(fits);
+                    more |= fit_page(&mut entries);
                     Response::Queue { entries, more }
                 }
                 Err(e) => inbox_error(&e),

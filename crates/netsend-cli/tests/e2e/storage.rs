@@ -376,3 +376,24 @@ fn root_lists_a_queue_larger_than_one_control_answer() {
         .collect();
     assert_eq!(ids, (1..=30).collect::<Vec<u64>>());
 }
+
+#[test]
+fn root_lists_an_inbox_larger_than_one_control_answer() {
+    let svc = Service::start(
+        "STORE8I",
+        "",
+        "[limits]\nmax_message_len = 65536\nmessages_per_minute = 0\n\
+         sender_messages_per_minute = 0\n",
+    );
+    // 30 messages of 65,536 control characters from a NetBIOS sender:
+    // 384 KiB each as JSON, 11 MiB in all, fewer than one page by count.
+    let text: String = "\u{1}".repeat(65_536);
+    for _ in 0..30 {
+        send_message(svc.session, "STORE8I", &text).expect("acknowledged");
+    }
+    let out = svc.cli(&["inbox", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.len(), 30);
+    assert!(listed.iter().all(|m| m["text"] == text.as_str()));
+}
