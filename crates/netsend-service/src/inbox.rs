@@ -1765,7 +1765,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_read_past_its_cpu_budget_is_stopped_and_others_go_on() {
+    async fn a_read_past_its_cpu_budget_is_stopped_and_only_its_user_waits() {
         let dir = tempfile::tempdir().unwrap();
         let inbox = Inbox::open(&dir.path().join("i.db"), 0).unwrap();
         let endless = inbox.read(Some("mallory"), |conn| {
@@ -1784,9 +1784,36 @@ mod tests {
             inbox.count().await.unwrap();
             started.elapsed()
         };
-        let (endless, other) = tokio::join!(endless, other);
+        // The same user's next read waits for their first; another user's
+        // does not.
+        let own_next = async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            inbox.read(Some("mallory"), |_| Ok(())).await.unwrap();
+            std::time::Instant::now()
+        };
+        let alice = async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let started = std::time::Instant::now();
+            inbox.read(Some("alice"), |_| Ok(())).await.unwrap();
+            started.elapsed()
+        };
+        let (endless, other, own_next, alice) = tokio::join!(
+            async {
+                let r = endless.await;
+                (r, std::time::Instant::now())
+            },
+            other,
+            own_next,
+            alice
+        );
+        let (endless, stopped) = endless;
         assert!(matches!(endless, Err(InboxError::TooSlow)), "{endless:?}");
         assert!(other < std::time::Duration::from_secs(1), "{other:?}");
+        assert!(alice < std::time::Duration::from_secs(1), "{alice:?}");
+        assert!(
+            own_next >= stopped,
+            "mallory's second read ran beside the first"
+        );
         // The reader that was stopped serves again.
         for _ in 0..crate::readers::READERS {
             assert_eq!(inbox.count().await.unwrap(), 0);
