@@ -136,7 +136,7 @@ async fn page(
         wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
     };
     match control::call(&config.control_socket, &request).await {
-        Ok(Response::Messages { messages }) => Ok(messages),
+        Ok(Response::Messages { messages, .. }) => Ok(messages),
         Ok(Response::Error { code, detail }) => Err(format!("{}: {detail}", NetApiStatus(code))),
         Ok(other) => Err(format!("unexpected answer {other:?}")),
         Err(e) => Err(e.to_string()),

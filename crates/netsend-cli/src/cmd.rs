@@ -159,18 +159,33 @@ async fn dispatch(
                     r => Err(unexpected(r)),
                 }
             }
-            None => match call(config, Request::Queue).await? {
-                Response::Queue { entries } => {
-                    if entries.is_empty() {
-                        println!("No queued messages.");
-                    }
+            None => {
+                // Page by page, so that no answer outgrows a control line.
+                let mut after_id = None;
+                let mut shown = 0;
+                loop {
+                    let request = Request::Queue {
+                        after_id,
+                        limit: control::MAX_PAGE,
+                    };
+                    let (entries, more) = match call(config, request).await? {
+                        Response::Queue { entries, more } => (entries, more),
+                        r => return Err(unexpected(r)),
+                    };
                     for q in &entries {
                         print_queued(q);
                     }
-                    Ok(())
+                    shown += entries.len();
+                    after_id = entries.last().map(|q| q.id).or(after_id);
+                    if !more || entries.is_empty() {
+                        break;
+                    }
                 }
-                r => Err(unexpected(r)),
-            },
+                if shown == 0 {
+                    println!("No queued messages.");
+                }
+                Ok(())
+            }
         },
         Command::Name {
             alias,
@@ -590,11 +605,12 @@ async fn fetch_messages(
             search: search.map(String::from),
             wait_ms: if all.is_empty() { wait_ms } else { 0 },
         };
-        let page = match call(config, request).await? {
-            Response::Messages { messages } => messages,
+        let (page, more) = match call(config, request).await? {
+            Response::Messages { messages, more } => (messages, more),
             r => return Err(unexpected(r)),
         };
-        let full = page.len() == INBOX_PAGE;
+        // A page cut short by its size in bytes says so.
+        let full = page.len() == INBOX_PAGE || more && !page.is_empty();
         after_id = page.last().map(|m| m.id).or(after_id);
         all.extend(page);
         if !full {

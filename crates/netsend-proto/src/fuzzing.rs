@@ -241,3 +241,20 @@ pub fn names(data: &[u8]) {
         "{sent} packets"
     );
 }
+/// Reads arbitrary bytes as an inbox search text, as the control socket
+/// does: it must never panic, and an indexed query must be one FTS5 phrase
+/// of exactly the text.
+#[doc(hidden)]
+pub fn search(data: &[u8]) {
+    use crate::search::{unquote, Search, MAX_SEARCH_LEN};
+    let text = String::from_utf8_lossy(data);
+    match Search::parse(&text) {
+        Ok(Search::Indexed(query)) => {
+            assert!(query.len() <= 2 * MAX_SEARCH_LEN + 2);
+            assert_eq!(unquote(&query).as_deref(), Some(&*text));
+        }
+        Ok(Search::Scan(s)) => assert!(s.chars().count() < 3),
+        Ok(Search::All) => assert!(text.is_empty()),
+        Err(_) => assert!(text.len() > MAX_SEARCH_LEN || text.contains('\0')),
+    }
+}

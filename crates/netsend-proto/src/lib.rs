@@ -9,6 +9,7 @@
 //! - [`policy`]: anti-spam: allow/deny lists and rate limits per source and sender.
 //! - [`queue`]: when a queued outgoing message is tried again or given up.
 //! - [`receipt`]: receipts (shown, read) from a receiving netsend host to the sender.
+//! - [`search`]: inbox search texts, checked and bounded.
 //! - [`resolver`]: a name query client (broadcast or unicast), time passed in.
 //! - [`responder`]: which name service requests we answer, and how.
 //! - [`wins`]: registering names with a WINS server.
@@ -30,6 +31,7 @@ pub mod receipt;
 pub mod registration;
 pub mod resolver;
 pub mod responder;
+pub mod search;
 pub mod sender;
 pub mod session;
 pub mod wins;

@@ -1,5 +1,7 @@
 //! Store-and-forward on the sending side: when a queued message is tried
-//! again, and when it is given up. Sans IO: times in, decisions out.
+//! again, when it is given up, how long a caller may ask it to wait, and
+//! whether a user's share of the queue has room for one more. Sans IO:
+//! times and counts in, decisions out.
 
 use std::time::Duration;
 
@@ -26,6 +28,60 @@ pub enum AfterFailure {
 /// error (2136).
 pub const fn is_transient(status: u32) -> bool {
     matches!(status, 2273 | 2136)
+}
+
+/// Why a caller's expiry was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the expiry must be 1..={longest} minutes")]
+pub struct BadExpiry {
+    /// The longest allowed, in minutes.
+    pub longest: u64,
+}
+
+/// The minutes a queued message may wait: `asked` by the caller, or
+/// `default`; 0 (a message given up before its first retry) and more than
+/// `longest` are refused.
+pub const fn expiry_minutes(
+    asked: Option<u64>,
+    default: u64,
+    longest: u64,
+) -> Result<u64, BadExpiry> {
+    let minutes = match asked {
+        Some(m) => m,
+        None => default,
+    };
+    if minutes == 0 || minutes > longest {
+        Err(BadExpiry { longest })
+    } else {
+        Ok(minutes)
+    }
+}
+
+/// Whether a user's share of the queue takes one more entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Room {
+    /// It fits.
+    Free,
+    /// It fits once this many of the user's oldest finished entries
+    /// (delivered, expired, cancelled) are deleted.
+    Evict(u64),
+    /// Every entry the user may hold is still waiting: refuse.
+    Full,
+}
+
+/// Room for one more entry of a user who holds `held` entries, `finished`
+/// of them finished, when a user may hold at most `cap` (every entry
+/// counts, waiting or not, so the table stays bounded).
+pub const fn room(held: u64, finished: u64, cap: u64) -> Room {
+    if held < cap {
+        return Room::Free;
+    }
+    let excess = held - cap + 1;
+    if finished >= excess {
+        Room::Evict(excess)
+    } else {
+        Room::Full
+    }
 }
 
 impl RetryRules {
@@ -139,7 +195,38 @@ mod tests {
         assert!(is_transient(2273) && is_transient(2136) && !is_transient(5));
     }
 
+    #[test]
+    fn expiry_is_bounded_and_never_zero() {
+        assert_eq!(expiry_minutes(None, 1440, 10_080), Ok(1440));
+        assert_eq!(expiry_minutes(Some(1), 1440, 10_080), Ok(1));
+        let refused = Err(BadExpiry { longest: 10_080 });
+        assert_eq!(expiry_minutes(Some(0), 1440, 10_080), refused);
+        assert_eq!(expiry_minutes(Some(10_081), 1440, 10_080), refused);
+        assert_eq!(expiry_minutes(Some(u64::MAX), 1440, 10_080), refused);
+    }
+
+    #[test]
+    fn finished_entries_make_room_waiting_ones_do_not() {
+        assert_eq!(room(2, 0, 3), Room::Free);
+        assert_eq!(room(3, 1, 3), Room::Evict(1));
+        assert_eq!(room(3, 0, 3), Room::Full);
+        // A lowered cap: enough finished ones go to get below it.
+        assert_eq!(room(5, 4, 3), Room::Evict(3));
+        assert_eq!(room(5, 2, 3), Room::Full);
+        assert_eq!(room(0, 0, 0), Room::Full);
+    }
+
     proptest! {
+        #[test]
+        fn a_user_never_holds_more_than_the_cap(held in 0u64..500, waiting in 0u64..500, cap in 0u64..300) {
+            let finished = held.saturating_sub(waiting);
+            match room(held, finished, cap) {
+                Room::Free => prop_assert!(held < cap),
+                Room::Evict(n) => prop_assert!(n <= finished && held - n < cap),
+                Room::Full => prop_assert!(held >= cap),
+            }
+        }
+
         #[test]
         fn retries_are_never_sooner_than_first_nor_later_than_longest(attempts in 1u32..10_000) {
             let p = RULES.pause(attempts);

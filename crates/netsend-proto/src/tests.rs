@@ -273,7 +273,7 @@ proptest! {
 #[test]
 fn handler_fuzz_corpora_replay_cleanly() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 7] = [
+    let targets: [Target; 8] = [
         ("session", crate::fuzzing::session),
         ("sender", crate::fuzzing::sender),
         ("names", crate::fuzzing::names),
@@ -281,6 +281,7 @@ fn handler_fuzz_corpora_replay_cleanly() {
         ("display", crate::fuzzing::display),
         ("receipt", crate::fuzzing::receipt),
         ("policy", crate::fuzzing::policy),
+        ("search", crate::fuzzing::search),
     ];
     for (target, run) in targets {
         let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -81,6 +81,9 @@ pub struct Config {
     /// Our names on the network.
     #[serde(default)]
     pub names: NamesConfig,
+    /// The record of sent messages.
+    #[serde(default)]
+    pub sent: SentConfig,
     /// Delivery hooks, run after a message is stored.
     #[serde(default)]
     pub hooks: Vec<HookConfig>,
@@ -186,13 +189,27 @@ pub struct QueueConfig {
     /// says otherwise.
     #[serde(default = "default_expire_minutes")]
     pub expire_minutes: u64,
-    /// Messages one user may have waiting in the queue at once.
+    /// Entries one user may hold in the queue, waiting or finished; their
+    /// oldest finished ones make room for new ones.
     #[serde(default = "default_max_queued_per_user")]
     pub max_per_user: usize,
+    /// The longest expiry a sender may ask for (`--expire`), in minutes.
+    #[serde(default = "default_max_expire_minutes")]
+    pub max_expire_minutes: u64,
+    /// Finished entries (delivered, expired, cancelled) are deleted this
+    /// many days after they finished.
+    #[serde(default = "default_keep_finished_days")]
+    pub keep_finished_days: u64,
 }
 
 const fn default_max_queued_per_user() -> usize {
     100
+}
+const fn default_max_expire_minutes() -> u64 {
+    10_080
+}
+const fn default_keep_finished_days() -> u64 {
+    7
 }
 
 impl Default for QueueConfig {
@@ -202,6 +219,37 @@ impl Default for QueueConfig {
             max_retry_secs: default_max_retry_secs(),
             expire_minutes: default_expire_minutes(),
             max_per_user: default_max_queued_per_user(),
+            max_expire_minutes: default_max_expire_minutes(),
+            keep_finished_days: default_keep_finished_days(),
+        }
+    }
+}
+
+/// `[sent]`: the record of sent messages and their receipts (`netsend
+/// status ID`), bounded by age and per sending user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentConfig {
+    /// Records older than this many days are deleted.
+    #[serde(default = "default_sent_max_age_days")]
+    pub max_age_days: u64,
+    /// Records kept per sending user (the oldest go first).
+    #[serde(default = "default_sent_max_per_user")]
+    pub max_per_user: u64,
+}
+
+const fn default_sent_max_age_days() -> u64 {
+    30
+}
+const fn default_sent_max_per_user() -> u64 {
+    1000
+}
+
+impl Default for SentConfig {
+    fn default() -> Self {
+        Self {
+            max_age_days: default_sent_max_age_days(),
+            max_per_user: default_sent_max_per_user(),
         }
     }
 }
@@ -750,6 +798,7 @@ impl Default for Config {
             inbox: InboxConfig::default(),
             queue: QueueConfig::default(),
             names: NamesConfig::default(),
+            sent: SentConfig::default(),
             hooks: Vec::new(),
         }
     }
@@ -818,6 +867,31 @@ impl Config {
             ));
         }
         self.filter.access_list()?;
+        let q = &self.queue;
+        if q.max_expire_minutes == 0 {
+            return Err(invalid(
+                "queue.max_expire_minutes",
+                "must be 1 or more".into(),
+            ));
+        }
+        if !(1..=q.max_expire_minutes).contains(&q.expire_minutes) {
+            return Err(invalid(
+                "queue.expire_minutes",
+                "must be 1..=queue.max_expire_minutes".into(),
+            ));
+        }
+        if q.keep_finished_days == 0 {
+            return Err(invalid(
+                "queue.keep_finished_days",
+                "must be 1 or more".into(),
+            ));
+        }
+        if self.sent.max_age_days == 0 || self.sent.max_per_user == 0 {
+            return Err(invalid(
+                "sent",
+                "max_age_days and max_per_user must be 1 or more".into(),
+            ));
+        }
         for hook in &self.hooks {
             hook.validate().map_err(|e| invalid("hooks", e))?;
         }

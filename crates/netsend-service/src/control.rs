@@ -26,6 +26,15 @@ pub const MAX_LINE_LEN: usize = 8 << 20;
 pub const MAX_REQUEST_LEN: usize = 1 << 20;
 /// Most messages in one [`Response::Messages`].
 pub const MAX_PAGE: usize = 100;
+/// Most bytes of entries in one [`Response::Queue`] or
+/// [`Response::Messages`] page (their JSON), so a page of the longest texts
+/// still fits in [`MAX_LINE_LEN`].
+pub const MAX_PAGE_BYTES: usize = 4 << 20;
+
+const fn max_page() -> usize {
+    MAX_PAGE
+}
+
 /// Longest a [`Request::InboxList`] waits for a new message, in ms.
 pub const MAX_WAIT_MS: u64 = 60_000;
 
@@ -58,8 +67,16 @@ pub enum Request {
         /// Give up after this many minutes (default: `[queue] expire_minutes`).
         expire_minutes: Option<u64>,
     },
-    /// The caller's outgoing queue (root: everyone's).
-    Queue,
+    /// A page of the caller's outgoing queue (root: everyone's), oldest
+    /// first.
+    Queue {
+        /// Only entries with a larger id (the last one of the previous page).
+        #[serde(default)]
+        after_id: Option<i64>,
+        /// At most this many (capped at [`MAX_PAGE`]).
+        #[serde(default = "max_page")]
+        limit: usize,
+    },
     /// A message the caller sent and the receipts the recipient host returned.
     SentStatus {
         /// The receipt id printed when it was sent.
@@ -245,6 +262,10 @@ pub enum Response {
     Messages {
         /// The messages, oldest first.
         messages: Vec<StoredMessage>,
+        /// Whether the page was cut short by [`MAX_PAGE_BYTES`] and more
+        /// follow (ask again after the last id).
+        #[serde(default)]
+        more: bool,
     },
     /// Answer to [`Request::InboxRead`].
     Message(StoredMessage),
@@ -261,6 +282,9 @@ pub enum Response {
     Queue {
         /// The entries, oldest first.
         entries: Vec<crate::inbox::Queued>,
+        /// Whether more follow (ask again after the last id).
+        #[serde(default)]
+        more: bool,
     },
     /// Answer to [`Request::InboxDelete`].
     Deleted {

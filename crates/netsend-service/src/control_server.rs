@@ -13,7 +13,8 @@ use netsend_wire::NetbiosName;
 
 use crate::aliases::Alias;
 use crate::control::{
-    AliasStatus, Request, Response, StatusInfo, MAX_PAGE, MAX_REQUEST_LEN, MAX_WAIT_MS,
+    AliasStatus, Request, Response, StatusInfo, MAX_PAGE, MAX_PAGE_BYTES, MAX_REQUEST_LEN,
+    MAX_WAIT_MS,
 };
 use crate::inbox::{InboxError, ListFilter, StoredMessage};
 use crate::registrar::Scope;
@@ -91,7 +92,7 @@ async fn list_or_wait(
     loop {
         // Seen before listing, so a message stored meanwhile wakes us.
         stored.borrow_and_update();
-        let messages = service.inbox.list(filter)?;
+        let messages = service.inbox.list(filter).await?;
         if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(messages);
         }
@@ -105,12 +106,39 @@ async fn list_or_wait(
 
 /// Whether message `id` has no such receipt yet from anyone (`receipt` picks
 /// its time out of the message's own columns, the first reader's).
-fn first_receipt(
+async fn first_receipt(
     service: &Service,
     id: i64,
     receipt: impl Fn(&StoredMessage) -> Option<i64>,
 ) -> bool {
-    matches!(service.inbox.get(id, None), Ok(Some(m)) if receipt(&m).is_none())
+    matches!(service.inbox.get(id, None).await, Ok(Some(m)) if receipt(&m).is_none())
+}
+
+/// Cuts `entries` to the first ones whose JSON takes at most
+/// [`MAX_PAGE_BYTES`] (always at least one); returns whether any were cut.
+fn fit_page<T: serde::Serialize>(entries: &mut Vec<T>) -> bool {
+    let mut bytes = 0;
+    let fits = entries
+        .iter()
+        .position(|e| {
+            bytes += serde_json::to_vec(e).map_or(MAX_PAGE_BYTES, |v| v.len());
+            bytes > MAX_PAGE_BYTES
+        })
+        .map_or(entries.len(), |i| i.max(1));
+    let cut = fits < entries.len();
+    entries.truncate(fits);
+    cut
+}
+
+/// The error answer for a failed inbox read: a refused search text is 87,
+/// a read stopped for taking too long 71, anything else 2140.
+fn inbox_error(e: &InboxError) -> Response {
+    let code = match e {
+        InboxError::Search(_) => NetApiStatus::ERROR_INVALID_PARAMETER,
+        InboxError::TooSlow => NetApiStatus::ERROR_REQ_NOT_ACCEP,
+        _ => NetApiStatus::NERR_INTERNAL_ERROR,
+    };
+    error(code, e.to_string())
 }
 
 /// Most control clients connected at once.
@@ -338,7 +366,7 @@ const USERS_FAN_OUT: usize = 32;
 async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Response {
     match request {
         Request::Status => {
-            let messages = service.inbox.count().unwrap_or(0);
+            let messages = service.inbox.count().await.unwrap_or(0);
             Response::Status(StatusInfo {
                 computer_name: service.config.computer_name.clone(),
                 workgroup: service.config.workgroup.clone(),
@@ -500,27 +528,30 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             };
             let wait = Duration::from_millis(wait_ms.min(MAX_WAIT_MS));
             match list_or_wait(service, &filter, wait).await {
-                Ok(messages) => Response::Messages { messages },
-                Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
+                Ok(mut messages) => {
+                    let more = fit_page(&mut messages);
+                    Response::Messages { messages, more }
+                }
+                Err(e) => inbox_error(&e),
             }
         }
-        Request::InboxRead { id } => match service.inbox.get(id, caller.user.as_deref()) {
+        Request::InboxRead { id } => match service.inbox.get(id, caller.user.as_deref()).await {
             Ok(Some(message)) => {
                 // The sender hears of the first reader only.
-                let first = first_receipt(service, id, |m| m.read_at);
+                let first = first_receipt(service, id, |m| m.read_at).await;
                 let _ = service.inbox.mark_read(id, caller.user.as_deref()).await;
                 if first {
                     service.send_receipt(&message, netsend_proto::receipt::ReceiptState::Read);
                 }
                 // Answer with the receipt times just recorded.
-                let marked = service.inbox.get(id, caller.user.as_deref());
+                let marked = service.inbox.get(id, caller.user.as_deref()).await;
                 Response::Message(marked.ok().flatten().unwrap_or(message))
             }
             Ok(None) => error(
                 NetApiStatus::ERROR_INVALID_PARAMETER,
                 format!("no message {id} in your inbox"),
             ),
-            Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
+            Err(e) => inbox_error(&e),
         },
         Request::SendQueued {
             to,
@@ -528,6 +559,15 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             text,
             expire_minutes,
         } => {
+            let q = &service.config.queue;
+            let minutes = match netsend_proto::queue::expiry_minutes(
+                expire_minutes,
+                q.expire_minutes,
+                q.max_expire_minutes,
+            ) {
+                Ok(minutes) => minutes,
+                Err(e) => return error(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()),
+            };
             let (from, text) = sender_identity(caller, from, text);
             match crate::send::send(service, Some(caller.uid), &to, &from, &text).await {
                 Ok(mut report) => {
@@ -537,15 +577,6 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                     Response::Sent(report)
                 }
                 Err(e) if netsend_proto::queue::is_transient(e.status().0) => {
-                    let waiting = service.inbox.waiting(&caller.login).unwrap_or(0);
-                    let cap = service.config.queue.max_per_user;
-                    if waiting >= cap {
-                        return error(
-                            NetApiStatus::ERROR_REQ_NOT_ACCEP,
-                            format!("{e}; and you already have {waiting} messages waiting in the queue (at most {cap})"),
-                        );
-                    }
-                    let minutes = expire_minutes.unwrap_or(service.config.queue.expire_minutes);
                     let now = crate::inbox::now_ms();
                     let rules = service.retry_rules();
                     let expires_at = now.saturating_add(
@@ -565,6 +596,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                         expires_at,
                         next_try,
                         error: e.to_string(),
+                        max_per_owner: u64::try_from(q.max_per_user).unwrap_or(u64::MAX),
                     };
                     match service.inbox.queue(op).await {
                         Ok(id) => {
@@ -573,6 +605,9 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                                 id,
                                 reason: e.to_string(),
                             }
+                        }
+                        Err(err @ InboxError::QueueFull(_)) => {
+                            error(NetApiStatus::ERROR_REQ_NOT_ACCEP, format!("{e}; and {err}"))
                         }
                         Err(err) => error(NetApiStatus::NERR_INTERNAL_ERROR, err.to_string()),
                     }
@@ -583,6 +618,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
         Request::SentStatus { id } => match service
             .inbox
             .sent(id, caller.user.as_deref().map(|_| caller.login.as_str()))
+            .await
         {
             Ok(Some(record)) => Response::SentStatus(record),
             Ok(None) => error(
@@ -591,10 +627,24 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             ),
             Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
         },
-        Request::Queue => match service.inbox.queued(caller.user.as_deref()) {
-            Ok(entries) => Response::Queue { entries },
-            Err(e) => error(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()),
-        },
+        Request::Queue { after_id, limit } => {
+            let limit = limit.clamp(1, MAX_PAGE);
+            let owner = caller.user.as_deref();
+            // One more than the page, to tell whether more follow.
+            match service
+                .inbox
+                .queued(owner, after_id.unwrap_or(0), limit + 1)
+                .await
+            {
+                Ok(mut entries) => {
+                    let mut more = entries.len() > limit;
+                    entries.truncate(limit);
+                    more |= fit_page(&mut entries);
+                    Response::Queue { entries, more }
+                }
+                Err(e) => inbox_error(&e),
+            }
+        }
         Request::QueueCancel { id } => {
             let op = crate::inbox::QueueOp::Cancel {
                 id,
@@ -610,10 +660,10 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             }
         }
         Request::InboxShown { id } => {
-            let first = first_receipt(service, id, |m| m.shown_at);
+            let first = first_receipt(service, id, |m| m.shown_at).await;
             match service.inbox.mark_shown(id, caller.user.as_deref()).await {
                 Ok(true) => {
-                    let message = service.inbox.get(id, None).ok().flatten();
+                    let message = service.inbox.get(id, None).await.ok().flatten();
                     if let Some(m) = message.filter(|_| first) {
                         service.send_receipt(&m, netsend_proto::receipt::ReceiptState::Shown);
                     }

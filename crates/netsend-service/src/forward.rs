@@ -13,8 +13,8 @@ use netsend_wire::NetbiosName;
 
 use crate::inbox::StoredMessage;
 use crate::service::Service;
-use netsend_proto::display::LogSafe;
 use crate::slots::TaskSlots;
+use netsend_proto::display::LogSafe;
 
 /// Sets (or with `host` `None` cancels) the forward of `alias`, refusing a
 /// target that is this host. `requester` is `None` for root.

@@ -4,11 +4,15 @@
 //! has committed, so the session driver can acknowledge the sender afterwards
 //! and a crash never loses an acknowledged message. Messages queued at the same
 //! time share one transaction (group commit) without giving up that promise.
+//! Reads run on the reader threads of `readers`, never on the async
+//! workers; searches use an FTS5 trigram index of sender, alias and text.
 
 use std::collections::HashMap;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use netsend_proto::search::{Search, SearchError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -127,7 +131,7 @@ pub struct ListFilter {
     /// At most this many (oldest first).
     pub limit: usize,
     /// Only messages whose sender, alias or text contains this, compared
-    /// without case.
+    /// without case (checked by [`Search::parse`]).
     pub search: Option<String>,
 }
 
@@ -149,6 +153,15 @@ pub enum InboxError {
     /// The recipient's inbox holds its quota of messages already.
     #[error("the inbox of {0} is full (limits.inbox_quota)")]
     QuotaExceeded(String),
+    /// The sender holds the most queue entries they may, all still waiting.
+    #[error("you already have {0} messages waiting in the queue (queue.max_per_user)")]
+    QueueFull(u64),
+    /// The search text was refused.
+    #[error("{0}")]
+    Search(#[from] SearchError),
+    /// A read used its budget of CPU time (2 s) and was stopped.
+    #[error("the inbox read used {} s of CPU time and was stopped; search for a longer text", crate::readers::READ_BUDGET.as_secs())]
+    TooSlow,
 }
 
 /// Why the writer could not carry out one operation.
@@ -156,6 +169,8 @@ pub enum InboxError {
 enum WriteFailure {
     /// The recipient's inbox is full.
     Quota,
+    /// The sender's share of the queue is full of waiting entries.
+    QueueFull(u64),
     /// SQLite failed; the text says how.
     Database(String),
 }
@@ -187,6 +202,8 @@ pub enum SentOp {
         address: String,
         /// [`netsend_proto::receipt::digest`] of the text.
         digest: String,
+        /// Records kept for `owner`: older ones beyond this are deleted.
+        keep: u64,
     },
     /// A receipt came from `address`: it applies to the newest matching
     /// message sent there that has no such receipt yet.
@@ -236,6 +253,9 @@ pub enum QueueOp {
         next_try: i64,
         /// Why the first attempt failed.
         error: String,
+        /// Entries `owner` may hold, waiting or finished
+        /// ([`netsend_proto::queue::room`]).
+        max_per_owner: u64,
     },
     /// An attempt delivered it.
     Delivered {
@@ -303,13 +323,18 @@ pub struct Deletion {
 }
 
 /// What retention removes: messages older than `max_age`, and beyond
-/// `max_per_inbox` in any one inbox (read ones first, then the oldest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `max_per_inbox` in any one inbox (read ones first, then the oldest);
+/// finished queue entries and sent records older than their ages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Retention {
     /// Age limit in milliseconds (0: none).
     pub max_age_ms: i64,
     /// Messages kept per inbox (0: no limit).
     pub max_per_inbox: u64,
+    /// How long a finished queue entry is kept after it finished, ms (0: for ever).
+    pub finished_max_age_ms: i64,
+    /// How long a sent record is kept, ms (0: for ever).
+    pub sent_max_age_ms: i64,
 }
 
 struct Inner {
@@ -317,7 +342,7 @@ struct Inner {
     /// The id of the newest message committed (0 before the first), for
     /// clients waiting on new messages.
     stored: watch::Receiver<i64>,
-    reader: Mutex<Connection>,
+    readers: crate::readers::Readers,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -410,6 +435,35 @@ CREATE TABLE IF NOT EXISTS shared_reads (
 PRAGMA user_version = 5;
 ";
 
+/// Version 6: a full-text index (FTS5, trigrams, case folded) of each
+/// message's sender, alias and text, kept by triggers, for `--search`
+/// (without column sizes: nothing is ranked, and each store writes less).
+const MIGRATION_6: &str = "
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
+    from_name, to_alias, text,
+    content = 'messages', content_rowid = 'id', tokenize = 'trigram case_sensitive 0',
+    columnsize = 0
+);
+CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, from_name, to_alias, text)
+    VALUES (new.id, new.from_name, new.to_alias, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, from_name, to_alias, text)
+    VALUES ('delete', old.id, old.from_name, old.to_alias, old.text);
+END;
+INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+PRAGMA user_version = 6;
+";
+
+/// Version 7: the queue and the sent records by owner, for their per-user
+/// bounds.
+const MIGRATION_7: &str = "
+CREATE INDEX IF NOT EXISTS outbox_by_owner ON outbox (owner, id);
+CREATE INDEX IF NOT EXISTS sent_by_owner ON sent (owner, id);
+PRAGMA user_version = 7;
+";
+
 /// Creates or upgrades the schema to the current version.
 fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -428,6 +482,12 @@ fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     }
     if version < 5 {
         tx.execute_batch(MIGRATION_5)?;
+    }
+    if version < 6 {
+        tx.execute_batch(MIGRATION_6)?;
+    }
+    if version < 7 {
+        tx.execute_batch(MIGRATION_7)?;
     }
     tx.commit()?;
     Ok(())
@@ -475,7 +535,7 @@ impl Inbox {
         let mut writer_conn = connect(path)?;
         migrate(&mut writer_conn)?;
         let counts = inbox_sizes(&writer_conn)?;
-        let reader = connect(path)?;
+        let readers = crate::readers::Readers::start(path, connect)?;
         let (tx, rx) = mpsc::channel(QUEUE_LEN);
         let (stored_tx, stored) = watch::channel(0);
         let quota = Quota {
@@ -489,7 +549,7 @@ impl Inbox {
         Ok(InboxHandle(Arc::new(Inner {
             writer: tx,
             stored,
-            reader: Mutex::new(reader),
+            readers,
             thread: Mutex::new(Some(thread)),
         })))
     }
@@ -707,7 +767,7 @@ fn apply(
         }
         WriteOp::Delete(d, _) => delete(tx, d, changes).map_err(db),
         WriteOp::Prune(r, _) => prune(tx, *r, changes).map_err(db),
-        WriteOp::Queue(q, _) => queue_change(tx, q).map_err(db),
+        WriteOp::Queue(q, _) => queue_change(tx, q),
         WriteOp::Sent(op, _) => sent_change(tx, op).map_err(db),
     }
 }
@@ -720,13 +780,21 @@ fn sent_change(tx: &rusqlite::Transaction<'_>, op: &SentOp) -> rusqlite::Result<
             from,
             address,
             digest,
+            keep,
         } => {
             tx.execute(
                 "INSERT INTO sent (sent_at, owner, to_name, from_name, address, digest)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![now_ms(), owner, to, from, address, digest],
             )?;
-            Ok(tx.last_insert_rowid())
+            let id = tx.last_insert_rowid();
+            // The owner's records beyond `keep`, oldest first, go.
+            tx.execute(
+                "DELETE FROM sent WHERE owner = ?1 AND id <= (
+                    SELECT id FROM sent WHERE owner = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                params![owner, i64::try_from(*keep).unwrap_or(i64::MAX)],
+            )?;
+            Ok(id)
         }
         SentOp::Receipt { address, receipt } => {
             let column = match receipt.state {
@@ -759,8 +827,36 @@ fn sent_change(tx: &rusqlite::Transaction<'_>, op: &SentOp) -> rusqlite::Result<
     }
 }
 
-fn queue_change(tx: &rusqlite::Transaction<'_>, op: &QueueOp) -> rusqlite::Result<i64> {
+/// Makes room for one more entry of `owner` (who may hold `cap`), deleting
+/// their oldest finished entries if needed; fails when all are waiting.
+fn make_room(tx: &rusqlite::Transaction<'_>, owner: &str, cap: u64) -> Result<(), WriteFailure> {
+    use netsend_proto::queue::{room, Room};
+    let db = |e: rusqlite::Error| WriteFailure::Database(e.to_string());
+    let (held, finished): (i64, i64) = tx
+        .query_row(
+            "SELECT COUNT(*), COALESCE(SUM(state != 'queued'), 0) FROM outbox WHERE owner = ?1",
+            params![owner],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(db)?;
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    match room(count(held), count(finished), cap) {
+        Room::Free => Ok(()),
+        Room::Full => Err(WriteFailure::QueueFull(cap)),
+        Room::Evict(n) => tx
+            .execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
+                 WHERE owner = ?1 AND state != 'queued' ORDER BY id LIMIT ?2)",
+                params![owner, i64::try_from(n).unwrap_or(i64::MAX)],
+            )
+            .map(drop)
+            .map_err(db),
+    }
+}
+
+fn queue_change(tx: &rusqlite::Transaction<'_>, op: &QueueOp) -> WriteResult {
     let now = now_ms();
+    let db = |e: rusqlite::Error| WriteFailure::Database(e.to_string());
     match op {
         QueueOp::Add {
             owner,
@@ -770,12 +866,15 @@ fn queue_change(tx: &rusqlite::Transaction<'_>, op: &QueueOp) -> rusqlite::Resul
             expires_at,
             next_try,
             error,
+            max_per_owner,
         } => {
+            make_room(tx, owner, *max_per_owner)?;
             tx.execute(
                 "INSERT INTO outbox (created_at, owner, to_name, from_name, text, expires_at, attempts, last_error, next_try)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)",
                 params![now, owner, to, from, text, expires_at, error, next_try],
-            )?;
+            )
+            .map_err(db)?;
             Ok(tx.last_insert_rowid())
         }
         QueueOp::Delivered { id } => tx
@@ -784,7 +883,8 @@ fn queue_change(tx: &rusqlite::Transaction<'_>, op: &QueueOp) -> rusqlite::Resul
                  last_error = NULL WHERE id = ?1 AND state = 'queued'",
                 params![id, now],
             )
-            .map(|n| n as i64),
+            .map(|n| n as i64)
+            .map_err(db),
         QueueOp::Failed {
             id,
             error,
@@ -798,14 +898,16 @@ fn queue_change(tx: &rusqlite::Transaction<'_>, op: &QueueOp) -> rusqlite::Resul
                  WHERE id = ?1 AND state = 'queued'",
                 params![id, error, next_try, now],
             )
-            .map(|n| n as i64),
+            .map(|n| n as i64)
+            .map_err(db),
         QueueOp::Cancel { id, owner } => tx
             .execute(
                 "UPDATE outbox SET state = 'cancelled', done_at = ?3
                  WHERE id = ?1 AND state = 'queued' AND (?2 IS NULL OR owner = ?2)",
                 params![id, owner, now],
             )
-            .map(|n| n as i64),
+            .map(|n| n as i64)
+            .map_err(db),
     }
 }
 
@@ -929,7 +1031,21 @@ fn prune(
         forget(tx, *id)?;
         *changes.entry(owner.clone()).or_default() -= 1;
     }
-    Ok(doomed.len() as i64)
+    let mut removed = doomed.len();
+    let now = now_ms();
+    if r.finished_max_age_ms > 0 {
+        removed += tx.execute(
+            "DELETE FROM outbox WHERE state != 'queued' AND done_at < ?1",
+            params![now.saturating_sub(r.finished_max_age_ms)],
+        )?;
+    }
+    if r.sent_max_age_ms > 0 {
+        removed += tx.execute(
+            "DELETE FROM sent WHERE sent_at < ?1",
+            params![now.saturating_sub(r.sent_max_age_ms)],
+        )?;
+    }
+    Ok(removed as i64)
 }
 
 impl WriteFailure {
@@ -938,23 +1054,10 @@ impl WriteFailure {
             Self::Quota => {
                 InboxError::QuotaExceeded(recipient.unwrap_or("the computer name").to_owned())
             }
+            Self::QueueFull(cap) => InboxError::QueueFull(cap),
             Self::Database(e) => InboxError::Sqlite(rusqlite::Error::InvalidParameterName(e)),
         }
     }
-}
-
-/// A LIKE pattern matching `text` anywhere, with `%`, `_` and `\\` escaped.
-fn like_pattern(text: &str) -> String {
-    let mut p = String::with_capacity(text.len() + 2);
-    p.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
 }
 
 fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
@@ -1028,7 +1131,8 @@ impl InboxHandle {
             .map(|n| n.unsigned_abs())
     }
 
-    /// Applies retention; returns how many messages were removed.
+    /// Applies retention; returns how many messages, queue entries and sent
+    /// records were removed.
     pub async fn prune(&self, retention: Retention) -> Result<u64, InboxError> {
         self.write(|tx| WriteOp::Prune(retention, tx), None)
             .await
@@ -1057,48 +1161,73 @@ impl InboxHandle {
         self.0.stored.clone()
     }
 
+    /// Runs `read` on a reader thread for `user` (`None`: root or the
+    /// service, whose reads are not capped).
+    async fn read<T: Send + 'static>(
+        &self,
+        user: Option<&str>,
+        read: impl FnOnce(&Connection) -> Result<T, InboxError> + Send + 'static,
+    ) -> Result<T, InboxError> {
+        self.0.readers.run(user, read).await
+    }
+
     /// Lists messages, oldest first.
-    pub fn list(&self, filter: &ListFilter) -> Result<Vec<StoredMessage>, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {} FROM {}
-             WHERE {} AND (?2 = 0 OR {} = 0) AND messages.id > ?3
-               AND (?5 IS NULL OR casefold(from_name) LIKE ?5 ESCAPE '\\'
-                    OR casefold(to_alias) LIKE ?5 ESCAPE '\\' OR casefold(text) LIKE ?5 ESCAPE '\\')
-             ORDER BY messages.id LIMIT ?4",
-            columns_for(1),
-            with_receipts_of(1),
-            visible_to(1),
-            read_by(1)
-        ))?;
-        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
-        let pattern = filter
-            .search
-            .as_deref()
-            .map(|s| like_pattern(&s.to_lowercase()));
-        let rows = stmt.query_map(
-            params![
-                filter.user,
-                filter.unread_only,
-                filter.after_id.unwrap_or(0),
-                limit,
-                pattern
-            ],
-            row_to_message,
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub async fn list(&self, filter: &ListFilter) -> Result<Vec<StoredMessage>, InboxError> {
+        let search = Search::parse(filter.search.as_deref().unwrap_or(""))?;
+        let (indexed, scan) = match search {
+            Search::All => (None, None),
+            Search::Scan(s) => (None, Some(s)),
+            Search::Indexed(q) => (Some(q), None),
+        };
+        let filter = filter.clone();
+        self.read(filter.user.clone().as_deref(), move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {} FROM {}
+                 WHERE {} AND (?2 = 0 OR {} = 0) AND messages.id > ?3
+                   AND (?5 IS NULL OR messages.id IN (SELECT rowid FROM messages_fts
+                        WHERE messages_fts MATCH ?5 AND rowid > ?3))
+                   AND (?6 IS NULL OR instr(casefold(from_name), ?6)
+                        OR instr(casefold(to_alias), ?6) OR instr(casefold(text), ?6))
+                 ORDER BY messages.id LIMIT ?4",
+                columns_for(1),
+                with_receipts_of(1),
+                visible_to(1),
+                read_by(1)
+            ))?;
+            let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+            let rows = stmt.query_map(
+                params![
+                    filter.user,
+                    filter.unread_only,
+                    filter.after_id.unwrap_or(0),
+                    limit,
+                    indexed,
+                    scan
+                ],
+                row_to_message,
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     /// `user`'s own messages that are unread and were never shown, received
     /// at `since_ms` or later, oldest first.
-    pub fn pending(&self, user: &str, since_ms: i64) -> Result<Vec<StoredMessage>, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM messages WHERE recipient_user = ?1 AND read = 0
-             AND shown_at IS NULL AND received_at >= ?2 ORDER BY id"
-        ))?;
-        let rows = stmt.query_map(params![user, since_ms], row_to_message)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub async fn pending(
+        &self,
+        user: &str,
+        since_ms: i64,
+    ) -> Result<Vec<StoredMessage>, InboxError> {
+        let user = user.to_owned();
+        self.read(None, move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM messages WHERE recipient_user = ?1 AND read = 0
+                 AND shown_at IS NULL AND received_at >= ?2 ORDER BY id"
+            ))?;
+            let rows = stmt.query_map(params![user, since_ms], row_to_message)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     /// Changes the record of sent messages; returns the new record's id
@@ -1108,26 +1237,33 @@ impl InboxHandle {
     }
 
     /// A sent message and its receipts, if `owner` (root: `None`) sent it.
-    pub fn sent(&self, id: i64, owner: Option<&str>) -> Result<Option<SentRecord>, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        Ok(conn
-            .query_row(
-                "SELECT id, sent_at, to_name, from_name, address, shown_at, read_at FROM sent
-                 WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
-                params![id, owner],
-                |r| {
-                    Ok(SentRecord {
-                        id: r.get(0)?,
-                        sent_at: r.get(1)?,
-                        to: r.get(2)?,
-                        from: r.get(3)?,
-                        address: r.get(4)?,
-                        shown_at: r.get(5)?,
-                        read_at: r.get(6)?,
-                    })
-                },
-            )
-            .optional()?)
+    pub async fn sent(
+        &self,
+        id: i64,
+        owner: Option<&str>,
+    ) -> Result<Option<SentRecord>, InboxError> {
+        let owner = owner.map(String::from);
+        self.read(owner.clone().as_deref(), move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT id, sent_at, to_name, from_name, address, shown_at, read_at FROM sent
+                     WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
+                    params![id, owner],
+                    |r| {
+                        Ok(SentRecord {
+                            id: r.get(0)?,
+                            sent_at: r.get(1)?,
+                            to: r.get(2)?,
+                            from: r.get(3)?,
+                            address: r.get(4)?,
+                            shown_at: r.get(5)?,
+                            read_at: r.get(6)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+        .await
     }
 
     /// Changes the outgoing queue; returns the new entry's id (`Add`) or how
@@ -1136,72 +1272,85 @@ impl InboxHandle {
         self.write(|tx| WriteOp::Queue(op, tx), None).await
     }
 
-    /// The outgoing queue of `owner` (root: `None`, everyone's), newest last.
-    pub fn queued(&self, owner: Option<&str>) -> Result<Vec<Queued>, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {QUEUE_COLUMNS} FROM outbox WHERE ?1 IS NULL OR owner = ?1 ORDER BY id"
-        ))?;
-        let rows = stmt.query_map(params![owner], row_to_queued)?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// How many of `owner`'s messages wait in the queue.
-    pub fn waiting(&self, owner: &str) -> Result<usize, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        let n: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM outbox WHERE owner = ?1 AND state = 'queued'",
-            params![owner],
-            |r| r.get(0),
-        )?;
-        Ok(usize::try_from(n).unwrap_or(0))
+    /// At most `limit` entries of the outgoing queue of `owner` (root:
+    /// `None`, everyone's) with ids above `after_id`, oldest first.
+    pub async fn queued(
+        &self,
+        owner: Option<&str>,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<Queued>, InboxError> {
+        let owner = owner.map(String::from);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(owner.clone().as_deref(), move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {QUEUE_COLUMNS} FROM outbox WHERE (?1 IS NULL OR owner = ?1) AND id > ?2
+                 ORDER BY id LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![owner, after_id, limit], row_to_queued)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     /// Queued entries due for another attempt at `now_ms`.
-    pub fn due(&self, now_ms: i64) -> Result<Vec<Queued>, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {QUEUE_COLUMNS} FROM outbox WHERE state = 'queued' AND next_try <= ?1 ORDER BY next_try LIMIT 64"
-        ))?;
-        let rows = stmt.query_map(params![now_ms], row_to_queued)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub async fn due(&self, now_ms: i64) -> Result<Vec<Queued>, InboxError> {
+        self.read(None, move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {QUEUE_COLUMNS} FROM outbox WHERE state = 'queued' AND next_try <= ?1 ORDER BY next_try LIMIT 64"
+            ))?;
+            let rows = stmt.query_map(params![now_ms], row_to_queued)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     /// Counts every message.
-    pub fn count(&self) -> Result<usize, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        let n: i64 = conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))?;
-        Ok(usize::try_from(n).unwrap_or(0))
+    pub async fn count(&self) -> Result<usize, InboxError> {
+        self.read(None, |conn| {
+            let n: i64 = conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        })
+        .await
     }
 
     /// One message, if `user` may see it.
-    pub fn get(&self, id: i64, user: Option<&str>) -> Result<Option<StoredMessage>, InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        Ok(conn
-            .query_row(
-                &format!(
-                    "SELECT {} FROM {} WHERE messages.id = ?1 AND {}",
-                    columns_for(2),
-                    with_receipts_of(2),
-                    visible_to(2)
-                ),
-                params![id, user],
-                row_to_message,
-            )
-            .optional()?)
+    pub async fn get(
+        &self,
+        id: i64,
+        user: Option<&str>,
+    ) -> Result<Option<StoredMessage>, InboxError> {
+        let user = user.map(String::from);
+        self.read(user.clone().as_deref(), move |conn| {
+            Ok(conn
+                .query_row(
+                    &format!(
+                        "SELECT {} FROM {} WHERE messages.id = ?1 AND {}",
+                        columns_for(2),
+                        with_receipts_of(2),
+                        visible_to(2)
+                    ),
+                    params![id, user],
+                    row_to_message,
+                )
+                .optional()?)
+        })
+        .await
     }
 
     /// Runs SQLite's integrity check; `Ok(())` when the database is sound.
-    pub fn check_integrity(&self) -> Result<(), InboxError> {
-        let conn = self.0.reader.lock().expect("inbox reader lock");
-        let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-        if verdict == "ok" {
-            Ok(())
-        } else {
-            Err(InboxError::Sqlite(rusqlite::Error::InvalidParameterName(
-                verdict,
-            )))
-        }
+    pub async fn check_integrity(&self) -> Result<(), InboxError> {
+        self.read(None, |conn| {
+            let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+            if verdict == "ok" {
+                Ok(())
+            } else {
+                Err(InboxError::Sqlite(rusqlite::Error::InvalidParameterName(
+                    verdict,
+                )))
+            }
+        })
+        .await
     }
 
     /// Stops the writer after everything queued is committed.
@@ -1238,6 +1387,16 @@ mod tests {
         }
     }
 
+    async fn ids(inbox: &InboxHandle, filter: &ListFilter) -> Vec<i64> {
+        inbox
+            .list(filter)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect()
+    }
+
     fn all() -> ListFilter {
         ListFilter {
             limit: usize::MAX,
@@ -1260,37 +1419,38 @@ mod tests {
             .await
             .unwrap();
         assert!(a < b && b < c);
-        assert_eq!(inbox.list(&all()).unwrap().len(), 3);
+        assert_eq!(inbox.list(&all()).await.unwrap().len(), 3);
         let alice = ListFilter {
             user: Some("alice".into()),
             ..all()
         };
         let texts: Vec<String> = inbox
             .list(&alice)
+            .await
             .unwrap()
             .into_iter()
             .map(|m| m.text)
             .collect();
         assert_eq!(texts, ["to everyone", "for alice"]);
-        assert!(inbox.get(c, Some("alice")).unwrap().is_none());
+        assert!(inbox.get(c, Some("alice")).await.unwrap().is_none());
         assert!(!inbox.mark_read(c, Some("alice")).await.unwrap());
         assert!(inbox.mark_read(b, Some("alice")).await.unwrap());
         let unread = ListFilter {
             unread_only: true,
             ..all()
         };
-        assert_eq!(inbox.list(&unread).unwrap().len(), 2);
+        assert_eq!(inbox.list(&unread).await.unwrap().len(), 2);
         let after = ListFilter {
             after_id: Some(b),
             ..all()
         };
-        assert_eq!(inbox.list(&after).unwrap()[0].id, c);
+        assert_eq!(inbox.list(&after).await.unwrap()[0].id, c);
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        inbox.check_integrity().unwrap();
+        inbox.check_integrity().await.unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1329,7 +1489,7 @@ mod tests {
         inbox.close().await;
         drop(inbox);
         let reopened = Inbox::open(&path, 0).unwrap();
-        assert_eq!(reopened.count().unwrap(), 200);
+        assert_eq!(reopened.count().await.unwrap(), 200);
     }
 
     #[tokio::test]
@@ -1378,7 +1538,7 @@ mod tests {
             reopened.store(msg("ALICE", Some("alice"), "more")).await,
             Err(InboxError::QuotaExceeded(_))
         ));
-        assert_eq!(reopened.count().unwrap(), 5);
+        assert_eq!(reopened.count().await.unwrap(), 5);
     }
 
     #[tokio::test]
@@ -1397,7 +1557,7 @@ mod tests {
             .unwrap();
         }
         let inbox = Inbox::open(&path, 0).unwrap();
-        let listed = inbox.list(&all()).unwrap();
+        let listed = inbox.list(&all()).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].text, "kept");
         assert_eq!((listed[0].shown_at, listed[0].read_at), (None, None));
@@ -1406,7 +1566,7 @@ mod tests {
         drop(inbox);
         // Opening again does not migrate twice.
         let again = Inbox::open(&path, 0).unwrap();
-        assert!(again.list(&all()).unwrap()[0].shown_at.is_some());
+        assert!(again.list(&all()).await.unwrap()[0].shown_at.is_some());
     }
 
     #[tokio::test]
@@ -1432,16 +1592,14 @@ mod tests {
             ..ListFilter::default()
         };
         // Search: sender, alias or text; ASCII case-insensitive; wildcards literal.
-        let ids =
-            |f: &ListFilter| -> Vec<i64> { inbox.list(f).unwrap().iter().map(|m| m.id).collect() };
-        assert_eq!(ids(&alice(Some("down"))), [shared]);
-        assert_eq!(ids(&alice(Some("NOON"))), [own]);
+        assert_eq!(ids(&inbox, &alice(Some("down"))).await, [shared]);
+        assert_eq!(ids(&inbox, &alice(Some("NOON"))).await, [own]);
         let zoe = inbox
             .store(msg("ALICE", Some("alice"), "Grüße von ZOË"))
             .await
             .unwrap();
-        assert_eq!(ids(&alice(Some("zoë"))), [zoe]);
-        assert_eq!(ids(&alice(Some("GRÜSSE"))), Vec::<i64>::new());
+        assert_eq!(ids(&inbox, &alice(Some("zoë"))).await, [zoe]);
+        assert_eq!(ids(&inbox, &alice(Some("GRÜSSE"))).await, Vec::<i64>::new());
         inbox
             .delete(Deletion {
                 ids: vec![zoe],
@@ -1450,10 +1608,10 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(ids(&alice(Some("%"))).is_empty());
+        assert!(ids(&inbox, &alice(Some("%"))).await.is_empty());
         // Receipts.
         assert!(inbox.mark_read(own, Some("alice")).await.unwrap());
-        let m = inbox.get(own, Some("alice")).unwrap().unwrap();
+        let m = inbox.get(own, Some("alice")).await.unwrap().unwrap();
         assert!(m.read_at.is_some() && m.shown_at.is_some());
         assert_eq!(m.state(), "read");
         // Alice cannot touch Bob's message; her own is deleted, the shared
@@ -1467,8 +1625,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(deleted, 2);
-        assert!(ids(&alice(None)).is_empty());
-        let root: Vec<i64> = inbox.list(&all()).unwrap().iter().map(|m| m.id).collect();
+        assert!(ids(&inbox, &alice(None)).await.is_empty());
+        let root: Vec<i64> = inbox
+            .list(&all())
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect();
         assert_eq!(root, [shared, bobs]);
         // Deleting freed Alice's quota (2 per inbox).
         for text in ["a", "b"] {
@@ -1492,27 +1656,31 @@ mod tests {
             .store(msg("ALICE", Some("alice"), "to alice"))
             .await
             .unwrap();
-        let view = |user: Option<&str>| inbox.get(shared, user).unwrap().unwrap();
-        let unread = |user: &str| -> Vec<i64> {
+        let view = |user: Option<&'static str>| {
+            let inbox = inbox.clone();
+            async move { inbox.get(shared, user).await.unwrap().unwrap() }
+        };
+        let unread = |user: &str| {
             let filter = ListFilter {
                 user: Some(user.into()),
                 unread_only: true,
                 limit: 100,
                 ..ListFilter::default()
             };
-            inbox.list(&filter).unwrap().iter().map(|m| m.id).collect()
+            let inbox = inbox.clone();
+            async move { ids(&inbox, &filter).await }
         };
         // Alice reads it: read for her, and (first reader) for the sender's
         // receipt, which root sees; still unread for Bob.
         assert!(inbox.mark_read(shared, Some("alice")).await.unwrap());
-        assert!(view(Some("alice")).read && view(Some("alice")).read_at.is_some());
-        assert!(view(None).read && view(None).read_at.is_some());
-        assert!(!view(Some("bob")).read && view(Some("bob")).read_at.is_none());
-        assert_eq!(unread("alice"), [own]);
-        assert_eq!(unread("bob"), [shared]);
+        assert!(view(Some("alice")).await.read && view(Some("alice")).await.read_at.is_some());
+        assert!(view(None).await.read && view(None).await.read_at.is_some());
+        assert!(!view(Some("bob")).await.read && view(Some("bob")).await.read_at.is_none());
+        assert_eq!(unread("alice").await, [own]);
+        assert_eq!(unread("bob").await, [shared]);
         // Shown to Bob is not read by Bob.
         assert!(inbox.mark_shown(shared, Some("bob")).await.unwrap());
-        assert!(view(Some("bob")).shown_at.is_some() && !view(Some("bob")).read);
+        assert!(view(Some("bob")).await.shown_at.is_some() && !view(Some("bob")).await.read);
         // `delete --read` goes by each user's own state: Bob has read
         // nothing, Alice hides the shared message from herself only.
         let read_ones = |user: &str| Deletion {
@@ -1522,8 +1690,8 @@ mod tests {
         };
         assert_eq!(inbox.delete(read_ones("bob")).await.unwrap(), 0);
         assert_eq!(inbox.delete(read_ones("alice")).await.unwrap(), 1);
-        assert!(inbox.get(shared, Some("alice")).unwrap().is_none());
-        assert_eq!(unread("bob"), [shared]);
+        assert!(inbox.get(shared, Some("alice")).await.unwrap().is_none());
+        assert_eq!(unread("bob").await, [shared]);
         // Deleted for good, its per-user receipts go with it.
         inbox
             .delete(Deletion {
@@ -1533,7 +1701,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(inbox.get(shared, None).unwrap().is_none());
+        assert!(inbox.get(shared, None).await.unwrap().is_none());
         inbox.close().await;
         let conn = Connection::open(dir.path().join("i.db")).unwrap();
         let left: i64 = conn
@@ -1561,12 +1729,14 @@ mod tests {
             .prune(Retention {
                 max_age_ms: 0,
                 max_per_inbox: 3,
+                ..Retention::default()
             })
             .await
             .unwrap();
         assert_eq!(removed, 2);
         let left: Vec<String> = inbox
             .list(&all())
+            .await
             .unwrap()
             .into_iter()
             .map(|m| m.text)
@@ -1577,6 +1747,7 @@ mod tests {
             .prune(Retention {
                 max_age_ms: 86_400_000,
                 max_per_inbox: 0,
+                ..Retention::default()
             })
             .await
             .unwrap();
@@ -1586,9 +1757,173 @@ mod tests {
             .prune(Retention {
                 max_age_ms: 1,
                 max_per_inbox: 0,
+                ..Retention::default()
             })
             .await
             .unwrap();
         assert_eq!(removed, 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_past_its_cpu_budget_is_stopped_and_only_its_user_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&dir.path().join("i.db"), 0).unwrap();
+        let endless = inbox.read(Some("mallory"), |conn| {
+            let n: i64 = conn.query_row(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)
+                 SELECT COUNT(*) FROM c",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(n)
+        });
+        let other = async {
+            // Meanwhile other readers answer.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let started = std::time::Instant::now();
+            inbox.count().await.unwrap();
+            started.elapsed()
+        };
+        // The same user's next read waits for their first; another user's
+        // does not.
+        let own_next = async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            inbox.read(Some("mallory"), |_| Ok(())).await.unwrap();
+            std::time::Instant::now()
+        };
+        let alice = async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let started = std::time::Instant::now();
+            inbox.read(Some("alice"), |_| Ok(())).await.unwrap();
+            started.elapsed()
+        };
+        let (endless, other, own_next, alice) = tokio::join!(
+            async {
+                let r = endless.await;
+                (r, std::time::Instant::now())
+            },
+            other,
+            own_next,
+            alice
+        );
+        let (endless, stopped) = endless;
+        assert!(matches!(endless, Err(InboxError::TooSlow)), "{endless:?}");
+        assert!(other < std::time::Duration::from_secs(1), "{other:?}");
+        assert!(alice < std::time::Duration::from_secs(1), "{alice:?}");
+        assert!(
+            own_next >= stopped,
+            "mallory's second read ran beside the first"
+        );
+        // The reader that was stopped serves again.
+        for _ in 0..crate::readers::READERS {
+            assert_eq!(inbox.count().await.unwrap(), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn queue_and_sent_records_stay_bounded_per_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&dir.path().join("i.db"), 0).unwrap();
+        let add = |owner: &str, text: &str| QueueOp::Add {
+            owner: owner.into(),
+            to: "AWAY".into(),
+            from: owner.into(),
+            text: text.into(),
+            expires_at: i64::MAX,
+            next_try: i64::MAX,
+            error: "2273".into(),
+            max_per_owner: 2,
+        };
+        let first = inbox.queue(add("alice", "1")).await.unwrap();
+        inbox.queue(add("alice", "2")).await.unwrap();
+        assert!(matches!(
+            inbox.queue(add("alice", "3")).await,
+            Err(InboxError::QueueFull(2))
+        ));
+        // Another user's share is their own.
+        inbox.queue(add("bob", "b")).await.unwrap();
+        // A finished entry makes room; the table keeps two of Alice's.
+        let cancel = QueueOp::Cancel {
+            id: first,
+            owner: Some("alice".into()),
+        };
+        assert_eq!(inbox.queue(cancel).await.unwrap(), 1);
+        inbox.queue(add("alice", "3")).await.unwrap();
+        let texts =
+            |entries: Vec<Queued>| -> Vec<String> { entries.into_iter().map(|q| q.text).collect() };
+        assert_eq!(
+            texts(inbox.queued(Some("alice"), 0, 10).await.unwrap()),
+            ["2", "3"]
+        );
+        // Pages: after an id, at most a limit.
+        let all = inbox.queued(None, 0, 10).await.unwrap();
+        assert_eq!(
+            texts(inbox.queued(None, all[0].id, 1).await.unwrap()),
+            [all[1].text.clone()]
+        );
+        // Sent records: the newest `keep` per owner.
+        for i in 0..5 {
+            let record = SentOp::Record {
+                owner: "alice".into(),
+                to: format!("TO{i}"),
+                from: "alice".into(),
+                address: "192.0.2.9".into(),
+                digest: "d".into(),
+                keep: 3,
+            };
+            inbox.sent_change(record).await.unwrap();
+        }
+        let mut kept = Vec::new();
+        for id in 1..=5 {
+            if let Some(r) = inbox.sent(id, Some("alice")).await.unwrap() {
+                kept.push(r.to);
+            }
+        }
+        assert_eq!(kept, ["TO2", "TO3", "TO4"]);
+        // Ages: finished entries and sent records go; waiting entries stay.
+        let done = QueueOp::Cancel {
+            id: all[1].id,
+            owner: None,
+        };
+        inbox.queue(done).await.unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let removed = inbox
+            .prune(Retention {
+                finished_max_age_ms: 1,
+                sent_max_age_ms: 1,
+                ..Retention::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(removed, 4);
+        assert_eq!(inbox.queued(None, 0, 10).await.unwrap().len(), 2);
+        assert!(inbox.sent(5, None).await.unwrap().is_none());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// The trigram index finds exactly the messages whose sender, alias
+        /// or text contains the search text, in any case, as a scan would.
+        #[test]
+        fn search_finds_what_contains_the_text(
+            texts in proptest::collection::vec("[abcAB \"%*_()éÉ-]{0,12}", 1..8),
+            needle in "[abcAB \"%*_()éÉ-]{0,5}",
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let inbox = Inbox::open(&dir.path().join("i.db"), 0).unwrap();
+                let mut expected = Vec::new();
+                for text in &texts {
+                    let id = inbox.store(msg("HOST", None, text)).await.unwrap();
+                    let folded = |s: &str| s.to_lowercase();
+                    if [text.as_str(), "HOST", "BOB"].iter().any(|f| folded(f).contains(&folded(&needle))) {
+                        expected.push(id);
+                    }
+                }
+                let filter = ListFilter { search: Some(needle.clone()), ..all() };
+                assert_eq!(ids(&inbox, &filter).await, expected, "{needle:?} in {texts:?}");
+            });
+        }
     }
 }

@@ -381,6 +381,7 @@ impl Service {
             from: from.to_owned(),
             address,
             digest: netsend_proto::receipt::digest(text),
+            keep: self.config.sent.max_per_user,
         };
         self.inbox.sent_change(op).await.ok()
     }
@@ -433,7 +434,7 @@ impl Service {
         }
         let since =
             crate::inbox::now_ms().saturating_sub(i64::try_from(hours).unwrap_or(0) * 3_600_000);
-        match self.inbox.pending(&user, since) {
+        match self.inbox.pending(&user, since).await {
             Ok(messages) => {
                 for message in messages {
                     tracing::info!(id = message.id, user = %LogSafe(&user), "showing a message kept while away");
@@ -542,9 +543,7 @@ impl Service {
         let service = self.clone();
         tokio::spawn(async move {
             // Read back once for every consumer.
-            let inbox = service.inbox.clone();
-            let stored = tokio::task::spawn_blocking(move || inbox.get(id, None)).await;
-            let Ok(Ok(Some(message))) = stored else {
+            let Ok(Some(message)) = service.inbox.get(id, None).await else {
                 return;
             };
             if terminals {
@@ -616,23 +615,28 @@ fn append_line(path: &std::path::Path, line: &str) -> std::io::Result<()> {
     file.write_all(format!("{line}\n").as_bytes())
 }
 
-/// Applies `[inbox]` retention now and then every hour.
+/// `days` in milliseconds.
+fn days_ms(days: u64) -> i64 {
+    i64::try_from(days)
+        .unwrap_or(i64::MAX / 86_400_000)
+        .saturating_mul(86_400_000)
+}
+
+/// Applies retention now and then every hour: `[inbox]`, and the finished
+/// queue entries and sent records past their ages (`[queue]`, `[sent]`).
 async fn keep_retention(service: Arc<Service>) {
-    let rules = &service.config.inbox;
-    if rules.max_age_days == 0 && rules.max_messages == 0 {
-        return;
-    }
+    let config = &service.config;
     let retention = crate::inbox::Retention {
-        max_age_ms: i64::try_from(rules.max_age_days)
-            .unwrap_or(i64::MAX / 86_400_000)
-            .saturating_mul(86_400_000),
-        max_per_inbox: rules.max_messages,
+        max_age_ms: days_ms(config.inbox.max_age_days),
+        max_per_inbox: config.inbox.max_messages,
+        finished_max_age_ms: days_ms(config.queue.keep_finished_days),
+        sent_max_age_ms: days_ms(config.sent.max_age_days),
     };
     let mut stop = service.stop_signal();
     loop {
         match service.inbox.prune(retention).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "inbox retention applied"),
+            Ok(n) => tracing::info!(removed = n, "retention applied (inbox, queue, sent)"),
             Err(e) => tracing::warn!(error = %LogSafe(&e), "inbox retention failed"),
         }
         tokio::select! {
@@ -652,7 +656,7 @@ async fn retry_queue(service: Arc<Service>) {
     let mut running = tokio::task::JoinSet::new();
     let mut ids = std::collections::HashMap::new();
     loop {
-        match service.inbox.due(crate::inbox::now_ms()) {
+        match service.inbox.due(crate::inbox::now_ms()).await {
             Ok(due) => {
                 for q in due {
                     if attempts.admit(q.id, &q.owner, &q.to) {

@@ -16,4 +16,5 @@ mod packaging;
 mod remote;
 mod samba;
 mod startup;
+mod storage;
 mod systemd;
