@@ -622,27 +622,36 @@ fn days_ms(days: u64) -> i64 {
         .saturating_mul(86_400_000)
 }
 
-/// Applies retention now and then every hour: `[inbox]`, and the finished
-/// queue entries and sent records past their ages (`[queue]`, `[sent]`).
-async fn keep_retention(service: Arc<Service>) {
-    let config = &service.config;
-    let retention = crate::inbox::Retention {
+/// The retention rules: `[inbox]`, and the finished queue entries and sent
+/// records past their ages (`[queue]`, `[sent]`).
+fn retention_rules(config: &Config) -> crate::inbox::Retention {
+    crate::inbox::Retention {
         max_age_ms: days_ms(config.inbox.max_age_days),
         max_per_inbox: config.inbox.max_messages,
         finished_max_age_ms: days_ms(config.queue.keep_finished_days),
         sent_max_age_ms: days_ms(config.sent.max_age_days),
-    };
+    }
+}
+
+/// Applies retention once.
+async fn apply_retention(service: &Service) {
+    match service.inbox.prune(retention_rules(&service.config)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "retention applied (inbox, queue, sent)"),
+        Err(e) => tracing::warn!(error = %LogSafe(&e), "inbox retention failed"),
+    }
+}
+
+/// Applies retention every hour (the first time is at start, before any
+/// request is served, so nobody reads what retention removes).
+async fn keep_retention(service: Arc<Service>) {
     let mut stop = service.stop_signal();
     loop {
-        match service.inbox.prune(retention).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "retention applied (inbox, queue, sent)"),
-            Err(e) => tracing::warn!(error = %LogSafe(&e), "inbox retention failed"),
-        }
         tokio::select! {
             _ = stop.changed() => return,
             _ = tokio::time::sleep(RETENTION_EVERY) => {}
         }
+        apply_retention(&service).await;
     }
 }
 
@@ -933,6 +942,7 @@ pub async fn run(
         stop,
     });
     let remote = listeners.remote;
+    apply_retention(&service).await;
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners.session {
         let l = TcpListener::from_std(l)
