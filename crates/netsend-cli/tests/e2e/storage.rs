@@ -395,5 +395,7 @@ fn root_lists_an_inbox_larger_than_one_control_answer() {
     assert!(out.status.success(), "{}", stderr(&out));
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed.len(), 30);
-    assert!(listed.iter().all(|m| m["text"] == text.as_str()));
+    // --json shows each control character as visible `\u0001` text.
+    let shown = netsend_service::json::visible(&text);
+    assert!(listed.iter().all(|m| m["text"] == shown.as_str()));
 }
