@@ -75,6 +75,11 @@ pub(crate) async fn accept_loop(
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
+        // `[filter]` applies to callers too: a denied (or not allowed)
+        // network is closed before the handshake, counted as denied_address.
+        if !service.admit_address(peer) {
+            continue;
+        }
         let Some(source) = SourceSlot::take(&sources, peer.ip()) else {
             tracing::warn!(%peer, "remote call refused: {MAX_CALLS_PER_SOURCE} from this address already");
             continue;

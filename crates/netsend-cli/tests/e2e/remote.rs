@@ -422,3 +422,29 @@ fn a_server_that_drips_its_answer_cannot_hold_the_caller() {
     // The CLI allows a remote call 30 s in all.
     assert!(took < Duration::from_secs(60), "{took:?}");
 }
+
+#[test]
+fn callers_from_a_denied_network_are_closed_before_the_handshake() {
+    let port = free_port();
+    let admin = Caller::new(port);
+    let svc = Service::start(
+        "TARGET",
+        "",
+        &format!(
+            "[filter]\ndeny_networks = [\"127.0.0.1\"]\n[remote]\nlisten = true\nport = {port}\nadministrators = [\"{}\"]\n",
+            admin.public_key(None)
+        ),
+    );
+    // An administrator's key does not open a network the lists close.
+    let out = admin.netsend(None, &["name", "--server", "127.0.0.1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let mut status = String::new();
+    for _ in 0..50 {
+        status = stdout(&svc.cli(&["messenger", "status"]));
+        if status.contains("denied_address 1") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(status.contains("denied_address 1"), "{status}");
+}
