@@ -149,50 +149,11 @@ const MAX_CONTROL_CONNECTIONS_PER_USER: usize = 64;
 /// disconnected (a waiting `InboxList` is not idle: it is being answered).
 const CONTROL_IDLE: Duration = Duration::from_secs(30);
 
-/// Control clients connected, per uid.
-#[derive(Default)]
-struct ClientsPerUser(std::sync::Mutex<std::collections::HashMap<u32, usize>>);
-
-/// One user's place among [`ClientsPerUser`], given back when dropped.
-struct UserSlot {
-    table: Arc<ClientsPerUser>,
-    uid: u32,
-}
-
-impl ClientsPerUser {
-    /// A place for a client of `uid`, unless that user holds the most they
-    /// may (root has no per-user cap).
-    fn take(table: &Arc<Self>, uid: u32) -> Option<UserSlot> {
-        let mut held = table.0.lock().expect("control clients lock");
-        let n = held.entry(uid).or_default();
-        if uid != 0 && *n >= MAX_CONTROL_CONNECTIONS_PER_USER {
-            return None;
-        }
-        *n += 1;
-        Some(UserSlot {
-            table: table.clone(),
-            uid,
-        })
-    }
-}
-
-impl Drop for UserSlot {
-    fn drop(&mut self) {
-        let mut held = self.table.0.lock().expect("control clients lock");
-        if let Some(n) = held.get_mut(&self.uid) {
-            *n -= 1;
-            if *n == 0 {
-                held.remove(&self.uid);
-            }
-        }
-    }
-}
-
 /// Accepts control clients until shutdown.
 pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
     let mut stop = service.stop_signal();
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONTROL_CONNECTIONS));
-    let per_user = Arc::new(ClientsPerUser::default());
+    let per_user = crate::slots::OpenTable::new(MAX_CONTROL_CONNECTIONS_PER_USER);
     loop {
         let stream = tokio::select! {
             _ = stop.changed() => return,
@@ -212,12 +173,18 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
             let Some(caller) = Caller::from_stream(&stream) else {
                 return;
             };
-            let Some(_user_slot) = ClientsPerUser::take(&per_user, caller.uid) else {
-                tracing::warn!(
-                    uid = caller.uid,
-                    "control socket: {MAX_CONTROL_CONNECTIONS_PER_USER} clients of one user connected; one refused"
-                );
-                return;
+            // Root has no per-user cap.
+            let _user_slot = if caller.uid == 0 {
+                None
+            } else {
+                let Some(slot) = per_user.take(caller.uid) else {
+                    tracing::warn!(
+                        uid = caller.uid,
+                        "control socket: {MAX_CONTROL_CONNECTIONS_PER_USER} clients of one user connected; one refused"
+                    );
+                    return;
+                };
+                Some(slot)
             };
             let (read, mut write) = stream.into_split();
             let mut reader = BufReader::new(read);

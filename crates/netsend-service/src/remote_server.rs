@@ -4,11 +4,9 @@
 //! yet known get [`MAX_CALLS_PER_SOURCE`] slots per address and
 //! [`HANDSHAKE_TIMEOUT`] to show their key and request.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
-
-use netsend_proto::policy::OpenCounts;
 
 use netsend_wire::status::NetApiStatus;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,6 +16,7 @@ use tokio::sync::Semaphore;
 use crate::control::{Request, Response};
 use crate::remote::{check_frame, public_key_text, KeyPair, Responder, Step};
 use crate::service::Service;
+use crate::slots::OpenTable;
 use netsend_proto::display::LogSafe;
 
 /// Most remote calls served at once.
@@ -30,32 +29,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a whole call (handshake, request, answer) may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A call's share of its source address's [`MAX_CALLS_PER_SOURCE`],
-/// given back when the call ends.
-struct SourceSlot {
-    table: Arc<Mutex<OpenCounts<IpAddr>>>,
-    ip: IpAddr,
-}
-
-impl SourceSlot {
-    fn take(table: &Arc<Mutex<OpenCounts<IpAddr>>>, ip: IpAddr) -> Option<Self> {
-        let opened = table.lock().expect("remote sources lock").try_open(&ip);
-        opened.then(|| Self {
-            table: table.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for SourceSlot {
-    fn drop(&mut self) {
-        self.table
-            .lock()
-            .expect("remote sources lock")
-            .close(&self.ip);
-    }
-}
-
 /// Accepts remote calls until shutdown.
 pub(crate) async fn accept_loop(
     service: Arc<Service>,
@@ -64,7 +37,7 @@ pub(crate) async fn accept_loop(
     principals: Arc<Vec<([u8; 32], &'static str)>>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CALLS));
-    let sources = Arc::new(Mutex::new(OpenCounts::new(MAX_CALLS_PER_SOURCE)));
+    let sources = OpenTable::new(MAX_CALLS_PER_SOURCE);
     let mut stop = service.stop_signal();
     loop {
         let accepted = tokio::select! {
@@ -80,7 +53,7 @@ pub(crate) async fn accept_loop(
         if !service.admit_address(peer) {
             continue;
         }
-        let Some(source) = SourceSlot::take(&sources, peer.ip()) else {
+        let Some(source) = sources.take(peer.ip()) else {
             tracing::warn!(%peer, "remote call refused: {MAX_CALLS_PER_SOURCE} from this address already");
             continue;
         };

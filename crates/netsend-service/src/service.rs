@@ -201,8 +201,9 @@ pub struct Service {
     policy: Mutex<Policy>,
     /// Messages, connections and name demands dropped since start, by reason.
     drops: Arc<crate::drops::Drops>,
-    /// Open TCP sessions per source (an address, or a local user).
-    connections: Mutex<HashMap<Source, usize>>,
+    /// Open TCP sessions per source (an address, or a local user), at most
+    /// `[limits] max_connections_per_source` each.
+    connections: crate::slots::OpenTable<Source>,
     /// The local end of each of our own connections to our session service
     /// that carries a local user's message, with that user's uid.
     local_senders: Mutex<HashMap<SocketAddr, u32>>,
@@ -469,39 +470,20 @@ impl Service {
 
     /// Takes a session slot for `peer`, or `None` (counted and logged) when
     /// the address is denied or already holds its share of sessions.
-    pub(crate) fn open_session(self: &Arc<Self>, peer: SocketAddr) -> Option<SessionSlot> {
-        if !self
-            .policy
-            .lock()
-            .expect("policy lock")
-            .admits_address(peer.ip())
-        {
-            self.count_drop(
-                DropReason::DeniedAddress,
-                peer,
-                "",
-                std::time::Duration::ZERO,
-            );
+    pub(crate) fn open_session(&self, peer: SocketAddr) -> Option<SessionSlot> {
+        if !self.admit_address(peer) {
             return None;
         }
-        let source = self.source_of(peer);
-        let mut open = self.connections.lock().expect("connection table lock");
-        let n = open.entry(source).or_insert(0);
-        if *n >= self.config.limits.max_connections_per_source.max(1) {
-            drop(open);
+        let slot = self.connections.take(self.source_of(peer));
+        if slot.is_none() {
             self.count_drop(
                 DropReason::SourceConnections,
                 peer,
                 "",
                 std::time::Duration::ZERO,
             );
-            return None;
         }
-        *n += 1;
-        Some(SessionSlot {
-            service: self.clone(),
-            source,
-        })
+        slot
     }
 
     /// Builds the inbox record of a message received from `peer`.
@@ -828,27 +810,8 @@ async fn watch_logins(service: Arc<Service>) {
     }
 }
 
-/// One TCP session counted against its source address; released on drop.
-pub(crate) struct SessionSlot {
-    service: Arc<Service>,
-    source: Source,
-}
-
-impl Drop for SessionSlot {
-    fn drop(&mut self) {
-        let mut open = self
-            .service
-            .connections
-            .lock()
-            .expect("connection table lock");
-        if let Some(n) = open.get_mut(&self.source) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.source);
-            }
-        }
-    }
-}
+/// One TCP session counted against its source; released on drop.
+pub(crate) type SessionSlot = crate::slots::CountedSlot<Source>;
 
 /// A local user's connection to our own session service, known by its
 /// local end (see [`Service::local_sender`]); forgotten when dropped.
@@ -923,7 +886,7 @@ pub async fn run(
         remote_key,
         policy: Mutex::new(policy),
         drops,
-        connections: Mutex::default(),
+        connections: crate::slots::OpenTable::new(config.limits.max_connections_per_source),
         local_senders: Mutex::default(),
         relay_from: config
             .relay_networks()

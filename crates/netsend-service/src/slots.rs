@@ -1,12 +1,51 @@
-//! Background work in a bounded number of slots, with a bounded number of
-//! tasks waiting for one: what a flood of messages can start (hooks,
-//! forwards) costs at most that many tasks, sockets and processes.
+//! Bounded slots: background work in a bounded number of slots, with a
+//! bounded number of tasks waiting for one, so what a flood of messages can
+//! start (hooks, forwards) costs at most that many tasks, sockets and
+//! processes; and connections counted per key (an address, a user) under a
+//! cap, each place given back when its holder is dropped.
 
 use std::future::Future;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use netsend_proto::policy::OpenCounts;
 use tokio::sync::Semaphore;
+
+/// Connections open per key, at most a cap each ([`OpenCounts`] shared by
+/// the driver and every [`CountedSlot`] it hands out).
+#[derive(Debug, Clone)]
+pub(crate) struct OpenTable<K>(Arc<Mutex<OpenCounts<K>>>);
+
+impl<K: Eq + Hash + Clone> OpenTable<K> {
+    /// Nothing open; each key may hold `cap` (at least 1).
+    pub(crate) fn new(cap: usize) -> Self {
+        Self(Arc::new(Mutex::new(OpenCounts::new(cap))))
+    }
+
+    /// A place for one more connection of `key`, or `None` when it holds
+    /// its cap already.
+    pub(crate) fn take(&self, key: K) -> Option<CountedSlot<K>> {
+        let opened = self.0.lock().expect("open table lock").try_open(&key);
+        opened.then(|| CountedSlot {
+            table: self.0.clone(),
+            key,
+        })
+    }
+}
+
+/// One connection's place in an [`OpenTable`]; given back when dropped.
+#[derive(Debug)]
+pub(crate) struct CountedSlot<K: Eq + Hash + Clone> {
+    table: Arc<Mutex<OpenCounts<K>>>,
+    key: K,
+}
+
+impl<K: Eq + Hash + Clone> Drop for CountedSlot<K> {
+    fn drop(&mut self) {
+        self.table.lock().expect("open table lock").close(&self.key);
+    }
+}
 
 /// Slots for background tasks.
 #[derive(Debug, Clone)]
