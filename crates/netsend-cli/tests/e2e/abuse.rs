@@ -11,15 +11,9 @@ use netsend_wire::nbns::Packet;
 use netsend_wire::smb::mailslot::{MailslotWrite, MessengerPayload};
 use netsend_wire::NetbiosName;
 
-use crate::harness::{have, is_root, require, stderr, stdout, Lan, Service, TestUsers};
-
-/// Whether namespace LANs can be built here (else skipped, or failed in CI).
-fn lans_available() -> bool {
-    require(
-        is_root() && have("ip"),
-        "root and iproute2 (network namespaces)",
-    )
-}
+use crate::harness::{
+    have, is_root, lans_available, require, stderr, stdout, Lan, Service, TestUsers,
+};
 
 /// Runs `f` on a thread inside network namespace `ns`: the sockets it makes
 /// are that host's.

@@ -14,6 +14,15 @@ pub(crate) fn netsend_bin() -> &'static str {
     env!("CARGO_BIN_EXE_netsend")
 }
 
+/// Whether namespace LANs can be built here (root and iproute2); says why
+/// not, or fails under `NETSEND_REQUIRE_INTEROP`.
+pub(crate) fn lans_available() -> bool {
+    require(
+        is_root() && have("ip"),
+        "root and iproute2 (network namespaces)",
+    )
+}
+
 /// Whether a test that needs root (network namespaces, privileged ports) can run.
 pub(crate) fn is_root() -> bool {
     nix::unistd::geteuid().is_root()

@@ -1,13 +1,10 @@
 //! Several netsend services on a LAN of network namespaces (192.0.2.0/24).
 
-use crate::harness::{have, is_root, require, stderr, Lan, Service};
+use crate::harness::{have, is_root, lans_available, require, stderr, Lan, Service};
 
 #[test]
 fn three_hosts_deliver_to_each_other_by_broadcast_name_query() {
-    if !require(
-        is_root() && have("ip"),
-        "root and iproute2 (network namespaces)",
-    ) {
+    if !lans_available() {
         return;
     }
     let lan = Lan::new(
@@ -126,10 +123,7 @@ fn three_hosts_deliver_to_each_other_by_broadcast_name_query() {
 
 #[test]
 fn service_drops_root_after_binding_privileged_ports() {
-    if !require(
-        is_root() && have("ip"),
-        "root and iproute2 (network namespaces)",
-    ) {
+    if !lans_available() {
         return;
     }
     let lan = Lan::new("pd", &[("a", "192.0.2.35")]);
@@ -167,10 +161,7 @@ fn service_drops_root_after_binding_privileged_ports() {
 
 #[test]
 fn a_name_another_host_owns_is_refused_and_stopped_hosts_release_theirs() {
-    if !require(
-        is_root() && have("ip"),
-        "root and iproute2 (network namespaces)",
-    ) {
+    if !lans_available() {
         return;
     }
     let lan = Lan::new("cf", &[("a", "192.0.2.51"), ("b", "192.0.2.52")]);
@@ -205,10 +196,7 @@ fn a_name_another_host_owns_is_refused_and_stopped_hosts_release_theirs() {
 
 #[test]
 fn a_relay_carries_domain_broadcasts_into_another_subnet() {
-    if !require(
-        is_root() && have("ip"),
-        "root and iproute2 (network namespaces)",
-    ) {
+    if !lans_available() {
         return;
     }
     // a and d share one subnet; b (the relay) and c another, behind a router.
@@ -256,10 +244,7 @@ fn a_relay_carries_domain_broadcasts_into_another_subnet() {
 
 #[test]
 fn the_sender_sees_when_its_message_was_read() {
-    if !require(
-        is_root() && have("ip"),
-        "root and iproute2 (network namespaces)",
-    ) {
+    if !lans_available() {
         return;
     }
     let lan = Lan::new("rc", &[("a", "192.0.2.61"), ("b", "192.0.2.62")]);
