@@ -19,6 +19,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod readers;
+
 /// Largest text stored (a message is at most a few KiB on the wire).
 pub const MAX_TEXT_LEN: usize = 64 * 1024;
 /// Messages waiting for the writer before senders are made to wait.
@@ -160,7 +162,7 @@ pub enum InboxError {
     #[error("{0}")]
     Search(#[from] SearchError),
     /// A read used its budget of CPU time (2 s) and was stopped.
-    #[error("the inbox read used {} s of CPU time and was stopped; search for a longer text", crate::readers::READ_BUDGET.as_secs())]
+    #[error("the inbox read used {} s of CPU time and was stopped; search for a longer text", readers::READ_BUDGET.as_secs())]
     TooSlow,
 }
 
@@ -342,7 +344,7 @@ struct Inner {
     /// The id of the newest message committed (0 before the first), for
     /// clients waiting on new messages.
     stored: watch::Receiver<i64>,
-    readers: crate::readers::Readers,
+    readers: readers::Readers,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -535,7 +537,7 @@ impl Inbox {
         let mut writer_conn = connect(path)?;
         migrate(&mut writer_conn)?;
         let counts = inbox_sizes(&writer_conn)?;
-        let readers = crate::readers::Readers::start(path, connect)?;
+        let readers = readers::Readers::start(path, connect)?;
         let (tx, rx) = mpsc::channel(QUEUE_LEN);
         let (stored_tx, stored) = watch::channel(0);
         let quota = Quota {
@@ -1815,7 +1817,7 @@ mod tests {
             "mallory's second read ran beside the first"
         );
         // The reader that was stopped serves again.
-        for _ in 0..crate::readers::READERS {
+        for _ in 0..readers::READERS {
             assert_eq!(inbox.count().await.unwrap(), 0);
         }
     }

@@ -5,7 +5,7 @@
 //! - [`config`]: the TOML configuration and its defaults.
 //! - [`aliases`]: the message alias table, persisted in the state directory.
 //! - [`inbox`]: the durable SQLite inbox; a message is committed before it is acknowledged.
-//!   Its reads run on the threads of `readers`, never on the async workers.
+//!   Its reads run on the threads of its `readers` submodule, never on the async workers.
 //! - [`net`]: interface discovery and socket binding.
 //! - [`service`]: start-up, the shared state and the shutdown path.
 //! - `session`, `names`, `datagrams`, `control_server`: the drivers (TCP 139,
@@ -36,7 +36,6 @@ pub mod logind;
 mod names;
 pub mod net;
 pub mod privileges;
-mod readers;
 mod registrar;
 pub mod remote;
 mod remote_server;

@@ -19,7 +19,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use crate::inbox::InboxError;
+use super::InboxError;
 
 /// Reader threads (and connections).
 pub(crate) const READERS: usize = 3;
