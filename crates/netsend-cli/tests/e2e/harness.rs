@@ -9,6 +9,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// How many of a failed test's last service log lines are printed.
+const LOG_TAIL: usize = 80;
+
 /// Path of the binary under test.
 pub(crate) fn netsend_bin() -> &'static str {
     env!("CARGO_BIN_EXE_netsend")
@@ -308,10 +311,15 @@ impl Drop for Service {
         let _ = self.child.wait();
         if std::thread::panicking() {
             self.drain_log();
+            // The tail only: a test that stored thousands of messages would
+            // otherwise bury its own panic message under their log lines.
+            let skipped = self.log_lines.len().saturating_sub(LOG_TAIL);
             eprintln!(
-                "--- service log ({}) ---\n{}",
+                "--- service log ({}), last {} of {} lines ---\n{}",
                 self.config.display(),
-                self.log_lines.join("\n")
+                self.log_lines.len() - skipped,
+                self.log_lines.len(),
+                self.log_lines[skipped..].join("\n")
             );
         }
     }

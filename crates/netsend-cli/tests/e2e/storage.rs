@@ -208,29 +208,50 @@ fn heavy_searches_by_a_local_user_do_not_stall_tcp_139() {
     // running), so that other load on the machine weighs on both alike.
     let (mut idle, mut busy) = (Vec::new(), Vec::new());
     let mut searches = (0, 0);
-    for _ in 0..4 {
+    for _ in 0..6 {
         loops
             .iter()
             .for_each(|l| l.signal(nix::sys::signal::Signal::SIGSTOP));
         std::thread::sleep(Duration::from_millis(200));
-        idle.push(measure(svc.session, "STORE5", Duration::from_millis(1500)));
+        idle.push(measure(svc.session, "STORE5", Duration::from_millis(1000)));
         let _ = loops.iter().map(SearchLoop::outcomes).count();
         loops
             .iter()
             .for_each(|l| l.signal(nix::sys::signal::Signal::SIGCONT));
         std::thread::sleep(Duration::from_millis(300));
-        busy.push(measure(svc.session, "STORE5", Duration::from_millis(1500)));
+        busy.push(measure(svc.session, "STORE5", Duration::from_millis(1000)));
         for (ok, failed) in loops.iter().map(SearchLoop::outcomes) {
             searches = (searches.0 + ok, searches.1 + failed);
         }
     }
     drop(loops);
+    let rounds: Vec<String> = idle
+        .iter()
+        .zip(&busy)
+        .map(|(i, b)| format!("{:.0}/{:.0} msg/s", i.per_sec, b.per_sec))
+        .collect();
+    // The median round's ratio: one round spoilt by other load on the
+    // machine (a CI neighbour, a checkpoint) does not decide.
+    let mut ratios: Vec<f64> = idle
+        .iter()
+        .zip(&busy)
+        .map(|(i, b)| b.per_sec / i.per_sec)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let ratio = (ratios[2] + ratios[3]) / 2.0;
     let (idle, busy) = (Rate::combined(&idle), Rate::combined(&busy));
     let (ok, failed) = searches;
     eprintln!(
         "idle: {:.0} msg/s, p99 {:.1} ms ({} sent); under two search loops: {:.0} msg/s, \
-         p99 {:.1} ms ({} sent); searches: {ok} finished, {failed} failed",
-        idle.per_sec, idle.p99_ms, idle.sent, busy.per_sec, busy.p99_ms, busy.sent
+         p99 {:.1} ms ({} sent); median ratio {ratio:.2}; rounds idle/busy: {}; \
+         searches: {ok} finished, {failed} failed",
+        idle.per_sec,
+        idle.p99_ms,
+        idle.sent,
+        busy.per_sec,
+        busy.p99_ms,
+        busy.sent,
+        rounds.join(", ")
     );
     assert!(
         ok >= 2 && failed == 0,
@@ -238,14 +259,17 @@ fn heavy_searches_by_a_local_user_do_not_stall_tcp_139() {
     );
     let shown = |r: &Rate| format!("{:.0} msg/s, p99 {:.1} ms", r.per_sec, r.p99_ms);
     assert!(
-        busy.per_sec >= idle.per_sec / 2.0,
-        "TCP 139 under searches: {}, idle: {}",
+        ratio >= 0.5,
+        "TCP 139 under searches: {}, idle: {}; median ratio {ratio:.2}, rounds idle/busy: {}",
         shown(&busy),
-        shown(&idle)
+        shown(&idle),
+        rounds.join(", ")
     );
-    // Small next to the idle p99 (the machine may be loaded by others).
+    // A search on the writer's thread holds every message behind it for the
+    // search's whole run (hundreds of milliseconds to seconds); scheduling
+    // noise on a shared 2-core machine stays well under this bound.
     assert!(
-        busy.p99_ms <= 100.0 + 4.0 * idle.p99_ms,
+        busy.p99_ms <= 250.0 + 4.0 * idle.p99_ms,
         "TCP 139 p99 under searches: {}, idle: {}",
         shown(&busy),
         shown(&idle)
