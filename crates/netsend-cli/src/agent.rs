@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use netsend_proto::display::{sanitize_name, Shown};
 use netsend_service::config::Config;
 use netsend_service::control::{self, Request, Response, MAX_PAGE};
-use netsend_service::inbox::StoredMessage;
-use netsend_service::terminals::shown;
+use netsend_service::delivery::terminals::shown;
+use netsend_service::store::StoredMessage;
 use netsend_wire::status::NetApiStatus;
 use zbus::zvariant::Value;
 
@@ -149,7 +149,7 @@ async fn page(
 async fn newest_id(config: &Config) -> Result<(i64, Vec<StoredMessage>), String> {
     let me = netsend_service::remote::login_name();
     let hours = i64::try_from(config.display.pending_hours).unwrap_or(0);
-    let since = netsend_service::inbox::now_ms().saturating_sub(hours * 3_600_000);
+    let since = netsend_service::store::now_ms().saturating_sub(hours * 3_600_000);
     let mut newest = 0;
     let mut waiting = Vec::new();
     loop {

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use netsend_proto::display::{sanitize, sanitize_first_line, sanitize_name as clean};
 use netsend_service::config::Config;
 use netsend_service::control::{self, ClientError, Request, Response};
-use netsend_service::inbox::StoredMessage;
 use netsend_service::remote;
+use netsend_service::store::StoredMessage;
 use netsend_wire::status::NetApiStatus;
 
 use crate::args::{Cli, Command, InboxAction, MessengerAction, QueueAction, RemoteAction};
@@ -321,7 +321,7 @@ async fn dispatch(
 }
 
 /// One line of `netsend queue`.
-fn print_queued(q: &netsend_service::inbox::Queued) {
+fn print_queued(q: &netsend_service::store::Queued) {
     let state = match q.state.as_str() {
         "queued" => format!(
             "queued, {} attempt(s), next at {} UTC, expires {} UTC",
@@ -863,7 +863,7 @@ async fn start_daemon(config: &Config, config_path: Option<&Path>) -> Result<(),
     std::fs::create_dir_all(&config.state_dir)
         .map_err(|e| fail(format!("{}: {e}", config.state_dir.display())))?;
     let log_path = config.state_dir.join("netsend.log");
-    let log = netsend_service::privileges::open_log(&log_path)
+    let log = netsend_service::system::privileges::open_log(&log_path)
         .map_err(|e| fail(format!("{}: {e}", log_path.display())))?;
     let exe = std::env::current_exe().map_err(|e| fail(e.to_string()))?;
     let mut command = std::process::Command::new(exe);

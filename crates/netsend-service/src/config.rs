@@ -707,10 +707,10 @@ const fn default_sender_message_burst() -> u32 {
     30
 }
 const fn default_max_aliases() -> usize {
-    crate::aliases::MAX_ALIASES
+    crate::naming::aliases::MAX_ALIASES
 }
 const fn default_max_aliases_per_user() -> usize {
-    crate::aliases::MAX_ALIASES_PER_USER
+    crate::naming::aliases::MAX_ALIASES_PER_USER
 }
 const fn default_max_connections_per_source() -> usize {
     32

@@ -11,10 +11,10 @@ use netsend_wire::CodePage;
 use tokio::net::{TcpListener, UdpSocket, UnixListener};
 use tokio::sync::watch;
 
-use crate::aliases::AliasTable;
 use crate::config::Config;
-use crate::inbox::{Inbox, InboxHandle, NewMessage, Transport};
-use crate::net::{self, BindError, Interface};
+use crate::naming::aliases::AliasTable;
+use crate::store::{Inbox, InboxHandle, NewMessage, Transport};
+use crate::system::net::{self, BindError, Interface};
 use netsend_proto::display::LogSafe;
 
 /// Sockets bound before privileges are dropped.
@@ -200,23 +200,23 @@ pub struct Service {
     /// Allow/deny lists and rate limits per source and per claimed sender.
     policy: Mutex<Policy>,
     /// Messages, connections and name demands dropped since start, by reason.
-    drops: Arc<crate::drops::Drops>,
+    drops: Arc<crate::admission::drops::Drops>,
     /// Open TCP sessions per source (an address, or a local user), at most
     /// `[limits] max_connections_per_source` each.
-    connections: crate::slots::OpenTable<Source>,
+    connections: crate::admission::slots::OpenTable<Source>,
     /// The local end of each of our own connections to our session service
     /// that carries a local user's message, with that user's uid.
     local_senders: Mutex<HashMap<SocketAddr, u32>>,
     /// Networks whose domain broadcasts we relay into our subnets.
     pub(crate) relay_from: Vec<ipnet::IpNet>,
     /// Recently resolved names.
-    pub(crate) name_cache: Mutex<crate::send::NameCache>,
+    pub(crate) name_cache: Mutex<crate::outbound::send::NameCache>,
     /// Name registrations on the broadcast segments.
-    pub(crate) registrar: Arc<crate::registrar::Registrar>,
+    pub(crate) registrar: Arc<crate::naming::registrar::Registrar>,
     /// The `[[hooks]]`, run after each stored message.
-    pub(crate) hooks: crate::hooks::HookRunner,
+    pub(crate) hooks: crate::delivery::hooks::HookRunner,
     /// Slots for forwarding stored messages on.
-    pub(crate) forwards: crate::slots::TaskSlots,
+    pub(crate) forwards: crate::admission::slots::TaskSlots,
     stop: watch::Sender<bool>,
 }
 
@@ -342,12 +342,12 @@ impl Service {
     /// terminal took it (a shared message is shown to each for themselves).
     pub(crate) async fn show_on_terminals(
         self: &Arc<Self>,
-        message: crate::inbox::StoredMessage,
+        message: crate::store::StoredMessage,
         only: Option<String>,
     ) {
         let service = self.clone();
         let shown = tokio::task::spawn_blocking(move || {
-            let reached = crate::terminals::show(&service, &message, only.as_deref());
+            let reached = crate::delivery::terminals::show(&service, &message, only.as_deref());
             (reached, message)
         })
         .await;
@@ -376,7 +376,7 @@ impl Service {
             .address
             .parse::<SocketAddr>()
             .map_or_else(|_| report.address.clone(), |a| a.ip().to_string());
-        let op = crate::inbox::SentOp::Record {
+        let op = crate::store::SentOp::Record {
             owner,
             to: report.to.clone(),
             from: from.to_owned(),
@@ -392,7 +392,7 @@ impl Service {
     /// to its datagram port. Broadcasts and local deliveries get none.
     pub(crate) fn send_receipt(
         self: &Arc<Self>,
-        message: &crate::inbox::StoredMessage,
+        message: &crate::store::StoredMessage,
         state: netsend_proto::receipt::ReceiptState,
     ) {
         if !self.config.display.receipts
@@ -406,7 +406,7 @@ impl Service {
         };
         let receipt = netsend_proto::receipt::Receipt {
             state,
-            at_ms: crate::inbox::now_ms(),
+            at_ms: crate::store::now_ms(),
             digest: netsend_proto::receipt::digest(&message.text),
             to: message.to.clone(),
             from: message.from.clone(),
@@ -414,7 +414,7 @@ impl Service {
         let service = self.clone();
         let id = message.id;
         tokio::spawn(async move {
-            match crate::datagrams::send_receipt(&service, *peer.ip(), &receipt).await {
+            match crate::transport::datagrams::send_receipt(&service, *peer.ip(), &receipt).await {
                 Ok(()) => {
                     tracing::info!(id, peer = %peer.ip(), state = state.as_str(), "receipt sent")
                 }
@@ -434,7 +434,7 @@ impl Service {
             return;
         }
         let since =
-            crate::inbox::now_ms().saturating_sub(i64::try_from(hours).unwrap_or(0) * 3_600_000);
+            crate::store::now_ms().saturating_sub(i64::try_from(hours).unwrap_or(0) * 3_600_000);
         match self.inbox.pending(&user, since).await {
             Ok(messages) => {
                 for message in messages {
@@ -540,7 +540,7 @@ impl Service {
                 }
             }
             service.hooks.dispatch(&message);
-            crate::forward::start(&service, message);
+            crate::delivery::forward::start(&service, message);
         });
     }
 
@@ -566,7 +566,7 @@ impl Service {
 /// One line of the message log: a JSON object with the time (UTC, RFC 3339),
 /// id, sender, alias, recipient user, source, transport, broadcast flag and
 /// text.
-fn message_log_line(m: &crate::inbox::StoredMessage) -> String {
+fn message_log_line(m: &crate::store::StoredMessage) -> String {
     let time = chrono::DateTime::from_timestamp_millis(m.received_at)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default();
@@ -606,8 +606,8 @@ fn days_ms(days: u64) -> i64 {
 
 /// The retention rules: `[inbox]`, and the finished queue entries and sent
 /// records past their ages (`[queue]`, `[sent]`).
-fn retention_rules(config: &Config) -> crate::inbox::Retention {
-    crate::inbox::Retention {
+fn retention_rules(config: &Config) -> crate::store::Retention {
+    crate::store::Retention {
         max_age_ms: days_ms(config.inbox.max_age_days),
         max_per_inbox: config.inbox.max_messages,
         finished_max_age_ms: days_ms(config.queue.keep_finished_days),
@@ -647,7 +647,7 @@ async fn retry_queue(service: Arc<Service>) {
     let mut running = tokio::task::JoinSet::new();
     let mut ids = std::collections::HashMap::new();
     loop {
-        match service.inbox.due(crate::inbox::now_ms()).await {
+        match service.inbox.due(crate::store::now_ms()).await {
             Ok(due) => {
                 for q in due {
                     if attempts.admit(q.id, &q.owner, &q.to) {
@@ -673,22 +673,22 @@ async fn retry_queue(service: Arc<Service>) {
 }
 
 /// One attempt of a queued message, and its outcome recorded in the queue.
-async fn attempt_queued(service: Arc<Service>, q: crate::inbox::Queued) {
+async fn attempt_queued(service: Arc<Service>, q: crate::store::Queued) {
     // A local user's queued message counts against them, as when it was sent.
     let uid = nix::unistd::User::from_name(&q.owner)
         .ok()
         .flatten()
         .map(|u| u.uid.as_raw());
-    let sent = crate::send::send(&service, uid, &q.to, &q.from, &q.text).await;
+    let sent = crate::outbound::send::send(&service, uid, &q.to, &q.from, &q.text).await;
     let op = match sent {
         Ok(report) => {
             tracing::info!(event = "send", id = q.id, to = %LogSafe(&report.to), peer = %report.address, "queued message delivered");
-            crate::inbox::QueueOp::Delivered { id: q.id }
+            crate::store::QueueOp::Delivered { id: q.id }
         }
         Err(e) => {
             let attempts = q.attempts.saturating_add(1);
             let next_try = match service.retry_rules().after_failure(
-                crate::inbox::now_ms(),
+                crate::store::now_ms(),
                 attempts,
                 q.expires_at,
             ) {
@@ -702,7 +702,7 @@ async fn attempt_queued(service: Arc<Service>, q: crate::inbox::Queued) {
             if next_try.is_none() {
                 tracing::info!(event = "drop", id = q.id, to = %LogSafe(&q.to), reason = %LogSafe(&e), "queued message given up");
             }
-            crate::inbox::QueueOp::Failed {
+            crate::store::QueueOp::Failed {
                 id: q.id,
                 error: e.to_string(),
                 next_try,
@@ -762,8 +762,8 @@ async fn watch_logins(service: Arc<Service>) {
     let mut stop = service.stop_signal();
     let mut present: Vec<String> = Vec::new();
     loop {
-        let sessions = crate::users::logins(&service.config).await;
-        let users = crate::users::local_users(&sessions);
+        let sessions = crate::system::users::logins(&service.config).await;
+        let users = crate::system::users::local_users(&sessions);
         // Everyone who has a session now and had none before: new logins,
         // remote ones included (their terminal is on this host).
         let mut everyone: Vec<String> = Vec::new();
@@ -777,7 +777,7 @@ async fn watch_logins(service: Arc<Service>) {
             tokio::spawn(async move { service.show_pending(user).await });
         }
         present = everyone;
-        let crate::aliases::UserSync {
+        let crate::naming::aliases::UserSync {
             added,
             removed,
             reclaimed,
@@ -811,7 +811,7 @@ async fn watch_logins(service: Arc<Service>) {
 }
 
 /// One TCP session counted against its source; released on drop.
-pub(crate) type SessionSlot = crate::slots::CountedSlot<Source>;
+pub(crate) type SessionSlot = crate::admission::slots::CountedSlot<Source>;
 
 /// A local user's connection to our own session service, known by its
 /// local end (see [`Service::local_sender`]); forgotten when dropped.
@@ -847,7 +847,7 @@ pub async fn run(
     } else {
         ""
     };
-    crate::privileges::drop_to(&config.user, &state_dir, terminal_group)?;
+    crate::system::privileges::drop_to(&config.user, &state_dir, terminal_group)?;
     let mut aliases = AliasTable::load(&config.computer_name, &state_dir, code_page)
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
     aliases.set_local_addresses(listeners.interfaces.iter().map(|i| i.address).collect());
@@ -866,8 +866,8 @@ pub async fn run(
         name_sockets.push((Arc::new(s), iface));
     }
     let wins_server = config.wins.as_ref().map(|w| w.server);
-    let drops = Arc::new(crate::drops::Drops::default());
-    let registrar = Arc::new(crate::registrar::Registrar::new(
+    let drops = Arc::new(crate::admission::drops::Drops::default());
+    let registrar = Arc::new(crate::naming::registrar::Registrar::new(
         &name_sockets,
         config.network.name_port,
         wins_server,
@@ -886,15 +886,17 @@ pub async fn run(
         remote_key,
         policy: Mutex::new(policy),
         drops,
-        connections: crate::slots::OpenTable::new(config.limits.max_connections_per_source),
+        connections: crate::admission::slots::OpenTable::new(
+            config.limits.max_connections_per_source,
+        ),
         local_senders: Mutex::default(),
         relay_from: config
             .relay_networks()
             .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?,
         name_cache: Mutex::default(),
         registrar,
-        hooks: crate::hooks::HookRunner::new(&config.hooks),
-        forwards: crate::forward::slots(),
+        hooks: crate::delivery::hooks::HookRunner::new(&config.hooks),
+        forwards: crate::delivery::forward::slots(),
         session_addresses,
         name_addresses,
         interfaces: listeners.interfaces.clone(),
@@ -910,21 +912,25 @@ pub async fn run(
     for l in listeners.session {
         let l = TcpListener::from_std(l)
             .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
-        tasks.spawn(crate::session::accept_loop(service.clone(), l));
+        tasks.spawn(crate::transport::session::accept_loop(service.clone(), l));
     }
     for (s, iface) in name_sockets {
-        tasks.spawn(crate::names::serve(service.clone(), s, iface));
+        tasks.spawn(crate::transport::name_service::serve(
+            service.clone(),
+            s,
+            iface,
+        ));
     }
     tasks.spawn(service.registrar.clone().run(service.stop_signal()));
     register_startup_names(&service).await;
     for s in listeners.datagram {
         let s = UdpSocket::from_std(s)
             .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
-        tasks.spawn(crate::datagrams::serve(service.clone(), s));
+        tasks.spawn(crate::transport::datagrams::serve(service.clone(), s));
     }
     let control = UnixListener::from_std(listeners.control)
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
-    tasks.spawn(crate::control_server::serve(service.clone(), control));
+    tasks.spawn(crate::control::server::serve(service.clone(), control));
     if let Some((listeners, key)) = remote {
         let principals = service
             .config
@@ -936,7 +942,7 @@ pub async fn run(
         for l in listeners {
             let l = TcpListener::from_std(l)
                 .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
-            tasks.spawn(crate::remote_server::accept_loop(
+            tasks.spawn(crate::transport::remote::accept_loop(
                 service.clone(),
                 l,
                 key.clone(),

@@ -14,8 +14,8 @@ use tokio::sync::Semaphore;
 
 use netsend_proto::policy::DropReason;
 
-use crate::inbox::{InboxError, Transport};
 use crate::service::Service;
+use crate::store::{InboxError, Transport};
 use netsend_proto::display::LogSafe;
 
 /// Accepts connections until shutdown, at most `max_connections` at once.

@@ -19,8 +19,8 @@ use netsend_wire::NetbiosName;
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, watch, Notify};
 
-use crate::drops::Drops;
-use crate::net::Interface;
+use crate::admission::drops::Drops;
+use crate::system::net::Interface;
 use netsend_proto::display::LogSafe;
 
 /// How long an alias add waits for its registration to settle.

@@ -12,9 +12,9 @@ use std::time::Duration;
 use netsend_proto::hooks::{alias_matches, environment, substitute_argv, title, HookMessage};
 use tokio::io::AsyncWriteExt;
 
+use crate::admission::slots::TaskSlots;
 use crate::config::{HookConfig, HookFormat};
-use crate::inbox::StoredMessage;
-use crate::slots::TaskSlots;
+use crate::store::StoredMessage;
 use netsend_proto::display::LogSafe;
 
 /// Hooks running at once.

@@ -36,7 +36,7 @@ pub fn local_users(sessions: &[UserSession]) -> Vec<String> {
 /// the system bus, else utmp.
 pub async fn logins(config: &Config) -> Vec<UserSession> {
     if config.sessions != SessionSource::Utmp {
-        match crate::logind::sessions().await {
+        match crate::system::logind::sessions().await {
             Some(sessions) => return sessions,
             None if config.sessions == SessionSource::Logind => {
                 tracing::warn!(

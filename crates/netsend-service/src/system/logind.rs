@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use zbus::zvariant::OwnedObjectPath;
 
-use crate::users::UserSession;
+use crate::system::users::UserSession;
 
 /// How long asking logind may take before it counts as absent.
 const TIMEOUT: Duration = Duration::from_secs(2);

@@ -391,7 +391,7 @@ async fn query(
             continue;
         };
         let _ = socket.set_broadcast(true);
-        let trn_id = crate::registrar::random_trn_id();
+        let trn_id = crate::naming::registrar::random_trn_id();
         let mut resolver = Resolver::with_mode(
             *name,
             trn_id,

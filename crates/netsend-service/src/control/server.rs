@@ -11,14 +11,14 @@ use netsend_proto::registration::{NameReport, NameState};
 use netsend_wire::name::suffix;
 use netsend_wire::NetbiosName;
 
-use crate::aliases::Alias;
 use crate::control::{
     AliasStatus, Request, Response, StatusInfo, MAX_PAGE, MAX_PAGE_BYTES, MAX_REQUEST_LEN,
     MAX_WAIT_MS,
 };
-use crate::inbox::{InboxError, ListFilter, StoredMessage};
-use crate::registrar::Scope;
+use crate::naming::aliases::Alias;
+use crate::naming::registrar::Scope;
 use crate::service::Service;
+use crate::store::{InboxError, ListFilter, StoredMessage};
 use netsend_proto::display::LogSafe;
 
 /// Who is calling, from the socket's peer credentials.
@@ -153,7 +153,7 @@ const CONTROL_IDLE: Duration = Duration::from_secs(30);
 pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
     let mut stop = service.stop_signal();
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONTROL_CONNECTIONS));
-    let per_user = crate::slots::OpenTable::new(MAX_CONTROL_CONNECTIONS_PER_USER);
+    let per_user = crate::admission::slots::OpenTable::new(MAX_CONTROL_CONNECTIONS_PER_USER);
     loop {
         let stream = tokio::select! {
             _ = stop.changed() => return,
@@ -474,7 +474,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             }
         }
         Request::NameForward { name, host } => {
-            match crate::forward::set(service, &name, host, caller.user.as_deref()) {
+            match crate::delivery::forward::set(service, &name, host, caller.user.as_deref()) {
                 Ok(()) => Response::Ok,
                 Err((code, detail)) => error(code, detail),
             }
@@ -536,7 +536,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 Err(e) => return error(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()),
             };
             let (from, text) = sender_identity(caller, from, text);
-            match crate::send::send(service, Some(caller.uid), &to, &from, &text).await {
+            match crate::outbound::send::send(service, Some(caller.uid), &to, &from, &text).await {
                 Ok(mut report) => {
                     report.receipt_id = service
                         .record_sent(caller.login.clone(), &report, &from, &text)
@@ -544,7 +544,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                     Response::Sent(report)
                 }
                 Err(e) if netsend_proto::queue::is_transient(e.status().0) => {
-                    let now = crate::inbox::now_ms();
+                    let now = crate::store::now_ms();
                     let rules = service.retry_rules();
                     let expires_at = now.saturating_add(
                         i64::try_from(minutes)
@@ -555,7 +555,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                         netsend_proto::queue::AfterFailure::RetryAt(t) => t,
                         netsend_proto::queue::AfterFailure::Expire => expires_at,
                     };
-                    let op = crate::inbox::QueueOp::Add {
+                    let op = crate::store::QueueOp::Add {
                         owner: caller.login.clone(),
                         to: to.clone(),
                         from,
@@ -613,7 +613,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             }
         }
         Request::QueueCancel { id } => {
-            let op = crate::inbox::QueueOp::Cancel {
+            let op = crate::store::QueueOp::Cancel {
                 id,
                 owner: caller.user.clone(),
             };
@@ -644,7 +644,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             }
         }
         Request::InboxDelete { ids, read } => {
-            let deletion = crate::inbox::Deletion {
+            let deletion = crate::store::Deletion {
                 ids,
                 read,
                 user: caller.user.clone(),
@@ -662,14 +662,16 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
         } => {
             let group = &service.config.broadcast_group;
             if !may_broadcast(caller, group) {
-                let denied = crate::send::SendFailure::AccessDenied(format!(
+                let denied = crate::outbound::send::SendFailure::AccessDenied(format!(
                     "only root and members of the {group} group may broadcast"
                 ));
                 return error(denied.status(), denied.to_string());
             }
             let (from, text) = sender_identity(caller, from, text);
             let domain = domain.unwrap_or_else(|| service.config.workgroup.clone());
-            match crate::datagrams::broadcast(service, &domain, &from, &text, split).await {
+            match crate::transport::datagrams::broadcast(service, &domain, &from, &text, split)
+                .await
+            {
                 Ok(datagrams) => Response::Broadcast {
                     domain: domain.to_uppercase(),
                     datagrams,
@@ -680,16 +682,16 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
         Request::SendUsers { from, text } => {
             let group = &service.config.broadcast_group;
             if !may_broadcast(caller, group) {
-                let denied = crate::send::SendFailure::AccessDenied(format!(
+                let denied = crate::outbound::send::SendFailure::AccessDenied(format!(
                     "only root and members of the {group} group may send to /USERS"
                 ));
                 return error(denied.status(), denied.to_string());
             }
             let (from, text) = sender_identity(caller, from, text);
             let samba = service.config.samba_config.clone();
-            let logins = crate::users::logins(&service.config).await;
+            let logins = crate::system::users::logins(&service.config).await;
             let people = tokio::task::spawn_blocking(move || {
-                crate::users::recipients(logins, samba.as_deref())
+                crate::system::users::recipients(logins, samba.as_deref())
             })
             .await
             .unwrap_or_default();
@@ -702,7 +704,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 let uid = caller.uid;
                 sends.spawn(async move {
                     let _slot = slots.acquire_owned().await;
-                    let sent = crate::send::send_to_session(
+                    let sent = crate::outbound::send::send_to_session(
                         &service,
                         Some(uid),
                         &person.user,
@@ -733,7 +735,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
         }
         Request::Send { to, from, text } => {
             let (from, text) = sender_identity(caller, from, text);
-            match crate::send::send(service, Some(caller.uid), &to, &from, &text).await {
+            match crate::outbound::send::send(service, Some(caller.uid), &to, &from, &text).await {
                 Ok(mut report) => {
                     tracing::info!(event = "send", from = %LogSafe(&from), to = %LogSafe(&report.to), peer = %report.address, transport = "session", "message sent");
                     report.receipt_id = service

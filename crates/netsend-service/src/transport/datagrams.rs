@@ -15,8 +15,8 @@ use tokio::net::UdpSocket;
 
 use netsend_proto::policy::DropReason;
 
-use crate::inbox::{InboxError, Transport};
 use crate::service::Service;
+use crate::store::{InboxError, Transport};
 use netsend_proto::display::LogSafe;
 
 /// Largest datagram read.
@@ -94,7 +94,7 @@ fn datagram_source_name(service: &Service) -> NetbiosName {
 /// Applies a receipt from `peer` to what we sent there.
 async fn take_receipt(service: &Service, peer: Ipv4Addr, receipt: netsend_proto::receipt::Receipt) {
     let state = receipt.state.as_str();
-    let op = crate::inbox::SentOp::Receipt {
+    let op = crate::store::SentOp::Receipt {
         address: peer.to_string(),
         receipt,
     };
@@ -125,7 +125,7 @@ pub(crate) async fn send_receipt(
         source,
         source_ip,
         port,
-        crate::registrar::random_trn_id(),
+        crate::naming::registrar::random_trn_id(),
     )
     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let socket = UdpSocket::bind(SocketAddrV4::new(source_ip, 0)).await?;
@@ -201,8 +201,8 @@ pub(crate) async fn broadcast(
     from: &str,
     text: &str,
     split: bool,
-) -> Result<usize, crate::send::SendFailure> {
-    use crate::send::SendFailure;
+) -> Result<usize, crate::outbound::send::SendFailure> {
+    use crate::outbound::send::SendFailure;
     let cp = service.code_page;
     let group = NetbiosName::with_code_page(domain, suffix::WORKSTATION, cp)
         .map_err(|e| SendFailure::InvalidParameter(format!("domain {domain:?}: {e}")))?;
@@ -255,7 +255,7 @@ pub(crate) async fn broadcast(
             header: Header {
                 msg_type: MessageType::DIRECT_GROUP,
                 flags: flags::FIRST | flags::NODE_H,
-                id: crate::registrar::random_trn_id().wrapping_add(sent as u16),
+                id: crate::naming::registrar::random_trn_id().wrapping_add(sent as u16),
                 source_ip,
                 source_port: port,
             },

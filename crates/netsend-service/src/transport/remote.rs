@@ -13,10 +13,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+use crate::admission::slots::OpenTable;
 use crate::control::{Request, Response};
 use crate::remote::{check_frame, public_key_text, KeyPair, Responder, Step};
 use crate::service::Service;
-use crate::slots::OpenTable;
 use netsend_proto::display::LogSafe;
 
 /// Most remote calls served at once.
@@ -98,7 +98,7 @@ async fn serve(
         Some((_, group)) => {
             tracing::info!(%peer, key = %caller_text, group, ?request, "remote call");
             let principal = format!("{group}:{peer}");
-            crate::control_server::handle_remote(service, &principal, request).await
+            crate::control::server::handle_remote(service, &principal, request).await
         }
         None => {
             tracing::warn!(%peer, key = %caller_text, "remote call refused: key not in administrators or server_operators");

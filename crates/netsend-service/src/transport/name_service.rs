@@ -11,9 +11,9 @@ use netsend_proto::responder::{self, Host, OwnedName};
 use netsend_wire::name::suffix;
 use netsend_wire::NetbiosName;
 
-use crate::aliases::AliasTable;
-use crate::net::Interface;
+use crate::naming::aliases::AliasTable;
 use crate::service::Service;
+use crate::system::net::Interface;
 use netsend_proto::display::LogSafe;
 
 /// Largest name service datagram read (RFC 1002's limit is 576; be generous).

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use crate::aliases::Alias;
-use crate::inbox::StoredMessage;
+use crate::naming::aliases::Alias;
+use crate::store::StoredMessage;
 
 /// Longest response line accepted: a page of [`MAX_PAGE`] messages of the
 /// largest size the inbox stores fits.
@@ -277,11 +277,11 @@ pub enum Response {
         reason: String,
     },
     /// Answer to [`Request::SentStatus`].
-    SentStatus(crate::inbox::SentRecord),
+    SentStatus(crate::store::SentRecord),
     /// Answer to [`Request::Queue`].
     Queue {
         /// The entries, oldest first.
-        entries: Vec<crate::inbox::Queued>,
+        entries: Vec<crate::store::Queued>,
         /// Whether more follow (ask again after the last id).
         #[serde(default)]
         more: bool,

@@ -11,9 +11,9 @@ use netsend_wire::name::suffix;
 use netsend_wire::status::NetApiStatus;
 use netsend_wire::NetbiosName;
 
-use crate::inbox::StoredMessage;
+use crate::admission::slots::TaskSlots;
 use crate::service::Service;
-use crate::slots::TaskSlots;
+use crate::store::StoredMessage;
 use netsend_proto::display::LogSafe;
 
 /// Sets (or with `host` `None` cancels) the forward of `alias`, refusing a
@@ -125,13 +125,15 @@ async fn forward(service: &Arc<Service>, message: &StoredMessage) {
             None => return,
         }
     };
-    let deadline = crate::send::Deadline::start(service);
+    let deadline = crate::outbound::send::Deadline::start(service);
     let port = service.config.network.session_port;
     let target = match host.parse::<Ipv4Addr>() {
         Ok(ip) => Ok(SocketAddr::V4(SocketAddrV4::new(ip, port))),
         Err(_) => match NetbiosName::with_code_page(&host, suffix::MESSENGER, service.code_page) {
-            Ok(name) => crate::send::resolve(service, &name, deadline).await,
-            Err(e) => Err(crate::send::SendFailure::InvalidParameter(e.to_string())),
+            Ok(name) => crate::outbound::send::resolve(service, &name, deadline).await,
+            Err(e) => Err(crate::outbound::send::SendFailure::InvalidParameter(
+                e.to_string(),
+            )),
         },
     };
     let target = match target {
@@ -152,7 +154,7 @@ async fn forward(service: &Arc<Service>, message: &StoredMessage) {
     }
     let computer = service.config.computer_name.to_uppercase();
     let text = forwarded_text(&computer, &message.text);
-    match crate::send::send_to_address(
+    match crate::outbound::send::send_to_address(
         service,
         &message.to,
         SocketAddr::V4(target),

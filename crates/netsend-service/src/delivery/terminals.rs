@@ -18,9 +18,9 @@ use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags};
 use nix::unistd::User;
 
-use crate::inbox::StoredMessage;
 use crate::service::Service;
-use crate::users::{login_terminals, LoginTerminal};
+use crate::store::StoredMessage;
+use crate::system::users::{login_terminals, LoginTerminal};
 use netsend_proto::display::LogSafe;
 
 /// Longest time spent on one terminal that does not take the text at once
