@@ -834,7 +834,9 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks every value (done by [`Self::load`]; again before binding, for a
+    /// configuration built in code).
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, e: String| ConfigError::Invalid(key.to_owned(), e);
         NetbiosName::with_code_page(&self.computer_name, 0, self.code_page)
             .map_err(|e| invalid("computer_name", e.to_string()))?;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use nix::unistd::{self, Gid, Group, Uid, User};
 
-use crate::service::StartError;
+use crate::start::StartError;
 use netsend_proto::display::LogSafe;
 
 /// When running as root and `user` is not empty: hands the state directory to
