@@ -187,8 +187,8 @@ pub enum StartError {
     #[error("remote-call key: {0}")]
     RemoteKey(#[from] RemoteError),
     /// Dropping privileges failed.
-    #[error("cannot drop privileges to user {0:?}: {1}")]
-    Privileges(String, String),
+    #[error(transparent)]
+    Privileges(#[from] crate::system::privileges::PrivilegeError),
     /// A bound socket could not be handed to the runtime, or a signal
     /// handler could not be installed.
     #[error("{0}: {1}")]
