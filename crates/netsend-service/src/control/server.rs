@@ -88,7 +88,6 @@ async fn list_or_wait(
 ) -> Result<Vec<StoredMessage>, InboxError> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut stored = service.inbox.watch_stored();
-    let mut stop = service.stop_signal();
     loop {
         // Seen before listing, so a message stored meanwhile wakes us.
         stored.borrow_and_update();
@@ -99,7 +98,7 @@ async fn list_or_wait(
         tokio::select! {
             changed = stored.changed() => if changed.is_err() { return Ok(messages) },
             () = tokio::time::sleep_until(deadline) => return Ok(messages),
-            _ = stop.changed() => return Ok(messages),
+            _ = service.shutdown.cancelled() => return Ok(messages),
         }
     }
 }
@@ -151,12 +150,11 @@ const CONTROL_IDLE: Duration = Duration::from_secs(30);
 
 /// Accepts control clients until shutdown.
 pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
-    let mut stop = service.stop_signal();
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONTROL_CONNECTIONS));
     let per_user = crate::admission::slots::OpenTable::new(MAX_CONTROL_CONNECTIONS_PER_USER);
     loop {
         let stream = tokio::select! {
-            _ = stop.changed() => return,
+            _ = service.shutdown.cancelled() => return,
             a = listener.accept() => match a { Ok((s, _)) => s, Err(_) => continue },
         };
         // Local clients (a follower waits here up to a minute) cannot pile up
@@ -167,8 +165,9 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
             );
             continue;
         };
-        let (service, per_user) = (service.clone(), per_user.clone());
-        tokio::spawn(async move {
+        let (task, per_user) = (service.clone(), per_user.clone());
+        service.shutdown.spawn(async move {
+            let service = task;
             let _slot = slot;
             let Some(caller) = Caller::from_stream(&stream) else {
                 return;
@@ -191,7 +190,13 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
             loop {
                 let mut line = String::new();
                 let mut bounded = (&mut reader).take(MAX_REQUEST_LEN as u64);
-                match tokio::time::timeout(CONTROL_IDLE, bounded.read_line(&mut line)).await {
+                // At a stop, no new request is read; one being answered
+                // finishes first.
+                let read = tokio::select! {
+                    () = service.shutdown.cancelled() => return,
+                    r = tokio::time::timeout(CONTROL_IDLE, bounded.read_line(&mut line)) => r,
+                };
+                match read {
                     Ok(Ok(0) | Err(_)) | Err(_) => return,
                     Ok(Ok(_)) => {}
                 }
@@ -339,24 +344,27 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 workgroup: service.config.workgroup.clone(),
                 pid: std::process::id(),
                 session_addresses: service
+                    .host
                     .session_addresses
                     .iter()
                     .map(ToString::to_string)
                     .collect(),
                 name_addresses: service
+                    .host
                     .name_addresses
                     .iter()
                     .map(ToString::to_string)
                     .collect(),
                 messages,
                 remote_addresses: service
+                    .host
                     .remote_addresses
                     .iter()
                     .map(ToString::to_string)
                     .collect(),
-                remote_key: service.remote_key.clone(),
-                dropped: service.drop_counts().values().sum(),
-                drops: service.drop_counts(),
+                remote_key: service.host.remote_key.clone(),
+                dropped: service.admission.drop_counts().values().sum(),
+                drops: service.admission.drop_counts(),
             })
         }
         Request::Stop => {
@@ -366,21 +374,21 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                     "only root may stop the messenger service",
                 );
             }
-            service.request_stop();
+            service.shutdown.request();
             Response::Ok
         }
         Request::Names => {
             let aliases: Vec<(NetbiosName, Alias)> = {
-                let table = service.aliases.lock().expect("alias table lock");
+                let table = service.naming.aliases.lock().expect("alias table lock");
                 table.names().zip(table.list().cloned()).collect()
             };
-            let mut table = service.aliases.lock().expect("alias table lock");
+            let mut table = service.naming.aliases.lock().expect("alias table lock");
             let names = aliases
                 .into_iter()
                 .map(|(name, alias)| AliasStatus {
                     network: network_state(
-                        &service.registrar.states(&name),
-                        &service.registrar.reports(&name),
+                        &service.naming.registrar.states(&name),
+                        &service.naming.registrar.reports(&name),
                         Instant::now(),
                     ),
                     forward: table.forward_of(&alias.name).map(String::from),
@@ -394,6 +402,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
         Request::NameAdd { name } => {
             if let Some(user) = &caller.user {
                 let text = service
+                    .naming
                     .aliases
                     .lock()
                     .expect("alias table lock")
@@ -408,11 +417,12 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                     );
                 }
             }
-            let added = service.aliases.lock().expect("alias table lock").add(
-                &name,
-                Some(caller.login.clone()),
-                caller.uid == 0,
-            );
+            let added = service
+                .naming
+                .aliases
+                .lock()
+                .expect("alias table lock")
+                .add(&name, Some(caller.login.clone()), caller.uid == 0);
             if added == Err(NetApiStatus::NERR_TOO_MANY_NAMES) && caller.uid != 0 {
                 return error(
                     NetApiStatus::NERR_TOO_MANY_NAMES,
@@ -426,23 +436,27 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 Ok(alias) => alias,
                 Err(code) => return error(code, format!("cannot add {name:?}")),
             };
-            let netbios =
-                NetbiosName::with_code_page(&alias.name, suffix::MESSENGER, service.code_page);
+            let netbios = NetbiosName::with_code_page(
+                &alias.name,
+                suffix::MESSENGER,
+                service.config.code_page,
+            );
             let Ok(netbios) = netbios else {
                 return error(
                     NetApiStatus::ERROR_INVALID_PARAMETER,
                     format!("cannot add {name:?}"),
                 );
             };
-            match service.registrar.register_and_wait(netbios).await {
+            match service.naming.registrar.register_and_wait(netbios).await {
                 Ok(()) => Response::Ok,
                 Err(owner) => {
                     let _ = service
+                        .naming
                         .aliases
                         .lock()
                         .expect("alias table lock")
                         .delete(&alias.name, None);
-                    service.registrar.release(&netbios);
+                    service.naming.registrar.release(&netbios);
                     error(
                         NetApiStatus::NERR_DUPLICATE_NAME,
                         format!(
@@ -455,6 +469,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
         }
         Request::NameDel { name } => {
             let deleted = service
+                .naming
                 .aliases
                 .lock()
                 .expect("alias table lock")
@@ -464,9 +479,9 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                     if let Ok(n) = NetbiosName::with_code_page(
                         &alias.name,
                         suffix::MESSENGER,
-                        service.code_page,
+                        service.config.code_page,
                     ) {
-                        service.registrar.release(&n);
+                        service.naming.registrar.release(&n);
                     }
                     Response::Ok
                 }
@@ -536,7 +551,15 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 Err(e) => return error(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()),
             };
             let (from, text) = sender_identity(caller, from, text);
-            match crate::outbound::send::send(service, Some(caller.uid), &to, &from, &text).await {
+            match crate::outbound::send::send(
+                &service.outbound,
+                Some(caller.uid),
+                &to,
+                &from,
+                &text,
+            )
+            .await
+            {
                 Ok(mut report) => {
                     report.receipt_id = service
                         .record_sent(caller.login.clone(), &report, &from, &text)
@@ -545,7 +568,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 }
                 Err(e) if netsend_proto::queue::is_transient(e.status().0) => {
                     let now = crate::store::now_ms();
-                    let rules = service.retry_rules();
+                    let rules = crate::outbound::queue::retry_rules(&service.config.queue);
                     let expires_at = now.saturating_add(
                         i64::try_from(minutes)
                             .unwrap_or(i64::MAX / 60_000)
@@ -705,7 +728,7 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
                 sends.spawn(async move {
                     let _slot = slots.acquire_owned().await;
                     let sent = crate::outbound::send::send_to_session(
-                        &service,
+                        &service.outbound,
                         Some(uid),
                         &person.user,
                         person.client.as_deref(),
@@ -735,7 +758,15 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
         }
         Request::Send { to, from, text } => {
             let (from, text) = sender_identity(caller, from, text);
-            match crate::outbound::send::send(service, Some(caller.uid), &to, &from, &text).await {
+            match crate::outbound::send::send(
+                &service.outbound,
+                Some(caller.uid),
+                &to,
+                &from,
+                &text,
+            )
+            .await
+            {
                 Ok(mut report) => {
                     tracing::info!(event = "send", from = %LogSafe(&from), to = %LogSafe(&report.to), peer = %report.address, transport = "session", "message sent");
                     report.receipt_id = service

@@ -24,13 +24,14 @@ pub(crate) fn set(
     host: Option<String>,
     requester: Option<&str>,
 ) -> Result<(), (NetApiStatus, String)> {
-    let mut table = service.aliases.lock().expect("alias table lock");
+    let mut table = service.naming.aliases.lock().expect("alias table lock");
     if let Some(host) = &host {
         let own_names: Vec<String> = table.list().map(|a| a.name.clone()).collect();
         let mut own_addresses: Vec<Ipv4Addr> =
-            service.interfaces.iter().map(|i| i.address).collect();
+            service.host.interfaces.iter().map(|i| i.address).collect();
         own_addresses.extend(
             service
+                .host
                 .session_addresses
                 .iter()
                 .filter_map(|a| match a.ip() {
@@ -40,7 +41,7 @@ pub(crate) fn set(
         );
         check_target(host, &own_names, &own_addresses)
             .map_err(|e| (NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
-        NetbiosName::with_code_page(host, suffix::MESSENGER, service.code_page)
+        NetbiosName::with_code_page(host, suffix::MESSENGER, service.config.code_page)
             .map(|_| ())
             .or_else(|e| host.parse::<Ipv4Addr>().map(|_| ()).map_err(|_| e))
             .map_err(|e| {
@@ -67,11 +68,12 @@ pub(crate) fn set(
 /// served interface.
 fn own_session_addresses(service: &Service) -> Vec<SocketAddrV4> {
     let mut own = Vec::new();
-    for address in &service.session_addresses {
+    for address in &service.host.session_addresses {
         let SocketAddr::V4(a) = address else { continue };
         if a.ip().is_unspecified() {
             own.extend(
                 service
+                    .host
                     .interfaces
                     .iter()
                     .map(|i| SocketAddrV4::new(i.address, a.port())),
@@ -98,6 +100,7 @@ pub(crate) fn slots() -> TaskSlots {
 /// of the service's forward slots.
 pub(crate) fn start(service: &Arc<Service>, message: StoredMessage) {
     let forwarded = service
+        .naming
         .aliases
         .lock()
         .expect("alias table lock")
@@ -119,22 +122,26 @@ pub(crate) fn start(service: &Arc<Service>, message: StoredMessage) {
 /// Sends a stored message on when its alias is forwarded; logs the outcome.
 async fn forward(service: &Arc<Service>, message: &StoredMessage) {
     let host = {
-        let table = service.aliases.lock().expect("alias table lock");
+        let table = service.naming.aliases.lock().expect("alias table lock");
         match table.forward_of(&message.to) {
             Some(h) => h.to_owned(),
             None => return,
         }
     };
-    let deadline = crate::outbound::send::Deadline::start(service);
+    let deadline = crate::outbound::send::Deadline::start(&service.outbound);
     let port = service.config.network.session_port;
     let target = match host.parse::<Ipv4Addr>() {
         Ok(ip) => Ok(SocketAddr::V4(SocketAddrV4::new(ip, port))),
-        Err(_) => match NetbiosName::with_code_page(&host, suffix::MESSENGER, service.code_page) {
-            Ok(name) => crate::outbound::send::resolve(service, &name, deadline).await,
-            Err(e) => Err(crate::outbound::send::SendFailure::InvalidParameter(
-                e.to_string(),
-            )),
-        },
+        Err(_) => {
+            match NetbiosName::with_code_page(&host, suffix::MESSENGER, service.config.code_page) {
+                Ok(name) => {
+                    crate::outbound::send::resolve(&service.outbound, &name, deadline).await
+                }
+                Err(e) => Err(crate::outbound::send::SendFailure::InvalidParameter(
+                    e.to_string(),
+                )),
+            }
+        }
     };
     let target = match target {
         Ok(SocketAddr::V4(t)) => t,
@@ -155,7 +162,7 @@ async fn forward(service: &Arc<Service>, message: &StoredMessage) {
     let computer = service.config.computer_name.to_uppercase();
     let text = forwarded_text(&computer, &message.text);
     match crate::outbound::send::send_to_address(
-        service,
+        &service.outbound,
         &message.to,
         SocketAddr::V4(target),
         &message.from,
