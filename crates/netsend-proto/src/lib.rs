@@ -11,6 +11,8 @@
 //! - [`receipt`]: receipts (shown, read) from a receiving netsend host to the sender.
 //! - [`search`]: inbox search texts, checked and bounded.
 //! - [`resolver`]: a name query client (broadcast or unicast), time passed in.
+//! - [`plan`]: where a name is looked for, in which order, and duplicates.
+//! - [`interface`]: the interfaces a host serves, and who is on their link.
 //! - [`responder`]: which name service requests we answer, and how.
 //! - [`wins`]: registering names with a WINS server.
 //! - [`display`]: messages made safe and readable for terminals and notifications.
@@ -23,8 +25,10 @@ pub mod display;
 pub mod forward;
 pub mod fuzzing;
 pub mod hooks;
+pub mod interface;
 pub mod mailslot;
 pub mod message;
+pub mod plan;
 pub mod policy;
 pub mod queue;
 pub mod receipt;
@@ -36,5 +40,7 @@ pub mod sender;
 pub mod session;
 pub mod wins;
 
+#[cfg(test)]
+mod sim;
 #[cfg(test)]
 mod tests;
