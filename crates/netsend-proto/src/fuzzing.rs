@@ -28,13 +28,50 @@ pub fn session(data: &[u8]) {
 }
 
 /// Drives the datagram receive path with arbitrary bytes, as the UDP driver
-/// does: it must never panic, and a message it accepts is addressed to us.
+/// does: it must never panic, a message it accepts is addressed to us, and
+/// the relay rule relays only a broadcast that came straight from an
+/// off-link originator it relays for, and drops only our own copies.
 #[doc(hidden)]
 pub fn datagram(data: &[u8]) {
+    use std::net::Ipv4Addr;
+
+    use crate::interface::Interface;
+    use crate::mailslot::Addressed;
+    use crate::relay::{RelayRule, Verdict};
+
     let workgroup = netsend_wire::NetbiosName::new("WORKGROUP", 0).expect("valid name");
     let is_ours = |n: &netsend_wire::NetbiosName| n.trimmed().first() == Some(&b'A');
-    if let Some(received) = crate::mailslot::receive(data, &workgroup, &is_ours, CodePage::Cp850) {
-        assert!(received.message.text.len() <= 4 * data.len() + 16);
+    let Some(received) = crate::mailslot::receive(data, &workgroup, &is_ours, CodePage::Cp850)
+    else {
+        return;
+    };
+    assert!(received.message.text.len() <= 4 * data.len() + 16);
+    let ours = [Interface {
+        address: Ipv4Addr::new(192, 0, 2, 130),
+        broadcast: Some(Ipv4Addr::new(192, 0, 2, 255)),
+        netmask: Some(Ipv4Addr::new(255, 255, 255, 128)),
+        mac: [0; 6],
+    }];
+    let relay_from: [ipnet::IpNet; 1] = ["192.0.2.0/24".parse().expect("valid network")];
+    let rule = RelayRule {
+        interfaces: &ours,
+        relay_from: &relay_from,
+    };
+    let origin = received.origin;
+    for peer in [origin, ours[0].address, Ipv4Addr::new(192, 0, 2, 10)] {
+        match rule.judge(peer, origin, received.addressed) {
+            Verdict::HeardBack => assert!(peer == ours[0].address && origin != peer),
+            Verdict::Take { relay_to } if !relay_to.is_empty() => {
+                assert_eq!(relay_to, [(ours[0].address, Ipv4Addr::new(192, 0, 2, 255))]);
+                assert_eq!(received.addressed, Addressed::Broadcast);
+                assert_eq!(peer, origin);
+                assert!(
+                    !ours[0].is_on_link(peer)
+                        && relay_from[0].contains(&std::net::IpAddr::V4(peer))
+                );
+            }
+            Verdict::Take { .. } => {}
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 //! - [`sender`]: the client side of one directed message.
 //! - [`message`]: a received message decoded for people.
 //! - [`mailslot`]: which `\\MAILSLOT\\MESSNGR` datagrams are ours, and their message.
+//! - [`broadcast`]: the MESSNGR datagrams of a broadcast, and where they go.
+//! - [`relay`]: which received broadcasts we relay into our subnets, and where.
 //! - [`registration`]: B-node name registration, release and conflicts.
 //! - [`policy`]: anti-spam: allow/deny lists and rate limits per source and sender.
 //! - [`queue`]: when a queued outgoing message is tried again or given up.
@@ -21,6 +23,7 @@
 //! - [`fuzzing`]: entry points for the fuzz targets.
 #![warn(missing_docs)]
 
+pub mod broadcast;
 pub mod display;
 pub mod forward;
 pub mod fuzzing;
@@ -33,6 +36,7 @@ pub mod policy;
 pub mod queue;
 pub mod receipt;
 pub mod registration;
+pub mod relay;
 pub mod resolver;
 pub mod responder;
 pub mod search;

@@ -11,11 +11,15 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use netsend_wire::nbns::{NbEntry, Opcode, Packet, RData, Rcode};
-use netsend_wire::NetbiosName;
+use netsend_wire::{CodePage, NetbiosName};
+
+use ipnet::IpNet;
 
 use crate::interface::Interface;
+use crate::mailslot::{receive, Received};
 use crate::plan::{Next, ResolvePlan};
 use crate::registration::{NameTable, RegistrationConfig};
+use crate::relay::{RelayRule, Verdict};
 use crate::responder::{answer, Host};
 use crate::wins::WinsClient;
 
@@ -328,5 +332,50 @@ impl Lan {
             }
         }
         panic!("the resolution plan did not decide");
+    }
+
+    /// Carries MESSNGR datagrams (host, target address, bytes) through the
+    /// network, the segments joined by a router: a broadcast reaches every
+    /// host of its segment, the sender included (a socket hears its own
+    /// broadcast), a unicast reaches its host, and each host applies the
+    /// relay rule with its `relay_from` and re-broadcasts what it says.
+    /// Returns the messages each host took; bounded, so a relay loop fails.
+    pub(crate) fn carry_datagrams(
+        &self,
+        relay_from: &[Vec<IpNet>],
+        first: Vec<(usize, Ipv4Addr, Vec<u8>)>,
+    ) -> Vec<Vec<Received>> {
+        let workgroup = NetbiosName::new("WORKGROUP", 0).unwrap();
+        let mut taken = vec![Vec::new(); self.hosts.len()];
+        let mut queue = std::collections::VecDeque::from(first);
+        let mut steps = 0;
+        while let Some((from, target, bytes)) = queue.pop_front() {
+            steps += 1;
+            assert!(steps < 1000, "datagrams loop between relays");
+            if self.cut[from] {
+                continue;
+            }
+            let hearing = (0..self.hosts.len()).filter(|&i| {
+                let iface = &self.interfaces[i];
+                !self.cut[i] && (iface.address == target || iface.broadcast == Some(target))
+            });
+            for to in hearing {
+                let Some(got) = receive(&bytes, &workgroup, &|_| false, CodePage::Cp850) else {
+                    continue;
+                };
+                let rule = RelayRule {
+                    interfaces: &self.interfaces[to..=to],
+                    relay_from: &relay_from[to],
+                };
+                let peer = self.interfaces[from].address;
+                if let Verdict::Take { relay_to } = rule.judge(peer, got.origin, got.addressed) {
+                    for (_, broadcast) in relay_to {
+                        queue.push_back((to, broadcast, bytes.clone()));
+                    }
+                    taken[to].push(got);
+                }
+            }
+        }
+        taken
     }
 }
