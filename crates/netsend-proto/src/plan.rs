@@ -390,6 +390,12 @@ impl ResolvePlan {
         }
     }
 
+    /// The current query cannot be sent (no socket from its source): it is
+    /// given up as if nobody had answered, and the next poll goes on.
+    pub fn skip_query(&mut self) {
+        self.current = None;
+    }
+
     /// The cached address did not take the message (the owner left): the
     /// next [`ResolvePlan::poll`] goes on with our own names, the static
     /// entries and the network. Does nothing unless the last
@@ -667,6 +673,28 @@ mod tests {
                 Ipv4Addr::new(192, 0, 2, 255),
                 Ipv4Addr::new(198, 51, 100, 255)
             ]
+        );
+    }
+
+    #[test]
+    fn a_query_that_cannot_be_sent_is_skipped() {
+        let mut lan = Lan::new(&[[192, 0, 2, 10], [192, 0, 2, 11]]).with_wins(WINS);
+        lan.register(1, name("BOB"), 1);
+        let mut plan = plan_on(&lan, 0, "BOB", Some(WINS), Known::default());
+        let Next::Send(query) = plan.poll(lan.now) else {
+            panic!()
+        };
+        assert_eq!(*query.target.ip(), WINS);
+        // No socket for the WINS query: broadcast is next, at once.
+        plan.skip_query();
+        let Next::Send(query) = plan.poll(lan.now) else {
+            panic!()
+        };
+        assert!(query.broadcast);
+        plan.skip_query();
+        assert_eq!(
+            plan.poll(lan.now),
+            Next::Fail(ResolveError::NotFound(name("BOB")))
         );
     }
 
