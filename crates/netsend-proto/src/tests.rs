@@ -310,8 +310,9 @@ proptest! {
 #[test]
 fn handler_fuzz_corpora_replay_cleanly() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 8] = [
+    let targets: [Target; 9] = [
         ("session", crate::fuzzing::session),
+        ("plan", crate::fuzzing::plan),
         ("sender", crate::fuzzing::sender),
         ("names", crate::fuzzing::names),
         ("datagram", crate::fuzzing::datagram),
@@ -334,6 +335,13 @@ fn handler_fuzz_corpora_replay_cleanly() {
 }
 
 proptest! {
+    #[test]
+    fn a_resolution_plan_decides_in_time_whatever_it_is_answered(
+        bytes in proptest::collection::vec(any::<u8>(), 0..800)
+    ) {
+        crate::fuzzing::plan(&bytes);
+    }
+
     #[test]
     fn datagram_handler_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         crate::fuzzing::datagram(&bytes);
