@@ -446,3 +446,75 @@ fn map_send_error(address: SocketAddr, error: SendError, deadline: Deadline) -> 
         other => SendFailure::Network(address, format!("{other:?}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netsend_wire::nbns::{NbEntry, NodeType, Packet};
+
+    fn within(d: Duration) -> Deadline {
+        Deadline {
+            at: Instant::now() + d,
+            secs: d.as_secs().max(1),
+        }
+    }
+
+    /// A real UDP socket on loopback plays the WINS server: the driver sends
+    /// the plan's query there and returns the address it answers; when the
+    /// server falls silent the plan's tries run out; the delivery's
+    /// deadline ends a plan still waiting.
+    #[tokio::test]
+    async fn the_driver_runs_the_plans_queries_on_real_sockets() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let name = NetbiosName::new("BOB", 3).unwrap();
+        let interval = Duration::from_millis(50);
+        let config = PlanConfig {
+            session_port: 1139,
+            name_port: server.local_addr().unwrap().port(),
+            wins: Some(Ipv4Addr::LOCALHOST),
+            broadcast: Vec::new(),
+            retries: 3,
+            interval,
+        };
+        let answering = tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            let (len, from) = server.recv_from(&mut buf).await.unwrap();
+            let query = Packet::parse(&buf[..len]).unwrap();
+            let owner = NbEntry::new(false, NodeType::H, Ipv4Addr::new(127, 0, 0, 9));
+            let reply =
+                Packet::positive_query_response(query.trn_id, name.into(), 300, vec![owner]);
+            server
+                .send_to(&reply.to_bytes().unwrap(), from)
+                .await
+                .unwrap();
+            server
+        });
+        let mut plan = ResolvePlan::new(name, config.clone(), Known::default(), 1);
+        let found = drive(&mut plan, within(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert_eq!(found, ("127.0.0.9:1139".parse().unwrap(), Source::Wins));
+        let _silent = answering.await.unwrap();
+        let mut plan = ResolvePlan::new(name, config.clone(), Known::default(), 2);
+        let started = Instant::now();
+        let failed = drive(&mut plan, within(Duration::from_secs(5))).await;
+        assert!(
+            matches!(
+                failed,
+                Err(SendFailure::Unresolved(ResolveError::NotFound(_)))
+            ),
+            "{failed:?}"
+        );
+        assert!(started.elapsed() >= interval * 3, "{:?}", started.elapsed());
+        let slow = PlanConfig {
+            interval: Duration::from_secs(2),
+            ..config
+        };
+        let mut plan = ResolvePlan::new(name, slow, Known::default(), 3);
+        let failed = drive(&mut plan, within(Duration::from_millis(100))).await;
+        let Err(SendFailure::NameNotFound(why)) = failed else {
+            panic!("{failed:?}")
+        };
+        assert!(why.contains("send_timeout_secs"), "{why}");
+    }
+}
