@@ -26,5 +26,5 @@ pub(crate) struct Outbound {
     /// Our names (the calling name of a session, the registrar's sockets).
     pub(crate) naming: Arc<Naming>,
     /// Recently resolved names.
-    pub(crate) name_cache: Mutex<send::NameCache>,
+    pub(crate) name_cache: Mutex<netsend_proto::plan::NameCache>,
 }
