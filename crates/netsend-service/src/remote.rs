@@ -177,6 +177,63 @@ mod tests {
         }
     }
 
+    /// The caller of `netsend_control::remote` and this responder, over a
+    /// real TCP socket: the handshake, one request, one sealed answer, and
+    /// the server's key recorded as known.
+    #[test]
+    fn a_caller_and_the_responder_agree_over_a_socket() {
+        use std::io::{Read as _, Write as _};
+        let server = KeyPair::generate().unwrap();
+        let client = KeyPair::generate().unwrap();
+        let server_key = server.public;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let serving = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut responder = Responder::new(&server).unwrap();
+            loop {
+                let mut head = [0u8; 2];
+                stream.read_exact(&mut head).unwrap();
+                let mut body = vec![0u8; usize::from(u16::from_be_bytes(head))];
+                stream.read_exact(&mut body).unwrap();
+                match responder.handle(&body).unwrap() {
+                    Step::Send(bytes) => stream.write_all(&bytes).unwrap(),
+                    Step::Read => {}
+                    Step::Request(request) => {
+                        assert!(matches!(*request, Request::Names), "{request:?}");
+                        let sealed = responder.seal(&Response::Deleted { count: 7 }).unwrap();
+                        stream.write_all(&sealed).unwrap();
+                        return responder.caller_key().copied();
+                    }
+                }
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let known = netsend_control::remote::KnownServers::new(dir.path().join("known_servers"));
+        let answer = netsend_control::remote::call(
+            address,
+            "192.0.2.7:2139",
+            &client,
+            &known,
+            &Request::Names,
+            std::time::Duration::from_secs(10),
+        )
+        .unwrap();
+        assert!(
+            matches!(answer, Response::Deleted { count: 7 }),
+            "{answer:?}"
+        );
+        assert_eq!(serving.join().unwrap(), Some(client.public));
+        let recorded = std::fs::read_to_string(known.path()).unwrap();
+        assert_eq!(
+            recorded,
+            format!(
+                "192.0.2.7:2139 {}\n",
+                netsend_control::remote::public_key_text(&server_key)
+            )
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic_the_responder(
