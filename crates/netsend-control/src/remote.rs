@@ -509,4 +509,17 @@ mod tests {
             Err(RemoteError::ServerKeyChanged { .. })
         ));
     }
+
+    #[test]
+    fn servers_are_found_by_address_or_static_name_on_the_remote_port() {
+        let config = ClientConfig::parse(
+            "[remote]\nport = 4139\n[[static_names]]\nname = \"PEER\"\naddress = \"192.0.2.9:1139\"\n",
+        )
+        .unwrap();
+        let at = |server: &str| server_address(&config, server).unwrap();
+        assert_eq!(at("192.0.2.7:5000"), "192.0.2.7:5000".parse().unwrap());
+        assert_eq!(at("\\\\192.0.2.7"), "192.0.2.7:4139".parse().unwrap());
+        // A static name's session port is not the remote port.
+        assert_eq!(at("\\\\peer"), "192.0.2.9:4139".parse().unwrap());
+    }
 }
