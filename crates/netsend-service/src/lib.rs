@@ -8,7 +8,7 @@
 //! - [`service`]: the components handed to the drivers.
 //! - `transport`: the listeners (TCP 139, UDP 137, UDP 138, the remote-call
 //!   channel): accept, caps and framing.
-//! - [`control`]: the control protocol and its server.
+//! - `control`: the control socket's server.
 //! - `admission`: per-source caps and the counted drop reasons.
 //! - [`naming`]: the alias table and the registrar that defends our names.
 //! - [`outbound`]: name resolution and the client side of a directed message.
@@ -18,16 +18,18 @@
 //!   acknowledged. Its reads run on the threads of its `readers` submodule,
 //!   never on the async workers.
 //! - [`system`]: interfaces, logged-in users, privileges.
-//! - [`remote`]: the authenticated, encrypted channel that runs a control
-//!   request on another host's service (`servername`, `--server`).
-//! - [`json`]: JSON with unsafe characters written visibly.
+//! - [`remote`]: the service's side of the authenticated, encrypted channel
+//!   that runs a control request from another host (`servername`,
+//!   `--server`); its driver is `transport::remote`.
+//!
+//! The control protocol, its clients, the caller's side of the remote-call
+//! channel and the `--json` writer are the crate `netsend-control`.
 #![warn(missing_docs)]
 
 mod admission;
 pub mod config;
-pub mod control;
+mod control;
 pub mod delivery;
-pub mod json;
 pub mod naming;
 pub mod outbound;
 pub mod remote;

@@ -1,7 +1,4 @@
-//! The control socket: the protocol shared with clients ([`protocol`],
-//! re-exported here) and the server that answers it.
+//! The control socket's server: it answers the requests of
+//! `netsend_control::protocol` from local clients and remote callers.
 
-pub mod protocol;
 pub(crate) mod server;
-
-pub use protocol::*;

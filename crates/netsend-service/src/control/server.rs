@@ -11,14 +11,13 @@ use netsend_proto::registration::{NameReport, NameState};
 use netsend_wire::name::suffix;
 use netsend_wire::NetbiosName;
 
-use crate::control::{
-    AliasStatus, Request, Response, StatusInfo, MAX_PAGE, MAX_PAGE_BYTES, MAX_REQUEST_LEN,
-    MAX_WAIT_MS,
-};
 use crate::naming::aliases::Alias;
 use crate::naming::registrar::Scope;
 use crate::service::Service;
 use crate::store::{InboxError, ListFilter, StoredMessage};
+use netsend_control::protocol::{MAX_PAGE, MAX_PAGE_BYTES, MAX_REQUEST_LEN, MAX_WAIT_MS};
+use netsend_control::types::{AliasStatus, StatusInfo, UserDelivery, UserFailure};
+use netsend_control::{Request, Response};
 use netsend_proto::display::LogSafe;
 
 /// Who is calling, from the socket's peer credentials.
@@ -750,8 +749,15 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             let mut failed = Vec::new();
             for (_, user, sent) in outcomes {
                 match sent {
-                    Ok(report) => delivered.push((user, report.address)),
-                    Err(e) => failed.push((user, e.status().0, e.to_string())),
+                    Ok(report) => delivered.push(UserDelivery {
+                        user,
+                        address: report.address,
+                    }),
+                    Err(e) => failed.push(UserFailure {
+                        user,
+                        code: e.status().0,
+                        detail: e.to_string(),
+                    }),
                 }
             }
             Response::Users { delivered, failed }

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
 
 use super::Outbound;
-use crate::control::SendReport;
+use netsend_control::types::SendReport;
 
 /// How long to wait for a TCP connection to the recipient.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
