@@ -691,8 +691,14 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             }
             let (from, text) = sender_identity(caller, from, text);
             let domain = domain.unwrap_or_else(|| service.config.workgroup.clone());
-            match crate::transport::datagrams::broadcast(service, &domain, &from, &text, split)
-                .await
+            match crate::outbound::datagrams::broadcast(
+                &service.outbound,
+                &domain,
+                &from,
+                &text,
+                split,
+            )
+            .await
             {
                 Ok(datagrams) => Response::Broadcast {
                     domain: domain.to_uppercase(),

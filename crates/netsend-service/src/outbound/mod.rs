@@ -2,6 +2,7 @@
 //! over a NetBIOS session, receipts to the hosts messages came from, and the
 //! outgoing queue's retries.
 
+pub(crate) mod datagrams;
 pub(crate) mod queue;
 pub(crate) mod receipts;
 pub mod send;

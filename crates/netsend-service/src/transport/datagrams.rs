@@ -2,10 +2,9 @@
 //! (what `NET SEND *` and `/DOMAIN` send) and stores the ones for us; sends them
 //! for broadcasts.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
-use netsend_proto::broadcast::{self, Broadcast, BroadcastError, Targets};
 use netsend_proto::mailslot::{self, Addressed, Received};
 use netsend_proto::relay::{RelayRule, Verdict};
 use netsend_wire::name::suffix;
@@ -81,17 +80,6 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
     }
 }
 
-/// The name our datagrams come from: the computer name `<00>`.
-fn datagram_source_name(service: &Service) -> NetbiosName {
-    service
-        .naming
-        .aliases
-        .lock()
-        .expect("alias table lock")
-        .computer_name()
-        .with_suffix(suffix::WORKSTATION)
-}
-
 /// Applies a receipt from `peer` to what we sent there.
 async fn take_receipt(service: &Service, peer: Ipv4Addr, receipt: netsend_proto::receipt::Receipt) {
     let state = receipt.state.as_str();
@@ -116,22 +104,17 @@ async fn relay(
 ) {
     let port = service.config.network.datagram_port;
     for &(source, target) in relay_to {
-        match send_from(source, datagram, SocketAddrV4::new(target, port)).await {
+        match crate::outbound::datagrams::send_from(
+            source,
+            datagram,
+            SocketAddrV4::new(target, port),
+        )
+        .await
+        {
             Ok(()) => tracing::info!(%peer, %target, "domain broadcast relayed"),
             Err(e) => tracing::warn!(%peer, %target, error = %LogSafe(&e), "relay failed"),
         }
     }
-}
-
-/// Sends `datagram` to `target` (broadcast allowed) from a socket bound to
-/// `source`.
-async fn send_from(source: Ipv4Addr, datagram: &[u8], target: SocketAddrV4) -> std::io::Result<()> {
-    let socket = UdpSocket::bind(SocketAddrV4::new(source, 0)).await?;
-    let _ = socket.set_broadcast(true);
-    socket
-        .send_to(datagram, SocketAddr::V4(target))
-        .await
-        .map(drop)
 }
 
 /// Decodes a MESSNGR datagram meant for us (see [`mailslot::receive`]). The
@@ -155,51 +138,4 @@ fn messenger_message(service: &Service, bytes: &[u8]) -> Option<Received> {
         received.message.to = aliases.computer_name().to_text(service.config.code_page);
     }
     Some(received)
-}
-
-/// Sends a MESSNGR datagram to `domain<00>` on every interface's broadcast
-/// address (and the configured extra ones and relays; see
-/// [`broadcast::datagrams`]). Returns how many were sent.
-pub(crate) async fn broadcast(
-    service: &Service,
-    domain: &str,
-    from: &str,
-    text: &str,
-    split: bool,
-) -> Result<usize, crate::outbound::send::SendFailure> {
-    use crate::outbound::send::SendFailure;
-    let group = NetbiosName::with_code_page(domain, suffix::WORKSTATION, service.config.code_page)
-        .map_err(|e| SendFailure::InvalidParameter(format!("domain {domain:?}: {e}")))?;
-    let message = Broadcast {
-        domain: group,
-        source: datagram_source_name(service),
-        from,
-        text,
-        split,
-        code_page: service.config.code_page,
-    };
-    let network = &service.config.network;
-    let targets = Targets {
-        interfaces: &service.host.interfaces,
-        extra: &network.broadcast,
-        relays: &network.relays,
-        port: network.datagram_port,
-    };
-    let first_id = crate::naming::registrar::random_trn_id();
-    let outgoing = broadcast::datagrams(&message, &targets, first_id).map_err(|e| match e {
-        BroadcastError::TooLong { len, max } => SendFailure::TruncatedBroadcast(len, max),
-        BroadcastError::Encode(e) => SendFailure::InvalidParameter(e.to_string()),
-    })?;
-    let mut sent = 0;
-    for datagram in outgoing {
-        let target = SocketAddrV4::new(datagram.target, targets.port);
-        match send_from(datagram.source_ip, &datagram.bytes, target).await {
-            Ok(()) => sent += 1,
-            Err(e) => tracing::warn!(%target, error = %LogSafe(&e), "broadcast send failed"),
-        }
-    }
-    if sent == 0 {
-        return Err(SendFailure::NoBroadcastInterface);
-    }
-    Ok(sent)
 }
