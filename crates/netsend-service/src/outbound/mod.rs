@@ -1,10 +1,12 @@
 //! Messages this host sends: resolving a name, delivering a directed message
-//! over a NetBIOS session, receipts to the hosts messages came from, and the
+//! over a NetBIOS session (also for forwards, [`SendPath`]), and the
 //! outgoing queue's retries.
+//!
+//! [`SendPath`]: crate::delivery::forward::SendPath
 
 pub(crate) mod datagrams;
+mod forward_path;
 pub(crate) mod queue;
-pub(crate) mod receipts;
 pub mod send;
 
 use std::sync::{Arc, Mutex};
