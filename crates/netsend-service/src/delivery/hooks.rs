@@ -46,7 +46,7 @@ impl HookRunner {
 
     /// The runner for `hooks` in `slots`, refusing exec hooks while
     /// `as_root` says so.
-    fn with(hooks: &[HookConfig], slots: TaskSlots, as_root: fn() -> bool) -> Self {
+    pub(super) fn with(hooks: &[HookConfig], slots: TaskSlots, as_root: fn() -> bool) -> Self {
         Self {
             hooks: hooks.iter().cloned().map(Arc::new).collect(),
             slots,

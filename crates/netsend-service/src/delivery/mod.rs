@@ -30,6 +30,9 @@ pub(crate) mod message_log;
 pub(crate) mod receipts;
 pub mod terminals;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
