@@ -20,7 +20,7 @@
 //!    decides cheaply (no I/O) whether a message is for it; `deliver`
 //!    spawns the work and returns at once. Work a flood of messages could
 //!    pile up goes in [`TaskSlots`](crate::admission::slots::TaskSlots).
-//! 2. One registration line in [`Delivery::from_config`], with the
+//! 2. One `register` line in [`Delivery::from_config`], with the
 //!    dependencies it needs passed in (config pieces, handles), never the
 //!    whole service.
 
@@ -99,24 +99,29 @@ impl Delivery {
             aliases.clone(),
             send_path,
         ));
-        let mut channels: Vec<Arc<dyn DeliveryChannel>> = Vec::new();
-        if let Some(terminals) = &terminals {
-            channels.push(terminals.clone());
+        let mut delivery = Self {
+            channels: Vec::new(),
+            terminals: terminals.clone(),
+            forward: forward.clone(),
+            receipts,
+        };
+        if let Some(terminals) = terminals {
+            delivery.register(terminals);
         }
         if config.log.messages {
             let log = message_log::MessageLog::from_config(config, shutdown.clone());
-            channels.push(Arc::new(log));
+            delivery.register(Arc::new(log));
         }
         if !config.hooks.is_empty() {
-            channels.push(Arc::new(hooks::HookRunner::new(&config.hooks)));
+            delivery.register(Arc::new(hooks::HookRunner::new(&config.hooks)));
         }
-        channels.push(forward.clone());
-        Self {
-            channels,
-            terminals,
-            forward,
-            receipts,
-        }
+        delivery.register(forward);
+        delivery
+    }
+
+    /// Adds `channel`, after those registered before it.
+    fn register(&mut self, channel: Arc<dyn DeliveryChannel>) {
+        self.channels.push(channel);
     }
 
     /// Hands a durable message to every channel that wants it.

@@ -674,6 +674,27 @@ async fn http_listener() -> (SocketAddr, mpsc::UnboundedReceiver<String>) {
     (address, received)
 }
 
+/// A channel that wants the messages to one alias and keeps the ids it is
+/// given.
+struct Recorder {
+    alias: &'static str,
+    given: Mutex<Vec<i64>>,
+}
+
+impl DeliveryChannel for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+
+    fn wants(&self, message: &StoredMessage) -> bool {
+        message.to == self.alias
+    }
+
+    fn deliver(self: Arc<Self>, message: Arc<StoredMessage>) {
+        self.given.lock().unwrap().push(message.id);
+    }
+}
+
 #[tokio::test]
 async fn delivery_runs_only_the_channels_that_want_the_message() {
     let dir = tempfile::tempdir().unwrap();
@@ -704,7 +725,7 @@ async fn delivery_runs_only_the_channels_that_want_the_message() {
         remote_addresses: Vec::new(),
         remote_key: None,
     };
-    let delivery = Delivery::from_config(
+    let mut delivery = Delivery::from_config(
         &config,
         &host,
         &aliases,
@@ -713,8 +734,14 @@ async fn delivery_runs_only_the_channels_that_want_the_message() {
         &Shutdown::new(),
     );
     assert!(delivery.terminals().is_none(), "terminals are off");
+    let recorder = Arc::new(Recorder {
+        alias: "BOB",
+        given: Mutex::default(),
+    });
+    delivery.register(recorder.clone());
     delivery.deliver(message(1, "EVE", "BOB", "for bob"));
     delivery.deliver(message(2, "EVE", "ALICE", "for alice"));
+    assert_eq!(*recorder.given.lock().unwrap(), [1]);
     let body = tokio::time::timeout(Duration::from_secs(10), posted.recv())
         .await
         .expect("the hook's POST")
