@@ -534,6 +534,43 @@ fn config_with_session_port(port: u16) -> Config {
     config
 }
 
+/// The alias table of [`alias_table`], `ALICE` forwarded to 127.0.0.1.
+fn forwarded_to_loopback(dir: &Path) -> Arc<Mutex<AliasTable>> {
+    let aliases = alias_table(dir);
+    let forward = Some("127.0.0.1".into());
+    aliases
+        .lock()
+        .unwrap()
+        .set_forward("ALICE", forward, None)
+        .unwrap();
+    aliases
+}
+
+/// The channels `config` turns on for this [`host`], with an inbox in
+/// `dir`, forwards sent [`ToAddress`].
+fn delivery(config: &Config, aliases: &Arc<Mutex<AliasTable>>, dir: &Path) -> Delivery {
+    let path = Arc::new(ToAddress);
+    Delivery::from_config(
+        config,
+        &host(),
+        aliases,
+        &inbox(dir),
+        path,
+        &Shutdown::new(),
+    )
+}
+
+/// This host: no interfaces, its session service at [`OWN_SESSION`].
+fn host() -> Host {
+    Host {
+        interfaces: Vec::new(),
+        session_addresses: vec![OWN_SESSION],
+        name_addresses: Vec::new(),
+        remote_addresses: Vec::new(),
+        remote_key: None,
+    }
+}
+
 /// What this host's session service is, for the forwards here.
 const OWN_SESSION: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1));
 
@@ -541,12 +578,7 @@ const OWN_SESSION: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCAL
 async fn forwards_reach_a_real_session_service_once_and_never_loop() {
     let dir = tempfile::tempdir().unwrap();
     let (listener, mut received) = session_listener().await;
-    let aliases = alias_table(dir.path());
-    aliases
-        .lock()
-        .unwrap()
-        .set_forward("ALICE", Some("127.0.0.1".into()), None)
-        .unwrap();
+    let aliases = forwarded_to_loopback(dir.path());
     let config = config_with_session_port(listener.port());
     let forward = Arc::new(Forward::new(
         &config,
@@ -576,6 +608,26 @@ async fn forwards_reach_a_real_session_service_once_and_never_loop() {
         received.try_recv().is_err(),
         "a forwarded copy went on again"
     );
+}
+
+#[tokio::test]
+async fn delivery_is_idle_with_nothing_configured_and_no_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let aliases = alias_table(dir.path());
+    let config = Config {
+        display: crate::config::DisplayConfig {
+            terminals: false,
+            ..Default::default()
+        },
+        ..config_with_session_port(139)
+    };
+    let delivery = delivery(&config, &aliases, dir.path());
+    assert!(delivery.is_idle());
+    delivery
+        .forward()
+        .set("ALICE", Some("HOSTB".into()), None)
+        .unwrap();
+    assert!(!delivery.is_idle());
 }
 
 #[test]
@@ -712,28 +764,10 @@ async fn delivery_runs_only_the_channels_that_want_the_message() {
         format: HookFormat::Ntfy,
         timeout_secs: 10,
     }];
-    let aliases = alias_table(dir.path());
-    aliases
-        .lock()
-        .unwrap()
-        .set_forward("ALICE", Some("127.0.0.1".into()), None)
-        .unwrap();
-    let host = Host {
-        interfaces: Vec::new(),
-        session_addresses: vec![OWN_SESSION],
-        name_addresses: Vec::new(),
-        remote_addresses: Vec::new(),
-        remote_key: None,
-    };
-    let mut delivery = Delivery::from_config(
-        &config,
-        &host,
-        &aliases,
-        &inbox(dir.path()),
-        Arc::new(ToAddress),
-        &Shutdown::new(),
-    );
+    let aliases = forwarded_to_loopback(dir.path());
+    let mut delivery = delivery(&config, &aliases, dir.path());
     assert!(delivery.terminals().is_none(), "terminals are off");
+    assert!(!delivery.is_idle(), "the log and a hook are on");
     let recorder = Arc::new(Recorder {
         alias: "BOB",
         given: Mutex::default(),
