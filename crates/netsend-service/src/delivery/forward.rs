@@ -3,9 +3,9 @@
 //! alias at that host, marked as forwarded. The rules are in
 //! [`netsend_proto::forward`]: a forwarded copy is never forwarded again.
 //!
-//! The copies go out on the service's send path, which this channel is
-//! given as a [`SendPath`], so delivery does not depend on the outbound
-//! side's internals (nor they on it).
+//! The copies go out on a [`SendPath`]: the service's [`Outbound`], as
+//! every directed message goes (the trait lets the tests send straight to
+//! a listener). Outbound knows nothing of delivery.
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -22,7 +22,8 @@ use super::DeliveryChannel;
 use crate::admission::slots::TaskSlots;
 use crate::config::Config;
 use crate::naming::aliases::AliasTable;
-use crate::outbound::send::{Deadline, SendFailure};
+use crate::outbound::send::{self, Deadline, SendFailure};
+use crate::outbound::Outbound;
 use crate::store::StoredMessage;
 use crate::system::net::Interface;
 
@@ -49,6 +50,25 @@ pub(crate) trait SendPath: Send + Sync {
         text: &'a str,
         deadline: Deadline,
     ) -> Sending<'a, ()>;
+}
+
+impl SendPath for Outbound {
+    fn resolve(&self, name: NetbiosName, deadline: Deadline) -> Sending<'_, SocketAddr> {
+        Box::pin(async move { send::resolve(self, &name, deadline).await })
+    }
+
+    fn send_to_address<'a>(
+        &'a self,
+        to: &'a str,
+        address: SocketAddr,
+        from: &'a str,
+        text: &'a str,
+        deadline: Deadline,
+    ) -> Sending<'a, ()> {
+        Box::pin(send::send_to_address(
+            self, to, address, from, text, deadline,
+        ))
+    }
 }
 
 /// Why a forward could not be set or cancelled.

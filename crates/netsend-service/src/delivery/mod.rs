@@ -23,6 +23,8 @@
 //! 2. One `register` line in [`Delivery::from_config`], with the
 //!    dependencies it needs passed in (config pieces, handles), never the
 //!    whole service.
+//! 3. An in-process test beside the others in `delivery/tests.rs`, with
+//!    real components (files, processes, sockets, the real inbox).
 
 pub(crate) mod forward;
 pub(crate) mod hooks;

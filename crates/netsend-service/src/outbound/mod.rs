@@ -1,11 +1,9 @@
 //! Messages this host sends: resolving a name, delivering a directed message
-//! over a NetBIOS session (also for forwards, [`SendPath`]), and the
+//! over a NetBIOS session, broadcasts and the socket every outgoing datagram
+//! leaves from (receipts too, see `crate::delivery::receipts`), and the
 //! outgoing queue's retries.
-//!
-//! [`SendPath`]: crate::delivery::forward::SendPath
 
 pub(crate) mod datagrams;
-mod forward_path;
 pub(crate) mod queue;
 pub mod send;
 
