@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::naming::aliases::AliasTable;
 use crate::outbound::send::{self, Deadline, SendFailure};
 use crate::outbound::Outbound;
+use crate::shutdown::Shutdown;
 use crate::store::StoredMessage;
 use crate::system::net::Interface;
 
@@ -130,14 +131,16 @@ pub(crate) struct Forward {
 }
 
 impl Forward {
-    /// Forwarding for the aliases in `aliases`, sent on `path`; `interfaces`
-    /// and `session_addresses` say what is this host.
+    /// Forwarding for the aliases in `aliases`, sent on `path`, each
+    /// forward on `shutdown`'s tracker; `interfaces` and
+    /// `session_addresses` say what is this host.
     pub(crate) fn new(
         config: &Config,
         interfaces: &[Interface],
         session_addresses: &[SocketAddr],
         aliases: Arc<Mutex<AliasTable>>,
         path: Arc<dyn SendPath>,
+        shutdown: Shutdown,
     ) -> Self {
         let mut own_addresses: Vec<Ipv4Addr> = interfaces.iter().map(|i| i.address).collect();
         own_addresses.extend(session_addresses.iter().filter_map(|a| match a.ip() {
@@ -153,7 +156,7 @@ impl Forward {
             own_addresses,
             own_sessions: own_session_addresses(interfaces, session_addresses),
             path,
-            slots: TaskSlots::new(MAX_RUNNING, MAX_WAITING),
+            slots: TaskSlots::new(MAX_RUNNING, MAX_WAITING, shutdown),
         }
     }
 

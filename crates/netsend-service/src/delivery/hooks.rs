@@ -17,6 +17,7 @@ use netsend_proto::display::LogSafe;
 use super::DeliveryChannel;
 use crate::admission::slots::TaskSlots;
 use crate::config::{HookConfig, HookFormat};
+use crate::shutdown::Shutdown;
 use crate::store::StoredMessage;
 
 /// Hooks running at once.
@@ -35,13 +36,10 @@ pub(crate) struct HookRunner {
 }
 
 impl HookRunner {
-    /// The runner for `hooks`.
-    pub(crate) fn new(hooks: &[HookConfig]) -> Self {
-        Self::with(
-            hooks,
-            TaskSlots::new(MAX_RUNNING, MAX_WAITING),
-            running_as_root,
-        )
+    /// The runner for `hooks`, its hooks on `shutdown`'s tracker.
+    pub(crate) fn new(hooks: &[HookConfig], shutdown: Shutdown) -> Self {
+        let slots = TaskSlots::new(MAX_RUNNING, MAX_WAITING, shutdown);
+        Self::with(hooks, slots, running_as_root)
     }
 
     /// The runner for `hooks` in `slots`, refusing exec hooks while

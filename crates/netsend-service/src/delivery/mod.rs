@@ -74,8 +74,8 @@ impl Delivery {
     /// hooks and forwarding (always: forwards are set at run time). `host`
     /// tells this host apart, the alias table gives forwards and the
     /// computer name, `inbox` records a terminal's "shown", `send_path`
-    /// carries forwarded copies, and the terminals', the log's and the
-    /// receipts' tasks run on `shutdown`'s tracker.
+    /// carries forwarded copies, and every channel's tasks (and the
+    /// receipts') run on `shutdown`'s tracker, so a stop waits for them.
     pub(crate) fn from_config(
         config: &Config,
         host: &Host,
@@ -100,6 +100,7 @@ impl Delivery {
             &host.session_addresses,
             aliases.clone(),
             send_path,
+            shutdown.clone(),
         ));
         let mut delivery = Self {
             channels: Vec::new(),
@@ -115,7 +116,8 @@ impl Delivery {
             delivery.register(Arc::new(log));
         }
         if !config.hooks.is_empty() {
-            delivery.register(Arc::new(hooks::HookRunner::new(&config.hooks)));
+            let hooks = hooks::HookRunner::new(&config.hooks, shutdown.clone());
+            delivery.register(Arc::new(hooks));
         }
         delivery.register(forward);
         delivery

@@ -85,6 +85,16 @@ fn sh_hook(alias: &str, script: &str) -> HookConfig {
     }
 }
 
+/// A hook for every alias that creates `started-ID` in `dir`, waits for
+/// the file `go` there, then appends its id to the file `ran`.
+fn gated_hook(dir: &Path) -> HookConfig {
+    let d = dir.display();
+    let script = format!(
+        "touch {d}/started-$NETSEND_ID; while [ ! -e {d}/go ]; do sleep 0.02; done; echo $NETSEND_ID >> {d}/ran"
+    );
+    sh_hook("*", &script)
+}
+
 /// The alias table of host `HOSTA` in `dir`, with the added alias `ALICE`.
 fn alias_table(dir: &Path) -> Arc<Mutex<AliasTable>> {
     let mut table = AliasTable::load("HOSTA", dir, CodePage::Cp850).unwrap();
@@ -188,7 +198,11 @@ async fn exec_hooks_run_sh_with_the_message_in_env_and_stdin() {
         e = env.display()
     );
     let hooks = [sh_hook("alice", &script)];
-    let runner = Arc::new(HookRunner::with(&hooks, TaskSlots::new(2, 2), || false));
+    let runner = Arc::new(HookRunner::with(
+        &hooks,
+        TaskSlots::new(2, 2, Shutdown::new()),
+        || false,
+    ));
     // A sender named like an option stays a value.
     let m = message(7, "-f/etc/shadow", "ALICE", "hello\nworld");
     assert!(runner.wants(&m));
@@ -222,12 +236,14 @@ async fn exec_hooks_are_refused_when_the_service_runs_as_root() {
     let hook = |path: &Path| [sh_hook("*", &format!("touch {}", path.display()))];
     let as_root = Arc::new(HookRunner::with(
         &hook(&refused),
-        TaskSlots::new(1, 1),
+        TaskSlots::new(1, 1, Shutdown::new()),
         || true,
     ));
-    let as_user = Arc::new(HookRunner::with(&hook(&ran), TaskSlots::new(1, 1), || {
-        false
-    }));
+    let as_user = Arc::new(HookRunner::with(
+        &hook(&ran),
+        TaskSlots::new(1, 1, Shutdown::new()),
+        || false,
+    ));
     let m = Arc::new(message(7, "EVE", "ALICE", "hello"));
     as_root.deliver(m.clone());
     as_user.deliver(m);
@@ -240,15 +256,13 @@ async fn exec_hooks_are_refused_when_the_service_runs_as_root() {
 async fn hooks_run_in_bounded_slots_and_the_overflow_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let (go, ran) = (dir.path().join("go"), dir.path().join("ran"));
-    let script = format!(
-        "touch {d}/started-$NETSEND_ID; while [ ! -e {go} ]; do sleep 0.02; done; echo $NETSEND_ID >> {ran}",
-        d = dir.path().display(),
-        go = go.display(),
-        ran = ran.display()
-    );
     // One running, one waiting: a third is dropped.
-    let hooks = [sh_hook("*", &script)];
-    let runner = Arc::new(HookRunner::with(&hooks, TaskSlots::new(1, 1), || false));
+    let hooks = [gated_hook(dir.path())];
+    let runner = Arc::new(HookRunner::with(
+        &hooks,
+        TaskSlots::new(1, 1, Shutdown::new()),
+        || false,
+    ));
     runner
         .clone()
         .deliver(Arc::new(message(1, "EVE", "ALICE", "one")));
@@ -273,6 +287,34 @@ async fn hooks_run_in_bounded_slots_and_the_overflow_is_dropped() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(std::fs::read_to_string(&ran).unwrap(), "1\n2\n");
+}
+
+#[tokio::test]
+async fn a_stop_waits_for_running_hooks_and_starts_no_waiting_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (go, ran) = (dir.path().join("go"), dir.path().join("ran"));
+    let shutdown = Shutdown::new();
+    let hooks = [gated_hook(dir.path())];
+    let slots = TaskSlots::new(1, 1, shutdown.clone());
+    let runner = Arc::new(HookRunner::with(&hooks, slots, || false));
+    runner
+        .clone()
+        .deliver(Arc::new(message(1, "EVE", "ALICE", "one")));
+    file(&dir.path().join("started-1")).await;
+    runner.deliver(Arc::new(message(2, "EVE", "ALICE", "two")));
+    let stopped = tokio::spawn(async move { shutdown.finish().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!stopped.is_finished(), "the stop did not wait for the hook");
+    std::fs::write(&go, "").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), stopped)
+        .await
+        .expect("the stop ends once the hook has")
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "1\n");
+    assert!(
+        !dir.path().join("started-2").exists(),
+        "a waiting hook started at the stop"
+    );
 }
 
 /// A pseudo-terminal of the user running the test, listed in a utmp file.
@@ -586,6 +628,7 @@ async fn forwards_reach_a_real_session_service_once_and_never_loop() {
         &[OWN_SESSION],
         aliases,
         Arc::new(ToAddress),
+        Shutdown::new(),
     ));
     assert!(!forward.wants(&message(1, "EVE", "BOB", "not forwarded")));
     // A copy forwarded to us already stays here; a new message goes on.
@@ -647,6 +690,7 @@ fn forwards_to_this_host_or_of_others_aliases_are_refused() {
         &[OWN_SESSION],
         aliases.clone(),
         Arc::new(ToAddress),
+        Shutdown::new(),
     );
     let refused = |e: ForwardError| (e.status(), e.to_string());
     for own in ["127.0.0.1", "192.0.2.10", "hosta", "Alice"] {
