@@ -1,5 +1,5 @@
 //! NET LOG's file (`[log] messages`): one JSON line per stored message,
-//! control characters written visibly ([`crate::json`]), so the log can be
+//! control characters written visibly ([`netsend_control::json`]), so the log can be
 //! read with `cat` and no sender can move another line's text.
 
 use std::io::Write as _;

@@ -1,26 +1,26 @@
-//! What happens to a message once it is durable: each [`DeliveryChannel`]
+//! What happens to a message once it is durable: each `DeliveryChannel`
 //! that wants it gets the stored message, in memory, and starts its own
 //! work. The acknowledgement never waits for a channel: the receive path
-//! calls [`Delivery::deliver`] after the commit and goes on at once.
+//! calls `Delivery::deliver` after the commit and goes on at once.
 //!
 //! The channels, one file each:
 //! - [`terminals`]: the recipients' terminals (`[display] terminals`);
-//! - [`message_log`]: NET LOG's file (`[log] messages`);
-//! - [`hooks`]: the `[[hooks]]` programs and URLs, in bounded slots;
-//! - [`forward`]: an alias forwarded to another host, in bounded slots.
+//! - `message_log`: NET LOG's file (`[log] messages`);
+//! - `hooks`: the `[[hooks]]` programs and URLs, in bounded slots;
+//! - `forward`: an alias forwarded to another host, in bounded slots.
 //!
-//! Receipts ([`receipts`]) are no channel: a receipt tells the sender that
+//! Receipts (`receipts`) are no channel: a receipt tells the sender that
 //! its message was *shown* or *read*, which happens later (a terminal took
 //! it, `netsend agent` showed it, `netsend inbox read`), never when it is
 //! stored. They have their own file and component, which the terminals
 //! channel and the control handlers use.
 //!
 //! # Adding a channel
-//! 1. A file here with a type that implements [`DeliveryChannel`]: `wants`
+//! 1. A file here with a type that implements `DeliveryChannel`: `wants`
 //!    decides cheaply (no I/O) whether a message is for it; `deliver`
 //!    spawns the work and returns at once. Work a flood of messages could
-//!    pile up goes in [`TaskSlots`](crate::admission::slots::TaskSlots).
-//! 2. One `register` line in [`Delivery::from_config`], with the
+//!    pile up goes in `TaskSlots`.
+//! 2. One `register` line in `Delivery::from_config`, with the
 //!    dependencies it needs passed in (config pieces, handles), never the
 //!    whole service.
 //! 3. An in-process test beside the others in `delivery/tests.rs`, with

@@ -173,7 +173,7 @@ async fn the_message_log_gets_one_visible_line_per_message() {
         serde_json::to_value(Transport::Session).unwrap()
     );
     assert_eq!(line["broadcast"], false);
-    assert_eq!(line["text"], crate::json::visible(text));
+    assert_eq!(line["text"], netsend_control::json::visible(text));
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     // Appended, not rewritten.
