@@ -488,9 +488,10 @@ async fn handle(service: &Arc<Service>, caller: &Caller, request: Request) -> Re
             }
         }
         Request::NameForward { name, host } => {
-            match crate::delivery::forward::set(service, &name, host, caller.user.as_deref()) {
+            let forward = service.delivery.forward();
+            match forward.set(&name, host, caller.user.as_deref()) {
                 Ok(()) => Response::Ok,
-                Err((code, detail)) => error(code, detail),
+                Err(e) => error(e.status(), e.to_string()),
             }
         }
         Request::InboxList {
