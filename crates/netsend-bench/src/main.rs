@@ -5,10 +5,12 @@
 //! Run as root after `cargo build --release -p netsend-cli -p netsend-bench`:
 //! `target/release/netsend-bench --count 2000 --repeat 3`. The load generator is
 //! this binary re-run inside the client namespace (`load` and `queries`
-//! subcommands); every loop is bounded by `--count`.
+//! subcommands), and the responder this binary re-run on its own host (`noop`);
+//! every loop is bounded by `--count` or a duration.
 
 mod lan;
 mod load;
+mod noop;
 
 use clap::{Parser, Subcommand};
 
@@ -27,13 +29,15 @@ struct Cli {
     repeat: usize,
 }
 
-/// Subcommands used inside the client namespace.
+/// Subcommands run inside the LAN's namespaces.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Send `count` messages to `target` (one TCP session each) and print JSON.
     Load(load::LoadArgs),
     /// Send `count` unicast name queries to `target` and print JSON.
     Queries(load::QueryArgs),
+    /// Answer `smbclient -M` exchanges, storing nothing (the ceiling).
+    Noop(noop::NoopArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +45,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Some(Command::Load(args)) => load::run_load(&args),
         Some(Command::Queries(args)) => load::run_queries(&args),
+        Some(Command::Noop(args)) => noop::run(&args).map_err(|e| e.to_string()),
         None => lan::run_benchmark(cli.count, cli.repeat),
     };
     match result {
