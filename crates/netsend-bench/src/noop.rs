@@ -269,19 +269,24 @@ mod tests {
     use netsend_wire::smb::header::SmbHeader;
     use netsend_wire::NetbiosName;
 
-    /// Drives the sender netsend uses against the responder until it is done;
-    /// returns the steps the responder took.
-    fn exchange_with(text: &str) -> Vec<Step> {
+    /// The sender netsend uses, sending `text` from alice to NOOP as smbclient does.
+    fn client(text: &str) -> ClientSession {
         let called = NetbiosName::new("NOOP", 3).unwrap();
         let calling = NetbiosName::new("TESTCLI", 0).unwrap();
-        let mut client = ClientSession::new(
+        ClientSession::new(
             called,
             calling,
             "alice",
             "NOOP",
             text,
             SendOptions::default(),
-        );
+        )
+    }
+
+    /// Drives [`client`] against the responder until it is done; returns the
+    /// steps the responder took.
+    fn exchange_with(text: &str) -> Vec<Step> {
+        let mut client = client(text);
         let mut server = Exchange::new();
         let mut steps = Vec::new();
         for _ in 0..100 {
@@ -383,17 +388,7 @@ mod tests {
 
     #[test]
     fn a_second_session_request_or_a_single_block_message_closes() {
-        let called = NetbiosName::new("NOOP", 3).unwrap();
-        let calling = NetbiosName::new("TESTCLI", 0).unwrap();
-        let mut client = ClientSession::new(
-            called,
-            calling,
-            "alice",
-            "NOOP",
-            "hi",
-            SendOptions::default(),
-        );
-        let session_request = client.poll_transmit().unwrap();
+        let session_request = client("hi").poll_transmit().unwrap();
         let mut server = Exchange::new();
         let mut out = Vec::new();
         assert_eq!(
