@@ -1,13 +1,15 @@
 //! The orchestrator: a namespace LAN with netsend on one host, smbd + nmbd on
 //! another and the load generator on a third; every case against both, medians
-//! of `repeat` runs, and a delivery check on both receivers.
+//! of `repeat` runs, and a delivery check on both receivers. The ceiling case
+//! adds the no-op responder on a fifth host to the same load.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use crate::load::Measured;
+use crate::noop::Counts;
 
 const BRIDGE_NS: &str = "nsbench-br";
 /// (namespace, address) of the netsend host, the Samba host and the client.
@@ -16,6 +18,8 @@ const SAMBA: (&str, &str) = ("nsbench-s", "192.0.2.92");
 const CLIENT: (&str, &str) = ("nsbench-c", "192.0.2.93");
 /// The host that floods the receivers while the client measures (flood case).
 const FLOODER: (&str, &str) = ("nsbench-f", "192.0.2.94");
+/// The host of the no-op responder (the ceiling case).
+const CEILING: (&str, &str) = ("nsbench-z", "192.0.2.95");
 /// How long the flood lasts (bounded load).
 const FLOOD_SECS: u64 = 8;
 /// Messages the measured sender sends, quiet and under flood.
@@ -51,7 +55,10 @@ impl Lan {
             "ip", "-n", BRIDGE_NS, "link", "add", "br0", "type", "bridge",
         ])?;
         sh(&["ip", "-n", BRIDGE_NS, "link", "set", "br0", "up"])?;
-        for (i, (ns, addr)) in [NETSEND, SAMBA, CLIENT, FLOODER].iter().enumerate() {
+        for (i, (ns, addr)) in [NETSEND, SAMBA, CLIENT, FLOODER, CEILING]
+            .iter()
+            .enumerate()
+        {
             let port = format!("port{i}");
             sh(&["ip", "netns", "add", ns])?;
             sh(&[
@@ -99,7 +106,9 @@ impl Drop for Lan {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for ns in [NETSEND.0, SAMBA.0, CLIENT.0, FLOODER.0, BRIDGE_NS] {
+        for ns in [
+            NETSEND.0, SAMBA.0, CLIENT.0, FLOODER.0, CEILING.0, BRIDGE_NS,
+        ] {
             if let Ok(pids) = sh(&["ip", "netns", "pids", ns]) {
                 for pid in pids.split_whitespace() {
                     let _ = sh(&["kill", "-9", pid]);
@@ -253,16 +262,269 @@ fn rss_kib(ns: &str, names: &[&str]) -> u64 {
         .sum()
 }
 
+/// The no-op responder on the ceiling host, driven through its standard
+/// streams (see [`crate::noop`]); it exits when dropped.
+struct Responder {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Responder {
+    /// Starts `netsend-bench noop` on the ceiling host and waits until it listens.
+    fn start() -> Result<Self, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", CEILING.0])
+            .arg(&exe)
+            .args(["noop", "--bind", CEILING.1])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            return Err("no stdio for the no-op responder".into());
+        };
+        let mut responder = Self {
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+        };
+        let line = responder.line()?;
+        if !line.starts_with("ready") {
+            return Err(format!("the no-op responder did not start: {line}"));
+        }
+        Ok(responder)
+    }
+
+    fn line(&mut self) -> Result<String, String> {
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        Ok(line)
+    }
+
+    /// What it has answered so far.
+    fn counts(&mut self) -> Result<Counts, String> {
+        writeln!(self.stdin, "counts").map_err(|e| e.to_string())?;
+        let line = self.line()?;
+        serde_json::from_str(line.trim()).map_err(|e| format!("bad responder output {line:?}: {e}"))
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The receive-path scenario of the ceiling case (issue 15): as `smbclient -M`
+/// sends, a new session per message, 16 at once, 40-byte texts.
+const CEILING_CASE: &str = "smbclient-style 40 B, c=16";
+/// Text bytes per message in the ceiling case.
+const CEILING_SIZE: usize = 40;
+/// Sessions in flight in the ceiling case.
+const CEILING_CONCURRENCY: &str = "16";
+/// Upper bound of messages per run in the ceiling case (runs end by time).
+const CEILING_MAX_COUNT: &str = "10000000";
+
+/// Median, lowest and highest of a set of repeats.
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(values: &[f64]) -> Self {
+        Self {
+            median: median(values.to_vec()),
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+
+    /// (max − min) / median, as a percentage.
+    fn percent(&self) -> f64 {
+        100.0 * (self.max - self.min) / self.median.max(f64::MIN_POSITIVE)
+    }
+}
+
+/// The 1, 5 and 15 minute load averages, as the kernel prints them, and the
+/// share of the last 60 s in which some task waited for CPU and for IO
+/// (pressure stall information): an fsync-bound receiver such as netsend
+/// suffers from IO another process causes, which the load average hides.
+fn load_average() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into());
+    let stall = |resource: &str| {
+        std::fs::read_to_string(format!("/proc/pressure/{resource}"))
+            .ok()
+            .and_then(|p| {
+                let some = p.lines().find(|l| l.starts_with("some"))?;
+                let avg = some
+                    .split_whitespace()
+                    .find_map(|f| f.strip_prefix("avg60="))?;
+                Some(format!("{resource} {avg} %"))
+            })
+            .unwrap_or_else(|| format!("{resource} unknown"))
+    };
+    format!("{load} (stalled: {}, {})", stall("cpu"), stall("io"))
+}
+
+/// Runs the ceiling case: every repeat loads netsend, smbd and the no-op
+/// responder for `secs` each (starting with a different one each repeat, so
+/// that no receiver always follows the same one), checks that the responder
+/// completed exactly what the generator counted, and prints the three side by
+/// side with netsend's fraction of the ceiling. Returns the messages netsend
+/// and smbd acknowledged.
+fn ceiling_case(responder: &mut Responder, secs: u64, repeat: usize) -> Result<[usize; 2], String> {
+    let receivers = [
+        ("netsend", NETSEND.1, "NSBENCH"),
+        ("smbd", SAMBA.1, "SMBBENCH"),
+        ("no-op ceiling", CEILING.1, "NOOP"),
+    ];
+    let (secs_s, size_s) = (secs.to_string(), CEILING_SIZE.to_string());
+    let load_before = load_average();
+    let mut runs: [Vec<Measured>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for r in 0..repeat.max(1) {
+        for k in 0..receivers.len() {
+            let i = (r + k) % receivers.len();
+            let (_, addr, name) = receivers[i];
+            let before = responder.counts()?;
+            let args = load_args(
+                addr,
+                name,
+                CEILING_MAX_COUNT,
+                CEILING_CONCURRENCY,
+                &["--size", &size_s, "--duration-secs", &secs_s],
+            );
+            let m = in_client(&args)?;
+            let after = responder.counts()?;
+            let completed = (after.messages - before.messages) as usize;
+            let expected = if i == 2 { m.ok } else { 0 };
+            if completed != expected || after.refused != before.refused {
+                return Err(format!(
+                    "the no-op responder completed {completed} messages (refused {}) while the generator counted {expected}",
+                    after.refused - before.refused
+                ));
+            }
+            runs[i].push(m);
+        }
+    }
+    let load_after = load_average();
+    let rates: Vec<Vec<f64>> = runs
+        .iter()
+        .map(|ms| ms.iter().map(|m| m.per_sec).collect())
+        .collect();
+    let spreads: Vec<Spread> = rates.iter().map(|r| Spread::of(r)).collect();
+    println!(
+        "receive path, {CEILING_CASE} (new session per message): {secs} s per receiver and run, median of {} runs",
+        repeat.max(1)
+    );
+    println!(
+        "{:<16} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8}",
+        "receiver", "msg/s", "min", "max", "spread", "p50 ms", "p99 ms"
+    );
+    for ((label, _, _), (s, ms)) in receivers.iter().zip(spreads.iter().zip(&runs)) {
+        println!(
+            "{:<16} {:>10.1} {:>10.1} {:>10.1} {:>7.1}% {:>8.2} {:>8.2}",
+            label,
+            s.median,
+            s.min,
+            s.max,
+            s.percent(),
+            median(ms.iter().map(|m| m.p50_ms).collect()),
+            median(ms.iter().map(|m| m.p99_ms).collect()),
+        );
+    }
+    let ceiling = spreads[2].median.max(f64::MIN_POSITIVE);
+    // The fraction within each repeat, whose three runs were seconds apart.
+    let paired: Vec<f64> = rates[0]
+        .iter()
+        .zip(&rates[2])
+        .map(|(n, c)| n / c.max(f64::MIN_POSITIVE))
+        .collect();
+    let paired = Spread::of(&paired);
+    println!(
+        "netsend / ceiling = {:.2} (per run {:.2}-{:.2}); smbd / ceiling = {:.3}; netsend / smbd = {:.1}x",
+        spreads[0].median / ceiling,
+        paired.min,
+        paired.max,
+        spreads[1].median / ceiling,
+        spreads[0].median / spreads[1].median.max(f64::MIN_POSITIVE)
+    );
+    println!(
+        "load average (1/5/15 min): {load_before} before, {load_after} after, on {} CPUs",
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    // A failed or timed-out exchange (10 s) makes the rates meaningless.
+    let errors: Vec<usize> = runs
+        .iter()
+        .map(|ms| ms.iter().map(|m| m.errors).sum())
+        .collect();
+    if errors.iter().any(|&e| e > 0) {
+        return Err(format!(
+            "the ceiling case had failed or timed-out exchanges: netsend {}, smbd {}, no-op ceiling {}",
+            errors[0], errors[1], errors[2]
+        ));
+    }
+    Ok([
+        runs[0].iter().map(|m| m.ok).sum(),
+        runs[1].iter().map(|m| m.ok).sum(),
+    ])
+}
+
 /// Medians of one case on both receivers.
 struct Row {
     case: String,
     netsend: [f64; 3],
     samba: [f64; 3],
-    ok: [usize; 2],
 }
 
-/// Runs the whole benchmark and prints the table.
-pub(crate) fn run_benchmark(count: usize, repeat: usize) -> Result<(), String> {
+/// What the receivers acknowledged, to check against what they hold.
+struct Acknowledged {
+    netsend: usize,
+    smbd: usize,
+    /// Text bytes of the messages smbd acknowledged.
+    smbd_bytes: usize,
+}
+
+/// Checks that every acknowledged message was delivered, on both sides:
+/// netsend's inbox (read with `cli`) holds as many messages, and smbd's
+/// message log as many bytes.
+fn check_delivery(
+    cli: &dyn Fn(&[&str]) -> Result<String, String>,
+    smb_log: &Path,
+    acked: &Acknowledged,
+) -> Result<(), String> {
+    let inbox = cli(&["inbox", "--json"])?;
+    let stored = serde_json::from_str::<Vec<serde_json::Value>>(&inbox)
+        .map_err(|e| e.to_string())?
+        .len();
+    let smb_bytes = std::fs::metadata(smb_log).map_or(0, |m| m.len() as usize);
+    println!(
+        "delivery: netsend acknowledged {}, inbox holds {stored}; smbd acknowledged {} messages, message log has {smb_bytes} of {} bytes",
+        acked.netsend, acked.smbd, acked.smbd_bytes
+    );
+    if stored != acked.netsend || smb_bytes != acked.smbd_bytes {
+        return Err("an acknowledged message is missing".into());
+    }
+    Ok(())
+}
+
+/// Runs the whole benchmark, or only its ceiling case, and prints the tables.
+pub(crate) fn run_benchmark(
+    count: usize,
+    repeat: usize,
+    ceiling_secs: u64,
+    only_ceiling: bool,
+) -> Result<(), String> {
     if !nix::unistd::geteuid().is_root() {
         return Err("run as root (network namespaces, ports 137-139)".into());
     }
@@ -293,6 +555,29 @@ pub(crate) fn run_benchmark(count: usize, repeat: usize) -> Result<(), String> {
         rss_kib(NETSEND.0, &["netsend"]),
         rss_kib(SAMBA.0, &["smbd", "nmbd", "smbd-notifyd", "cleanupd"]),
     );
+    let exe = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .with_file_name("netsend");
+    let cli = |args: &[&str]| {
+        let mut full = vec![exe.to_str().unwrap_or("netsend"), "--config"];
+        full.push(config.to_str().unwrap_or_default());
+        full.extend_from_slice(args);
+        sh(&full)
+    };
+    // The ceiling case first, before the other cases fill netsend's inbox.
+    let mut responder = Responder::start()?;
+    let [netsend_ok, smbd_ok] = ceiling_case(&mut responder, ceiling_secs, repeat)?;
+    drop(responder);
+    let mut acked = Acknowledged {
+        netsend: netsend_ok,
+        smbd: smbd_ok,
+        smbd_bytes: smbd_ok * CEILING_SIZE,
+    };
+    if only_ceiling {
+        check_delivery(&cli, &smb_log, &acked)?;
+        return cli(&["messenger", "stop"]).map(drop);
+    }
+    println!();
     let cases: [(&str, usize, usize); 3] = [
         ("multi 20 B, c=1", 20, 1),
         ("multi 20 B, c=16", 20, 16),
@@ -300,8 +585,6 @@ pub(crate) fn run_benchmark(count: usize, repeat: usize) -> Result<(), String> {
     ];
     let count_s = count.to_string();
     let mut rows = Vec::new();
-    let mut expected_smb_bytes = 0usize;
-    let mut netsend_ok = 0usize;
     for (case, size, conc) in cases {
         let (size_s, conc_s) = (size.to_string(), conc.to_string());
         let mut runs: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
@@ -321,17 +604,17 @@ pub(crate) fn run_benchmark(count: usize, repeat: usize) -> Result<(), String> {
                 median(ms.iter().map(|m| m.p99_ms).collect()),
             ]
         };
-        let ok = [
+        let ok: [usize; 2] = [
             runs[0].iter().map(|m| m.ok).sum(),
             runs[1].iter().map(|m| m.ok).sum(),
         ];
-        netsend_ok += ok[0];
-        expected_smb_bytes += ok[1] * size;
+        acked.netsend += ok[0];
+        acked.smbd += ok[1];
+        acked.smbd_bytes += ok[1] * size;
         rows.push(Row {
             case: case.to_owned(),
             netsend: pick(&runs[0]),
             samba: pick(&runs[1]),
-            ok,
         });
     }
     let mut queries: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
@@ -345,22 +628,6 @@ pub(crate) fn run_benchmark(count: usize, repeat: usize) -> Result<(), String> {
             ])?);
         }
     }
-    // Every acknowledged message must have been delivered, on both sides.
-    let exe = std::env::current_exe()
-        .map_err(|e| e.to_string())?
-        .with_file_name("netsend");
-    let cli = |args: &[&str]| {
-        let mut full = vec![exe.to_str().unwrap_or("netsend"), "--config"];
-        full.push(config.to_str().unwrap_or_default());
-        full.extend_from_slice(args);
-        sh(&full)
-    };
-    let inbox = cli(&["inbox", "--json"])?;
-    let stored = serde_json::from_str::<Vec<serde_json::Value>>(&inbox)
-        .map_err(|e| e.to_string())?
-        .len();
-    let smb_bytes = std::fs::metadata(&smb_log).map_or(0, |m| m.len() as usize);
-
     println!("netsend-bench: {count} messages per case and run, median of {repeat} runs");
     println!(
         "{:<32} {:>10} {:>8} {:>8} | {:>10} {:>8} {:>8} | {:>7}",
@@ -401,13 +668,7 @@ pub(crate) fn run_benchmark(count: usize, repeat: usize) -> Result<(), String> {
         "idle RSS: netsend {} KiB, smbd+nmbd (all processes) {} KiB",
         idle.0, idle.1
     );
-    println!(
-        "delivery: netsend acknowledged {netsend_ok}, inbox holds {stored}; smbd acknowledged {} messages, message log has {smb_bytes} of {expected_smb_bytes} bytes",
-        rows.iter().map(|r| r.ok[1]).sum::<usize>()
-    );
-    if stored != netsend_ok || smb_bytes != expected_smb_bytes {
-        return Err("an acknowledged message is missing".into());
-    }
+    check_delivery(&cli, &smb_log, &acked)?;
 
     cli(&["messenger", "stop"])?;
     users_case(&mut lan, dir.path(), repeat)?;

@@ -1,14 +1,17 @@
 //! `netsend-bench`: the same load against netsend and against Samba's smbd
 //! (message command writing a file), and name queries against netsend and nmbd,
-//! on a LAN of network namespaces (192.0.2.0/24 only), with medians and ratios.
+//! on a LAN of network namespaces (192.0.2.0/24 only), with medians and ratios,
+//! and the receive path's ceiling: the same load against a no-op responder.
 //!
 //! Run as root after `cargo build --release -p netsend-cli -p netsend-bench`:
 //! `target/release/netsend-bench --count 2000 --repeat 3`. The load generator is
 //! this binary re-run inside the client namespace (`load` and `queries`
-//! subcommands); every loop is bounded by `--count`.
+//! subcommands), and the responder this binary re-run on its own host (`noop`);
+//! every loop is bounded by `--count` or a duration.
 
 mod lan;
 mod load;
+mod noop;
 
 use clap::{Parser, Subcommand};
 
@@ -25,15 +28,23 @@ struct Cli {
     /// Runs per case; medians are reported.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
+    /// Seconds each receiver is loaded per run in the ceiling case.
+    #[arg(long, default_value_t = 4)]
+    ceiling_secs: u64,
+    /// Run only the ceiling case (netsend, smbd and the no-op responder).
+    #[arg(long)]
+    only_ceiling: bool,
 }
 
-/// Subcommands used inside the client namespace.
+/// Subcommands run inside the LAN's namespaces.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Send `count` messages to `target` (one TCP session each) and print JSON.
     Load(load::LoadArgs),
     /// Send `count` unicast name queries to `target` and print JSON.
     Queries(load::QueryArgs),
+    /// Answer `smbclient -M` exchanges, storing nothing (the ceiling).
+    Noop(noop::NoopArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,7 +52,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Some(Command::Load(args)) => load::run_load(&args),
         Some(Command::Queries(args)) => load::run_queries(&args),
-        None => lan::run_benchmark(cli.count, cli.repeat),
+        Some(Command::Noop(args)) => noop::run(&args).map_err(|e| e.to_string()),
+        None => lan::run_benchmark(cli.count, cli.repeat, cli.ceiling_secs, cli.only_ceiling),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
