@@ -364,29 +364,6 @@ impl Service {
         }
     }
 
-    /// Records a delivered message for `netsend status`; returns its id.
-    pub(crate) async fn record_sent(
-        &self,
-        owner: String,
-        report: &crate::control::SendReport,
-        from: &str,
-        text: &str,
-    ) -> Option<i64> {
-        let address = report
-            .address
-            .parse::<SocketAddr>()
-            .map_or_else(|_| report.address.clone(), |a| a.ip().to_string());
-        let op = crate::store::SentOp::Record {
-            owner,
-            to: report.to.clone(),
-            from: from.to_owned(),
-            address,
-            digest: netsend_proto::receipt::digest(text),
-            keep: self.config.sent.max_per_user,
-        };
-        self.inbox.sent_change(op).await.ok()
-    }
-
     /// Tells the host a directed message came from that it was shown or read
     /// (`[display] receipts`): a datagram on `\MAILSLOT\NETSEND\RECEIPT`
     /// to its datagram port. Broadcasts and local deliveries get none.
@@ -930,7 +907,10 @@ pub async fn run(
     }
     let control = UnixListener::from_std(listeners.control)
         .map_err(|e| StartError::State(state_dir.clone(), e.to_string()))?;
-    tasks.spawn(crate::control::server::serve(service.clone(), control));
+    tasks.spawn(crate::transport::control_socket::serve(
+        service.clone(),
+        control,
+    ));
     if let Some((listeners, key)) = remote {
         let principals = service
             .config

@@ -3,65 +3,17 @@
 //! alias at that host, marked as forwarded. The rules are in
 //! [`netsend_proto::forward`]: a forwarded copy is never forwarded again.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
-use netsend_proto::forward::{check_target, decide, forwarded_text, ForwardDecision};
+use netsend_proto::forward::{decide, forwarded_text, ForwardDecision};
 use netsend_wire::name::suffix;
-use netsend_wire::status::NetApiStatus;
 use netsend_wire::NetbiosName;
 
 use crate::admission::slots::TaskSlots;
 use crate::service::Service;
 use crate::store::StoredMessage;
 use netsend_proto::display::LogSafe;
-
-/// Sets (or with `host` `None` cancels) the forward of `alias`, refusing a
-/// target that is this host. `requester` is `None` for root.
-pub(crate) fn set(
-    service: &Service,
-    alias: &str,
-    host: Option<String>,
-    requester: Option<&str>,
-) -> Result<(), (NetApiStatus, String)> {
-    let mut table = service.aliases.lock().expect("alias table lock");
-    if let Some(host) = &host {
-        let own_names: Vec<String> = table.list().map(|a| a.name.clone()).collect();
-        let mut own_addresses: Vec<Ipv4Addr> =
-            service.interfaces.iter().map(|i| i.address).collect();
-        own_addresses.extend(
-            service
-                .session_addresses
-                .iter()
-                .filter_map(|a| match a.ip() {
-                    IpAddr::V4(ip) => Some(ip),
-                    IpAddr::V6(_) => None,
-                }),
-        );
-        check_target(host, &own_names, &own_addresses)
-            .map_err(|e| (NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
-        NetbiosName::with_code_page(host, suffix::MESSENGER, service.code_page)
-            .map(|_| ())
-            .or_else(|e| host.parse::<Ipv4Addr>().map(|_| ()).map_err(|_| e))
-            .map_err(|e| {
-                (
-                    NetApiStatus::ERROR_INVALID_PARAMETER,
-                    format!("host {host:?}: {e}"),
-                )
-            })?;
-    }
-    let verb = if host.is_some() {
-        "forward"
-    } else {
-        "cancel the forward of"
-    };
-    let host_text = host.clone().unwrap_or_default();
-    table
-        .set_forward(alias, host, requester)
-        .map_err(|code| (code, format!("cannot {verb} {alias:?}")))?;
-    tracing::info!(event = "forward_set", alias = %LogSafe(alias), host = %LogSafe(&host_text), "alias forward changed");
-    Ok(())
-}
 
 /// Our session service's addresses, with a wildcard bind expanded to every
 /// served interface.
