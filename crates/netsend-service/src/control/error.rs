@@ -119,6 +119,16 @@ pub(crate) enum ControlError {
 }
 
 impl ControlError {
+    /// A failed read of the inbox.
+    pub(crate) fn read(error: InboxError) -> Self {
+        Self::Read(Box::new(error))
+    }
+
+    /// A failed change to the store.
+    pub(crate) fn store(error: InboxError) -> Self {
+        Self::Store(Box::new(error))
+    }
+
     /// The NERR/Win32 status the control protocol answers this failure with.
     pub(crate) fn status(&self) -> NetApiStatus {
         match self {
@@ -146,18 +156,6 @@ impl ControlError {
             },
             Self::Store(_) => NetApiStatus::NERR_INTERNAL_ERROR,
         }
-    }
-}
-
-impl ControlError {
-    /// A failed read of the inbox.
-    pub(crate) fn read(error: InboxError) -> Self {
-        Self::Read(Box::new(error))
-    }
-
-    /// A failed change to the store.
-    pub(crate) fn store(error: InboxError) -> Self {
-        Self::Store(Box::new(error))
     }
 }
 

@@ -5,6 +5,7 @@ use netsend_proto::display::LogSafe;
 
 use crate::control::queue::{self, Entry};
 use crate::control::{Caller, Context, ControlError, Response, SendReport};
+use crate::outbound::send::SendFailure;
 use crate::store::SentOp;
 
 /// A directed message as the caller asked for it.
@@ -18,26 +19,59 @@ pub(crate) struct Letter {
     pub(crate) text: String,
 }
 
+/// `letter` as sent for its caller (the sender name and text they may
+/// use) and what became of sending it now.
+struct Attempt {
+    to: String,
+    from: String,
+    text: String,
+    outcome: Result<SendReport, SendFailure>,
+}
+
+impl Attempt {
+    /// Sends `letter` now, as `caller`.
+    async fn make(ctx: &Context<'_>, caller: &Caller, letter: Letter) -> Self {
+        let (from, text) = caller.sender_identity(letter.from, letter.text);
+        let to = letter.to;
+        let outcome = ctx
+            .outbound
+            .send(Some(caller.uid), to.clone(), from.clone(), text.clone())
+            .await;
+        Self {
+            to,
+            from,
+            text,
+            outcome,
+        }
+    }
+}
+
+/// The answer to a delivered message, recorded for `netsend status`.
+async fn delivered(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    mut report: SendReport,
+    from: &str,
+    text: &str,
+) -> Response {
+    report.receipt_id = record_sent(ctx, caller, &report, from, text).await;
+    Response::Sent(report)
+}
+
 /// Sends `letter` now.
 pub(crate) async fn send(
     ctx: &Context<'_>,
     caller: &Caller,
     letter: Letter,
 ) -> Result<Response, ControlError> {
-    let (from, text) = caller.sender_identity(letter.from, letter.text);
-    let to = letter.to;
-    let sent = ctx
-        .outbound
-        .send(Some(caller.uid), to.clone(), from.clone(), text.clone())
-        .await;
-    match sent {
-        Ok(mut report) => {
-            tracing::info!(event = "send", from = %LogSafe(&from), to = %LogSafe(&report.to), peer = %report.address, transport = "session", "message sent");
-            report.receipt_id = record_sent(ctx, caller, &report, &from, &text).await;
-            Ok(Response::Sent(report))
+    let attempt = Attempt::make(ctx, caller, letter).await;
+    match attempt.outcome {
+        Ok(report) => {
+            tracing::info!(event = "send", from = %LogSafe(&attempt.from), to = %LogSafe(&report.to), peer = %report.address, transport = "session", "message sent");
+            Ok(delivered(ctx, caller, report, &attempt.from, &attempt.text).await)
         }
         Err(e) => {
-            tracing::info!(event = "send", from = %LogSafe(&from), to = %LogSafe(&to), reason = %LogSafe(&e), transport = "session", "message not sent");
+            tracing::info!(event = "send", from = %LogSafe(&attempt.from), to = %LogSafe(&attempt.to), reason = %LogSafe(&e), transport = "session", "message not sent");
             Err(e.into())
         }
     }
@@ -58,22 +92,14 @@ pub(crate) async fn send_queued(
         q.expire_minutes,
         q.max_expire_minutes,
     )?;
-    let (from, text) = caller.sender_identity(letter.from, letter.text);
-    let to = letter.to;
-    let sent = ctx
-        .outbound
-        .send(Some(caller.uid), to.clone(), from.clone(), text.clone())
-        .await;
-    match sent {
-        Ok(mut report) => {
-            report.receipt_id = record_sent(ctx, caller, &report, &from, &text).await;
-            Ok(Response::Sent(report))
-        }
+    let attempt = Attempt::make(ctx, caller, letter).await;
+    match attempt.outcome {
+        Ok(report) => Ok(delivered(ctx, caller, report, &attempt.from, &attempt.text).await),
         Err(e) if netsend_proto::queue::is_transient(e.status().0) => {
             let entry = Entry {
-                to,
-                from,
-                text,
+                to: attempt.to,
+                from: attempt.from,
+                text: attempt.text,
                 minutes,
             };
             queue::enqueue(ctx, caller, entry, e).await
