@@ -30,6 +30,8 @@ pub mod protocol;
 mod queue;
 mod send;
 mod status;
+#[cfg(test)]
+mod tests;
 mod users;
 
 pub(crate) use caller::Caller;
