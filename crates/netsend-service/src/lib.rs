@@ -4,9 +4,10 @@
 //! # Layout
 //! - [`config`]: the TOML configuration and its defaults.
 //! - [`service`]: start-up, the shared state and the shutdown path.
-//! - `transport`: the listeners (TCP 139, UDP 137, UDP 138, the remote-call
-//!   channel): accept, caps and framing.
-//! - [`control`]: the control protocol and its server.
+//! - `transport`: the listeners (TCP 139, UDP 137, UDP 138, the control
+//!   socket, the remote-call channel): accept, caps and framing.
+//! - [`control`]: the control protocol and its handlers, one file per
+//!   request family.
 //! - `admission`: per-source caps and the counted drop reasons.
 //! - [`naming`]: the alias table and the registrar that defends our names.
 //! - [`outbound`]: name resolution and the client side of a directed message.
