@@ -1,7 +1,7 @@
 //! The control socket's requests: the protocol shared with clients
 //! ([`protocol`], re-exported here) and the handlers that answer it.
 //!
-//! [`dispatch`] takes a typed [`Request`] from a [`Caller`] to the handler
+//! `dispatch` takes a typed [`Request`] from a `Caller` to the handler
 //! of its family, each in its own file and each returning
 //! `Result<Response, ControlError>`:
 //!
