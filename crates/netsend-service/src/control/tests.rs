@@ -706,3 +706,56 @@ async fn a_remote_administrator_runs_only_what_netapi32_offers_remotely() {
         Some("administrators:192.0.2.30")
     );
 }
+
+#[tokio::test]
+async fn a_search_finds_the_callers_matching_messages_and_a_bad_one_is_refused() {
+    let host = Host::new(config());
+    let lunch = host.deliver(Some("alice"), "lunch at noon?").await;
+    host.deliver(Some("alice"), "the build is green").await;
+    host.deliver(Some("bob"), "lunch for bob").await;
+    let search = |text: &str| Request::InboxList {
+        unread_only: false,
+        after_id: None,
+        limit: 10,
+        search: Some(text.into()),
+        wait_ms: 0,
+    };
+    assert_eq!(ids(host.ask(&alice(), search("lunch")).await), [lunch]);
+    let (code, detail) = refusal(host.ask(&alice(), search("a\0b")).await);
+    assert_eq!(code, NetApiStatus::ERROR_INVALID_PARAMETER);
+    assert_eq!(detail, "search text holds a NUL character");
+}
+
+#[test]
+fn a_failed_read_answers_by_its_kind_and_a_failed_change_is_internal() {
+    use super::ControlError;
+    use crate::store::InboxError;
+    let search = || InboxError::Search(netsend_proto::search::SearchError::Nul);
+    let cases = [
+        (
+            ControlError::read(search()),
+            NetApiStatus::ERROR_INVALID_PARAMETER,
+        ),
+        (
+            ControlError::read(InboxError::TooSlow),
+            NetApiStatus::ERROR_REQ_NOT_ACCEP,
+        ),
+        (
+            ControlError::read(InboxError::Closed),
+            NetApiStatus::NERR_INTERNAL_ERROR,
+        ),
+        (
+            ControlError::store(search()),
+            NetApiStatus::NERR_INTERNAL_ERROR,
+        ),
+        (
+            ControlError::store(InboxError::TooSlow),
+            NetApiStatus::NERR_INTERNAL_ERROR,
+        ),
+    ];
+    for (error, status) in cases {
+        let text = error.to_string();
+        let (code, detail) = refusal(error.into());
+        assert_eq!((code, detail), (status, text));
+    }
+}
