@@ -816,13 +816,12 @@ fn start_foreground(config: Config) -> Result<(), Failure> {
         .build()
         .map_err(|e| fail(e.to_string()))?;
     runtime.block_on(async move {
-        let listeners =
-            netsend_service::service::Listeners::bind(&config).map_err(|e| match e {
-                netsend_service::service::StartError::AlreadyRunning(_) => {
-                    Failure::new(NetApiStatus::NERR_MSG_ALREADY_STARTED, e.to_string())
-                }
-                e => fail(e.to_string()),
-            })?;
+        let listeners = netsend_service::start::Listeners::bind(&config).map_err(|e| match e {
+            netsend_service::start::StartError::AlreadyRunning(_) => {
+                Failure::new(NetApiStatus::NERR_MSG_ALREADY_STARTED, e.to_string())
+            }
+            e => fail(e.to_string()),
+        })?;
         let session: Vec<String> = listeners
             .session_addresses()
             .iter()
@@ -840,10 +839,23 @@ fn start_foreground(config: Config) -> Result<(), Failure> {
             names.join(","),
             config.control_socket.display()
         );
-        netsend_service::service::run(config, listeners, move || {
-            println!("{ready}");
-            let _ = std::io::stdout().flush();
-        })
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| fail(format!("cannot watch SIGTERM: {e}")))?;
+        let stop = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        };
+        netsend_service::start::run(
+            config,
+            listeners,
+            move || {
+                println!("{ready}");
+                let _ = std::io::stdout().flush();
+            },
+            stop,
+        )
         .await
         .map_err(|e| fail(e.to_string()))
     })

@@ -706,11 +706,19 @@ const fn default_sender_messages_per_minute() -> u32 {
 const fn default_sender_message_burst() -> u32 {
     30
 }
+/// Default for the most aliases the table holds (Windows allowed 256 per LANA);
+/// `limits.max_aliases` changes it.
+pub const MAX_ALIASES: usize = 256;
+
+/// Default for the most aliases one user other than root may add;
+/// `limits.max_aliases_per_user` changes it.
+pub const MAX_ALIASES_PER_USER: usize = 16;
+
 const fn default_max_aliases() -> usize {
-    crate::naming::aliases::MAX_ALIASES
+    MAX_ALIASES
 }
 const fn default_max_aliases_per_user() -> usize {
-    crate::naming::aliases::MAX_ALIASES_PER_USER
+    MAX_ALIASES_PER_USER
 }
 const fn default_max_connections_per_source() -> usize {
     32
@@ -834,7 +842,9 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks every value (done by [`Self::load`]; again before binding, for a
+    /// configuration built in code).
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, e: String| ConfigError::Invalid(key.to_owned(), e);
         NetbiosName::with_code_page(&self.computer_name, 0, self.code_page)
             .map_err(|e| invalid("computer_name", e.to_string()))?;

@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML configuration and its defaults.
-//! - [`service`]: start-up, the shared state and the shutdown path.
+//! - [`start`]: binding, building every component in one place, running the
+//!   drivers, and the stop; [`shutdown`]: the stop signal and task tracker.
+//! - [`service`]: the components handed to the drivers.
 //! - `transport`: the listeners (TCP 139, UDP 137, UDP 138, the control
 //!   socket, the remote-call channel): accept, caps and framing.
 //! - [`control`]: the control protocol and its handlers, one file per
@@ -31,6 +33,8 @@ pub mod naming;
 pub mod outbound;
 pub mod remote;
 pub mod service;
+pub mod shutdown;
+pub mod start;
 pub mod store;
 pub mod system;
 mod transport;

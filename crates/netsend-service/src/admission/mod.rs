@@ -1,5 +1,184 @@
-//! Who may reach the service: per-source connection caps and the counted
-//! reasons for what was dropped.
+//! Who may reach the service and how much: the anti-spam policy's verdicts
+//! (made in `netsend_proto::policy`), per-source connection caps, and the
+//! counted reasons for what was dropped.
 
 pub(crate) mod drops;
 pub(crate) mod slots;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use netsend_proto::policy::{DropReason, Policy, Refusal, Source};
+
+use crate::system::host::Host;
+
+/// One TCP session counted against its source; released on drop.
+pub(crate) type SessionSlot = slots::CountedSlot<Source>;
+
+/// The admission component: the policy, the per-source session table and
+/// the drop counters.
+pub(crate) struct Admission {
+    /// Allow/deny lists and rate limits per source and per claimed sender.
+    policy: Mutex<Policy>,
+    /// Messages, connections and name demands dropped since start, by reason.
+    drops: Arc<drops::Drops>,
+    /// Open TCP sessions per source (an address, or a local user), at most
+    /// `[limits] max_connections_per_source` each.
+    connections: slots::OpenTable<Source>,
+    /// The local end of each of our own connections to our session service
+    /// that carries a local user's message, with that user's uid.
+    local_senders: Mutex<HashMap<SocketAddr, u32>>,
+    /// Which addresses are this host and on its links.
+    host: Arc<Host>,
+}
+
+impl Admission {
+    /// Admission under `policy`, counting drops in `drops`.
+    pub(crate) fn new(
+        policy: Policy,
+        drops: Arc<drops::Drops>,
+        max_connections_per_source: usize,
+        host: Arc<Host>,
+    ) -> Self {
+        Self {
+            policy: Mutex::new(policy),
+            drops,
+            connections: slots::OpenTable::new(max_connections_per_source),
+            local_senders: Mutex::default(),
+            host,
+        }
+    }
+
+    /// What a connection from `peer` counts against: the local user whose
+    /// message we are carrying on it, or else its address.
+    fn source_of(&self, peer: SocketAddr) -> Source {
+        let local = self.local_senders.lock().expect("local sender lock");
+        local
+            .get(&peer)
+            .map_or(Source::Address(peer.ip()), |&uid| Source::LocalUser(uid))
+    }
+
+    /// Records that the connection from `local` (to our own session
+    /// service) carries a message of the local user `uid`, until the guard
+    /// is dropped.
+    pub(crate) fn local_sender(self: &Arc<Self>, local: SocketAddr, uid: u32) -> LocalSender {
+        self.local_senders
+            .lock()
+            .expect("local sender lock")
+            .insert(local, uid);
+        LocalSender {
+            admission: self.clone(),
+            local,
+        }
+    }
+
+    /// Whether `peer` may deliver one more message claiming `from` now;
+    /// counts and logs a drop.
+    pub(crate) fn admit(&self, peer: SocketAddr, from: &str) -> bool {
+        let source = self.source_of(peer);
+        let verdict = self
+            .policy
+            .lock()
+            .expect("policy lock")
+            .admit(Instant::now(), source, from);
+        self.verdict(verdict, peer, from)
+    }
+
+    /// [`Self::admit`] for a MESSNGR datagram, which also takes from the
+    /// budget all datagram sources share.
+    pub(crate) fn admit_datagram(&self, peer: SocketAddr, from: &str) -> bool {
+        let verdict = self.policy.lock().expect("policy lock").admit_datagram(
+            Instant::now(),
+            peer.ip(),
+            from,
+        );
+        self.verdict(verdict, peer, from)
+    }
+
+    /// Whether a datagram from `peer` that carries no message (a receipt)
+    /// may be taken: its address is not denied. Counts and logs a drop.
+    pub(crate) fn admit_address(&self, peer: SocketAddr) -> bool {
+        if self
+            .policy
+            .lock()
+            .expect("policy lock")
+            .admits_address(peer.ip())
+        {
+            return true;
+        }
+        self.count_drop(DropReason::DeniedAddress, peer, "", Duration::ZERO);
+        false
+    }
+
+    /// Whether a node status request from `peer` is answered now; it is
+    /// on-link when it is this host or on the subnet of a served interface.
+    pub(crate) fn admit_status(&self, peer: SocketAddr) -> bool {
+        let on_link = self.host.is_on_link(peer.ip());
+        self.policy
+            .lock()
+            .expect("policy lock")
+            .admit_status(Instant::now(), peer.ip(), on_link)
+    }
+
+    fn verdict(&self, verdict: Result<(), Refusal>, peer: SocketAddr, from: &str) -> bool {
+        match verdict {
+            Ok(()) => true,
+            Err(refusal) => {
+                self.count_drop(refusal.reason, peer, from, refusal.retry_after);
+                false
+            }
+        }
+    }
+
+    /// Counts a drop and writes its log line (structured: reason, peer,
+    /// source, sender).
+    pub(crate) fn count_drop(
+        &self,
+        reason: DropReason,
+        peer: SocketAddr,
+        from: &str,
+        retry_after: Duration,
+    ) {
+        // What the drop was counted against: the address, or a local user.
+        let source = self.source_of(peer).to_string();
+        self.drops
+            .count(reason, peer, &source, from, retry_after, 1);
+    }
+
+    /// Drops counted since start, by reason (every reason listed).
+    pub(crate) fn drop_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        self.drops.counts()
+    }
+
+    /// Takes a session slot for `peer`, or `None` (counted and logged) when
+    /// the address is denied or already holds its share of sessions.
+    pub(crate) fn open_session(&self, peer: SocketAddr) -> Option<SessionSlot> {
+        if !self.admit_address(peer) {
+            return None;
+        }
+        let slot = self.connections.take(self.source_of(peer));
+        if slot.is_none() {
+            self.count_drop(DropReason::SourceConnections, peer, "", Duration::ZERO);
+        }
+        slot
+    }
+}
+
+/// A local user's connection to our own session service, known by its
+/// local end (see [`Admission::local_sender`]); forgotten when dropped.
+pub(crate) struct LocalSender {
+    admission: Arc<Admission>,
+    local: SocketAddr,
+}
+
+impl Drop for LocalSender {
+    fn drop(&mut self) {
+        self.admission
+            .local_senders
+            .lock()
+            .expect("local sender lock")
+            .remove(&self.local);
+    }
+}

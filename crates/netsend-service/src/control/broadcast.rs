@@ -28,7 +28,7 @@ pub(crate) async fn broadcast(
         .domain
         .unwrap_or_else(|| ctx.config.workgroup.clone());
     let datagrams = ctx
-        .outbound
+        .network
         .broadcast(domain.clone(), from, text, request.split)
         .await?;
     Ok(Response::Broadcast {

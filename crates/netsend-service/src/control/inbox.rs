@@ -54,7 +54,6 @@ async fn list_or_wait(
 ) -> Result<Vec<StoredMessage>, InboxError> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut stored = ctx.inbox.watch_stored();
-    let mut stop = ctx.daemon.stop_signal();
     loop {
         // Seen before listing, so a message stored meanwhile wakes us.
         stored.borrow_and_update();
@@ -65,7 +64,7 @@ async fn list_or_wait(
         tokio::select! {
             changed = stored.changed() => if changed.is_err() { return Ok(messages) },
             () = tokio::time::sleep_until(deadline) => return Ok(messages),
-            _ = stop.changed() => return Ok(messages),
+            () = ctx.shutdown.cancelled() => return Ok(messages),
         }
     }
 }
@@ -97,7 +96,7 @@ pub(crate) async fn read(
     let first = first_receipt(ctx, id, |m| m.read_at).await;
     let _ = ctx.inbox.mark_read(id, user).await;
     if first {
-        ctx.outbound.send_receipt(&message, ReceiptState::Read);
+        ctx.network.send_receipt(&message, ReceiptState::Read);
     }
     // Answer with the receipt times just recorded.
     let marked = ctx.inbox.get(id, user).await;
@@ -122,7 +121,7 @@ pub(crate) async fn shown(
     }
     let message = ctx.inbox.get(id, None).await.ok().flatten();
     if let Some(m) = message.filter(|_| first) {
-        ctx.outbound.send_receipt(&m, ReceiptState::Shown);
+        ctx.network.send_receipt(&m, ReceiptState::Shown);
     }
     Ok(Response::Ok)
 }

@@ -73,7 +73,7 @@ pub(crate) async fn add(
         }
         Err(status) => return Err(refused(status)),
     };
-    let netbios = NetbiosName::with_code_page(&alias.name, suffix::MESSENGER, ctx.code_page)
+    let netbios = NetbiosName::with_code_page(&alias.name, suffix::MESSENGER, ctx.config.code_page)
         .map_err(|_| refused(NetApiStatus::ERROR_INVALID_PARAMETER))?;
     match ctx.registrar.register_and_wait(netbios).await {
         Ok(()) => Ok(Response::Ok),
@@ -109,7 +109,8 @@ pub(crate) fn delete(
         name,
         status,
     })?;
-    if let Ok(n) = NetbiosName::with_code_page(&alias.name, suffix::MESSENGER, ctx.code_page) {
+    if let Ok(n) = NetbiosName::with_code_page(&alias.name, suffix::MESSENGER, ctx.config.code_page)
+    {
         ctx.registrar.release(&n);
     }
     Ok(Response::Ok)
@@ -127,13 +128,21 @@ pub(crate) fn forward(
     let mut table = ctx.aliases.lock().expect("alias table lock");
     if let Some(host) = &host {
         let own_names: Vec<String> = table.list().map(|a| a.name.clone()).collect();
-        let mut own_addresses: Vec<Ipv4Addr> = ctx.interfaces.iter().map(|i| i.address).collect();
-        own_addresses.extend(ctx.session_addresses.iter().filter_map(|a| match a.ip() {
-            IpAddr::V4(ip) => Some(ip),
-            IpAddr::V6(_) => None,
-        }));
+        let mut own_addresses: Vec<Ipv4Addr> =
+            ctx.host.interfaces.iter().map(|i| i.address).collect();
+        own_addresses.extend(
+            ctx.host
+                .session_addresses
+                .iter()
+                .filter_map(|a| match a.ip() {
+                    IpAddr::V4(ip) => Some(ip),
+                    IpAddr::V6(_) => None,
+                }),
+        );
         netsend_proto::forward::check_target(host, &own_names, &own_addresses)?;
-        if let Err(reason) = NetbiosName::with_code_page(host, suffix::MESSENGER, ctx.code_page) {
+        if let Err(reason) =
+            NetbiosName::with_code_page(host, suffix::MESSENGER, ctx.config.code_page)
+        {
             if host.parse::<Ipv4Addr>().is_err() {
                 return Err(ControlError::ForwardHost {
                     host: host.clone(),

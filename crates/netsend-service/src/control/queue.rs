@@ -36,7 +36,8 @@ pub(crate) async fn enqueue(
             .unwrap_or(i64::MAX / 60_000)
             .saturating_mul(60_000),
     );
-    let next_try = match ctx.retry.after_failure(now, 1, expires_at) {
+    let rules = crate::outbound::queue::retry_rules(&ctx.config.queue);
+    let next_try = match rules.after_failure(now, 1, expires_at) {
         AfterFailure::RetryAt(t) => t,
         AfterFailure::Expire => expires_at,
     };

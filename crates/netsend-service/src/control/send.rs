@@ -34,7 +34,7 @@ impl Attempt {
         let (from, text) = caller.sender_identity(letter.from, letter.text);
         let to = letter.to;
         let outcome = ctx
-            .outbound
+            .network
             .send(Some(caller.uid), to.clone(), from.clone(), text.clone())
             .await;
         Self {

@@ -10,16 +10,17 @@ pub(crate) async fn status(ctx: &Context<'_>) -> Result<Response, ControlError> 
             .map(ToString::to_string)
             .collect::<Vec<_>>()
     };
-    let drops = ctx.daemon.drop_counts();
+    let host = ctx.host;
+    let drops = ctx.admission.drop_counts();
     Ok(Response::Status(StatusInfo {
         computer_name: ctx.config.computer_name.clone(),
         workgroup: ctx.config.workgroup.clone(),
         pid: std::process::id(),
-        session_addresses: texts(ctx.session_addresses),
-        name_addresses: texts(ctx.name_addresses),
+        session_addresses: texts(&host.session_addresses),
+        name_addresses: texts(&host.name_addresses),
         messages: ctx.inbox.count().await.unwrap_or(0),
-        remote_addresses: texts(ctx.remote_addresses),
-        remote_key: ctx.remote_key.map(str::to_owned),
+        remote_addresses: texts(&host.remote_addresses),
+        remote_key: host.remote_key.clone(),
         dropped: drops.values().sum(),
         drops,
     }))
@@ -28,6 +29,6 @@ pub(crate) async fn status(ctx: &Context<'_>) -> Result<Response, ControlError> 
 /// Stops the service, when the caller may.
 pub(crate) fn stop(ctx: &Context<'_>, caller: &Caller) -> Result<Response, ControlError> {
     caller.may_stop()?;
-    ctx.daemon.request_stop();
+    ctx.shutdown.request();
     Ok(Response::Ok)
 }

@@ -1,24 +1,26 @@
 //! The handlers tested in-process, as hickory-dns tests its server: real
 //! components (a SQLite inbox in a temporary directory, an alias table
-//! persisted there, a registrar with no segments, the drop counters) and a
-//! host with no network, where no name answers and no interface broadcasts.
+//! persisted there, a registrar with no segments, admission with its drop
+//! counters, the shutdown) and a network where no name answers and no
+//! interface broadcasts.
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use netsend_proto::receipt::ReceiptState;
 use netsend_wire::status::NetApiStatus;
-use tokio::sync::watch;
 
-use super::context::{Daemon, Outbound, Pending};
+use super::context::{Network, Pending};
 use super::{dispatch, dispatch_remote, Caller, Context, Request, Response, SendReport};
 use crate::admission::drops::Drops;
+use crate::admission::Admission;
 use crate::config::Config;
 use crate::naming::aliases::AliasTable;
 use crate::naming::registrar::Registrar;
 use crate::outbound::send::SendFailure;
+use crate::shutdown::Shutdown;
 use crate::store::{Inbox, InboxHandle, NewMessage, StoredMessage, Transport};
+use crate::system::host::Host;
 
 /// A directed send as the network was asked for it: uid, to, from, text.
 type Sent = (Option<u32>, String, String, String);
@@ -34,7 +36,7 @@ struct Offline {
     receipts: Mutex<Vec<(i64, ReceiptState)>>,
 }
 
-impl Outbound for Offline {
+impl Network for Offline {
     fn send(
         &self,
         uid: Option<u32>,
@@ -76,39 +78,20 @@ impl Outbound for Offline {
     }
 }
 
-/// The service's counters and stop signal.
-struct Running {
-    drops: Drops,
-    stop: watch::Sender<bool>,
-}
-
-impl Daemon for Running {
-    fn drop_counts(&self) -> BTreeMap<String, u64> {
-        self.drops.counts()
-    }
-
-    fn request_stop(&self) {
-        let _ = self.stop.send(true);
-    }
-
-    fn stop_signal(&self) -> watch::Receiver<bool> {
-        self.stop.subscribe()
-    }
-}
-
 /// One host's components, as the service builds them.
-struct Host {
+struct Components {
     _dir: tempfile::TempDir,
     config: Config,
+    host: Arc<Host>,
     inbox: InboxHandle,
     aliases: Mutex<AliasTable>,
     registrar: Registrar,
-    session_addresses: Vec<SocketAddr>,
+    admission: Admission,
+    shutdown: Shutdown,
     network: Offline,
-    running: Running,
 }
 
-impl Host {
+impl Components {
     fn new(config: Config) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let inbox = Inbox::open(&dir.path().join("inbox.db"), config.limits.inbox_quota).unwrap();
@@ -123,40 +106,42 @@ impl Host {
             config.names.registration(),
             Arc::new(Drops::default()),
         );
+        let host = Arc::new(Host {
+            interfaces: Vec::new(),
+            session_addresses: vec![SocketAddr::from((Ipv4Addr::new(192, 0, 2, 10), 139))],
+            name_addresses: Vec::new(),
+            remote_addresses: Vec::new(),
+            remote_key: None,
+        });
+        let admission = Admission::new(
+            config.policy().unwrap(),
+            Arc::new(Drops::default()),
+            config.limits.max_connections_per_source,
+            host.clone(),
+        );
         Self {
             _dir: dir,
             config,
+            host,
             inbox,
             aliases: Mutex::new(aliases),
             registrar,
-            session_addresses: vec![SocketAddr::from((Ipv4Addr::new(192, 0, 2, 10), 139))],
+            admission,
+            shutdown: Shutdown::new(),
             network: Offline::default(),
-            running: Running {
-                drops: Drops::default(),
-                stop: watch::channel(false).0,
-            },
         }
     }
 
     fn context(&self) -> Context<'_> {
-        let q = &self.config.queue;
         Context {
             config: &self.config,
-            code_page: self.config.code_page,
+            host: &self.host,
             inbox: &self.inbox,
             aliases: &self.aliases,
             registrar: &self.registrar,
-            interfaces: &[],
-            session_addresses: &self.session_addresses,
-            name_addresses: &[],
-            remote_addresses: &[],
-            remote_key: None,
-            retry: netsend_proto::queue::RetryRules {
-                first: std::time::Duration::from_secs(q.retry_secs.max(1)),
-                longest: std::time::Duration::from_secs(q.max_retry_secs.max(1)),
-            },
-            outbound: &self.network,
-            daemon: &self.running,
+            admission: &self.admission,
+            shutdown: &self.shutdown,
+            network: &self.network,
         }
     }
 
@@ -227,7 +212,7 @@ fn ids(response: Response) -> Vec<i64> {
 
 #[tokio::test]
 async fn a_user_reads_their_own_messages_and_no_one_elses() {
-    let host = Host::new(config());
+    let host = Components::new(config());
     let for_alice = host.deliver(Some("alice"), "for alice").await;
     let shared = host.deliver(None, "for everyone").await;
 
@@ -272,7 +257,7 @@ async fn a_user_reads_their_own_messages_and_no_one_elses() {
 
 #[tokio::test]
 async fn deleting_takes_only_the_callers_messages() {
-    let host = Host::new(config());
+    let host = Components::new(config());
     let for_alice = host.deliver(Some("alice"), "one").await;
     let for_bob = host.deliver(Some("bob"), "two").await;
     let delete = |ids: Vec<i64>| Request::InboxDelete { ids, read: false };
@@ -298,7 +283,7 @@ async fn deleting_takes_only_the_callers_messages() {
 
 #[tokio::test]
 async fn a_page_is_capped_and_a_waiting_list_ends_at_its_deadline_or_a_new_message() {
-    let host = Host::new(config());
+    let host = Components::new(config());
     let mut last = 0;
     for i in 0..super::MAX_PAGE + 5 {
         last = host.deliver(Some("alice"), &format!("message {i}")).await;
@@ -342,7 +327,7 @@ async fn a_page_is_capped_and_a_waiting_list_ends_at_its_deadline_or_a_new_messa
 async fn an_unreachable_message_is_queued_up_to_the_users_share() {
     let mut config = config();
     config.queue.max_per_user = 2;
-    let host = Host::new(config);
+    let host = Components::new(config);
     let queued = |to: &str| Request::SendQueued {
         to: to.into(),
         from: None,
@@ -420,7 +405,7 @@ async fn an_unreachable_message_is_queued_up_to_the_users_share() {
 
 #[tokio::test]
 async fn a_failed_send_answers_its_nerr_code_and_a_claimed_name_is_marked() {
-    let host = Host::new(config());
+    let host = Components::new(config());
     let send = |from: Option<&str>| Request::Send {
         to: "NOBODY".into(),
         from: from.map(str::to_owned),
@@ -456,7 +441,7 @@ async fn only_root_and_the_broadcast_group_send_to_many() {
         .expect("a daemon group");
     let mut config = config();
     config.broadcast_group = "daemon".into();
-    let host = Host::new(config);
+    let host = Components::new(config);
     let broadcast = Request::Broadcast {
         domain: None,
         from: None,
@@ -507,7 +492,7 @@ async fn only_root_and_the_broadcast_group_send_to_many() {
 async fn aliases_are_added_and_deleted_by_their_owner_within_the_users_share() {
     let mut config = config();
     config.limits.max_aliases_per_user = 1;
-    let host = Host::new(config);
+    let host = Components::new(config);
     let add = |name: &str| Request::NameAdd { name: name.into() };
     let del = |name: &str| Request::NameDel { name: name.into() };
 
@@ -554,7 +539,7 @@ async fn aliases_are_added_and_deleted_by_their_owner_within_the_users_share() {
 
 #[tokio::test]
 async fn only_root_adds_the_login_name_of_another_account() {
-    let host = Host::new(config());
+    let host = Components::new(config());
     let daemon = Caller::named(1, 1, "daemon".into());
     let (code, detail) = refusal(
         host.ask(
@@ -590,7 +575,7 @@ async fn only_root_adds_the_login_name_of_another_account() {
 
 #[tokio::test]
 async fn a_forward_is_set_by_the_aliases_owner_and_never_to_this_host() {
-    let host = Host::new(config());
+    let host = Components::new(config());
     host.ask(
         &alice(),
         Request::NameAdd {
@@ -637,7 +622,7 @@ async fn a_forward_is_set_by_the_aliases_owner_and_never_to_this_host() {
 
 #[tokio::test]
 async fn status_counts_the_inbox_and_only_root_stops() {
-    let host = Host::new(config());
+    let host = Components::new(config());
     host.deliver(Some("alice"), "one").await;
     host.deliver(None, "two").await;
     let Response::Status(status) = host.ask(&bob(), Request::Status).await else {
@@ -653,21 +638,20 @@ async fn status_counts_the_inbox_and_only_root_stops() {
         netsend_proto::policy::DropReason::ALL.len()
     );
 
-    let stopped = host.running.stop_signal();
     let (code, detail) = refusal(host.ask(&alice(), Request::Stop).await);
     assert_eq!(code, NetApiStatus::ERROR_ACCESS_DENIED);
     assert_eq!(detail, "only root may stop the messenger service");
-    assert!(!*stopped.borrow());
+    assert!(!host.shutdown.is_stopping());
     assert!(matches!(
         host.ask(&root(), Request::Stop).await,
         Response::Ok
     ));
-    assert!(*stopped.borrow());
+    assert!(host.shutdown.is_stopping());
 }
 
 #[tokio::test]
 async fn a_remote_administrator_runs_only_what_netapi32_offers_remotely() {
-    let host = Host::new(config());
+    let host = Components::new(config());
     let id = host.deliver(Some("alice"), "private").await;
     let ctx = host.context();
     let (code, detail) =
@@ -709,7 +693,7 @@ async fn a_remote_administrator_runs_only_what_netapi32_offers_remotely() {
 
 #[tokio::test]
 async fn a_search_finds_the_callers_matching_messages_and_a_bad_one_is_refused() {
-    let host = Host::new(config());
+    let host = Components::new(config());
     let lunch = host.deliver(Some("alice"), "lunch at noon?").await;
     host.deliver(Some("alice"), "the build is green").await;
     host.deliver(Some("bob"), "lunch for bob").await;

@@ -28,7 +28,7 @@ pub(crate) async fn send_users(
     let slots = Arc::new(tokio::sync::Semaphore::new(USERS_FAN_OUT));
     let mut sends = tokio::task::JoinSet::new();
     for (i, person) in people.into_iter().enumerate() {
-        let sent = ctx.outbound.send_to_session(
+        let sent = ctx.network.send_to_session(
             Some(caller.uid),
             person.user.clone(),
             person.client,

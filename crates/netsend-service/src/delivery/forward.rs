@@ -19,11 +19,12 @@ use netsend_proto::display::LogSafe;
 /// served interface.
 fn own_session_addresses(service: &Service) -> Vec<SocketAddrV4> {
     let mut own = Vec::new();
-    for address in &service.session_addresses {
+    for address in &service.host.session_addresses {
         let SocketAddr::V4(a) = address else { continue };
         if a.ip().is_unspecified() {
             own.extend(
                 service
+                    .host
                     .interfaces
                     .iter()
                     .map(|i| SocketAddrV4::new(i.address, a.port())),
@@ -50,6 +51,7 @@ pub(crate) fn slots() -> TaskSlots {
 /// of the service's forward slots.
 pub(crate) fn start(service: &Arc<Service>, message: StoredMessage) {
     let forwarded = service
+        .naming
         .aliases
         .lock()
         .expect("alias table lock")
@@ -71,22 +73,26 @@ pub(crate) fn start(service: &Arc<Service>, message: StoredMessage) {
 /// Sends a stored message on when its alias is forwarded; logs the outcome.
 async fn forward(service: &Arc<Service>, message: &StoredMessage) {
     let host = {
-        let table = service.aliases.lock().expect("alias table lock");
+        let table = service.naming.aliases.lock().expect("alias table lock");
         match table.forward_of(&message.to) {
             Some(h) => h.to_owned(),
             None => return,
         }
     };
-    let deadline = crate::outbound::send::Deadline::start(service);
+    let deadline = crate::outbound::send::Deadline::start(&service.outbound);
     let port = service.config.network.session_port;
     let target = match host.parse::<Ipv4Addr>() {
         Ok(ip) => Ok(SocketAddr::V4(SocketAddrV4::new(ip, port))),
-        Err(_) => match NetbiosName::with_code_page(&host, suffix::MESSENGER, service.code_page) {
-            Ok(name) => crate::outbound::send::resolve(service, &name, deadline).await,
-            Err(e) => Err(crate::outbound::send::SendFailure::InvalidParameter(
-                e.to_string(),
-            )),
-        },
+        Err(_) => {
+            match NetbiosName::with_code_page(&host, suffix::MESSENGER, service.config.code_page) {
+                Ok(name) => {
+                    crate::outbound::send::resolve(&service.outbound, &name, deadline).await
+                }
+                Err(e) => Err(crate::outbound::send::SendFailure::InvalidParameter(
+                    e.to_string(),
+                )),
+            }
+        }
     };
     let target = match target {
         Ok(SocketAddr::V4(t)) => t,
@@ -107,7 +113,7 @@ async fn forward(service: &Arc<Service>, message: &StoredMessage) {
     let computer = service.config.computer_name.to_uppercase();
     let text = forwarded_text(&computer, &message.text);
     match crate::outbound::send::send_to_address(
-        service,
+        &service.outbound,
         &message.to,
         SocketAddr::V4(target),
         &message.from,

@@ -13,13 +13,7 @@ use netsend_wire::status::NetApiStatus;
 use netsend_wire::{CodePage, NetbiosName};
 use serde::{Deserialize, Serialize};
 
-/// Default for the most aliases the table holds (Windows allowed 256 per LANA);
-/// `limits.max_aliases` changes it.
-pub const MAX_ALIASES: usize = 256;
-
-/// Default for the most aliases one user other than root may add;
-/// `limits.max_aliases_per_user` changes it.
-pub const MAX_ALIASES_PER_USER: usize = 16;
+use crate::config::{MAX_ALIASES, MAX_ALIASES_PER_USER};
 
 /// Notices kept for one user until their next `netsend name` (oldest dropped).
 const MAX_NOTICES_PER_USER: usize = 16;

@@ -1,5 +1,46 @@
-//! The names this host holds: the alias table and the registrar that
-//! registers and defends them on the LAN.
+//! The names this host holds: the alias table, the registrar that registers
+//! and defends them on the LAN, and the logins that give users their names.
 
 pub mod aliases;
+pub(crate) mod logins;
 pub(crate) mod registrar;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use aliases::AliasTable;
+use registrar::Registrar;
+
+use crate::store::{NewMessage, Transport};
+
+/// The naming component: the alias table and its registrations.
+pub(crate) struct Naming {
+    /// The message alias table.
+    pub(crate) aliases: Mutex<AliasTable>,
+    /// Name registrations on the broadcast segments (and WINS).
+    pub(crate) registrar: Arc<Registrar>,
+}
+
+impl Naming {
+    /// The inbox record of `message`, received from `peer`: addressed to
+    /// the alias it names (or its name as sent) and to that alias's owner.
+    pub(crate) fn record(
+        &self,
+        message: &netsend_proto::message::Message,
+        peer: SocketAddr,
+        transport: Transport,
+    ) -> NewMessage {
+        let aliases = self.aliases.lock().expect("alias table lock");
+        let to_name = netsend_wire::NetbiosName::from_oem_lossy(message.to.as_bytes(), 0x03);
+        let alias = aliases.resolve_destination(&to_name);
+        NewMessage {
+            from: message.from.clone(),
+            to: alias.map_or_else(|| message.to.clone(), |a| a.name.clone()),
+            recipient_user: alias.and_then(|a| a.owner.clone()),
+            source: peer.to_string(),
+            text: message.text.clone(),
+            transport,
+            broadcast: false,
+        }
+    }
+}

@@ -17,7 +17,7 @@ use netsend_proto::responder::OwnedName;
 use netsend_proto::wins::{WinsClient, WinsConfig};
 use netsend_wire::NetbiosName;
 use tokio::net::UdpSocket;
-use tokio::sync::{broadcast, watch, Notify};
+use tokio::sync::{broadcast, Notify};
 
 use crate::admission::drops::Drops;
 use crate::system::net::Interface;
@@ -320,14 +320,14 @@ impl Registrar {
     }
 
     /// Drives registrations until `stop` fires.
-    pub(crate) async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    pub(crate) async fn run(self: Arc<Self>, shutdown: crate::shutdown::Shutdown) {
         loop {
             let next = self.step().await;
             let sleep = next.map_or(Duration::from_secs(3600), |t| {
                 t.saturating_duration_since(Instant::now())
             });
             tokio::select! {
-                _ = stop.changed() => return,
+                _ = shutdown.cancelled() => return,
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(sleep) => {}
             }

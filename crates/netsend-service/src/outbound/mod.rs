@@ -1,4 +1,30 @@
-//! Messages this host sends: resolving a name and delivering a directed
-//! message over a NetBIOS session.
+//! Messages this host sends: resolving a name, delivering a directed message
+//! over a NetBIOS session, receipts to the hosts messages came from, and the
+//! outgoing queue's retries.
 
+pub(crate) mod queue;
+pub(crate) mod receipts;
 pub mod send;
+
+use std::sync::{Arc, Mutex};
+
+use crate::admission::Admission;
+use crate::config::Config;
+use crate::naming::Naming;
+use crate::system::host::Host;
+
+/// The outbound component: what sending needs, and the cache of names
+/// resolved recently.
+pub(crate) struct Outbound {
+    /// The configuration in force.
+    pub(crate) config: Arc<Config>,
+    /// Our addresses (a send to ourselves is a local delivery).
+    pub(crate) host: Arc<Host>,
+    /// Counts a local user's message against that user at our own session
+    /// service.
+    pub(crate) admission: Arc<Admission>,
+    /// Our names (the calling name of a session, the registrar's sockets).
+    pub(crate) naming: Arc<Naming>,
+    /// Recently resolved names.
+    pub(crate) name_cache: Mutex<send::NameCache>,
+}

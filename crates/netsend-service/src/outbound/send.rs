@@ -2,7 +2,6 @@
 //! `NAME<03>` and drive [`netsend_proto::sender::ClientSession`] over it.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netsend_proto::resolver::{Resolution, Resolver};
@@ -13,8 +12,8 @@ use netsend_wire::{nbss, NetbiosName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
 
+use super::Outbound;
 use crate::control::SendReport;
-use crate::service::Service;
 
 /// How long to wait for a TCP connection to the recipient.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,7 +74,7 @@ pub(crate) struct Deadline {
 
 impl Deadline {
     /// The deadline of a delivery that starts now.
-    pub(crate) fn start(service: &Service) -> Self {
+    pub(crate) fn start(service: &Outbound) -> Self {
         let secs = service.config.limits.send_timeout_secs.max(1);
         Self {
             at: Instant::now() + Duration::from_secs(secs),
@@ -148,14 +147,14 @@ impl SendFailure {
 /// Sends `text` from `from` to the alias `to`, on behalf of the local user
 /// `uid` when there is one (a message to one of our own names then counts
 /// against that user's limits, not against our address).
-pub async fn send(
-    service: &Arc<Service>,
+pub(crate) async fn send(
+    service: &Outbound,
     uid: Option<u32>,
     to: &str,
     from: &str,
     text: &str,
 ) -> Result<SendReport, SendFailure> {
-    let name = NetbiosName::with_code_page(to, suffix::MESSENGER, service.code_page)
+    let name = NetbiosName::with_code_page(to, suffix::MESSENGER, service.config.code_page)
         .map_err(|e| SendFailure::InvalidParameter(format!("recipient {to:?}: {e}")))?;
     if text.len() > service.config.limits.max_message_len {
         return Err(SendFailure::InvalidParameter(format!(
@@ -196,7 +195,7 @@ pub async fn send(
         .expect("name cache lock")
         .insert(name, address, Instant::now());
     Ok(SendReport {
-        to: name.to_text(service.code_page),
+        to: name.to_text(service.config.code_page),
         address: address.to_string(),
         multi_block: true,
         receipt_id: None,
@@ -205,20 +204,21 @@ pub async fn send(
 
 /// The client side of one message from this host.
 fn client_session(
-    service: &Service,
+    service: &Outbound,
     name: NetbiosName,
     from: &str,
     to: &str,
     text: &str,
 ) -> ClientSession {
     let calling = service
+        .naming
         .aliases
         .lock()
         .expect("alias table lock")
         .computer_name()
         .with_suffix(suffix::WORKSTATION);
     let options = SendOptions {
-        code_page: service.code_page,
+        code_page: service.config.code_page,
         ..SendOptions::default()
     };
     ClientSession::new(name, calling, from, to, text, options)
@@ -228,8 +228,8 @@ fn client_session(
 /// `client` is `None` (a local login), else `USER<03>` at that client (an IPv4
 /// address, or a NetBIOS name resolved like any other), on behalf of the
 /// local user `uid` as in [`send`].
-pub async fn send_to_session(
-    service: &Arc<Service>,
+pub(crate) async fn send_to_session(
+    service: &Outbound,
     uid: Option<u32>,
     user: &str,
     client: Option<&str>,
@@ -239,24 +239,25 @@ pub async fn send_to_session(
     let Some(client) = client else {
         return send(service, uid, user, from, text).await;
     };
-    let name = NetbiosName::with_code_page(user, suffix::MESSENGER, service.code_page)
+    let name = NetbiosName::with_code_page(user, suffix::MESSENGER, service.config.code_page)
         .map_err(|e| SendFailure::InvalidParameter(format!("user {user:?}: {e}")))?;
     let deadline = Deadline::start(service);
     let port = service.config.network.session_port;
     let address = match client.parse::<Ipv4Addr>() {
         Ok(ip) => SocketAddr::V4(SocketAddrV4::new(ip, port)),
         Err(_) => {
-            let machine = NetbiosName::with_code_page(client, suffix::MESSENGER, service.code_page)
-                .map_err(|e| {
-                    SendFailure::NameNotFound(format!("client machine {client:?}: {e}"))
-                })?;
+            let machine =
+                NetbiosName::with_code_page(client, suffix::MESSENGER, service.config.code_page)
+                    .map_err(|e| {
+                        SendFailure::NameNotFound(format!("client machine {client:?}: {e}"))
+                    })?;
             resolve(service, &machine, deadline).await?
         }
     };
     let session = client_session(service, name, from, user, text);
     deliver(service, uid, address, session, deadline).await?;
     Ok(SendReport {
-        to: name.to_text(service.code_page),
+        to: name.to_text(service.config.code_page),
         address: address.to_string(),
         multi_block: true,
         receipt_id: None,
@@ -266,14 +267,14 @@ pub async fn send_to_session(
 /// Sends `text` to the alias `to` at `address` (a host's session service),
 /// without resolving `to` there, by `deadline`.
 pub(crate) async fn send_to_address(
-    service: &Arc<Service>,
+    service: &Outbound,
     to: &str,
     address: SocketAddr,
     from: &str,
     text: &str,
     deadline: Deadline,
 ) -> Result<(), SendFailure> {
-    let name = NetbiosName::with_code_page(to, suffix::MESSENGER, service.code_page)
+    let name = NetbiosName::with_code_page(to, suffix::MESSENGER, service.config.code_page)
         .map_err(|e| SendFailure::InvalidParameter(format!("recipient {to:?}: {e}")))?;
     deliver(
         service,
@@ -288,7 +289,7 @@ pub(crate) async fn send_to_address(
 /// Resolves `NAME<03>` by `deadline` (see [`resolve_now`]); a resolution
 /// still going on then fails as not found.
 pub(crate) async fn resolve(
-    service: &Arc<Service>,
+    service: &Outbound,
     name: &NetbiosName,
     deadline: Deadline,
 ) -> Result<SocketAddr, SendFailure> {
@@ -305,12 +306,10 @@ pub(crate) async fn resolve(
 /// Resolves `NAME<03>` in order: our own aliases, static entries, the WINS
 /// server (when configured), then broadcast queries on every interface. (The
 /// cache of recent answers is consulted by the caller before this.)
-async fn resolve_now(
-    service: &Arc<Service>,
-    name: &NetbiosName,
-) -> Result<SocketAddr, SendFailure> {
+async fn resolve_now(service: &Outbound, name: &NetbiosName) -> Result<SocketAddr, SendFailure> {
     let session_port = service.config.network.session_port;
     if service
+        .naming
         .aliases
         .lock()
         .expect("alias table lock")
@@ -318,6 +317,7 @@ async fn resolve_now(
         .is_some()
     {
         let local = service
+            .host
             .session_addresses
             .first()
             .copied()
@@ -331,7 +331,7 @@ async fn resolve_now(
     }
     for entry in &service.config.static_names {
         if let Ok(n) =
-            NetbiosName::with_code_page(&entry.name, suffix::MESSENGER, service.code_page)
+            NetbiosName::with_code_page(&entry.name, suffix::MESSENGER, service.config.code_page)
         {
             if n == *name {
                 return entry
@@ -342,6 +342,7 @@ async fn resolve_now(
     }
     let name_port = service.config.network.name_port;
     let mut targets: Vec<(Ipv4Addr, SocketAddrV4)> = service
+        .host
         .interfaces
         .iter()
         .filter_map(|i| {
@@ -438,7 +439,7 @@ async fn query(
 /// recorded, so our session service counts it against that user from the
 /// moment it is accepted.
 async fn deliver(
-    service: &Arc<Service>,
+    service: &Outbound,
     uid: Option<u32>,
     address: SocketAddr,
     session: ClientSession,
@@ -452,11 +453,11 @@ async fn deliver(
     }
     .map_err(|e| net(e.to_string()))?;
     let _local_sender = match uid {
-        Some(uid) if service.is_own_address(address.ip()) => Some(
+        Some(uid) if service.host.is_own_address(address.ip()) => Some(
             socket
                 .bind(SocketAddr::new(address.ip(), 0))
                 .and_then(|()| socket.local_addr())
-                .map(|local| service.local_sender(local, uid))
+                .map(|local| service.admission.local_sender(local, uid))
                 .map_err(|e| net(e.to_string()))?,
         ),
         _ => None,

@@ -1,6 +1,7 @@
 //! The host around the service: interfaces and sockets, logged-in users
 //! (utmp, systemd-logind, smbstatus) and dropping privileges.
 
+pub mod host;
 pub mod logind;
 pub mod net;
 pub mod privileges;

@@ -4,8 +4,18 @@ use std::path::Path;
 
 use nix::unistd::{self, Gid, Group, Uid, User};
 
-use crate::service::StartError;
 use netsend_proto::display::LogSafe;
+
+/// Why privileges could not be dropped: for `user` (empty: giving up the
+/// capabilities of a non-root start), the step that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot drop privileges to user {user:?}: {reason}")]
+pub struct PrivilegeError {
+    /// The account the service was to run as.
+    pub user: String,
+    /// What failed.
+    pub reason: String,
+}
 
 /// When running as root and `user` is not empty: hands the state directory to
 /// `user`, then switches group and user for good. `keep_group` (the terminal
@@ -15,14 +25,20 @@ use netsend_proto::display::LogSafe;
 /// groups: under systemd, `SupplementaryGroups=tty`) but gives up every
 /// capability it was started with (systemd's
 /// `AmbientCapabilities=CAP_NET_BIND_SERVICE` is needed only for binding).
-pub fn drop_to(user: &str, state_dir: &Path, keep_group: &str) -> Result<(), StartError> {
+pub fn drop_to(user: &str, state_dir: &Path, keep_group: &str) -> Result<(), PrivilegeError> {
     if !Uid::effective().is_root() {
-        return drop_capabilities().map_err(|e| StartError::Privileges(String::new(), e));
+        return drop_capabilities().map_err(|e| PrivilegeError {
+            user: String::new(),
+            reason: e,
+        });
     }
     if user.is_empty() {
         return Ok(());
     }
-    let fail = |e: String| StartError::Privileges(user.to_owned(), e);
+    let fail = |reason: String| PrivilegeError {
+        user: user.to_owned(),
+        reason,
+    };
     let account = User::from_name(user)
         .map_err(|e| fail(e.to_string()))?
         .ok_or_else(|| fail(no_such_user(user)))?;

@@ -23,12 +23,11 @@ const CONTROL_IDLE: Duration = Duration::from_secs(30);
 
 /// Accepts control clients until shutdown.
 pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
-    let mut stop = service.stop_signal();
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONTROL_CONNECTIONS));
     let per_user = OpenTable::new(MAX_CONTROL_CONNECTIONS_PER_USER);
     loop {
         let stream = tokio::select! {
-            _ = stop.changed() => return,
+            () = service.shutdown.cancelled() => return,
             a = listener.accept() => match a { Ok((s, _)) => s, Err(_) => continue },
         };
         // Local clients (a follower waits here up to a minute) cannot pile up
@@ -39,8 +38,9 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
             );
             continue;
         };
-        let (service, per_user) = (service.clone(), per_user.clone());
-        tokio::spawn(async move {
+        let (task, per_user) = (service.clone(), per_user.clone());
+        service.shutdown.spawn(async move {
+            let service = task;
             let _slot = slot;
             let Ok(cred) = stream.peer_cred() else {
                 return;
@@ -72,7 +72,13 @@ async fn serve_client(service: &Arc<Service>, caller: &Caller, stream: UnixStrea
     loop {
         let mut line = String::new();
         let mut bounded = (&mut reader).take(MAX_REQUEST_LEN as u64);
-        match tokio::time::timeout(CONTROL_IDLE, bounded.read_line(&mut line)).await {
+        // At a stop, no new request is read; one being answered finishes
+        // first.
+        let read = tokio::select! {
+            () = service.shutdown.cancelled() => return,
+            r = tokio::time::timeout(CONTROL_IDLE, bounded.read_line(&mut line)) => r,
+        };
+        match read {
             Ok(Ok(0) | Err(_)) | Err(_) => return,
             Ok(Ok(_)) => {}
         }

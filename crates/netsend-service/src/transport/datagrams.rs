@@ -24,11 +24,10 @@ const MAX_DATAGRAM: usize = 1500;
 
 /// Serves one datagram socket until shutdown.
 pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
-    let mut stop = service.stop_signal();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let (len, peer) = tokio::select! {
-            _ = stop.changed() => return,
+            _ = service.shutdown.cancelled() => return,
             r = socket.recv_from(&mut buf) => match r {
                 Ok(v) => v,
                 Err(e) => { tracing::debug!(error = %LogSafe(&e), "datagram receive failed"); continue; }
@@ -38,7 +37,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
             continue;
         };
         if let Some(receipt) = netsend_proto::receipt::from_datagram(&buf[..len]) {
-            if service.admit_address(peer) {
+            if service.admission.admit_address(peer) {
                 take_receipt(&service, peer_ip, receipt).await;
             }
             continue;
@@ -46,20 +45,20 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
         let Some(received) = messenger_message(&service, &buf[..len]) else {
             continue;
         };
-        let is_ours = |ip: Ipv4Addr| service.interfaces.iter().any(|i| i.address == ip);
+        let is_ours = |ip: Ipv4Addr| service.host.interfaces.iter().any(|i| i.address == ip);
         if is_ours(peer_ip) && !is_ours(received.origin) {
             // Our own relayed copy of another host's broadcast, heard back.
             continue;
         }
         let broadcast = received.addressed == Addressed::Broadcast;
         let message = received.message;
-        if !service.admit_datagram(peer, &message.from) {
+        if !service.admission.admit_datagram(peer, &message.from) {
             continue;
         }
         if broadcast && should_relay(&service, peer_ip, received.origin) {
             relay(&service, &buf[..len], peer_ip).await;
         }
-        let mut record = service.new_message(&message, peer, Transport::Mailslot);
+        let mut record = service.naming.record(&message, peer, Transport::Mailslot);
         record.broadcast = broadcast;
         match service.inbox.store(record).await {
             Ok(id) => {
@@ -67,7 +66,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
                 service.delivered(id);
             }
             Err(InboxError::QuotaExceeded(_)) => {
-                service.count_drop(
+                service.admission.count_drop(
                     DropReason::InboxQuota,
                     peer,
                     &message.from,
@@ -84,6 +83,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
 /// The name our datagrams come from: the computer name `<00>`.
 fn datagram_source_name(service: &Service) -> NetbiosName {
     service
+        .naming
         .aliases
         .lock()
         .expect("alias table lock")
@@ -105,43 +105,13 @@ async fn take_receipt(service: &Service, peer: Ipv4Addr, receipt: netsend_proto:
     }
 }
 
-/// Sends `receipt` to the datagram service at `peer`, from the interface
-/// that reaches it (the first served address).
-pub(crate) async fn send_receipt(
-    service: &Service,
-    peer: Ipv4Addr,
-    receipt: &netsend_proto::receipt::Receipt,
-) -> std::io::Result<()> {
-    let source_ip = service
-        .interfaces
-        .iter()
-        .find(|i| i.is_on_link(peer))
-        .or_else(|| service.interfaces.first())
-        .map_or(Ipv4Addr::UNSPECIFIED, |i| i.address);
-    let port = service.config.network.datagram_port;
-    let source = datagram_source_name(service);
-    let bytes = netsend_proto::receipt::to_datagram(
-        receipt,
-        source,
-        source_ip,
-        port,
-        crate::naming::registrar::random_trn_id(),
-    )
-    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-    let socket = UdpSocket::bind(SocketAddrV4::new(source_ip, 0)).await?;
-    socket
-        .send_to(&bytes, SocketAddr::V4(SocketAddrV4::new(peer, port)))
-        .await
-        .map(drop)
-}
-
 /// Whether a domain broadcast that reached us from `peer` should be
 /// re-broadcast into our subnets: it came straight from its originator (not
 /// already relayed), from outside our subnets (a local broadcast was heard by
 /// everyone already), and `network.relay_from` lets that host use us.
 fn should_relay(service: &Service, peer: Ipv4Addr, origin: Ipv4Addr) -> bool {
     peer == origin
-        && !service.interfaces.iter().any(|i| i.is_on_link(peer))
+        && !service.host.interfaces.iter().any(|i| i.is_on_link(peer))
         && service
             .relay_from
             .iter()
@@ -152,7 +122,7 @@ fn should_relay(service: &Service, peer: Ipv4Addr, origin: Ipv4Addr) -> bool {
 /// header), on every interface that has a broadcast address.
 async fn relay(service: &Service, datagram: &[u8], peer: Ipv4Addr) {
     let port = service.config.network.datagram_port;
-    for iface in &service.interfaces {
+    for iface in &service.host.interfaces {
         let Some(target) = iface.broadcast else {
             continue;
         };
@@ -177,18 +147,18 @@ fn messenger_message(service: &Service, bytes: &[u8]) -> Option<Received> {
     let workgroup = NetbiosName::with_code_page(
         &service.config.workgroup,
         suffix::WORKSTATION,
-        service.code_page,
+        service.config.code_page,
     )
     .ok()?;
-    let aliases = service.aliases.lock().expect("alias table lock");
+    let aliases = service.naming.aliases.lock().expect("alias table lock");
     let mut received = mailslot::receive(
         bytes,
         &workgroup,
         &|name| aliases.find(name).is_some(),
-        service.code_page,
+        service.config.code_page,
     )?;
     if received.addressed == Addressed::Broadcast {
-        received.message.to = aliases.computer_name().to_text(service.code_page);
+        received.message.to = aliases.computer_name().to_text(service.config.code_page);
     }
     Some(received)
 }
@@ -203,7 +173,7 @@ pub(crate) async fn broadcast(
     split: bool,
 ) -> Result<usize, crate::outbound::send::SendFailure> {
     use crate::outbound::send::SendFailure;
-    let cp = service.code_page;
+    let cp = service.config.code_page;
     let group = NetbiosName::with_code_page(domain, suffix::WORKSTATION, cp)
         .map_err(|e| SendFailure::InvalidParameter(format!("domain {domain:?}: {e}")))?;
     let oem = |s: &str| cp.encode(s).unwrap_or_else(|_| s.as_bytes().to_vec());
@@ -233,6 +203,7 @@ pub(crate) async fn broadcast(
     let source = datagram_source_name(service);
     let port = service.config.network.datagram_port;
     let mut targets: Vec<(Ipv4Addr, Ipv4Addr)> = service
+        .host
         .interfaces
         .iter()
         .filter_map(|i| i.broadcast.map(|b| (i.address, b)))
@@ -240,6 +211,7 @@ pub(crate) async fn broadcast(
     let relays = service.config.network.relays.iter();
     for extra in service.config.network.broadcast.iter().chain(relays) {
         let source_ip = service
+            .host
             .interfaces
             .first()
             .map_or(Ipv4Addr::UNSPECIFIED, |i| i.address);

@@ -21,11 +21,10 @@ const MAX_NBNS_DATAGRAM: usize = 1500;
 
 /// Serves one name service socket until shutdown.
 pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: Interface) {
-    let mut stop = service.stop_signal();
     let mut buf = vec![0u8; MAX_NBNS_DATAGRAM];
     loop {
         let (len, peer) = tokio::select! {
-            _ = stop.changed() => return,
+            _ = service.shutdown.cancelled() => return,
             r = socket.recv_from(&mut buf) => match r {
                 Ok(v) => v,
                 Err(e) => { tracing::debug!(error = %LogSafe(&e), "name service receive failed"); continue; }
@@ -39,6 +38,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
             let response = flags & 0x80 != 0;
             if response || (flags >> 3) & 0x0F == nbns::Opcode::RELEASE.0 {
                 service
+                    .naming
                     .registrar
                     .handle_datagram(iface.address, src, &buf[..len]);
             }
@@ -53,15 +53,19 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
                 continue;
             }
         };
-        if responder::is_node_status(&packet) && !service.admit_status(peer) {
+        if responder::is_node_status(&packet) && !service.admission.admit_status(peer) {
             tracing::debug!(%peer, "node status request not answered");
             continue;
         }
         let reply = {
-            let names = service.registrar.owned(iface.address).unwrap_or_else(|| {
-                let aliases = service.aliases.lock().expect("alias table lock");
-                our_names(&service, &aliases)
-            });
+            let names = service
+                .naming
+                .registrar
+                .owned(iface.address)
+                .unwrap_or_else(|| {
+                    let aliases = service.naming.aliases.lock().expect("alias table lock");
+                    our_names(&service, &aliases)
+                });
             let host = Host {
                 names: &names,
                 address: iface.address,
@@ -96,7 +100,7 @@ fn our_names(service: &Service, aliases: &AliasTable) -> Vec<OwnedName> {
     if let Ok(workgroup) = NetbiosName::with_code_page(
         &service.config.workgroup,
         suffix::WORKSTATION,
-        service.code_page,
+        service.config.code_page,
     ) {
         names.push(OwnedName {
             name: workgroup,

@@ -38,10 +38,9 @@ pub(crate) async fn accept_loop(
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CALLS));
     let sources = OpenTable::new(MAX_CALLS_PER_SOURCE);
-    let mut stop = service.stop_signal();
     loop {
         let accepted = tokio::select! {
-            _ = stop.changed() => return,
+            _ = service.shutdown.cancelled() => return,
             a = listener.accept() => a,
         };
         let Ok((stream, peer)) = accepted else {
@@ -50,7 +49,7 @@ pub(crate) async fn accept_loop(
         };
         // `[filter]` applies to callers too: a denied (or not allowed)
         // network is closed before the handshake, counted as denied_address.
-        if !service.admit_address(peer) {
+        if !service.admission.admit_address(peer) {
             continue;
         }
         let Some(source) = sources.take(peer.ip()) else {
@@ -61,11 +60,18 @@ pub(crate) async fn accept_loop(
             tracing::warn!(%peer, "remote call refused: too many at once");
             continue;
         };
-        let (service, key, principals) = (service.clone(), key.clone(), principals.clone());
-        tokio::spawn(async move {
+        let (task, key, principals) = (service.clone(), key.clone(), principals.clone());
+        service.shutdown.spawn(async move {
+            let service = task;
             let call = serve(&service, stream, peer, &key, &principals);
-            if tokio::time::timeout(CALL_TIMEOUT, call).await.is_err() {
-                tracing::info!(%peer, "remote call timed out");
+            // A stop ends a remote call where it stands (its caller sees
+            // the connection close): nothing of ours is left half-written,
+            // as the inbox commits whole transactions or none.
+            tokio::select! {
+                () = service.shutdown.cancelled() => {}
+                r = tokio::time::timeout(CALL_TIMEOUT, call) => if r.is_err() {
+                    tracing::info!(%peer, "remote call timed out");
+                }
             }
             drop(slot);
             drop(source);

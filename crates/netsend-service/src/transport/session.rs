@@ -21,24 +21,24 @@ use netsend_proto::display::LogSafe;
 /// Accepts connections until shutdown, at most `max_connections` at once.
 pub(crate) async fn accept_loop(service: Arc<Service>, listener: TcpListener) {
     let permits = Arc::new(Semaphore::new(service.config.limits.max_connections.max(1)));
-    let mut stop = service.stop_signal();
     loop {
         let permit = tokio::select! {
-            _ = stop.changed() => return,
+            _ = service.shutdown.cancelled() => return,
             p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
         };
         let accepted = tokio::select! {
-            _ = stop.changed() => return,
+            _ = service.shutdown.cancelled() => return,
             a = listener.accept() => a,
         };
         match accepted {
             Ok((stream, peer)) => {
                 // Denied or over-connected sources are closed before a byte is read.
-                let Some(slot) = service.open_session(peer) else {
+                let Some(slot) = service.admission.open_session(peer) else {
                     continue;
                 };
-                let service = service.clone();
-                tokio::spawn(async move {
+                let task = service.clone();
+                service.shutdown.spawn(async move {
+                    let service = task;
                     serve(service, stream, peer).await;
                     drop(slot);
                     drop(permit);
@@ -58,7 +58,7 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
     let config = SessionConfig {
         max_message_len: service.config.limits.max_message_len,
         max_assembly_time: Duration::from_secs(service.config.limits.assembly_timeout_secs.max(1)),
-        ..SessionConfig::new(service.code_page)
+        ..SessionConfig::new(service.config.code_page)
     };
     let mut session = ServerSession::new(config);
     let max_frame = session.max_frame_len();
@@ -72,7 +72,13 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                     return;
                 }
                 let mut chunk = [0u8; 4096];
-                match tokio::time::timeout(idle, stream.read(&mut chunk)).await {
+                // At a stop, no new frame is read; a message being
+                // committed (below) finishes with its reply first.
+                let read = tokio::select! {
+                    () = service.shutdown.cancelled() => return,
+                    r = tokio::time::timeout(idle, stream.read(&mut chunk)) => r,
+                };
+                match read {
                     Ok(Ok(0)) | Ok(Err(_)) => return,
                     Ok(Ok(n)) => {
                         buf.extend_from_slice(&chunk[..n]);
@@ -91,7 +97,7 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
         };
         let frame: Vec<u8> = buf.drain(..frame_len).collect();
         let action = {
-            let aliases = service.aliases.lock().expect("alias table lock");
+            let aliases = service.naming.aliases.lock().expect("alias table lock");
             session.handle_frame_at(std::time::Instant::now(), &frame, &|name| {
                 aliases.accepts_called_name(name)
             })
@@ -109,14 +115,14 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                 ack,
                 refuse,
             } => {
-                if !service.admit(peer, &message.from) {
+                if !service.admission.admit(peer, &message.from) {
                     // ERRSRV/ERRnoroom: the sender may try again later.
                     if stream.write_all(&refuse).await.is_err() {
                         return;
                     }
                     continue;
                 }
-                let new = service.new_message(&message, peer, Transport::Session);
+                let new = service.naming.record(&message, peer, Transport::Session);
                 match service.inbox.store(new).await {
                     Ok(id) => {
                         tracing::info!(event = "receive", id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "session", "message stored");
@@ -124,7 +130,7 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                         ack
                     }
                     Err(InboxError::QuotaExceeded(_)) => {
-                        service.count_drop(
+                        service.admission.count_drop(
                             DropReason::InboxQuota,
                             peer,
                             &message.from,

@@ -1,0 +1,413 @@
+//! Start-up and stop: binds the sockets (as root), checks the whole
+//! configuration first, builds every component in one place, hands each
+//! driver the components it needs, and at a stop waits for every task and
+//! closes the inbox before returning.
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::net::{TcpListener, UdpSocket, UnixListener};
+
+use crate::admission::Admission;
+use crate::config::{Config, ConfigError};
+use crate::naming::aliases::AliasTable;
+use crate::naming::Naming;
+use crate::outbound::Outbound;
+use crate::remote::RemoteError;
+use crate::service::Service;
+use crate::shutdown::Shutdown;
+use crate::store::{Inbox, InboxError, InboxHandle};
+use crate::system::host::Host;
+use crate::system::net::{self, BindError, Interface};
+use netsend_proto::display::LogSafe;
+
+/// Sockets bound before privileges are dropped.
+pub struct Listeners {
+    /// TCP session service listeners.
+    pub session: Vec<std::net::TcpListener>,
+    /// UDP name service sockets, each with the interface it answers for.
+    pub name: Vec<(std::net::UdpSocket, Interface)>,
+    /// UDP datagram service sockets.
+    pub datagram: Vec<std::net::UdpSocket>,
+    /// The control socket.
+    pub control: std::os::unix::net::UnixListener,
+    /// Interfaces served.
+    pub interfaces: Vec<Interface>,
+    /// The remote-call channel's listeners and the service's key, when
+    /// `[remote] listen` is on.
+    pub remote: Option<(Vec<std::net::TcpListener>, crate::remote::KeyPair)>,
+}
+
+impl Listeners {
+    /// Binds every socket the configuration asks for.
+    pub fn bind(config: &Config) -> Result<Self, StartError> {
+        // The whole configuration is checked before anything is bound.
+        config.validate()?;
+        let bind: Vec<Ipv4Addr> = config.network.bind.clone();
+        let interfaces = net::interfaces(&bind, &config.network.interfaces);
+        let mut session = Vec::new();
+        for &addr in &bind {
+            session.push(net::bind_tcp(
+                "the session service (TCP)",
+                SocketAddrV4::new(addr, config.network.session_port),
+            )?);
+        }
+        let mut name = Vec::new();
+        let mut name_port = config.network.name_port;
+        for iface in &interfaces {
+            let unicast = net::bind_udp(
+                "the name service (UDP)",
+                SocketAddrV4::new(iface.address, name_port),
+            )?;
+            // With port 0 (tests), every socket shares the first one's port.
+            name_port = unicast.local_addr().map(|a| a.port()).unwrap_or(name_port);
+            name.push((unicast, *iface));
+            if let Some(bcast) = iface.broadcast {
+                let b = net::bind_udp(
+                    "the name service (UDP broadcast)",
+                    SocketAddrV4::new(bcast, name_port),
+                )?;
+                name.push((b, *iface));
+            }
+        }
+        let mut datagram = Vec::new();
+        let mut datagram_port = config.network.datagram_port;
+        for iface in &interfaces {
+            let unicast = net::bind_udp(
+                "the datagram service (UDP)",
+                SocketAddrV4::new(iface.address, datagram_port),
+            )?;
+            datagram_port = unicast
+                .local_addr()
+                .map(|a| a.port())
+                .unwrap_or(datagram_port);
+            datagram.push(unicast);
+            if let Some(bcast) = iface.broadcast {
+                datagram.push(net::bind_udp(
+                    "the datagram service (UDP broadcast)",
+                    SocketAddrV4::new(bcast, datagram_port),
+                )?);
+            }
+        }
+        let control_path = &config.control_socket;
+        if let Some(dir) = control_path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StartError::Control(control_path.clone(), e))?;
+        }
+        if std::os::unix::net::UnixStream::connect(control_path).is_ok() {
+            return Err(StartError::AlreadyRunning(control_path.clone()));
+        }
+        let _ = std::fs::remove_file(control_path);
+        let control = std::os::unix::net::UnixListener::bind(control_path)
+            .map_err(|e| StartError::Control(control_path.clone(), e))?;
+        control
+            .set_nonblocking(true)
+            .map_err(|e| StartError::Control(control_path.clone(), e))?;
+        // Everyone may connect; the service checks each caller's credentials.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(control_path, std::fs::Permissions::from_mode(0o666))
+            .map_err(|e| StartError::Control(control_path.clone(), e))?;
+        let remote = if config.remote.listen {
+            // Read as root, before privileges are dropped; the key stays private.
+            let key_file = config
+                .remote
+                .key_file
+                .clone()
+                .unwrap_or_else(|| config.state_dir.join("remote.key"));
+            let key = crate::remote::KeyPair::load_or_create(&key_file)?;
+            let mut listeners = Vec::new();
+            for &addr in &bind {
+                listeners.push(net::bind_tcp(
+                    "the remote-call channel (TCP)",
+                    SocketAddrV4::new(addr, config.remote.port),
+                )?);
+            }
+            Some((listeners, key))
+        } else {
+            None
+        };
+        Ok(Self {
+            session,
+            name,
+            datagram,
+            control,
+            interfaces,
+            remote,
+        })
+    }
+
+    /// The addresses the remote-call channel listens on (empty when off).
+    pub fn remote_addresses(&self) -> Vec<SocketAddr> {
+        self.remote.as_ref().map_or_else(Vec::new, |(ls, _)| {
+            ls.iter().filter_map(|l| l.local_addr().ok()).collect()
+        })
+    }
+
+    /// The addresses the session service listens on.
+    pub fn session_addresses(&self) -> Vec<SocketAddr> {
+        self.session
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// The addresses the name service listens on.
+    pub fn name_addresses(&self) -> Vec<SocketAddr> {
+        self.name
+            .iter()
+            .filter_map(|(s, _)| s.local_addr().ok())
+            .collect()
+    }
+}
+
+/// Why the service could not start, by what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is not acceptable.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// A network port could not be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The control socket could not be created.
+    #[error("cannot create the control socket {0}: {1}")]
+    Control(PathBuf, std::io::Error),
+    /// Another service already answers on the control socket.
+    #[error("the messenger service is already running (control socket {0})")]
+    AlreadyRunning(PathBuf),
+    /// The state directory or a file in it could not be used.
+    #[error("state directory {0}: {1}")]
+    State(PathBuf, std::io::Error),
+    /// The inbox could not be opened.
+    #[error("inbox {0}: {1}")]
+    Store(PathBuf, InboxError),
+    /// The remote-call channel's key could not be read or made.
+    #[error("remote-call key: {0}")]
+    RemoteKey(#[from] RemoteError),
+    /// Dropping privileges failed.
+    #[error(transparent)]
+    Privileges(#[from] crate::system::privileges::PrivilegeError),
+    /// A bound socket could not be handed to the runtime, or a signal
+    /// handler could not be installed.
+    #[error("{0}: {1}")]
+    Io(&'static str, std::io::Error),
+}
+
+/// `days` in milliseconds.
+fn days_ms(days: u64) -> i64 {
+    i64::try_from(days)
+        .unwrap_or(i64::MAX / 86_400_000)
+        .saturating_mul(86_400_000)
+}
+
+/// The retention rules: `[inbox]`, and the finished queue entries and sent
+/// records past their ages (`[queue]`, `[sent]`).
+fn retention_rules(config: &Config) -> crate::store::Retention {
+    crate::store::Retention {
+        max_age_ms: days_ms(config.inbox.max_age_days),
+        max_per_inbox: config.inbox.max_messages,
+        finished_max_age_ms: days_ms(config.queue.keep_finished_days),
+        sent_max_age_ms: days_ms(config.sent.max_age_days),
+    }
+}
+
+/// Applies retention once.
+async fn apply_retention(inbox: &InboxHandle, config: &Config) {
+    match inbox.prune(retention_rules(config)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "retention applied (inbox, queue, sent)"),
+        Err(e) => tracing::warn!(error = %LogSafe(&e), "inbox retention failed"),
+    }
+}
+
+/// Applies retention every hour (the first time is at start, before any
+/// request is served, so nobody reads what retention removes).
+async fn keep_retention(inbox: InboxHandle, config: Arc<Config>, shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(RETENTION_EVERY) => {}
+        }
+        apply_retention(&inbox, &config).await;
+    }
+}
+
+/// How often retention runs.
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Runs the service on already-bound sockets until `stop` completes (the
+/// caller's signals) or a client asks it to stop. Privileges are dropped
+/// (when configured and running as root) before any peer input is read.
+/// `ready` is called once the start-up names are registered.
+///
+/// At a stop, every driver stops accepting, every connection, delivery and
+/// queue task is awaited, our names are released, and the inbox's writer
+/// commits what it holds and is joined before this returns.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    ready: impl FnOnce(),
+    stop: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    config.validate()?;
+    let config = Arc::new(config);
+    let state_dir = config.state_dir.clone();
+    // Everything the configuration decides is built before privileges go.
+    let policy = config.policy()?;
+    let relay_from = config.relay_networks()?;
+    let principals = Arc::new(config.remote.principals()?);
+    std::fs::create_dir_all(&state_dir).map_err(|e| StartError::State(state_dir.clone(), e))?;
+    let terminal_group = if config.display.writes_terminals() {
+        config.display.terminal_group.as_str()
+    } else {
+        ""
+    };
+    crate::system::privileges::drop_to(&config.user, &state_dir, terminal_group)?;
+    let mut aliases = AliasTable::load(&config.computer_name, &state_dir, config.code_page)
+        .map_err(|e| StartError::State(state_dir.clone(), e))?;
+    aliases.set_local_addresses(listeners.interfaces.iter().map(|i| i.address).collect());
+    aliases.set_max_aliases(config.limits.max_aliases);
+    aliases.set_max_aliases_per_user(config.limits.max_aliases_per_user);
+    let inbox_path = state_dir.join("inbox.db");
+    let inbox = Inbox::open(&inbox_path, config.limits.inbox_quota)
+        .map_err(|e| StartError::Store(inbox_path.clone(), e))?;
+    let remote_addresses = listeners.remote_addresses();
+    let mut name_sockets = Vec::new();
+    for (s, iface) in listeners.name {
+        let s = UdpSocket::from_std(s).map_err(|e| StartError::Io("the name service", e))?;
+        name_sockets.push((Arc::new(s), iface));
+    }
+    let host = Arc::new(Host {
+        interfaces: listeners.interfaces.clone(),
+        session_addresses: listeners
+            .session
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect(),
+        name_addresses: name_sockets
+            .iter()
+            .filter_map(|(s, _)| s.local_addr().ok())
+            .collect(),
+        remote_addresses,
+        remote_key: listeners
+            .remote
+            .as_ref()
+            .map(|(_, key)| crate::remote::public_key_text(&key.public)),
+    });
+    let drops = Arc::new(crate::admission::drops::Drops::default());
+    let admission = Arc::new(Admission::new(
+        policy,
+        drops.clone(),
+        config.limits.max_connections_per_source,
+        host.clone(),
+    ));
+    let naming = Arc::new(Naming {
+        aliases: Mutex::new(aliases),
+        registrar: Arc::new(crate::naming::registrar::Registrar::new(
+            &name_sockets,
+            config.network.name_port,
+            config.wins.as_ref().map(|w| w.server),
+            config.names.registration(),
+            drops,
+        )),
+    });
+    let outbound = Arc::new(Outbound {
+        config: config.clone(),
+        host: host.clone(),
+        admission: admission.clone(),
+        naming: naming.clone(),
+        name_cache: Mutex::default(),
+    });
+    let shutdown = Shutdown::new();
+    let service = Arc::new(Service {
+        config: config.clone(),
+        host,
+        admission,
+        naming,
+        outbound,
+        inbox,
+        relay_from,
+        hooks: crate::delivery::hooks::HookRunner::new(&config.hooks),
+        forwards: crate::delivery::forward::slots(),
+        shutdown: shutdown.clone(),
+    });
+    apply_retention(&service.inbox, &config).await;
+    for l in listeners.session {
+        let l = TcpListener::from_std(l).map_err(|e| StartError::Io("the session service", e))?;
+        shutdown.spawn(crate::transport::session::accept_loop(service.clone(), l));
+    }
+    for (s, iface) in name_sockets {
+        shutdown.spawn(crate::transport::name_service::serve(
+            service.clone(),
+            s,
+            iface,
+        ));
+    }
+    shutdown.spawn(service.naming.registrar.clone().run(shutdown.clone()));
+    crate::naming::logins::register_startup_names(&service.naming, &config).await;
+    for s in listeners.datagram {
+        let s = UdpSocket::from_std(s).map_err(|e| StartError::Io("the datagram service", e))?;
+        shutdown.spawn(crate::transport::datagrams::serve(service.clone(), s));
+    }
+    let control = UnixListener::from_std(listeners.control)
+        .map_err(|e| StartError::Io("the control socket", e))?;
+    shutdown.spawn(crate::transport::control_socket::serve(
+        service.clone(),
+        control,
+    ));
+    if let Some((listeners, key)) = listeners.remote {
+        let key = Arc::new(key);
+        for l in listeners {
+            let l = TcpListener::from_std(l)
+                .map_err(|e| StartError::Io("the remote-call channel", e))?;
+            shutdown.spawn(crate::transport::remote::accept_loop(
+                service.clone(),
+                l,
+                key.clone(),
+                principals.clone(),
+            ));
+        }
+    }
+    let at_login = service.clone();
+    shutdown.spawn(crate::naming::logins::watch(
+        service.naming.clone(),
+        config.clone(),
+        shutdown.clone(),
+        move |user| {
+            let service = at_login.clone();
+            at_login
+                .shutdown
+                .spawn(async move { service.show_pending(user).await });
+        },
+    ));
+    shutdown.spawn(keep_retention(
+        service.inbox.clone(),
+        config.clone(),
+        shutdown.clone(),
+    ));
+    shutdown.spawn(crate::outbound::queue::retry(
+        service.outbound.clone(),
+        service.inbox.clone(),
+        shutdown.clone(),
+    ));
+    ready();
+    tracing::info!(
+        computer = %config.computer_name,
+        session = ?service.host.session_addresses,
+        name = ?service.host.name_addresses,
+        "messenger service started"
+    );
+    tokio::select! {
+        () = stop => {}
+        () = shutdown.cancelled() => {}
+    }
+    tracing::info!("messenger service stopping");
+    shutdown.finish().await;
+    service.naming.registrar.release_all().await;
+    let _ = std::fs::remove_file(&config.control_socket);
+    service.inbox.close().await;
+    tracing::info!("messenger service stopped");
+    Ok(())
+}

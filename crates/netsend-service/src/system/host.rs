@@ -1,0 +1,42 @@
+//! What this host is on the network: the interfaces served and the addresses
+//! the service listens on, fixed once the sockets are bound.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::system::net::Interface;
+
+/// The served interfaces and listening addresses.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// Interfaces served.
+    pub interfaces: Vec<Interface>,
+    /// Where the session service listens (for status and local delivery).
+    pub session_addresses: Vec<SocketAddr>,
+    /// Where the name service listens.
+    pub name_addresses: Vec<SocketAddr>,
+    /// Where the remote-call channel listens (empty when `[remote] listen`
+    /// is off).
+    pub remote_addresses: Vec<SocketAddr>,
+    /// The service's public key for remote calls, as text, which callers pin
+    /// (`netsend remote trust`); `None` when the channel is off.
+    pub remote_key: Option<String>,
+}
+
+impl Host {
+    /// Whether `ip` is this host: loopback or a served address.
+    pub fn is_own_address(&self, ip: IpAddr) -> bool {
+        ip.is_loopback()
+            || self.interfaces.iter().any(|i| IpAddr::V4(i.address) == ip)
+            || self.session_addresses.iter().any(|a| a.ip() == ip)
+    }
+
+    /// Whether `ip` is this host or on the subnet of a served interface.
+    pub fn is_on_link(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => {
+                self.is_own_address(ip) || self.interfaces.iter().any(|i| i.is_on_link(v4))
+            }
+            IpAddr::V6(_) => false,
+        }
+    }
+}
