@@ -38,9 +38,8 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
             );
             continue;
         };
-        let (task, per_user) = (service.clone(), per_user.clone());
+        let (client_service, per_user) = (service.clone(), per_user.clone());
         service.shutdown.spawn(async move {
-            let service = task;
             let _slot = slot;
             let Ok(cred) = stream.peer_cred() else {
                 return;
@@ -59,7 +58,7 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
                 };
                 Some(slot)
             };
-            serve_client(&service, &caller, stream).await;
+            serve_client(&client_service, &caller, stream).await;
         });
     }
 }
@@ -67,6 +66,7 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
 /// Answers `caller`'s requests on `stream`, one per line, until they close
 /// it, stay idle for [`CONTROL_IDLE`], or send an over-long line.
 async fn serve_client(service: &Arc<Service>, caller: &Caller, stream: UnixStream) {
+    let ctx = Context::from_service(service);
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     loop {
@@ -85,10 +85,7 @@ async fn serve_client(service: &Arc<Service>, caller: &Caller, stream: UnixStrea
         let over_long = !line.ends_with('\n') && line.len() >= MAX_REQUEST_LEN;
         let response = match serde_json::from_str::<Request>(&line) {
             _ if over_long => ControlError::TooLong.into(),
-            Ok(request) => {
-                let ctx = Context::from_service(service);
-                control::dispatch(&ctx, caller, request).await
-            }
+            Ok(request) => control::dispatch(&ctx, caller, request).await,
             Err(e) => Response::from(ControlError::BadRequest(e)),
         };
         let mut out = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
