@@ -31,7 +31,7 @@ mod queue;
 mod send;
 mod status;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod users;
 
 pub(crate) use caller::Caller;

@@ -79,7 +79,7 @@ impl Network for Offline {
 }
 
 /// One host's components, as the service builds them.
-struct Components {
+pub(crate) struct Components {
     _dir: tempfile::TempDir,
     config: Config,
     host: Arc<Host>,
@@ -87,12 +87,12 @@ struct Components {
     aliases: Mutex<AliasTable>,
     registrar: Registrar,
     admission: Admission,
-    shutdown: Shutdown,
+    pub(crate) shutdown: Shutdown,
     network: Offline,
 }
 
 impl Components {
-    fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let inbox = Inbox::open(&dir.path().join("inbox.db"), config.limits.inbox_quota).unwrap();
         let mut aliases =
@@ -132,7 +132,7 @@ impl Components {
         }
     }
 
-    fn context(&self) -> Context<'_> {
+    pub(crate) fn context(&self) -> Context<'_> {
         Context {
             config: &self.config,
             host: &self.host,
@@ -164,7 +164,7 @@ impl Components {
     }
 }
 
-fn config() -> Config {
+pub(crate) fn config() -> Config {
     Config {
         computer_name: "HOST".into(),
         workgroup: "LAB".into(),
@@ -176,7 +176,7 @@ fn root() -> Caller {
     Caller::named(0, 0, "root".into())
 }
 
-fn alice() -> Caller {
+pub(crate) fn alice() -> Caller {
     Caller::named(2001, 2001, "alice".into())
 }
 

@@ -58,15 +58,15 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
                 };
                 Some(slot)
             };
-            serve_client(&client_service, &caller, stream).await;
+            let ctx = Context::from_service(&client_service);
+            serve_client(&ctx, &caller, stream).await;
         });
     }
 }
 
 /// Answers `caller`'s requests on `stream`, one per line, until they close
 /// it, stay idle for [`CONTROL_IDLE`], or send an over-long line.
-async fn serve_client(service: &Arc<Service>, caller: &Caller, stream: UnixStream) {
-    let ctx = Context::from_service(service);
+async fn serve_client(ctx: &Context<'_>, caller: &Caller, stream: UnixStream) {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     loop {
@@ -75,7 +75,7 @@ async fn serve_client(service: &Arc<Service>, caller: &Caller, stream: UnixStrea
         // At a stop, no new request is read; one being answered finishes
         // first.
         let read = tokio::select! {
-            () = service.shutdown.cancelled() => return,
+            () = ctx.shutdown.cancelled() => return,
             r = tokio::time::timeout(CONTROL_IDLE, bounded.read_line(&mut line)) => r,
         };
         match read {
@@ -85,7 +85,7 @@ async fn serve_client(service: &Arc<Service>, caller: &Caller, stream: UnixStrea
         let over_long = !line.ends_with('\n') && line.len() >= MAX_REQUEST_LEN;
         let response = match serde_json::from_str::<Request>(&line) {
             _ if over_long => ControlError::TooLong.into(),
-            Ok(request) => control::dispatch(&ctx, caller, request).await,
+            Ok(request) => control::dispatch(ctx, caller, request).await,
             Err(e) => Response::from(ControlError::BadRequest(e)),
         };
         let mut out = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
@@ -93,5 +93,72 @@ async fn serve_client(service: &Arc<Service>, caller: &Caller, stream: UnixStrea
         if write.write_all(out.as_bytes()).await.is_err() || over_long {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::UnixStream;
+
+    use super::serve_client;
+    use crate::control::tests::{alice, config, Components};
+    use crate::control::{Response, MAX_REQUEST_LEN};
+
+    /// The answer on one line, parsed.
+    fn answer(line: Option<String>) -> Response {
+        serde_json::from_str(&line.expect("an answer line")).expect("a response")
+    }
+
+    #[tokio::test]
+    async fn each_line_gets_one_answer_and_an_over_long_one_closes_the_connection() {
+        let components = Components::new(config());
+        let ctx = components.context();
+        let caller = alice();
+        let (client, server) = UnixStream::pair().unwrap();
+        let client_side = async move {
+            let (read, mut write) = client.into_split();
+            let mut lines = BufReader::new(read).lines();
+            write.write_all(b"{\"op\":\"status\"}\n").await.unwrap();
+            let status = answer(lines.next_line().await.unwrap());
+            assert!(matches!(status, Response::Status(_)), "{status:?}");
+
+            write.write_all(b"{\"op\":\"nonsense\"}\n").await.unwrap();
+            let Response::Error { code, detail } = answer(lines.next_line().await.unwrap()) else {
+                panic!("an unknown request is answered with an error");
+            };
+            assert_eq!(code, 87);
+            assert!(detail.starts_with("bad request: "), "{detail}");
+
+            // A line that never ends is cut at the limit, answered, and the
+            // connection closed.
+            write.write_all(&vec![b' '; MAX_REQUEST_LEN]).await.unwrap();
+            let Response::Error { code, detail } = answer(lines.next_line().await.unwrap()) else {
+                panic!("an over-long request is answered with an error");
+            };
+            assert_eq!(code, 87);
+            assert_eq!(
+                detail,
+                format!("request longer than {MAX_REQUEST_LEN} bytes")
+            );
+            assert!(lines.next_line().await.unwrap().is_none(), "still open");
+        };
+        tokio::join!(serve_client(&ctx, &caller, server), client_side);
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_a_connection_waiting_for_its_next_request() {
+        let components = Components::new(config());
+        let ctx = components.context();
+        let caller = alice();
+        let (client, server) = UnixStream::pair().unwrap();
+        let stop = async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            components.shutdown.request();
+        };
+        let started = std::time::Instant::now();
+        tokio::join!(serve_client(&ctx, &caller, server), stop);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        drop(client);
     }
 }
