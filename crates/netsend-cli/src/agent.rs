@@ -16,11 +16,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use netsend_control::config::ClientConfig;
+use netsend_control::protocol::MAX_PAGE;
+use netsend_control::types::StoredMessage;
+use netsend_control::{client, Request, Response};
 use netsend_proto::display::{sanitize_name, Shown};
-use netsend_service::config::Config;
-use netsend_service::control::{self, Request, Response, MAX_PAGE};
 use netsend_service::delivery::terminals::shown;
-use netsend_service::store::StoredMessage;
 use netsend_wire::status::NetApiStatus;
 use zbus::zvariant::Value;
 
@@ -40,7 +41,7 @@ const NOTIFICATIONS: &str = "org.freedesktop.Notifications";
 const NOTIFICATIONS_PATH: &str = "/org/freedesktop/Notifications";
 
 /// Runs the agent until the session bus goes away.
-pub(crate) async fn run(config: &Config) -> Result<(), Failure> {
+pub(crate) async fn run(config: &ClientConfig) -> Result<(), Failure> {
     let bus = zbus::Connection::session().await.map_err(|e| {
         Failure::new(
             NetApiStatus::ERROR_NOT_SUPPORTED,
@@ -124,7 +125,7 @@ async fn bus_alive(bus: &zbus::Connection) -> Result<(), Failure> {
 /// One page of the inbox after `after_id`; when there is nothing yet, the
 /// service waits up to `wait` for a new message before answering.
 async fn page(
-    config: &Config,
+    config: &ClientConfig,
     after_id: Option<i64>,
     wait: Duration,
 ) -> Result<Vec<StoredMessage>, String> {
@@ -135,7 +136,7 @@ async fn page(
         search: None,
         wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
     };
-    match control::call(&config.control_socket, &request).await {
+    match client::call(&config.control_socket, &request).await {
         Ok(Response::Messages { messages, .. }) => Ok(messages),
         Ok(Response::Error { code, detail }) => Err(format!("{}: {detail}", NetApiStatus(code))),
         Ok(other) => Err(format!("unexpected answer {other:?}")),
@@ -146,8 +147,8 @@ async fn page(
 /// The id of the newest message visible to us (0 when there is none), and
 /// the messages kept for us while we were away: our own, unread, never shown,
 /// and at most `[display] pending_hours` old (store-and-forward).
-async fn newest_id(config: &Config) -> Result<(i64, Vec<StoredMessage>), String> {
-    let me = netsend_service::remote::login_name();
+async fn newest_id(config: &ClientConfig) -> Result<(i64, Vec<StoredMessage>), String> {
+    let me = netsend_control::remote::login_name();
     let hours = i64::try_from(config.display.pending_hours).unwrap_or(0);
     let since = netsend_service::store::now_ms().saturating_sub(hours * 3_600_000);
     let mut newest = 0;
@@ -170,9 +171,9 @@ async fn newest_id(config: &Config) -> Result<(i64, Vec<StoredMessage>), String>
 }
 
 /// Records the receipt "shown" for message `id`.
-async fn mark_shown(config: &Config, id: i64) {
+async fn mark_shown(config: &ClientConfig, id: i64) {
     let request = Request::InboxShown { id };
-    if let Err(e) = control::call(&config.control_socket, &request).await {
+    if let Err(e) = client::call(&config.control_socket, &request).await {
         eprintln!(
             "netsend agent: message {id}: cannot record the receipt: {}",
             sanitize_name(&e.to_string())

@@ -4,18 +4,17 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use netsend_control::config::ClientConfig;
+use netsend_control::protocol::MAX_PAGE;
+use netsend_control::types::{Queued, StoredMessage};
+use netsend_control::{client, remote, ClientError, Request, Response};
 use netsend_proto::display::{sanitize, sanitize_first_line, sanitize_name as clean};
 use netsend_service::config::Config;
-use netsend_service::control::{self, ClientError, Request, Response};
-use netsend_service::remote;
-use netsend_service::store::StoredMessage;
 use netsend_wire::status::NetApiStatus;
 
 use crate::args::{Cli, Command, InboxAction, MessengerAction, QueueAction, RemoteAction};
 use crate::Failure;
 
-/// Where the configuration is read from when `--config` is not given.
-const SYSTEM_CONFIG: &str = "/etc/netsend/netsend.toml";
 /// How long `messenger start` waits for the daemon to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -27,47 +26,56 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
         Command::Manpage { out } => return crate::docs::manpages(out.as_deref()),
         _ => {}
     }
-    let config_path = cli.config.clone().or_else(|| {
-        Path::new(SYSTEM_CONFIG)
-            .exists()
-            .then(|| SYSTEM_CONFIG.into())
-    });
-    let config = Config::load(config_path.as_deref()).map_err(|e| {
+    let config_path = netsend_control::config::discover(cli.config.clone());
+    let bad_config = |e: &dyn std::fmt::Display| {
         Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string())
             .with_hint("fix the configuration file; README.md lists every key and its default")
-    })?;
+    };
+    // The whole file is checked as the service reads it, so a mistake
+    // anywhere in it is reported by every command; client commands then use
+    // only the client's keys.
+    let config = Config::load(config_path.as_deref()).map_err(|e| bad_config(&e))?;
     if let Command::Messenger {
         action: MessengerAction::Start { foreground: true },
     } = cli.command
     {
         return start_foreground(config);
     }
+    let client = ClientConfig::load(config_path.as_deref()).map_err(|e| bad_config(&e))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::new(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()))?;
-    runtime.block_on(dispatch(cli.command, &config, config_path.as_deref()))
+    let daemon = Daemon {
+        config: &config,
+        path: config_path.as_deref(),
+    };
+    runtime.block_on(dispatch(cli.command, &client, daemon))
 }
 
-async fn call(config: &Config, request: Request) -> Result<Response, Failure> {
-    match control::call(&config.control_socket, &request).await {
-        Ok(Response::Error { code, detail }) => Err(Failure::new(NetApiStatus(code), detail)),
-        Ok(r) => Ok(r),
-        Err(ClientError::NotRunning(path)) => Err(Failure::new(
-            NetApiStatus::NERR_MSG_NOT_STARTED,
-            format!("no messenger service answers on {path}"),
-        )),
-        Err(e) => Err(Failure::new(
-            NetApiStatus::NERR_NETWORK_ERROR,
-            e.to_string(),
-        )),
+/// What `messenger start` needs: the service's whole configuration and the
+/// file it came from, passed on to the daemon.
+struct Daemon<'a> {
+    config: &'a Config,
+    path: Option<&'a Path>,
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Self::new(e.status(), e.to_string())
     }
+}
+
+async fn call(config: &ClientConfig, request: Request) -> Result<Response, Failure> {
+    Ok(client::call(&config.control_socket, &request)
+        .await
+        .and_then(Response::into_result)?)
 }
 
 /// Sends one request to the local service, or with `server` to that host's
 /// service over the remote-call channel.
 async fn call_at(
-    config: &Config,
+    config: &ClientConfig,
     server: Option<&str>,
     request: Request,
 ) -> Result<Response, Failure> {
@@ -80,18 +88,9 @@ async fn call_at(
     })
     .await
     .map_err(|e| Failure::new(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()))?;
-    match answer {
-        Ok(Response::Error { code, detail }) => Err(Failure::new(NetApiStatus(code), detail)),
-        Ok(r) => Ok(r),
-        Err(e @ remote::RemoteError::ServerKeyChanged { .. }) => Err(Failure::new(
-            NetApiStatus::ERROR_ACCESS_DENIED,
-            e.to_string(),
-        )),
-        Err(e) => Err(Failure::new(
-            NetApiStatus::NERR_NETWORK_ERROR,
-            e.to_string(),
-        )),
-    }
+    Ok(answer
+        .map_err(ClientError::from)
+        .and_then(Response::into_result)?)
 }
 
 /// How long a remote call may take.
@@ -106,8 +105,8 @@ fn unexpected(r: Response) -> Failure {
 
 async fn dispatch(
     command: Command,
-    config: &Config,
-    config_path: Option<&Path>,
+    config: &ClientConfig,
+    daemon: Daemon<'_>,
 ) -> Result<(), Failure> {
     match command {
         Command::Send {
@@ -166,7 +165,7 @@ async fn dispatch(
                 loop {
                     let request = Request::Queue {
                         after_id,
-                        limit: control::MAX_PAGE,
+                        limit: MAX_PAGE,
                     };
                     let (entries, more) = match call(config, request).await? {
                         Response::Queue { entries, more } => (entries, more),
@@ -214,7 +213,7 @@ async fn dispatch(
             action: RemoteAction::Trust { server, key },
         } => {
             let key = remote::parse_public_key(&key).map_err(|e| {
-                Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e)
+                Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string())
                     .with_hint("give the key as `netsend messenger status` on that host prints it")
             })?;
             let address = remote::trust_server(config, &server, &key)
@@ -272,11 +271,11 @@ async fn dispatch(
         Command::Agent => crate::agent::run(config).await,
         Command::Completions { .. } | Command::Manpage { .. } => Ok(()),
         Command::Messenger { action } => match action {
-            MessengerAction::Start { .. } => start_daemon(config, config_path).await,
+            MessengerAction::Start { .. } => start_daemon(daemon.config, daemon.path).await,
             MessengerAction::Stop => {
                 call(config, Request::Stop).await?;
                 let deadline = Instant::now() + START_TIMEOUT;
-                while control::call(&config.control_socket, &Request::Status)
+                while client::call(&config.control_socket, &Request::Status)
                     .await
                     .is_ok()
                     && Instant::now() < deadline
@@ -321,7 +320,7 @@ async fn dispatch(
 }
 
 /// One line of `netsend queue`.
-fn print_queued(q: &netsend_service::store::Queued) {
+fn print_queued(q: &Queued) {
     let state = match q.state.as_str() {
         "queued" => format!(
             "queued, {} attempt(s), next at {} UTC, expires {} UTC",
@@ -345,7 +344,7 @@ fn print_queued(q: &netsend_service::store::Queued) {
 }
 
 async fn send(
-    config: &Config,
+    config: &ClientConfig,
     from: Option<String>,
     split: bool,
     server: Option<&str>,
@@ -381,11 +380,11 @@ async fn send(
     if lower == "/users" {
         return match call_at(config, server, Request::SendUsers { from, text }).await? {
             Response::Users { delivered, failed } => {
-                for (user, address) in &delivered {
+                for d in &delivered {
                     println!(
                         "The message was successfully sent to {} ({}).",
-                        clean(user),
-                        clean(address)
+                        clean(&d.user),
+                        clean(&d.address)
                     );
                 }
                 if delivered.is_empty() && failed.is_empty() {
@@ -393,18 +392,18 @@ async fn send(
                 }
                 match failed.first() {
                     None => Ok(()),
-                    Some((_, code, _)) => {
+                    Some(first) => {
                         // One line per person, so a long list stays readable.
-                        for (user, c, detail) in &failed {
+                        for f in &failed {
                             eprintln!(
                                 "Could not reach {}: {} ({})",
-                                clean(user),
-                                NetApiStatus(*c),
-                                clean(detail)
+                                clean(&f.user),
+                                NetApiStatus(f.code),
+                                clean(&f.detail)
                             );
                         }
                         Err(Failure::new(
-                            NetApiStatus(*code),
+                            NetApiStatus(first.code),
                             format!(
                                 "could not reach {} of {} people (listed above)",
                                 failed.len(),
@@ -487,7 +486,7 @@ async fn send(
 }
 
 async fn name(
-    config: &Config,
+    config: &ClientConfig,
     alias: Option<String>,
     add: bool,
     delete: bool,
@@ -545,7 +544,11 @@ async fn name(
     }
 }
 
-async fn forward_alias(config: &Config, name: String, host: Option<String>) -> Result<(), Failure> {
+async fn forward_alias(
+    config: &ClientConfig,
+    name: String,
+    host: Option<String>,
+) -> Result<(), Failure> {
     let done = match &host {
         Some(host) => format!(
             "Messages to {} are forwarded to {}.",
@@ -577,7 +580,7 @@ const INBOX_IDS: &str = "`netsend inbox` lists your messages with their IDs";
 const QUEUE_IDS: &str = "`netsend queue` lists your queued messages with their IDs";
 
 /// Messages fetched per control request.
-const INBOX_PAGE: usize = control::MAX_PAGE;
+const INBOX_PAGE: usize = MAX_PAGE;
 
 /// How long one `inbox --follow` request waits in the service for a new
 /// message before asking again.
@@ -590,7 +593,7 @@ const FOLLOW_MAX_RETRY: Duration = Duration::from_secs(10);
 /// Every message after `after_id` visible to us, page by page; when there is
 /// none yet, the service waits up to `wait_ms` for one.
 async fn fetch_messages(
-    config: &Config,
+    config: &ClientConfig,
     unread: bool,
     mut after_id: Option<i64>,
     search: Option<&str>,
@@ -620,7 +623,7 @@ async fn fetch_messages(
 }
 
 async fn inbox(
-    config: &Config,
+    config: &ClientConfig,
     json: bool,
     unread: bool,
     follow: bool,
@@ -678,7 +681,7 @@ async fn inbox(
 /// Prints `value` as one line of JSON whose raw bytes hold no control
 /// character: C0, DEL, C1 and bidirectional controls are `\uXXXX` escapes.
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
-    let s = netsend_service::json::to_line(value)
+    let s = netsend_control::json::to_line(value)
         .map_err(|e| Failure::new(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()))?;
     println!("{s}");
     Ok(())
@@ -862,7 +865,7 @@ fn start_foreground(config: Config) -> Result<(), Failure> {
 }
 
 async fn start_daemon(config: &Config, config_path: Option<&Path>) -> Result<(), Failure> {
-    if control::call(&config.control_socket, &Request::Status)
+    if client::call(&config.control_socket, &Request::Status)
         .await
         .is_ok()
     {
@@ -894,7 +897,7 @@ async fn start_daemon(config: &Config, config_path: Option<&Path>) -> Result<(),
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Ok(Response::Status(s)) =
-            control::call(&config.control_socket, &Request::Status).await
+            client::call(&config.control_socket, &Request::Status).await
         {
             println!(
                 "The Messenger service was started successfully (pid {}).",

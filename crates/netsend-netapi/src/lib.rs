@@ -9,7 +9,7 @@
 //! knows the caller from the socket's peer credentials and applies its
 //! permissions. A `servername` other than NULL, empty or this host's computer
 //! name runs the call on that host's service over the remote-call channel
-//! (`netsend_service::remote`), allowed only to its administrators.
+//! (`netsend_control::remote`), allowed only to its administrators.
 //!
 //! Strings are UTF-16 as `uint16_t` units, because `wchar_t` is 32 bits wide on
 //! Linux. Every function checks its pointers for NULL and catches panics
@@ -20,7 +20,7 @@
 use std::ffi::c_void;
 use std::panic::{catch_unwind, UnwindSafe};
 
-use netsend_service::control::{Request, Response};
+use netsend_control::{Request, Response};
 use netsend_wire::status::NetApiStatus;
 
 use crate::info::InfoLevel;

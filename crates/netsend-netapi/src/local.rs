@@ -4,20 +4,15 @@
 //! target checks the caller's key against its administrators). Either way the
 //! library needs no permission logic of its own.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use netsend_service::config::Config;
-use netsend_service::control::{self, ClientError, Request, Response};
-use netsend_service::remote::{self, RemoteError};
+use netsend_control::config::{self, ClientConfig};
+use netsend_control::{client, remote, ClientError, Request, Response};
 use netsend_wire::status::NetApiStatus;
 
 /// Overrides the control socket path.
 const SOCKET_ENV: &str = "NETSEND_CONTROL_SOCKET";
-/// Names the configuration file whose `control_socket` is used.
-const CONFIG_ENV: &str = "NETSEND_CONFIG";
-/// The configuration file read when [`CONFIG_ENV`] is not set, if it exists.
-const SYSTEM_CONFIG: &str = "/etc/netsend/netsend.toml";
 /// How long one read or write on the control socket may wait.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -32,7 +27,7 @@ pub(crate) enum LocalService {
     /// Another host's, through the remote-call channel.
     There {
         /// The configuration (remote port, static names).
-        config: Box<Config>,
+        config: Box<ClientConfig>,
         /// The server as the caller named it.
         server: String,
     },
@@ -59,29 +54,29 @@ pub(crate) fn server(servername: Option<&str>) -> Result<LocalService, NetApiSta
     }
 }
 
-/// The configuration: `$NETSEND_CONFIG`, else `/etc/netsend/netsend.toml` if it
-/// exists, else the built-in defaults (its `control_socket` can be overridden
-/// by `$NETSEND_CONTROL_SOCKET`). An unreadable configuration file is
-/// `ERROR_INVALID_PARAMETER`, as for the `netsend` command.
-fn config() -> Result<Config, NetApiStatus> {
-    let path = std::env::var_os(CONFIG_ENV)
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            Path::new(SYSTEM_CONFIG)
-                .exists()
-                .then(|| SYSTEM_CONFIG.into())
-        });
-    Config::load(path.as_deref()).map_err(|_| NetApiStatus::ERROR_INVALID_PARAMETER)
+/// The configuration ([`config::discover`]: `$NETSEND_CONFIG`, else
+/// `/etc/netsend/netsend.toml` if it exists, else the built-in defaults; its
+/// `control_socket` can be overridden by `$NETSEND_CONTROL_SOCKET`). An
+/// unreadable configuration file is `ERROR_INVALID_PARAMETER`, as for the
+/// `netsend` command.
+fn config() -> Result<ClientConfig, NetApiStatus> {
+    ClientConfig::load(config::discover(None).as_deref())
+        .map_err(|_| NetApiStatus::ERROR_INVALID_PARAMETER)
 }
 
 impl LocalService {
-    /// Sends one request. A service error comes back as its NERR/Win32 code; no
-    /// local listener is `NERR_MsgNotStarted`; an unreachable remote host is
-    /// `NERR_NetworkError`, and one whose key changed `ERROR_ACCESS_DENIED`.
+    /// Sends one request. Any failure, a service error included, comes back
+    /// as its NERR/Win32 code ([`ClientError::status`]).
     pub(crate) fn call(&self, request: &Request) -> Result<Response, NetApiStatus> {
-        let socket = match self {
-            Self::Here { socket } => socket,
+        self.exchange(request)
+            .and_then(Response::into_result)
+            .map_err(|e| e.status())
+    }
+
+    /// Runs `request` on the service, here or there.
+    fn exchange(&self, request: &Request) -> Result<Response, ClientError> {
+        match self {
+            Self::Here { socket } => client::call_blocking(socket, request, TIMEOUT),
             Self::There { config, server } => {
                 // The target knows the caller only by key: name the sender here.
                 let named;
@@ -100,25 +95,7 @@ impl LocalService {
                     }
                     other => other,
                 };
-                return match remote::call_server(config, server, request, TIMEOUT) {
-                    Ok(Response::Error { code, .. }) => Err(NetApiStatus(code)),
-                    Ok(response) => Ok(response),
-                    Err(RemoteError::ServerKeyChanged { .. }) => {
-                        Err(NetApiStatus::ERROR_ACCESS_DENIED)
-                    }
-                    Err(_) => Err(NetApiStatus::NERR_NETWORK_ERROR),
-                };
-            }
-        };
-        match control::call_blocking(socket, request, TIMEOUT) {
-            Ok(Response::Error { code, .. }) => Err(NetApiStatus(code)),
-            Ok(response) => Ok(response),
-            Err(ClientError::NotRunning(_)) => Err(NetApiStatus::NERR_MSG_NOT_STARTED),
-            Err(ClientError::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                Err(NetApiStatus::ERROR_ACCESS_DENIED)
-            }
-            Err(ClientError::Io(_) | ClientError::Protocol(_)) => {
-                Err(NetApiStatus::NERR_NETWORK_ERROR)
+                Ok(remote::call_server(config, server, request, TIMEOUT)?)
             }
         }
     }

@@ -4,7 +4,7 @@
 //! units (`WCHAR` in `lmmsg.h`): NUL-terminated for names, and a byte buffer of
 //! UTF-16LE with its length in bytes for the message text, as on Windows.
 
-use netsend_service::config::MAX_MESSAGE_LEN;
+use netsend_control::protocol::MAX_MESSAGE_LEN;
 use netsend_wire::status::NetApiStatus;
 
 /// Longest message alias or sender name, in UTF-16 code units (a NetBIOS name

@@ -28,14 +28,124 @@ pub fn session(data: &[u8]) {
 }
 
 /// Drives the datagram receive path with arbitrary bytes, as the UDP driver
-/// does: it must never panic, and a message it accepts is addressed to us.
+/// does: it must never panic, a message it accepts is addressed to us, and
+/// the relay rule relays only a broadcast that came straight from an
+/// off-link originator it relays for, and drops only our own copies.
 #[doc(hidden)]
 pub fn datagram(data: &[u8]) {
+    use std::net::Ipv4Addr;
+
+    use crate::interface::Interface;
+    use crate::mailslot::Addressed;
+    use crate::relay::{RelayRule, Verdict};
+
     let workgroup = netsend_wire::NetbiosName::new("WORKGROUP", 0).expect("valid name");
     let is_ours = |n: &netsend_wire::NetbiosName| n.trimmed().first() == Some(&b'A');
-    if let Some(received) = crate::mailslot::receive(data, &workgroup, &is_ours, CodePage::Cp850) {
-        assert!(received.message.text.len() <= 4 * data.len() + 16);
+    let Some(received) = crate::mailslot::receive(data, &workgroup, &is_ours, CodePage::Cp850)
+    else {
+        return;
+    };
+    assert!(received.message.text.len() <= 4 * data.len() + 16);
+    let ours = [Interface {
+        address: Ipv4Addr::new(192, 0, 2, 130),
+        broadcast: Some(Ipv4Addr::new(192, 0, 2, 255)),
+        netmask: Some(Ipv4Addr::new(255, 255, 255, 128)),
+        mac: [0; 6],
+    }];
+    let relay_from: [ipnet::IpNet; 1] = ["192.0.2.0/24".parse().expect("valid network")];
+    let rule = RelayRule {
+        interfaces: &ours,
+        relay_from: &relay_from,
+    };
+    let origin = received.origin;
+    for peer in [origin, ours[0].address, Ipv4Addr::new(192, 0, 2, 10)] {
+        match rule.judge(peer, origin, received.addressed) {
+            Verdict::HeardBack => assert!(peer == ours[0].address && origin != peer),
+            Verdict::Take { relay_to } if !relay_to.is_empty() => {
+                assert_eq!(relay_to, [(ours[0].address, Ipv4Addr::new(192, 0, 2, 255))]);
+                assert_eq!(received.addressed, Addressed::Broadcast);
+                assert_eq!(peer, origin);
+                assert!(
+                    !ours[0].is_on_link(peer)
+                        && relay_from[0].contains(&std::net::IpAddr::V4(peer))
+                );
+            }
+            Verdict::Take { .. } => {}
+        }
     }
+}
+
+/// Drives a resolution plan (a WINS server, then two broadcast addresses)
+/// with arbitrary answers, as hostile hosts may send them. The data is
+/// records `[what, src, len, bytes…]`: the datagram `bytes` comes from
+/// `192.0.2.src`; `what` bit 0 feeds it at once (else the current wait ends
+/// first), bit 1 gives it the transaction id of the last query. The plan
+/// must never panic, decide within the time its queries allow, and connect
+/// only to a session port.
+#[doc(hidden)]
+pub fn plan(data: &[u8]) {
+    use std::net::Ipv4Addr;
+    use std::time::{Duration, Instant};
+
+    use crate::plan::{Known, Next, PlanConfig, ResolvePlan};
+
+    let interval = Duration::from_millis(250);
+    let config = PlanConfig {
+        session_port: 139,
+        name_port: 137,
+        wins: Some(Ipv4Addr::new(192, 0, 2, 1)),
+        broadcast: vec![
+            (Ipv4Addr::new(192, 0, 2, 10), Ipv4Addr::new(192, 0, 2, 255)),
+            (Ipv4Addr::UNSPECIFIED, Ipv4Addr::new(198, 51, 100, 255)),
+        ],
+        retries: 3,
+        interval,
+    };
+    // Three queries of three tries each, the last one waited out.
+    let most = interval * 9;
+    let name = netsend_wire::NetbiosName::new("BOB", 3).expect("valid name");
+    let mut plan = ResolvePlan::new(name, config, Known::default(), 1);
+    let t0 = Instant::now();
+    let mut now = t0;
+    let mut trn_id = [0u8; 2];
+    let mut rest = data;
+    for _ in 0..10_000 {
+        match plan.poll(now) {
+            Next::Send(query) => {
+                trn_id.copy_from_slice(&query.bytes[..2]);
+            }
+            Next::Wait(until) => {
+                let record = match rest {
+                    [what, src, len, tail @ ..] => {
+                        let (bytes, tail) = tail.split_at(usize::from(*len).min(tail.len()));
+                        rest = tail;
+                        Some((*what, *src, bytes.to_vec()))
+                    }
+                    _ => None,
+                };
+                if record.as_ref().is_none_or(|(what, ..)| what & 1 == 0) {
+                    now = now.max(until);
+                    plan.handle_timeout(now);
+                }
+                if let Some((what, src, mut bytes)) = record {
+                    if what & 2 != 0 && bytes.len() >= 2 {
+                        bytes[..2].copy_from_slice(&trn_id);
+                    }
+                    plan.handle_datagram(now, Ipv4Addr::new(192, 0, 2, src), &bytes);
+                }
+            }
+            Next::Connect { address, .. } => {
+                assert_eq!(address.port(), 139);
+                assert!(now - t0 <= most, "{:?}", now - t0);
+                return;
+            }
+            Next::Fail(_) => {
+                assert!(now - t0 <= most, "{:?}", now - t0);
+                return;
+            }
+        }
+    }
+    panic!("the resolution plan did not decide");
 }
 
 /// Sanitises arbitrary text and builds the terminal and notification texts,

@@ -5,12 +5,16 @@
 //! - [`sender`]: the client side of one directed message.
 //! - [`message`]: a received message decoded for people.
 //! - [`mailslot`]: which `\\MAILSLOT\\MESSNGR` datagrams are ours, and their message.
+//! - [`broadcast`]: the MESSNGR datagrams of a broadcast, and where they go.
+//! - [`relay`]: which received broadcasts we relay into our subnets, and where.
 //! - [`registration`]: B-node name registration, release and conflicts.
 //! - [`policy`]: anti-spam: allow/deny lists and rate limits per source and sender.
 //! - [`queue`]: when a queued outgoing message is tried again or given up.
 //! - [`receipt`]: receipts (shown, read) from a receiving netsend host to the sender.
 //! - [`search`]: inbox search texts, checked and bounded.
 //! - [`resolver`]: a name query client (broadcast or unicast), time passed in.
+//! - [`plan`]: where a name is looked for, in which order, and duplicates.
+//! - [`interface`]: the interfaces a host serves, and who is on their link.
 //! - [`responder`]: which name service requests we answer, and how.
 //! - [`wins`]: registering names with a WINS server.
 //! - [`display`]: messages made safe and readable for terminals and notifications.
@@ -19,16 +23,20 @@
 //! - [`fuzzing`]: entry points for the fuzz targets.
 #![warn(missing_docs)]
 
+pub mod broadcast;
 pub mod display;
 pub mod forward;
 pub mod fuzzing;
 pub mod hooks;
+pub mod interface;
 pub mod mailslot;
 pub mod message;
+pub mod plan;
 pub mod policy;
 pub mod queue;
 pub mod receipt;
 pub mod registration;
+pub mod relay;
 pub mod resolver;
 pub mod responder;
 pub mod search;
@@ -36,5 +44,7 @@ pub mod sender;
 pub mod session;
 pub mod wins;
 
+#[cfg(test)]
+mod sim;
 #[cfg(test)]
 mod tests;

@@ -224,11 +224,7 @@ impl NameTable {
 
     /// A fresh transaction id (splitmix64 over the seed).
     fn trn_id(&mut self) -> u16 {
-        self.seed = self.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.seed;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) as u16
+        crate::resolver::next_trn_id(&mut self.seed)
     }
 
     /// Starts registering `name` (unique or group) with transaction id `trn_id`.
@@ -583,100 +579,7 @@ impl NameTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::responder::{answer, Host};
-
-    /// Hosts on one simulated broadcast segment, stepped with simulated time.
-    struct Lan {
-        now: Instant,
-        hosts: Vec<NameTable>,
-        /// Hosts cut off the segment (they neither send nor hear).
-        cut: Vec<bool>,
-    }
-
-    fn at(address: Ipv4Addr) -> SocketAddrV4 {
-        SocketAddrV4::new(address, 137)
-    }
-
-    impl Lan {
-        fn new(addresses: &[[u8; 4]]) -> Self {
-            Self {
-                now: Instant::now(),
-                hosts: addresses
-                    .iter()
-                    .enumerate()
-                    .map(|(i, a)| {
-                        NameTable::new(Ipv4Addr::from(*a), RegistrationConfig::default(), i as u64)
-                    })
-                    .collect(),
-                cut: vec![false; addresses.len()],
-            }
-        }
-
-        /// Delivers every broadcast to every other host, lets each answer with the
-        /// responder rules (and feeds releases to its table), and advances time;
-        /// bounded, so a livelock fails. Stops once nothing is due before `until`.
-        fn drive_until(&mut self, until: Instant) {
-            for _ in 0..1000 {
-                let mut sent = false;
-                for from in 0..self.hosts.len() {
-                    while let Some(packet) = self.hosts[from].poll_transmit() {
-                        sent = true;
-                        if self.cut[from] {
-                            continue;
-                        }
-                        let request = Packet::parse(&packet).unwrap();
-                        let sender = self.hosts[from].address;
-                        for to in 0..self.hosts.len() {
-                            if to == from || self.cut[to] {
-                                continue;
-                            }
-                            self.hosts[to].handle_datagram(self.now, at(sender), &packet);
-                            let names = self.hosts[to].owned();
-                            let host = Host {
-                                names: &names,
-                                address: self.hosts[to].address,
-                                mac: [0; 6],
-                            };
-                            if let Some(reply) = answer(&request, &host) {
-                                let bytes = reply.to_bytes().unwrap();
-                                let replier = self.hosts[to].address;
-                                self.hosts[from].handle_datagram(self.now, at(replier), &bytes);
-                            }
-                        }
-                    }
-                }
-                let next = self.hosts.iter().filter_map(NameTable::poll_timeout).min();
-                match next {
-                    Some(t) if t <= until => {
-                        self.now = self.now.max(t);
-                        for h in &mut self.hosts {
-                            h.handle_timeout(self.now);
-                        }
-                    }
-                    _ if !sent => return,
-                    _ => {}
-                }
-            }
-            panic!("name registration did not settle");
-        }
-
-        /// [`Lan::drive_until`] with no end but quiet.
-        fn drive(&mut self) {
-            let far = self.now + Duration::from_secs(30);
-            self.drive_until(far);
-        }
-
-        /// Lets `d` pass (timers due meanwhile fire).
-        fn wait(&mut self, d: Duration) {
-            let until = self.now + d;
-            self.drive_until(until);
-            self.now = until;
-            for h in &mut self.hosts {
-                h.handle_timeout(until);
-            }
-            self.drive_until(until);
-        }
-    }
+    use crate::sim::{at, Lan};
 
     fn name(s: &str) -> NetbiosName {
         NetbiosName::new(s, 3).unwrap()

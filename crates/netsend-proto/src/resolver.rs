@@ -166,6 +166,16 @@ impl Resolver {
     }
 }
 
+/// A fresh transaction id from the generator state `seed` (splitmix64), so
+/// that a random seed makes every following id unpredictable to other hosts.
+pub(crate) fn next_trn_id(seed: &mut u64) -> u16 {
+    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *seed;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) as u16
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

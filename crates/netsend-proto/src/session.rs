@@ -5,6 +5,11 @@
 //! [`Action::Deliver`] with two prepared replies: the driver commits the message
 //! durably and only then writes `ack` (or `refuse` if the commit failed), so a
 //! sender is never told "delivered" about a message that could be lost.
+//!
+//! A multi-block message must end within `max_assembly_time` of its start
+//! block: drivers wait for [`ServerSession::poll_timeout`] beside the next
+//! frame and call [`ServerSession::handle_timeout`] when it comes, so a
+//! sender that goes silent mid-message has it discarded on time.
 
 use std::time::{Duration, Instant};
 
@@ -137,22 +142,34 @@ impl ServerSession {
         self.handle(Some(now), bytes, is_ours)
     }
 
+    /// When the multi-block message being assembled expires: its start
+    /// block's time plus `max_assembly_time`. `None` when no message is
+    /// being assembled, or its start block came without a time
+    /// ([`Self::handle_frame`]).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let started = self.pending.as_ref()?.started?;
+        started.checked_add(self.config.max_assembly_time)
+    }
+
+    /// Advances time: a multi-block message whose [`Self::poll_timeout`]
+    /// has come is discarded, and a later text or end block is answered as
+    /// if none had been started. Returns whether one was discarded.
+    pub fn handle_timeout(&mut self, now: Instant) -> bool {
+        let expired = self.poll_timeout().is_some_and(|at| at <= now);
+        if expired {
+            self.pending = None;
+        }
+        expired
+    }
+
     fn handle(
         &mut self,
         now: Option<Instant>,
         bytes: &[u8],
         is_ours: &dyn Fn(&NetbiosName) -> bool,
     ) -> Action {
-        if let (
-            Some(now),
-            Some(Pending {
-                started: Some(t), ..
-            }),
-        ) = (now, &self.pending)
-        {
-            if now.saturating_duration_since(*t) > self.config.max_assembly_time {
-                self.pending = None;
-            }
+        if let Some(now) = now {
+            self.handle_timeout(now);
         }
         let first = std::mem::replace(&mut self.first_frame, false);
         let Ok(packet) = SessionPacket::parse(bytes) else {

@@ -149,6 +149,43 @@ fn smb(command: u8, words: &[u8], bytes: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+fn a_silent_multi_block_sender_has_its_message_discarded_at_the_deadline() {
+    let config = SessionConfig {
+        max_assembly_time: std::time::Duration::from_secs(5),
+        ..SessionConfig::new(CodePage::Cp850)
+    };
+    let mut s = ServerSession::new(config);
+    let t0 = std::time::Instant::now();
+    let second = std::time::Duration::from_secs(1);
+    assert_eq!(s.poll_timeout(), None);
+    let d5 = smb(0xD5, &[], b"\x04bob\x00\x04ALICE\x00");
+    assert!(reply_status(s.handle_frame_at(t0, &smb_frame(&d5), &ours)).is_success());
+    // The deadline is the start block's, and a text block does not move it.
+    assert_eq!(s.poll_timeout(), Some(t0 + 5 * second));
+    let d7 = smb(0xD7, &[1, 0], &[1, 4, 0, b'p', b'a', b'r', b't']);
+    let text = s.handle_frame_at(t0 + second, &smb_frame(&d7), &ours);
+    assert!(reply_status(text).is_success());
+    assert_eq!(s.poll_timeout(), Some(t0 + 5 * second));
+    // Then silence: nothing is discarded early, everything at the deadline.
+    assert!(!s.handle_timeout(t0 + 4 * second));
+    assert_eq!(s.poll_timeout(), Some(t0 + 5 * second));
+    assert!(s.handle_timeout(t0 + 5 * second));
+    assert_eq!(s.poll_timeout(), None);
+    assert!(!s.handle_timeout(t0 + 6 * second));
+    // A late end block finds no message (as after a slow sender), even when
+    // it comes without a time, and nothing is delivered.
+    let d6 = smb(0xD6, &[1, 0], &[]);
+    assert_eq!(
+        reply_status(s.handle_frame(&smb_frame(&d6), &ours)),
+        SmbStatus::ERRDOS_INVALID_PARAM
+    );
+    // A start block without a time has no deadline.
+    let mut untimed = ServerSession::new(config);
+    let _ = untimed.handle_frame(&smb_frame(&d5), &ours);
+    assert_eq!(untimed.poll_timeout(), None);
+}
+
+#[test]
 fn error_replies_match_smbd_and_the_digest() {
     let mut s = ServerSession::new(SessionConfig::new(CodePage::Cp850));
     // Text and end without a start: ERRDOS/87.
@@ -273,8 +310,9 @@ proptest! {
 #[test]
 fn handler_fuzz_corpora_replay_cleanly() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 8] = [
+    let targets: [Target; 9] = [
         ("session", crate::fuzzing::session),
+        ("plan", crate::fuzzing::plan),
         ("sender", crate::fuzzing::sender),
         ("names", crate::fuzzing::names),
         ("datagram", crate::fuzzing::datagram),
@@ -297,6 +335,13 @@ fn handler_fuzz_corpora_replay_cleanly() {
 }
 
 proptest! {
+    #[test]
+    fn a_resolution_plan_decides_in_time_whatever_it_is_answered(
+        bytes in proptest::collection::vec(any::<u8>(), 0..800)
+    ) {
+        crate::fuzzing::plan(&bytes);
+    }
+
     #[test]
     fn datagram_handler_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         crate::fuzzing::datagram(&bytes);

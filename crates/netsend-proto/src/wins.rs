@@ -373,4 +373,32 @@ mod tests {
         assert_eq!(now - t0, Duration::from_secs(15));
         assert_eq!(c.state(&alice()), Some(NameState::Registering));
     }
+
+    #[test]
+    fn two_hosts_of_the_simulated_lan_register_one_name_with_the_server() {
+        use crate::sim::Lan;
+        let mut lan = Lan::new(&[[192, 0, 2, 10], [192, 0, 2, 11]]).with_wins(SERVER);
+        // Host 1 is off the segment: only the server can refuse the name.
+        lan.cut[1] = true;
+        lan.register(0, alice(), 1);
+        lan.cut[1] = false;
+        let client = |lan: &Lan, i: usize| lan.wins_clients[i].as_ref().unwrap().state(&alice());
+        assert_eq!(client(&lan, 0), Some(NameState::Registered));
+        let now = lan.now;
+        lan.wins_clients[1]
+            .as_mut()
+            .unwrap()
+            .register(now, alice(), false, 2);
+        lan.drive_until(now + Duration::from_secs(1));
+        assert_eq!(client(&lan, 1), Some(NameState::Conflict { owner: US }));
+        // The owner releases it; at the next try the server grants it.
+        lan.wins_clients[0].as_mut().unwrap().release(&alice(), 3);
+        lan.wait(Duration::from_secs(61));
+        assert_eq!(client(&lan, 1), Some(NameState::Registered));
+        let server = lan.wins.as_ref().unwrap();
+        assert_eq!(
+            server.names,
+            [(alice(), Ipv4Addr::new(192, 0, 2, 11), false)]
+        );
+    }
 }

@@ -1,16 +1,17 @@
 //! The TOML configuration, every key optional with a documented default.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use netsend_control::config::default_computer_name;
 use netsend_proto::policy::{
     parse_network, AccessList, Limits, NamePattern, Policy, StatusAudience,
 };
 use netsend_wire::{CodePage, NetbiosName};
 use serde::{Deserialize, Serialize};
 
-/// The largest `limits.max_message_len` accepted, in bytes.
-pub const MAX_MESSAGE_LEN: usize = 65_536;
+pub use netsend_control::config::computer_name_from_hostname;
+pub use netsend_control::protocol::MAX_MESSAGE_LEN;
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,7 +119,7 @@ const fn default_receipts() -> bool {
 }
 
 const fn default_pending_hours() -> u64 {
-    72
+    netsend_control::config::DEFAULT_PENDING_HOURS
 }
 
 impl DisplayConfig {
@@ -512,8 +513,8 @@ impl RemoteConfig {
             ),
         ] {
             for text in list {
-                let k = crate::remote::parse_public_key(text)
-                    .map_err(|e| ConfigError::Invalid(key.into(), e))?;
+                let k = netsend_control::remote::parse_public_key(text)
+                    .map_err(|e| ConfigError::Invalid(key.into(), e.to_string()))?;
                 keys.push((k, group));
             }
         }
@@ -577,13 +578,8 @@ pub struct StaticName {
 impl StaticName {
     /// The session address, with `default_port` when none is given.
     pub fn socket_addr(&self, default_port: u16) -> Result<SocketAddr, String> {
-        if let Ok(sa) = self.address.parse::<SocketAddrV4>() {
-            return Ok(SocketAddr::V4(sa));
-        }
-        self.address
-            .parse::<Ipv4Addr>()
-            .map(|ip| SocketAddr::V4(SocketAddrV4::new(ip, default_port)))
-            .map_err(|_| format!("static name {}: bad address {:?}", self.name, self.address))
+        netsend_control::config::socket_addr(&self.address, default_port)
+            .ok_or_else(|| format!("static name {}: bad address {:?}", self.name, self.address))
     }
 }
 
@@ -624,31 +620,6 @@ impl HookConfig {
     }
 }
 
-fn default_computer_name() -> String {
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "NETSEND".into());
-    computer_name_from_hostname(&host)
-}
-
-/// The hostname's first label, upper-cased and cut to 15 bytes.
-pub fn computer_name_from_hostname(host: &str) -> String {
-    let label = host.split('.').next().unwrap_or("").to_uppercase();
-    let mut name = String::new();
-    for c in label.chars() {
-        if name.len() + c.len_utf8() > 15 {
-            break;
-        }
-        name.push(c);
-    }
-    if name.is_empty() {
-        "NETSEND".into()
-    } else {
-        name
-    }
-}
-
 fn default_workgroup() -> String {
     "WORKGROUP".into()
 }
@@ -656,7 +627,7 @@ fn default_state_dir() -> PathBuf {
     "/var/lib/netsend".into()
 }
 fn default_control_socket() -> PathBuf {
-    "/run/netsend/control.sock".into()
+    netsend_control::config::DEFAULT_CONTROL_SOCKET.into()
 }
 fn default_user() -> String {
     "netsend".into()
@@ -689,7 +660,7 @@ const fn default_idle() -> u64 {
     30
 }
 const fn default_remote_port() -> u16 {
-    2139
+    netsend_control::config::DEFAULT_REMOTE_PORT
 }
 const fn default_assembly_timeout() -> u64 {
     60
@@ -1107,12 +1078,57 @@ mod tests {
         assert_eq!(c.control_socket, Path::new("/run/netsend/control.sock"));
     }
 
+    /// The client's view (`netsend_control::config::ClientConfig`, which
+    /// `libnetapi32` reads) and the service agree on every key the client
+    /// reads, for the defaults and for a file that sets them.
     #[test]
-    fn hostname_becomes_computer_name() {
-        assert_eq!(computer_name_from_hostname("web-01.example.org"), "WEB-01");
-        assert_eq!(
-            computer_name_from_hostname("averyveryverylonghostname"),
-            "AVERYVERYVERYLO"
+    fn clients_read_the_keys_the_service_uses() {
+        use netsend_control::config::ClientConfig;
+        let agree = |text: &str| {
+            let full: Config = toml::from_str(text).unwrap();
+            let client = ClientConfig::parse(text).unwrap();
+            assert_eq!(client.control_socket, full.control_socket, "{text}");
+            assert_eq!(client.remote.port, full.remote.port, "{text}");
+            assert_eq!(client.computer_name, full.computer_name, "{text}");
+            assert_eq!(
+                client.display.pending_hours, full.display.pending_hours,
+                "{text}"
+            );
+            let client_names: Vec<_> = client
+                .static_names
+                .iter()
+                .map(|s| (&s.name, &s.address))
+                .collect();
+            let full_names: Vec<_> = full
+                .static_names
+                .iter()
+                .map(|s| (&s.name, &s.address))
+                .collect();
+            assert_eq!(client_names, full_names, "{text}");
+            (full, client)
+        };
+        let (full, _) = agree("");
+        assert_eq!(full, Config::default());
+        assert_eq!(full.control_socket, Path::new("/run/netsend/control.sock"));
+        assert_eq!(full.remote.port, 2139);
+        let (full, client) = agree(
+            r#"
+            computer_name = "HOST"
+            control_socket = "/tmp/netsend-test/control.sock"
+            [remote]
+            port = 4139
+            listen = true
+            [display]
+            pending_hours = 5
+            [[static_names]]
+            name = "PEER"
+            address = "192.0.2.9"
+            "#,
         );
+        assert_eq!(
+            client.control_socket,
+            Path::new("/tmp/netsend-test/control.sock")
+        );
+        assert_eq!(full.remote.port, 4139);
     }
 }

@@ -8,8 +8,8 @@
 //! - [`service`]: the components handed to the drivers.
 //! - `transport`: the listeners (TCP 139, UDP 137, UDP 138, the control
 //!   socket, the remote-call channel): accept, caps and framing.
-//! - [`control`]: the control protocol and its handlers, one file per
-//!   request family.
+//! - `control`: the handlers of the control requests
+//!   (`netsend_control::protocol`), one file per request family.
 //! - `admission`: per-source caps and the counted drop reasons.
 //! - [`naming`]: the alias table and the registrar that defends our names.
 //! - [`outbound`]: name resolution and the client side of a directed message.
@@ -19,16 +19,18 @@
 //!   acknowledged. Its reads run on the threads of its `readers` submodule,
 //!   never on the async workers.
 //! - [`system`]: interfaces, logged-in users, privileges.
-//! - [`remote`]: the authenticated, encrypted channel that runs a control
-//!   request on another host's service (`servername`, `--server`).
-//! - [`json`]: JSON with unsafe characters written visibly.
+//! - [`remote`]: the service's side of the authenticated, encrypted channel
+//!   that runs a control request from another host (`servername`,
+//!   `--server`); its driver is `transport::remote`.
+//!
+//! The control protocol, its clients, the caller's side of the remote-call
+//! channel and the `--json` writer are the crate `netsend-control`.
 #![warn(missing_docs)]
 
 mod admission;
 pub mod config;
-pub mod control;
+mod control;
 pub mod delivery;
-pub mod json;
 pub mod naming;
 pub mod outbound;
 pub mod remote;

@@ -201,7 +201,7 @@ fn message_log_line(m: &crate::store::StoredMessage) -> String {
         "broadcast": m.broadcast,
         "text": m.text,
     });
-    crate::json::to_line(&line).unwrap_or_default()
+    netsend_control::json::to_line(&line).unwrap_or_default()
 }
 
 /// Appends `line` to `path` (created mode 0600), opened for each line so a

@@ -15,12 +15,12 @@ use crate::config::{Config, ConfigError};
 use crate::naming::aliases::AliasTable;
 use crate::naming::Naming;
 use crate::outbound::Outbound;
-use crate::remote::RemoteError;
 use crate::service::Service;
 use crate::shutdown::Shutdown;
 use crate::store::{Inbox, InboxError, InboxHandle};
 use crate::system::host::Host;
 use crate::system::net::{self, BindError, Interface};
+use netsend_control::remote::RemoteError;
 use netsend_proto::display::LogSafe;
 
 /// Sockets bound before privileges are dropped.
@@ -37,7 +37,7 @@ pub struct Listeners {
     pub interfaces: Vec<Interface>,
     /// The remote-call channel's listeners and the service's key, when
     /// `[remote] listen` is on.
-    pub remote: Option<(Vec<std::net::TcpListener>, crate::remote::KeyPair)>,
+    pub remote: Option<(Vec<std::net::TcpListener>, netsend_control::remote::KeyPair)>,
 }
 
 impl Listeners {
@@ -116,7 +116,7 @@ impl Listeners {
                 .key_file
                 .clone()
                 .unwrap_or_else(|| config.state_dir.join("remote.key"));
-            let key = crate::remote::KeyPair::load_or_create(&key_file)?;
+            let key = netsend_control::remote::KeyPair::load_or_create(&key_file)?;
             let mut listeners = Vec::new();
             for &addr in &bind {
                 listeners.push(net::bind_tcp(
@@ -294,7 +294,7 @@ pub async fn run(
         remote_key: listeners
             .remote
             .as_ref()
-            .map(|(_, key)| crate::remote::public_key_text(&key.public)),
+            .map(|(_, key)| netsend_control::remote::public_key_text(&key.public)),
     });
     let drops = Arc::new(crate::admission::drops::Drops::default());
     let admission = Arc::new(Admission::new(

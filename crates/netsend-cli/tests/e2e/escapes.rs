@@ -9,8 +9,9 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use netsend_service::control::Response;
-use netsend_service::remote::{check_frame, KeyPair, Responder, Step};
+use netsend_control::remote::{check_frame, KeyPair};
+use netsend_control::Response;
+use netsend_service::remote::{Responder, Step};
 
 use crate::harness::{have, is_root, netsend_bin, stderr, stdout, Service};
 use crate::local::send_as;
@@ -112,7 +113,7 @@ fn hostile_input_reaches_no_terminal_through_the_cli() {
     let stored = svc.wait_inbox(1);
     assert_eq!(
         stored[0]["text"],
-        netsend_service::json::visible(EVIL),
+        netsend_control::json::visible(EVIL),
         "stored as received, its controls visible in --json"
     );
     let id = stored[0]["id"].as_i64().unwrap().to_string();
@@ -150,7 +151,7 @@ fn hostile_input_reaches_no_terminal_through_the_cli() {
         let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         let message = value.as_array().map_or(&value, |a| &a[0]);
         let decoded = message["text"].as_str().unwrap();
-        assert_eq!(decoded, netsend_service::json::visible(EVIL));
+        assert_eq!(decoded, netsend_control::json::visible(EVIL));
         assert_clean(&format!("{args:?} decoded"), &decoded.replace("pwned", ""));
     }
 

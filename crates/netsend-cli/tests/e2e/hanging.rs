@@ -2,7 +2,9 @@
 //! request and then only sends session keep-alives (`85 00 00 00`). Each
 //! outbound delivery has one deadline (`[limits] send_timeout_secs`) that
 //! keep-alives do not extend, such a peer holds one slot of the outgoing
-//! queue, not the queue, and forwards to it run in bounded slots.
+//! queue, not the queue, and forwards to it run in bounded slots. Senders
+//! that never finish: a multi-block message left unfinished is discarded at
+//! its deadline (`[limits] assembly_timeout_secs`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::harness::{netsend_bin, stderr, stdout, Service};
+use crate::local::{nbss, read_frame, session_request, smb};
 
 /// A messenger that accepts every connection, answers the session request
 /// with a positive response, and then sends a keep-alive every 500 ms and
@@ -316,4 +319,57 @@ fn forwards_to_a_hanging_host_hold_a_bounded_number_of_connections() {
         32,
         "connections to the hanging host at once"
     );
+}
+
+#[test]
+fn a_multi_block_message_left_unfinished_is_discarded_at_its_deadline() {
+    let mut svc = Service::start(
+        "HANGRECV",
+        "",
+        "[limits]\nassembly_timeout_secs = 2\nsession_idle_timeout_secs = 60\n",
+    );
+    let mut s = TcpStream::connect(svc.session).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&session_request("HANGRECV", "MALLORY"))
+        .unwrap();
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head, [0x82, 0, 0, 0]);
+    // A start block and one text block, each acknowledged, then silence.
+    s.write_all(&nbss(&smb(0xD5, &[], b"\x04mallory\x00\x04HANGRECV\x00")))
+        .unwrap();
+    assert_eq!(read_frame(&mut s).unwrap()[5], 0);
+    let started = Instant::now();
+    let mut block = vec![1u8, 7, 0];
+    block.extend_from_slice(b"partial");
+    s.write_all(&nbss(&smb(0xD7, &[1, 0], &block))).unwrap();
+    assert_eq!(read_frame(&mut s).unwrap()[5], 0);
+    // No further frame comes, yet the service discards the message at its
+    // deadline, long before the idle timeout would close the session.
+    let discarded = loop {
+        if svc
+            .log_text()
+            .contains("unfinished multi-block message discarded")
+        {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not discarded:\n{}",
+            svc.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!("unfinished message discarded after {discarded:?}");
+    assert!(discarded >= Duration::from_millis(1800), "{discarded:?}");
+    assert!(discarded < Duration::from_secs(10), "{discarded:?}");
+    // The session is still open: a late end block finds no message
+    // (ERRDOS/87, as smbd answers), and nothing was stored.
+    s.write_all(&nbss(&smb(0xD6, &[1, 0], &[]))).unwrap();
+    let reply = read_frame(&mut s).unwrap();
+    assert_eq!(
+        (reply[5], u16::from_le_bytes([reply[7], reply[8]])),
+        (0x01, 87)
+    );
+    assert!(svc.inbox().is_empty(), "{:?}", svc.inbox());
 }

@@ -162,13 +162,13 @@ fn service_down_gives_msg_not_started() {
     }
 }
 
-fn nbss(payload: &[u8]) -> Vec<u8> {
+pub(crate) fn nbss(payload: &[u8]) -> Vec<u8> {
     let mut v = vec![0, 0, (payload.len() >> 8) as u8, payload.len() as u8];
     v.extend_from_slice(payload);
     v
 }
 
-fn smb(command: u8, words: &[u8], bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn smb(command: u8, words: &[u8], bytes: &[u8]) -> Vec<u8> {
     let mut v = vec![0xFF, b'S', b'M', b'B', command];
     v.extend_from_slice(&[0; 27]);
     v.push((words.len() / 2) as u8);
@@ -179,7 +179,7 @@ fn smb(command: u8, words: &[u8], bytes: &[u8]) -> Vec<u8> {
 }
 
 /// An NBSS session request to `called<03>` from `calling<00>`.
-fn session_request(called: &str, calling: &str) -> Vec<u8> {
+pub(crate) fn session_request(called: &str, calling: &str) -> Vec<u8> {
     let mut req = vec![0x81, 0, 0, 68];
     for (name, sfx) in [(called, 3u8), (calling, 0u8)] {
         let mut raw = [b' '; 16];
@@ -195,7 +195,7 @@ fn session_request(called: &str, calling: &str) -> Vec<u8> {
     req
 }
 
-fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+pub(crate) fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
     let mut head = [0u8; 4];
     s.read_exact(&mut head).ok()?;
     let len =

@@ -420,6 +420,6 @@ fn root_lists_an_inbox_larger_than_one_control_answer() {
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed.len(), 30);
     // --json shows each control character as visible `\u0001` text.
-    let shown = netsend_service::json::visible(&text);
+    let shown = netsend_control::json::visible(&text);
     assert!(listed.iter().all(|m| m["text"] == shown.as_str()));
 }

@@ -1,7 +1,8 @@
 //! `Broadcast`: a message to every messenger of a domain or workgroup (`*`,
 //! `/DOMAIN[:NAME]`).
 
-use crate::control::{Caller, Context, ControlError, Response};
+use crate::control::{Caller, Context, ControlError};
+use netsend_control::Response;
 
 /// A broadcast as the caller asked for it.
 #[derive(Debug, Clone)]

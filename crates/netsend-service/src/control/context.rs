@@ -11,7 +11,6 @@ use netsend_proto::receipt::ReceiptState;
 
 use crate::admission::Admission;
 use crate::config::Config;
-use crate::control::SendReport;
 use crate::naming::aliases::AliasTable;
 use crate::naming::registrar::Registrar;
 use crate::outbound::send::SendFailure;
@@ -19,6 +18,7 @@ use crate::service::Service;
 use crate::shutdown::Shutdown;
 use crate::store::{InboxHandle, StoredMessage};
 use crate::system::host::Host;
+use netsend_control::types::SendReport;
 
 /// A network operation under way, owning what it needs (so it can be spawned).
 pub(crate) type Pending<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -136,9 +136,9 @@ impl Network for Arc<Service> {
         text: String,
         split: bool,
     ) -> Pending<Result<usize, SendFailure>> {
-        let service = self.clone();
+        let outbound = self.outbound.clone();
         Box::pin(async move {
-            crate::transport::datagrams::broadcast(&service, &domain, &from, &text, split).await
+            crate::outbound::datagrams::broadcast(&outbound, &domain, &from, &text, split).await
         })
     }
 

@@ -7,9 +7,10 @@ use netsend_proto::forward::ForwardRefusal;
 use netsend_proto::queue::BadExpiry;
 use netsend_wire::status::NetApiStatus;
 
-use crate::control::{Response, MAX_REQUEST_LEN};
 use crate::outbound::send::SendFailure;
 use crate::store::InboxError;
+use netsend_control::protocol::MAX_REQUEST_LEN;
+use netsend_control::Response;
 
 /// A control request that failed; its text is the answer's `detail`.
 #[derive(Debug, thiserror::Error)]

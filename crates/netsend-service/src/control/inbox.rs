@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use netsend_proto::receipt::ReceiptState;
 
-use crate::control::{fit_page, Caller, Context, ControlError, Response, MAX_PAGE, MAX_WAIT_MS};
+use crate::control::{fit_page, Caller, Context, ControlError};
 use crate::store::{Deletion, InboxError, ListFilter, StoredMessage};
+use netsend_control::protocol::{MAX_PAGE, MAX_WAIT_MS};
+use netsend_control::Response;
 
 /// What `InboxList` asks for.
 #[derive(Debug, Clone)]

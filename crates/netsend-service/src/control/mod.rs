@@ -1,7 +1,7 @@
-//! The control socket's requests: the protocol shared with clients
-//! ([`protocol`], re-exported here) and the handlers that answer it.
+//! The handlers of the control socket's requests (`netsend_control::protocol`,
+//! from local clients and remote callers).
 //!
-//! `dispatch` takes a typed [`Request`] from a `Caller` to the handler
+//! `dispatch` takes a typed `Request` from a `Caller` to the handler
 //! of its family, each in its own file and each returning
 //! `Result<Response, ControlError>`:
 //!
@@ -26,7 +26,6 @@ mod context;
 mod error;
 mod inbox;
 mod names;
-pub mod protocol;
 mod queue;
 mod send;
 mod status;
@@ -37,7 +36,9 @@ mod users;
 pub(crate) use caller::Caller;
 pub(crate) use context::Context;
 pub(crate) use error::ControlError;
-pub use protocol::*;
+
+use netsend_control::protocol::MAX_PAGE_BYTES;
+use netsend_control::{Request, Response};
 
 /// Answers `request` from `caller`.
 pub(crate) async fn dispatch(ctx: &Context<'_>, caller: &Caller, request: Request) -> Response {

@@ -10,9 +10,11 @@ use netsend_wire::name::suffix;
 use netsend_wire::status::NetApiStatus;
 use netsend_wire::NetbiosName;
 
-use crate::control::{AliasStatus, Caller, Context, ControlError, Response};
+use crate::control::{Caller, Context, ControlError};
 use crate::naming::aliases::Alias;
 use crate::naming::registrar::Scope;
+use netsend_control::types::AliasStatus;
+use netsend_control::Response;
 
 /// Every alias with its network state and forward, and the caller's
 /// notices (shown once).

@@ -4,9 +4,11 @@
 use netsend_proto::display::LogSafe;
 use netsend_proto::queue::AfterFailure;
 
-use crate::control::{fit_page, Caller, Context, ControlError, Response, MAX_PAGE};
+use crate::control::{fit_page, Caller, Context, ControlError};
 use crate::outbound::send::SendFailure;
 use crate::store::{InboxError, QueueOp};
+use netsend_control::protocol::MAX_PAGE;
+use netsend_control::Response;
 
 /// A message to queue after its first attempt failed.
 #[derive(Debug, Clone)]

@@ -4,9 +4,11 @@
 use netsend_proto::display::LogSafe;
 
 use crate::control::queue::{self, Entry};
-use crate::control::{Caller, Context, ControlError, Response, SendReport};
+use crate::control::{Caller, Context, ControlError};
 use crate::outbound::send::SendFailure;
 use crate::store::SentOp;
+use netsend_control::types::SendReport;
+use netsend_control::Response;
 
 /// A directed message as the caller asked for it.
 #[derive(Debug, Clone)]

@@ -1,6 +1,8 @@
 //! `Status` (service facts) and `Stop`.
 
-use crate::control::{Caller, Context, ControlError, Response, StatusInfo};
+use crate::control::{Caller, Context, ControlError};
+use netsend_control::types::StatusInfo;
+use netsend_control::Response;
 
 /// The service's names, addresses, key and counts.
 pub(crate) async fn status(ctx: &Context<'_>) -> Result<Response, ControlError> {

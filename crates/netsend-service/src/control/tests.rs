@@ -11,7 +11,7 @@ use netsend_proto::receipt::ReceiptState;
 use netsend_wire::status::NetApiStatus;
 
 use super::context::{Network, Pending};
-use super::{dispatch, dispatch_remote, Caller, Context, Request, Response, SendReport};
+use super::{dispatch, dispatch_remote, Caller, Context};
 use crate::admission::drops::Drops;
 use crate::admission::Admission;
 use crate::config::Config;
@@ -21,6 +21,9 @@ use crate::outbound::send::SendFailure;
 use crate::shutdown::Shutdown;
 use crate::store::{Inbox, InboxHandle, NewMessage, StoredMessage, Transport};
 use crate::system::host::Host;
+use netsend_control::protocol::{MAX_PAGE, MAX_WAIT_MS};
+use netsend_control::types::SendReport;
+use netsend_control::{Request, Response};
 
 /// A directed send as the network was asked for it: uid, to, from, text.
 type Sent = (Option<u32>, String, String, String);
@@ -285,11 +288,11 @@ async fn deleting_takes_only_the_callers_messages() {
 async fn a_page_is_capped_and_a_waiting_list_ends_at_its_deadline_or_a_new_message() {
     let host = Components::new(config());
     let mut last = 0;
-    for i in 0..super::MAX_PAGE + 5 {
+    for i in 0..MAX_PAGE + 5 {
         last = host.deliver(Some("alice"), &format!("message {i}")).await;
     }
     let first_page = ids(host.ask(&alice(), list(usize::MAX)).await);
-    assert_eq!(first_page.len(), super::MAX_PAGE);
+    assert_eq!(first_page.len(), MAX_PAGE);
     let after = |after_id, wait_ms| Request::InboxList {
         unread_only: false,
         after_id: Some(after_id),
@@ -311,7 +314,7 @@ async fn a_page_is_capped_and_a_waiting_list_ends_at_its_deadline_or_a_new_messa
     // for another user's.
     let ctx = host.context();
     let caller = alice();
-    let follower = dispatch(&ctx, &caller, after(last, super::MAX_WAIT_MS));
+    let follower = dispatch(&ctx, &caller, after(last, MAX_WAIT_MS));
     let started = std::time::Instant::now();
     let (answer, stored) = tokio::join!(follower, async {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

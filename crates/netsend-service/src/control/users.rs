@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::control::{Caller, Context, ControlError, Response};
+use crate::control::{Caller, Context, ControlError};
+use netsend_control::types::{UserDelivery, UserFailure};
+use netsend_control::Response;
 
 /// How many `/USERS` copies are in flight at once.
 const USERS_FAN_OUT: usize = 32;
@@ -52,8 +54,15 @@ pub(crate) async fn send_users(
     let mut failed = Vec::new();
     for (_, user, sent) in outcomes {
         match sent {
-            Ok(report) => delivered.push((user, report.address)),
-            Err(e) => failed.push((user, e.status().0, e.to_string())),
+            Ok(report) => delivered.push(UserDelivery {
+                user,
+                address: report.address,
+            }),
+            Err(e) => failed.push(UserFailure {
+                user,
+                code: e.status().0,
+                detail: e.to_string(),
+            }),
         }
     }
     Ok(Response::Users { delivered, failed })

@@ -15,32 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{MAX_ALIASES, MAX_ALIASES_PER_USER};
 
+pub use netsend_control::types::{Alias, AliasKind};
+
 /// Notices kept for one user until their next `netsend name` (oldest dropped).
 const MAX_NOTICES_PER_USER: usize = 16;
-
-/// Why an alias exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AliasKind {
-    /// The computer name: always present, never deleted.
-    Computer,
-    /// A logged-in user's name, added automatically.
-    User,
-    /// Added with `netsend name ALIAS /add`.
-    Added,
-}
-
-/// One message alias.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Alias {
-    /// The alias as shown to people (upper case, no padding).
-    pub name: String,
-    /// Why it exists.
-    pub kind: AliasKind,
-    /// The Unix user whose inbox receives its messages; `None` for the computer
-    /// name, whose messages every local user may read.
-    pub owner: Option<String>,
-}
 
 /// The alias table with its persistence file.
 #[derive(Debug)]

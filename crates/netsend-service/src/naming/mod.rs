@@ -22,6 +22,15 @@ pub(crate) struct Naming {
 }
 
 impl Naming {
+    /// The name our datagrams come from: the computer name `<00>`.
+    pub(crate) fn datagram_source(&self) -> netsend_wire::NetbiosName {
+        self.aliases
+            .lock()
+            .expect("alias table lock")
+            .computer_name()
+            .with_suffix(netsend_wire::name::suffix::WORKSTATION)
+    }
+
     /// The inbox record of `message`, received from `peer`: addressed to
     /// the alias it names (or its name as sent) and to that alias's owner.
     pub(crate) fn record(

@@ -64,7 +64,7 @@ pub(crate) fn random_trn_id() -> u16 {
 }
 
 /// A random number (std's per-process random hash keys, fresh each call).
-fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());

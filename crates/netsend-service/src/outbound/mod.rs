@@ -2,6 +2,7 @@
 //! over a NetBIOS session, receipts to the hosts messages came from, and the
 //! outgoing queue's retries.
 
+pub(crate) mod datagrams;
 pub(crate) mod queue;
 pub(crate) mod receipts;
 pub mod send;
@@ -26,5 +27,5 @@ pub(crate) struct Outbound {
     /// Our names (the calling name of a session, the registrar's sockets).
     pub(crate) naming: Arc<Naming>,
     /// Recently resolved names.
-    pub(crate) name_cache: Mutex<send::NameCache>,
+    pub(crate) name_cache: Mutex<netsend_proto::plan::NameCache>,
 }

@@ -2,10 +2,7 @@
 //! host a directed message came from that it was shown or read (the codec
 //! is `netsend_proto::receipt`).
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-
-use netsend_wire::name::suffix;
-use tokio::net::UdpSocket;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::Outbound;
 
@@ -23,14 +20,7 @@ pub(crate) async fn send(
         .or_else(|| interfaces.first())
         .map_or(Ipv4Addr::UNSPECIFIED, |i| i.address);
     let port = outbound.config.network.datagram_port;
-    // Our datagrams come from the computer name `<00>`.
-    let source = outbound
-        .naming
-        .aliases
-        .lock()
-        .expect("alias table lock")
-        .computer_name()
-        .with_suffix(suffix::WORKSTATION);
+    let source = outbound.naming.datagram_source();
     let bytes = netsend_proto::receipt::to_datagram(
         receipt,
         source,
@@ -39,9 +29,5 @@ pub(crate) async fn send(
         crate::naming::registrar::random_trn_id(),
     )
     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-    let socket = UdpSocket::bind(SocketAddrV4::new(source_ip, 0)).await?;
-    socket
-        .send_to(&bytes, SocketAddr::V4(SocketAddrV4::new(peer, port)))
-        .await
-        .map(drop)
+    super::datagrams::send_from(source_ip, &bytes, SocketAddrV4::new(peer, port)).await
 }

@@ -4,7 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
-use netsend_proto::resolver::{Resolution, Resolver};
+use netsend_proto::plan::{Known, Next, PlanConfig, ResolveError, ResolvePlan, Source};
 use netsend_proto::sender::{ClientSession, SendError, SendOptions};
 use netsend_wire::name::suffix;
 use netsend_wire::status::NetApiStatus;
@@ -13,55 +13,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
 
 use super::Outbound;
-use crate::control::SendReport;
+use netsend_control::types::SendReport;
 
 /// How long to wait for a TCP connection to the recipient.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for each reply from the recipient (within the
 /// delivery's [`Deadline`]).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Broadcast query tries and their spacing (RFC 1002 BCAST_REQ_RETRY_*).
-const QUERY_RETRIES: u32 = 3;
-const QUERY_INTERVAL: Duration = Duration::from_millis(250);
 /// Largest reply frame accepted from a recipient.
 const MAX_REPLY_FRAME: usize = 1024;
-
-/// How long a resolved address is reused without asking the network again.
-pub const NAME_CACHE_TTL: Duration = Duration::from_secs(60);
-/// Most names kept in the cache.
-const NAME_CACHE_LEN: usize = 256;
-
-/// Recently resolved names and where their messenger answered.
-#[derive(Debug, Default)]
-pub struct NameCache {
-    entries: Vec<(NetbiosName, SocketAddr, Instant)>,
-}
-
-impl NameCache {
-    /// The cached address of `name`, unless it expired.
-    pub fn get(&mut self, name: &NetbiosName, now: Instant) -> Option<SocketAddr> {
-        self.entries
-            .retain(|(_, _, at)| now.duration_since(*at) < NAME_CACHE_TTL);
-        self.entries
-            .iter()
-            .find(|(n, _, _)| n == name)
-            .map(|(_, a, _)| *a)
-    }
-
-    /// Remembers that `name` answered at `address`.
-    pub fn insert(&mut self, name: NetbiosName, address: SocketAddr, now: Instant) {
-        self.remove(&name);
-        if self.entries.len() >= NAME_CACHE_LEN {
-            self.entries.remove(0);
-        }
-        self.entries.push((name, address, now));
-    }
-
-    /// Forgets `name`.
-    pub fn remove(&mut self, name: &NetbiosName) {
-        self.entries.retain(|(n, _, _)| n != name);
-    }
-}
 
 /// The one deadline of an outbound delivery (`[limits] send_timeout_secs`):
 /// resolution, connection, session and every block must be done by then,
@@ -103,14 +63,10 @@ pub enum SendFailure {
     /// Nobody answered for the name.
     #[error("{0} could not be found on the network")]
     NameNotFound(String),
-    /// Several hosts claim the name; none was picked.
-    #[error("{name} is claimed by several hosts: {addresses}")]
-    Duplicate {
-        /// The name.
-        name: String,
-        /// The hosts, comma-separated.
-        addresses: String,
-    },
+    /// The name could not be resolved: nobody answered, or several hosts
+    /// claim it and none was picked.
+    #[error(transparent)]
+    Unresolved(#[from] ResolveError),
     /// The connection or the exchange failed.
     #[error("network error talking to {0}: {1}")]
     Network(SocketAddr, String),
@@ -134,7 +90,8 @@ impl SendFailure {
         match self {
             Self::InvalidParameter(_) => NetApiStatus::ERROR_INVALID_PARAMETER,
             Self::NameNotFound(_) => NetApiStatus::NERR_NAME_NOT_FOUND,
-            Self::Duplicate { .. } => NetApiStatus::NERR_DUPLICATE_NAME,
+            Self::Unresolved(ResolveError::NotFound(_)) => NetApiStatus::NERR_NAME_NOT_FOUND,
+            Self::Unresolved(ResolveError::Duplicate { .. }) => NetApiStatus::NERR_DUPLICATE_NAME,
             Self::Network(..) => NetApiStatus::NERR_NETWORK_ERROR,
             Self::Refused(_, _, status) => *status,
             Self::TruncatedBroadcast(..) => NetApiStatus::NERR_TRUNCATED_BROADCAST,
@@ -169,25 +126,25 @@ pub(crate) async fn send(
         .lock()
         .expect("name cache lock")
         .get(&name, Instant::now());
-    let address = match cached {
-        Some(address) => address,
-        None => resolve(service, &name, deadline).await?,
-    };
-    let session = || client_session(service, name, from, to, text);
-    let address = match deliver(service, uid, address, session(), deadline).await {
-        Ok(()) => address,
-        // A cached address may be stale (the owner left): forget it and ask again.
-        Err(SendFailure::Network(..) | SendFailure::NameNotFound(_)) if cached.is_some() => {
-            service
-                .name_cache
-                .lock()
-                .expect("name cache lock")
-                .remove(&name);
-            let fresh = resolve(service, &name, deadline).await?;
-            deliver(service, uid, fresh, session(), deadline).await?;
-            fresh
+    let mut plan = resolve_plan(service, &name, cached);
+    let address = loop {
+        let (address, source) = drive(&mut plan, deadline).await?;
+        let session = client_session(service, name, from, to, text);
+        match deliver(service, uid, address, session, deadline).await {
+            Ok(()) => break address,
+            // A cached address may be stale (the owner left): forget it and ask again.
+            Err(SendFailure::Network(..) | SendFailure::NameNotFound(_))
+                if source == Source::Cache =>
+            {
+                service
+                    .name_cache
+                    .lock()
+                    .expect("name cache lock")
+                    .remove(&name);
+                plan.handle_stale();
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => return Err(e),
     };
     service
         .name_cache
@@ -286,14 +243,68 @@ pub(crate) async fn send_to_address(
     .await
 }
 
-/// Resolves `NAME<03>` by `deadline` (see [`resolve_now`]); a resolution
-/// still going on then fails as not found.
+/// Resolves `NAME<03>` by `deadline`, without the cache (see
+/// [`ResolvePlan`] for the order); a resolution still going on then fails
+/// as not found.
 pub(crate) async fn resolve(
     service: &Outbound,
     name: &NetbiosName,
     deadline: Deadline,
 ) -> Result<SocketAddr, SendFailure> {
-    tokio::time::timeout_at(deadline.tokio(), resolve_now(service, name))
+    let mut plan = resolve_plan(service, name, None);
+    drive(&mut plan, deadline).await.map(|(address, _)| address)
+}
+
+/// The plan for `name`: what this host knows of it (the cache's address,
+/// our own names, the static entries) and where to ask.
+fn resolve_plan(service: &Outbound, name: &NetbiosName, cached: Option<SocketAddr>) -> ResolvePlan {
+    let network = &service.config.network;
+    let cp = service.config.code_page;
+    let static_names = service
+        .config
+        .static_names
+        .iter()
+        .filter_map(|entry| {
+            let n = NetbiosName::with_code_page(&entry.name, suffix::MESSENGER, cp).ok()?;
+            // Checked when the configuration was loaded.
+            Some((n, entry.socket_addr(network.session_port).ok()?))
+        })
+        .collect();
+    let known = Known {
+        cached,
+        ours: service
+            .naming
+            .aliases
+            .lock()
+            .expect("alias table lock")
+            .find(name)
+            .is_some(),
+        local_session: service.host.session_addresses.first().copied(),
+        static_names,
+    };
+    let config = PlanConfig::new(
+        &service.host.interfaces,
+        &network.broadcast,
+        service.config.wins.as_ref().map(|w| w.server),
+        network.session_port,
+        network.name_port,
+    );
+    ResolvePlan::new(
+        *name,
+        config,
+        known,
+        crate::naming::registrar::random_seed(),
+    )
+}
+
+/// Drives `plan` until it names an address (and where it came from), by
+/// `deadline`.
+async fn drive(
+    plan: &mut ResolvePlan,
+    deadline: Deadline,
+) -> Result<(SocketAddr, Source), SendFailure> {
+    let name = *plan.name();
+    tokio::time::timeout_at(deadline.tokio(), drive_now(plan))
         .await
         .unwrap_or_else(|_| {
             Err(SendFailure::NameNotFound(format!(
@@ -303,134 +314,49 @@ pub(crate) async fn resolve(
         })
 }
 
-/// Resolves `NAME<03>` in order: our own aliases, static entries, the WINS
-/// server (when configured), then broadcast queries on every interface. (The
-/// cache of recent answers is consulted by the caller before this.)
-async fn resolve_now(service: &Outbound, name: &NetbiosName) -> Result<SocketAddr, SendFailure> {
-    let session_port = service.config.network.session_port;
-    if service
-        .naming
-        .aliases
-        .lock()
-        .expect("alias table lock")
-        .find(name)
-        .is_some()
-    {
-        let local = service
-            .host
-            .session_addresses
-            .first()
-            .copied()
-            .ok_or_else(|| SendFailure::NameNotFound(name.to_string()))?;
-        let ip = match local.ip() {
-            std::net::IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST,
-            std::net::IpAddr::V4(ip) => ip,
-            std::net::IpAddr::V6(_) => Ipv4Addr::LOCALHOST,
-        };
-        return Ok(SocketAddr::V4(SocketAddrV4::new(ip, local.port())));
-    }
-    for entry in &service.config.static_names {
-        if let Ok(n) =
-            NetbiosName::with_code_page(&entry.name, suffix::MESSENGER, service.config.code_page)
-        {
-            if n == *name {
-                return entry
-                    .socket_addr(session_port)
-                    .map_err(SendFailure::InvalidParameter);
-            }
-        }
-    }
-    let name_port = service.config.network.name_port;
-    let mut targets: Vec<(Ipv4Addr, SocketAddrV4)> = service
-        .host
-        .interfaces
-        .iter()
-        .filter_map(|i| {
-            i.broadcast
-                .map(|b| (i.address, SocketAddrV4::new(b, name_port)))
-        })
-        .collect();
-    for extra in &service.config.network.broadcast {
-        targets.push((Ipv4Addr::UNSPECIFIED, SocketAddrV4::new(*extra, name_port)));
-    }
-    // H-node order: the WINS server first, then broadcast.
-    let mut found = Vec::new();
-    if let Some(wins) = &service.config.wins {
-        let server = [(
-            Ipv4Addr::UNSPECIFIED,
-            SocketAddrV4::new(wins.server, name_port),
-        )];
-        found = query(name, &server, false).await;
-    }
-    if found.is_empty() {
-        found = query(name, &targets, true).await;
-    }
-    match found.as_slice() {
-        [] => Err(SendFailure::NameNotFound(name.to_string())),
-        [one] => Ok(SocketAddr::V4(SocketAddrV4::new(*one, session_port))),
-        many => Err(SendFailure::Duplicate {
-            name: name.to_string(),
-            addresses: many
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
-    }
-}
-
-/// Sends name queries for `name` from each source address to its target and
-/// collects the distinct addresses that answered.
-async fn query(
-    name: &NetbiosName,
-    targets: &[(Ipv4Addr, SocketAddrV4)],
-    broadcast: bool,
-) -> Vec<Ipv4Addr> {
-    let mut found: Vec<Ipv4Addr> = Vec::new();
-    for &(source, target) in targets {
-        let Ok(socket) = UdpSocket::bind(SocketAddrV4::new(source, 0)).await else {
-            continue;
-        };
-        let _ = socket.set_broadcast(true);
-        let trn_id = crate::naming::registrar::random_trn_id();
-        let mut resolver = Resolver::with_mode(
-            *name,
-            trn_id,
-            Instant::now(),
-            QUERY_RETRIES,
-            QUERY_INTERVAL,
-            broadcast,
-        );
-        let mut buf = [0u8; 1500];
-        loop {
-            let now = Instant::now();
-            while let Some(packet) = resolver.poll_transmit(now) {
-                let _ = socket.send_to(&packet, target).await;
-            }
-            if resolver.result().is_some() {
-                break;
-            }
-            let Some(deadline) = resolver.poll_timeout() else {
-                break;
-            };
-            let wait = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(wait, socket.recv_from(&mut buf)).await {
-                Ok(Ok((len, SocketAddr::V4(src)))) => {
-                    resolver.handle_datagram(Instant::now(), *src.ip(), &buf[..len])
+/// Runs the plan's queries: each from its source address to its target on
+/// a socket of its own, whose answers are fed back until the next query.
+async fn drive_now(plan: &mut ResolvePlan) -> Result<(SocketAddr, Source), SendFailure> {
+    let mut socket: Option<(Ipv4Addr, SocketAddrV4, UdpSocket)> = None;
+    let mut buf = [0u8; 1500];
+    loop {
+        match plan.poll(Instant::now()) {
+            Next::Connect { address, source } => return Ok((address, source)),
+            Next::Fail(e) => return Err(e.into()),
+            Next::Send(query) => {
+                let same = |(source, target, _): &(Ipv4Addr, SocketAddrV4, UdpSocket)| {
+                    *source == query.source && *target == query.target
+                };
+                if !socket.as_ref().is_some_and(same) {
+                    socket = None;
+                    let Ok(bound) = UdpSocket::bind(SocketAddrV4::new(query.source, 0)).await
+                    else {
+                        plan.skip_query();
+                        continue;
+                    };
+                    let _ = bound.set_broadcast(true);
+                    socket = Some((query.source, query.target, bound));
                 }
-                Ok(_) => {}
-                Err(_) => resolver.handle_timeout(Instant::now()),
+                if let Some((_, target, s)) = &socket {
+                    let _ = s.send_to(&query.bytes, *target).await;
+                }
             }
-        }
-        if let Some(Resolution::Found(addresses)) = resolver.result() {
-            for a in addresses {
-                if !found.contains(&a) {
-                    found.push(a);
+            Next::Wait(until) => {
+                let Some((_, _, s)) = &socket else {
+                    tokio::time::sleep_until(until.into()).await;
+                    plan.handle_timeout(Instant::now());
+                    continue;
+                };
+                match tokio::time::timeout_at(until.into(), s.recv_from(&mut buf)).await {
+                    Ok(Ok((len, SocketAddr::V4(src)))) => {
+                        plan.handle_datagram(Instant::now(), *src.ip(), &buf[..len])
+                    }
+                    Ok(_) => {}
+                    Err(_) => plan.handle_timeout(Instant::now()),
                 }
             }
         }
     }
-    found
 }
 
 /// Connects to `address` and runs the client session to completion, or
@@ -524,18 +450,71 @@ fn map_send_error(address: SocketAddr, error: SendError, deadline: Deadline) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netsend_wire::nbns::{NbEntry, NodeType, Packet};
 
-    #[test]
-    fn cache_entries_expire_and_can_be_forgotten() {
-        let mut c = NameCache::default();
-        let t0 = Instant::now();
-        let bob = NetbiosName::new("BOB", 3).unwrap();
-        let at: SocketAddr = "192.0.2.11:139".parse().unwrap();
-        c.insert(bob, at, t0);
-        assert_eq!(c.get(&bob, t0 + Duration::from_secs(59)), Some(at));
-        assert_eq!(c.get(&bob, t0 + NAME_CACHE_TTL), None);
-        c.insert(bob, at, t0);
-        c.remove(&bob);
-        assert_eq!(c.get(&bob, t0), None);
+    fn within(d: Duration) -> Deadline {
+        Deadline {
+            at: Instant::now() + d,
+            secs: d.as_secs().max(1),
+        }
+    }
+
+    /// A real UDP socket on loopback plays the WINS server: the driver sends
+    /// the plan's query there and returns the address it answers; when the
+    /// server falls silent the plan's tries run out; the delivery's
+    /// deadline ends a plan still waiting.
+    #[tokio::test]
+    async fn the_driver_runs_the_plans_queries_on_real_sockets() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let name = NetbiosName::new("BOB", 3).unwrap();
+        let interval = Duration::from_millis(50);
+        let config = PlanConfig {
+            session_port: 1139,
+            name_port: server.local_addr().unwrap().port(),
+            wins: Some(Ipv4Addr::LOCALHOST),
+            broadcast: Vec::new(),
+            retries: 3,
+            interval,
+        };
+        let answering = tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            let (len, from) = server.recv_from(&mut buf).await.unwrap();
+            let query = Packet::parse(&buf[..len]).unwrap();
+            let owner = NbEntry::new(false, NodeType::H, Ipv4Addr::new(127, 0, 0, 9));
+            let reply =
+                Packet::positive_query_response(query.trn_id, name.into(), 300, vec![owner]);
+            server
+                .send_to(&reply.to_bytes().unwrap(), from)
+                .await
+                .unwrap();
+            server
+        });
+        let mut plan = ResolvePlan::new(name, config.clone(), Known::default(), 1);
+        let found = drive(&mut plan, within(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert_eq!(found, ("127.0.0.9:1139".parse().unwrap(), Source::Wins));
+        let _silent = answering.await.unwrap();
+        let mut plan = ResolvePlan::new(name, config.clone(), Known::default(), 2);
+        let started = Instant::now();
+        let failed = drive(&mut plan, within(Duration::from_secs(5))).await;
+        assert!(
+            matches!(
+                failed,
+                Err(SendFailure::Unresolved(ResolveError::NotFound(_)))
+            ),
+            "{failed:?}"
+        );
+        assert!(started.elapsed() >= interval * 3, "{:?}", started.elapsed());
+        let slow = PlanConfig {
+            interval: Duration::from_secs(2),
+            ..config
+        };
+        let mut plan = ResolvePlan::new(name, slow, Known::default(), 3);
+        let failed = drive(&mut plan, within(Duration::from_millis(100))).await;
+        let Err(SendFailure::NameNotFound(why)) = failed else {
+            panic!("{failed:?}")
+        };
+        assert!(why.contains("send_timeout_secs"), "{why}");
     }
 }

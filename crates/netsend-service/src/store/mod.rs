@@ -16,10 +16,11 @@ use netsend_proto::search::{Search, SearchError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 mod readers;
+
+pub use netsend_control::types::{Queued, SentRecord, StoredMessage, Transport};
 
 /// Largest text stored (a message is at most a few KiB on the wire).
 pub const MAX_TEXT_LEN: usize = 64 * 1024;
@@ -27,36 +28,6 @@ pub const MAX_TEXT_LEN: usize = 64 * 1024;
 const QUEUE_LEN: usize = 1024;
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 128;
-
-/// How a message arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Transport {
-    /// NetBIOS session + SMB message blocks (TCP 139).
-    Session,
-    /// `\MAILSLOT\MESSNGR` datagram (UDP 138).
-    Mailslot,
-    /// Delivered locally without the network.
-    Local,
-}
-
-impl Transport {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Session => "session",
-            Self::Mailslot => "mailslot",
-            Self::Local => "local",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "mailslot" => Self::Mailslot,
-            "local" => Self::Local,
-            _ => Self::Session,
-        }
-    }
-}
 
 /// A message to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,50 +46,6 @@ pub struct NewMessage {
     pub transport: Transport,
     /// Whether it was a broadcast.
     pub broadcast: bool,
-}
-
-/// A stored message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredMessage {
-    /// Its id, increasing.
-    pub id: i64,
-    /// When it was stored, Unix milliseconds.
-    pub received_at: i64,
-    /// The sender's claimed name.
-    pub from: String,
-    /// The alias it was sent to.
-    pub to: String,
-    /// The owning user, if any.
-    pub recipient_user: Option<String>,
-    /// The peer's address.
-    pub source: String,
-    /// The text.
-    pub text: String,
-    /// How it came.
-    pub transport: Transport,
-    /// Whether it was a broadcast.
-    pub broadcast: bool,
-    /// Whether it has been read.
-    pub read: bool,
-    /// Receipt: when it was first shown on a terminal or desktop, Unix ms.
-    #[serde(default)]
-    pub shown_at: Option<i64>,
-    /// Receipt: when it was first read (`netsend inbox read`), Unix ms.
-    #[serde(default)]
-    pub read_at: Option<i64>,
-}
-
-impl StoredMessage {
-    /// The receipt state: "read", "shown" or "new".
-    pub const fn state(&self) -> &'static str {
-        if self.read {
-            "read"
-        } else if self.shown_at.is_some() {
-            "shown"
-        } else {
-            "new"
-        }
-    }
 }
 
 /// Which messages to list.
@@ -217,25 +144,6 @@ pub enum SentOp {
     },
 }
 
-/// A message this host sent, with its receipts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SentRecord {
-    /// Its receipt id (`netsend status ID`).
-    pub id: i64,
-    /// When it was delivered, Unix ms.
-    pub sent_at: i64,
-    /// The recipient name.
-    pub to: String,
-    /// The sender name.
-    pub from: String,
-    /// The recipient host.
-    pub address: String,
-    /// When the recipient host says it was first shown (its clock).
-    pub shown_at: Option<i64>,
-    /// When the recipient host says it was first read (its clock).
-    pub read_at: Option<i64>,
-}
-
 /// A change to the outgoing queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueOp {
@@ -280,35 +188,6 @@ pub enum QueueOp {
         /// The caller, unless root.
         owner: Option<String>,
     },
-}
-
-/// A message in the outgoing queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Queued {
-    /// Its queue id.
-    pub id: i64,
-    /// When it was queued, Unix ms.
-    pub created_at: i64,
-    /// The Unix user who queued it.
-    pub owner: String,
-    /// The recipient name.
-    pub to: String,
-    /// The sender name.
-    pub from: String,
-    /// The text.
-    pub text: String,
-    /// When it is given up, Unix ms.
-    pub expires_at: i64,
-    /// Attempts so far (the first, made when it was queued, included).
-    pub attempts: u32,
-    /// Why the last attempt failed.
-    pub last_error: Option<String>,
-    /// When it is tried next, Unix ms.
-    pub next_try: i64,
-    /// "queued", "delivered", "expired" or "cancelled".
-    pub state: String,
-    /// When it was delivered, given up or cancelled.
-    pub done_at: Option<i64>,
 }
 
 /// Which messages to delete, for whom.

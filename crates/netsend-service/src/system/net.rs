@@ -5,28 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// An IPv4 interface address the name service answers on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Interface {
-    /// The interface's own address.
-    pub address: Ipv4Addr,
-    /// Its subnet broadcast address, if it has one (loopback has none).
-    pub broadcast: Option<Ipv4Addr>,
-    /// Its subnet mask, when known.
-    pub netmask: Option<Ipv4Addr>,
-    /// Its hardware address, for node status answers (zeros when unknown).
-    pub mac: [u8; 6],
-}
-
-impl Interface {
-    /// Whether `peer` is on this interface's subnet (and so hears its broadcasts).
-    pub fn is_on_link(&self, peer: Ipv4Addr) -> bool {
-        self.netmask.is_some_and(|mask| {
-            let mask = u32::from(mask);
-            u32::from(peer) & mask == u32::from(self.address) & mask
-        })
-    }
-}
+pub use netsend_proto::interface::Interface;
 
 /// Lists the IPv4 interfaces to serve: those whose address is in `bind`, or
 /// every non-loopback IPv4 interface when `bind` holds `0.0.0.0`. Interface names

@@ -10,8 +10,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::admission::slots::OpenTable;
-use crate::control::{self, Caller, Context, ControlError, Request, Response, MAX_REQUEST_LEN};
+use crate::control::{self, Caller, Context, ControlError};
 use crate::service::Service;
+use netsend_control::protocol::MAX_REQUEST_LEN;
+use netsend_control::{Request, Response};
 
 /// Most control clients connected at once.
 const MAX_CONTROL_CONNECTIONS: usize = 512;
@@ -103,7 +105,8 @@ mod tests {
 
     use super::serve_client;
     use crate::control::tests::{alice, config, Components};
-    use crate::control::{Response, MAX_REQUEST_LEN};
+    use netsend_control::protocol::MAX_REQUEST_LEN;
+    use netsend_control::Response;
 
     /// The answer on one line, parsed.
     fn answer(line: Option<String>) -> Response {

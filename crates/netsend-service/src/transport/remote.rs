@@ -14,9 +14,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::admission::slots::OpenTable;
-use crate::control::{Request, Response};
-use crate::remote::{check_frame, public_key_text, KeyPair, Responder, Step};
+use crate::remote::{Responder, Step};
 use crate::service::Service;
+use netsend_control::remote::{check_frame, public_key_text, KeyPair};
+use netsend_control::{Request, Response};
 use netsend_proto::display::LogSafe;
 
 /// Most remote calls served at once.

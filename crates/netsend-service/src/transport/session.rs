@@ -1,10 +1,12 @@
 //! TCP driver of the session service: one task per connection feeding NBSS frames
 //! to [`netsend_proto::session::ServerSession`] and writing its replies. A message
-//! is committed to the inbox before its success reply is written.
+//! is committed to the inbox before its success reply is written. The read
+//! waits until the session's own deadline ([`ServerSession::poll_timeout`])
+//! or the idle timeout, whichever is first.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use netsend_proto::session::{Action, ServerSession, SessionConfig};
 use netsend_wire::nbss;
@@ -63,6 +65,7 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
     let mut session = ServerSession::new(config);
     let max_frame = session.max_frame_len();
     let idle = Duration::from_secs(service.config.limits.session_idle_timeout_secs.max(1));
+    let mut idle_at = Instant::now() + idle;
     let mut buf: Vec<u8> = Vec::with_capacity(512);
     loop {
         let frame_len = match nbss::check_frame(&buf, max_frame) {
@@ -72,16 +75,27 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                     return;
                 }
                 let mut chunk = [0u8; 4096];
+                // The session's own deadline (an unfinished multi-block
+                // message) comes before the idle timeout when it is earlier.
                 // At a stop, no new frame is read; a message being
                 // committed (below) finishes with its reply first.
+                let expires = session.poll_timeout();
+                let wake = expires.map_or(idle_at, |at| at.min(idle_at));
                 let read = tokio::select! {
                     () = service.shutdown.cancelled() => return,
-                    r = tokio::time::timeout(idle, stream.read(&mut chunk)) => r,
+                    r = tokio::time::timeout_at(wake.into(), stream.read(&mut chunk)) => r,
                 };
                 match read {
                     Ok(Ok(0)) | Ok(Err(_)) => return,
                     Ok(Ok(n)) => {
+                        idle_at = Instant::now() + idle;
                         buf.extend_from_slice(&chunk[..n]);
+                        continue;
+                    }
+                    Err(_) if Instant::now() < idle_at => {
+                        if session.handle_timeout(Instant::now()) {
+                            tracing::info!(%peer, "unfinished multi-block message discarded at its deadline ([limits] assembly_timeout_secs)");
+                        }
                         continue;
                     }
                     Err(_) => {
@@ -98,7 +112,7 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
         let frame: Vec<u8> = buf.drain(..frame_len).collect();
         let action = {
             let aliases = service.naming.aliases.lock().expect("alias table lock");
-            session.handle_frame_at(std::time::Instant::now(), &frame, &|name| {
+            session.handle_frame_at(Instant::now(), &frame, &|name| {
                 aliases.accepts_called_name(name)
             })
         };

@@ -1,21 +1,24 @@
-//! The local control API: JSON lines over a Unix socket, used by the CLI and
-//! the C ABI (`libnetapi32`).
+//! The control protocol: JSON lines over the service's Unix socket (and,
+//! encrypted, over the remote-call channel).
 //!
-//! One request per line, one response per line. The service learns who is asking
-//! from the socket's peer credentials, so an ordinary user reaches only their own
-//! inbox and aliases while root reaches everything.
+//! One [`Request`] per line, one [`Response`] per line. The service learns
+//! who is asking from the socket's peer credentials, so an ordinary user
+//! reaches only their own inbox and aliases while root reaches everything.
+//! The JSON is internal to netsend's own programs; what people's tools read
+//! is the CLI's `--json` output.
 
-use std::path::Path;
-use std::time::Duration;
-
-use nix::errno::Errno;
-use nix::sys::socket::MsgFlags;
+use netsend_wire::status::NetApiStatus;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixStream;
 
-use crate::naming::aliases::Alias;
-use crate::store::StoredMessage;
+use crate::types::{
+    AliasStatus, Queued, SendReport, SentRecord, StatusInfo, StoredMessage, UserDelivery,
+    UserFailure,
+};
+use crate::ClientError;
+
+/// The largest `limits.max_message_len` the service accepts, in bytes: no
+/// client sends a longer text.
+pub const MAX_MESSAGE_LEN: usize = 65_536;
 
 /// Longest response line accepted: a page of [`MAX_PAGE`] messages of the
 /// largest size the inbox stores fits.
@@ -167,63 +170,6 @@ pub enum Request {
     },
 }
 
-/// Facts about the running service.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StatusInfo {
-    /// The computer name.
-    pub computer_name: String,
-    /// The workgroup.
-    pub workgroup: String,
-    /// The process id.
-    pub pid: u32,
-    /// Where the session service listens.
-    pub session_addresses: Vec<String>,
-    /// Where the name service listens.
-    pub name_addresses: Vec<String>,
-    /// Number of messages in the inbox (all users).
-    pub messages: usize,
-    /// Messages (and sessions) refused by the anti-spam policy since start.
-    #[serde(default)]
-    pub dropped: u64,
-    /// The same, by reason (`denied_address`, `source_rate`, `inbox_quota`, ...).
-    #[serde(default)]
-    pub drops: std::collections::BTreeMap<String, u64>,
-    /// Where remote calls are accepted (empty when `[remote] listen` is off).
-    #[serde(default)]
-    pub remote_addresses: Vec<String>,
-    /// The service's public key for remote calls, for callers to pin.
-    #[serde(default)]
-    pub remote_key: Option<String>,
-}
-
-/// An alias and where it stands on the network.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AliasStatus {
-    /// The alias.
-    #[serde(flatten)]
-    pub alias: Alias,
-    /// "registering (broadcast)", "registered (broadcast)", "conflict (owned by IP)"
-    /// or "local (no broadcast interface)".
-    pub network: String,
-    /// The host its messages are forwarded to, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub forward: Option<String>,
-}
-
-/// The outcome of a delivered send.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SendReport {
-    /// The recipient as resolved.
-    pub to: String,
-    /// The address the message went to.
-    pub address: String,
-    /// Whether it went as one 0xD0 block or as 0xD5/0xD7/0xD6.
-    pub multi_block: bool,
-    /// Where its receipts are kept (`netsend status ID`), when recorded.
-    #[serde(default)]
-    pub receipt_id: Option<i64>,
-}
-
 /// A response to one [`Request`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
@@ -244,9 +190,9 @@ pub enum Response {
     /// Answer to [`Request::SendUsers`].
     Users {
         /// Users who got the message, with the address it went to.
-        delivered: Vec<(String, String)>,
+        delivered: Vec<UserDelivery>,
         /// Users who could not be reached, with the NERR code and why.
-        failed: Vec<(String, u32, String)>,
+        failed: Vec<UserFailure>,
     },
     /// Answer to [`Request::Names`].
     Names {
@@ -277,11 +223,11 @@ pub enum Response {
         reason: String,
     },
     /// Answer to [`Request::SentStatus`].
-    SentStatus(crate::store::SentRecord),
+    SentStatus(SentRecord),
     /// Answer to [`Request::Queue`].
     Queue {
         /// The entries, oldest first.
-        entries: Vec<crate::store::Queued>,
+        entries: Vec<Queued>,
         /// Whether more follow (ask again after the last id).
         #[serde(default)]
         more: bool,
@@ -300,90 +246,16 @@ pub enum Response {
     },
 }
 
-/// Why a client call failed before the service could answer.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// Nothing listens on the control socket.
-    #[error("the messenger service is not running (no listener on {0})")]
-    NotRunning(String),
-    /// The socket failed mid-call.
-    #[error("control socket: {0}")]
-    Io(#[from] std::io::Error),
-    /// The service answered something unreadable.
-    #[error("unreadable answer from the service: {0}")]
-    Protocol(String),
-}
-
-/// Maps a failed connect to [`ClientError::NotRunning`] when nothing listens.
-fn connect_error(socket: &Path, e: std::io::Error) -> ClientError {
-    match e.kind() {
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-            ClientError::NotRunning(socket.display().to_string())
-        }
-        _ => ClientError::Io(e),
-    }
-}
-
-/// The request as one line.
-fn request_line(request: &Request) -> Result<String, ClientError> {
-    let mut line =
-        serde_json::to_string(request).map_err(|e| ClientError::Protocol(e.to_string()))?;
-    line.push('\n');
-    Ok(line)
-}
-
-/// Parses the answer line (`read` bytes long).
-fn parse_answer(read: usize, answer: &str) -> Result<Response, ClientError> {
-    if read == 0 {
-        return Err(ClientError::Protocol("connection closed".into()));
-    }
-    serde_json::from_str(answer).map_err(|e| ClientError::Protocol(e.to_string()))
-}
-
-/// Sends one request and waits for its response.
-pub async fn call(socket: &Path, request: &Request) -> Result<Response, ClientError> {
-    let stream = UnixStream::connect(socket)
-        .await
-        .map_err(|e| connect_error(socket, e))?;
-    let (read, mut write) = stream.into_split();
-    write.write_all(request_line(request)?.as_bytes()).await?;
-    let mut reader = BufReader::new(read);
-    let mut answer = String::new();
-    use tokio::io::AsyncReadExt as _;
-    let n = (&mut reader)
-        .take(MAX_LINE_LEN as u64)
-        .read_line(&mut answer)
-        .await?;
-    parse_answer(n, &answer)
-}
-
-/// [`call`] without an async runtime, for synchronous clients such as the C
-/// ABI: each read and write waits at most `timeout`.
-pub fn call_blocking(
-    socket: &Path,
-    request: &Request,
-    timeout: Duration,
-) -> Result<Response, ClientError> {
-    use std::io::{BufRead as _, Read as _};
-    use std::os::fd::AsRawFd as _;
-    let stream =
-        std::os::unix::net::UnixStream::connect(socket).map_err(|e| connect_error(socket, e))?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    // MSG_NOSIGNAL: a service that went away must not raise SIGPIPE in the
-    // program that loaded the C ABI, whose signal dispositions are its own.
-    let line = request_line(request)?;
-    let mut rest = line.as_bytes();
-    while !rest.is_empty() {
-        match nix::sys::socket::send(stream.as_raw_fd(), rest, MsgFlags::MSG_NOSIGNAL) {
-            Ok(sent) => rest = &rest[sent..],
-            Err(Errno::EINTR) => {}
-            Err(e) => return Err(ClientError::Io(e.into())),
+impl Response {
+    /// The response, or [`ClientError::Refused`] for a [`Response::Error`],
+    /// so a caller handles every failure through [`ClientError::status`].
+    pub fn into_result(self) -> Result<Self, ClientError> {
+        match self {
+            Self::Error { code, detail } => Err(ClientError::Refused {
+                status: NetApiStatus(code),
+                detail,
+            }),
+            other => Ok(other),
         }
     }
-    let mut answer = String::new();
-    let n = std::io::BufReader::new(stream)
-        .take(MAX_LINE_LEN as u64)
-        .read_line(&mut answer)?;
-    parse_answer(n, &answer)
 }
