@@ -303,8 +303,9 @@ pub async fn run(
         config.limits.max_connections_per_source,
         host.clone(),
     ));
+    let aliases = Arc::new(Mutex::new(aliases));
     let naming = Arc::new(Naming {
-        aliases: Mutex::new(aliases),
+        aliases: aliases.clone(),
         registrar: Arc::new(crate::naming::registrar::Registrar::new(
             &name_sockets,
             config.network.name_port,
@@ -321,6 +322,14 @@ pub async fn run(
         name_cache: Mutex::default(),
     });
     let shutdown = Shutdown::new();
+    let delivery = crate::delivery::Delivery::from_config(
+        &config,
+        &host,
+        &aliases,
+        &inbox,
+        outbound.clone(),
+        &shutdown,
+    );
     let service = Arc::new(Service {
         config: config.clone(),
         host,
@@ -329,8 +338,7 @@ pub async fn run(
         outbound,
         inbox,
         relay_from,
-        hooks: crate::delivery::hooks::HookRunner::new(&config.hooks),
-        forwards: crate::delivery::forward::slots(),
+        delivery,
         shutdown: shutdown.clone(),
     });
     apply_retention(&service.inbox, &config).await;

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use netsend_proto::policy::OpenCounts;
 use tokio::sync::Semaphore;
 
+use crate::shutdown::Shutdown;
+
 /// Connections open per key, at most a cap each ([`OpenCounts`] shared by
 /// the driver and every [`CountedSlot`] it hands out).
 #[derive(Debug, Clone)]
@@ -47,36 +49,48 @@ impl<K: Eq + Hash + Clone> Drop for CountedSlot<K> {
     }
 }
 
-/// Slots for background tasks.
-#[derive(Debug, Clone)]
+/// Slots for background tasks, on the service's [`Shutdown`] tracker: a
+/// stop waits for the tasks running in a slot and starts none of those
+/// still waiting for one.
+#[derive(Clone)]
 pub(crate) struct TaskSlots {
     slots: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
     max_waiting: usize,
+    shutdown: Shutdown,
 }
 
 impl TaskSlots {
-    /// At most `running` tasks at once and `max_waiting` waiting for a slot.
-    pub(crate) fn new(running: usize, max_waiting: usize) -> Self {
+    /// At most `running` tasks at once and `max_waiting` waiting for a slot,
+    /// spawned on `shutdown`'s tracker.
+    pub(crate) fn new(running: usize, max_waiting: usize, shutdown: Shutdown) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(running.max(1))),
             waiting: Arc::default(),
             max_waiting,
+            shutdown,
         }
     }
 
-    /// Spawns `task` to run once a slot is free; `false` (nothing spawned)
-    /// when `max_waiting` tasks wait already.
+    /// Spawns `task` to run once a slot is free (unless the service stops
+    /// first); `false` (nothing spawned) when `max_waiting` tasks wait
+    /// already.
     pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) -> bool {
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return false;
         }
         let (slots, waiting) = (self.slots.clone(), self.waiting.clone());
-        tokio::spawn(async move {
-            let permit = slots.acquire_owned().await;
+        let shutdown = self.shutdown.clone();
+        self.shutdown.spawn(async move {
+            let permit = tokio::select! {
+                // Checked first: after a stop, a freed slot starts nothing.
+                biased;
+                () = shutdown.cancelled() => None,
+                permit = slots.acquire_owned() => permit.ok(),
+            };
             waiting.fetch_sub(1, Ordering::AcqRel);
-            let Ok(_permit) = permit else { return };
+            let Some(_permit) = permit else { return };
             task.await;
         });
         true

@@ -11,6 +11,7 @@ use netsend_proto::receipt::ReceiptState;
 
 use crate::admission::Admission;
 use crate::config::Config;
+use crate::delivery::forward::Forward;
 use crate::naming::aliases::AliasTable;
 use crate::naming::registrar::Registrar;
 use crate::outbound::send::SendFailure;
@@ -69,6 +70,8 @@ pub(crate) struct Context<'a> {
     pub(crate) aliases: &'a Mutex<AliasTable>,
     /// Name registrations on the network.
     pub(crate) registrar: &'a Registrar,
+    /// Forwarding, which holds the rules for setting a forward.
+    pub(crate) forward: &'a Forward,
     /// The drop counters.
     pub(crate) admission: &'a Admission,
     /// The stop signal.
@@ -86,6 +89,7 @@ impl<'a> Context<'a> {
             inbox: &service.inbox,
             aliases: &service.naming.aliases,
             registrar: &service.naming.registrar,
+            forward: service.delivery.forward(),
             admission: &service.admission,
             shutdown: &service.shutdown,
             network: service,

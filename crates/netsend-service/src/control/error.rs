@@ -3,10 +3,10 @@
 
 use std::net::Ipv4Addr;
 
-use netsend_proto::forward::ForwardRefusal;
 use netsend_proto::queue::BadExpiry;
 use netsend_wire::status::NetApiStatus;
 
+use crate::delivery::forward::ForwardError;
 use crate::outbound::send::SendFailure;
 use crate::store::InboxError;
 use netsend_control::protocol::MAX_REQUEST_LEN;
@@ -75,17 +75,9 @@ pub(crate) enum ControlError {
         /// The host that holds it.
         owner: Ipv4Addr,
     },
-    /// A forward target that is this host, or empty.
+    /// A forward could not be set or cancelled.
     #[error(transparent)]
-    ForwardTarget(#[from] ForwardRefusal),
-    /// A forward target that is neither a NetBIOS name nor an IPv4 address.
-    #[error("host {host:?}: {reason}")]
-    ForwardHost {
-        /// The target as given.
-        host: String,
-        /// Why it is not a name.
-        reason: netsend_wire::NameError,
-    },
+    Forward(#[from] ForwardError),
     /// The caller has no inbox message with this id.
     #[error("no message {0} in your inbox")]
     NoMessage(i64),
@@ -135,8 +127,6 @@ impl ControlError {
         match self {
             Self::TooLong
             | Self::BadRequest(_)
-            | Self::ForwardTarget(_)
-            | Self::ForwardHost { .. }
             | Self::NoMessage(_)
             | Self::NoSent(_)
             | Self::NoQueued(_)
@@ -148,6 +138,7 @@ impl ControlError {
             Self::TooManyAliases { .. } => NetApiStatus::NERR_TOO_MANY_NAMES,
             Self::Alias { status, .. } => *status,
             Self::NameInUse { .. } => NetApiStatus::NERR_DUPLICATE_NAME,
+            Self::Forward(e) => e.status(),
             Self::Send(failure) => failure.status(),
             Self::QueueFull { .. } => NetApiStatus::ERROR_REQ_NOT_ACCEP,
             Self::Read(e) => match **e {

@@ -1,10 +1,8 @@
 //! Message aliases: `Names` (list, with where each stands on the network),
 //! `NameAdd`, `NameDel` and `NameForward`.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use netsend_proto::display::LogSafe;
 use netsend_proto::registration::{NameReport, NameState};
 use netsend_wire::name::suffix;
 use netsend_wire::status::NetApiStatus;
@@ -118,55 +116,15 @@ pub(crate) fn delete(
     Ok(Response::Ok)
 }
 
-/// Sets (or with `host` `None` cancels) the forward of the alias `name`,
-/// refusing a target that is this host; an ordinary user forwards only
-/// their own aliases.
+/// Sets (or with `host` `None` cancels) the forward of the alias `name`;
+/// an ordinary user forwards only their own aliases.
 pub(crate) fn forward(
     ctx: &Context<'_>,
     caller: &Caller,
     name: String,
     host: Option<String>,
 ) -> Result<Response, ControlError> {
-    let mut table = ctx.aliases.lock().expect("alias table lock");
-    if let Some(host) = &host {
-        let own_names: Vec<String> = table.list().map(|a| a.name.clone()).collect();
-        let mut own_addresses: Vec<Ipv4Addr> =
-            ctx.host.interfaces.iter().map(|i| i.address).collect();
-        own_addresses.extend(
-            ctx.host
-                .session_addresses
-                .iter()
-                .filter_map(|a| match a.ip() {
-                    IpAddr::V4(ip) => Some(ip),
-                    IpAddr::V6(_) => None,
-                }),
-        );
-        netsend_proto::forward::check_target(host, &own_names, &own_addresses)?;
-        if let Err(reason) =
-            NetbiosName::with_code_page(host, suffix::MESSENGER, ctx.config.code_page)
-        {
-            if host.parse::<Ipv4Addr>().is_err() {
-                return Err(ControlError::ForwardHost {
-                    host: host.clone(),
-                    reason,
-                });
-            }
-        }
-    }
-    let action = if host.is_some() {
-        "forward"
-    } else {
-        "cancel the forward of"
-    };
-    let host_text = host.clone().unwrap_or_default();
-    table
-        .set_forward(&name, host, caller.user.as_deref())
-        .map_err(|status| ControlError::Alias {
-            action,
-            name: name.clone(),
-            status,
-        })?;
-    tracing::info!(event = "forward_set", alias = %LogSafe(&name), host = %LogSafe(&host_text), "alias forward changed");
+    ctx.forward.set(&name, host, caller.user.as_deref())?;
     Ok(Response::Ok)
 }
 

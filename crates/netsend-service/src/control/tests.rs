@@ -9,15 +9,17 @@ use std::sync::{Arc, Mutex};
 
 use netsend_proto::receipt::ReceiptState;
 use netsend_wire::status::NetApiStatus;
+use netsend_wire::NetbiosName;
 
 use super::context::{Network, Pending};
 use super::{dispatch, dispatch_remote, Caller, Context};
 use crate::admission::drops::Drops;
 use crate::admission::Admission;
 use crate::config::Config;
+use crate::delivery::forward::{Forward, SendPath, Sending};
 use crate::naming::aliases::AliasTable;
 use crate::naming::registrar::Registrar;
-use crate::outbound::send::SendFailure;
+use crate::outbound::send::{Deadline, SendFailure};
 use crate::shutdown::Shutdown;
 use crate::store::{Inbox, InboxHandle, NewMessage, StoredMessage, Transport};
 use crate::system::host::Host;
@@ -81,14 +83,32 @@ impl Network for Offline {
     }
 }
 
+impl SendPath for Offline {
+    fn resolve(&self, name: NetbiosName, _deadline: Deadline) -> Sending<'_, SocketAddr> {
+        Box::pin(async move { Err(SendFailure::NameNotFound(name.to_string())) })
+    }
+
+    fn send_to_address<'a>(
+        &'a self,
+        _to: &'a str,
+        address: SocketAddr,
+        _from: &'a str,
+        _text: &'a str,
+        _deadline: Deadline,
+    ) -> Sending<'a, ()> {
+        Box::pin(async move { Err(SendFailure::Network(address, "no route".into())) })
+    }
+}
+
 /// One host's components, as the service builds them.
 pub(crate) struct Components {
     _dir: tempfile::TempDir,
     config: Config,
     host: Arc<Host>,
     inbox: InboxHandle,
-    aliases: Mutex<AliasTable>,
+    aliases: Arc<Mutex<AliasTable>>,
     registrar: Registrar,
+    forward: Forward,
     admission: Admission,
     pub(crate) shutdown: Shutdown,
     network: Offline,
@@ -122,15 +142,26 @@ impl Components {
             config.limits.max_connections_per_source,
             host.clone(),
         );
+        let aliases = Arc::new(Mutex::new(aliases));
+        let shutdown = Shutdown::new();
+        let forward = Forward::new(
+            &config,
+            &host.interfaces,
+            &host.session_addresses,
+            aliases.clone(),
+            Arc::new(Offline::default()),
+            shutdown.clone(),
+        );
         Self {
             _dir: dir,
             config,
             host,
             inbox,
-            aliases: Mutex::new(aliases),
+            aliases,
             registrar,
+            forward,
             admission,
-            shutdown: Shutdown::new(),
+            shutdown,
             network: Offline::default(),
         }
     }
@@ -142,6 +173,7 @@ impl Components {
             inbox: &self.inbox,
             aliases: &self.aliases,
             registrar: &self.registrar,
+            forward: &self.forward,
             admission: &self.admission,
             shutdown: &self.shutdown,
             network: &self.network,

@@ -12,10 +12,13 @@ use std::time::Duration;
 use netsend_proto::hooks::{alias_matches, environment, substitute_argv, title, HookMessage};
 use tokio::io::AsyncWriteExt;
 
+use netsend_proto::display::LogSafe;
+
+use super::DeliveryChannel;
 use crate::admission::slots::TaskSlots;
 use crate::config::{HookConfig, HookFormat};
+use crate::shutdown::Shutdown;
 use crate::store::StoredMessage;
-use netsend_proto::display::LogSafe;
 
 /// Hooks running at once.
 pub(crate) const MAX_RUNNING: usize = 8;
@@ -24,38 +27,56 @@ pub(crate) const MAX_WAITING: usize = 256;
 /// PATH given to exec hooks when the service has none.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
-/// The configured hooks and the slots they run in.
+/// The hooks channel: the configured hooks and the slots they run in.
 pub(crate) struct HookRunner {
     hooks: Vec<Arc<HookConfig>>,
     slots: TaskSlots,
+    /// Whether exec hooks are refused now: the service runs as root.
+    as_root: fn() -> bool,
 }
 
 impl HookRunner {
-    /// The runner for `hooks`.
-    pub(crate) fn new(hooks: &[HookConfig]) -> Self {
+    /// The runner for `hooks`, its hooks on `shutdown`'s tracker.
+    pub(crate) fn new(hooks: &[HookConfig], shutdown: Shutdown) -> Self {
+        let slots = TaskSlots::new(MAX_RUNNING, MAX_WAITING, shutdown);
+        Self::with(hooks, slots, running_as_root)
+    }
+
+    /// The runner for `hooks` in `slots`, refusing exec hooks while
+    /// `as_root` says so.
+    pub(super) fn with(hooks: &[HookConfig], slots: TaskSlots, as_root: fn() -> bool) -> Self {
         Self {
             hooks: hooks.iter().cloned().map(Arc::new).collect(),
-            slots: TaskSlots::new(MAX_RUNNING, MAX_WAITING),
+            slots,
+            as_root,
         }
     }
 
-    /// Whether any hook is configured.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.hooks.is_empty()
+    /// The hooks whose alias matches `to`.
+    fn matching<'a>(&'a self, to: &'a str) -> impl Iterator<Item = &'a Arc<HookConfig>> {
+        self.hooks
+            .iter()
+            .filter(move |h| alias_matches(&h.alias, to))
+    }
+}
+
+impl DeliveryChannel for HookRunner {
+    fn name(&self) -> &'static str {
+        "hooks"
     }
 
-    /// Starts every hook whose alias matches `message.to`.
-    pub(crate) fn dispatch(&self, message: &StoredMessage) {
-        for hook in self
-            .hooks
-            .iter()
-            .filter(|h| alias_matches(&h.alias, &message.to))
-        {
+    fn wants(&self, message: &StoredMessage) -> bool {
+        self.matching(&message.to).next().is_some()
+    }
+
+    /// Starts every hook whose alias matches `message.to`, each in a slot.
+    fn deliver(self: Arc<Self>, message: Arc<StoredMessage>) {
+        for hook in self.matching(&message.to) {
             let (run_hook, message_id) = (hook.clone(), message.id);
-            let message = message.clone();
+            let (message, as_root) = (message.clone(), self.as_root);
             if !self
                 .slots
-                .spawn(async move { run(&run_hook, &message).await })
+                .spawn(async move { run(&run_hook, &message, as_root).await })
             {
                 tracing::warn!(event = "hook", id = message_id, alias = %LogSafe(&hook.alias), "too many hooks waiting: hook dropped");
             }
@@ -63,7 +84,12 @@ impl HookRunner {
     }
 }
 
-async fn run(hook: &HookConfig, message: &StoredMessage) {
+/// Whether the service runs as root, where exec hooks are refused.
+fn running_as_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+async fn run(hook: &HookConfig, message: &StoredMessage, as_root: fn() -> bool) {
     let fields = HookMessage {
         id: message.id,
         from: &message.from,
@@ -75,7 +101,7 @@ async fn run(hook: &HookConfig, message: &StoredMessage) {
     let outcome = match (&hook.exec, &hook.url) {
         (Some(argv), _) => {
             let argv = substitute_argv(argv, &fields);
-            run_exec(&argv, &environment(&fields), fields.text, timeout).await
+            run_exec(&argv, &environment(&fields), fields.text, timeout, as_root).await
         }
         (None, Some(url)) => post(url, hook.format, &fields, timeout).await,
         (None, None) => Ok(String::new()),
@@ -91,14 +117,16 @@ async fn run(hook: &HookConfig, message: &StoredMessage) {
 }
 
 /// Runs `argv` with `text` on stdin and `env` (besides `PATH`) as its whole
-/// environment; kills its process group after `timeout`.
+/// environment; kills its process group after `timeout`. Refused while
+/// `as_root` says the service runs as root.
 async fn run_exec(
     argv: &[String],
     env: &[(&str, String)],
     text: &str,
     timeout: Duration,
+    as_root: fn() -> bool,
 ) -> Result<String, String> {
-    if nix::unistd::geteuid().is_root() {
+    if as_root() {
         return Err(
             "the service runs as root: exec hooks run only as the service user (set user)".into(),
         );

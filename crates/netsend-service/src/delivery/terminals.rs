@@ -10,6 +10,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{Local, TimeZone, Timelike};
@@ -18,10 +20,14 @@ use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags};
 use nix::unistd::User;
 
-use crate::service::Service;
-use crate::store::StoredMessage;
-use crate::system::users::{login_terminals, LoginTerminal};
 use netsend_proto::display::LogSafe;
+use netsend_proto::receipt::ReceiptState;
+
+use super::receipts::Receipts;
+use super::DeliveryChannel;
+use crate::shutdown::Shutdown;
+use crate::store::{InboxHandle, StoredMessage};
+use crate::system::users::{login_terminals, LoginTerminal};
 
 /// Longest time spent on one terminal that does not take the text at once
 /// (a stopped or flow-controlled terminal); the rest is then skipped.
@@ -52,17 +58,99 @@ fn time_of_day(unix_ms: i64) -> TimeOfDay {
     }
 }
 
-/// Writes a stored message to its recipients' terminals (with `only`, to
-/// that user's alone); logs each write and each terminal skipped, with the
-/// reason, and returns the users (each once) whose terminals took it.
-/// Blocking (file I/O, at most [`TERMINAL_TIMEOUT`] per terminal): run it
-/// off the async workers.
-pub(crate) fn show(service: &Service, message: &StoredMessage, only: Option<&str>) -> Vec<String> {
+/// The terminals channel: writes each message to its recipients'
+/// terminals and records who saw it.
+pub(crate) struct Terminals {
+    /// utmp, for who is logged in where.
+    utmp_path: PathBuf,
+    /// The computer name, in the banner.
+    computer_name: String,
+    /// Where "shown" is recorded.
+    inbox: InboxHandle,
+    /// The receipt a message's sender gets when it is first shown.
+    receipts: Receipts,
+    /// Each message's writes are a task the stop waits for.
+    shutdown: Shutdown,
+}
+
+impl Terminals {
+    /// Terminals as utmp at `utmp_path` lists them.
+    pub(crate) const fn new(
+        utmp_path: PathBuf,
+        computer_name: String,
+        inbox: InboxHandle,
+        receipts: Receipts,
+        shutdown: Shutdown,
+    ) -> Self {
+        Self {
+            utmp_path,
+            computer_name,
+            inbox,
+            receipts,
+            shutdown,
+        }
+    }
+
+    /// Writes `message` to its recipients' terminals (with `only`, to that
+    /// user's alone) and records the receipt "shown" for each user whose
+    /// terminal took it (a shared message is shown to each for themselves);
+    /// the first time it is shown, its sender gets a receipt.
+    pub(crate) async fn show(self: &Arc<Self>, message: Arc<StoredMessage>, only: Option<String>) {
+        let (terminals, shown) = (self.clone(), message.clone());
+        let reached = tokio::task::spawn_blocking(move || {
+            write_all(
+                &terminals.utmp_path,
+                &terminals.computer_name,
+                &shown,
+                only.as_deref(),
+            )
+        })
+        .await;
+        let Ok(reached) = reached else {
+            return;
+        };
+        for user in &reached {
+            if let Err(e) = self.inbox.mark_shown(message.id, Some(user)).await {
+                tracing::warn!(id = message.id, user = %LogSafe(&user), error = %LogSafe(&e), "cannot record the receipt");
+            }
+        }
+        if !reached.is_empty() && message.shown_at.is_none() {
+            self.receipts.send(&message, ReceiptState::Shown);
+        }
+    }
+}
+
+impl DeliveryChannel for Terminals {
+    fn name(&self) -> &'static str {
+        "terminals"
+    }
+
+    fn wants(&self, _: &StoredMessage) -> bool {
+        true
+    }
+
+    fn deliver(self: Arc<Self>, message: Arc<StoredMessage>) {
+        let shutdown = self.shutdown.clone();
+        shutdown.spawn(async move { self.show(message, None).await });
+    }
+}
+
+/// Writes a stored message to its recipients' terminals as utmp at `utmp`
+/// lists them (with `only`, to that user's alone); logs each write and each
+/// terminal skipped, with the reason, and returns the users (each once)
+/// whose terminals took it. Blocking (file I/O, at most
+/// [`TERMINAL_TIMEOUT`] per terminal): run it off the async workers.
+fn write_all(
+    utmp: &Path,
+    computer_name: &str,
+    message: &StoredMessage,
+    only: Option<&str>,
+) -> Vec<String> {
     let id = message.id;
     let mut reached: Vec<String> = Vec::new();
-    let text = shown(message).terminal_text(&service.config.computer_name);
+    let text = shown(message).terminal_text(computer_name);
     let mut seen: Vec<String> = Vec::new();
-    for terminal in login_terminals(&service.config.utmp_path) {
+    for terminal in login_terminals(utmp) {
         let for_them = message
             .recipient_user
             .as_ref()

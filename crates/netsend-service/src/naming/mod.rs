@@ -15,8 +15,8 @@ use crate::store::{NewMessage, Transport};
 
 /// The naming component: the alias table and its registrations.
 pub(crate) struct Naming {
-    /// The message alias table.
-    pub(crate) aliases: Mutex<AliasTable>,
+    /// The message alias table (shared with the delivery channels).
+    pub(crate) aliases: Arc<Mutex<AliasTable>>,
     /// Name registrations on the broadcast segments (and WINS).
     pub(crate) registrar: Arc<Registrar>,
 }

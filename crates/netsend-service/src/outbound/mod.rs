@@ -1,10 +1,10 @@
 //! Messages this host sends: resolving a name, delivering a directed message
-//! over a NetBIOS session, receipts to the hosts messages came from, and the
+//! over a NetBIOS session, broadcasts and the socket every outgoing datagram
+//! leaves from (receipts too, see `crate::delivery::receipts`), and the
 //! outgoing queue's retries.
 
 pub(crate) mod datagrams;
 pub(crate) mod queue;
-pub(crate) mod receipts;
 pub mod send;
 
 use std::sync::{Arc, Mutex};

@@ -35,7 +35,13 @@ pub(crate) struct Deadline {
 impl Deadline {
     /// The deadline of a delivery that starts now.
     pub(crate) fn start(service: &Outbound) -> Self {
-        let secs = service.config.limits.send_timeout_secs.max(1);
+        Self::within(service.config.limits.send_timeout_secs)
+    }
+
+    /// The deadline of a delivery that starts now and has `secs` (at least
+    /// one) to finish.
+    pub(crate) fn within(secs: u64) -> Self {
+        let secs = secs.max(1);
         Self {
             at: Instant::now() + Duration::from_secs(secs),
             secs,
@@ -372,7 +378,6 @@ async fn deliver(
     deadline: Deadline,
 ) -> Result<(), SendFailure> {
     let net = |e: String| SendFailure::Network(address, e);
-    let mut session = session.with_deadline(deadline.at);
     let socket = match address {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
         SocketAddr::V6(_) => TcpSocket::new_v6(),
@@ -388,6 +393,19 @@ async fn deliver(
         ),
         _ => None,
     };
+    exchange(socket, address, session, deadline).await
+}
+
+/// Connects `socket` to `address` and runs the client session to
+/// completion, or fails at `deadline`.
+pub(crate) async fn exchange(
+    socket: TcpSocket,
+    address: SocketAddr,
+    session: ClientSession,
+    deadline: Deadline,
+) -> Result<(), SendFailure> {
+    let net = |e: String| SendFailure::Network(address, e);
+    let mut session = session.with_deadline(deadline.at);
     let connect_by = deadline.at.min(Instant::now() + CONNECT_TIMEOUT);
     let mut stream = tokio::time::timeout_at(connect_by.into(), socket.connect(address))
         .await

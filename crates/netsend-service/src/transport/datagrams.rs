@@ -63,7 +63,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
         match service.inbox.store(record).await {
             Ok(id) => {
                 tracing::info!(event = "receive", id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "mailslot", broadcast, "message stored");
-                service.delivered(id);
+                service.delivered_by_id(id);
             }
             Err(InboxError::QuotaExceeded(_)) => {
                 service.admission.count_drop(

@@ -140,7 +140,7 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                 match service.inbox.store(new).await {
                     Ok(id) => {
                         tracing::info!(event = "receive", id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "session", "message stored");
-                        service.delivered(id);
+                        service.delivered_by_id(id);
                         ack
                     }
                     Err(InboxError::QuotaExceeded(_)) => {
