@@ -6,9 +6,10 @@
 //! - [`start`]: binding, building every component in one place, running the
 //!   drivers, and the stop; [`shutdown`]: the stop signal and task tracker.
 //! - [`service`]: the components handed to the drivers.
-//! - `transport`: the listeners (TCP 139, UDP 137, UDP 138, the remote-call
-//!   channel): accept, caps and framing.
-//! - `control`: the control socket's server.
+//! - `transport`: the listeners (TCP 139, UDP 137, UDP 138, the control
+//!   socket, the remote-call channel): accept, caps and framing.
+//! - `control`: the handlers of the control requests
+//!   (`netsend_control::protocol`), one file per request family.
 //! - `admission`: per-source caps and the counted drop reasons.
 //! - [`naming`]: the alias table and the registrar that defends our names.
 //! - [`outbound`]: name resolution and the client side of a directed message.

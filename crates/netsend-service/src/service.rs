@@ -2,7 +2,6 @@
 //! [`crate::start::run`]; this module only carries them, and imports no
 //! driver.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::admission::Admission;
@@ -42,29 +41,6 @@ pub struct Service {
 }
 
 impl Service {
-    /// Records a delivered message for `netsend status`; returns its id.
-    pub(crate) async fn record_sent(
-        &self,
-        owner: String,
-        report: &netsend_control::types::SendReport,
-        from: &str,
-        text: &str,
-    ) -> Option<i64> {
-        let address = report
-            .address
-            .parse::<SocketAddr>()
-            .map_or_else(|_| report.address.clone(), |a| a.ip().to_string());
-        let op = crate::store::SentOp::Record {
-            owner,
-            to: report.to.clone(),
-            from: from.to_owned(),
-            address,
-            digest: netsend_proto::receipt::digest(text),
-            keep: self.config.sent.max_per_user,
-        };
-        self.inbox.sent_change(op).await.ok()
-    }
-
     /// Tells the host a directed message came from that it was shown or read
     /// (`[display] receipts`); see [`crate::delivery::receipts`].
     pub(crate) fn send_receipt(

@@ -361,7 +361,10 @@ pub async fn run(
     }
     let control = UnixListener::from_std(listeners.control)
         .map_err(|e| StartError::Io("the control socket", e))?;
-    shutdown.spawn(crate::control::server::serve(service.clone(), control));
+    shutdown.spawn(crate::transport::control_socket::serve(
+        service.clone(),
+        control,
+    ));
     if let Some((listeners, key)) = listeners.remote {
         let key = Arc::new(key);
         for l in listeners {

@@ -105,7 +105,8 @@ async fn serve(
         Some((_, group)) => {
             tracing::info!(%peer, key = %caller_text, group, ?request, "remote call");
             let principal = format!("{group}:{peer}");
-            crate::control::server::handle_remote(service, &principal, request).await
+            let ctx = crate::control::Context::from_service(service);
+            crate::control::dispatch_remote(&ctx, &principal, request).await
         }
         None => {
             tracing::warn!(%peer, key = %caller_text, "remote call refused: key not in administrators or server_operators");

@@ -1,0 +1,106 @@
+//! The outgoing queue: a message that could not be delivered now waits
+//! there ([`enqueue`]); its owner lists and cancels entries.
+
+use netsend_proto::display::LogSafe;
+use netsend_proto::queue::AfterFailure;
+
+use crate::control::{fit_page, Caller, Context, ControlError};
+use crate::outbound::send::SendFailure;
+use crate::store::{InboxError, QueueOp};
+use netsend_control::protocol::MAX_PAGE;
+use netsend_control::Response;
+
+/// A message to queue after its first attempt failed.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    /// The recipient alias.
+    pub(crate) to: String,
+    /// The sender name, as sent.
+    pub(crate) from: String,
+    /// The text, as sent.
+    pub(crate) text: String,
+    /// Minutes until it expires (already checked).
+    pub(crate) minutes: u64,
+}
+
+/// Queues `entry`, whose first attempt failed with `failure` (a transient
+/// one), for retries until it expires; at most `[queue] max_per_user`
+/// waiting entries per owner.
+pub(crate) async fn enqueue(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    entry: Entry,
+    failure: SendFailure,
+) -> Result<Response, ControlError> {
+    let now = crate::store::now_ms();
+    let expires_at = now.saturating_add(
+        i64::try_from(entry.minutes)
+            .unwrap_or(i64::MAX / 60_000)
+            .saturating_mul(60_000),
+    );
+    let rules = crate::outbound::queue::retry_rules(&ctx.config.queue);
+    let next_try = match rules.after_failure(now, 1, expires_at) {
+        AfterFailure::RetryAt(t) => t,
+        AfterFailure::Expire => expires_at,
+    };
+    let op = QueueOp::Add {
+        owner: caller.login.clone(),
+        to: entry.to.clone(),
+        from: entry.from,
+        text: entry.text,
+        expires_at,
+        next_try,
+        error: failure.to_string(),
+        max_per_owner: u64::try_from(ctx.config.queue.max_per_user).unwrap_or(u64::MAX),
+    };
+    match ctx.inbox.queue(op).await {
+        Ok(id) => {
+            tracing::info!(event = "queue", id, to = %LogSafe(&entry.to), reason = %LogSafe(&failure), "message queued");
+            Ok(Response::Queued {
+                id,
+                reason: failure.to_string(),
+            })
+        }
+        Err(full @ InboxError::QueueFull(_)) => Err(ControlError::QueueFull {
+            failure,
+            full: Box::new(full),
+        }),
+        Err(e) => Err(ControlError::store(e)),
+    }
+}
+
+/// A page of the caller's queue (root: everyone's), oldest first.
+pub(crate) async fn list(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    after_id: Option<i64>,
+    limit: usize,
+) -> Result<Response, ControlError> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    // One more than the page, to tell whether more follow.
+    let mut entries = ctx
+        .inbox
+        .queued(caller.user.as_deref(), after_id.unwrap_or(0), limit + 1)
+        .await
+        .map_err(ControlError::read)?;
+    let mut more = entries.len() > limit;
+    entries.truncate(limit);
+    more |= fit_page(&mut entries);
+    Ok(Response::Queue { entries, more })
+}
+
+/// Cancels the caller's waiting entry `id` (root: anyone's).
+pub(crate) async fn cancel(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    id: i64,
+) -> Result<Response, ControlError> {
+    let op = QueueOp::Cancel {
+        id,
+        owner: caller.user.clone(),
+    };
+    match ctx.inbox.queue(op).await.map_err(ControlError::store)? {
+        1 => Ok(Response::Ok),
+        _ => Err(ControlError::NoQueued(id)),
+    }
+}

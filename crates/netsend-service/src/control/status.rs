@@ -1,0 +1,36 @@
+//! `Status` (service facts) and `Stop`.
+
+use crate::control::{Caller, Context, ControlError};
+use netsend_control::types::StatusInfo;
+use netsend_control::Response;
+
+/// The service's names, addresses, key and counts.
+pub(crate) async fn status(ctx: &Context<'_>) -> Result<Response, ControlError> {
+    let texts = |addresses: &[std::net::SocketAddr]| {
+        addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    };
+    let host = ctx.host;
+    let drops = ctx.admission.drop_counts();
+    Ok(Response::Status(StatusInfo {
+        computer_name: ctx.config.computer_name.clone(),
+        workgroup: ctx.config.workgroup.clone(),
+        pid: std::process::id(),
+        session_addresses: texts(&host.session_addresses),
+        name_addresses: texts(&host.name_addresses),
+        messages: ctx.inbox.count().await.unwrap_or(0),
+        remote_addresses: texts(&host.remote_addresses),
+        remote_key: host.remote_key.clone(),
+        dropped: drops.values().sum(),
+        drops,
+    }))
+}
+
+/// Stops the service, when the caller may.
+pub(crate) fn stop(ctx: &Context<'_>, caller: &Caller) -> Result<Response, ControlError> {
+    caller.may_stop()?;
+    ctx.shutdown.request();
+    Ok(Response::Ok)
+}
