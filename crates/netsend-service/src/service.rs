@@ -508,11 +508,12 @@ impl Service {
     }
 
     /// Hook run after a message is durable (its acknowledgement does not wait
-    /// for it): writes it to its recipients' terminals (`[display]
+    /// for it), with the message as [`crate::store::InboxHandle::store`]
+    /// returned it (not read back): writes it to its recipients' terminals (`[display]
     /// terminals`), starts the matching `[[hooks]]`, and forwards the message
     /// when its alias is forwarded. Desktop notifications come from
     /// `netsend agent` in each user's session.
-    pub(crate) fn delivered(self: &Arc<Self>, id: i64) {
+    pub(crate) fn delivered(self: &Arc<Self>, message: crate::store::StoredMessage) {
         let terminals = self.config.display.writes_terminals();
         let forwards = self
             .aliases
@@ -524,10 +525,7 @@ impl Service {
         }
         let service = self.clone();
         tokio::spawn(async move {
-            // Read back once for every consumer.
-            let Ok(Some(message)) = service.inbox.get(id, None).await else {
-                return;
-            };
+            let id = message.id;
             if terminals {
                 let (service, message) = (service.clone(), message.clone());
                 tokio::spawn(async move { service.show_on_terminals(message, None).await });

@@ -62,9 +62,9 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
         let mut record = service.new_message(&message, peer, Transport::Mailslot);
         record.broadcast = broadcast;
         match service.inbox.store(record).await {
-            Ok(id) => {
-                tracing::info!(event = "receive", id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "mailslot", broadcast, "message stored");
-                service.delivered(id);
+            Ok(stored) => {
+                tracing::info!(event = "receive", id = stored.id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "mailslot", broadcast, "message stored");
+                service.delivered(stored);
             }
             Err(InboxError::QuotaExceeded(_)) => {
                 service.count_drop(
