@@ -82,21 +82,4 @@ impl Service {
     pub(crate) fn delivered(&self, message: crate::store::StoredMessage) {
         self.delivery.deliver(message);
     }
-
-    /// [`Self::delivered`] for a message known by its id, read back on a
-    /// task of its own (the acknowledgement does not wait); not read at all
-    /// when no channel can want it.
-    // store/ returns the stored message in memory: then its call sites
-    // call `delivered` with it and this read-back goes (with `is_idle`).
-    pub(crate) fn delivered_by_id(self: &Arc<Self>, id: i64) {
-        if self.delivery.is_idle() {
-            return;
-        }
-        let service = self.clone();
-        self.shutdown.spawn(async move {
-            if let Ok(Some(message)) = service.inbox.get(id, None).await {
-                service.delivered(message);
-            }
-        });
-    }
 }

@@ -195,7 +195,7 @@ impl Components {
             transport: Transport::Session,
             broadcast: false,
         };
-        self.inbox.store(message).await.unwrap()
+        self.inbox.store(message).await.unwrap().id
     }
 }
 

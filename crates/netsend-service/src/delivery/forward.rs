@@ -200,14 +200,6 @@ impl Forward {
         Ok(())
     }
 
-    /// Whether any alias is forwarded.
-    pub(crate) fn any(&self) -> bool {
-        self.aliases
-            .lock()
-            .expect("alias table lock")
-            .has_forwards()
-    }
-
     /// The host `alias` is forwarded to, if it is.
     fn host_of(&self, alias: &str) -> Option<String> {
         let table = self.aliases.lock().expect("alias table lock");

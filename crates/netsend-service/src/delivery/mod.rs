@@ -139,12 +139,6 @@ impl Delivery {
         }
     }
 
-    /// Whether no message can be for any channel now: forwarding is the only
-    /// channel (nothing else is configured) and no alias is forwarded.
-    pub(crate) fn is_idle(&self) -> bool {
-        self.channels.len() == 1 && !self.forward.any()
-    }
-
     /// The terminals channel, when `[display] terminals` is on (for the
     /// messages kept while a user was away).
     pub(crate) fn terminals(&self) -> Option<&Arc<Terminals>> {

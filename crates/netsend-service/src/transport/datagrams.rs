@@ -61,9 +61,9 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
         let mut record = service.naming.record(&message, peer, Transport::Mailslot);
         record.broadcast = broadcast;
         match service.inbox.store(record).await {
-            Ok(id) => {
-                tracing::info!(event = "receive", id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "mailslot", broadcast, "message stored");
-                service.delivered_by_id(id);
+            Ok(stored) => {
+                tracing::info!(event = "receive", id = stored.id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "mailslot", broadcast, "message stored");
+                service.delivered(stored);
             }
             Err(InboxError::QuotaExceeded(_)) => {
                 service.admission.count_drop(

@@ -138,9 +138,9 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                 }
                 let new = service.naming.record(&message, peer, Transport::Session);
                 match service.inbox.store(new).await {
-                    Ok(id) => {
-                        tracing::info!(event = "receive", id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "session", "message stored");
-                        service.delivered_by_id(id);
+                    Ok(stored) => {
+                        tracing::info!(event = "receive", id = stored.id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "session", "message stored");
+                        service.delivered(stored);
                         ack
                     }
                     Err(InboxError::QuotaExceeded(_)) => {

@@ -1,0 +1,182 @@
+//! The inbox's schema and its migrations, and how every connection to the
+//! database is opened.
+//!
+//! `PRAGMA user_version` says which migrations have run; [`migrate`] runs the
+//! missing ones in one transaction, so a database is never left half
+//! upgraded.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::InboxError;
+
+/// Prepared statements each connection keeps (every statement of the hot
+/// path, the readers' queries, and room to spare), so no insert or read
+/// parses its SQL again.
+const STATEMENT_CACHE: usize = 64;
+
+/// Version 1: the messages.
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at INTEGER NOT NULL,
+    from_name TEXT NOT NULL,
+    to_alias TEXT NOT NULL,
+    recipient_user TEXT,
+    source TEXT NOT NULL,
+    text TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    broadcast INTEGER NOT NULL DEFAULT 0,
+    read INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS messages_by_user ON messages (recipient_user, id);
+";
+
+/// Version 2: receipts (when shown, when read) and per-user hiding of shared
+/// messages. Runs once on a version 1 database.
+const MIGRATION_2: &str = "
+ALTER TABLE messages ADD COLUMN shown_at INTEGER;
+ALTER TABLE messages ADD COLUMN read_at INTEGER;
+CREATE TABLE IF NOT EXISTS hidden (
+    message_id INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    PRIMARY KEY (message_id, user)
+);
+PRAGMA user_version = 2;
+";
+
+/// Version 3: the outgoing queue (store-and-forward for names that cannot be
+/// reached now).
+const MIGRATION_3: &str = "
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    to_name TEXT NOT NULL,
+    from_name TEXT NOT NULL,
+    text TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    next_try INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'queued',
+    done_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_try);
+PRAGMA user_version = 3;
+";
+
+/// Version 4: what this host sent to other hosts, with the receipts they
+/// returned.
+const MIGRATION_4: &str = "
+CREATE TABLE IF NOT EXISTS sent (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sent_at INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    to_name TEXT NOT NULL,
+    from_name TEXT NOT NULL,
+    address TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    shown_at INTEGER,
+    read_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS sent_by_address ON sent (address, id);
+PRAGMA user_version = 4;
+";
+
+/// Version 5: each user's own receipts for shared messages (to the computer
+/// name, broadcasts), so that one user reading such a message does not mark
+/// it read for the others.
+const MIGRATION_5: &str = "
+CREATE TABLE IF NOT EXISTS shared_reads (
+    message_id INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    shown_at INTEGER,
+    read_at INTEGER,
+    PRIMARY KEY (message_id, user)
+);
+PRAGMA user_version = 5;
+";
+
+/// Version 6: a full-text index (FTS5, trigrams, case folded) of each
+/// message's sender, alias and text, kept by triggers, for `--search`
+/// (without column sizes: nothing is ranked, and each store writes less).
+const MIGRATION_6: &str = "
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
+    from_name, to_alias, text,
+    content = 'messages', content_rowid = 'id', tokenize = 'trigram case_sensitive 0',
+    columnsize = 0
+);
+CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, from_name, to_alias, text)
+    VALUES (new.id, new.from_name, new.to_alias, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, from_name, to_alias, text)
+    VALUES ('delete', old.id, old.from_name, old.to_alias, old.text);
+END;
+INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+PRAGMA user_version = 6;
+";
+
+/// Version 7: the queue and the sent records by owner, for their per-user
+/// bounds.
+const MIGRATION_7: &str = "
+CREATE INDEX IF NOT EXISTS outbox_by_owner ON outbox (owner, id);
+CREATE INDEX IF NOT EXISTS sent_by_owner ON sent (owner, id);
+PRAGMA user_version = 7;
+";
+
+/// Every version's script, in order: version `n` is `MIGRATIONS[n - 1]`.
+const MIGRATIONS: [&str; 7] = [
+    SCHEMA,
+    MIGRATION_2,
+    MIGRATION_3,
+    MIGRATION_4,
+    MIGRATION_5,
+    MIGRATION_6,
+    MIGRATION_7,
+];
+
+/// Creates or upgrades the schema to the current version.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let done = usize::try_from(version).unwrap_or(0);
+    let tx = conn.transaction()?;
+    for script in MIGRATIONS.iter().skip(done) {
+        tx.execute_batch(script)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Opens a connection: WAL, `synchronous=FULL` (a commit is on disk when it
+/// returns), a busy timeout, the `casefold` function and a statement cache.
+pub(super) fn connect(path: &Path) -> Result<Connection, InboxError> {
+    let conn = Connection::open(path)?;
+    // `casefold(x)`: lower case for every script, for search (SQLite's own
+    // LIKE folds ASCII only).
+    conn.create_scalar_function(
+        "casefold",
+        1,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8
+            | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(ctx.get::<Option<String>>(0)?.map(|s| s.to_lowercase())),
+    )?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Runs one statement through the connection's statement cache, so that
+/// running it again does not parse its SQL again.
+pub(super) fn execute_cached(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
