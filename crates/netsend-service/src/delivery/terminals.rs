@@ -125,8 +125,19 @@ impl DeliveryChannel for Terminals {
         "terminals"
     }
 
-    fn wants(&self, _: &StoredMessage) -> bool {
-        true
+    /// Not when utmp, as read within the last second, lists no terminal
+    /// of anyone the message is for: then there is nothing to write and no
+    /// thread to hop to. When utmp must be read again, that read happens
+    /// off the async workers, in [`Terminals::show`].
+    fn wants(&self, message: &StoredMessage) -> bool {
+        crate::system::users::fresh_login_terminals(&self.utmp_path).is_none_or(|terminals| {
+            terminals.iter().any(|t| {
+                message
+                    .recipient_user
+                    .as_ref()
+                    .is_none_or(|user| *user == t.user)
+            })
+        })
     }
 
     fn deliver(self: Arc<Self>, message: Arc<StoredMessage>) {

@@ -3,9 +3,9 @@
 
 use rusqlite::{params, Connection};
 
-use super::{now_ms, Queued};
 use super::schema::execute_cached;
 use super::writer::WriteFailure;
+use super::{now_ms, Queued};
 
 /// A change to the outgoing queue.
 #[derive(Debug, Clone, PartialEq, Eq)]

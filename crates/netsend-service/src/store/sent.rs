@@ -3,8 +3,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{now_ms, SentRecord};
 use super::schema::execute_cached;
+use super::{now_ms, SentRecord};
 
 /// A change to the record of sent messages.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -85,6 +85,31 @@ pub fn login_terminals(path: &Path) -> Vec<LoginTerminal> {
         .collect()
 }
 
+/// [`login_terminals`] as last read, when that read is still fresh (utmp
+/// unchanged and read less than [`LOGINS_REUSE`] ago); `None` when utmp
+/// would have to be read again. Costs one stat(2), so it may be asked on
+/// an async worker.
+pub fn fresh_login_terminals(path: &Path) -> Option<Vec<LoginTerminal>> {
+    let meta = std::fs::metadata(path).ok();
+    let (mtime, len) = (
+        meta.as_ref().and_then(|m| m.modified().ok()),
+        meta.as_ref().map_or(0, std::fs::Metadata::len),
+    );
+    let cache = LOGINS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (p, t, l, at, logins) = cache.as_ref()?;
+    (p == path && *t == mtime && *l == len && at.elapsed() < LOGINS_REUSE).then(|| {
+        logins
+            .iter()
+            .map(|login| LoginTerminal {
+                user: login.user.clone(),
+                line: login.line.clone(),
+            })
+            .collect()
+    })
+}
+
 /// A utmp user-process entry whose process still exists.
 #[derive(Clone)]
 struct LiveLogin {
