@@ -325,7 +325,10 @@ pub(super) fn list(
         "SELECT {} FROM {}
          WHERE {} AND (?2 = 0 OR {} = 0) AND messages.id > ?3
            AND (?5 IS NULL OR messages.id IN (SELECT rowid FROM messages_fts
-                WHERE messages_fts MATCH ?5 AND rowid > ?3))
+                WHERE messages_fts MATCH ?5 AND rowid > ?3)
+                OR (messages.id > (SELECT indexed_upto FROM fts_progress)
+                    AND (instr(casefold(from_name), ?7) OR instr(casefold(to_alias), ?7)
+                         OR instr(casefold(text), ?7))))
            AND (?6 IS NULL OR instr(casefold(from_name), ?6)
                 OR instr(casefold(to_alias), ?6) OR instr(casefold(text), ?6))
          ORDER BY messages.id LIMIT ?4",
@@ -342,7 +345,11 @@ pub(super) fn list(
             filter.after_id.unwrap_or(0),
             limit,
             indexed,
-            scan
+            scan,
+            // Messages the index does not hold yet are scanned for the text.
+            indexed
+                .and_then(netsend_proto::search::unquote)
+                .map(|text| text.to_lowercase())
         ],
         row_to_message,
     )?;

@@ -128,8 +128,64 @@ CREATE INDEX IF NOT EXISTS sent_by_owner ON sent (owner, id);
 PRAGMA user_version = 7;
 ";
 
+/// Version 8: the full-text index is brought up to date by the writer when
+/// it has nothing else to do ([`index_pending`]), not inside each message's
+/// insert, so a commit that acknowledges messages does not wait for it.
+/// `fts_progress.indexed_upto` is the newest message id indexed; searches
+/// scan the messages after it. Only indexed rows are removed from the index.
+const MIGRATION_8: &str = "
+DROP TRIGGER IF EXISTS messages_fts_insert;
+CREATE TABLE IF NOT EXISTS fts_progress (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    indexed_upto INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO fts_progress (id, indexed_upto)
+    VALUES (0, (SELECT COALESCE(MAX(id), 0) FROM messages));
+DROP TRIGGER IF EXISTS messages_fts_delete;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+WHEN old.id <= (SELECT indexed_upto FROM fts_progress) BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, from_name, to_alias, text)
+    VALUES ('delete', old.id, old.from_name, old.to_alias, old.text);
+END;
+PRAGMA user_version = 8;
+";
+
+/// Messages indexed in one of the writer's idle transactions.
+const INDEX_CHUNK: i64 = 256;
+
+/// Adds to the full-text index up to [`INDEX_CHUNK`] of the oldest messages
+/// it lacks, in one transaction; returns how many.
+pub(super) fn index_pending(conn: &mut Connection) -> rusqlite::Result<usize> {
+    let upto: i64 = conn
+        .prepare_cached("SELECT indexed_upto FROM fts_progress")?
+        .query_row([], |r| r.get(0))?;
+    let pending: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE id > ?1)")?
+        .query_row([upto], |r| r.get(0))?;
+    if !pending {
+        return Ok(0);
+    }
+    let tx = conn.transaction()?;
+    let indexed = tx
+        .prepare_cached(
+            "INSERT INTO messages_fts (rowid, from_name, to_alias, text)
+         SELECT id, from_name, to_alias, text FROM messages
+         WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )?
+        .execute(rusqlite::params![upto, INDEX_CHUNK])?;
+    if indexed > 0 {
+        tx.prepare_cached(
+            "UPDATE fts_progress SET indexed_upto = (SELECT MAX(id) FROM
+                 (SELECT id FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2))",
+        )?
+        .execute(rusqlite::params![upto, INDEX_CHUNK])?;
+    }
+    tx.commit()?;
+    Ok(indexed)
+}
+
 /// Every version's script, in order: version `n` is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: [&str; 7] = [
+const MIGRATIONS: [&str; 8] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -137,6 +193,7 @@ const MIGRATIONS: [&str; 7] = [
     MIGRATION_5,
     MIGRATION_6,
     MIGRATION_7,
+    MIGRATION_8,
 ];
 
 /// Creates or upgrades the schema to the current version.

@@ -680,7 +680,9 @@ mod batches {
             )
         });
         let (commits, newest, path, _dir) = w.run();
-        assert_eq!(commits, 1);
+        // The batch commits once; the writer, idle then, indexes it in a
+        // second transaction of its own.
+        assert_eq!(commits, 2);
         let stored: Vec<StoredMessage> = stores
             .into_iter()
             .map(|a| a.blocking_recv().unwrap().unwrap())
@@ -739,7 +741,8 @@ mod batches {
         let m3 = w.store(msg("MALLORY", Some("mallory"), "m3"));
         let commits = w.commits.clone();
         let (_, _, path, _dir) = w.run();
-        assert_eq!(commits.load(Ordering::SeqCst) - before, 1);
+        // The batch, then the search index brought up to date.
+        assert_eq!(commits.load(Ordering::SeqCst) - before, 2);
         assert!(a.blocking_recv().unwrap().is_ok());
         let poisoned = poison.blocking_recv().unwrap();
         assert!(
@@ -784,7 +787,8 @@ mod batches {
         let four = w.store(msg("ALICE", Some("alice"), "4"));
         let bob = w.store(msg("BOB", Some("bob"), "bob"));
         let (commits, _, path, _dir) = w.run();
-        assert_eq!(commits - before, 1);
+        // The batch, then the search index brought up to date.
+        assert_eq!(commits - before, 2);
         for a in answers {
             assert!(a.blocking_recv().unwrap().is_ok());
         }
@@ -848,4 +852,60 @@ async fn close_commits_what_came_before_and_ends_the_writer() {
         .unwrap();
     committed.sort_unstable();
     assert_eq!(on_disk, committed);
+}
+
+/// A message the search index does not hold yet (stored while the writer
+/// was busy) is found by scanning; the writer, once idle, indexes it, and
+/// removing rows on either side of the index's edge keeps the index whole.
+#[tokio::test]
+async fn messages_not_yet_indexed_are_found_and_the_index_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("i.db");
+    let inbox = Inbox::open(&path, 0).unwrap();
+    inbox.store(msg("HOST", None, "first")).await.unwrap();
+    let conn = Connection::open(&path).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    let insert = |text: &str| {
+        conn.execute(
+            "INSERT INTO messages (received_at, from_name, to_alias, source, text, transport)
+             VALUES (1, 'EVE', 'HOST', '192.0.2.9:1', ?1, 'session')",
+            [text],
+        )
+        .unwrap();
+        conn.last_insert_rowid()
+    };
+    let upto = || -> i64 {
+        conn.query_row("SELECT indexed_upto FROM fts_progress", [], |r| r.get(0))
+            .unwrap()
+    };
+    let late = insert("a NÉEDLE in a haystack");
+    let gone = insert("another needle, removed before it is indexed");
+    assert!(upto() < late, "not indexed yet");
+    let needle = ListFilter {
+        search: Some("néedle".into()),
+        ..all()
+    };
+    assert_eq!(ids(&inbox, &needle).await, vec![late]);
+    conn.execute("DELETE FROM messages WHERE id = ?1", [gone])
+        .unwrap();
+    // A store leaves the writer idle after its commit: it indexes the rest.
+    inbox.store(msg("HOST", None, "second")).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while upto() < late {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the index never caught up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(ids(&inbox, &needle).await, vec![late]);
+    conn.execute("DELETE FROM messages WHERE id = ?1", [late])
+        .unwrap();
+    assert!(ids(&inbox, &needle).await.is_empty());
+    conn.execute(
+        "INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')",
+        [],
+    )
+    .expect("the index matches the messages");
 }

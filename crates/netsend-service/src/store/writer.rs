@@ -153,6 +153,7 @@ pub(super) fn run(
     stored: &watch::Sender<i64>,
 ) {
     let mut closing = false;
+    index_while_idle(&mut conn, &commands);
     while !closing {
         let Some(first) = commands.blocking_recv() else {
             return;
@@ -173,6 +174,25 @@ pub(super) fn run(
             next = commands.try_recv().ok();
         }
         commit_batch(&mut conn, batch, &mut quota, stored);
+        if !closing {
+            index_while_idle(&mut conn, &commands);
+        }
+    }
+}
+
+/// Brings the full-text index up to date a chunk at a time while no
+/// operation waits: messages are acknowledged without waiting for it, and
+/// searches scan what it does not hold yet.
+fn index_while_idle(conn: &mut Connection, commands: &mpsc::Receiver<Command>) {
+    while commands.is_empty() {
+        match super::schema::index_pending(conn) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %netsend_proto::display::LogSafe(&e), "cannot update the search index");
+                return;
+            }
+        }
     }
 }
 
