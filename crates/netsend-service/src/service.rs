@@ -1,6 +1,6 @@
-//! The components every driver is handed. They are built in one place,
-//! [`crate::start::run`]; this module only carries them, and imports no
-//! driver.
+//! The components every driver is handed. They are built in one place, the
+//! start-up module's `run`; this module only carries them, and imports
+//! neither the drivers nor start-up.
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use crate::store::InboxHandle;
 use crate::system::host::Host;
 use netsend_proto::display::LogSafe;
 
-/// The components every driver is handed, built once in [`crate::start::run`].
+/// The components every driver is handed, built once at start-up.
 ///
 /// Each component holds its own state and decides within its own room;
 /// this struct only carries them to the drivers (`transport/`, `control/`),

@@ -1,6 +1,6 @@
 //! Messages this host sends: resolving a name, delivering a directed message
 //! over a NetBIOS session, broadcasts and the socket every outgoing datagram
-//! leaves from (receipts too, see `crate::delivery::receipts`), and the
+//! leaves from (receipts, which delivery decides, too), and the
 //! outgoing queue's retries.
 
 pub(crate) mod datagrams;
