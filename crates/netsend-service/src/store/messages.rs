@@ -41,7 +41,7 @@ pub struct ListFilter {
     /// At most this many (oldest first).
     pub limit: usize,
     /// Only messages whose sender, alias or text contains this, compared
-    /// without case (checked by [`Search::parse`]).
+    /// without case (checked by [`netsend_proto::search::Search::parse`]).
     pub search: Option<String>,
 }
 

@@ -86,7 +86,7 @@ pub fn login_terminals(path: &Path) -> Vec<LoginTerminal> {
 }
 
 /// [`login_terminals`] as last read, when that read is still fresh (utmp
-/// unchanged and read less than [`LOGINS_REUSE`] ago); `None` when utmp
+/// unchanged and read less than a second ago); `None` when utmp
 /// would have to be read again. Costs one stat(2), so it may be asked on
 /// an async worker.
 pub fn fresh_login_terminals(path: &Path) -> Option<Vec<LoginTerminal>> {
