@@ -11,7 +11,6 @@ use crate::outbound::Outbound;
 use crate::shutdown::Shutdown;
 use crate::store::InboxHandle;
 use crate::system::host::Host;
-use netsend_proto::display::LogSafe;
 
 /// The components every driver is handed, built once at start-up.
 ///
@@ -38,48 +37,4 @@ pub struct Service {
     pub(crate) delivery: crate::delivery::Delivery,
     /// The stop signal and the tracker of every task.
     pub(crate) shutdown: Shutdown,
-}
-
-impl Service {
-    /// Tells the host a directed message came from that it was shown or read
-    /// (`[display] receipts`); see [`crate::delivery::receipts`].
-    pub(crate) fn send_receipt(
-        &self,
-        message: &crate::store::StoredMessage,
-        state: netsend_proto::receipt::ReceiptState,
-    ) {
-        self.delivery.receipts().send(message, state);
-    }
-
-    /// Store-and-forward: at `user`'s login, shows on their terminals the
-    /// messages for them that no one has seen yet, if no older than
-    /// `[display] pending_hours`.
-    pub(crate) async fn show_pending(&self, user: String) {
-        let hours = self.config.display.pending_hours;
-        let Some(terminals) = self.delivery.terminals().filter(|_| hours > 0) else {
-            return;
-        };
-        let since =
-            crate::store::now_ms().saturating_sub(i64::try_from(hours).unwrap_or(0) * 3_600_000);
-        match self.inbox.pending(&user, since).await {
-            Ok(messages) => {
-                for message in messages {
-                    tracing::info!(id = message.id, user = %LogSafe(&user), "showing a message kept while away");
-                    terminals.show(Arc::new(message), Some(user.clone())).await;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(user = %LogSafe(&user), error = %LogSafe(&e), "cannot read waiting messages")
-            }
-        }
-    }
-
-    /// Hands a durable message to the delivery channels (its
-    /// acknowledgement does not wait for them): terminals (`[display]
-    /// terminals`), the message log, the matching `[[hooks]]`, and a forward
-    /// when its alias is forwarded. Desktop notifications come from `netsend
-    /// agent` in each user's session.
-    pub(crate) fn delivered(&self, message: crate::store::StoredMessage) {
-        self.delivery.deliver(message);
-    }
 }

@@ -378,16 +378,16 @@ pub async fn run(
             ));
         }
     }
-    let at_login = service.clone();
+    let (terminals, at_login) = (service.delivery.terminals().cloned(), shutdown.clone());
+    let pending_hours = config.display.pending_hours;
     shutdown.spawn(crate::naming::logins::watch(
         service.naming.clone(),
         config.clone(),
         shutdown.clone(),
         move |user| {
-            let service = at_login.clone();
-            at_login
-                .shutdown
-                .spawn(async move { service.show_pending(user).await });
+            if let Some(terminals) = terminals.clone() {
+                at_login.spawn(async move { terminals.show_pending(user, pending_hours).await });
+            }
         },
     ));
     shutdown.spawn(keep_retention(

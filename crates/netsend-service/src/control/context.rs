@@ -147,6 +147,6 @@ impl Network for Arc<Service> {
     }
 
     fn send_receipt(&self, message: &StoredMessage, state: ReceiptState) {
-        Service::send_receipt(self, message, state);
+        self.delivery.receipts().send(message, state);
     }
 }

@@ -120,6 +120,32 @@ impl Terminals {
     }
 }
 
+impl Terminals {
+    /// Store-and-forward: at `user`'s login, shows on their terminals the
+    /// messages for them that no one has seen yet, received in the last
+    /// `hours` (`[display] pending_hours`; 0: none).
+    pub(crate) async fn show_pending(self: &Arc<Self>, user: String, hours: u64) {
+        if hours == 0 {
+            return;
+        }
+        let span = i64::try_from(hours)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(3_600_000);
+        let since = crate::store::now_ms().saturating_sub(span);
+        match self.inbox.pending(&user, since).await {
+            Ok(messages) => {
+                for message in messages {
+                    tracing::info!(id = message.id, user = %LogSafe(&user), "showing a message kept while away");
+                    self.show(Arc::new(message), Some(user.clone())).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(user = %LogSafe(&user), error = %LogSafe(&e), "cannot read waiting messages")
+            }
+        }
+    }
+}
+
 impl DeliveryChannel for Terminals {
     fn name(&self) -> &'static str {
         "terminals"

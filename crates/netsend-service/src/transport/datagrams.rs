@@ -63,7 +63,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
         match service.inbox.store(record).await {
             Ok(stored) => {
                 tracing::info!(event = "receive", id = stored.id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "mailslot", broadcast, "message stored");
-                service.delivered(stored);
+                service.delivery.deliver(stored);
             }
             Err(InboxError::QuotaExceeded(_)) => {
                 service.admission.count_drop(

@@ -140,7 +140,7 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                 match service.inbox.store(new).await {
                     Ok(stored) => {
                         tracing::info!(event = "receive", id = stored.id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "session", "message stored");
-                        service.delivered(stored);
+                        service.delivery.deliver(stored);
                         ack
                     }
                     Err(InboxError::QuotaExceeded(_)) => {
