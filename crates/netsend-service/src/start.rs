@@ -240,7 +240,8 @@ const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600
 /// Runs the service on already-bound sockets until `stop` completes (the
 /// caller's signals) or a client asks it to stop. Privileges are dropped
 /// (when configured and running as root) before any peer input is read.
-/// `ready` is called once the start-up names are registered.
+/// `ready` is called once the start-up names are registered. `listeners`
+/// come from [`Listeners::bind`], which checked the whole of `config`.
 ///
 /// At a stop, every driver stops accepting, every connection, delivery and
 /// queue task is awaited, our names are released, and the inbox's writer
@@ -251,7 +252,6 @@ pub async fn run(
     ready: impl FnOnce(),
     stop: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    config.validate()?;
     let config = Arc::new(config);
     let state_dir = config.state_dir.clone();
     // Everything the configuration decides is built before privileges go.
@@ -273,7 +273,11 @@ pub async fn run(
     let inbox_path = state_dir.join("inbox.db");
     let inbox = Inbox::open(&inbox_path, config.limits.inbox_quota)
         .map_err(|e| StartError::Store(inbox_path.clone(), e))?;
-    let remote_addresses = listeners.remote_addresses();
+    let (session_addresses, name_addresses, remote_addresses) = (
+        listeners.session_addresses(),
+        listeners.name_addresses(),
+        listeners.remote_addresses(),
+    );
     let mut name_sockets = Vec::new();
     for (s, iface) in listeners.name {
         let s = UdpSocket::from_std(s).map_err(|e| StartError::Io("the name service", e))?;
@@ -281,15 +285,8 @@ pub async fn run(
     }
     let host = Arc::new(Host {
         interfaces: listeners.interfaces.clone(),
-        session_addresses: listeners
-            .session
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect(),
-        name_addresses: name_sockets
-            .iter()
-            .filter_map(|(s, _)| s.local_addr().ok())
-            .collect(),
+        session_addresses,
+        name_addresses,
         remote_addresses,
         remote_key: listeners
             .remote
