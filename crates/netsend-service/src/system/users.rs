@@ -76,13 +76,7 @@ pub struct LoginTerminal {
 /// The terminals of live login sessions (local and remote logins alike: a
 /// remote login's terminal is a pseudo-terminal on this host), in utmp order.
 pub fn login_terminals(path: &Path) -> Vec<LoginTerminal> {
-    live_logins(path)
-        .into_iter()
-        .map(|login| LoginTerminal {
-            user: login.user,
-            line: login.line,
-        })
-        .collect()
+    terminals_of(&live_logins(path))
 }
 
 /// [`login_terminals`] as last read, when that read is still fresh (utmp
@@ -90,24 +84,21 @@ pub fn login_terminals(path: &Path) -> Vec<LoginTerminal> {
 /// would have to be read again. Costs one stat(2), so it may be asked on
 /// an async worker.
 pub fn fresh_login_terminals(path: &Path) -> Option<Vec<LoginTerminal>> {
-    let meta = std::fs::metadata(path).ok();
-    let (mtime, len) = (
-        meta.as_ref().and_then(|m| m.modified().ok()),
-        meta.as_ref().map_or(0, std::fs::Metadata::len),
-    );
+    let stamp = stamp(path);
     let cache = LOGINS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let (p, t, l, at, logins) = cache.as_ref()?;
-    (p == path && *t == mtime && *l == len && at.elapsed() < LOGINS_REUSE).then(|| {
-        logins
-            .iter()
-            .map(|login| LoginTerminal {
-                user: login.user.clone(),
-                line: login.line.clone(),
-            })
-            .collect()
-    })
+    fresh(&cache, path, stamp).map(terminals_of)
+}
+
+fn terminals_of(logins: &[LiveLogin]) -> Vec<LoginTerminal> {
+    logins
+        .iter()
+        .map(|login| LoginTerminal {
+            user: login.user.clone(),
+            line: login.line.clone(),
+        })
+        .collect()
 }
 
 /// A utmp user-process entry whose process still exists.
@@ -134,28 +125,40 @@ type LoginsCache = Option<(
 
 static LOGINS: std::sync::Mutex<LoginsCache> = std::sync::Mutex::new(None);
 
+/// utmp's modification time and length: a rewritten file has others.
+type Stamp = (Option<std::time::SystemTime>, u64);
+
+fn stamp(path: &Path) -> Stamp {
+    let meta = std::fs::metadata(path).ok();
+    (
+        meta.as_ref().and_then(|m| m.modified().ok()),
+        meta.as_ref().map_or(0, std::fs::Metadata::len),
+    )
+}
+
+/// The cached read, if it is of `path` as `stamp` says it is now and no
+/// older than [`LOGINS_REUSE`].
+fn fresh<'a>(cache: &'a LoginsCache, path: &Path, stamp: Stamp) -> Option<&'a [LiveLogin]> {
+    let (p, t, l, at, logins) = cache.as_ref()?;
+    (p == path && (*t, *l) == stamp && at.elapsed() < LOGINS_REUSE).then_some(logins.as_slice())
+}
+
 /// Every live, named user-process entry of the utmp file at `path` (none when
 /// it is missing or unreadable), reused for up to [`LOGINS_REUSE`] while the
 /// file is unchanged.
 fn live_logins(path: &Path) -> Vec<LiveLogin> {
-    let meta = std::fs::metadata(path).ok();
-    let (mtime, len) = (
-        meta.as_ref().and_then(|m| m.modified().ok()),
-        meta.as_ref().map_or(0, std::fs::Metadata::len),
-    );
+    let stamp = stamp(path);
     let mut cache = LOGINS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((p, t, l, at, logins)) = cache.as_ref() {
-        if p == path && *t == mtime && *l == len && at.elapsed() < LOGINS_REUSE {
-            return logins.clone();
-        }
+    if let Some(logins) = fresh(&cache, path, stamp) {
+        return logins.to_vec();
     }
     let logins = read_live_logins(path);
     *cache = Some((
         path.to_owned(),
-        mtime,
-        len,
+        stamp.0,
+        stamp.1,
         std::time::Instant::now(),
         logins.clone(),
     ));
