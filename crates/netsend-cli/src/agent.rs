@@ -72,10 +72,9 @@ pub(crate) async fn run(config: &ClientConfig) -> Result<(), Failure> {
                 for m in messages {
                     after_id = after_id.max(Some(m.id));
                     match notify(&bus, &shown(&m)).await {
-                        Ok(()) => {
-                            eprintln!("netsend agent: shown message {}", m.id);
-                            mark_shown(config, m.id).await;
-                        }
+                        // Said only once the receipt is recorded, so whoever
+                        // reads this line finds `shown_at` set in the inbox.
+                        Ok(()) => mark_shown(config, m.id).await,
                         Err(e) => eprintln!(
                             "netsend agent: message {}: {}",
                             m.id,
@@ -170,15 +169,21 @@ async fn newest_id(config: &ClientConfig) -> Result<(i64, Vec<StoredMessage>), S
     }
 }
 
-/// Records the receipt "shown" for message `id`.
+/// Records the receipt "shown" for message `id`, then says so.
 async fn mark_shown(config: &ClientConfig, id: i64) {
     let request = Request::InboxShown { id };
-    if let Err(e) = client::call(&config.control_socket, &request).await {
-        eprintln!(
-            "netsend agent: message {id}: cannot record the receipt: {}",
-            sanitize_name(&e.to_string())
-        );
-    }
+    let failure = match client::call(&config.control_socket, &request).await {
+        Ok(Response::Error { code, detail }) => format!("{}: {detail}", NetApiStatus(code)),
+        Ok(_) => {
+            eprintln!("netsend agent: shown message {id}");
+            return;
+        }
+        Err(e) => e.to_string(),
+    };
+    eprintln!(
+        "netsend agent: message {id} was shown but its receipt was not recorded: {}",
+        sanitize_name(&failure)
+    );
 }
 
 /// Shows one message: critical and until dismissed for a broadcast, normal
