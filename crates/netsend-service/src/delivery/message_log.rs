@@ -2,10 +2,11 @@
 //! control characters written visibly ([`netsend_control::json`]), so the log can be
 //! read with `cat` and no sender can move another line's text.
 
+use std::collections::VecDeque;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use netsend_proto::display::LogSafe;
 
@@ -14,11 +15,18 @@ use crate::config::Config;
 use crate::shutdown::Shutdown;
 use crate::store::StoredMessage;
 
-/// The message log channel: appends each message to its file.
+/// The message log channel: appends each message to its file, in the order
+/// the messages were handed to it.
 pub(crate) struct MessageLog {
     path: PathBuf,
     /// Each write is a task the stop waits for.
     shutdown: Shutdown,
+    /// Lines not written yet, oldest first. `deliver` queues a line at once,
+    /// so the order is the delivery order whichever write task runs first.
+    pending: Arc<Mutex<VecDeque<String>>>,
+    /// Held while lines are taken from `pending` and written, so two tasks
+    /// never interleave their batches.
+    writing: Arc<Mutex<()>>,
 }
 
 impl MessageLog {
@@ -31,8 +39,28 @@ impl MessageLog {
     }
 
     /// The log at `path`.
-    pub(crate) const fn at(path: PathBuf, shutdown: Shutdown) -> Self {
-        Self { path, shutdown }
+    pub(crate) fn at(path: PathBuf, shutdown: Shutdown) -> Self {
+        Self {
+            path,
+            shutdown,
+            pending: Arc::default(),
+            writing: Arc::default(),
+        }
+    }
+
+    /// Writes every queued line (none when an earlier task took them).
+    fn write_pending(&self) -> std::io::Result<usize> {
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let lines: Vec<String> = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        if !lines.is_empty() {
+            append_lines(&self.path, &lines)?;
+        }
+        Ok(lines.len())
     }
 }
 
@@ -46,10 +74,13 @@ impl DeliveryChannel for MessageLog {
     }
 
     fn deliver(self: Arc<Self>, message: Arc<StoredMessage>) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(line(&message));
         let shutdown = self.shutdown.clone();
         shutdown.spawn(async move {
-            let (path, line) = (self.path.clone(), line(&message));
-            let written = tokio::task::spawn_blocking(move || append_line(&path, &line)).await;
+            let written = tokio::task::spawn_blocking(move || self.write_pending()).await;
             if let Ok(Err(e)) = written {
                 tracing::warn!(id = message.id, error = %LogSafe(&e), "cannot write the message log");
             }
@@ -78,13 +109,18 @@ fn line(m: &StoredMessage) -> String {
     netsend_control::json::to_line(&line).unwrap_or_default()
 }
 
-/// Appends `line` to `path` (created mode 0600), opened for each line so a
-/// rotated log is followed.
-fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+/// Appends `lines` to `path` (created mode 0600) in one write, opened for
+/// each batch so a rotated log is followed.
+fn append_lines(path: &Path, lines: &[String]) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
         .open(path)?;
-    file.write_all(format!("{line}\n").as_bytes())
+    let mut batch = String::new();
+    for line in lines {
+        batch.push_str(line);
+        batch.push('\n');
+    }
+    file.write_all(batch.as_bytes())
 }

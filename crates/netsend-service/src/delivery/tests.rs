@@ -187,6 +187,31 @@ async fn the_message_log_gets_one_visible_line_per_message() {
     assert_eq!(both.lines().count(), 2);
 }
 
+/// The message ids of a message log's lines, in file order.
+fn log_ids(log: &str) -> Vec<i64> {
+    log.lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_message_log_keeps_the_delivery_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("messages.log");
+    let shutdown = Shutdown::new();
+    let log = Arc::new(MessageLog::at(path.clone(), shutdown.clone()));
+    for id in 1..=200 {
+        Arc::clone(&log).deliver(Arc::new(message(id, "EVE", "ALICE", "in order")));
+    }
+    shutdown.finish().await;
+    let ids = log_ids(&std::fs::read_to_string(&path).unwrap());
+    assert_eq!(ids, (1..=200).collect::<Vec<_>>());
+}
+
 #[tokio::test]
 async fn exec_hooks_run_sh_with_the_message_in_env_and_stdin() {
     let dir = tempfile::tempdir().unwrap();
@@ -816,14 +841,7 @@ async fn delivery_runs_only_the_channels_that_want_the_message() {
             .filter(|s| s.lines().count() == 2)
     })
     .await;
-    let ids: Vec<i64> = lines
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
-                .as_i64()
-                .unwrap()
-        })
-        .collect();
+    let ids = log_ids(&lines);
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&1) && ids.contains(&2));
     tokio::time::sleep(Duration::from_millis(300)).await;
