@@ -285,38 +285,102 @@ async fn dispatch(
                 println!("The Messenger service was stopped successfully.");
                 Ok(())
             }
-            MessengerAction::Status => match call(config, Request::Status).await? {
-                Response::Status(s) => {
-                    println!("The Messenger service is running (pid {}).", s.pid);
-                    println!("  computer name: {}", clean(&s.computer_name));
-                    println!("  workgroup:     {}", clean(&s.workgroup));
-                    println!("  session:       {}", s.session_addresses.join(", "));
-                    println!("  name service:  {}", s.name_addresses.join(", "));
-                    println!("  messages:      {}", s.messages);
-                    match &s.remote_key {
-                        Some(key) => println!(
-                            "  remote calls:  {} (key {key})",
-                            s.remote_addresses.join(", ")
-                        ),
-                        None => println!("  remote calls:  off"),
-                    }
-                    let reasons: Vec<String> = s
-                        .drops
-                        .iter()
-                        .filter(|(_, n)| **n > 0)
-                        .map(|(reason, n)| format!("{} {n}", clean(reason)))
-                        .collect();
-                    if reasons.is_empty() {
-                        println!("  dropped:       {}", s.dropped);
-                    } else {
-                        println!("  dropped:       {} ({})", s.dropped, reasons.join(", "));
-                    }
-                    Ok(())
-                }
-                r => Err(unexpected(r)),
-            },
+            MessengerAction::Status { json } => messenger_status(config, json).await,
         },
     }
+}
+
+/// `messenger status` as JSON: `running` and, when it runs, every field of
+/// [`netsend_control::types::StatusInfo`]; when it does not, why.
+#[derive(serde::Serialize)]
+struct StatusJson<'a> {
+    running: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    status: Option<&'a netsend_control::types::StatusInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// `messenger status`: exits 0 when the service runs, 3 when it does not
+/// (nothing listens on the control socket), 4 when it cannot be told.
+async fn messenger_status(config: &ClientConfig, json: bool) -> Result<(), Failure> {
+    let s = match call(config, Request::Status).await {
+        Ok(Response::Status(s)) => s,
+        Ok(r) => return Err(unexpected(r).with_exit(4)),
+        Err(f) => {
+            let code = if f.status == NetApiStatus::NERR_MSG_NOT_STARTED {
+                3
+            } else {
+                4
+            };
+            if json {
+                print_json(&StatusJson {
+                    running: false,
+                    status: None,
+                    error: Some(f.status.to_string()),
+                })?;
+            }
+            return Err(f.with_exit(code));
+        }
+    };
+    if json {
+        return print_json(&StatusJson {
+            running: true,
+            status: Some(&s),
+            error: None,
+        });
+    }
+    println!("The Messenger service is running (pid {}).", s.pid);
+    println!("  computer name: {}", clean(&s.computer_name));
+    println!("  workgroup:     {}", clean(&s.workgroup));
+    println!("  session:       {}", s.session_addresses.join(", "));
+    println!("  name service:  {}", s.name_addresses.join(", "));
+    println!("  messages:      {}", s.messages);
+    println!("  queued:        {}", s.queued);
+    match &s.remote_key {
+        Some(key) => println!(
+            "  remote calls:  {} (key {key})",
+            s.remote_addresses.join(", ")
+        ),
+        None => println!("  remote calls:  off"),
+    }
+    let reasons: Vec<String> = s
+        .drops
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(reason, n)| format!("{} {n}", clean(reason)))
+        .collect();
+    if reasons.is_empty() {
+        println!("  dropped:       {}", s.dropped);
+    } else {
+        println!("  dropped:       {} ({})", s.dropped, reasons.join(", "));
+    }
+    let reload = &s.reload;
+    match (reload.state.as_str(), reload.at) {
+        ("applied" | "rejected", Some(at)) => {
+            println!(
+                "  reload:        {} at {} UTC",
+                clean(&reload.state),
+                when(at)
+            );
+        }
+        _ => println!("  reload:        none since start"),
+    }
+    if let Some(error) = &reload.error {
+        println!(
+            "                 kept the running configuration: {}",
+            clean(error)
+        );
+    }
+    if !reload.restart_needed.is_empty() {
+        let keys: Vec<String> = reload.restart_needed.iter().map(|k| clean(k)).collect();
+        println!("                 needs a restart: {}", keys.join(", "));
+    }
+    println!("  names:");
+    for n in &s.names {
+        println!("    {:<16} {}", clean(&n.name), clean(&n.detail));
+    }
+    Ok(())
 }
 
 /// One line of `netsend queue`.

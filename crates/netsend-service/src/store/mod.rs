@@ -292,6 +292,11 @@ impl InboxHandle {
             .await
     }
 
+    /// Counts the outgoing queue's entries still waiting for delivery.
+    pub async fn queue_depth(&self) -> Result<u64, InboxError> {
+        self.read(None, |conn| Ok(outbox::depth(conn)?)).await
+    }
+
     /// Counts every message.
     pub async fn count(&self) -> Result<usize, InboxError> {
         self.read(None, |conn| Ok(messages::count(conn)?)).await
