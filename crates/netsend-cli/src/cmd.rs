@@ -39,7 +39,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
         action: MessengerAction::Start { foreground: true },
     } = cli.command
     {
-        return start_foreground(config);
+        return start_foreground(config, config_path);
     }
     let client = ClientConfig::load(config_path.as_deref()).map_err(|e| bad_config(&e))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -819,35 +819,67 @@ fn print_message_full(m: &StoredMessage) {
 /// The socket journald listens on.
 const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 
+/// Whether log events go to journald now (else to stderr); a reload sets
+/// it from `[log] journald` ([`apply_logging`]).
+static TO_JOURNAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the journal's layer could be built at start (its socket was
+/// there): only then can a reload switch to it.
+static JOURNAL_OPEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Logs to journald (fields EVENT, FROM, TO, PEER, ID, REASON, TRANSPORT) when
-/// `[log] journald` is set and the journal runs, else to stderr.
+/// `[log] journald` is set and the journal runs, else to stderr. Both
+/// outputs are set up when the journal runs, so that a reload can switch.
 fn init_logging(config: &Config) {
-    use tracing_subscriber::layer::SubscriberExt as _;
+    use std::sync::atomic::Ordering;
+    use tracing_subscriber::filter::filter_fn;
+    use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
     use tracing_subscriber::util::SubscriberInitExt as _;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("NETSEND_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    if config.log.journald && Path::new(JOURNAL_SOCKET).exists() {
+    let journal = if Path::new(JOURNAL_SOCKET).exists() {
         match tracing_journald::layer() {
-            Ok(journal) => {
-                let _ = tracing_subscriber::registry()
-                    .with(filter)
-                    .with(
-                        journal
-                            .with_syslog_identifier("netsend".into())
-                            // EVENT=drop, not the crate's default F_EVENT=drop.
-                            .with_field_prefix(None),
-                    )
-                    .try_init();
-                return;
+            Ok(journal) => Some(
+                journal
+                    .with_syslog_identifier("netsend".into())
+                    // EVENT=drop, not the crate's default F_EVENT=drop.
+                    .with_field_prefix(None)
+                    .with_filter(filter_fn(|_| TO_JOURNAL.load(Ordering::Relaxed))),
+            ),
+            Err(e) => {
+                if config.log.journald {
+                    eprintln!("netsend: journald unavailable ({e}); logging to stderr");
+                }
+                None
             }
-            Err(e) => eprintln!("netsend: journald unavailable ({e}); logging to stderr"),
         }
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    } else {
+        None
+    };
+    JOURNAL_OPEN.store(journal.is_some(), Ordering::Relaxed);
+    apply_logging(config);
+    let stderr = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_writer(|| EscapedStderr)
+        .with_filter(filter_fn(|_| !TO_JOURNAL.load(Ordering::Relaxed)));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(journal)
+        .with(stderr)
         .try_init();
+}
+
+/// Sends the log to journald or to stderr as `[log] journald` says (at
+/// start, and again at each reload).
+fn apply_logging(config: &Config) {
+    use std::sync::atomic::Ordering;
+    let journal = config.log.journald && JOURNAL_OPEN.load(Ordering::Relaxed);
+    if config.log.journald && !journal {
+        tracing::warn!(
+            "[log] journald is on but the journal was not running at start; logging to stderr"
+        );
+    }
+    TO_JOURNAL.store(journal, Ordering::Relaxed);
 }
 
 /// Standard error for log lines (the daemon's is `netsend.log`): the
@@ -874,7 +906,12 @@ impl Write for EscapedStderr {
     }
 }
 
-fn start_foreground(config: Config) -> Result<(), Failure> {
+fn start_foreground(
+    config: Config,
+    config_path: Option<std::path::PathBuf>,
+) -> Result<(), Failure> {
+    // Before any thread runs: it takes the variables out of the environment.
+    let notifier = netsend_service::system::notify::Notifier::take_from_env();
     init_logging(&config);
     let fail = |e: String| Failure::new(NetApiStatus::NERR_MSG_INIT_FAILED, e);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -908,6 +945,22 @@ fn start_foreground(config: Config) -> Result<(), Failure> {
         );
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| fail(format!("cannot watch SIGTERM: {e}")))?;
+        // Watched from here on: SIGHUP's default action would end the service.
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| fail(format!("cannot watch SIGHUP: {e}")))?;
+        let (reload, reloads) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                // One pending reload reads the file as it is when it runs.
+                let _ = reload.try_send(());
+            }
+        });
+        let supervision = netsend_service::start::Supervision {
+            notifier,
+            reloads,
+            reread: Box::new(move || Config::load(config_path.as_deref())),
+            on_reload: Box::new(apply_logging),
+        };
         let stop = async move {
             tokio::select! {
                 _ = term.recv() => {}
@@ -921,6 +974,7 @@ fn start_foreground(config: Config) -> Result<(), Failure> {
                 println!("{ready}");
                 let _ = std::io::stdout().flush();
             },
+            supervision,
             stop,
         )
         .await

@@ -538,6 +538,12 @@ impl<K: Eq + Hash + Clone> OpenCounts<K> {
         }
     }
 
+    /// Changes the cap (a configuration reload); connections open above a
+    /// lower cap stay open, and new ones wait until a key is below it.
+    pub fn set_cap(&mut self, cap: usize) {
+        self.cap = cap.max(1);
+    }
+
     /// Counts a new connection of `key`, unless it already holds `cap`.
     pub fn try_open(&mut self, key: &K) -> bool {
         let n = self.open.entry(key.clone()).or_insert(0);
@@ -582,6 +588,11 @@ mod tests {
         c.close(&b);
         assert_eq!(c.open(&b), 0);
         assert_eq!(c.open.len(), 1, "closed keys are forgotten");
+        c.set_cap(1);
+        assert!(!c.try_open(&a), "a holds one already");
+        c.set_cap(3);
+        assert!(c.try_open(&a) && c.try_open(&a));
+        assert!(!c.try_open(&a));
     }
 
     fn ip(s: &str) -> IpAddr {

@@ -18,7 +18,9 @@
 //! - [`store`]: the durable SQLite inbox; a message is committed before it is
 //!   acknowledged. Its reads run on the threads of its `readers` submodule,
 //!   never on the async workers.
-//! - [`system`]: interfaces, logged-in users, privileges.
+//! - [`system`]: interfaces, logged-in users, privileges, systemd's
+//!   notification socket.
+//! - [`reload`]: which changed keys a reload takes live.
 //! - [`remote`]: the service's side of the authenticated, encrypted channel
 //!   that runs a control request from another host (`servername`,
 //!   `--server`); its driver is `transport::remote`.
@@ -33,6 +35,7 @@ mod control;
 pub mod delivery;
 pub mod naming;
 pub mod outbound;
+pub mod reload;
 pub mod remote;
 pub mod service;
 pub mod shutdown;

@@ -1,7 +1,7 @@
 //! `Status` (service facts) and `Stop`.
 
 use crate::control::{Caller, Context, ControlError};
-use netsend_control::types::{NameStatus, ReloadStatus, StatusInfo};
+use netsend_control::types::{NameStatus, StatusInfo};
 use netsend_control::Response;
 
 /// The service's names, addresses, key and counts.
@@ -34,10 +34,7 @@ pub(crate) async fn status(ctx: &Context<'_>) -> Result<Response, ControlError> 
             })
             .collect(),
         queued: ctx.inbox.queue_depth().await.unwrap_or(0),
-        reload: ReloadStatus {
-            state: "none".into(),
-            ..ReloadStatus::default()
-        },
+        reload: ctx.reloads.status(),
     }))
 }
 

@@ -10,7 +10,7 @@ pub mod send;
 use std::sync::{Arc, Mutex};
 
 use crate::admission::Admission;
-use crate::config::Config;
+use crate::config::{Config, Live};
 use crate::naming::Naming;
 use crate::system::host::Host;
 
@@ -18,7 +18,7 @@ use crate::system::host::Host;
 /// resolved recently.
 pub(crate) struct Outbound {
     /// The configuration in force.
-    pub(crate) config: Arc<Config>,
+    pub(crate) config: Live<Config>,
     /// Our addresses (a send to ourselves is a local delivery).
     pub(crate) host: Arc<Host>,
     /// Counts a local user's message against that user at our own session

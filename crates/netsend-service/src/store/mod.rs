@@ -208,6 +208,18 @@ impl InboxHandle {
         Ok(answer.await.map_err(|_| InboxError::Closed)??)
     }
 
+    /// Completes once the writer has committed everything handed to it
+    /// before: the writer thread is alive and making progress.
+    pub async fn ping(&self) -> Result<(), InboxError> {
+        let (answer, answered) = oneshot::channel();
+        self.0
+            .writer
+            .send(Command::Ping(answer))
+            .await
+            .map_err(|_| InboxError::Closed)?;
+        answered.await.map_err(|_| InboxError::Closed)
+    }
+
     /// Follows the id of the newest message committed, so that a client can
     /// wait for new messages instead of asking again and again.
     pub fn watch_stored(&self) -> watch::Receiver<i64> {

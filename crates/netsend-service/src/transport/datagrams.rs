@@ -102,7 +102,7 @@ async fn relay(
     peer: Ipv4Addr,
     relay_to: &[(Ipv4Addr, Ipv4Addr)],
 ) {
-    let port = service.config.network.datagram_port;
+    let port = service.config.get().network.datagram_port;
     for &(source, target) in relay_to {
         match crate::outbound::datagrams::send_from(
             source,
@@ -122,9 +122,9 @@ async fn relay(
 /// computer name.
 fn messenger_message(service: &Service, bytes: &[u8]) -> Option<Received> {
     let workgroup = NetbiosName::with_code_page(
-        &service.config.workgroup,
+        &service.config.get().workgroup,
         suffix::WORKSTATION,
-        service.config.code_page,
+        service.config.get().code_page,
     )
     .ok()?;
     let aliases = service.naming.aliases.lock().expect("alias table lock");
@@ -132,10 +132,12 @@ fn messenger_message(service: &Service, bytes: &[u8]) -> Option<Received> {
         bytes,
         &workgroup,
         &|name| aliases.find(name).is_some(),
-        service.config.code_page,
+        service.config.get().code_page,
     )?;
     if received.addressed == Addressed::Broadcast {
-        received.message.to = aliases.computer_name().to_text(service.config.code_page);
+        received.message.to = aliases
+            .computer_name()
+            .to_text(service.config.get().code_page);
     }
     Some(received)
 }
