@@ -936,8 +936,11 @@ fn start_foreground(
             .iter()
             .map(ToString::to_string)
             .collect();
+        let metrics = listeners
+            .metrics_address()
+            .map_or_else(String::new, |a| format!(" metrics={a}"));
         let ready = format!(
-            "ready computer={} session={} name={} control={}",
+            "ready computer={} session={} name={} control={}{metrics}",
             config.computer_name,
             session.join(","),
             names.join(","),

@@ -88,6 +88,20 @@ pub struct Config {
     /// Delivery hooks, run after a message is stored.
     #[serde(default)]
     pub hooks: Vec<HookConfig>,
+    /// The Prometheus/OpenMetrics endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: the `/metrics` endpoint for Prometheus.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served over HTTP (e.g. `127.0.0.1:9139`);
+    /// off when unset. Nothing on it is secret, but keep it on loopback or
+    /// an administration network: it has no authentication.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[display]`: showing received messages to the people they are for.
@@ -779,6 +793,7 @@ impl Default for Config {
             names: NamesConfig::default(),
             sent: SentConfig::default(),
             hooks: Vec::new(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

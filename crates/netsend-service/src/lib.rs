@@ -21,6 +21,8 @@
 //! - [`system`]: interfaces, logged-in users, privileges, systemd's
 //!   notification socket.
 //! - [`reload`]: which changed keys a reload takes live.
+//! - [`metrics`]: every metric `/metrics` serves; its driver is
+//!   `transport::metrics`.
 //! - [`remote`]: the service's side of the authenticated, encrypted channel
 //!   that runs a control request from another host (`servername`,
 //!   `--server`); its driver is `transport::remote`.
@@ -33,6 +35,7 @@ mod admission;
 pub mod config;
 mod control;
 pub mod delivery;
+pub mod metrics;
 pub mod naming;
 pub mod outbound;
 pub mod reload;

@@ -14,7 +14,8 @@ use crate::config::{Config, NetworkConfig};
 
 /// Keys (and whole tables) that only a restart changes: what is bound or
 /// opened once at start (ports, bind addresses, interfaces, the control
-/// socket, the state directory and its inbox, the remote-call channel),
+/// socket, the state directory and its inbox, the remote-call channel, the
+/// metrics endpoint),
 /// the identity the service runs as, and the names it registers and how.
 /// Every other key is taken live.
 const RESTART_KEYS: &[&str] = &[
@@ -33,6 +34,7 @@ const RESTART_KEYS: &[&str] = &[
     "limits.max_connections",
     "limits.inbox_quota",
     "display.terminal_group",
+    "metrics",
 ];
 
 /// Keys under a restart-only table that are nevertheless live.
@@ -154,6 +156,7 @@ pub fn in_force(started: &Config, new: &Config) -> Config {
     c.display
         .terminal_group
         .clone_from(&started.display.terminal_group);
+    c.metrics = started.metrics.clone();
     c
 }
 
@@ -270,7 +273,7 @@ mod tests {
             "computer_name = \"OTHER\"\nworkgroup = \"W\"\nuser = \"nobody\"\n\
              [network]\nsession_port = 1139\nnode_status = \"none\"\n\
              [names]\nconflict_retry_secs = 9\n[wins]\nserver = \"192.0.2.9\"\n\
-             [remote]\nlisten = true\n\
+             [remote]\nlisten = true\n[metrics]\nlisten = \"127.0.0.1:9139\"\n\
              [limits]\nmax_connections = 7\ninbox_quota = 3\nmessage_burst = 2\n\
              [display]\nterminal_group = \"users\"\npending_hours = 1\n",
         );

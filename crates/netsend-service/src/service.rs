@@ -38,6 +38,8 @@ pub struct Service {
     /// What runs after each stored message (terminals, the message log,
     /// hooks, forwards), and the receipts for its sender.
     pub(crate) delivery: crate::delivery::Delivery,
+    /// Every metric `/metrics` serves.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The stop signal and the tracker of every task.
     pub(crate) shutdown: Shutdown,
 }

@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, UdpSocket, UnixListener};
 
 use crate::admission::Admission;
 use crate::config::{Config, ConfigError, Live};
+use crate::metrics::{DeliveryCounter, Metrics};
 use crate::naming::aliases::AliasTable;
 use crate::naming::Naming;
 use crate::outbound::Outbound;
@@ -39,6 +40,8 @@ pub struct Listeners {
     /// The remote-call channel's listeners and the service's key, when
     /// `[remote] listen` is on.
     pub remote: Option<(Vec<std::net::TcpListener>, netsend_control::remote::KeyPair)>,
+    /// The metrics endpoint, when `[metrics] listen` is set.
+    pub metrics: Option<std::net::TcpListener>,
 }
 
 impl Listeners {
@@ -129,6 +132,10 @@ impl Listeners {
         } else {
             None
         };
+        let metrics = match config.metrics.listen {
+            Some(address) => Some(net::bind_tcp_at("the metrics endpoint (HTTP)", address)?),
+            None => None,
+        };
         Ok(Self {
             session,
             name,
@@ -136,7 +143,13 @@ impl Listeners {
             control,
             interfaces,
             remote,
+            metrics,
         })
+    }
+
+    /// Where the metrics endpoint listens, when it is on.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The addresses the remote-call channel listens on (empty when off).
@@ -311,6 +324,7 @@ fn reload(service: &Service, started: &Config, supervision: &Supervision) {
         aliases: &service.naming.aliases,
         inbox: &service.inbox,
         shutdown: &service.shutdown,
+        counter: DeliveryCounter::new(service.metrics.clone()),
     });
     (supervision.on_reload)(&effective);
     service.config.set(effective);
@@ -450,6 +464,7 @@ pub async fn run(
             .map(|(_, key)| netsend_control::remote::public_key_text(&key.public)),
     });
     let drops = Arc::new(crate::admission::drops::Drops::default());
+    let metrics = Arc::new(Metrics::new(drops.family()));
     let admission = Arc::new(Admission::new(
         policy,
         drops.clone(),
@@ -468,6 +483,7 @@ pub async fn run(
         )),
     });
     let outbound = Arc::new(Outbound {
+        metrics: metrics.clone(),
         config: live.clone(),
         host: host.clone(),
         admission: admission.clone(),
@@ -482,12 +498,14 @@ pub async fn run(
             aliases: &aliases,
             inbox: &inbox,
             shutdown: &shutdown,
+            counter: DeliveryCounter::new(metrics.clone()),
         },
         outbound.clone(),
     );
     let service = Arc::new(Service {
         config: live.clone(),
         reloads: Arc::default(),
+        metrics,
         host,
         admission,
         naming,
@@ -521,6 +539,10 @@ pub async fn run(
         service.clone(),
         control,
     ));
+    if let Some(l) = listeners.metrics {
+        let l = TcpListener::from_std(l).map_err(|e| StartError::Io("the metrics endpoint", e))?;
+        shutdown.spawn(crate::transport::metrics::serve(service.clone(), l));
+    }
     if let Some((listeners, key)) = listeners.remote {
         let key = Arc::new(key);
         for l in listeners {

@@ -336,3 +336,148 @@ fn reload_under_load_loses_nothing_and_applies_what_changed() {
     let log = svc.log_text();
     assert!(log.contains("take effect only after a restart"), "{log}");
 }
+
+/// Parses OpenMetrics text with Prometheus's own Python parser (Debian's
+/// python3-prometheus-client) and prints every sample as a JSON line.
+const PARSE_OPENMETRICS: &str = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        print(json.dumps({"type": family.type, "name": s.name, "labels": s.labels, "value": s.value}))
+"#;
+
+/// One HTTP/1.1 exchange with `address`: the raw response.
+fn http(address: &str, request: &[u8]) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// `[metrics] listen`: after real traffic, `/metrics` parses with
+/// Prometheus's text parser and its counters say what happened.
+#[test]
+fn metrics_scrape_parses_and_counts_the_traffic() {
+    let parser = "/usr/bin/python3";
+    let has_parser = std::process::Command::new(parser)
+        .args(["-c", "import prometheus_client.openmetrics.parser"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !crate::harness::require(has_parser, "python3-prometheus-client") {
+        return;
+    }
+    let mut svc = Service::start(
+        "METRICHOST",
+        "",
+        "[metrics]\nlisten = \"127.0.0.1:0\"\n[filter]\ndeny_senders = [\"SPAMMER\"]\n\
+         [log]\nmessages = true\n",
+    );
+    let log = svc.log_text();
+    let address = log
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("metrics="))
+        .unwrap_or_else(|| panic!("no metrics address: {log}"))
+        .to_owned();
+    for i in 0..3 {
+        let out = svc.cli(&["send", "metrichost", &format!("counted {i}")]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let spam = svc.cli(&["send", "--from", "spammer", "metrichost", "no"]);
+    assert!(!spam.status.success());
+    svc.wait_inbox(3);
+    let scrape = || {
+        let answer = http(
+            &address,
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text\r\n\r\n",
+        );
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+        assert!(head.contains("application/openmetrics-text"), "{head}");
+        let out = crate::harness::run_with_stdin(
+            {
+                let mut c = std::process::Command::new(parser);
+                c.args(["-c", PARSE_OPENMETRICS]);
+                c
+            },
+            Some(body.as_bytes()),
+        );
+        assert!(out.status.success(), "parser: {}\n{body}", stderr(&out));
+        let samples: Vec<serde_json::Value> = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (samples, body.to_owned())
+    };
+    let value = |samples: &[serde_json::Value], name: &str, labels: serde_json::Value| {
+        samples
+            .iter()
+            .find(|s| s["name"] == name && s["labels"] == labels)
+            .map(|s| s["value"].as_f64().unwrap())
+    };
+    // The message log's writes are counted as they finish.
+    let mut found = None;
+    for _ in 0..100 {
+        let (samples, body) = scrape();
+        let written = value(
+            &samples,
+            "netsend_deliveries_total",
+            serde_json::json!({"channel": "message_log", "outcome": "written"}),
+        );
+        if written == Some(3.0) {
+            found = Some((samples, body));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (samples, body) = found.expect("three message log writes counted");
+    let at = |name: &str, labels: serde_json::Value| {
+        value(&samples, name, labels.clone())
+            .unwrap_or_else(|| panic!("no {name} {labels}:\n{body}"))
+    };
+    let transport = |t: &str| serde_json::json!({ "transport": t });
+    assert_eq!(
+        at("netsend_messages_received_total", transport("session")),
+        3.0
+    );
+    assert_eq!(at("netsend_messages_sent_total", transport("session")), 3.0);
+    assert_eq!(
+        at(
+            "netsend_drops_total",
+            serde_json::json!({"reason": "denied_sender"})
+        ),
+        1.0
+    );
+    assert_eq!(
+        at(
+            "netsend_receive_to_commit_seconds_count",
+            serde_json::json!({})
+        ),
+        3.0
+    );
+    // Four sends: three delivered, the spammer's refused by the recipient.
+    assert_eq!(at("netsend_send_seconds_count", serde_json::json!({})), 4.0);
+    assert_eq!(at("netsend_queue_depth", serde_json::json!({})), 0.0);
+    assert_eq!(
+        at("netsend_names", serde_json::json!({"state": "local"})),
+        1.0
+    );
+    assert!(at("netsend_control_clients", serde_json::json!({})) >= 0.0);
+    let families: Vec<&str> = samples.iter().filter_map(|s| s["type"].as_str()).collect();
+    assert!(families.contains(&"histogram") && families.contains(&"counter"));
+
+    let other = http(&address, b"GET / HTTP/1.1\r\n\r\n");
+    assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+    let post = http(&address, b"POST /metrics HTTP/1.1\r\n\r\n");
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    let bad = http(&address, b"GET /metrics HTTP/9\r\n\r\n");
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    let long = [b"GET /metrics HTTP/1.1\r\nX: ".as_slice(), &[b'a'; 9000]].concat();
+    let long = http(&address, &long);
+    assert!(long.starts_with("HTTP/1.1 431"), "{long}");
+}

@@ -89,6 +89,8 @@ pub(crate) struct Parts<'a> {
     pub(crate) inbox: &'a InboxHandle,
     /// The tracker every channel's tasks run on.
     pub(crate) shutdown: &'a Shutdown,
+    /// Where every channel counts its outcomes.
+    pub(crate) counter: crate::metrics::DeliveryCounter,
 }
 
 impl Channels {
@@ -100,16 +102,20 @@ impl Channels {
             aliases,
             inbox,
             shutdown,
+            ref counter,
         } = *parts;
         let receipts = Receipts::from_config(config, &host.interfaces, aliases, shutdown);
         let terminals = config.display.writes_terminals().then(|| {
-            Arc::new(Terminals::new(
-                config.utmp_path.clone(),
-                config.computer_name.clone(),
-                inbox.clone(),
-                receipts.clone(),
-                shutdown.clone(),
-            ))
+            Arc::new(
+                Terminals::new(
+                    config.utmp_path.clone(),
+                    config.computer_name.clone(),
+                    inbox.clone(),
+                    receipts.clone(),
+                    shutdown.clone(),
+                )
+                .counted(counter.clone()),
+            )
         });
         let mut channels = Self {
             channels: Vec::new(),
@@ -120,11 +126,13 @@ impl Channels {
             channels.register(terminals);
         }
         if config.log.messages {
-            let log = message_log::MessageLog::from_config(config, shutdown.clone());
+            let log = message_log::MessageLog::from_config(config, shutdown.clone())
+                .counted(counter.clone());
             channels.register(Arc::new(log));
         }
         if !config.hooks.is_empty() {
-            let hooks = hooks::HookRunner::new(&config.hooks, shutdown.clone());
+            let hooks =
+                hooks::HookRunner::new(&config.hooks, shutdown.clone()).counted(counter.clone());
             channels.register(Arc::new(hooks));
         }
         channels.register(forward);
@@ -145,14 +153,17 @@ impl Delivery {
     /// carries forwarded copies, and every channel's tasks (and the
     /// receipts') run on `shutdown`'s tracker, so a stop waits for them.
     pub(crate) fn from_config(parts: &Parts<'_>, send_path: Arc<dyn SendPath>) -> Self {
-        let forward = Arc::new(Forward::new(
-            parts.config,
-            &parts.host.interfaces,
-            &parts.host.session_addresses,
-            parts.aliases.clone(),
-            send_path,
-            parts.shutdown.clone(),
-        ));
+        let forward = Arc::new(
+            Forward::new(
+                parts.config,
+                &parts.host.interfaces,
+                &parts.host.session_addresses,
+                parts.aliases.clone(),
+                send_path,
+                parts.shutdown.clone(),
+            )
+            .counted(parts.counter.clone()),
+        );
         Self {
             channels: std::sync::RwLock::new(Arc::new(Channels::build(parts, forward.clone()))),
             forward,

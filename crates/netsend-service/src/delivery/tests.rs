@@ -600,6 +600,7 @@ fn delivery(config: &Config, aliases: &Arc<Mutex<AliasTable>>, dir: &Path) -> De
             aliases,
             inbox: &inbox(dir),
             shutdown: &Shutdown::new(),
+            counter: crate::metrics::DeliveryCounter::default(),
         },
         path,
     )
@@ -853,6 +854,7 @@ async fn a_reload_puts_the_new_channels_in_force_for_the_next_message() {
         aliases: &aliases,
         inbox: &inbox,
         shutdown: &shutdown,
+        counter: crate::metrics::DeliveryCounter::default(),
     };
     delivery.reconfigure(&parts);
     delivery.deliver(message(2, "EVE", "BOB", "after"));
@@ -868,6 +870,7 @@ async fn a_reload_puts_the_new_channels_in_force_for_the_next_message() {
     off.log.messages = false;
     delivery.reconfigure(&Parts {
         config: &off,
+        counter: crate::metrics::DeliveryCounter::default(),
         ..parts
     });
     delivery.deliver(message(3, "EVE", "BOB", "off again"));

@@ -44,6 +44,20 @@ pub(crate) fn state_word(
 }
 
 impl Naming {
+    /// Each alias's state in one word ([`state_word`]).
+    pub(crate) fn state_words(&self) -> Vec<&'static str> {
+        let names: Vec<netsend_wire::NetbiosName> = self
+            .aliases
+            .lock()
+            .expect("alias table lock")
+            .names()
+            .collect();
+        names
+            .iter()
+            .map(|name| state_word(&self.registrar.states(name)))
+            .collect()
+    }
+
     /// The name our datagrams come from: the computer name `<00>`.
     pub(crate) fn datagram_source(&self) -> netsend_wire::NetbiosName {
         self.aliases

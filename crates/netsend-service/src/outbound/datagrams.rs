@@ -72,5 +72,6 @@ pub(crate) async fn broadcast(
     if sent == 0 {
         return Err(SendFailure::NoBroadcastInterface);
     }
+    outbound.metrics.sent("mailslot", sent as u64);
     Ok(sent)
 }

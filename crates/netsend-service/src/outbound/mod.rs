@@ -28,4 +28,6 @@ pub(crate) struct Outbound {
     pub(crate) naming: Arc<Naming>,
     /// Recently resolved names.
     pub(crate) name_cache: Mutex<netsend_proto::plan::NameCache>,
+    /// Counts what is sent and how long a send takes.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }

@@ -395,7 +395,13 @@ async fn deliver(
         ),
         _ => None,
     };
-    exchange(socket, address, session, deadline).await
+    let started = Instant::now();
+    let outcome = exchange(socket, address, session, deadline).await;
+    service.metrics.send_took(started.elapsed().as_secs_f64());
+    if outcome.is_ok() {
+        service.metrics.sent("session", 1);
+    }
+    outcome
 }
 
 /// Connects `socket` to `address` and runs the client session to

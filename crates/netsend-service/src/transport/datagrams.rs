@@ -31,6 +31,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
                 Err(e) => { tracing::debug!(error = %LogSafe(&e), "datagram receive failed"); continue; }
             },
         };
+        let arrived = std::time::Instant::now();
         let IpAddr::V4(peer_ip) = peer.ip() else {
             continue;
         };
@@ -63,6 +64,9 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
         match service.inbox.store(record).await {
             Ok(stored) => {
                 tracing::info!(event = "receive", id = stored.id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "mailslot", broadcast, "message stored");
+                service
+                    .metrics
+                    .received("mailslot", arrived.elapsed().as_secs_f64());
                 service.delivery.deliver(stored);
             }
             Err(InboxError::QuotaExceeded(_)) => {

@@ -114,11 +114,10 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
             }
         };
         let frame: Vec<u8> = buf.drain(..frame_len).collect();
+        let arrived = Instant::now();
         let action = {
             let aliases = service.naming.aliases.lock().expect("alias table lock");
-            session.handle_frame_at(Instant::now(), &frame, &|name| {
-                aliases.accepts_called_name(name)
-            })
+            session.handle_frame_at(arrived, &frame, &|name| aliases.accepts_called_name(name))
         };
         let reply = match action {
             Action::Nothing => continue,
@@ -144,6 +143,9 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                 match service.inbox.store(new).await {
                     Ok(stored) => {
                         tracing::info!(event = "receive", id = stored.id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "session", "message stored");
+                        service
+                            .metrics
+                            .received("session", arrived.elapsed().as_secs_f64());
                         service.delivery.deliver(stored);
                         ack
                     }
