@@ -407,8 +407,10 @@ const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600
 /// Runs the service on already-bound sockets until `stop` completes (the
 /// caller's signals) or a client asks it to stop. Privileges are dropped
 /// (when configured and running as root) before any peer input is read.
-/// `ready` is called once the start-up names are registered. `listeners`
-/// come from [`Listeners::bind`], which checked the whole of `config`.
+/// `ready` is called once the start-up names are registered (and systemd
+/// is told `READY=1`). `listeners` come from [`Listeners::bind`], which
+/// checked the whole of `config`. `supervision` brings the reload requests
+/// and the notification socket ([`Supervision`]).
 ///
 /// At a stop, every driver stops accepting, every connection, delivery and
 /// queue task is awaited, our names are released, and the inbox's writer
