@@ -12,6 +12,7 @@ mod lan;
 mod local;
 mod names;
 mod netapi;
+mod ops;
 mod packaging;
 mod remote;
 mod samba;

@@ -12,6 +12,7 @@ use netsend_proto::display::LogSafe;
 
 use super::DeliveryChannel;
 use crate::config::Config;
+use crate::metrics::DeliveryCounter;
 use crate::shutdown::Shutdown;
 use crate::store::StoredMessage;
 
@@ -27,6 +28,8 @@ pub(crate) struct MessageLog {
     /// Held while lines are taken from `pending` and written, so two tasks
     /// never interleave their batches.
     writing: Arc<Mutex<()>>,
+    /// Where lines written and failed are counted.
+    counter: DeliveryCounter,
 }
 
 impl MessageLog {
@@ -45,7 +48,13 @@ impl MessageLog {
             shutdown,
             pending: Arc::default(),
             writing: Arc::default(),
+            counter: DeliveryCounter::default(),
         }
+    }
+
+    /// Counts each line's outcome in `counter`.
+    pub(crate) fn counted(self, counter: DeliveryCounter) -> Self {
+        Self { counter, ..self }
     }
 
     /// Writes every queued line (none when an earlier task took them).
@@ -80,10 +89,13 @@ impl DeliveryChannel for MessageLog {
             .push_back(line(&message));
         let shutdown = self.shutdown.clone();
         shutdown.spawn(async move {
-            let written = tokio::task::spawn_blocking(move || self.write_pending()).await;
-            if let Ok(Err(e)) = written {
+            let log = Arc::clone(&self);
+            let written = tokio::task::spawn_blocking(move || log.write_pending()).await;
+            if let Ok(Err(e)) = &written {
                 tracing::warn!(id = message.id, error = %LogSafe(&e), "cannot write the message log");
             }
+            let outcome = if matches!(written, Ok(Ok(_))) { "written" } else { "failed" };
+            self.counter.record("message_log", outcome);
         });
     }
 }
