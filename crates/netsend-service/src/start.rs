@@ -401,6 +401,20 @@ pub async fn run(
     ));
     if let Some(alerter) = &service.alerter {
         shutdown.spawn(alerter.clone().run(shutdown.clone()));
+        if let Some(disk) = &config.alerter.disk {
+            shutdown.spawn(crate::alerter::disk::watch(
+                alerter.clone(),
+                disk.clone(),
+                shutdown.clone(),
+            ));
+        }
+        if let Some(journal) = &config.alerter.journal {
+            shutdown.spawn(crate::alerter::journal::watch(
+                alerter.clone(),
+                journal.clone(),
+                shutdown.clone(),
+            ));
+        }
     }
     ready();
     tracing::info!(

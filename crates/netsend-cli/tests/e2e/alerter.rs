@@ -222,3 +222,191 @@ fn without_alert_names_the_alerter_is_off() {
     assert!(err.contains("hint: set [alerter] names"), "{err}");
     assert!(stdout(&svc.cli(&["messenger", "status"])).contains("alerts:        off"));
 }
+
+/// Runs `args` inside `svc`'s mount namespace (its private journald).
+fn in_namespace(
+    svc: &Service,
+    args: &[&str],
+    env: &[(&str, &std::path::Path)],
+) -> std::process::Output {
+    let mut cmd = Command::new("nsenter");
+    cmd.args(["--mount", "--target", &svc.pid().to_string()])
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// A `logger` into the private journal (which has no /dev/log link).
+fn log_crit(svc: &Service, priority: &str, tag: &str, text: &str) {
+    let out = in_namespace(
+        svc,
+        &[
+            "logger",
+            "-p",
+            priority,
+            "-t",
+            tag,
+            "-u",
+            "/run/systemd/journal/dev-log",
+            text,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn critical_journal_entries_and_a_failed_unit_raise_alerts() {
+    if !crate::systemd::can_run(&["journald"])
+        || !require(have("logger"), "logger (Debian: bsdutils)")
+    {
+        return;
+    }
+    let port = free_port();
+    let admin = Service::start_in(None, "OPS", "127.0.0.1", port, 0, "", "");
+    let scratch = tempfile::tempdir().unwrap();
+    let seed = scratch.path().join("seed");
+    std::fs::create_dir(&seed).unwrap();
+    let config = alerter_config(
+        &[("OPS", port)],
+        "gather_secs = 5\njournal = { priority = \"crit\" }\n",
+    );
+    let (_daemons, svc) = crate::systemd::start_with(&["journald"], &seed, "HOSTJ", "", &config);
+    // Three identical critical entries and one below the priority.
+    for _ in 0..3 {
+        log_crit(&svc, "crit", "raid", "md0 degraded");
+    }
+    log_crit(&svc, "info", "raid", "md1 resync finished");
+    let alerts = wait_alerts(&admin, 1);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0]["text"],
+        "*** ALERT ERRORLOG from journal on HOSTJ ***\ncrit raid: md0 degraded\n(3 times in the last 5 seconds)"
+    );
+    assert_eq!(alert_counts(&svc)["batched"], 2);
+
+    // The template unit's command line, as systemd runs it for a failed
+    // backup.service (netsend-alert@backup.service.service: %i is
+    // backup.service), with that unit's lines in the journal.
+    let fields = scratch.path().join("fields");
+    for line in [
+        "tar: /srv/data: Cannot open: Permission denied",
+        "backup: exit status 2",
+    ] {
+        std::fs::write(
+            &fields,
+            format!("MESSAGE={line}\nOBJECT_SYSTEMD_UNIT=backup.service\nPRIORITY=3\n"),
+        )
+        .unwrap();
+        let out = in_namespace(
+            &svc,
+            &["logger", &format!("--journald={}", fields.display())],
+            &[],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let unit = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../packaging/netsend-alert@.service"),
+    )
+    .unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart in the template");
+    let command = exec.replace("%i", "backup.service");
+    let mut words: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(words[0], "/usr/bin/netsend");
+    words[0] = netsend_bin();
+    let out = in_namespace(&svc, &words, &[("NETSEND_CONFIG", &svc.config)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("The alert was sent to OPS"),
+        "{}",
+        stdout(&out)
+    );
+    let alerts = wait_alerts(&admin, 2);
+    let failed = alerts[1]["text"].as_str().unwrap();
+    assert!(
+        failed.starts_with(
+            "*** ALERT ADMIN from systemd on HOSTJ ***\nbackup.service failed.\nLast journal lines:\n"
+        ),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("tar: /srv/data: Cannot open: Permission denied"),
+        "{failed}"
+    );
+    assert!(failed.ends_with("backup: exit status 2"), "{failed}");
+}
+
+/// A tmpfs of `size` mounted on a temporary directory, unmounted on drop.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        Self(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn the_disk_watch_alerts_once_when_a_disk_fills_and_once_when_it_recovers() {
+    if !require(is_root() && have("mount"), "root and mount") {
+        return;
+    }
+    let disk = SmallDisk::mount("1m");
+    let path = disk.0.path().to_str().unwrap().to_owned();
+    let port = free_port();
+    let admin = Service::start_in(None, "OPS", "127.0.0.1", port, 0, "", "");
+    let svc = Service::start(
+        "DISKHOST",
+        "",
+        &alerter_config(
+            &[("OPS", port)],
+            &format!(
+                "gather_secs = 0\ndisk = {{ paths = [\"{path}\"], min_free_percent = 50, interval_secs = 1 }}\n"
+            ),
+        ),
+    );
+    let fill = disk.0.path().join("fill");
+    std::fs::write(&fill, vec![0u8; 700 * 1024]).unwrap();
+    let alerts = wait_alerts(&admin, 1);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let low = alerts[0]["text"].as_str().unwrap();
+    assert!(
+        low.starts_with(&format!(
+            "*** ALERT ADMIN from disk on DISKHOST ***\nDrive {path} is nearly full. "
+        )),
+        "{low}"
+    );
+    // Still full over several checks, fuller still: no second alert.
+    std::fs::write(disk.0.path().join("more"), vec![0u8; 100 * 1024]).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    std::fs::remove_file(&fill).unwrap();
+    let alerts = wait_alerts(&admin, 2);
+    std::thread::sleep(Duration::from_millis(2500));
+    let alerts_now = wait_alerts(&admin, 2);
+    assert_eq!(alerts_now.len(), 2, "{alerts_now:?}");
+    let recovered = alerts[1]["text"].as_str().unwrap();
+    assert!(
+        recovered.contains(&format!("Drive {path} has "))
+            && recovered.ends_with("available again (at least 50% free)."),
+        "{recovered}"
+    );
+    drop(svc);
+}

@@ -8,6 +8,9 @@
 //! - `journal`: the journal watch (`journalctl --follow` as a supervised
 //!   child).
 
+pub(crate) mod disk;
+pub(crate) mod journal;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -111,27 +114,48 @@ impl Alerter {
     /// Raises `alert`; the report of its message when it opened a batch
     /// (after the gather time and the sends), else why it was held.
     pub(crate) async fn raise(&self, alert: AlertRequest) -> AlertReport {
+        match self.enter(alert, true) {
+            // The driver always answers; a stop in between answers as capped.
+            Ok(Some(receiver)) => receiver.await.unwrap_or_else(|_| self.capped()),
+            // Only a raise that does not wait opens a batch without a receiver.
+            Ok(None) => AlertReport::default(),
+            Err(held) => held,
+        }
+    }
+
+    /// Raises `alert` without waiting for its message (the watches).
+    pub(crate) fn submit(&self, alert: AlertRequest) {
+        let _ = self.enter(alert, false);
+    }
+
+    /// Hands `alert` to the batcher: when it opens a batch, the receiver of
+    /// its report (`wait`) or `None`; else the report of why it was held.
+    fn enter(
+        &self,
+        alert: AlertRequest,
+        wait: bool,
+    ) -> Result<Option<oneshot::Receiver<AlertReport>>, AlertReport> {
         tracing::info!(event = "alert", class = alert.class.as_str(), service = %LogSafe(&alert.service), text = %LogSafe(&alert.text), "alert raised");
         let receiver = {
             let mut state = self.state.lock().expect("alerter lock");
             match state.batcher.raise(Instant::now(), alert) {
-                Raised::Opened { ticket, .. } => {
+                Raised::Opened { ticket, .. } if wait => {
                     let (tx, rx) = oneshot::channel();
                     state.waiting.insert(ticket, tx);
-                    rx
+                    Some(rx)
                 }
+                Raised::Opened { .. } => None,
                 Raised::Batched { count } => {
-                    return AlertReport {
+                    return Err(AlertReport {
                         held: Some(AlertHeld::Batched { count }),
                         ..AlertReport::default()
-                    }
+                    })
                 }
-                Raised::Capped => return self.capped(),
+                Raised::Capped => return Err(self.capped()),
             }
         };
         self.wake.notify_one();
-        // The driver always answers; a stop in between answers as capped.
-        receiver.await.unwrap_or_else(|_| self.capped())
+        Ok(receiver)
     }
 
     fn capped(&self) -> AlertReport {
