@@ -760,8 +760,13 @@ fn print_message_line(m: &StoredMessage) {
 }
 
 fn print_message_full(m: &StoredMessage) {
+    let kind = if netsend_proto::alert::is_alert(&m.text) {
+        "Alert"
+    } else {
+        "Message"
+    };
     println!(
-        "Message from {} to {} on {} UTC",
+        "{kind} from {} to {} on {} UTC",
         clean(&m.from),
         clean(&m.to),
         when(m.received_at)

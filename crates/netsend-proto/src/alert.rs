@@ -472,6 +472,26 @@ mod tests {
         assert_eq!(span_text(Duration::from_secs(61)), "1 minute");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn every_rendered_alert_is_recognised_and_texts_never_panic(
+            class in "[A-Z]{1,8}",
+            service in "\\PC{0,80}",
+            text in "\\PC{0,200}",
+            count in 0u64..1_000_000,
+            secs in 0u64..100_000,
+        ) {
+            let m = Message { class: &class, service: &service, program: None, computer: "H", text: &text };
+            let rendered = m.render(count, Duration::from_secs(secs));
+            proptest::prop_assert!(is_alert(&rendered));
+            if count > 1 {
+                let counted = format!("\n({count} times in the last ");
+                proptest::prop_assert!(rendered.contains(&counted));
+            }
+            let _ = is_alert(&text);
+        }
+    }
+
     #[test]
     fn a_disk_alerts_once_per_crossing_and_once_on_recovery() {
         let mut w = DiskWatch::default();

@@ -108,6 +108,10 @@ fn a_permitted_users_alert_reaches_the_admins_alias_on_another_host_and_others_a
         alerts[0]["text"],
         "*** ALERT ADMIN from backup on HOSTA ***\nTape drive offline"
     );
+    // The admin's inbox heads it as an alert.
+    let id = alerts[0]["id"].to_string();
+    let read = stdout(&admin.cli(&["inbox", "read", &id]));
+    assert!(read.starts_with("Alert from HOSTA to OPS on "), "{read}");
     // The refused alert was never raised.
     assert_eq!(alert_counts(&raiser)["raised"], 1);
 }
