@@ -414,3 +414,46 @@ fn the_disk_watch_alerts_once_when_a_disk_fills_and_once_when_it_recovers() {
     );
     drop(svc);
 }
+
+#[test]
+fn the_alert_template_unit_passes_systemd_analyze_verify() {
+    if !require(have("systemd-analyze"), "systemd-analyze (Debian: systemd)") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let template = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../packaging/netsend-alert@.service"),
+    )
+    .unwrap();
+    // verify checks that the binary exists: point it at the one under test.
+    std::fs::write(
+        dir.path().join("netsend-alert@.service"),
+        template.replace("/usr/bin/netsend", netsend_bin()),
+    )
+    .unwrap();
+    let instance = dir.path().join("netsend-alert@backup.service.service");
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&instance)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "systemd-analyze complains");
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(&instance)
+        .output()
+        .unwrap();
+    let report = stdout(&out);
+    let score: f64 = report
+        .lines()
+        .find_map(|l| {
+            l.split("Overall exposure level for netsend-alert@backup.service.service: ")
+                .nth(1)
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no score in {report}{}", stderr(&out)));
+    assert!(score <= 2.0, "exposure {score}:\n{report}");
+}
