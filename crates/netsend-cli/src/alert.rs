@@ -21,36 +21,42 @@ const MAX_JOURNAL_BYTES: usize = 2048;
 const MAX_LINE_CHARS: usize = 200;
 
 /// An alert as the command line asked for it.
+#[derive(Debug, clap::Args)]
 pub(crate) struct AlertArgs {
-    /// Its class.
-    pub(crate) class: AlertClass,
-    /// The raising service.
-    pub(crate) service: String,
-    /// The raising program.
-    pub(crate) program: Option<String>,
-    /// The failed unit to report, if any.
-    pub(crate) failed_unit: Option<String>,
-    /// How many journal lines of it.
-    pub(crate) lines: u16,
-    /// Print JSON.
-    pub(crate) json: bool,
-    /// The text words.
-    pub(crate) words: Vec<String>,
+    /// The alert's class: ADMIN, USER, PRINTING, ERRORLOG or NAME.
+    #[arg(long, default_value = "ADMIN", value_parser = parse_class)]
+    class: AlertClass,
+    /// The service raising it (at most 80 characters).
+    #[arg(long, default_value = "alert")]
+    service: String,
+    /// The program raising it, shown with the alert.
+    #[arg(long)]
+    program: Option<String>,
+    /// Say that this systemd unit failed, with its last journal lines
+    /// (for `OnFailure=netsend-alert@%n.service`); TEXT is then optional.
+    #[arg(long, value_name = "UNIT")]
+    failed_unit: Option<String>,
+    /// With --failed-unit: how many of its last journal lines (1-50).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=50), requires = "failed_unit")]
+    lines: u16,
+    /// Print the per-name report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// The alert's text (joined with spaces; `-` reads stdin).
+    #[arg(num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true, required_unless_present = "failed_unit")]
+    words: Vec<String>,
+}
+
+/// An alert class in any case (NT's MESSAGE is NAME).
+fn parse_class(s: &str) -> Result<AlertClass, String> {
+    AlertClass::parse(s)
+        .ok_or_else(|| format!("{s:?} is not one of ADMIN, USER, PRINTING, ERRORLOG, NAME"))
 }
 
 /// Raises the alert and prints the per-name report; fails with the first
 /// name's NERR code when some name got it neither now nor queued.
 pub(crate) async fn alert(config: &ClientConfig, args: AlertArgs) -> Result<(), Failure> {
-    let mut text = if args.words.len() == 1 && args.words[0] == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .take(64 * 1024)
-            .read_to_string(&mut s)
-            .map_err(|e| Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
-        s
-    } else {
-        args.words.join(" ")
-    };
+    let mut text = crate::cmd::words_text(&args.words)?;
     if let Some(unit) = &args.failed_unit {
         text = failed_unit_text(unit, args.lines, &text);
     }

@@ -120,26 +120,7 @@ async fn dispatch(
             let queue = queue.then_some(expire);
             send(config, from, split, server.as_deref(), queue, words).await
         }
-        Command::Alert {
-            class,
-            service,
-            program,
-            failed_unit,
-            lines,
-            json,
-            words,
-        } => {
-            let args = crate::alert::AlertArgs {
-                class,
-                service,
-                program,
-                failed_unit,
-                lines,
-                json,
-                words,
-            };
-            crate::alert::alert(config, args).await
-        }
+        Command::Alert(args) => crate::alert::alert(config, args).await,
         Command::Status { id } => match call(config, Request::SentStatus { id })
             .await
             .map_err(|f| f.hint_if(INVALID, "ID is the number `netsend send` printed; only messages you sent from this host have one"))?
@@ -375,6 +356,22 @@ fn print_queued(q: &Queued) {
     }
 }
 
+/// A message's words joined with spaces, or, for the one word `-`, up to
+/// 64 KiB of standard input.
+pub(crate) fn words_text(words: &[String]) -> Result<String, Failure> {
+    if let [only] = words {
+        if only == "-" {
+            let mut s = String::new();
+            std::io::stdin()
+                .take(64 * 1024)
+                .read_to_string(&mut s)
+                .map_err(|e| Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
+            return Ok(s);
+        }
+    }
+    Ok(words.join(" "))
+}
+
 async fn send(
     config: &ClientConfig,
     from: Option<String>,
@@ -391,16 +388,7 @@ async fn send(
     let mut words = words.into_iter();
     let target = words.next().unwrap_or_default();
     let rest: Vec<String> = words.collect();
-    let text = if rest.len() == 1 && rest[0] == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .take(64 * 1024)
-            .read_to_string(&mut s)
-            .map_err(|e| Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
-        s
-    } else {
-        rest.join(" ")
-    };
+    let text = words_text(&rest)?;
     if text.is_empty() {
         return Err(Failure::new(
             NetApiStatus::ERROR_INVALID_PARAMETER,

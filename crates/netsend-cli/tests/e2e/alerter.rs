@@ -2,22 +2,13 @@
 //! administrators' alias on another, batching, the outgoing queue, the
 //! journal and disk watches, and the `netsend-alert@.service` template.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::delivery::free_port;
 use crate::harness::{
     have, is_root, lans_available, netsend_bin, require, stderr, stdout, Lan, Service, TestUsers,
 };
-
-/// A free TCP port on loopback.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The `[alerter]` table and a static name for each alert name at its port.
 fn alerter_config(names: &[(&str, u16)], extra: &str) -> String {
@@ -433,27 +424,5 @@ fn the_alert_template_unit_passes_systemd_analyze_verify() {
     )
     .unwrap();
     let instance = dir.path().join("netsend-alert@backup.service.service");
-    let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .arg(&instance)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stderr(&out), "", "systemd-analyze complains");
-    let out = Command::new("systemd-analyze")
-        .args(["security", "--offline=yes", "--no-pager"])
-        .arg(&instance)
-        .output()
-        .unwrap();
-    let report = stdout(&out);
-    let score: f64 = report
-        .lines()
-        .find_map(|l| {
-            l.split("Overall exposure level for netsend-alert@backup.service.service: ")
-                .nth(1)
-        })
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no score in {report}{}", stderr(&out)));
-    assert!(score <= 2.0, "exposure {score}:\n{report}");
+    crate::packaging::verify_unit(&instance, "netsend-alert@backup.service.service");
 }
