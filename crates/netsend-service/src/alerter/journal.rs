@@ -247,6 +247,34 @@ mod tests {
         assert_eq!(binary.text(), "log x: hi\u{fffd}");
     }
 
+    proptest::proptest! {
+        /// Whatever a local user logs, or journalctl prints, each line is
+        /// read within its bound and an entry's text within its own.
+        #[test]
+        fn any_output_is_read_within_bounds_and_any_entry_has_a_text(
+            output in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+            message in "\\PC{0,3000}",
+            priority in "\\PC{0,4}",
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                let mut reader = BufReader::with_capacity(64, &output[..]);
+                let mut line = Vec::new();
+                for _ in 0..=output.len() {
+                    line.clear();
+                    match read_bounded(&mut reader, &mut line).await.unwrap() {
+                        None => break,
+                        Some(_) => assert!(line.len() <= MAX_LINE && !line.contains(&b'\n')),
+                    }
+                }
+                let _ = serde_json::from_slice::<Entry>(&output);
+            });
+            let json = serde_json::json!({"MESSAGE": message, "PRIORITY": priority});
+            let entry: Entry = serde_json::from_value(json).unwrap();
+            proptest::prop_assert!(entry.text().chars().count() <= MAX_MESSAGE_CHARS + 32);
+        }
+    }
+
     #[tokio::test]
     async fn lines_are_read_within_their_bound() {
         let long = vec![b'x'; MAX_LINE + 10];
