@@ -144,7 +144,7 @@ fn a_burst_of_a_hundred_identical_alerts_arrives_as_one_message_with_the_count()
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    for i in 2..=100 {
+    for i in 2..100 {
         let out = raiser.cli(&["alert"].iter().chain(&words).copied().collect::<Vec<_>>());
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(
@@ -153,6 +153,21 @@ fn a_burst_of_a_hundred_identical_alerts_arrives_as_one_message_with_the_count()
             stdout(&out)
         );
     }
+    // The hundredth, with the report as JSON.
+    let out = raiser.cli(
+        &["alert", "--json"]
+            .iter()
+            .chain(&words)
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["held"],
+        serde_json::json!({"reason": "batched", "count": 100})
+    );
+    assert_eq!(report["delivered"], serde_json::json!([]));
     let first = first.wait_with_output().unwrap();
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(stdout(&first).contains("The alert was sent to OPS"));
