@@ -215,6 +215,18 @@ impl<A: Eq + Hash + Clone> Batcher<A> {
         out
     }
 
+    /// Every batch that counted alerts not yet sent, due now whatever its
+    /// time (a stopping service sends what it was told rather than lose
+    /// it); the batcher is empty afterwards.
+    pub fn flush(&mut self, now: Instant) -> Vec<Outgoing<A>> {
+        for window in self.windows.values_mut() {
+            window.due = now;
+        }
+        let out = self.handle_timeout(now);
+        self.windows.clear();
+        out
+    }
+
     /// Whether one more message may go out at `now` under the cap (and
     /// counts it).
     fn take_cap(&mut self, now: Instant) -> bool {
@@ -401,6 +413,29 @@ mod tests {
             b.raise(first + Duration::from_secs(601), "log"),
             Raised::Opened { .. }
         ));
+    }
+
+    #[test]
+    fn a_flush_sends_every_counted_batch_at_once() {
+        let t0 = Instant::now();
+        let mut b = Batcher::new(rules());
+        b.raise(t0, "a");
+        b.raise(t0, "a");
+        b.raise(t0, "b");
+        let out = b.handle_timeout(t0 + Duration::from_secs(10));
+        assert_eq!(out.len(), 2);
+        b.raise(t0 + Duration::from_secs(11), "a");
+        b.raise(t0 + Duration::from_secs(12), "c");
+        let mut flushed = b.flush(t0 + Duration::from_secs(13));
+        flushed.sort_by_key(|o| o.alert);
+        assert_eq!(
+            flushed
+                .iter()
+                .map(|o| (o.alert, o.count))
+                .collect::<Vec<_>>(),
+            [("a", 1), ("c", 1)]
+        );
+        assert_eq!(b.poll_timeout(), None);
     }
 
     #[test]

@@ -169,38 +169,54 @@ impl Alerter {
 
     /// Sends batches when they are due, until the service stops; each
     /// batch's sends run on the stop's tracker, so a stop waits for them.
+    /// At a stop every batch still counting goes out at once (or to the
+    /// queue), so an alert already answered is not lost.
     pub(crate) async fn run(self: Arc<Self>, shutdown: Shutdown) {
         loop {
-            let (due, next) = {
-                let mut state = self.state.lock().expect("alerter lock");
-                let due = state.batcher.handle_timeout(Instant::now());
-                let due: Vec<_> = due
-                    .into_iter()
-                    .map(|out| {
-                        let waiter = out.ticket.and_then(|t| state.waiting.remove(&t));
-                        (out, waiter)
-                    })
-                    .collect();
-                (due, state.batcher.poll_timeout())
-            };
-            for (out, waiter) in due {
-                let alerter = self.clone();
-                shutdown.spawn(async move {
-                    let report = alerter.send(out).await;
-                    if let Some(waiter) = waiter {
-                        let _ = waiter.send(report);
-                    }
-                });
-            }
+            let next = self.send_due(&shutdown, false);
             let sleep = next.map_or(Duration::from_secs(3600), |at| {
                 at.saturating_duration_since(Instant::now())
             });
             tokio::select! {
-                () = shutdown.cancelled() => return,
+                () = shutdown.cancelled() => {
+                    self.send_due(&shutdown, true);
+                    return;
+                }
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(sleep) => {}
             }
         }
+    }
+
+    /// Starts the sends of the batches due now (with `all`, of every batch);
+    /// when the next one is due.
+    fn send_due(self: &Arc<Self>, shutdown: &Shutdown, all: bool) -> Option<Instant> {
+        let (due, next) = {
+            let mut state = self.state.lock().expect("alerter lock");
+            let due = if all {
+                state.batcher.flush(Instant::now())
+            } else {
+                state.batcher.handle_timeout(Instant::now())
+            };
+            let due: Vec<_> = due
+                .into_iter()
+                .map(|out| {
+                    let waiter = out.ticket.and_then(|t| state.waiting.remove(&t));
+                    (out, waiter)
+                })
+                .collect();
+            (due, state.batcher.poll_timeout())
+        };
+        for (out, waiter) in due {
+            let alerter = self.clone();
+            shutdown.spawn(async move {
+                let report = alerter.send(out).await;
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(report);
+                }
+            });
+        }
+        next
     }
 
     /// Sends one due batch to every alert name (queueing it for those that

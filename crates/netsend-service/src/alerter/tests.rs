@@ -133,3 +133,34 @@ async fn identical_alerts_in_the_gather_time_are_one_message_with_the_count() {
     shutdown.request();
     shutdown.finish().await;
 }
+
+#[tokio::test]
+async fn a_stop_sends_the_batches_still_gathering() {
+    let (_dir, inbox, sent, alerter) = alerter(&["OPS", "ALICE"], 600);
+    let shutdown = Shutdown::new();
+    shutdown.spawn(alerter.clone().run(shutdown.clone()));
+    let first = {
+        let alerter = alerter.clone();
+        tokio::spawn(async move { alerter.raise(disk_full()).await })
+    };
+    for _ in 0..100 {
+        if alerter.counts().raised == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        alerter.raise(disk_full()).await.held,
+        Some(AlertHeld::Batched { count: 2 })
+    );
+    shutdown.request();
+    shutdown.finish().await;
+    let report = first.await.unwrap();
+    assert_eq!(
+        (report.delivered.len(), report.queued.len()),
+        (1, 1),
+        "{report:?}"
+    );
+    assert_eq!(sent.0.lock().unwrap().len(), 2);
+    assert_eq!(inbox.queued(None, 0, 10).await.unwrap().len(), 1);
+}
