@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::outbound::send::SendFailure;
 use crate::shutdown::Shutdown;
 use crate::store::{Inbox, InboxHandle};
-use netsend_control::types::{AlertClass, AlertHeld, AlertRequest, SendReport};
+use netsend_control::types::{AlertClass, AlertHeld, AlertReport, AlertRequest, SendReport};
 
 /// The sends asked for: (to, from, text).
 #[derive(Clone, Default)]
@@ -59,6 +59,22 @@ fn disk_full() -> AlertRequest {
     }
 }
 
+/// Raises [`disk_full`] in the background, once it is registered as the
+/// opener of its batch (bounded wait); its report when the batch is sent.
+async fn raise_first(alerter: &Arc<Alerter>) -> tokio::task::JoinHandle<AlertReport> {
+    let first = {
+        let alerter = alerter.clone();
+        tokio::spawn(async move { alerter.raise(disk_full()).await })
+    };
+    for _ in 0..100 {
+        if alerter.counts().raised == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    first
+}
+
 #[test]
 fn the_alerter_is_off_without_names() {
     let dir = tempfile::tempdir().unwrap();
@@ -102,17 +118,7 @@ async fn identical_alerts_in_the_gather_time_are_one_message_with_the_count() {
     let (_dir, _inbox, sent, alerter) = alerter(&["OPS"], 1);
     let shutdown = Shutdown::new();
     shutdown.spawn(alerter.clone().run(shutdown.clone()));
-    let first = {
-        let alerter = alerter.clone();
-        tokio::spawn(async move { alerter.raise(disk_full()).await })
-    };
-    // The first is registered before the rest are raised.
-    for _ in 0..100 {
-        if alerter.counts().raised == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let first = raise_first(&alerter).await;
     let mut last = None;
     for _ in 1..20 {
         last = alerter.raise(disk_full()).await.held;
@@ -139,16 +145,7 @@ async fn a_stop_sends_the_batches_still_gathering() {
     let (_dir, inbox, sent, alerter) = alerter(&["OPS", "ALICE"], 600);
     let shutdown = Shutdown::new();
     shutdown.spawn(alerter.clone().run(shutdown.clone()));
-    let first = {
-        let alerter = alerter.clone();
-        tokio::spawn(async move { alerter.raise(disk_full()).await })
-    };
-    for _ in 0..100 {
-        if alerter.counts().raised == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let first = raise_first(&alerter).await;
     assert_eq!(
         alerter.raise(disk_full()).await.held,
         Some(AlertHeld::Batched { count: 2 })
