@@ -44,6 +44,10 @@ pub(crate) enum Command {
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         words: Vec<String>,
     },
+    /// Raise an administrative alert, sent to every `[alerter] names` entry:
+    /// netsend alert [--class CLASS] [--service NAME] TEXT... (root and
+    /// `[alerter] groups` only).
+    Alert(crate::alert::AlertArgs),
     /// List message aliases, or add/delete/forward one: netsend name [ALIAS [/ADD | /DELETE | /FORWARD:HOST | /CANCEL]].
     Name {
         /// The alias.

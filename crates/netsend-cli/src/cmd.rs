@@ -66,7 +66,7 @@ impl From<ClientError> for Failure {
     }
 }
 
-async fn call(config: &ClientConfig, request: Request) -> Result<Response, Failure> {
+pub(crate) async fn call(config: &ClientConfig, request: Request) -> Result<Response, Failure> {
     Ok(client::call(&config.control_socket, &request)
         .await
         .and_then(Response::into_result)?)
@@ -96,7 +96,7 @@ async fn call_at(
 /// How long a remote call may take.
 const REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn unexpected(r: Response) -> Failure {
+pub(crate) fn unexpected(r: Response) -> Failure {
     Failure::new(
         NetApiStatus::NERR_INTERNAL_ERROR,
         format!("unexpected answer {r:?}"),
@@ -120,6 +120,7 @@ async fn dispatch(
             let queue = queue.then_some(expire);
             send(config, from, split, server.as_deref(), queue, words).await
         }
+        Command::Alert(args) => crate::alert::alert(config, args).await,
         Command::Status { id } => match call(config, Request::SentStatus { id })
             .await
             .map_err(|f| f.hint_if(INVALID, "ID is the number `netsend send` printed; only messages you sent from this host have one"))?
@@ -355,6 +356,17 @@ async fn messenger_status(config: &ClientConfig, json: bool) -> Result<(), Failu
     } else {
         println!("  dropped:       {} ({})", s.dropped, reasons.join(", "));
     }
+    match &s.alerts {
+        Some(a) => println!(
+            "  alerts:        {} raised, {} sent, {} suppressed ({} batched, {} capped)",
+            a.raised,
+            a.sent,
+            a.suppressed(),
+            a.batched,
+            a.capped
+        ),
+        None => println!("  alerts:        off"),
+    }
     let reload = &s.reload;
     match (reload.state.as_str(), reload.at) {
         ("applied" | "rejected", Some(at)) => {
@@ -407,6 +419,22 @@ fn print_queued(q: &Queued) {
     }
 }
 
+/// A message's words joined with spaces, or, for the one word `-`, up to
+/// 64 KiB of standard input.
+pub(crate) fn words_text(words: &[String]) -> Result<String, Failure> {
+    if let [only] = words {
+        if only == "-" {
+            let mut s = String::new();
+            std::io::stdin()
+                .take(64 * 1024)
+                .read_to_string(&mut s)
+                .map_err(|e| Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
+            return Ok(s);
+        }
+    }
+    Ok(words.join(" "))
+}
+
 async fn send(
     config: &ClientConfig,
     from: Option<String>,
@@ -423,16 +451,7 @@ async fn send(
     let mut words = words.into_iter();
     let target = words.next().unwrap_or_default();
     let rest: Vec<String> = words.collect();
-    let text = if rest.len() == 1 && rest[0] == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .take(64 * 1024)
-            .read_to_string(&mut s)
-            .map_err(|e| Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
-        s
-    } else {
-        rest.join(" ")
-    };
+    let text = words_text(&rest)?;
     if text.is_empty() {
         return Err(Failure::new(
             NetApiStatus::ERROR_INVALID_PARAMETER,
@@ -744,7 +763,7 @@ async fn inbox(
 
 /// Prints `value` as one line of JSON whose raw bytes hold no control
 /// character: C0, DEL, C1 and bidirectional controls are `\uXXXX` escapes.
-fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     let s = netsend_control::json::to_line(value)
         .map_err(|e| Failure::new(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()))?;
     println!("{s}");
@@ -792,8 +811,13 @@ fn print_message_line(m: &StoredMessage) {
 }
 
 fn print_message_full(m: &StoredMessage) {
+    let kind = if netsend_proto::alert::is_alert(&m.text) {
+        "Alert"
+    } else {
+        "Message"
+    };
     println!(
-        "Message from {} to {} on {} UTC",
+        "{kind} from {} to {} on {} UTC",
         clean(&m.from),
         clean(&m.to),
         when(m.received_at)

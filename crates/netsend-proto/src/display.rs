@@ -243,13 +243,22 @@ pub struct Shown<'a> {
 
 impl Shown<'_> {
     /// The heading: `Message from FROM to TO` (for a broadcast too; its
-    /// notification is critical and its terminal banner says `(broadcast)`).
+    /// notification is critical and its terminal banner says `(broadcast)`),
+    /// or `Alert from FROM to TO` for an Alerter's message
+    /// ([`crate::alert::is_alert`]).
     pub fn summary(&self) -> String {
         format!(
-            "Message from {} to {}",
+            "{} from {} to {}",
+            if self.is_alert() { "Alert" } else { "Message" },
             sanitize_name(self.from),
             sanitize_name(self.to)
         )
+    }
+
+    /// Whether the text is an Alerter's message (its first line is the
+    /// alert mark).
+    pub fn is_alert(&self) -> bool {
+        crate::alert::is_alert(self.text)
     }
 
     /// The notification body: the sanitised text, a blank line and
@@ -275,9 +284,9 @@ impl Shown<'_> {
     }
 
     /// Whether a notification should be critical (stays until dismissed):
-    /// broadcasts are.
+    /// broadcasts and alerts are.
     pub fn is_critical(&self) -> bool {
-        self.broadcast
+        self.broadcast || self.is_alert()
     }
 
     /// What a terminal is sent, like write(1) and wall(1), every line ending
@@ -415,6 +424,23 @@ mod tests {
         assert!(broadcast
             .notification_body(false)
             .ends_with("\n\nBroadcast, received at 09:05"));
+    }
+
+    #[test]
+    fn alerts_are_headed_as_alerts_and_critical() {
+        let alert = Shown {
+            from: "HOSTA",
+            to: "OPS",
+            text: "*** ALERT ADMIN from disk on HOSTA ***\nDrive / is nearly full.",
+            broadcast: false,
+            time: TimeOfDay { hour: 9, minute: 5 },
+        };
+        assert_eq!(alert.summary(), "Alert from HOSTA to OPS");
+        assert!(alert.is_critical());
+        assert!(alert.terminal_text("HOSTB").starts_with(
+            "\r\n\x07Alert from HOSTA to OPS on HOSTB at 09:05 ...\r\n*** ALERT ADMIN"
+        ));
+        assert!(!sample().is_critical());
     }
 
     #[test]

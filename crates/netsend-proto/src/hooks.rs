@@ -76,10 +76,16 @@ pub fn environment(message: &HookMessage<'_>) -> [(&'static str, String); 4] {
     ]
 }
 
-/// The title of a notification: `Message from FROM to TO`, with control
+/// The title of a notification: `Message from FROM to TO` (`Alert from`
+/// for an Alerter's message, [`crate::alert::is_alert`]), with control
 /// characters (which an HTTP header may not hold) replaced by spaces.
 pub fn title(message: &HookMessage<'_>) -> String {
-    format!("Message from {} to {}", message.from, message.to)
+    let kind = if crate::alert::is_alert(message.text) {
+        "Alert"
+    } else {
+        "Message"
+    };
+    format!("{kind} from {} to {}", message.from, message.to)
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
@@ -158,5 +164,10 @@ mod tests {
             title(&message("EVE\r\nX-Evil: 1", "")),
             "Message from EVE  X-Evil: 1 to ALICE"
         );
+        let alert = HookMessage {
+            text: "*** ALERT ADMIN from disk on HOSTA ***\nDrive / is nearly full.",
+            ..message("HOSTA", "")
+        };
+        assert_eq!(title(&alert), "Alert from HOSTA to ALICE");
     }
 }

@@ -35,6 +35,7 @@ const RESTART_KEYS: &[&str] = &[
     "limits.inbox_quota",
     "display.terminal_group",
     "metrics",
+    "alerter",
 ];
 
 /// Keys under a restart-only table that are nevertheless live.
@@ -157,6 +158,7 @@ pub fn in_force(started: &Config, new: &Config) -> Config {
         .terminal_group
         .clone_from(&started.display.terminal_group);
     c.metrics = started.metrics.clone();
+    c.alerter = started.alerter.clone();
     c
 }
 

@@ -42,4 +42,6 @@ pub struct Service {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The stop signal and the tracker of every task.
     pub(crate) shutdown: Shutdown,
+    /// The Alerter, when `[alerter]` turns it on.
+    pub(crate) alerter: Option<Arc<crate::alerter::Alerter>>,
 }

@@ -504,6 +504,7 @@ pub async fn run(
         },
         outbound.clone(),
     );
+    let alerter = crate::alerter::Alerter::from_config(&config, &inbox, Box::new(outbound.clone()));
     let service = Arc::new(Service {
         config: live.clone(),
         reloads: Arc::default(),
@@ -516,6 +517,7 @@ pub async fn run(
         relay_from,
         delivery,
         shutdown: shutdown.clone(),
+        alerter,
     });
     apply_retention(&service.inbox, &config).await;
     for l in listeners.session {
@@ -581,6 +583,23 @@ pub async fn run(
         service.inbox.clone(),
         shutdown.clone(),
     ));
+    if let Some(alerter) = &service.alerter {
+        shutdown.spawn(alerter.clone().run(shutdown.clone()));
+        if let Some(disk) = &config.alerter.disk {
+            shutdown.spawn(crate::alerter::disk::watch(
+                alerter.clone(),
+                disk.clone(),
+                shutdown.clone(),
+            ));
+        }
+        if let Some(journal) = &config.alerter.journal {
+            shutdown.spawn(crate::alerter::journal::watch(
+                alerter.clone(),
+                journal.clone(),
+                shutdown.clone(),
+            ));
+        }
+    }
     ready();
     tracing::info!(
         computer = %config.computer_name,

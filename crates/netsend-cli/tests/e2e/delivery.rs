@@ -301,7 +301,8 @@ fn http_hooks_post_ntfy_and_gotify_style() {
     assert_eq!(svc.wait_inbox(1).len(), 1);
 }
 
-fn free_port() -> u16 {
+/// A free TCP port on loopback.
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

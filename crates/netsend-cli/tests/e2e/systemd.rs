@@ -74,7 +74,7 @@ impl Drop for Daemons {
 }
 
 /// Whether this machine can run the daemons; skips (or, in CI, fails) if not.
-fn can_run(daemons: &[&str]) -> bool {
+pub(crate) fn can_run(daemons: &[&str]) -> bool {
     let installed = daemons.iter().all(|d| {
         let binary = format!("systemd-{d}");
         SYSTEMD_DIRS
@@ -91,7 +91,7 @@ fn can_run(daemons: &[&str]) -> bool {
 
 /// Starts a service under `daemons` (seeded from `seed`); the returned guard
 /// stops them.
-fn start_with(
+pub(crate) fn start_with(
     daemons: &[&str],
     seed: &Path,
     computer: &str,

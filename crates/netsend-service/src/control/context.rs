@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use netsend_proto::receipt::ReceiptState;
 
 use crate::admission::Admission;
+use crate::alerter::Alerter;
 use crate::config::Config;
 use crate::delivery::forward::Forward;
 use crate::naming::aliases::AliasTable;
@@ -80,6 +81,8 @@ pub(crate) struct Context<'a> {
     pub(crate) reloads: &'a crate::reload::ReloadLog,
     /// Sends, broadcasts and receipts.
     pub(crate) network: &'a dyn Network,
+    /// The Alerter, when it is on.
+    pub(crate) alerter: Option<&'a Alerter>,
 }
 
 impl<'a> Context<'a> {
@@ -96,6 +99,7 @@ impl<'a> Context<'a> {
             shutdown: &service.shutdown,
             reloads: &service.reloads,
             network: service,
+            alerter: service.alerter.as_deref(),
         }
     }
 }

@@ -106,6 +106,18 @@ pub(crate) enum ControlError {
     /// taking too long, or the database).
     #[error(transparent)]
     Read(Box<InboxError>),
+    /// An alert was raised while the Alerter is off.
+    #[error("the Alerter is off: no [alerter] names are configured, or [alerter] enabled = false")]
+    AlerterOff,
+    /// A caller outside `[alerter] groups` raised an alert.
+    #[error("only root and members of {groups} may raise alerts ([alerter] groups)")]
+    MayNotAlert {
+        /// The groups that may.
+        groups: String,
+    },
+    /// An alert's service name, program or text is not acceptable.
+    #[error("bad alert: {0}")]
+    BadAlert(String),
     /// A change to the store (or a read answered as one) failed.
     #[error(transparent)]
     Store(Box<InboxError>),
@@ -147,6 +159,9 @@ impl ControlError {
                 _ => NetApiStatus::NERR_INTERNAL_ERROR,
             },
             Self::Store(_) => NetApiStatus::NERR_INTERNAL_ERROR,
+            Self::AlerterOff => NetApiStatus::NERR_SERVICE_NOT_INSTALLED,
+            Self::MayNotAlert { .. } => NetApiStatus::ERROR_ACCESS_DENIED,
+            Self::BadAlert(_) => NetApiStatus::ERROR_INVALID_PARAMETER,
         }
     }
 }
