@@ -11,8 +11,8 @@ use netsend_wire::status::NetApiStatus;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{
-    AliasStatus, Queued, SendReport, SentRecord, StatusInfo, StoredMessage, UserDelivery,
-    UserFailure,
+    AlertReport, AlertRequest, AliasStatus, Queued, SendReport, SentRecord, StatusInfo,
+    StoredMessage, UserDelivery, UserFailure,
 };
 use crate::ClientError;
 
@@ -168,6 +168,14 @@ pub enum Request {
         /// The message id.
         id: i64,
     },
+    /// Raise an administrative alert: the Alerter sends it to every name in
+    /// `[alerter] names`, batching identical ones. Answered with
+    /// [`Response::Alert`]; refused with `ERROR_ACCESS_DENIED` (5) when the
+    /// caller is not root nor in `[alerter] groups`,
+    /// `NERR_ServiceNotInstalled` (2184) when the Alerter is off (no names,
+    /// or `enabled = false`), `ERROR_INVALID_PARAMETER` (87) for an empty or
+    /// too long service name or text.
+    Alert(AlertRequest),
 }
 
 /// A response to one [`Request`].
@@ -232,6 +240,8 @@ pub enum Response {
         #[serde(default)]
         more: bool,
     },
+    /// Answer to [`Request::Alert`].
+    Alert(AlertReport),
     /// Answer to [`Request::InboxDelete`].
     Deleted {
         /// Messages deleted or hidden.

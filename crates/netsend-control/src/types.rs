@@ -194,6 +194,9 @@ pub struct StatusInfo {
     /// The service's public key for remote calls, for callers to pin.
     #[serde(default)]
     pub remote_key: Option<String>,
+    /// The Alerter's counters, when it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertCounts>,
 }
 
 /// The outcome of a delivered send.
@@ -228,4 +231,256 @@ pub struct UserFailure {
     pub code: u32,
     /// Why, for people.
     pub detail: String,
+}
+
+/// The class of an administrative alert, as NT's `ALERT_*_EVENT` names
+/// spell it (upper case on the wire and in the CLI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AlertClass {
+    /// `ALERT_ADMIN_EVENT`: something an administrator must act on (a disk
+    /// nearly full, a failed unit, errors in the log).
+    Admin,
+    /// `ALERT_USER_EVENT`: about a user's account or session.
+    User,
+    /// `ALERT_PRINT_EVENT`: a print job's state.
+    Printing,
+    /// `ALERT_ERRORLOG_EVENT`: an entry of the error log (the journal).
+    Errorlog,
+    /// About a message name (NT's `ALERT_MESSAGE_EVENT`, "MESSAGE", is
+    /// read as this class too).
+    #[serde(alias = "MESSAGE")]
+    Name,
+}
+
+impl AlertClass {
+    /// Every class, in the order the CLI lists them.
+    pub const ALL: [Self; 5] = [
+        Self::Admin,
+        Self::User,
+        Self::Printing,
+        Self::Errorlog,
+        Self::Name,
+    ];
+
+    /// Its name, upper case, as the wire and the CLI spell it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "ADMIN",
+            Self::User => "USER",
+            Self::Printing => "PRINTING",
+            Self::Errorlog => "ERRORLOG",
+            Self::Name => "NAME",
+        }
+    }
+
+    /// The class named `s` in any case (NT's event names: "ADMIN", "USER",
+    /// "PRINTING", "ERRORLOG", and "MESSAGE" or "NAME"); `None` for any
+    /// other, user-defined, class.
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.eq_ignore_ascii_case("MESSAGE") {
+            return Some(Self::Name);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|class| class.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+impl std::fmt::Display for AlertClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An administrative alert as a program raises it (`netsend alert`,
+/// `NetAlertRaise(Ex)`, the service's own watches).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRequest {
+    /// Its class.
+    pub class: AlertClass,
+    /// The service that raises it (NT's `alrt_servicename`, at most 80
+    /// characters, not empty).
+    pub service: String,
+    /// The alert's text, already rendered (NT's texts 3000-3050 with their
+    /// merge strings filled in, or the program's own words).
+    pub text: String,
+    /// The program that raised it, when known (shown with the alert).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+}
+
+/// What became of a raised alert ([`crate::Response::Alert`]), per alert
+/// name like a `/USERS` send's answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertReport {
+    /// Alert names that got it, with the address it went to.
+    #[serde(default)]
+    pub delivered: Vec<AlertDelivery>,
+    /// Alert names that could not be reached now; it waits in the outgoing
+    /// queue for them (as `send --queue` does).
+    #[serde(default)]
+    pub queued: Vec<AlertQueued>,
+    /// Alert names it could not be sent to nor queued for, with the NERR
+    /// code and why.
+    #[serde(default)]
+    pub failed: Vec<AlertFailure>,
+    /// Set when the alert was not sent on its own: batched with identical
+    /// ones, or dropped by the global cap. The name lists are then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<AlertHeld>,
+}
+
+/// Why a raised alert was not sent on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum AlertHeld {
+    /// An identical alert was raised within `[alerter] batch_minutes`; this
+    /// one is counted and goes out in that batch's message.
+    Batched {
+        /// Identical alerts in the batch so far, this one included.
+        count: u64,
+    },
+    /// More alerts than `[alerter] max_per_minute` went out in the last
+    /// minute; this one was dropped and counted in `messenger status`.
+    Capped {
+        /// `[alerter] max_per_minute`.
+        max_per_minute: u32,
+    },
+}
+
+/// An alert name an alert reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertDelivery {
+    /// The alert name, as configured.
+    pub name: String,
+    /// The address the alert went to.
+    pub address: String,
+}
+
+/// An alert name an alert waits in the outgoing queue for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertQueued {
+    /// The alert name, as configured.
+    pub name: String,
+    /// The queue id (`netsend queue`).
+    pub id: i64,
+    /// The NERR code of the failed attempt.
+    pub code: u32,
+    /// Why it could not be delivered now.
+    pub reason: String,
+}
+
+/// An alert name an alert could not be sent to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertFailure {
+    /// The alert name, as configured.
+    pub name: String,
+    /// The NERR/Win32 code of the failure.
+    pub code: u32,
+    /// Why, for people.
+    pub detail: String,
+}
+
+/// The Alerter's counters since the service started (`messenger status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertCounts {
+    /// Alerts raised (by clients and by the watches).
+    pub raised: u64,
+    /// Alert messages sent (one per batch, to all names).
+    pub sent: u64,
+    /// Alerts folded into another's message by batching.
+    pub batched: u64,
+    /// Alerts dropped by `[alerter] max_per_minute`.
+    pub capped: u64,
+}
+
+impl AlertCounts {
+    /// Alerts that did not go out as a message of their own.
+    pub const fn suppressed(&self) -> u64 {
+        self.batched + self.capped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Request, Response};
+
+    #[test]
+    fn an_alert_request_names_its_class_in_upper_case() {
+        let request = Request::Alert(AlertRequest {
+            class: AlertClass::Errorlog,
+            service: "backup".into(),
+            text: "tape full".into(),
+            program: None,
+        });
+        let json = serde_json::to_string(&request).unwrap();
+        assert_eq!(
+            json,
+            r#"{"op":"alert","class":"ERRORLOG","service":"backup","text":"tape full"}"#
+        );
+        let back: Request = serde_json::from_str(
+            r#"{"op":"alert","class":"MESSAGE","service":"s","text":"t","program":"p"}"#,
+        )
+        .unwrap();
+        let Request::Alert(alert) = back else {
+            panic!("not an alert: {back:?}")
+        };
+        assert_eq!(alert.class, AlertClass::Name);
+        assert_eq!(alert.program.as_deref(), Some("p"));
+        assert!(serde_json::from_str::<Request>(
+            r#"{"op":"alert","class":"admin","service":"s","text":"t"}"#
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn alert_classes_parse_in_any_case() {
+        for class in AlertClass::ALL {
+            assert_eq!(AlertClass::parse(class.as_str()), Some(class));
+            assert_eq!(
+                AlertClass::parse(&class.as_str().to_lowercase()),
+                Some(class)
+            );
+        }
+        assert_eq!(AlertClass::parse("message"), Some(AlertClass::Name));
+        assert_eq!(AlertClass::parse("CUSTOM"), None);
+    }
+
+    #[test]
+    fn an_alert_report_round_trips() {
+        let report = AlertReport {
+            delivered: vec![AlertDelivery {
+                name: "OPS".into(),
+                address: "192.0.2.2:139".into(),
+            }],
+            queued: vec![AlertQueued {
+                name: "ALICE".into(),
+                id: 7,
+                code: 2273,
+                reason: "ALICE could not be found on the network".into(),
+            }],
+            failed: vec![AlertFailure {
+                name: "BOB".into(),
+                code: 87,
+                detail: "bad name".into(),
+            }],
+            held: None,
+        };
+        let json = serde_json::to_string(&Response::Alert(report.clone())).unwrap();
+        let Response::Alert(back) = serde_json::from_str(&json).unwrap() else {
+            panic!("not an alert report: {json}")
+        };
+        assert_eq!(back, report);
+        let held = Response::Alert(AlertReport {
+            held: Some(AlertHeld::Batched { count: 3 }),
+            ..AlertReport::default()
+        });
+        let json = serde_json::to_string(&held).unwrap();
+        assert!(
+            json.contains(r#""held":{"reason":"batched","count":3}"#),
+            "{json}"
+        );
+    }
 }

@@ -106,6 +106,9 @@ pub(crate) enum ControlError {
     /// taking too long, or the database).
     #[error(transparent)]
     Read(Box<InboxError>),
+    /// An alert was raised while the Alerter is off.
+    #[error("the Alerter is off: no [alerter] names are configured, or [alerter] enabled = false")]
+    AlerterOff,
     /// A change to the store (or a read answered as one) failed.
     #[error(transparent)]
     Store(Box<InboxError>),
@@ -147,6 +150,7 @@ impl ControlError {
                 _ => NetApiStatus::NERR_INTERNAL_ERROR,
             },
             Self::Store(_) => NetApiStatus::NERR_INTERNAL_ERROR,
+            Self::AlerterOff => NetApiStatus::NERR_SERVICE_NOT_INSTALLED,
         }
     }
 }

@@ -125,6 +125,7 @@ async fn handle(
         Request::InboxRead { id } => inbox::read(ctx, caller, id).await,
         Request::InboxShown { id } => inbox::shown(ctx, caller, id).await,
         Request::InboxDelete { ids, read } => inbox::delete(ctx, caller, ids, read).await,
+        Request::Alert(_) => Err(ControlError::AlerterOff),
     }
 }
 
