@@ -5,7 +5,8 @@
 //! event name, service name) followed by the variable part of its class
 //! ([`AlertInfo`]): `ADMIN_OTHER_INFO` and `USER_OTHER_INFO` (an error code and
 //! up to nine merge strings), `PRINT_OTHER_INFO` (a print job and five
-//! strings), `ERRLOG_OTHER_INFO` (an error code and a log offset).
+//! strings), `ERRLOG_OTHER_INFO` (an error code and a log offset); MESSAGE
+//! alerts, for which Windows documents no structure, use the ADMIN layout.
 //! `NetAlertRaiseEx` passes the variable part alone. DWORDs are
 //! little-endian and strings consecutive NUL-terminated UTF-16LE, as the
 //! structures lie in memory on every platform netsend builds for.
@@ -16,7 +17,7 @@
 //! U+FFFD, as for message texts.
 //!
 //! [`AlertInfo::render`] turns an alert into the text the Alerter sends: an
-//! ADMIN or USER alert whose error code is one of the NT alert texts
+//! ADMIN, USER or MESSAGE alert whose error code is one of the NT alert texts
 //! 3000–3050 ([`alert_text`]) is that text with its merge strings in place of
 //! `%1`..`%9`; anything else is its strings.
 
@@ -52,11 +53,20 @@ pub enum AlertClass {
     Printing,
     /// `ALERT_ERRORLOG_EVENT` ("ERRORLOG"): `ERRLOG_OTHER_INFO`.
     ErrorLog,
+    /// `ALERT_MESSAGE_EVENT` ("MESSAGE"): Windows documents no variable part
+    /// for it; netsend reads the `ADMIN_OTHER_INFO` layout.
+    Message,
 }
 
 impl AlertClass {
     /// Every class, in `lmalert.h` order.
-    pub const ALL: [Self; 4] = [Self::Admin, Self::User, Self::Printing, Self::ErrorLog];
+    pub const ALL: [Self; 5] = [
+        Self::Admin,
+        Self::User,
+        Self::Printing,
+        Self::ErrorLog,
+        Self::Message,
+    ];
 
     /// The event name as `lmalert.h` spells it.
     pub const fn event_name(self) -> &'static str {
@@ -65,12 +75,13 @@ impl AlertClass {
             Self::User => "USER",
             Self::Printing => "PRINTING",
             Self::ErrorLog => "ERRORLOG",
+            Self::Message => "MESSAGE",
         }
     }
 
     /// The class an event name stands for (case-insensitive, as Windows
-    /// compares them); `None` for `MESSAGE` and user-defined classes, which
-    /// have no variable part netsend can read.
+    /// compares them); `None` for user-defined classes, whose variable part
+    /// netsend cannot read.
     pub fn from_event_name(name: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
@@ -210,6 +221,8 @@ pub enum AlertInfo {
     Printing(PrintInfo),
     /// An ERRORLOG alert.
     ErrorLog(ErrorLogInfo),
+    /// A MESSAGE alert.
+    Message(MergeInfo),
 }
 
 /// `PRJOB_QSTATUS` values, by the two low bits of `alrtpr_status`.
@@ -250,6 +263,7 @@ impl AlertInfo {
         Ok(match class {
             AlertClass::Admin => Self::Admin(MergeInfo::read(&mut r, "ADMIN_OTHER_INFO")?),
             AlertClass::User => Self::User(MergeInfo::read(&mut r, "USER_OTHER_INFO")?),
+            AlertClass::Message => Self::Message(MergeInfo::read(&mut r, "MESSAGE alert info")?),
             AlertClass::Printing => Self::Printing(PrintInfo {
                 job_id: r.u32_le("alrtpr_jobid")?,
                 status: r.u32_le("alrtpr_status")?,
@@ -275,6 +289,7 @@ impl AlertInfo {
             Self::User(_) => AlertClass::User,
             Self::Printing(_) => AlertClass::Printing,
             Self::ErrorLog(_) => AlertClass::ErrorLog,
+            Self::Message(_) => AlertClass::Message,
         }
     }
 
@@ -284,7 +299,7 @@ impl AlertInfo {
     pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
         let mut out = Vec::new();
         match self {
-            Self::Admin(info) | Self::User(info) => {
+            Self::Admin(info) | Self::User(info) | Self::Message(info) => {
                 if info.strings.len() > MAX_MERGE_STRINGS {
                     return Err(EncodeError::TooLong {
                         field: "merge strings",
@@ -333,11 +348,13 @@ impl AlertInfo {
     /// receiver sanitises what it shows).
     pub fn render(&self) -> String {
         match self {
-            Self::Admin(info) | Self::User(info) => match alert_text(info.errcode) {
-                Some(text) => merge(text, &info.strings),
-                None if !info.strings.is_empty() => info.strings.join("\n"),
-                None => logged_error(info.errcode, "Alert"),
-            },
+            Self::Admin(info) | Self::User(info) | Self::Message(info) => {
+                match alert_text(info.errcode) {
+                    Some(text) => merge(text, &info.strings),
+                    None if !info.strings.is_empty() => info.strings.join("\n"),
+                    None => logged_error(info.errcode, "Alert"),
+                }
+            }
             Self::Printing(info) => {
                 let status = if info.status_text.is_empty() {
                     info.status_words().join(", ")
@@ -840,7 +857,7 @@ mod tests {
         // A class without a variable part netsend reads.
         let header = StdAlert {
             timestamp: 0,
-            event_name: "MESSAGE".into(),
+            event_name: "BACKUP".into(),
             service_name: "x".into(),
         };
         let mut bytes = Vec::new();
@@ -851,7 +868,11 @@ mod tests {
             AlertClass::from_event_name("printing"),
             Some(AlertClass::Printing)
         );
-        assert_eq!(AlertClass::from_event_name("MESSAGE"), None);
+        assert_eq!(
+            AlertClass::from_event_name("Message"),
+            Some(AlertClass::Message)
+        );
+        assert_eq!(AlertClass::from_event_name("BACKUP"), None);
     }
 
     fn merge_info() -> impl Strategy<Value = MergeInfo> {
