@@ -44,6 +44,33 @@ pub(crate) enum Command {
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         words: Vec<String>,
     },
+    /// Raise an administrative alert, sent to every `[alerter] names` entry:
+    /// netsend alert [--class CLASS] [--service NAME] TEXT... (root and
+    /// `[alerter] groups` only).
+    Alert {
+        /// The alert's class: ADMIN, USER, PRINTING, ERRORLOG or NAME.
+        #[arg(long, default_value = "ADMIN", value_parser = parse_class)]
+        class: netsend_control::types::AlertClass,
+        /// The service raising it (at most 80 characters).
+        #[arg(long, default_value = "alert")]
+        service: String,
+        /// The program raising it, shown with the alert.
+        #[arg(long)]
+        program: Option<String>,
+        /// Say that this systemd unit failed, with its last journal lines
+        /// (for `OnFailure=netsend-alert@%n.service`); TEXT is then optional.
+        #[arg(long, value_name = "UNIT")]
+        failed_unit: Option<String>,
+        /// With --failed-unit: how many of its last journal lines (1-50).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=50), requires = "failed_unit")]
+        lines: u16,
+        /// Print the per-name report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The alert's text (joined with spaces; `-` reads stdin).
+        #[arg(num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true, required_unless_present = "failed_unit")]
+        words: Vec<String>,
+    },
     /// List message aliases, or add/delete/forward one: netsend name [ALIAS [/ADD | /DELETE | /FORWARD:HOST | /CANCEL]].
     Name {
         /// The alias.
@@ -186,7 +213,17 @@ pub(crate) enum MessengerAction {
     /// Stop the running service.
     Stop,
     /// Show whether the service runs, and its names and addresses.
-    Status,
+    Status {
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// An alert class in any case (NT's MESSAGE is NAME).
+fn parse_class(s: &str) -> Result<netsend_control::types::AlertClass, String> {
+    netsend_control::types::AlertClass::parse(s)
+        .ok_or_else(|| format!("{s:?} is not one of ADMIN, USER, PRINTING, ERRORLOG, NAME"))
 }
 
 /// Rewrites NET-style switches into long options, case-insensitively, and

@@ -66,7 +66,7 @@ impl From<ClientError> for Failure {
     }
 }
 
-async fn call(config: &ClientConfig, request: Request) -> Result<Response, Failure> {
+pub(crate) async fn call(config: &ClientConfig, request: Request) -> Result<Response, Failure> {
     Ok(client::call(&config.control_socket, &request)
         .await
         .and_then(Response::into_result)?)
@@ -96,7 +96,7 @@ async fn call_at(
 /// How long a remote call may take.
 const REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn unexpected(r: Response) -> Failure {
+pub(crate) fn unexpected(r: Response) -> Failure {
     Failure::new(
         NetApiStatus::NERR_INTERNAL_ERROR,
         format!("unexpected answer {r:?}"),
@@ -119,6 +119,26 @@ async fn dispatch(
         } => {
             let queue = queue.then_some(expire);
             send(config, from, split, server.as_deref(), queue, words).await
+        }
+        Command::Alert {
+            class,
+            service,
+            program,
+            failed_unit,
+            lines,
+            json,
+            words,
+        } => {
+            let args = crate::alert::AlertArgs {
+                class,
+                service,
+                program,
+                failed_unit,
+                lines,
+                json,
+                words,
+            };
+            crate::alert::alert(config, args).await
         }
         Command::Status { id } => match call(config, Request::SentStatus { id })
             .await
@@ -285,7 +305,8 @@ async fn dispatch(
                 println!("The Messenger service was stopped successfully.");
                 Ok(())
             }
-            MessengerAction::Status => match call(config, Request::Status).await? {
+            MessengerAction::Status { json } => match call(config, Request::Status).await? {
+                Response::Status(s) if json => print_json(&s),
                 Response::Status(s) => {
                     println!("The Messenger service is running (pid {}).", s.pid);
                     println!("  computer name: {}", clean(&s.computer_name));
@@ -310,6 +331,17 @@ async fn dispatch(
                         println!("  dropped:       {}", s.dropped);
                     } else {
                         println!("  dropped:       {} ({})", s.dropped, reasons.join(", "));
+                    }
+                    match &s.alerts {
+                        Some(a) => println!(
+                            "  alerts:        {} raised, {} sent, {} suppressed ({} batched, {} capped)",
+                            a.raised,
+                            a.sent,
+                            a.suppressed(),
+                            a.batched,
+                            a.capped
+                        ),
+                        None => println!("  alerts:        off"),
                     }
                     Ok(())
                 }
@@ -680,7 +712,7 @@ async fn inbox(
 
 /// Prints `value` as one line of JSON whose raw bytes hold no control
 /// character: C0, DEL, C1 and bidirectional controls are `\uXXXX` escapes.
-fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     let s = netsend_control::json::to_line(value)
         .map_err(|e| Failure::new(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()))?;
     println!("{s}");

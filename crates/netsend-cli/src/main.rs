@@ -5,6 +5,7 @@
 //! NERR code with its text and a hint.
 
 mod agent;
+mod alert;
 mod args;
 mod cmd;
 mod docs;

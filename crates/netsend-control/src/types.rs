@@ -295,7 +295,7 @@ impl std::fmt::Display for AlertClass {
 
 /// An administrative alert as a program raises it (`netsend alert`,
 /// `NetAlertRaise(Ex)`, the service's own watches).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AlertRequest {
     /// Its class.
     pub class: AlertClass,

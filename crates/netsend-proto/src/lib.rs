@@ -10,6 +10,7 @@
 //! - [`registration`]: B-node name registration, release and conflicts.
 //! - [`policy`]: anti-spam: allow/deny lists and rate limits per source and sender.
 //! - [`queue`]: when a queued outgoing message is tried again or given up.
+//! - [`alert`]: the Alerter: batching, the cap, the disk watch rule, alert texts.
 //! - [`receipt`]: receipts (shown, read) from a receiving netsend host to the sender.
 //! - [`search`]: inbox search texts, checked and bounded.
 //! - [`resolver`]: a name query client (broadcast or unicast), time passed in.
@@ -23,6 +24,7 @@
 //! - [`fuzzing`]: entry points for the fuzz targets.
 #![warn(missing_docs)]
 
+pub mod alert;
 pub mod broadcast;
 pub mod display;
 pub mod forward;

@@ -88,6 +88,216 @@ pub struct Config {
     /// Delivery hooks, run after a message is stored.
     #[serde(default)]
     pub hooks: Vec<HookConfig>,
+    /// The Alerter: administrative alerts to the alert names.
+    #[serde(default)]
+    pub alerter: AlerterConfig,
+}
+
+/// `[alerter]`: administrative alerts sent to the alert names, batched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlerterConfig {
+    /// Who gets every alert: aliases, users or computer names, resolved like
+    /// any send.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Whether the Alerter runs (default: when `names` is not empty).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Unix groups whose members (and root) may raise alerts (default: the
+    /// `broadcast_group`).
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+    /// Identical alerts within this many minutes become one message with a
+    /// count (NT's `AlertSched`).
+    #[serde(default = "default_batch_minutes")]
+    pub batch_minutes: u64,
+    /// How long the first alert of a kind waits for identical ones, seconds.
+    #[serde(default = "default_gather_secs")]
+    pub gather_secs: u64,
+    /// Most alert messages sent per minute; the rest are dropped and counted.
+    #[serde(default = "default_alerts_per_minute")]
+    pub max_per_minute: u32,
+    /// The disk watch, when set.
+    #[serde(default)]
+    pub disk: Option<DiskWatchConfig>,
+    /// The journal watch, when set.
+    #[serde(default)]
+    pub journal: Option<JournalWatchConfig>,
+}
+
+const fn default_batch_minutes() -> u64 {
+    5
+}
+const fn default_gather_secs() -> u64 {
+    10
+}
+const fn default_alerts_per_minute() -> u32 {
+    20
+}
+
+impl Default for AlerterConfig {
+    fn default() -> Self {
+        Self {
+            names: Vec::new(),
+            enabled: None,
+            groups: None,
+            batch_minutes: default_batch_minutes(),
+            gather_secs: default_gather_secs(),
+            max_per_minute: default_alerts_per_minute(),
+            disk: None,
+            journal: None,
+        }
+    }
+}
+
+impl AlerterConfig {
+    /// Whether the Alerter runs: `enabled`, else whether there are names.
+    pub fn is_on(&self) -> bool {
+        self.enabled.unwrap_or(!self.names.is_empty())
+    }
+
+    /// The groups that may raise alerts (`groups`, else `broadcast_group`).
+    pub fn raising_groups(&self, broadcast_group: &str) -> Vec<String> {
+        self.groups
+            .clone()
+            .unwrap_or_else(|| vec![broadcast_group.to_owned()])
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.enabled == Some(true) && self.names.is_empty() {
+            return Err("enabled = true needs at least one of names".into());
+        }
+        if let Some(name) = self
+            .names
+            .iter()
+            .find(|n| n.trim().is_empty() || n.starts_with('*') || n.starts_with('/'))
+        {
+            return Err(format!(
+                "names: {name:?} is not an alias, user or computer name"
+            ));
+        }
+        if !(1..=1440).contains(&self.batch_minutes) {
+            return Err("batch_minutes must be 1..=1440".into());
+        }
+        if self.gather_secs > 600 || self.gather_secs >= self.batch_minutes * 60 {
+            return Err("gather_secs must be 0..=600 and shorter than batch_minutes".into());
+        }
+        if !(1..=10_000).contains(&self.max_per_minute) {
+            return Err("max_per_minute must be 1..=10000".into());
+        }
+        if let Some(disk) = &self.disk {
+            disk.validate()?;
+        }
+        if let Some(journal) = &self.journal {
+            journal.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// `[alerter] disk`: filesystems checked periodically for free space.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskWatchConfig {
+    /// Mount points (or any path on the filesystem) to check.
+    pub paths: Vec<PathBuf>,
+    /// Alert when less than this percentage is free (to unprivileged users).
+    #[serde(default = "default_min_free_percent")]
+    pub min_free_percent: u8,
+    /// Seconds between checks.
+    #[serde(default = "default_disk_interval")]
+    pub interval_secs: u64,
+}
+
+const fn default_min_free_percent() -> u8 {
+    5
+}
+const fn default_disk_interval() -> u64 {
+    60
+}
+
+impl DiskWatchConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.paths.is_empty() || self.paths.iter().any(|p| !p.is_absolute()) {
+            return Err("disk.paths: list at least one absolute path".into());
+        }
+        if !(1..=99).contains(&self.min_free_percent) {
+            return Err("disk.min_free_percent must be 1..=99".into());
+        }
+        if !(1..=86_400).contains(&self.interval_secs) {
+            return Err("disk.interval_secs must be 1..=86400".into());
+        }
+        Ok(())
+    }
+}
+
+/// `[alerter] journal`: journal entries that raise alerts, followed with
+/// `journalctl --follow`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalWatchConfig {
+    /// This priority and more urgent ones ("emerg" ... "debug", or 0-7).
+    #[serde(default = "default_journal_priority")]
+    pub priority: String,
+    /// Only entries of these units (`journalctl --unit`); empty: any.
+    #[serde(default)]
+    pub units: Vec<String>,
+    /// Only entries matching these `FIELD=value` matches (journalctl's rules:
+    /// the same field ORed, different fields ANDed); empty: any.
+    #[serde(default, rename = "match")]
+    pub matches: Vec<String>,
+}
+
+fn default_journal_priority() -> String {
+    "crit".into()
+}
+
+/// The syslog priority names, most urgent first (their index is the level).
+pub const PRIORITIES: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+
+impl JournalWatchConfig {
+    /// The priority as a level, 0 (emerg) to 7 (debug).
+    pub fn level(&self) -> Option<u8> {
+        let p = self.priority.trim().to_ascii_lowercase();
+        PRIORITIES
+            .iter()
+            .position(|name| *name == p)
+            .and_then(|i| u8::try_from(i).ok())
+            .or_else(|| p.parse::<u8>().ok().filter(|l| *l <= 7))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.level().is_none() {
+            return Err(format!(
+                "journal.priority {:?} is not one of {} or 0-7",
+                self.priority,
+                PRIORITIES.join(", ")
+            ));
+        }
+        if let Some(unit) = self
+            .units
+            .iter()
+            .find(|u| u.is_empty() || u.starts_with('-') || u.chars().any(char::is_control))
+        {
+            return Err(format!("journal.units: {unit:?} is not a unit name"));
+        }
+        let good_match = |m: &String| {
+            m.split_once('=').is_some_and(|(field, value)| {
+                !field.is_empty()
+                    && field
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                    && !value.chars().any(char::is_control)
+            })
+        };
+        if let Some(m) = self.matches.iter().find(|m| !good_match(m)) {
+            return Err(format!("journal.match: {m:?} is not FIELD=value"));
+        }
+        Ok(())
+    }
 }
 
 /// `[display]`: showing received messages to the people they are for.
@@ -779,6 +989,7 @@ impl Default for Config {
             names: NamesConfig::default(),
             sent: SentConfig::default(),
             hooks: Vec::new(),
+            alerter: AlerterConfig::default(),
         }
     }
 }
@@ -875,6 +1086,11 @@ impl Config {
         }
         for hook in &self.hooks {
             hook.validate().map_err(|e| invalid("hooks", e))?;
+        }
+        self.alerter.validate().map_err(|e| invalid("alerter", e))?;
+        for name in &self.alerter.names {
+            NetbiosName::with_code_page(name, 3, self.code_page)
+                .map_err(|e| invalid("alerter.names", e.to_string()))?;
         }
         Ok(())
     }
@@ -998,6 +1214,55 @@ mod tests {
             Some(defaults.state_dir.join("messages.log"))
         );
         assert_eq!(shown, defaults);
+    }
+
+    #[test]
+    fn the_alerter_is_on_with_names_and_its_watches_are_checked() {
+        let parse = |text: &str| -> Result<Config, ConfigError> {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("c.toml");
+            std::fs::write(&p, text).unwrap();
+            let c = Config::load(Some(&p))?;
+            c.validate()?;
+            Ok(c)
+        };
+        let off = parse("").unwrap();
+        assert!(!off.alerter.is_on());
+        assert_eq!(
+            off.alerter.raising_groups("netsend-broadcast"),
+            ["netsend-broadcast"]
+        );
+        let on = parse(
+            "[alerter]\nnames = [\"OPS\", \"alice\"]\ngroups = [\"adm\"]\n\
+             disk = { paths = [\"/\", \"/var\"], min_free_percent = 10 }\n\
+             journal = { priority = \"err\", units = [\"cron.service\"], match = [\"_UID=0\"] }\n",
+        )
+        .unwrap();
+        assert!(on.alerter.is_on());
+        assert_eq!(on.alerter.raising_groups("x"), ["adm"]);
+        assert_eq!(on.alerter.disk.as_ref().unwrap().interval_secs, 60);
+        assert_eq!(on.alerter.journal.as_ref().unwrap().level(), Some(3));
+        assert!(!parse("[alerter]\nnames = [\"OPS\"]\nenabled = false\n")
+            .unwrap()
+            .alerter
+            .is_on());
+        for bad in [
+            "[alerter]\nenabled = true\n",
+            "[alerter]\nnames = [\"*\"]\n",
+            "[alerter]\nnames = [\"MUCH-TOO-LONG-A-NAME\"]\n",
+            "[alerter]\nnames = [\"OPS\"]\nbatch_minutes = 0\n",
+            "[alerter]\nnames = [\"OPS\"]\nmax_per_minute = 0\n",
+            "[alerter]\nnames = [\"OPS\"]\ndisk = { paths = [\"var\"] }\n",
+            "[alerter]\nnames = [\"OPS\"]\ndisk = { paths = [\"/\"], min_free_percent = 100 }\n",
+            "[alerter]\nnames = [\"OPS\"]\njournal = { priority = \"loud\" }\n",
+            "[alerter]\nnames = [\"OPS\"]\njournal = { match = [\"message=x\"] }\n",
+            "[alerter]\nnames = [\"OPS\"]\njournal = { units = [\"--all\"] }\n",
+        ] {
+            assert!(
+                matches!(parse(bad), Err(ConfigError::Invalid(..))),
+                "accepted: {bad}"
+            );
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod admission;
+mod alerter;
 pub mod config;
 mod control;
 pub mod delivery;

@@ -37,4 +37,6 @@ pub struct Service {
     pub(crate) delivery: crate::delivery::Delivery,
     /// The stop signal and the tracker of every task.
     pub(crate) shutdown: Shutdown,
+    /// The Alerter, when `[alerter]` turns it on.
+    pub(crate) alerter: Option<Arc<crate::alerter::Alerter>>,
 }

@@ -327,6 +327,7 @@ pub async fn run(
         outbound.clone(),
         &shutdown,
     );
+    let alerter = crate::alerter::Alerter::from_config(&config, &inbox, Box::new(outbound.clone()));
     let service = Arc::new(Service {
         config: config.clone(),
         host,
@@ -337,6 +338,7 @@ pub async fn run(
         relay_from,
         delivery,
         shutdown: shutdown.clone(),
+        alerter,
     });
     apply_retention(&service.inbox, &config).await;
     for l in listeners.session {
@@ -397,6 +399,9 @@ pub async fn run(
         service.inbox.clone(),
         shutdown.clone(),
     ));
+    if let Some(alerter) = &service.alerter {
+        shutdown.spawn(alerter.clone().run(shutdown.clone()));
+    }
     ready();
     tracing::info!(
         computer = %config.computer_name,

@@ -67,16 +67,33 @@ impl Caller {
         group: &str,
         what: &'static str,
     ) -> Result<(), ControlError> {
-        let member = match nix::unistd::Group::from_name(group) {
-            Ok(Some(g)) => g.mem.iter().any(|m| m == &self.login) || self.gid == g.gid.as_raw(),
-            _ => false,
-        };
-        if self.is_root() || member {
+        if self.is_root() || self.in_group(group) {
             Ok(())
         } else {
             Err(ControlError::NotInGroup {
                 group: group.to_owned(),
                 what,
+            })
+        }
+    }
+
+    /// Whether the caller is a member of `group` (by membership or as
+    /// primary group).
+    fn in_group(&self, group: &str) -> bool {
+        match nix::unistd::Group::from_name(group) {
+            Ok(Some(g)) => g.mem.iter().any(|m| m == &self.login) || self.gid == g.gid.as_raw(),
+            _ => false,
+        }
+    }
+
+    /// Root, and members of any of `groups` (`[alerter] groups`), may raise
+    /// alerts.
+    pub(crate) fn may_raise_alerts(&self, groups: &[String]) -> Result<(), ControlError> {
+        if self.is_root() || groups.iter().any(|g| self.in_group(g)) {
+            Ok(())
+        } else {
+            Err(ControlError::MayNotAlert {
+                groups: groups.join(", "),
             })
         }
     }

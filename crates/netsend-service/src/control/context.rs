@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use netsend_proto::receipt::ReceiptState;
 
 use crate::admission::Admission;
+use crate::alerter::Alerter;
 use crate::config::Config;
 use crate::delivery::forward::Forward;
 use crate::naming::aliases::AliasTable;
@@ -78,6 +79,8 @@ pub(crate) struct Context<'a> {
     pub(crate) shutdown: &'a Shutdown,
     /// Sends, broadcasts and receipts.
     pub(crate) network: &'a dyn Network,
+    /// The Alerter, when it is on.
+    pub(crate) alerter: Option<&'a Alerter>,
 }
 
 impl<'a> Context<'a> {
@@ -93,6 +96,7 @@ impl<'a> Context<'a> {
             admission: &service.admission,
             shutdown: &service.shutdown,
             network: service,
+            alerter: service.alerter.as_deref(),
         }
     }
 }

@@ -109,6 +109,15 @@ pub(crate) enum ControlError {
     /// An alert was raised while the Alerter is off.
     #[error("the Alerter is off: no [alerter] names are configured, or [alerter] enabled = false")]
     AlerterOff,
+    /// A caller outside `[alerter] groups` raised an alert.
+    #[error("only root and members of {groups} may raise alerts ([alerter] groups)")]
+    MayNotAlert {
+        /// The groups that may.
+        groups: String,
+    },
+    /// An alert's service name, program or text is not acceptable.
+    #[error("bad alert: {0}")]
+    BadAlert(String),
     /// A change to the store (or a read answered as one) failed.
     #[error(transparent)]
     Store(Box<InboxError>),
@@ -151,6 +160,8 @@ impl ControlError {
             },
             Self::Store(_) => NetApiStatus::NERR_INTERNAL_ERROR,
             Self::AlerterOff => NetApiStatus::NERR_SERVICE_NOT_INSTALLED,
+            Self::MayNotAlert { .. } => NetApiStatus::ERROR_ACCESS_DENIED,
+            Self::BadAlert(_) => NetApiStatus::ERROR_INVALID_PARAMETER,
         }
     }
 }

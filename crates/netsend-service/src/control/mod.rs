@@ -14,12 +14,14 @@
 //! - `inbox`: `InboxList` (search, waiting), `InboxRead`, `InboxShown`,
 //!   `InboxDelete`.
 //! - `status`: `Status`, `Stop`.
+//! - `alert`: `Alert` (the Alerter).
 //!
 //! Who may do what is decided in `caller`; the status each failure answers
 //! with in `error`; what the handlers work with is a `Context` (`context`),
 //! built from the running service in one function. The socket itself
 //! (accept, credentials, caps, framing) is `transport::control_socket`.
 
+mod alert;
 mod broadcast;
 mod caller;
 mod context;
@@ -125,7 +127,7 @@ async fn handle(
         Request::InboxRead { id } => inbox::read(ctx, caller, id).await,
         Request::InboxShown { id } => inbox::shown(ctx, caller, id).await,
         Request::InboxDelete { ids, read } => inbox::delete(ctx, caller, ids, read).await,
-        Request::Alert(_) => Err(ControlError::AlerterOff),
+        Request::Alert(alert) => alert::raise(ctx, caller, alert).await,
     }
 }
 

@@ -2,7 +2,6 @@
 //! there ([`enqueue`]); its owner lists and cancels entries.
 
 use netsend_proto::display::LogSafe;
-use netsend_proto::queue::AfterFailure;
 
 use crate::control::{fit_page, Caller, Context, ControlError};
 use crate::outbound::send::SendFailure;
@@ -32,28 +31,21 @@ pub(crate) async fn enqueue(
     entry: Entry,
     failure: SendFailure,
 ) -> Result<Response, ControlError> {
-    let now = crate::store::now_ms();
-    let expires_at = now.saturating_add(
-        i64::try_from(entry.minutes)
-            .unwrap_or(i64::MAX / 60_000)
-            .saturating_mul(60_000),
-    );
-    let rules = crate::outbound::queue::retry_rules(&ctx.config.queue);
-    let next_try = match rules.after_failure(now, 1, expires_at) {
-        AfterFailure::RetryAt(t) => t,
-        AfterFailure::Expire => expires_at,
+    let letter = crate::outbound::queue::Letter {
+        to: &entry.to,
+        from: &entry.from,
+        text: &entry.text,
     };
-    let op = QueueOp::Add {
-        owner: caller.login.clone(),
-        to: entry.to.clone(),
-        from: entry.from,
-        text: entry.text,
-        expires_at,
-        next_try,
-        error: failure.to_string(),
-        max_per_owner: u64::try_from(ctx.config.queue.max_per_user).unwrap_or(u64::MAX),
-    };
-    match ctx.inbox.queue(op).await {
+    let queued = crate::outbound::queue::enqueue(
+        &ctx.config.queue,
+        ctx.inbox,
+        &caller.login,
+        letter,
+        entry.minutes,
+        &failure.to_string(),
+    )
+    .await;
+    match queued {
         Ok(id) => {
             tracing::info!(event = "queue", id, to = %LogSafe(&entry.to), reason = %LogSafe(&failure), "message queued");
             Ok(Response::Queued {

@@ -23,7 +23,7 @@ pub(crate) async fn status(ctx: &Context<'_>) -> Result<Response, ControlError> 
         messages: ctx.inbox.count().await.unwrap_or(0),
         remote_addresses: texts(&host.remote_addresses),
         remote_key: host.remote_key.clone(),
-        alerts: None,
+        alerts: ctx.alerter.map(crate::alerter::Alerter::counts),
         dropped: drops.values().sum(),
         drops,
     }))

@@ -83,6 +83,12 @@ impl Network for Offline {
     }
 }
 
+impl crate::alerter::AlertSend for Offline {
+    fn send(&self, to: String, from: String, text: String) -> crate::alerter::Sending {
+        Network::send(self, None, to, from, text)
+    }
+}
+
 impl SendPath for Offline {
     fn resolve(&self, name: NetbiosName, _deadline: Deadline) -> Sending<'_, SocketAddr> {
         Box::pin(async move { Err(SendFailure::NameNotFound(name.to_string())) })
@@ -112,6 +118,7 @@ pub(crate) struct Components {
     admission: Admission,
     pub(crate) shutdown: Shutdown,
     network: Offline,
+    alerter: Option<Arc<crate::alerter::Alerter>>,
 }
 
 impl Components {
@@ -152,8 +159,14 @@ impl Components {
             Arc::new(Offline::default()),
             shutdown.clone(),
         );
+        let alerter = crate::alerter::Alerter::from_config(
+            &Arc::new(config.clone()),
+            &inbox,
+            Box::new(Offline::default()),
+        );
         Self {
             _dir: dir,
+            alerter,
             config,
             host,
             inbox,
@@ -177,6 +190,7 @@ impl Components {
             admission: &self.admission,
             shutdown: &self.shutdown,
             network: &self.network,
+            alerter: self.alerter.as_deref(),
         }
     }
 
@@ -777,4 +791,47 @@ fn a_failed_read_answers_by_its_kind_and_a_failed_change_is_internal() {
         let (code, detail) = refusal(error.into());
         assert_eq!((code, detail), (status, text));
     }
+}
+
+fn alert(text: &str) -> Request {
+    Request::Alert(netsend_control::types::AlertRequest {
+        class: netsend_control::types::AlertClass::Admin,
+        service: "backup".into(),
+        text: text.into(),
+        program: None,
+    })
+}
+
+#[tokio::test]
+async fn alerts_need_the_alerter_on_and_a_permitted_caller() {
+    let off = Components::new(config());
+    let (status, detail) = refusal(off.ask(&root(), alert("tape full")).await);
+    assert_eq!(status, NetApiStatus::NERR_SERVICE_NOT_INSTALLED, "{detail}");
+
+    let mut on = config();
+    on.alerter.names = vec!["OPS".into()];
+    on.alerter.gather_secs = 0;
+    on.alerter.groups = Some(vec!["daemon".into()]);
+    let c = Components::new(on);
+    c.shutdown
+        .spawn(c.alerter.clone().unwrap().run(c.shutdown.clone()));
+    let (status, detail) = refusal(c.ask(&alice(), alert("tape full")).await);
+    assert_eq!(status, NetApiStatus::ERROR_ACCESS_DENIED);
+    assert!(detail.contains("daemon"), "{detail}");
+    let (status, _) = refusal(c.ask(&root(), alert(" ")).await);
+    assert_eq!(status, NetApiStatus::ERROR_INVALID_PARAMETER);
+    let daemon = nix::unistd::Group::from_name("daemon").unwrap().unwrap();
+    let member = Caller::named(2003, daemon.gid.as_raw(), "carol".into());
+    let Response::Alert(report) = c.ask(&member, alert("tape full")).await else {
+        panic!("no alert report")
+    };
+    // OPS is not on this network: the alert waits in the queue for it.
+    assert_eq!(report.queued.len(), 1, "{report:?}");
+    assert_eq!(report.queued[0].name, "OPS");
+    let Response::Status(status) = c.ask(&root(), Request::Status).await else {
+        panic!("no status")
+    };
+    assert_eq!(status.alerts.map(|a| (a.raised, a.sent)), Some((1, 1)));
+    c.shutdown.request();
+    c.shutdown.finish().await;
 }

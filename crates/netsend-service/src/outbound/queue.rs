@@ -93,6 +93,51 @@ async fn attempt(outbound: Arc<Outbound>, inbox: InboxHandle, q: crate::store::Q
     }
 }
 
+/// Queues a message from `owner` whose first attempt failed with `error`,
+/// for retries until it expires in `minutes`; at most `[queue]
+/// max_per_user` waiting entries per owner. Its queue id.
+pub(crate) async fn enqueue(
+    config: &crate::config::QueueConfig,
+    inbox: &InboxHandle,
+    owner: &str,
+    letter: Letter<'_>,
+    minutes: u64,
+    error: &str,
+) -> Result<i64, crate::store::InboxError> {
+    let now = crate::store::now_ms();
+    let expires_at = now.saturating_add(
+        i64::try_from(minutes)
+            .unwrap_or(i64::MAX / 60_000)
+            .saturating_mul(60_000),
+    );
+    let next_try = match retry_rules(config).after_failure(now, 1, expires_at) {
+        netsend_proto::queue::AfterFailure::RetryAt(t) => t,
+        netsend_proto::queue::AfterFailure::Expire => expires_at,
+    };
+    let op = crate::store::QueueOp::Add {
+        owner: owner.to_owned(),
+        to: letter.to.to_owned(),
+        from: letter.from.to_owned(),
+        text: letter.text.to_owned(),
+        expires_at,
+        next_try,
+        error: error.to_owned(),
+        max_per_owner: u64::try_from(config.max_per_user).unwrap_or(u64::MAX),
+    };
+    inbox.queue(op).await
+}
+
+/// A message to queue: recipient, sender name and text, as sent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Letter<'a> {
+    /// The recipient alias.
+    pub(crate) to: &'a str,
+    /// The sender name.
+    pub(crate) from: &'a str,
+    /// The text.
+    pub(crate) text: &'a str,
+}
+
 /// Queued messages attempted at once, in all and for one user.
 const QUEUE_ATTEMPTS: usize = 16;
 const QUEUE_ATTEMPTS_PER_USER: usize = 4;
