@@ -1,7 +1,8 @@
 //! `libnetapi32`: the messenger functions of Windows' netapi32
 //! (`NetMessageBufferSend`, `NetMessageNameAdd`/`Del`/`Enum`/`GetInfo`,
-//! `NetApiBufferFree`) as a C ABI, so programs written against netapi32 run on
-//! Linux unchanged. `include/lmmsg.h` declares them.
+//! `NetApiBufferFree`) and the Alerter's `NetAlertRaise`/`NetAlertRaiseEx`
+//! as a C ABI, so programs written against netapi32 run on Linux unchanged.
+//! `include/lmmsg.h` and `include/lmalert.h` declare them.
 //!
 //! Each call goes to the local netsend service over its control socket
 //! (`$NETSEND_CONTROL_SOCKET`, else `control_socket` from `$NETSEND_CONFIG` or
@@ -23,9 +24,11 @@ use std::panic::{catch_unwind, UnwindSafe};
 use netsend_control::{Request, Response};
 use netsend_wire::status::NetApiStatus;
 
+pub use crate::alert::{NetAlertRaise, NetAlertRaiseEx};
 use crate::info::InfoLevel;
 use crate::wide::{message_text, optional_name, required_name, server_name};
 
+mod alert;
 mod info;
 mod local;
 mod wide;

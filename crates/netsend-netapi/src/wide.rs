@@ -94,20 +94,33 @@ pub(crate) unsafe fn server_name(ptr: *const u16) -> Result<Option<String>, NetA
 /// `buf` is NULL (then `buflen` must be 0) or points to at least `buflen`
 /// readable bytes.
 pub(crate) unsafe fn message_text(buf: *const u8, buflen: u32) -> Result<String, NetApiStatus> {
-    let len = usize::try_from(buflen).map_err(|_| INVALID)?;
-    if len > MAX_BUFLEN {
+    // SAFETY: forwarded from the caller.
+    decode_message(unsafe { byte_buffer(buf, buflen, MAX_BUFLEN) }?)
+}
+
+/// The `len` bytes at `ptr`: `ERROR_INVALID_PARAMETER` beyond `max`, or when
+/// `ptr` is NULL and `len` is not 0.
+///
+/// # Safety
+/// `ptr` is NULL or points to at least `len` readable bytes that outlive `'a`.
+pub(crate) unsafe fn byte_buffer<'a>(
+    ptr: *const u8,
+    len: u32,
+    max: usize,
+) -> Result<&'a [u8], NetApiStatus> {
+    let len = usize::try_from(len).map_err(|_| INVALID)?;
+    if len > max {
         return Err(INVALID);
     }
     if len == 0 {
-        return decode_message(&[]);
+        return Ok(&[]);
     }
-    if buf.is_null() {
+    if ptr.is_null() {
         return Err(INVALID);
     }
-    // SAFETY: buf is not NULL and the caller guarantees `len` readable bytes;
-    // u8 has no alignment requirement.
-    let bytes = unsafe { std::slice::from_raw_parts(buf, len) };
-    decode_message(bytes)
+    // SAFETY: not NULL, and the caller guarantees `len` readable bytes; u8
+    // has no alignment requirement.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
 /// Decodes a UTF-16LE message buffer. An odd length is

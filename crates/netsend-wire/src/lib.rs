@@ -1,6 +1,8 @@
 //! Sans-IO wire codecs for the Windows Messenger protocols.
 //!
 //! # Layout
+//! - [`alert`]: the Alerter's alert buffers (`STD_ALERT` and the classes'
+//!   variable parts) and the NT alert texts 3000–3050.
 //! - [`name`]: NetBIOS names, first-level encoding, scopes and label pointers.
 //! - [`nbns`]: the name service on UDP 137 (queries, registrations, node status).
 //! - [`nbds`]: the datagram service on UDP 138.
@@ -22,6 +24,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod alert;
 pub mod error;
 pub mod fuzzing;
 pub mod http;

@@ -1,6 +1,8 @@
-//! libnetapi32 as its users call it, against a running service: a C program
-//! built with gcc against `lmmsg.h`, Python's ctypes, and the C# sample from
-//! Microsoft's NetMessageBufferSend reference under mono.
+//! libnetapi32 as its users call it, against a running service: C programs
+//! built with gcc against `lmmsg.h` and `lmalert.h` (the latter raising alerts
+//! on one namespace host for the admin's alias on another), Python's ctypes,
+//! and the C# sample from Microsoft's NetMessageBufferSend reference under
+//! mono.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
@@ -8,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use crate::harness::{have, is_root, require, stderr, stdout, Service};
+use crate::harness::{have, is_root, lans_available, require, stderr, stdout, Lan, Service};
 
 /// The test programs in `tests/e2e/netapi/`.
 fn client_source(file: &str) -> PathBuf {
@@ -73,19 +75,15 @@ fn assert_success(what: &str, out: &Output) {
     );
 }
 
-#[test]
-fn c_program_linked_against_the_library() {
-    if !require(have("gcc"), "gcc") {
-        return;
-    }
-    let svc = Service::start("NAPIC", "", "");
-    let build = tempfile::tempdir().unwrap();
-    let exe = build.path().join("client");
+/// Compiles the C test program `source` with gcc against the headers and
+/// `libnetapi32.so`, into `dir`.
+fn compile_c(source: &str, dir: &Path) -> PathBuf {
+    let exe = dir.join(source.trim_end_matches(".c"));
     let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("../netsend-netapi/include");
     let out = Command::new("gcc")
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-o"])
         .arg(&exe)
-        .arg(client_source("client.c"))
+        .arg(client_source(source))
         .arg("-I")
         .arg(&include)
         .arg("-L")
@@ -94,6 +92,17 @@ fn c_program_linked_against_the_library() {
         .output()
         .unwrap();
     assert_success("gcc", &out);
+    exe
+}
+
+#[test]
+fn c_program_linked_against_the_library() {
+    if !require(have("gcc"), "gcc") {
+        return;
+    }
+    let svc = Service::start("NAPIC", "", "");
+    let build = tempfile::tempdir().unwrap();
+    let exe = compile_c("client.c", build.path());
 
     // The socket path from the configuration file, as installed programs find it.
     let mut cmd = Command::new(&exe);
@@ -244,4 +253,145 @@ fn csharp_sample_under_mono() {
     assert_eq!(inbox.len(), 1, "{inbox:?}");
     assert_eq!(inbox[0]["to"], "NAPICS");
     assert_eq!(inbox[0]["text"], text);
+}
+
+/// Runs the alert program `exe` with `args` inside namespace `ns` (or here),
+/// against the service configured in `config`, as `user` (or root).
+fn run_alert(
+    exe: &Path,
+    ns: Option<&str>,
+    user: Option<&str>,
+    config: &Path,
+    args: &[&str],
+) -> Output {
+    let mut cmd = Command::new("env");
+    if let Some(ns) = ns {
+        cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, "env"]);
+    }
+    if let Some(user) = user {
+        cmd.args(["runuser", "-u", user, "--", "env"]);
+    }
+    cmd.arg(format!(
+        "LD_LIBRARY_PATH={}",
+        library().parent().unwrap().display()
+    ))
+    .arg(format!("NETSEND_CONFIG={}", config.display()))
+    .arg(exe)
+    .args(args);
+    cmd.output().unwrap()
+}
+
+#[test]
+fn c_program_raises_alerts_for_the_admins_alias_on_another_host() {
+    if !lans_available() || !require(have("gcc"), "gcc") {
+        return;
+    }
+    let lan = Lan::new("na", &[("a", "192.0.2.91"), ("b", "192.0.2.92")]);
+    let admin = Service::start_in(Some(&lan.ns("b")), "ADMINB", "192.0.2.92", 139, 137, "", "");
+    let out = admin.cli(&["name", "OPS", "/ADD"]);
+    assert_success("adding the admin's alias OPS", &out);
+    let host = Service::start_in(
+        Some(&lan.ns("a")),
+        "ALERTA",
+        "192.0.2.91",
+        139,
+        137,
+        "",
+        "[alerter]\nnames = [\"OPS\"]\ngather_secs = 0\n",
+    );
+    let build = tempfile::tempdir().unwrap();
+    let exe = compile_c("alert.c", build.path());
+
+    let out = run_alert(&exe, Some(&lan.ns("a")), None, &host.config, &["raise"]);
+    assert_success("the alert program", &out);
+    let inbox = admin.wait_inbox(2);
+    let texts: Vec<&str> = inbox
+        .iter()
+        .filter(|m| m["to"] == "OPS")
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts.len(), 2, "{inbox:?}");
+    // NT's text 3000 with its merge strings, from the service it named.
+    let disk = texts
+        .iter()
+        .find(|t| t.contains("DiskWatch"))
+        .unwrap_or_else(|| panic!("no DiskWatch alert: {texts:?}"));
+    assert!(
+        disk.contains(
+            "Drive /var is nearly full. 1048576 bytes are available.\n\
+             Please warn users and delete unneeded files."
+        ),
+        "{disk}"
+    );
+    assert!(disk.contains("ADMIN") && disk.contains("ALERTA"), "{disk}");
+    // NetAlertRaise's free text, as its string.
+    let backup = texts
+        .iter()
+        .find(|t| t.contains("Backup"))
+        .unwrap_or_else(|| panic!("no Backup alert: {texts:?}"));
+    assert!(
+        backup.contains("Nightly backup failed: tape full (Grüße, 😀)"),
+        "{backup}"
+    );
+
+    // A user outside root and broadcast_group may not raise alerts.
+    if require(have("runuser") && is_root(), "root and runuser") {
+        std::fs::set_permissions(
+            build.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let ns = lan.ns("a");
+        let out = run_alert(
+            &exe,
+            Some(&ns),
+            Some("nobody"),
+            &host.config,
+            &["errors", "5"],
+        );
+        assert_success("the alert program as nobody", &out);
+        assert!(
+            stdout(&out).contains("ok well-formed NetAlertRaise: 5\n"),
+            "{}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn c_program_alert_errors() {
+    if !require(have("gcc"), "gcc") {
+        return;
+    }
+    let build = tempfile::tempdir().unwrap();
+    let exe = compile_c("alert.c", build.path());
+    // No service: every malformed call is refused all the same, and a
+    // well-formed one finds no Alerter, as on Windows.
+    let empty = build.path().join("netsend.toml");
+    std::fs::write(
+        &empty,
+        format!(
+            "control_socket = \"{}\"\n",
+            build.path().join("absent.sock").display()
+        ),
+    )
+    .unwrap();
+    let out = run_alert(&exe, None, None, &empty, &["errors", "2"]);
+    assert_success("the alert program without a service", &out);
+    assert!(
+        stdout(&out).contains("ok well-formed NetAlertRaise: 2\n"),
+        "{}",
+        stdout(&out)
+    );
+    // A service with no alert names: its Alerter is off.
+    let svc = Service::start("NAPIAL", "", "");
+    let out = run_alert(&exe, None, None, &svc.config, &["errors", "2184"]);
+    assert_success("the alert program with the Alerter off", &out);
+    assert!(
+        stdout(&out).contains("ok well-formed NetAlertRaiseEx: 2184\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(svc.inbox().is_empty());
 }

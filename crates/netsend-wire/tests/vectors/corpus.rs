@@ -29,6 +29,7 @@ fn fuzz_corpus_replays_cleanly() {
         ("nbds", netsend_wire::fuzzing::nbds),
         ("mailslot", netsend_wire::fuzzing::mailslot),
         ("http", netsend_wire::fuzzing::http),
+        ("alert", netsend_wire::fuzzing::alert),
     ];
     for (target, run) in targets {
         for input in corpus(target) {

@@ -16,16 +16,7 @@
 
 #include <lmmsg.h>
 
-static int failures;
-
-static void check(const char *what, NET_API_STATUS got, NET_API_STATUS want) {
-    if (got == want) {
-        printf("ok %s: %u\n", what, (unsigned)got);
-    } else {
-        printf("FAIL %s: got %u, want %u\n", what, (unsigned)got, (unsigned)want);
-        failures++;
-    }
-}
+#include "check.h"
 
 /* ASCII to UTF-16 (names from the command line). */
 static void widen(const char *in, WCHAR *out, size_t n) {
