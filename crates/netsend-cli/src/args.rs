@@ -106,6 +106,13 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: Option<InboxAction>,
     },
+    /// A full-screen window on your inbox: read, reply, write, delete, and
+    /// see new messages as they arrive (keys: `?`).
+    Popup {
+        /// Open on this message (the id `netsend inbox` lists).
+        #[arg(long)]
+        id: Option<i64>,
+    },
     /// Show new messages as desktop notifications; run it as yourself inside
     /// your graphical session (XDG autostart: netsend-agent.desktop).
     Agent,

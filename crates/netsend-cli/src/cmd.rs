@@ -66,7 +66,7 @@ impl From<ClientError> for Failure {
     }
 }
 
-async fn call(config: &ClientConfig, request: Request) -> Result<Response, Failure> {
+pub(crate) async fn call(config: &ClientConfig, request: Request) -> Result<Response, Failure> {
     Ok(client::call(&config.control_socket, &request)
         .await
         .and_then(Response::into_result)?)
@@ -96,7 +96,7 @@ async fn call_at(
 /// How long a remote call may take.
 const REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn unexpected(r: Response) -> Failure {
+pub(crate) fn unexpected(r: Response) -> Failure {
     Failure::new(
         NetApiStatus::NERR_INTERNAL_ERROR,
         format!("unexpected answer {r:?}"),
@@ -269,6 +269,7 @@ async fn dispatch(
             None => inbox(config, json, unread, follow, search).await,
         },
         Command::Agent => crate::agent::run(config).await,
+        Command::Popup { id } => crate::popup::run(config, id).await,
         Command::Completions { .. } | Command::Manpage { .. } => Ok(()),
         Command::Messenger { action } => match action {
             MessengerAction::Start { .. } => start_daemon(daemon.config, daemon.path).await,
@@ -590,14 +591,16 @@ const FOLLOW_MIN_RETRY: Duration = Duration::from_millis(250);
 /// Longest pause between its attempts to reach the service again.
 const FOLLOW_MAX_RETRY: Duration = Duration::from_secs(10);
 
-/// Every message after `after_id` visible to us, page by page; when there is
-/// none yet, the service waits up to `wait_ms` for one.
-async fn fetch_messages(
+/// Every message after `after_id` visible to us, page by page, of which the
+/// newest `keep` are returned; when there is none yet, the service waits up
+/// to `wait_ms` for one.
+pub(crate) async fn fetch_messages(
     config: &ClientConfig,
     unread: bool,
     mut after_id: Option<i64>,
     search: Option<&str>,
     wait_ms: u64,
+    keep: usize,
 ) -> Result<Vec<StoredMessage>, Failure> {
     let mut all = Vec::new();
     loop {
@@ -616,6 +619,7 @@ async fn fetch_messages(
         let full = page.len() == INBOX_PAGE || more && !page.is_empty();
         after_id = page.last().map(|m| m.id).or(after_id);
         all.extend(page);
+        all.drain(..all.len().saturating_sub(keep));
         if !full {
             return Ok(all);
         }
@@ -635,7 +639,15 @@ async fn inbox(
     let mut lost = false;
     loop {
         let wait_ms = if first { 0 } else { FOLLOW_WAIT_MS };
-        let fetched = fetch_messages(config, unread, after_id, search.as_deref(), wait_ms).await;
+        let fetched = fetch_messages(
+            config,
+            unread,
+            after_id,
+            search.as_deref(),
+            wait_ms,
+            usize::MAX,
+        )
+        .await;
         // A follower outlives a restart of the service: it says so once and
         // tries again, pausing longer each time.
         let messages = match fetched {

@@ -8,6 +8,7 @@ mod agent;
 mod args;
 mod cmd;
 mod docs;
+mod popup;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,11 @@ impl Failure {
             detail: Some(detail.into()),
             hint: None,
         }
+    }
+
+    /// The detail line, if any.
+    pub(crate) fn detail(&self) -> &str {
+        self.detail.as_deref().unwrap_or("")
     }
 
     /// Whether the service could not be reached (not running, or the
