@@ -160,14 +160,14 @@ pub(crate) enum Mode {
         /// The draft.
         draft: Draft,
         /// Where Esc or sending returns to.
-        back: Box<Mode>,
+        back: Box<Self>,
     },
     /// Asking whether to delete message `id`.
     ConfirmDelete {
         /// The message id.
         id: i64,
         /// Where the answer returns to (the list, or the message's view).
-        back: Box<Mode>,
+        back: Box<Self>,
     },
 }
 
@@ -526,11 +526,13 @@ impl App {
                 self.status = Status::Note("Not sent.".into());
                 return Vec::new();
             }
-            Key::Char(c) if !c.is_control() && field.len() + c.len_utf8() <= limit => {
-                // A name is typed as one word.
-                if !(draft.field == Field::To && c == ' ') {
-                    field.push(c);
-                }
+            // A name is typed as one word.
+            Key::Char(c)
+                if !c.is_control()
+                    && !(draft.field == Field::To && c == ' ')
+                    && field.len() + c.len_utf8() <= limit =>
+            {
+                field.push(c);
             }
             Key::NewLine if draft.field == Field::Text && field.len() < limit => field.push('\n'),
             Key::Backspace => {

@@ -13,6 +13,7 @@ mod local;
 mod names;
 mod netapi;
 mod packaging;
+mod popup;
 mod remote;
 mod samba;
 mod startup;
