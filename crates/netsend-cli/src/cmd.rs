@@ -268,7 +268,7 @@ async fn dispatch(
             }
             None => inbox(config, json, unread, follow, search).await,
         },
-        Command::Agent => crate::agent::run(config).await,
+        Command::Agent => crate::agent::run(config, daemon.path).await,
         Command::Popup { id } => crate::popup::run(config, id).await,
         Command::Completions { .. } | Command::Manpage { .. } => Ok(()),
         Command::Messenger { action } => match action {
