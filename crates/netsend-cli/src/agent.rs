@@ -134,6 +134,7 @@ async fn page(
         limit: MAX_PAGE,
         search: None,
         wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        select: netsend_control::types::InboxSelection::default(),
     };
     match client::call(&config.control_socket, &request).await {
         Ok(Response::Messages { messages, .. }) => Ok(messages),

@@ -510,7 +510,7 @@ async fn name(
         _ => String::new(),
     };
     match call_at(config, server, request).await? {
-        Response::Names { names, notices } => {
+        Response::Names { names, notices, .. } => {
             for notice in notices {
                 eprintln!("netsend: note: {notice}");
             }
@@ -607,9 +607,10 @@ async fn fetch_messages(
             limit: INBOX_PAGE,
             search: search.map(String::from),
             wait_ms: if all.is_empty() { wait_ms } else { 0 },
+            select: netsend_control::types::InboxSelection::default(),
         };
         let (page, more) = match call(config, request).await? {
-            Response::Messages { messages, more } => (messages, more),
+            Response::Messages { messages, more, .. } => (messages, more),
             r => return Err(unexpected(r)),
         };
         // A page cut short by its size in bytes says so.

@@ -14,7 +14,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use netsend_wire::name::suffix;
-use netsend_wire::nbns::{name_flags, NodeName};
+use netsend_wire::nbns::{name_flags, NodeName, Packet, RData};
 use netsend_wire::{CodePage, NetbiosName};
 
 /// What resolving the sender's name gave.
@@ -143,9 +143,29 @@ pub fn computer_name(names: &[NodeName], code_page: CodePage) -> Option<String> 
     (!text.trim().is_empty()).then(|| text.trim().to_owned())
 }
 
+/// The node status request to send to a host for its names (`*<00>`,
+/// as `nmblookup -A` asks).
+pub fn node_status_request(trn_id: u16) -> Result<Vec<u8>, netsend_wire::EncodeError> {
+    Packet::node_status_request(trn_id, NetbiosName::WILDCARD, false).to_bytes()
+}
+
+/// The names of a node status answer to our request `trn_id`; `None` for
+/// anything else (another transaction, a request, malformed bytes).
+pub fn node_status_names(reply: &[u8], trn_id: u16) -> Option<Vec<NodeName>> {
+    let packet = Packet::parse(reply).ok()?;
+    if packet.trn_id != trn_id || !packet.flags.response {
+        return None;
+    }
+    packet.answers.into_iter().find_map(|rr| match rr.rdata {
+        RData::NodeStatus(status) => Some(status.names),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netsend_wire::nbns::NodeStatus;
     use proptest::prelude::*;
     use std::net::Ipv4Addr;
 
@@ -260,7 +280,33 @@ mod tests {
         assert_eq!(source_ip("local"), None);
     }
 
+    #[test]
+    fn the_names_come_from_the_answer_to_our_request_only() {
+        let names = vec![unique("SMBHOST", 0), unique("SMBHOST", 3)];
+        let answer = Packet::node_status_response(
+            7,
+            NetbiosName::WILDCARD.into(),
+            NodeStatus::new(names.clone(), [0; 6]),
+        )
+        .to_bytes()
+        .unwrap();
+        assert_eq!(node_status_names(&answer, 7), Some(names));
+        assert_eq!(node_status_names(&answer, 8), None);
+        let request = node_status_request(7).unwrap();
+        assert_eq!(node_status_names(&request, 7), None);
+        assert_eq!(node_status_names(&answer[..answer.len() - 3], 7), None);
+    }
+
     proptest! {
+        /// Arbitrary bytes never make the reader panic.
+        #[test]
+        fn any_bytes_are_read_without_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..600),
+            trn in any::<u16>(),
+        ) {
+            let _ = node_status_names(&bytes, trn);
+        }
+
         /// Whatever a node status holds, the choice is one of its unique
         /// names and never panics.
         #[test]
