@@ -20,7 +20,7 @@ use netsend_control::config::ClientConfig;
 use netsend_control::protocol::MAX_PAGE;
 use netsend_control::types::StoredMessage;
 use netsend_control::{client, Request, Response};
-use netsend_proto::display::{sanitize_name, Shown};
+use netsend_proto::display::{reply_hint, sanitize_name, Shown};
 use netsend_service::delivery::terminals::shown;
 use netsend_wire::status::NetApiStatus;
 use zbus::zvariant::Value;
@@ -71,7 +71,7 @@ pub(crate) async fn run(config: &ClientConfig) -> Result<(), Failure> {
                 backoff = MIN_BACKOFF;
                 for m in messages {
                     after_id = after_id.max(Some(m.id));
-                    match notify(&bus, &shown(&m)).await {
+                    match notify(&bus, &shown(&m), m.id).await {
                         // Said only once the receipt is recorded, so whoever
                         // reads this line finds `shown_at` set in the inbox.
                         Ok(()) => mark_shown(config, m.id).await,
@@ -187,10 +187,10 @@ async fn mark_shown(config: &ClientConfig, id: i64) {
     );
 }
 
-/// Shows one message: critical and until dismissed for a broadcast, normal
+/// Shows message `id`: critical and until dismissed for a broadcast, normal
 /// urgency and the server's own timeout otherwise. The body is escaped when
-/// the server reads markup.
-async fn notify(bus: &zbus::Connection, message: &Shown<'_>) -> zbus::Result<()> {
+/// the server reads markup, and ends with how to reply.
+async fn notify(bus: &zbus::Connection, message: &Shown<'_>, id: i64) -> zbus::Result<()> {
     let capabilities: Vec<String> = bus
         .call_method(
             Some(NOTIFICATIONS),
@@ -213,7 +213,7 @@ async fn notify(bus: &zbus::Connection, message: &Shown<'_>) -> zbus::Result<()>
     hints.insert("category", Value::from("im.received"));
     hints.insert("desktop-entry", Value::from("netsend-agent"));
     let summary = message.summary();
-    let body = message.notification_body(markup);
+    let body = format!("{}\n{}", message.notification_body(markup), reply_hint(id));
     bus.call_method(
         Some(NOTIFICATIONS),
         NOTIFICATIONS_PATH,
