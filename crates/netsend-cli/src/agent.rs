@@ -32,7 +32,7 @@ use netsend_control::config::ClientConfig;
 use netsend_control::protocol::MAX_PAGE;
 use netsend_control::types::StoredMessage;
 use netsend_control::{client, Request, Response};
-use netsend_proto::display::{sanitize_name, Shown as ShownText};
+use netsend_proto::display::{reply_hint, sanitize_name, Shown as ShownText};
 use netsend_service::delivery::terminals::shown;
 use netsend_wire::status::NetApiStatus;
 use zbus::zvariant::Value;
@@ -61,17 +61,8 @@ const MARK_READ: &str = "mark-read";
 /// Most notifications whose actions are remembered (the oldest go first).
 const MAX_PENDING: usize = 256;
 
-/// The messages of the notifications on screen, by notification id.
-type Pending = Arc<Mutex<BTreeMap<u32, Shown>>>;
-
-/// What the agent remembers of a notification it showed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Shown {
-    /// The message id.
-    id: i64,
-    /// Its sender, to reply to.
-    from: String,
-}
+/// The message ids of the notifications on screen, by notification id.
+type Pending = Arc<Mutex<BTreeMap<u32, i64>>>;
 
 /// Runs the agent until the session bus goes away; `config_path` is passed
 /// on to the `netsend popup` a Reply action opens.
@@ -120,7 +111,7 @@ pub(crate) async fn run(config: &ClientConfig, config_path: Option<&Path>) -> Re
                 backoff = MIN_BACKOFF;
                 for m in messages {
                     after_id = after_id.max(Some(m.id));
-                    match notify(&bus, &shown(&m)).await {
+                    match notify(&bus, &shown(&m), m.id).await {
                         // Said only once the receipt is recorded, so whoever
                         // reads this line finds `shown_at` set in the inbox.
                         Ok(notification) => {
@@ -186,6 +177,7 @@ async fn page(
         limit: MAX_PAGE,
         search: None,
         wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        select: netsend_control::types::InboxSelection::default(),
     };
     match client::call(&config.control_socket, &request).await {
         Ok(Response::Messages { messages, .. }) => Ok(messages),
@@ -238,11 +230,11 @@ async fn mark_shown(config: &ClientConfig, id: i64) {
     );
 }
 
-/// Shows one message: critical and until dismissed for a broadcast, normal
+/// Shows message `id`: critical and until dismissed for a broadcast, normal
 /// urgency and the server's own timeout otherwise; with "Reply" and "Mark
 /// read" where the server shows actions. The body is escaped when the server
-/// reads markup. Returns the notification's id.
-async fn notify(bus: &zbus::Connection, message: &ShownText<'_>) -> zbus::Result<u32> {
+/// reads markup, and ends with how to reply. Returns the notification's id.
+async fn notify(bus: &zbus::Connection, message: &ShownText<'_>, id: i64) -> zbus::Result<u32> {
     let capabilities: Vec<String> = bus
         .call_method(
             Some(NOTIFICATIONS),
@@ -266,7 +258,7 @@ async fn notify(bus: &zbus::Connection, message: &ShownText<'_>) -> zbus::Result
     hints.insert("category", Value::from("im.received"));
     hints.insert("desktop-entry", Value::from("netsend-agent"));
     let summary = message.summary();
-    let body = message.notification_body(markup);
+    let body = format!("{}\n{}", message.notification_body(markup), reply_hint(id));
     post(bus, &summary, &body, actions, hints, expire_timeout).await
 }
 
@@ -322,13 +314,7 @@ fn remember(pending: &Pending, notification: u32, m: &StoredMessage) {
     let mut pending = pending
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    pending.insert(
-        notification,
-        Shown {
-            id: m.id,
-            from: m.from.clone(),
-        },
-    );
+    pending.insert(notification, m.id);
     while pending.len() > MAX_PENDING {
         pending.pop_first();
     }
@@ -352,20 +338,20 @@ enum Act {
     /// Open `netsend popup --id` on it.
     OpenPopup(i64),
     /// Send `text` in answer to it.
-    Reply(Shown, String),
+    Reply(i64, String),
     /// The notification is gone: forget it.
     Forget,
 }
 
-/// The act a signal `member` with these `args` asks of notification
-/// `shown`: `ActionInvoked` (key), `NotificationReplied` (text) or
+/// The act a signal `member` with these `args` asks of the notification
+/// of message `id`: `ActionInvoked` (key), `NotificationReplied` (text) or
 /// `NotificationClosed`.
-fn act(member: &str, key_or_text: Option<&str>, shown: &Shown) -> Option<Act> {
+fn act(member: &str, key_or_text: Option<&str>, id: i64) -> Option<Act> {
     match (member, key_or_text) {
-        ("ActionInvoked", Some(MARK_READ)) => Some(Act::MarkRead(shown.id)),
-        ("ActionInvoked", Some(REPLY)) => Some(Act::OpenPopup(shown.id)),
+        ("ActionInvoked", Some(MARK_READ)) => Some(Act::MarkRead(id)),
+        ("ActionInvoked", Some(REPLY)) => Some(Act::OpenPopup(id)),
         ("NotificationReplied", Some(text)) if !text.trim().is_empty() => {
-            Some(Act::Reply(shown.clone(), text.to_owned()))
+            Some(Act::Reply(id, text.to_owned()))
         }
         ("NotificationClosed", _) => Some(Act::Forget),
         _ => None,
@@ -397,13 +383,13 @@ async fn answer_actions(
             },
             _ => continue,
         };
-        let shown = pending
+        let id = pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&notification)
-            .cloned();
-        let Some(shown) = shown else { continue };
-        match act(&member, arg.as_deref(), &shown) {
+            .copied();
+        let Some(id) = id else { continue };
+        match act(&member, arg.as_deref(), id) {
             Some(Act::Forget) => {
                 pending
                     .lock()
@@ -412,7 +398,7 @@ async fn answer_actions(
             }
             Some(Act::MarkRead(id)) => mark_read(&config, id).await,
             Some(Act::OpenPopup(id)) => open_popup(&bus, config_path.as_deref(), id).await,
-            Some(Act::Reply(shown, text)) => reply(&config, &shown, text).await,
+            Some(Act::Reply(id, text)) => reply(&config, id, text).await,
             None => {}
         }
     }
@@ -434,18 +420,12 @@ async fn mark_read(config: &ClientConfig, id: i64) {
     }
 }
 
-/// An inline reply: sent to the message's sender.
-async fn reply(config: &ClientConfig, shown: &Shown, text: String) {
-    let request = Request::Send {
-        to: shown.from.clone(),
-        from: None,
-        text,
-    };
-    let id = shown.id;
-    match client::call(&config.control_socket, &request).await {
-        Ok(Response::Sent(report)) => eprintln!(
+/// An inline reply: to the message's sender, as `netsend reply` sends it.
+async fn reply(config: &ClientConfig, id: i64, text: String) {
+    match client::call(&config.control_socket, &Request::Reply { id, text }).await {
+        Ok(Response::Replied(report)) => eprintln!(
             "netsend agent: replied to message {id} ({})",
-            sanitize_name(&report.to)
+            sanitize_name(&report.sent.to)
         ),
         Ok(Response::Error { code, detail }) => eprintln!(
             "netsend agent: the reply to message {id} failed: {}",
@@ -543,27 +523,24 @@ mod tests {
 
     #[test]
     fn signals_become_acts() {
-        let shown = Shown {
-            id: 7,
-            from: "ALICE".into(),
-        };
+        let shown = 7;
         assert_eq!(
-            act("ActionInvoked", Some(MARK_READ), &shown),
+            act("ActionInvoked", Some(MARK_READ), shown),
             Some(Act::MarkRead(7))
         );
         assert_eq!(
-            act("ActionInvoked", Some(REPLY), &shown),
+            act("ActionInvoked", Some(REPLY), shown),
             Some(Act::OpenPopup(7))
         );
         // Inline: the server asks for the text itself, then sends it.
-        assert_eq!(act("ActionInvoked", Some(INLINE_REPLY), &shown), None);
+        assert_eq!(act("ActionInvoked", Some(INLINE_REPLY), shown), None);
         assert_eq!(
-            act("NotificationReplied", Some("on my way"), &shown),
-            Some(Act::Reply(shown.clone(), "on my way".into()))
+            act("NotificationReplied", Some("on my way"), shown),
+            Some(Act::Reply(7, "on my way".into()))
         );
-        assert_eq!(act("NotificationReplied", Some("  "), &shown), None);
-        assert_eq!(act("ActionInvoked", Some("default"), &shown), None);
-        assert_eq!(act("NotificationClosed", None, &shown), Some(Act::Forget));
+        assert_eq!(act("NotificationReplied", Some("  "), shown), None);
+        assert_eq!(act("ActionInvoked", Some("default"), shown), None);
+        assert_eq!(act("NotificationClosed", None, shown), Some(Act::Forget));
     }
 
     #[test]

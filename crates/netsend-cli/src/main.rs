@@ -7,6 +7,7 @@
 mod agent;
 mod args;
 mod cmd;
+mod conversations;
 mod docs;
 mod popup;
 

@@ -105,12 +105,11 @@ pub(crate) enum Effect {
         /// The text.
         text: String,
     },
-    /// Answer message `id`, from `to`, with `text`.
+    /// Answer message `id` with `text` (to its sender, at the host it came
+    /// from).
     Reply {
         /// The message answered.
         id: i64,
-        /// Its sender, as shown.
-        to: String,
         /// The text.
         text: String,
     },
@@ -556,11 +555,7 @@ impl App {
                     self.status = Status::Note(format!("Sending to {}...", draft.to));
                     let text = draft.text;
                     return vec![match draft.reply_to {
-                        Some(id) => Effect::Reply {
-                            id,
-                            to: draft.to,
-                            text,
-                        },
+                        Some(id) => Effect::Reply { id, text },
                         None => Effect::Send { to: draft.to, text },
                     }];
                 }
@@ -850,7 +845,6 @@ mod tests {
             keys(&mut app, &[Key::Enter]),
             [Effect::Reply {
                 id: 4,
-                to: "ALICE".into(),
                 text: "yes\nat one".into()
             }]
         );

@@ -25,7 +25,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use self::app::{App, Effect, Event, Key, Problem, MAX_LISTED};
-use crate::cmd::{call, fetch_messages, unexpected};
+use crate::cmd::{call, fetch_messages, fetch_newest, unexpected, Listing};
 use crate::Failure;
 
 /// How long one follow request waits in the service for a new message.
@@ -56,7 +56,7 @@ pub(crate) async fn run(config: &ClientConfig, open: Option<i64>) -> Result<(), 
     }
     // The service is asked before the screen changes, so a service that is
     // not running is reported as every command reports it.
-    let first = fetch_messages(config, false, None, None, 0, MAX_LISTED).await?;
+    let (first, _) = fetch_newest(config, &everything(), MAX_LISTED).await?;
     let names = names(config).await.unwrap_or_default();
     let watch = |kind| {
         signal(kind).map_err(|e| {
@@ -199,6 +199,18 @@ fn key(k: KeyEvent) -> Option<Key> {
     })
 }
 
+/// The whole inbox (of the caller), as the window lists it.
+const fn everything() -> Listing {
+    Listing {
+        json: false,
+        unread: false,
+        follow: true,
+        search: None,
+        since_ms: None,
+        from: None,
+    }
+}
+
 /// A failure as the model shows it.
 fn problem(f: &Failure) -> Problem {
     Problem {
@@ -221,8 +233,7 @@ async fn follow(config: ClientConfig, mut after_id: Option<i64>, tx: mpsc::Unbou
     let mut retry = MIN_RETRY;
     let mut lost = false;
     loop {
-        let fetched =
-            fetch_messages(&config, false, after_id, None, FOLLOW_WAIT_MS, MAX_LISTED).await;
+        let fetched = fetch_messages(&config, &everything(), after_id, FOLLOW_WAIT_MS).await;
         let event = match fetched {
             Ok(messages) => {
                 if std::mem::take(&mut lost) {
@@ -284,7 +295,19 @@ async fn carry_out(config: ClientConfig, effect: Effect, tx: mpsc::UnboundedSend
                 Err(f) => Err(problem(&f)),
             })
         }
-        Effect::Send { to, text } | Effect::Reply { to, text, .. } => {
+        Effect::Reply { id, text } => {
+            Event::Sent(match call(&config, Request::Reply { id, text }).await {
+                Ok(Response::Replied(r)) => Ok(format!(
+                    "The reply was sent to {} ({}){}.",
+                    r.sent.to,
+                    r.sent.address,
+                    r.fallback.map(|why| format!("; {why}")).unwrap_or_default()
+                )),
+                Ok(r) => Err(problem(&unexpected(r))),
+                Err(f) => Err(problem(&f)),
+            })
+        }
+        Effect::Send { to, text } => {
             let request = Request::Send {
                 to,
                 from: None,

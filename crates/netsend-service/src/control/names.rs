@@ -35,7 +35,12 @@ pub(crate) fn list(ctx: &Context<'_>, caller: &Caller) -> Result<Response, Contr
         })
         .collect();
     let notices = table.take_notices(&caller.login);
-    Ok(Response::Names { names, notices })
+    let away = ctx.away.get(&caller.login);
+    Ok(Response::Names {
+        names,
+        notices,
+        away,
+    })
 }
 
 /// Adds the alias `name` owned by the caller and registers it on the

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use netsend_proto::display::LogSafe;
 use netsend_proto::forward::{check_target, decide, forwarded_text, ForwardDecision};
 use netsend_wire::name::suffix;
+use netsend_wire::nbns::NodeName;
 use netsend_wire::status::NetApiStatus;
 use netsend_wire::{CodePage, NetbiosName};
 
@@ -51,6 +52,9 @@ pub(crate) trait SendPath: Send + Sync {
         text: &'a str,
         deadline: Deadline,
     ) -> Sending<'a, ()>;
+
+    /// The names the host at `ip` lists in its node status, by `deadline`.
+    fn node_status(&self, ip: Ipv4Addr, deadline: Deadline) -> Sending<'_, Vec<NodeName>>;
 }
 
 impl SendPath for Outbound {
@@ -68,6 +72,12 @@ impl SendPath for Outbound {
     ) -> Sending<'a, ()> {
         Box::pin(send::send_to_address(
             self, to, address, from, text, deadline,
+        ))
+    }
+
+    fn node_status(&self, ip: Ipv4Addr, deadline: Deadline) -> Sending<'_, Vec<NodeName>> {
+        Box::pin(crate::outbound::node_status::node_status(
+            self, ip, deadline,
         ))
     }
 }

@@ -7,7 +7,9 @@
 //! - [`terminals`]: the recipients' terminals (`[display] terminals`);
 //! - `message_log`: NET LOG's file (`[log] messages`);
 //! - `hooks`: the `[[hooks]]` programs and URLs, in bounded slots;
-//! - `forward`: an alias forwarded to another host, in bounded slots.
+//! - `forward`: an alias forwarded to another host, in bounded slots;
+//! - `away`: the automatic answers of users who are away, in bounded slots
+//!   (where a reply goes is `reply`'s, shared with `netsend reply`).
 //!
 //! Receipts (`receipts`) are no channel: a receipt tells the sender that
 //! its message was *shown* or *read*, which happens later (a terminal took
@@ -26,10 +28,12 @@
 //! 3. An in-process test beside the others in `delivery/tests.rs`, with
 //!    real components (files, processes, sockets, the real inbox).
 
+pub(crate) mod away;
 pub(crate) mod forward;
 pub(crate) mod hooks;
 pub(crate) mod message_log;
 pub(crate) mod receipts;
+pub(crate) mod reply;
 pub mod terminals;
 
 #[cfg(test)]
@@ -43,6 +47,7 @@ use crate::shutdown::Shutdown;
 use crate::store::{InboxHandle, StoredMessage};
 use crate::system::host::Host;
 
+use away::{Away, AwayBook};
 use forward::{Forward, SendPath};
 use receipts::Receipts;
 use terminals::Terminals;
@@ -67,11 +72,13 @@ pub(crate) struct Delivery {
     terminals: Option<Arc<Terminals>>,
     forward: Arc<Forward>,
     receipts: Receipts,
+    away: Arc<AwayBook>,
 }
 
 impl Delivery {
     /// Every channel the configuration turns on: terminals, the message log,
-    /// hooks and forwarding (always: forwards are set at run time). `host`
+    /// hooks, forwarding and away messages (always: forwards and absences
+    /// are set at run time). `host`
     /// tells this host apart, the alias table gives forwards and the
     /// computer name, `inbox` records a terminal's "shown", `send_path`
     /// carries forwarded copies, and every channel's tasks (and the
@@ -99,14 +106,25 @@ impl Delivery {
             &host.interfaces,
             &host.session_addresses,
             aliases.clone(),
-            send_path,
+            send_path.clone(),
             shutdown.clone(),
         ));
+        let book = Arc::new(AwayBook::default());
+        let away = Away::new(
+            config,
+            &host.interfaces,
+            &host.session_addresses,
+            book.clone(),
+            send_path,
+            inbox.clone(),
+            shutdown.clone(),
+        );
         let mut delivery = Self {
             channels: Vec::new(),
             terminals: terminals.clone(),
             forward: forward.clone(),
             receipts,
+            away: book,
         };
         if let Some(terminals) = terminals {
             delivery.register(terminals);
@@ -120,6 +138,7 @@ impl Delivery {
             delivery.register(Arc::new(hooks));
         }
         delivery.register(forward);
+        delivery.register(Arc::new(away));
         delivery
     }
 
@@ -148,6 +167,11 @@ impl Delivery {
     /// The forwarding channel (to set and cancel forwards).
     pub(crate) fn forward(&self) -> &Forward {
         &self.forward
+    }
+
+    /// Who is away, for the control handlers and the away channel.
+    pub(crate) fn away(&self) -> &Arc<AwayBook> {
+        &self.away
     }
 
     /// The receipts sent to a message's sender.

@@ -15,6 +15,7 @@ use netsend_proto::receipt::{Receipt, ReceiptState};
 use netsend_proto::sender::{ClientSession, SendOptions};
 use netsend_proto::session::{Action, ServerSession, SessionConfig};
 use netsend_wire::name::suffix;
+use netsend_wire::nbns::NodeName;
 use netsend_wire::status::NetApiStatus;
 use netsend_wire::{nbss, CodePage, NetbiosName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -534,6 +535,10 @@ impl SendPath for ToAddress {
                 TcpSocket::new_v4().map_err(|e| SendFailure::Network(address, e.to_string()))?;
             exchange(socket, address, session, deadline).await
         })
+    }
+
+    fn node_status(&self, ip: Ipv4Addr, _: Deadline) -> Sending<'_, Vec<NodeName>> {
+        Box::pin(async move { Err(SendFailure::NameNotFound(ip.to_string())) })
     }
 }
 
