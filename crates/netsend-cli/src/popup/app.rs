@@ -527,8 +527,7 @@ impl App {
             }
             // A name is typed as one word.
             Key::Char(c)
-                if !c.is_control()
-                    && !(draft.field == Field::To && c == ' ')
+                if !(c.is_control() || draft.field == Field::To && c == ' ')
                     && field.len() + c.len_utf8() <= limit =>
             {
                 field.push(c);
@@ -699,7 +698,7 @@ fn common_prefix(names: &[String]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use netsend_control::types::Transport;
 
@@ -707,7 +706,8 @@ mod tests {
         format!("t{}", ms / 1000)
     }
 
-    fn message(id: i64, from: &str, text: &str) -> StoredMessage {
+    /// A stored message `id` from `from` to BOB (other tests use it too).
+    pub(crate) fn message(id: i64, from: &str, text: &str) -> StoredMessage {
         StoredMessage {
             id,
             received_at: id * 1000,

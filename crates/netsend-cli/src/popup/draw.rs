@@ -10,8 +10,14 @@ use ratatui::Frame;
 
 use super::app::{App, Field, Mode, Row};
 
-/// The key line, always shown.
-const KEYS: &str = "Enter open  r reply  n new  d delete  q quit  ? help";
+/// The key line of the list.
+const LIST_KEYS: &str = "Enter open  r reply  n new  d delete  q quit  ? help";
+/// The key line of a message's view.
+const VIEW_KEYS: &str = "r reply  n new  d delete  Up/Down scroll  Esc back  ? help";
+/// The key line while writing.
+const COMPOSE_KEYS: &str = "Enter next/send  Tab complete name  Ctrl-J new line  Esc cancel";
+/// The key line of the delete question.
+const CONFIRM_KEYS: &str = "y delete  any other key keeps it";
 /// The help line `?` shows above it.
 const HELP: &str = "Up/Down/PgUp/PgDn/Home/End move or scroll, Esc back (in the list: quit), Tab completes a name, Ctrl-J breaks a line, Ctrl-C quits";
 
@@ -82,8 +88,14 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App) {
         frame.render_widget(Paragraph::new(HELP), help);
     }
     frame.render_widget(Paragraph::new(app.status_line()), status);
+    let key_line = match app.mode {
+        Mode::List => LIST_KEYS,
+        Mode::View { .. } => VIEW_KEYS,
+        Mode::Compose { .. } => COMPOSE_KEYS,
+        Mode::ConfirmDelete { .. } => CONFIRM_KEYS,
+    };
     frame.render_widget(
-        Paragraph::new(KEYS).style(Style::new().add_modifier(Modifier::REVERSED)),
+        Paragraph::new(key_line).style(Style::new().add_modifier(Modifier::REVERSED)),
         keys,
     );
 }
@@ -128,11 +140,11 @@ fn row_line(r: &Row) -> Line<'static> {
 
 #[cfg(test)]
 mod tests {
-    use netsend_control::types::{StoredMessage, Transport};
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
 
     use super::*;
+    use crate::popup::app::tests::message;
     use crate::popup::app::{Event, Key};
 
     fn screen(app: &App) -> Vec<String> {
@@ -151,22 +163,15 @@ mod tests {
     #[test]
     fn an_escape_laden_message_draws_no_control_character() {
         let mut app = App::new(None, |_| "12:00".into());
+        let mut evil = message(
+            7,
+            "MAL\x1b]0;pwned\x07LORY",
+            "hello \x1b[31mred\x1b[0m\u{9b}2J\r\nline two",
+        );
+        evil.received_at = 0;
         app.handle(Event::Messages {
             initial: true,
-            messages: vec![StoredMessage {
-                id: 7,
-                received_at: 0,
-                from: "MAL\x1b]0;pwned\x07LORY".into(),
-                to: "BOB".into(),
-                recipient_user: None,
-                source: "192.0.2.9".into(),
-                text: "hello \x1b[31mred\x1b[0m\u{9b}2J\r\nline two".into(),
-                transport: Transport::Session,
-                broadcast: false,
-                read: false,
-                shown_at: None,
-                read_at: None,
-            }],
+            messages: vec![evil],
         });
         let list = screen(&app);
         assert!(list[1].contains("*     7  12:00  MALLORY"), "{list:#?}");

@@ -13,6 +13,9 @@
 mod app;
 mod draw;
 
+#[cfg(test)]
+pub(crate) use app::tests;
+
 use std::io::Write as _;
 use std::time::Duration;
 
