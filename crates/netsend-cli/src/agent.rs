@@ -404,38 +404,41 @@ async fn answer_actions(
     }
 }
 
+/// Runs the request of an action; its answer, or `None` after a line on
+/// stderr saying what `failed`.
+async fn act_on(config: &ClientConfig, request: Request, failed: &str) -> Option<Response> {
+    match crate::cmd::call(config, request).await {
+        Ok(answer) => Some(answer),
+        Err(f) => {
+            eprintln!(
+                "netsend agent: {failed}: {}",
+                sanitize_name(&format!("{} {}", f.status, f.detail()))
+            );
+            None
+        }
+    }
+}
+
 /// "Mark read": the message is read, as `netsend inbox read` leaves it.
 async fn mark_read(config: &ClientConfig, id: i64) {
-    match client::call(&config.control_socket, &Request::InboxRead { id }).await {
-        Ok(Response::Message(_)) => eprintln!("netsend agent: marked message {id} read"),
-        Ok(Response::Error { code, detail }) => eprintln!(
-            "netsend agent: message {id} could not be marked read: {}",
-            sanitize_name(&format!("{}: {detail}", NetApiStatus(code)))
-        ),
-        Ok(other) => eprintln!("netsend agent: message {id}: unexpected answer {other:?}"),
-        Err(e) => eprintln!(
-            "netsend agent: message {id} could not be marked read: {}",
-            sanitize_name(&e.to_string())
-        ),
+    let failed = format!("message {id} could not be marked read");
+    match act_on(config, Request::InboxRead { id }, &failed).await {
+        Some(Response::Message(_)) => eprintln!("netsend agent: marked message {id} read"),
+        Some(other) => eprintln!("netsend agent: {failed}: unexpected answer {other:?}"),
+        None => {}
     }
 }
 
 /// An inline reply: to the message's sender, as `netsend reply` sends it.
 async fn reply(config: &ClientConfig, id: i64, text: String) {
-    match client::call(&config.control_socket, &Request::Reply { id, text }).await {
-        Ok(Response::Replied(report)) => eprintln!(
+    let failed = format!("the reply to message {id} failed");
+    match act_on(config, Request::Reply { id, text }, &failed).await {
+        Some(Response::Replied(report)) => eprintln!(
             "netsend agent: replied to message {id} ({})",
             sanitize_name(&report.sent.to)
         ),
-        Ok(Response::Error { code, detail }) => eprintln!(
-            "netsend agent: the reply to message {id} failed: {}",
-            sanitize_name(&format!("{}: {detail}", NetApiStatus(code)))
-        ),
-        Ok(other) => eprintln!("netsend agent: message {id}: unexpected answer {other:?}"),
-        Err(e) => eprintln!(
-            "netsend agent: the reply to message {id} failed: {}",
-            sanitize_name(&e.to_string())
-        ),
+        Some(other) => eprintln!("netsend agent: {failed}: unexpected answer {other:?}"),
+        None => {}
     }
 }
 
@@ -503,6 +506,7 @@ async fn open_popup(bus: &zbus::Connection, config_path: Option<&Path>, id: i64)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::popup::tests::message;
 
     fn caps(list: &[&str]) -> Vec<String> {
         list.iter().map(|c| (*c).to_owned()).collect()
@@ -564,22 +568,8 @@ mod tests {
     #[test]
     fn remembered_notifications_are_bounded() {
         let pending = Pending::default();
-        let m = |id| StoredMessage {
-            id,
-            received_at: 0,
-            from: "A".into(),
-            to: "B".into(),
-            recipient_user: None,
-            source: "192.0.2.1".into(),
-            text: String::new(),
-            transport: netsend_control::types::Transport::Session,
-            broadcast: false,
-            read: false,
-            shown_at: None,
-            read_at: None,
-        };
         for n in 0..(MAX_PENDING as u32 + 10) {
-            remember(&pending, n, &m(i64::from(n)));
+            remember(&pending, n, &message(i64::from(n), "A", ""));
         }
         let pending = pending.lock().unwrap();
         assert_eq!(pending.len(), MAX_PENDING);

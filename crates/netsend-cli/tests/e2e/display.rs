@@ -305,6 +305,18 @@ struct Desktop {
 }
 
 impl Desktop {
+    /// A new test account `name` with a session (dunst `rules` added): the
+    /// account, its record, a scratch directory and the session, to be
+    /// dropped in the reverse order.
+    fn for_new_user(name: &str, rules: &str) -> (TestUsers, User, tempfile::TempDir, Self) {
+        let accounts = TestUsers::create(&[name], None);
+        let account = User::from_name(name).unwrap().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let desktop = Self::start(&account, dir.path(), rules);
+        (accounts, account, dir, desktop)
+    }
+
     /// Starts the session for `account` in `dir` (its home is `dir/home`),
     /// with `rules` appended to dunst's configuration.
     fn start(account: &User, dir: &Path, rules: &str) -> Self {
@@ -394,13 +406,8 @@ fn the_agent_shows_messages_as_desktop_notifications_in_the_users_session() {
     ) {
         return;
     }
-    let _accounts = TestUsers::create(&["nsdagent"], None);
-    let account = User::from_name("nsdagent").unwrap().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut desktop = Desktop::start(
-        &account,
-        dir.path(),
+    let (_accounts, account, dir, mut desktop) = Desktop::for_new_user(
+        "nsdagent",
         "# dunstctl history has no urgency field: rules write it into the shown text.\n\
          [netsend_critical]\n    msg_urgency = critical\n    format = \"URGENCY=CRITICAL <b>%s</b>\\n%b\"\n\
          [netsend_normal]\n    msg_urgency = normal\n    format = \"URGENCY=NORMAL <b>%s</b>\\n%b\"\n",
@@ -586,15 +593,10 @@ fn the_agents_mark_read_and_reply_actions_work_through_dunst() {
     ) {
         return;
     }
-    let _accounts = TestUsers::create(&["nsdact"], None);
-    let account = User::from_name("nsdact").unwrap().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     // `dunstctl action` runs a notification's action named by its rule, as
     // a middle click would: "Mark read" for one text, "Reply" for another.
-    let mut desktop = Desktop::start(
-        &account,
-        dir.path(),
+    let (_accounts, account, dir, mut desktop) = Desktop::for_new_user(
+        "nsdact",
         "[netsend_mark]\n    body = \"*MARK ME*\"\n    action_name = \"mark-read\"\n\
          [netsend_reply]\n    body = \"*ANSWER ME*\"\n    action_name = \"reply\"\n",
     );
