@@ -77,7 +77,8 @@ pub(crate) enum Event {
         /// The messages.
         messages: Vec<StoredMessage>,
     },
-    /// Names to complete from (aliases, and whatever LAN list there is).
+    /// Names to complete from (aliases, whom we sent to, whatever LAN list
+    /// there is).
     Names(Vec<String>),
     /// A message was opened and marked read: its new state.
     Opened(Result<StoredMessage, Problem>),

@@ -22,6 +22,7 @@ use std::time::Duration;
 use chrono::TimeZone as _;
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use netsend_control::config::ClientConfig;
+use netsend_control::types::SentKind;
 use netsend_control::{Request, Response};
 use netsend_wire::status::NetApiStatus;
 use tokio::signal::unix::{signal, SignalKind};
@@ -60,7 +61,7 @@ pub(crate) async fn run(config: &ClientConfig, open: Option<i64>) -> Result<(), 
     // The service is asked before the screen changes, so a service that is
     // not running is reported as every command reports it.
     let (first, _) = fetch_newest(config, &everything(), MAX_LISTED).await?;
-    let names = names(config).await.unwrap_or_default();
+    let names = names(config).await;
     let watch = |kind| {
         signal(kind).map_err(|e| {
             Failure::new(
@@ -222,12 +223,35 @@ fn problem(f: &Failure) -> Problem {
     }
 }
 
-/// The names to complete from: the aliases here.
-async fn names(config: &ClientConfig) -> Result<Vec<String>, Failure> {
-    match call(config, Request::Names).await? {
-        Response::Names { names, .. } => Ok(names.into_iter().map(|a| a.alias.name).collect()),
-        r => Err(unexpected(r)),
+/// Records of the sent archive read for names to complete from.
+const SENT_NAMES: usize = 100;
+
+/// The names to complete from: the aliases here, and whom the caller sent
+/// directed messages to lately (the sent archive). Either may be missing.
+async fn names(config: &ClientConfig) -> Vec<String> {
+    let mut names = match call(config, Request::Names).await {
+        Ok(Response::Names { names, .. }) => names.into_iter().map(|a| a.alias.name).collect(),
+        _ => Vec::new(),
+    };
+    let sent = Request::SentList {
+        after_id: None,
+        before_id: None,
+        limit: SENT_NAMES,
+        newest: true,
+        search: None,
+        to: None,
+        since_ms: None,
+        count: false,
+    };
+    if let Ok(Response::SentList { records, .. }) = call(config, sent).await {
+        names.extend(
+            records
+                .into_iter()
+                .filter(|r| matches!(r.kind, SentKind::Directed | SentKind::Queued))
+                .map(|r| r.to),
+        );
     }
+    names
 }
 
 /// Follows the inbox after `after_id`, handing every new message to the
