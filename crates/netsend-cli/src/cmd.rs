@@ -8,9 +8,7 @@ use netsend_control::config::ClientConfig;
 use netsend_control::protocol::MAX_PAGE;
 use netsend_control::types::{InboxSelection, Queued, StoredMessage};
 use netsend_control::{client, remote, ClientError, Request, Response};
-use netsend_proto::display::{
-    reply_hint, sanitize, sanitize_first_line, sanitize_name as clean,
-};
+use netsend_proto::display::{reply_hint, sanitize, sanitize_first_line, sanitize_name as clean};
 use netsend_service::config::Config;
 use netsend_wire::status::NetApiStatus;
 
@@ -731,14 +729,15 @@ async fn fetch_newest(
             ..InboxSelection::default()
         };
         let limit = (n - newest.len()).min(INBOX_PAGE);
-        let (page, more, counted) = match call(config, listing.request(None, limit, 0, select)).await? {
-            Response::Messages {
-                messages,
-                more,
-                total,
-            } => (messages, more, total),
-            r => return Err(unexpected(r)),
-        };
+        let (page, more, counted) =
+            match call(config, listing.request(None, limit, 0, select)).await? {
+                Response::Messages {
+                    messages,
+                    more,
+                    total,
+                } => (messages, more, total),
+                r => return Err(unexpected(r)),
+            };
         total = counted.unwrap_or(total);
         let Some(first) = page.first() else { break };
         before_id = Some(first.id);

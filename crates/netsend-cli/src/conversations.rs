@@ -5,7 +5,7 @@
 
 use netsend_control::config::ClientConfig;
 use netsend_control::protocol::MAX_PAGE;
-use netsend_control::types::{AwayState, SentRecord, ThreadEntry};
+use netsend_control::types::{AwayState, SentKind, SentRecord, ThreadEntry};
 use netsend_control::{Request, Response};
 use netsend_proto::display::{reply_hint, sanitize_first_line, sanitize_name as clean};
 use netsend_wire::status::NetApiStatus;
@@ -73,19 +73,17 @@ fn print_sent_line(r: &SentRecord, with_owner: bool) {
         format!(" ({})", clean(&r.address))
     };
     println!(
-        "{:>5}  {} UTC  {owner}{} -> {}{address}  [{}{}{}]  {}",
+        "{:>5}  {} UTC  {owner}{} -> {}{address}  [{}{}]  {}",
         r.id,
         when(r.sent_at),
         clean(&r.from),
         clean(&r.to),
         match r.kind {
-            netsend_control::types::SentKind::Directed => "",
-            other => other.as_str(),
-        },
-        if matches!(r.kind, netsend_control::types::SentKind::Directed) {
-            clean(&r.outcome)
-        } else {
-            format!(", {}", clean(&r.outcome))
+            SentKind::Directed => clean(&r.outcome),
+            SentKind::Broadcast => format!("broadcast, {}", clean(&r.outcome)),
+            SentKind::Users => format!("/USERS, {}", clean(&r.outcome)),
+            SentKind::Queued => format!("via queue, {}", clean(&r.outcome)),
+            SentKind::Automatic => format!("automatic answer, {}", clean(&r.outcome)),
         },
         receipts(r),
         sanitize_first_line(&r.text)
@@ -151,9 +149,7 @@ pub(crate) async fn sent(
     if records.is_empty() {
         println!("You have sent no messages.");
     }
-    let with_owner = records
-        .iter()
-        .any(|r| r.owner != records[0].owner);
+    let with_owner = records.iter().any(|r| r.owner != records[0].owner);
     for r in &records {
         print_sent_line(r, with_owner);
     }
@@ -231,22 +227,37 @@ pub(crate) async fn thread(
             }
         }
     }
-    shown.footer(entries.len(), Some(total), &format!("inbox --with {}", clean(with)), "message");
-    if let Some(ThreadEntry::Received(m)) = entries.iter().rev().find(|e| matches!(e, ThreadEntry::Received(_))) {
+    shown.footer(
+        entries.len(),
+        Some(total),
+        &format!("inbox --with {}", clean(with)),
+        "message",
+    );
+    if let Some(ThreadEntry::Received(m)) = entries
+        .iter()
+        .rev()
+        .find(|e| matches!(e, ThreadEntry::Received(_)))
+    {
         println!("{}", reply_hint(m.id));
     }
     Ok(())
 }
 
 /// `netsend reply ID TEXT...`.
-pub(crate) async fn reply(config: &ClientConfig, id: i64, words: Vec<String>) -> Result<(), Failure> {
+pub(crate) async fn reply(
+    config: &ClientConfig,
+    id: i64,
+    words: Vec<String>,
+) -> Result<(), Failure> {
     let text = message_text(words, "netsend reply ID message words...")?;
-    let answer = call(config, Request::Reply { id, text }).await.map_err(|f| {
-        f.hint_if(
-            NetApiStatus::ERROR_INVALID_PARAMETER,
-            "`netsend inbox` lists your messages with their IDs",
-        )
-    })?;
+    let answer = call(config, Request::Reply { id, text })
+        .await
+        .map_err(|f| {
+            f.hint_if(
+                NetApiStatus::ERROR_INVALID_PARAMETER,
+                "`netsend inbox` lists your messages with their IDs",
+            )
+        })?;
     match answer {
         Response::Replied(report) => {
             if let Some(why) = &report.fallback {
@@ -295,7 +306,9 @@ pub(crate) async fn away(config: &ClientConfig, words: Vec<String>) -> Result<()
         Response::Away { state: Some(state) } => {
             println!("{}", away_line(&state));
             if setting {
-                println!("Each sender gets one automatic answer per hour; `netsend away off` ends it.");
+                println!(
+                    "Each sender gets one automatic answer per hour; `netsend away off` ends it."
+                );
             }
             Ok(())
         }

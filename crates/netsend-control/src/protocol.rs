@@ -11,8 +11,8 @@ use netsend_wire::status::NetApiStatus;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{
-    AliasStatus, AwayState, InboxSelection, Queued, ReplyReport, SendReport, SentRecord, StatusInfo,
-    StoredMessage, ThreadEntry, UserDelivery, UserFailure,
+    AliasStatus, AwayState, InboxSelection, Queued, ReplyReport, SendReport, SentRecord,
+    StatusInfo, StoredMessage, ThreadEntry, UserDelivery, UserFailure,
 };
 use crate::ClientError;
 

@@ -314,7 +314,6 @@ impl Shown<'_> {
     }
 }
 
-
 /// The one-line hint how to answer message `id` (a number, or `ID` under a
 /// listing), under listings, a message read in full and notifications.
 pub fn reply_hint(id: impl std::fmt::Display) -> String {

@@ -43,7 +43,9 @@ pub enum Fallback {
 impl std::fmt::Display for Fallback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::NotRegistered => f.write_str("the sender's name is not registered on the network"),
+            Self::NotRegistered => {
+                f.write_str("the sender's name is not registered on the network")
+            }
             Self::Elsewhere(ip) => write!(
                 f,
                 "the sender's name is registered at {ip}, not at the host the message came from"

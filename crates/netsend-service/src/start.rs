@@ -341,7 +341,9 @@ pub async fn run(
     apply_retention(&service.inbox, &config).await;
     match service.inbox.away().await {
         Ok(states) => service.delivery.away().load(states),
-        Err(e) => tracing::warn!(reason = %netsend_proto::display::LogSafe(&e), "away messages not loaded"),
+        Err(e) => {
+            tracing::warn!(reason = %netsend_proto::display::LogSafe(&e), "away messages not loaded")
+        }
     }
     for l in listeners.session {
         let l = TcpListener::from_std(l).map_err(|e| StartError::Io("the session service", e))?;

@@ -156,7 +156,12 @@ pub(crate) async fn reply(
         }
         Err(e) => {
             tracing::info!(event = "send", id, from = %LogSafe(&from), to = %LogSafe(&message.from), reason = %LogSafe(&e), transport = "session", "reply not sent");
-            archive(ctx, caller, archived(failed(&e), message.from, String::new())).await;
+            archive(
+                ctx,
+                caller,
+                archived(failed(&e), message.from, String::new()),
+            )
+            .await;
             Err(e.into())
         }
     }

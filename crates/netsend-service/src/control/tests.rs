@@ -8,9 +8,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use netsend_proto::receipt::ReceiptState;
-use netsend_wire::status::NetApiStatus;
 use netsend_proto::reply::Fallback;
 use netsend_wire::nbns::NodeName;
+use netsend_wire::status::NetApiStatus;
 use netsend_wire::NetbiosName;
 
 use super::context::{Network, Pending};
@@ -925,7 +925,10 @@ async fn the_sent_archive_holds_each_send_with_its_outcome() {
     assert_eq!(total, Some(1));
     assert_eq!(records[0].to, "BOB");
     assert_eq!(records[0].text, "are you there?");
-    assert!(records[0].outcome.starts_with("failed (2273)"), "{records:?}");
+    assert!(
+        records[0].outcome.starts_with("failed (2273)"),
+        "{records:?}"
+    );
     let Response::SentList { records, .. } = host.ask(&root(), sent(false)).await else {
         panic!("no sent list")
     };

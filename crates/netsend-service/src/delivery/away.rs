@@ -61,7 +61,12 @@ impl AwayBook {
 
     /// `user`'s away state, if they are away.
     pub(crate) fn get(&self, user: &str) -> Option<AwayState> {
-        self.inner.lock().expect("away lock").away.get(user).cloned()
+        self.inner
+            .lock()
+            .expect("away lock")
+            .away
+            .get(user)
+            .cloned()
     }
 
     /// Everyone's away state.
@@ -217,7 +222,10 @@ impl DeliveryChannel for Away {
     /// sends in one of the channel's slots.
     fn deliver(self: Arc<Self>, message: Arc<StoredMessage>) {
         let from_here = self.from_this_host(&message);
-        let Some(text) = self.book.answer(&message, from_here, crate::store::now_ms()) else {
+        let Some(text) = self
+            .book
+            .answer(&message, from_here, crate::store::now_ms())
+        else {
             return;
         };
         let id = message.id;
@@ -226,7 +234,12 @@ impl DeliveryChannel for Away {
             .slots
             .spawn(async move { away.answer(&message, text).await })
         {
-            tracing::warn!(event = "away", id, reason = "too many automatic answers waiting", "automatic answer not sent");
+            tracing::warn!(
+                event = "away",
+                id,
+                reason = "too many automatic answers waiting",
+                "automatic answer not sent"
+            );
         }
     }
 }

@@ -76,7 +76,9 @@ impl SendPath for Outbound {
     }
 
     fn node_status(&self, ip: Ipv4Addr, deadline: Deadline) -> Sending<'_, Vec<NodeName>> {
-        Box::pin(crate::outbound::node_status::node_status(self, ip, deadline))
+        Box::pin(crate::outbound::node_status::node_status(
+            self, ip, deadline,
+        ))
     }
 }
 

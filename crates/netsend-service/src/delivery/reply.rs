@@ -41,13 +41,14 @@ pub(crate) async fn route(
             message.id
         ))
     })?;
-    let resolved = match NetbiosName::with_code_page(message.from.trim(), suffix::MESSENGER, code_page) {
-        Err(_) => Resolved::NotAName,
-        Ok(name) => match path.resolve(name, deadline).await {
-            Ok(address) => Resolved::At(address),
-            Err(_) => Resolved::NotFound,
-        },
-    };
+    let resolved =
+        match NetbiosName::with_code_page(message.from.trim(), suffix::MESSENGER, code_page) {
+            Err(_) => Resolved::NotAName,
+            Ok(name) => match path.resolve(name, deadline).await {
+                Ok(address) => Resolved::At(address),
+                Err(_) => Resolved::NotFound,
+            },
+        };
     match first_step(&message.from, source, session_port, resolved) {
         Step::Send { name, address } => Ok(Route {
             name,

@@ -193,11 +193,7 @@ impl InboxHandle {
     }
 
     /// Sets `user`'s away message (`state`), or ends it (`None`), durably.
-    pub async fn set_away(
-        &self,
-        user: &str,
-        state: Option<AwayState>,
-    ) -> Result<i64, InboxError> {
+    pub async fn set_away(&self, user: &str, state: Option<AwayState>) -> Result<i64, InboxError> {
         let user = user.to_owned();
         self.write(|reply| WriteOp::Away(user, state, reply)).await
     }

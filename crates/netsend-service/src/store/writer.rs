@@ -27,7 +27,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::messages::{self, NewMessage, Quota, SizeChanges};
 use super::StoredMessage;
-use super::{away, outbox, retention, sent, AwayState, Deletion, InboxError, QueueOp, Retention, SentOp};
+use super::{
+    away, outbox, retention, sent, AwayState, Deletion, InboxError, QueueOp, Retention, SentOp,
+};
 
 /// Operations waiting for the writer before callers are made to wait.
 pub(super) const QUEUE_LEN: usize = 1024;
@@ -304,9 +306,7 @@ fn apply(
         }
         WriteOp::Away(user, text, reply) => Answer::Changed(
             reply,
-            alone(tx, changes, |c, _| {
-                Ok(away::set(c, &user, text.as_ref())?)
-            }),
+            alone(tx, changes, |c, _| Ok(away::set(c, &user, text.as_ref())?)),
         ),
     }
 }
