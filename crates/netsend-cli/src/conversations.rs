@@ -5,7 +5,7 @@
 
 use netsend_control::config::ClientConfig;
 use netsend_control::protocol::MAX_PAGE;
-use netsend_control::types::{AwayState, SentRecord, ThreadEntry};
+use netsend_control::types::{AwayState, SentKind, SentRecord, ThreadEntry};
 use netsend_control::{Request, Response};
 use netsend_proto::display::{reply_hint, sanitize_first_line, sanitize_name as clean};
 use netsend_wire::status::NetApiStatus;
@@ -73,19 +73,17 @@ fn print_sent_line(r: &SentRecord, with_owner: bool) {
         format!(" ({})", clean(&r.address))
     };
     println!(
-        "{:>5}  {} UTC  {owner}{} -> {}{address}  [{}{}{}]  {}",
+        "{:>5}  {} UTC  {owner}{} -> {}{address}  [{}{}]  {}",
         r.id,
         when(r.sent_at),
         clean(&r.from),
         clean(&r.to),
         match r.kind {
-            netsend_control::types::SentKind::Directed => "",
-            other => other.as_str(),
-        },
-        if matches!(r.kind, netsend_control::types::SentKind::Directed) {
-            clean(&r.outcome)
-        } else {
-            format!(", {}", clean(&r.outcome))
+            SentKind::Directed => clean(&r.outcome),
+            SentKind::Broadcast => format!("broadcast, {}", clean(&r.outcome)),
+            SentKind::Users => format!("/USERS, {}", clean(&r.outcome)),
+            SentKind::Queued => format!("via queue, {}", clean(&r.outcome)),
+            SentKind::Automatic => format!("automatic answer, {}", clean(&r.outcome)),
         },
         receipts(r),
         sanitize_first_line(&r.text)

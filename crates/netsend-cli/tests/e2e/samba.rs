@@ -78,13 +78,15 @@ fn smbclient_delivers_to_netsend_on_loopback() {
 }
 
 /// smbd + nmbd on host `s`, netsend on host `n`, clients on both.
-struct SambaLan {
-    lan: Lan,
-    dir: tempfile::TempDir,
+pub(crate) struct SambaLan {
+    pub(crate) lan: Lan,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl SambaLan {
-    fn new(tag: &str) -> Option<Self> {
+    /// The LAN with smbd and nmbd started on `s` (192.0.2.41); `None`
+    /// (skipped) without root and Samba.
+    pub(crate) fn new(tag: &str) -> Option<Self> {
         if !require(
             is_root()
                 && have("ip")
@@ -156,7 +158,29 @@ impl SambaLan {
         Some(Self { lan, dir })
     }
 
-    fn smbd_inbox(&self) -> String {
+    /// Waits (bounded) until nmbd answers for `SMBHOST<03>`, which it does
+    /// once it has registered its names (a few seconds).
+    pub(crate) fn wait_for_nmbd(&self) {
+        let conf = client_conf(
+            self.dir.path(),
+            "interfaces = eth0\n   bind interfaces only = yes",
+        );
+        let mut registered = false;
+        for _ in 0..60 {
+            let out = self
+                .lan
+                .exec("n", &["nmblookup", "-s", &conf, "SMBHOST#03"], None);
+            if stdout(&out).contains("192.0.2.41 SMBHOST<03>") {
+                registered = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        assert!(registered, "nmbd never answered for SMBHOST<03>");
+    }
+
+    /// What smbd's message command has written so far.
+    pub(crate) fn smbd_inbox(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("smbd/inbox/msgs.log")).unwrap_or_default()
     }
 }
@@ -176,23 +200,7 @@ fn netsend_and_samba_exchange_messages_on_port_139() {
         "",
     );
 
-    // nmbd answers for its names once it has registered them (a few seconds).
-    let conf = client_conf(
-        lab.dir.path(),
-        "interfaces = eth0\n   bind interfaces only = yes",
-    );
-    let mut registered = false;
-    for _ in 0..60 {
-        let out = lab
-            .lan
-            .exec("n", &["nmblookup", "-s", &conf, "SMBHOST#03"], None);
-        if stdout(&out).contains("192.0.2.41 SMBHOST<03>") {
-            registered = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
-    assert!(registered, "nmbd never answered for SMBHOST<03>");
+    lab.wait_for_nmbd();
 
     // netsend -> smbd, resolving SMBHOST<03> by broadcast (nmbd answers).
     let text = "Hello smbd, from netsend: Grüße";
