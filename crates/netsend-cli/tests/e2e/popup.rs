@@ -145,6 +145,14 @@ fn popup_lists_opens_replies_composes_follows_and_restores_the_terminal() {
         assert!(out.status.success(), "{}", stderr(&out));
     }
     svc.wait_inbox(3);
+    // Without a terminal it says so, as a NERR/Win32 code.
+    let out = svc.cli(&["popup"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ERROR_NOT_SUPPORTED (50)"),
+        "{}",
+        stderr(&out)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let tmux = Tmux::start(dir.path(), 120, 30);
