@@ -214,6 +214,14 @@ fn a_message_kept_while_away_is_shown_at_the_next_login() {
 struct Processes(Vec<std::process::Child>);
 
 impl Processes {
+    /// Kills the process started last (and reaps it).
+    fn stop_last(&mut self) {
+        if let Some(mut child) = self.0.pop() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Starts `program args` as `user` with `env`, output to `log` (appended).
     fn spawn_as(
         &mut self,
@@ -678,4 +686,71 @@ fn the_agents_mark_read_and_reply_actions_work_through_dunst() {
     );
     let log = std::fs::read_to_string(&agent_log).unwrap_or_default();
     assert!(!log.contains("marked message 2 read"), "{log}");
+
+    // With no terminal emulator that starts, Reply says what to run, in a
+    // notification of its own.
+    desktop.session.stop_last();
+    assert!(run_as(&account, "dunstctl", &["close-all"], &env)
+        .status
+        .success());
+    let env_none: Vec<(&str, &str)> = env
+        .iter()
+        .map(|&(k, v)| {
+            (
+                k,
+                if k == "TERMINAL" {
+                    "/nonexistent/term"
+                } else {
+                    v
+                },
+            )
+        })
+        .collect();
+    let second_log = dir.path().join("agent2.log");
+    desktop.session.spawn_as(
+        &account,
+        crate::harness::netsend_bin(),
+        &["--config", &config, "agent"],
+        &env_none,
+        &second_log,
+    );
+    let second_says = |what: &str| {
+        std::fs::read_to_string(&second_log)
+            .unwrap_or_default()
+            .contains(what)
+    };
+    wait_for(Duration::from_secs(10), "the second agent", || {
+        second_says("following the inbox after message 2")
+    });
+    let out = svc.cli(&["send", "--from", "BOB", "nsdact", "ANSWER ME again"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_for(Duration::from_secs(10), "the third notification", || {
+        second_says("shown message 3")
+    });
+    let out = run_as(&account, "dunstctl", &["action", "0"], &env);
+    assert!(out.status.success(), "dunstctl action: {}", stderr(&out));
+    wait_for(Duration::from_secs(10), "the hint", || {
+        second_says("to reply, run `netsend popup --id 3`")
+    });
+    assert!(run_as(&account, "dunstctl", &["close-all"], &env)
+        .status
+        .success());
+    let mut history = serde_json::Value::Null;
+    wait_for(
+        Duration::from_secs(5),
+        "the hint in dunst's history",
+        || {
+            let out = run_as(&account, "dunstctl", &["history"], &env);
+            history = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            history["data"][0].as_array().is_some_and(|entries| {
+                entries.iter().any(|e| {
+                    field(e, "summary") == "To reply"
+                        && field(e, "body")
+                            .as_str()
+                            .is_some_and(|b| b.contains("netsend popup --id 3"))
+                })
+            })
+        },
+    );
+    assert!(!read(3));
 }
