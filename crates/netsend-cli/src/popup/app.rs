@@ -480,6 +480,11 @@ impl App {
     }
 
     fn view_key(&mut self, id: i64, scroll: u16, key: Key) -> Vec<Effect> {
+        // Keys act on the message shown, even if the list moved on to one
+        // that arrived meanwhile.
+        if self.index_of(id).is_some() {
+            self.selected = Some(id);
+        }
         let here = Mode::View { id, scroll };
         if let Some(effects) = self.message_key(key, here) {
             return effects;
@@ -790,6 +795,26 @@ pub(crate) mod tests {
         });
         assert_eq!(app.rows().0.len(), 3);
         assert_eq!(app.rows().1, Some(0));
+    }
+
+    #[test]
+    fn keys_in_a_view_act_on_the_message_shown_not_on_an_arrival() {
+        let mut app = app_with(vec![message(1, "ALICE", "one")]);
+        assert_eq!(keys(&mut app, &[Key::Enter]), [Effect::Open(1)]);
+        app.handle(Event::Messages {
+            initial: false,
+            messages: vec![message(2, "CAROL", "two")],
+        });
+        assert_eq!(app.mode, Mode::View { id: 1, scroll: 0 });
+        keys(&mut app, &[Key::Char('r')]);
+        typed(&mut app, "ok");
+        assert_eq!(
+            keys(&mut app, &[Key::Enter]),
+            [Effect::Reply {
+                id: 1,
+                text: "ok".into()
+            }]
+        );
     }
 
     #[test]
