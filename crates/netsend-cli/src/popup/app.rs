@@ -214,6 +214,8 @@ pub(crate) struct App {
     pub(crate) status: Status,
     /// Whether the help line is shown.
     pub(crate) help: bool,
+    /// What arrived last while the window was open, sanitised.
+    arrival: Option<String>,
     /// Names from the service (aliases, the LAN list).
     names: BTreeSet<String>,
     /// The message to open once the first listing is in (`--id`).
@@ -232,6 +234,7 @@ impl App {
             mode: Mode::List,
             status: Status::Idle,
             help: false,
+            arrival: None,
             names: BTreeSet::new(),
             open_first: open,
             clock,
@@ -302,8 +305,8 @@ impl App {
             if !initial {
                 fresh += 1;
                 effects.push(Effect::Shown(m.id));
-                self.status = Status::Note(format!(
-                    "New message from {} to {}.",
+                self.arrival = Some(format!(
+                    "new message from {} to {}",
                     sanitize_name(&m.from),
                     sanitize_name(&m.to)
                 ));
@@ -321,7 +324,7 @@ impl App {
             self.selected = self.messages.last().map(|m| m.id);
         }
         if fresh > 1 {
-            self.status = Status::Note(format!("{fresh} new messages."));
+            self.arrival = Some(format!("{fresh} new messages"));
         }
         if initial {
             if let Some(id) = self.open_first.take() {
@@ -676,12 +679,20 @@ impl App {
         }
     }
 
-    /// How many messages are listed and how many of them are unread.
-    pub(crate) fn counts(&self) -> (usize, usize) {
-        (
-            self.messages.len(),
-            self.messages.iter().filter(|m| !m.read).count(),
-        )
+    /// The title line: how many messages are listed, how many of them are
+    /// unread, and the last arrival (kept off the status line, so that it
+    /// never hides the outcome of what the user did).
+    pub(crate) fn title(&self) -> String {
+        let unread = self.messages.iter().filter(|m| !m.read).count();
+        let mut title = format!(
+            "netsend popup: {} message(s), {unread} unread",
+            self.messages.len()
+        );
+        if let Some(arrival) = &self.arrival {
+            title.push_str("; ");
+            title.push_str(arrival);
+        }
+        title
     }
 }
 
@@ -786,7 +797,10 @@ pub(crate) mod tests {
         });
         assert_eq!(effects, [Effect::Shown(2)]);
         assert_eq!(app.rows().1, Some(1));
-        assert_eq!(app.status_line(), "New message from CAROL to BOB.");
+        assert_eq!(
+            app.title(),
+            "netsend popup: 2 message(s), 2 unread; new message from CAROL to BOB"
+        );
         // A selection elsewhere stays where it is.
         keys(&mut app, &[Key::Home]);
         app.handle(Event::Messages {

@@ -32,12 +32,8 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App) {
         Constraint::Length(1),
     ])
     .areas(frame.area());
-    let (listed, unread) = app.counts();
     frame.render_widget(
-        Paragraph::new(format!(
-            "netsend popup: {listed} message(s), {unread} unread"
-        ))
-        .style(Style::new().add_modifier(Modifier::REVERSED)),
+        Paragraph::new(app.title()).style(Style::new().add_modifier(Modifier::REVERSED)),
         title,
     );
     match &app.mode {

@@ -220,12 +220,15 @@ fn popup_lists_opens_replies_composes_follows_and_restores_the_terminal() {
     tmux.wait("the reply in the list", |s| {
         row(s, &id).contains("Yes, here")
     });
+    tmux.wait("the reply's report", |s| {
+        s.contains("The reply was sent to BOB")
+    });
 
     // A message from outside while the window is open.
     let out = svc.cli(&["send", "--from", "CAROL", "HOSTPOP", "Arrived while open"]);
     assert!(out.status.success(), "{}", stderr(&out));
     tmux.wait("the new arrival", |s| {
-        s.contains("Arrived while open") && s.contains("New message from CAROL to HOSTPOP")
+        s.contains("Arrived while open") && s.contains("; new message from CAROL to HOSTPOP")
     });
 
     // A new message, the name completed with Tab from the aliases.
@@ -236,11 +239,10 @@ fn popup_lists_opens_replies_composes_follows_and_restores_the_terminal() {
     tmux.keys(&["Enter"]);
     tmux.type_text("Parcel for you");
     tmux.keys(&["Enter"]);
-    // The status line says it went, unless its arrival here (FRONTDESK is
-    // ours) was told after that.
+    // The status line says it went (its arrival here, FRONTDESK being
+    // ours, is told on the title line).
     tmux.wait("the send report", |s| {
         s.contains("The message was sent to FRONTDESK")
-            || s.contains("New message from root to FRONTDESK")
     });
     let parcel = wait_message(&svc, "to FRONTDESK", |m| {
         m["to"] == "FRONTDESK" && m["text"] == "Parcel for you"
@@ -260,6 +262,12 @@ fn popup_lists_opens_replies_composes_follows_and_restores_the_terminal() {
         "{:#?}",
         svc.inbox()
     );
+
+    // ? shows the help line, and hides it again.
+    tmux.keys(&["?"]);
+    tmux.wait("the help line", |s| s.contains("Tab completes a name"));
+    tmux.keys(&["?"]);
+    tmux.wait("no help line", |s| !s.contains("Tab completes a name"));
 
     // q quits and gives the shell its screen back.
     tmux.keys(&["q"]);
