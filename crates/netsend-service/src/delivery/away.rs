@@ -130,11 +130,7 @@ impl Away {
         inbox: InboxHandle,
         shutdown: Shutdown,
     ) -> Self {
-        let mut own_addresses: Vec<Ipv4Addr> = interfaces.iter().map(|i| i.address).collect();
-        own_addresses.extend(session_addresses.iter().filter_map(|a| match a.ip() {
-            IpAddr::V4(ip) => Some(ip),
-            IpAddr::V6(_) => None,
-        }));
+        let own_addresses = super::forward::own_addresses(interfaces, session_addresses);
         Self {
             book,
             path,
@@ -149,7 +145,7 @@ impl Away {
     }
 
     /// Whether `message` came from this host.
-    fn from_this_host(&self, message: &StoredMessage) -> bool {
+    fn is_local(&self, message: &StoredMessage) -> bool {
         match source_ip(&message.source) {
             Some(IpAddr::V4(ip)) => {
                 ip.is_loopback() || ip.is_unspecified() || self.own_addresses.contains(&ip)
@@ -221,7 +217,7 @@ impl DeliveryChannel for Away {
     /// Decides at once (so two messages in a row get one answer), then
     /// sends in one of the channel's slots.
     fn deliver(self: Arc<Self>, message: Arc<StoredMessage>) {
-        let from_here = self.from_this_host(&message);
+        let from_here = self.is_local(&message);
         let Some(text) = self
             .book
             .answer(&message, from_here, crate::store::now_ms())
