@@ -69,6 +69,15 @@ impl AwayBook {
             .cloned()
     }
 
+    /// Whether `user` is away (no copy made: asked for every message).
+    fn is_away(&self, user: &str) -> bool {
+        self.inner
+            .lock()
+            .expect("away lock")
+            .away
+            .contains_key(user)
+    }
+
     /// Everyone's away state.
     pub(crate) fn all(&self) -> Vec<AwayState> {
         self.inner
@@ -211,7 +220,7 @@ impl DeliveryChannel for Away {
         message
             .recipient_user
             .as_deref()
-            .is_some_and(|user| self.book.get(user).is_some())
+            .is_some_and(|user| self.book.is_away(user))
     }
 
     /// Decides at once (so two messages in a row get one answer), then
