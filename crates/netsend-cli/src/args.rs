@@ -101,12 +101,9 @@ pub(crate) enum Command {
         /// Only messages whose sender, alias or text contains TEXT, in any case.
         #[arg(long, value_name = "TEXT")]
         search: Option<String>,
-        /// Show the newest N messages (default 20).
-        #[arg(short = 'n', long = "lines", value_name = "N", conflicts_with = "all")]
-        lines: Option<usize>,
-        /// Show every message.
-        #[arg(long)]
-        all: bool,
+        /// How many: the newest 20, `-n N`, or `--all`.
+        #[command(flatten)]
+        newest: Newest,
         /// Only messages received since TIME: 2026-12-01, "2026-12-01 10:00" (UTC), or 30m, 1h, 2d ago.
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
@@ -136,12 +133,9 @@ pub(crate) enum Command {
         /// Only records whose recipient, sender or text contains TEXT, in any case.
         #[arg(long, value_name = "TEXT")]
         search: Option<String>,
-        /// Show the newest N records (default 20).
-        #[arg(short = 'n', long = "lines", value_name = "N", conflicts_with = "all")]
-        lines: Option<usize>,
-        /// Show every record.
-        #[arg(long)]
-        all: bool,
+        /// How many: the newest 20, `-n N`, or `--all`.
+        #[command(flatten)]
+        newest: Newest,
         /// Only what was sent to NAME (any case).
         #[arg(long, value_name = "NAME")]
         to: Option<String>,
@@ -180,6 +174,17 @@ pub(crate) enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// How many entries a listing shows (`netsend inbox`, `netsend sent`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct Newest {
+    /// Show the newest N (default 20).
+    #[arg(short = 'n', long = "lines", value_name = "N", conflicts_with = "all")]
+    pub(crate) lines: Option<usize>,
+    /// Show every one.
+    #[arg(long)]
+    pub(crate) all: bool,
 }
 
 /// Inbox sub-actions.

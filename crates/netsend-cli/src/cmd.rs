@@ -235,8 +235,7 @@ async fn dispatch(
             unread,
             follow,
             search,
-            lines,
-            all,
+            newest,
             since,
             from,
             with,
@@ -277,7 +276,7 @@ async fn dispatch(
                 }
             }
             None => {
-                let shown = Shown::new(lines, all);
+                let shown = Shown::new(newest);
                 let since_ms = since.as_deref().map(parse_since).transpose()?;
                 match with {
                     Some(with) => thread(config, json, &with, shown).await,
@@ -298,10 +297,9 @@ async fn dispatch(
         Command::Sent {
             json,
             search,
-            lines,
-            all,
+            newest,
             to,
-        } => sent(config, json, search, to, Shown::new(lines, all)).await,
+        } => sent(config, json, search, to, Shown::new(newest)).await,
         Command::Reply { id, words } => reply(config, id, words).await,
         Command::Away { words } => away(config, words).await,
         Command::Agent => crate::agent::run(config, daemon.path).await,

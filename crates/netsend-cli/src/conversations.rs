@@ -10,6 +10,7 @@ use netsend_control::{Request, Response};
 use netsend_proto::display::{reply_hint, sanitize_first_line, sanitize_name as clean};
 use netsend_wire::status::NetApiStatus;
 
+use crate::args::Newest;
 use crate::cmd::{call, message_text, print_json, print_message_line, unexpected, when};
 use crate::Failure;
 
@@ -25,9 +26,9 @@ pub(crate) struct Shown {
 
 impl Shown {
     /// From `-n N` and `--all` (default: the newest [`DEFAULT_LINES`]).
-    pub(crate) fn new(lines: Option<usize>, all: bool) -> Self {
+    pub(crate) fn new(newest: Newest) -> Self {
         Self {
-            count: (!all).then(|| lines.unwrap_or(DEFAULT_LINES)),
+            count: (!newest.all).then(|| newest.lines.unwrap_or(DEFAULT_LINES)),
         }
     }
 

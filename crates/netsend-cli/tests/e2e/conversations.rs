@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::harness::{
     have, is_root, lans_available, require, stderr, stdout, Lan, Service, TestUsers,
 };
-use crate::samba::{client_conf, SambaLan};
+use crate::samba::SambaLan;
 
 /// No user logins from the machine running the tests: the only names are
 /// the ones a test adds.
@@ -57,26 +57,7 @@ fn a_reply_to_smbclient_goes_to_the_senders_computer_name() {
     );
     lab.wait_for_nmbd();
     // smbclient claims a sender name nobody registered.
-    let conf = client_conf(
-        lab.dir.path(),
-        "interfaces = eth0\n   bind interfaces only = yes",
-    );
-    let out = lab.lan.exec(
-        "s",
-        &[
-            "smbclient",
-            "-s",
-            &conf,
-            "-M",
-            "NSHOST",
-            "-U",
-            "someone",
-            "-N",
-            "-n",
-            "SMBHOST",
-        ],
-        Some(b"Is the printer fixed?\n"),
-    );
+    let out = lab.smbclient("NSHOST", "someone", "Is the printer fixed?\n");
     let inbox = svc.wait_inbox(1);
     assert_eq!(inbox.len(), 1, "{}{}", stdout(&out), stderr(&out));
     assert_eq!(inbox[0]["from"], "someone");

@@ -1033,7 +1033,10 @@ async fn an_away_message_is_kept_and_shown_until_it_ends() {
         panic!("not away")
     };
     assert_eq!(state.text, "at lunch");
-    assert_eq!(host.inbox.away().await.unwrap(), [state.clone()]);
+    assert_eq!(
+        host.inbox.away().await.unwrap(),
+        std::slice::from_ref(&state)
+    );
     let Response::Away { state: shown } = host.ask(&alice(), Request::Away).await else {
         panic!("no answer")
     };

@@ -69,6 +69,15 @@ impl AwayBook {
             .cloned()
     }
 
+    /// Whether `user` is away (no copy made: asked for every message).
+    fn is_away(&self, user: &str) -> bool {
+        self.inner
+            .lock()
+            .expect("away lock")
+            .away
+            .contains_key(user)
+    }
+
     /// Everyone's away state.
     pub(crate) fn all(&self) -> Vec<AwayState> {
         self.inner
@@ -130,11 +139,7 @@ impl Away {
         inbox: InboxHandle,
         shutdown: Shutdown,
     ) -> Self {
-        let mut own_addresses: Vec<Ipv4Addr> = interfaces.iter().map(|i| i.address).collect();
-        own_addresses.extend(session_addresses.iter().filter_map(|a| match a.ip() {
-            IpAddr::V4(ip) => Some(ip),
-            IpAddr::V6(_) => None,
-        }));
+        let own_addresses = super::forward::own_addresses(interfaces, session_addresses);
         Self {
             book,
             path,
@@ -149,7 +154,7 @@ impl Away {
     }
 
     /// Whether `message` came from this host.
-    fn from_this_host(&self, message: &StoredMessage) -> bool {
+    fn is_local(&self, message: &StoredMessage) -> bool {
         match source_ip(&message.source) {
             Some(IpAddr::V4(ip)) => {
                 ip.is_loopback() || ip.is_unspecified() || self.own_addresses.contains(&ip)
@@ -215,13 +220,13 @@ impl DeliveryChannel for Away {
         message
             .recipient_user
             .as_deref()
-            .is_some_and(|user| self.book.get(user).is_some())
+            .is_some_and(|user| self.book.is_away(user))
     }
 
     /// Decides at once (so two messages in a row get one answer), then
     /// sends in one of the channel's slots.
     fn deliver(self: Arc<Self>, message: Arc<StoredMessage>) {
-        let from_here = self.from_this_host(&message);
+        let from_here = self.is_local(&message);
         let Some(text) = self
             .book
             .answer(&message, from_here, crate::store::now_ms())

@@ -152,11 +152,7 @@ impl Forward {
         path: Arc<dyn SendPath>,
         shutdown: Shutdown,
     ) -> Self {
-        let mut own_addresses: Vec<Ipv4Addr> = interfaces.iter().map(|i| i.address).collect();
-        own_addresses.extend(session_addresses.iter().filter_map(|a| match a.ip() {
-            IpAddr::V4(ip) => Some(ip),
-            IpAddr::V6(_) => None,
-        }));
+        let own_addresses = own_addresses(interfaces, session_addresses);
         Self {
             aliases,
             code_page: config.code_page,
@@ -292,6 +288,20 @@ impl DeliveryChannel for Forward {
 
 /// Our session service's addresses, with a wildcard bind expanded to every
 /// served interface.
+/// This host's IPv4 addresses: its interfaces' and its session
+/// service's.
+pub(crate) fn own_addresses(
+    interfaces: &[Interface],
+    session_addresses: &[SocketAddr],
+) -> Vec<Ipv4Addr> {
+    let mut own: Vec<Ipv4Addr> = interfaces.iter().map(|i| i.address).collect();
+    own.extend(session_addresses.iter().filter_map(|a| match a.ip() {
+        IpAddr::V4(ip) => Some(ip),
+        IpAddr::V6(_) => None,
+    }));
+    own
+}
+
 fn own_session_addresses(
     interfaces: &[Interface],
     session_addresses: &[SocketAddr],
