@@ -74,7 +74,7 @@ impl Tmux {
 
     /// Waits (bounded) until the screen satisfies `ok`; the last screen.
     fn wait(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let screen = self.screen();
             if ok(&screen) {
@@ -113,7 +113,7 @@ fn wait_message(
     what: &str,
     ok: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    for _ in 0..150 {
+    for _ in 0..300 {
         if let Some(m) = svc.inbox().into_iter().find(&ok) {
             return m;
         }
