@@ -56,7 +56,12 @@ fn parse_class(s: &str) -> Result<AlertClass, String> {
 /// Raises the alert and prints the per-name report; fails with the first
 /// name's NERR code when some name got it neither now nor queued.
 pub(crate) async fn alert(config: &ClientConfig, args: AlertArgs) -> Result<(), Failure> {
-    let mut text = crate::cmd::words_text(&args.words)?;
+    // No words is fine with --failed-unit: the unit's lines are the text.
+    let mut text = if args.words.is_empty() {
+        String::new()
+    } else {
+        crate::cmd::message_text(args.words.clone(), "netsend alert TEXT...")?
+    };
     if let Some(unit) = &args.failed_unit {
         text = failed_unit_text(unit, args.lines, &text);
     }

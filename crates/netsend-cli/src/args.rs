@@ -91,7 +91,7 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: RemoteAction,
     },
-    /// Show received messages.
+    /// Show received messages: the newest 20 (oldest first), like journalctl -n.
     Inbox {
         /// Print JSON (one array; with --follow one object per line).
         #[arg(long)]
@@ -100,15 +100,63 @@ pub(crate) enum Command {
         #[arg(long)]
         unread: bool,
         /// Keep running and print new messages as they arrive.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "with")]
         follow: bool,
         /// Only messages whose sender, alias or text contains TEXT, in any case.
         #[arg(long, value_name = "TEXT")]
         search: Option<String>,
+        /// How many: the newest 20, `-n N`, or `--all`.
+        #[command(flatten)]
+        newest: Newest,
+        /// Only messages received since TIME: 2026-12-01, "2026-12-01 10:00" (UTC), or 30m, 1h, 2d ago.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only messages from the sender NAME (any case).
+        #[arg(long, value_name = "NAME", conflicts_with = "with")]
+        from: Option<String>,
+        /// The exchange with NAME in both directions (received `<`, sent `>`), in time order.
+        #[arg(long, value_name = "NAME", conflicts_with_all = ["search", "unread", "since"])]
+        with: Option<String>,
         /// `read ID` shows one message in full and marks it read; `delete`
         /// removes messages.
         #[command(subcommand)]
         action: Option<InboxAction>,
+    },
+    /// A full-screen window on your inbox: read, reply, write, delete, and
+    /// see new messages as they arrive (keys: `?`).
+    Popup {
+        /// Open on this message (the id `netsend inbox` lists).
+        #[arg(long)]
+        id: Option<i64>,
+    },
+    /// What you sent (directed, broadcast, /USERS, queued), with outcome and receipts: the newest 20.
+    Sent {
+        /// Print JSON (one array).
+        #[arg(long)]
+        json: bool,
+        /// Only records whose recipient, sender or text contains TEXT, in any case.
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        /// How many: the newest 20, `-n N`, or `--all`.
+        #[command(flatten)]
+        newest: Newest,
+        /// Only what was sent to NAME (any case).
+        #[arg(long, value_name = "NAME")]
+        to: Option<String>,
+    },
+    /// Answer a received message: netsend reply ID message text... (`-` reads stdin).
+    Reply {
+        /// The message id (first column of `netsend inbox`).
+        id: i64,
+        /// The reply's words (joined with spaces).
+        #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+    /// Answer each sender once an hour automatically: netsend away TEXT... / netsend away off / netsend away.
+    Away {
+        /// The away text, or `off`; none: show the away state.
+        #[arg(num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
     },
     /// Show new messages as desktop notifications; run it as yourself inside
     /// your graphical session (XDG autostart: netsend-agent.desktop).
@@ -130,6 +178,17 @@ pub(crate) enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// How many entries a listing shows (`netsend inbox`, `netsend sent`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct Newest {
+    /// Show the newest N (default 20).
+    #[arg(short = 'n', long = "lines", value_name = "N", conflicts_with = "all")]
+    pub(crate) lines: Option<usize>,
+    /// Show every one.
+    #[arg(long)]
+    pub(crate) all: bool,
 }
 
 /// Inbox sub-actions.
@@ -216,7 +275,7 @@ pub(crate) fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
         // Options that take a separate value: keep the value as it is.
         if matches!(
             arg.as_str(),
-            "--config" | "--from" | "--server" | "--search"
+            "--config" | "--from" | "--server" | "--search" | "--since" | "--with" | "--to"
         ) {
             value_follows = true;
             out.push(arg);

@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use netsend_control::config::ClientConfig;
 use netsend_control::protocol::MAX_PAGE;
-use netsend_control::types::{Queued, StoredMessage};
+use netsend_control::types::{InboxSelection, Queued, StoredMessage};
 use netsend_control::{client, remote, ClientError, Request, Response};
-use netsend_proto::display::{sanitize, sanitize_first_line, sanitize_name as clean};
+use netsend_proto::display::{reply_hint, sanitize, sanitize_first_line, sanitize_name as clean};
 use netsend_service::config::Config;
 use netsend_wire::status::NetApiStatus;
 
 use crate::args::{Cli, Command, InboxAction, MessengerAction, QueueAction, RemoteAction};
+use crate::conversations::{away, away_line, parse_since, reply, sent, thread, Shown};
 use crate::Failure;
 
 /// How long `messenger start` waits for the daemon to answer.
@@ -66,6 +67,7 @@ impl From<ClientError> for Failure {
     }
 }
 
+/// Sends one request to the local service; a refusal is a [`Failure`].
 pub(crate) async fn call(config: &ClientConfig, request: Request) -> Result<Response, Failure> {
     Ok(client::call(&config.control_socket, &request)
         .await
@@ -96,6 +98,7 @@ async fn call_at(
 /// How long a remote call may take.
 const REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The failure of an answer that does not fit the request.
 pub(crate) fn unexpected(r: Response) -> Failure {
     Failure::new(
         NetApiStatus::NERR_INTERNAL_ERROR,
@@ -233,6 +236,10 @@ async fn dispatch(
             unread,
             follow,
             search,
+            newest,
+            since,
+            from,
+            with,
             action,
         } => match action {
             Some(InboxAction::Read { id }) => {
@@ -243,6 +250,8 @@ async fn dispatch(
                     Response::Message(m) if json => print_json(&m),
                     Response::Message(m) => {
                         print_message_full(&m);
+                        println!();
+                        println!("{}", reply_hint(m.id));
                         Ok(())
                     }
                     r => Err(unexpected(r)),
@@ -267,9 +276,35 @@ async fn dispatch(
                     r => Err(unexpected(r)),
                 }
             }
-            None => inbox(config, json, unread, follow, search).await,
+            None => {
+                let shown = Shown::new(newest);
+                let since_ms = since.as_deref().map(parse_since).transpose()?;
+                match with {
+                    Some(with) => thread(config, json, &with, shown).await,
+                    None => {
+                        let listing = Listing {
+                            json,
+                            unread,
+                            follow,
+                            search,
+                            since_ms,
+                            from,
+                        };
+                        inbox(config, listing, shown).await
+                    }
+                }
+            }
         },
-        Command::Agent => crate::agent::run(config).await,
+        Command::Sent {
+            json,
+            search,
+            newest,
+            to,
+        } => sent(config, json, search, to, Shown::new(newest)).await,
+        Command::Reply { id, words } => reply(config, id, words).await,
+        Command::Away { words } => away(config, words).await,
+        Command::Agent => crate::agent::run(config, daemon.path).await,
+        Command::Popup { id } => crate::popup::run(config, id).await,
         Command::Completions { .. } | Command::Manpage { .. } => Ok(()),
         Command::Messenger { action } => match action {
             MessengerAction::Start { .. } => start_daemon(daemon.config, daemon.path).await,
@@ -356,6 +391,9 @@ async fn messenger_status(config: &ClientConfig, json: bool) -> Result<(), Failu
     } else {
         println!("  dropped:       {} ({})", s.dropped, reasons.join(", "));
     }
+    for away in &s.away {
+        println!("  away:          {}", away_line(away));
+    }
     match &s.alerts {
         Some(a) => println!(
             "  alerts:        {} raised, {} sent, {} suppressed ({} batched, {} capped)",
@@ -419,20 +457,27 @@ fn print_queued(q: &Queued) {
     }
 }
 
-/// A message's words joined with spaces, or, for the one word `-`, up to
-/// 64 KiB of standard input.
-pub(crate) fn words_text(words: &[String]) -> Result<String, Failure> {
-    if let [only] = words {
-        if only == "-" {
-            let mut s = String::new();
-            std::io::stdin()
-                .take(64 * 1024)
-                .read_to_string(&mut s)
-                .map_err(|e| Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
-            return Ok(s);
-        }
+/// The text of a message given as `words` (joined with spaces; `-` alone
+/// reads standard input, at most 64 KiB); `usage` says how, when empty.
+pub(crate) fn message_text(words: Vec<String>, usage: &str) -> Result<String, Failure> {
+    let text = if words.len() == 1 && words[0] == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .take(64 * 1024)
+            .read_to_string(&mut s)
+            .map_err(|e| Failure::new(NetApiStatus::ERROR_INVALID_PARAMETER, e.to_string()))?;
+        s
+    } else {
+        words.join(" ")
+    };
+    if text.is_empty() {
+        return Err(Failure::new(
+            NetApiStatus::ERROR_INVALID_PARAMETER,
+            format!("no message text: {usage}"),
+        )
+        .with_hint("give the text after the name, or `-` to read it from standard input"));
     }
-    Ok(words.join(" "))
+    Ok(text)
 }
 
 async fn send(
@@ -450,15 +495,7 @@ async fn send(
     };
     let mut words = words.into_iter();
     let target = words.next().unwrap_or_default();
-    let rest: Vec<String> = words.collect();
-    let text = words_text(&rest)?;
-    if text.is_empty() {
-        return Err(Failure::new(
-            NetApiStatus::ERROR_INVALID_PARAMETER,
-            "no message text: netsend send NAME message words...",
-        )
-        .with_hint("give the text after the name, or `-` to read it from standard input"));
-    }
+    let text = message_text(words.collect(), "netsend send NAME message words...")?;
     let lower = target.to_ascii_lowercase();
     if lower == "/users" {
         return match call_at(config, server, Request::SendUsers { from, text }).await? {
@@ -593,7 +630,11 @@ async fn name(
         _ => String::new(),
     };
     match call_at(config, server, request).await? {
-        Response::Names { names, notices } => {
+        Response::Names {
+            names,
+            notices,
+            away,
+        } => {
             for notice in notices {
                 eprintln!("netsend: note: {notice}");
             }
@@ -616,6 +657,10 @@ async fn name(
                     clean(&owner),
                     clean(&a.network)
                 );
+            }
+            if let Some(away) = away {
+                println!();
+                println!("{}", away_line(&away));
             }
             Ok(())
         }
@@ -673,26 +718,62 @@ const FOLLOW_MIN_RETRY: Duration = Duration::from_millis(250);
 /// Longest pause between its attempts to reach the service again.
 const FOLLOW_MAX_RETRY: Duration = Duration::from_secs(10);
 
-/// Every message after `after_id` visible to us, page by page; when there is
-/// none yet, the service waits up to `wait_ms` for one.
-async fn fetch_messages(
+/// What `netsend inbox` lists (beyond how many: [`Shown`]).
+pub(crate) struct Listing {
+    /// JSON rather than lines.
+    pub(crate) json: bool,
+    /// Only unread messages.
+    pub(crate) unread: bool,
+    /// Keep following new messages.
+    pub(crate) follow: bool,
+    /// Only messages containing this.
+    pub(crate) search: Option<String>,
+    /// Only messages received since then, Unix ms.
+    pub(crate) since_ms: Option<i64>,
+    /// Only messages from this sender.
+    pub(crate) from: Option<String>,
+}
+
+impl Listing {
+    /// The request for a page of at most `limit`: after `after_id` (the
+    /// service waiting up to `wait_ms` for one), or with `select.newest`
+    /// the newest before `select.before_id`.
+    fn request(
+        &self,
+        after_id: Option<i64>,
+        limit: usize,
+        wait_ms: u64,
+        select: InboxSelection,
+    ) -> Request {
+        Request::InboxList {
+            unread_only: self.unread,
+            after_id,
+            limit,
+            search: self.search.clone(),
+            wait_ms,
+            select: InboxSelection {
+                since_ms: self.since_ms,
+                from: self.from.clone(),
+                ..select
+            },
+        }
+    }
+}
+
+/// Every message `listing` selects after `after_id`, page by page; when
+/// there is none yet, the service waits up to `wait_ms` for one.
+pub(crate) async fn fetch_messages(
     config: &ClientConfig,
-    unread: bool,
+    listing: &Listing,
     mut after_id: Option<i64>,
-    search: Option<&str>,
     wait_ms: u64,
 ) -> Result<Vec<StoredMessage>, Failure> {
     let mut all = Vec::new();
     loop {
-        let request = Request::InboxList {
-            unread_only: unread,
-            after_id,
-            limit: INBOX_PAGE,
-            search: search.map(String::from),
-            wait_ms: if all.is_empty() { wait_ms } else { 0 },
-        };
+        let wait = if all.is_empty() { wait_ms } else { 0 };
+        let request = listing.request(after_id, INBOX_PAGE, wait, InboxSelection::default());
         let (page, more) = match call(config, request).await? {
-            Response::Messages { messages, more } => (messages, more),
+            Response::Messages { messages, more, .. } => (messages, more),
             r => return Err(unexpected(r)),
         };
         // A page cut short by its size in bytes says so.
@@ -705,24 +786,97 @@ async fn fetch_messages(
     }
 }
 
-async fn inbox(
+/// The newest `n` messages `listing` selects, oldest first, paged back
+/// from the newest, and how many it selects in all.
+pub(crate) async fn fetch_newest(
     config: &ClientConfig,
-    json: bool,
-    unread: bool,
-    follow: bool,
-    search: Option<String>,
+    listing: &Listing,
+    n: usize,
+) -> Result<(Vec<StoredMessage>, u64), Failure> {
+    let mut newest: Vec<StoredMessage> = Vec::new();
+    let mut before_id = None;
+    let mut total = 0;
+    while newest.len() < n {
+        let select = InboxSelection {
+            before_id,
+            newest: true,
+            count: before_id.is_none(),
+            ..InboxSelection::default()
+        };
+        let limit = (n - newest.len()).min(INBOX_PAGE);
+        let (page, more, counted) =
+            match call(config, listing.request(None, limit, 0, select)).await? {
+                Response::Messages {
+                    messages,
+                    more,
+                    total,
+                } => (messages, more, total),
+                r => return Err(unexpected(r)),
+            };
+        total = counted.unwrap_or(total);
+        let Some(first) = page.first() else { break };
+        before_id = Some(first.id);
+        let ended = page.len() < limit && !more;
+        newest.splice(0..0, page);
+        if ended {
+            break;
+        }
+    }
+    Ok((newest, total))
+}
+
+/// `netsend inbox`: the selection, then with `--follow` every new message
+/// as it is stored.
+async fn inbox(config: &ClientConfig, listing: Listing, shown: Shown) -> Result<(), Failure> {
+    let (messages, total) = match shown.count {
+        None => (fetch_messages(config, &listing, None, 0).await?, None),
+        Some(n) => {
+            let (messages, total) = fetch_newest(config, &listing, n).await?;
+            (messages, Some(total))
+        }
+    };
+    if listing.json && !listing.follow {
+        return print_json(&messages);
+    }
+    if messages.is_empty() && !listing.follow && !listing.json {
+        println!("There are no messages.");
+    }
+    for m in &messages {
+        if listing.json {
+            print_json(m)?;
+        } else {
+            print_message_line(m);
+        }
+    }
+    if !listing.json {
+        shown.footer(messages.len(), total, "inbox", "message");
+        if !messages.is_empty() {
+            println!("{}", reply_hint("ID"));
+        }
+    }
+    let _ = std::io::stdout().flush();
+    if listing.follow {
+        follow(config, &listing, messages.last().map(|m| m.id)).await
+    } else {
+        Ok(())
+    }
+}
+
+/// `inbox --follow`: prints each message after `after_id` as it is stored,
+/// across restarts of the service.
+async fn follow(
+    config: &ClientConfig,
+    listing: &Listing,
+    mut after_id: Option<i64>,
 ) -> Result<(), Failure> {
-    let mut after_id = None;
-    let mut first = true;
     let mut retry = FOLLOW_MIN_RETRY;
     let mut lost = false;
     loop {
-        let wait_ms = if first { 0 } else { FOLLOW_WAIT_MS };
-        let fetched = fetch_messages(config, unread, after_id, search.as_deref(), wait_ms).await;
+        let fetched = fetch_messages(config, listing, after_id, FOLLOW_WAIT_MS).await;
         // A follower outlives a restart of the service: it says so once and
         // tries again, pausing longer each time.
         let messages = match fetched {
-            Err(e) if follow && !first && e.is_unreachable() => {
+            Err(e) if e.is_unreachable() => {
                 if !lost {
                     eprintln!("netsend: the messenger service does not answer; trying again");
                     lost = true;
@@ -740,24 +894,14 @@ async fn inbox(
         if let Some(last) = messages.last() {
             after_id = Some(last.id);
         }
-        if json && !follow {
-            return print_json(&messages);
-        }
-        if first && messages.is_empty() && !follow && !json {
-            println!("There are no messages.");
-        }
         for m in &messages {
-            if json {
+            if listing.json {
                 print_json(m)?;
             } else {
                 print_message_line(m);
             }
         }
         let _ = std::io::stdout().flush();
-        if !follow {
-            return Ok(());
-        }
-        first = false;
     }
 }
 
@@ -770,7 +914,8 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> 
     Ok(())
 }
 
-fn when(ms: i64) -> String {
+/// A Unix ms time as `YYYY-MM-DD HH:MM:SS` (UTC).
+pub(crate) fn when(ms: i64) -> String {
     let secs = ms / 1000;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
@@ -797,7 +942,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// One line of `netsend inbox` (and `--follow`): names and the text's first
 /// line sanitised.
-fn print_message_line(m: &StoredMessage) {
+pub(crate) fn print_message_line(m: &StoredMessage) {
     println!(
         "{:>5}  {} UTC  {:<5}  {} -> {}{}  {}",
         m.id,

@@ -8,7 +8,9 @@ mod agent;
 mod alert;
 mod args;
 mod cmd;
+mod conversations;
 mod docs;
+mod popup;
 
 use std::process::ExitCode;
 
@@ -41,6 +43,11 @@ impl Failure {
     pub(crate) fn with_exit(mut self, code: u8) -> Self {
         self.exit = code;
         self
+    }
+
+    /// The detail line, if any.
+    pub(crate) fn detail(&self) -> &str {
+        self.detail.as_deref().unwrap_or("")
     }
 
     /// Whether the service could not be reached (not running, or the

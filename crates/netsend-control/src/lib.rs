@@ -13,6 +13,7 @@
 //!   reads of it.
 //! - [`remote`]: the remote-call channel's caller side, its keys, framing and
 //!   known-servers file.
+//! - [`since`]: the times `--since` accepts.
 //! - [`json`]: JSON for people's tools (`--json`, the message log), control
 //!   characters written as visible text.
 
@@ -22,6 +23,7 @@ mod error;
 pub mod json;
 pub mod protocol;
 pub mod remote;
+pub mod since;
 pub mod types;
 
 pub use error::ClientError;

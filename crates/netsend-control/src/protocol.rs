@@ -11,8 +11,8 @@ use netsend_wire::status::NetApiStatus;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{
-    AlertReport, AlertRequest, AliasStatus, Queued, SendReport, SentRecord, StatusInfo,
-    StoredMessage, UserDelivery, UserFailure,
+    AlertReport, AlertRequest, AliasStatus, AwayState, InboxSelection, Queued, ReplyReport,
+    SendReport, SentRecord, StatusInfo, StoredMessage, ThreadEntry, UserDelivery, UserFailure,
 };
 use crate::ClientError;
 
@@ -147,6 +147,68 @@ pub enum Request {
         /// is stored, without asking again and again.
         #[serde(default)]
         wait_ms: u64,
+        /// The newest messages, a sender, a time: what `netsend inbox`
+        /// selects beyond the fields above.
+        #[serde(flatten, default)]
+        select: InboxSelection,
+    },
+    /// A page of the sent archive: what the caller sent (root: everyone).
+    SentList {
+        /// Only records with a larger id.
+        #[serde(default)]
+        after_id: Option<i64>,
+        /// Only records with a smaller id.
+        #[serde(default)]
+        before_id: Option<i64>,
+        /// At most this many (capped at [`MAX_PAGE`]).
+        #[serde(default = "max_page")]
+        limit: usize,
+        /// The newest `limit` records (in order, oldest first).
+        #[serde(default)]
+        newest: bool,
+        /// Only records whose recipient, sender or text contains this.
+        #[serde(default)]
+        search: Option<String>,
+        /// Only records sent to this name, in any case.
+        #[serde(default)]
+        to: Option<String>,
+        /// Only records sent at this time or later, Unix ms.
+        #[serde(default)]
+        since_ms: Option<i64>,
+        /// Also count every matching record in `total`.
+        #[serde(default)]
+        count: bool,
+    },
+    /// The exchange with one correspondent: messages received from `with`
+    /// and sent to `with`, the newest `limit` of them, in time order.
+    Thread {
+        /// The correspondent's name (any case).
+        with: String,
+        /// At most this many entries (capped at [`MAX_PAGE`]).
+        #[serde(default = "max_page")]
+        limit: usize,
+        /// Only received messages with a smaller id (the previous page's
+        /// oldest).
+        #[serde(default)]
+        received_before: Option<i64>,
+        /// Only sent records with a smaller id.
+        #[serde(default)]
+        sent_before: Option<i64>,
+    },
+    /// Reply to a received message: to its sender at the host it came from
+    /// (or, when that name is not theirs, to that host's computer name).
+    Reply {
+        /// The inbox id of the message replied to.
+        id: i64,
+        /// The reply's text.
+        text: String,
+    },
+    /// The caller's away message, if any.
+    Away,
+    /// Set the caller's away message (`text`), or end it (`None`).
+    AwaySet {
+        /// The text of the automatic answers; `None`: back.
+        text: Option<String>,
     },
     /// Record that a message was shown to its reader (display agents).
     InboxShown {
@@ -211,6 +273,9 @@ pub enum Response {
         /// once.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         notices: Vec<String>,
+        /// The caller's away message, if they are away.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        away: Option<AwayState>,
     },
     /// Answer to [`Request::InboxList`].
     Messages {
@@ -220,6 +285,36 @@ pub enum Response {
         /// follow (ask again after the last id).
         #[serde(default)]
         more: bool,
+        /// How many messages match in all, when asked (`count`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
+    },
+    /// Answer to [`Request::SentList`].
+    SentList {
+        /// The records, oldest first.
+        records: Vec<SentRecord>,
+        /// Whether more follow in the direction asked.
+        #[serde(default)]
+        more: bool,
+        /// How many records match in all, when asked (`count`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
+    },
+    /// Answer to [`Request::Thread`].
+    Thread {
+        /// The entries, oldest first.
+        entries: Vec<ThreadEntry>,
+        /// Whether older entries exist.
+        more: bool,
+        /// Messages received from and sent to the correspondent in all.
+        total: u64,
+    },
+    /// Answer to [`Request::Reply`].
+    Replied(ReplyReport),
+    /// Answer to [`Request::Away`] and [`Request::AwaySet`].
+    Away {
+        /// The away message in force; `None`: not away.
+        state: Option<AwayState>,
     },
     /// Answer to [`Request::InboxRead`].
     Message(StoredMessage),

@@ -81,23 +81,145 @@ impl StoredMessage {
     }
 }
 
-/// A message this host sent, with its receipts.
+/// What kind of send a [`SentRecord`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SentKind {
+    /// To one name (`netsend send NAME`, `netsend reply`).
+    #[default]
+    Directed,
+    /// To a domain or workgroup (`*`, `/DOMAIN`).
+    Broadcast,
+    /// To every user with a session here (`/USERS`).
+    Users,
+    /// Put in the outgoing queue (`send --queue`); its outcome is the
+    /// queue entry's state.
+    Queued,
+    /// An away message's automatic answer.
+    Automatic,
+}
+
+impl SentKind {
+    /// Its name, as JSON and the store spell it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Directed => "directed",
+            Self::Broadcast => "broadcast",
+            Self::Users => "users",
+            Self::Queued => "queued",
+            Self::Automatic => "automatic",
+        }
+    }
+
+    /// The kind named `s` ([`SentKind::as_str`]); anything else is directed.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "broadcast" => Self::Broadcast,
+            "users" => Self::Users,
+            "queued" => Self::Queued,
+            "automatic" => Self::Automatic,
+            _ => Self::Directed,
+        }
+    }
+}
+
+/// Which messages an inbox listing selects beyond unread, search and ids
+/// (`netsend inbox -n`, `--since`, `--from`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InboxSelection {
+    /// Only messages with a smaller id (paging back from the newest).
+    #[serde(default)]
+    pub before_id: Option<i64>,
+    /// Only messages received at this time or later, Unix ms.
+    #[serde(default)]
+    pub since_ms: Option<i64>,
+    /// Only messages whose sender name is this, in any case.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The page holds the newest `limit` matching messages (still in
+    /// order, oldest first), not the oldest.
+    #[serde(default)]
+    pub newest: bool,
+    /// Also count every message that matches (ids and `limit` aside), in
+    /// the answer's `total`.
+    #[serde(default)]
+    pub count: bool,
+}
+
+/// A message this host sent (the sent archive), with its receipts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentRecord {
     /// Its receipt id (`netsend status ID`).
     pub id: i64,
-    /// When it was delivered, Unix ms.
+    /// When it was sent (or tried, or queued), Unix ms.
     pub sent_at: i64,
-    /// The recipient name.
+    /// The recipient name (a domain for a broadcast, `/USERS`).
     pub to: String,
     /// The sender name.
     pub from: String,
-    /// The recipient host.
+    /// The recipient host (the domain of a broadcast; empty when none was
+    /// reached).
     pub address: String,
     /// When the recipient host says it was first shown (its clock).
     pub shown_at: Option<i64>,
     /// When the recipient host says it was first read (its clock).
     pub read_at: Option<i64>,
+    /// The Unix user who sent it (root sees everyone's).
+    #[serde(default)]
+    pub owner: String,
+    /// The text as sent (empty for records older than the archive).
+    #[serde(default)]
+    pub text: String,
+    /// What kind of send it was.
+    #[serde(default)]
+    pub kind: SentKind,
+    /// What became of it: `delivered`, `failed: ...`, `2 datagram(s)`,
+    /// `3 of 4 reached`, or a queue entry's state (`queued`, `delivered`,
+    /// `expired`, `cancelled`).
+    #[serde(default)]
+    pub outcome: String,
+}
+
+/// A user's away message (`netsend away`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwayState {
+    /// The user.
+    pub user: String,
+    /// The text of their automatic answers.
+    pub text: String,
+    /// Since when, Unix ms.
+    pub since: i64,
+}
+
+/// One entry of a conversation (`netsend inbox --with NAME`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "direction", rename_all = "snake_case")]
+pub enum ThreadEntry {
+    /// A message received from the correspondent.
+    Received(StoredMessage),
+    /// A message sent to them.
+    Sent(SentRecord),
+}
+
+impl ThreadEntry {
+    /// When it was received or sent, Unix ms.
+    pub const fn at(&self) -> i64 {
+        match self {
+            Self::Received(m) => m.received_at,
+            Self::Sent(s) => s.sent_at,
+        }
+    }
+}
+
+/// Where a reply went (`netsend reply`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyReport {
+    /// The delivery, with the sent archive's id.
+    pub sent: SendReport,
+    /// Why it went to the source host's computer name rather than the
+    /// sender's own name, if it did.
+    #[serde(default)]
+    pub fallback: Option<String>,
 }
 
 /// A message in the outgoing queue.
@@ -207,6 +329,9 @@ pub struct StatusInfo {
     /// The Alerter's counters, when it is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerts: Option<AlertCounts>,
+    /// Away messages in force: the caller's own (root: everyone's).
+    #[serde(default)]
+    pub away: Vec<AwayState>,
 }
 
 /// One alias in [`StatusInfo`].
@@ -242,7 +367,7 @@ pub struct ReloadStatus {
 }
 
 /// The outcome of a delivered send.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendReport {
     /// The recipient as resolved.
     pub to: String,

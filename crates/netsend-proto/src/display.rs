@@ -323,6 +323,12 @@ impl Shown<'_> {
     }
 }
 
+/// The one-line hint how to answer message `id` (a number, or `ID` under a
+/// listing), under listings, a message read in full and notifications.
+pub fn reply_hint(id: impl std::fmt::Display) -> String {
+    format!("reply: netsend reply {id} TEXT")
+}
+
 /// Escapes `&`, `<` and `>` for the notification body markup.
 pub fn escape_markup(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

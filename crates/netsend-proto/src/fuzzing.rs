@@ -205,6 +205,28 @@ pub fn receipt(data: &[u8]) {
     }
 }
 
+/// Reads arbitrary bytes (the first two the transaction id asked for) as a
+/// node status answer to a reply's request, and as a message text the away
+/// rule reads: neither may panic, and the name a reply goes to is one of
+/// the answer's unique names.
+#[doc(hidden)]
+pub fn reply(data: &[u8]) {
+    use crate::reply::{computer_name, node_status_names};
+    let Some((trn, rest)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    if let Some(names) = node_status_names(rest, u16::from_be_bytes(*trn)) {
+        if let Some(chosen) = computer_name(&names, netsend_wire::CodePage::Cp850) {
+            assert!(!chosen.is_empty());
+            assert!(names
+                .iter()
+                .any(|n| n.flags & netsend_wire::nbns::name_flags::GROUP == 0));
+        }
+    }
+    let text = String::from_utf8_lossy(rest);
+    let _ = crate::away::is_automatic(&text);
+}
+
 /// Drives the client side of a one-block message against arbitrary reply
 /// bytes, as a hostile recipient may send them (the first byte sets the
 /// seconds that pass between its frames): it must never panic, never write

@@ -21,10 +21,13 @@
 //! - [`display`]: messages made safe and readable for terminals and notifications.
 //! - [`hooks`]: delivery hooks: which fire, their argv, notification titles.
 //! - [`forward`]: forwarding an alias to another host, and its loop rule.
+//! - [`reply`]: where a reply to a received message goes (name, address, fallback).
+//! - [`away`]: which messages get an automatic answer while a user is away.
 //! - [`fuzzing`]: entry points for the fuzz targets.
 #![warn(missing_docs)]
 
 pub mod alert;
+pub mod away;
 pub mod broadcast;
 pub mod display;
 pub mod forward;
@@ -39,6 +42,7 @@ pub mod queue;
 pub mod receipt;
 pub mod registration;
 pub mod relay;
+pub mod reply;
 pub mod resolver;
 pub mod responder;
 pub mod search;

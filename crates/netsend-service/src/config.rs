@@ -450,8 +450,9 @@ impl Default for QueueConfig {
     }
 }
 
-/// `[sent]`: the record of sent messages and their receipts (`netsend
-/// status ID`), bounded by age and per sending user.
+/// `[sent]`: the sent archive, every message sent with its outcome and
+/// receipts (`netsend sent`, `netsend status ID`), bounded by age and per
+/// sending user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SentConfig {

@@ -520,6 +520,12 @@ pub async fn run(
         alerter,
     });
     apply_retention(&service.inbox, &config).await;
+    match service.inbox.away().await {
+        Ok(states) => service.delivery.away().load(states),
+        Err(e) => {
+            tracing::warn!(reason = %netsend_proto::display::LogSafe(&e), "away messages not loaded")
+        }
+    }
     for l in listeners.session {
         let l = TcpListener::from_std(l).map_err(|e| StartError::Io("the session service", e))?;
         shutdown.spawn(crate::transport::session::accept_loop(service.clone(), l));

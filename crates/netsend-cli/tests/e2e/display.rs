@@ -214,6 +214,14 @@ fn a_message_kept_while_away_is_shown_at_the_next_login() {
 struct Processes(Vec<std::process::Child>);
 
 impl Processes {
+    /// Kills the process started last (and reaps it).
+    fn stop_last(&mut self) {
+        if let Some(mut child) = self.0.pop() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Starts `program args` as `user` with `env`, output to `log` (appended).
     fn spawn_as(
         &mut self,
@@ -295,6 +303,101 @@ fn field<'a>(entry: &'a serde_json::Value, name: &str) -> &'a serde_json::Value 
     &entry[name]["data"]
 }
 
+/// A user's graphical session: an X server, a session bus and dunst, run
+/// as that user (killed in `Drop`).
+struct Desktop {
+    session: Processes,
+    home: std::path::PathBuf,
+    display: String,
+    bus: String,
+}
+
+impl Desktop {
+    /// A new test account `name` with a session (dunst `rules` added): the
+    /// account, its record, a scratch directory and the session, to be
+    /// dropped in the reverse order.
+    fn for_new_user(name: &str, rules: &str) -> (TestUsers, User, tempfile::TempDir, Self) {
+        let accounts = TestUsers::create(&[name], None);
+        let account = User::from_name(name).unwrap().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let desktop = Self::start(&account, dir.path(), rules);
+        (accounts, account, dir, desktop)
+    }
+
+    /// Starts the session for `account` in `dir` (its home is `dir/home`),
+    /// with `rules` appended to dunst's configuration.
+    fn start(account: &User, dir: &Path, rules: &str) -> Self {
+        let home = dir.join("home");
+        std::fs::create_dir(&home).unwrap();
+        nix::unistd::chown(&home, Some(account.uid), Some(account.gid)).unwrap();
+        let log = dir.join("session.log");
+        let mut session = Processes::default();
+        let display = format!(":{}", free_display());
+        session.spawn_as(
+            account,
+            "Xvfb",
+            &[&display, "-screen", "0", "1024x600x24", "-nolisten", "tcp"],
+            &[("HOME", home.to_str().unwrap())],
+            &log,
+        );
+        let socket = format!("/tmp/.X11-unix/X{}", &display[1..]);
+        wait_for(Duration::from_secs(10), "Xvfb", || {
+            Path::new(&socket).exists()
+        });
+        let bus_path = home.join("bus");
+        let bus = format!("unix:path={}", bus_path.display());
+        session.spawn_as(
+            account,
+            "dbus-daemon",
+            &["--session", "--nofork", &format!("--address={bus}")],
+            &[("HOME", home.to_str().unwrap())],
+            &log,
+        );
+        wait_for(Duration::from_secs(10), "the session bus", || {
+            bus_path.exists()
+        });
+        let dunstrc = home.join("dunstrc");
+        std::fs::write(
+            &dunstrc,
+            format!(
+                "[global]\n    font = Monospace 11\n    width = 600\n    height = 200\n    origin = top-right\n    offset = 10x10\n    markup = full\n    notification_limit = 10\n{rules}"
+            ),
+        )
+        .unwrap();
+        let mut desktop = Self {
+            session,
+            home,
+            display,
+            bus,
+        };
+        let env = desktop.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        desktop.session.spawn_as(
+            account,
+            "dunst",
+            &["-config", dunstrc.to_str().unwrap()],
+            &env,
+            &log,
+        );
+        wait_for(Duration::from_secs(10), "dunst on the session bus", || {
+            run_as(account, "dunstctl", &["is-paused"], &env)
+                .status
+                .success()
+        });
+        desktop
+    }
+
+    /// The session's environment: HOME, DISPLAY, DBUS_SESSION_BUS_ADDRESS.
+    fn env(&self) -> [(&'static str, String); 3] {
+        [
+            ("HOME", self.home.display().to_string()),
+            ("DISPLAY", self.display.clone()),
+            ("DBUS_SESSION_BUS_ADDRESS", self.bus.clone()),
+        ]
+    }
+}
+
 #[test]
 fn the_agent_shows_messages_as_desktop_notifications_in_the_users_session() {
     if !require(
@@ -311,67 +414,16 @@ fn the_agent_shows_messages_as_desktop_notifications_in_the_users_session() {
     ) {
         return;
     }
-    let _accounts = TestUsers::create(&["nsdagent"], None);
-    let account = User::from_name("nsdagent").unwrap().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let home = dir.path().join("home");
-    std::fs::create_dir(&home).unwrap();
-    nix::unistd::chown(&home, Some(account.uid), Some(account.gid)).unwrap();
-    let log = dir.path().join("session.log");
-    let mut session = Processes::default();
-
-    // The user's graphical session: an X server, a session bus, dunst.
-    let display = format!(":{}", free_display());
-    session.spawn_as(
-        &account,
-        "Xvfb",
-        &[&display, "-screen", "0", "1024x600x24", "-nolisten", "tcp"],
-        &[("HOME", home.to_str().unwrap())],
-        &log,
-    );
-    let socket = format!("/tmp/.X11-unix/X{}", &display[1..]);
-    wait_for(Duration::from_secs(10), "Xvfb", || {
-        Path::new(&socket).exists()
-    });
-    let bus_path = home.join("bus");
-    let bus = format!("unix:path={}", bus_path.display());
-    session.spawn_as(
-        &account,
-        "dbus-daemon",
-        &["--session", "--nofork", &format!("--address={bus}")],
-        &[("HOME", home.to_str().unwrap())],
-        &log,
-    );
-    wait_for(Duration::from_secs(10), "the session bus", || {
-        bus_path.exists()
-    });
-    let dunstrc = home.join("dunstrc");
-    std::fs::write(
-        &dunstrc,
-        "[global]\n    font = Monospace 11\n    width = 600\n    height = 200\n    origin = top-right\n    offset = 10x10\n    markup = full\n    notification_limit = 10\n\
-         # dunstctl history has no urgency field: rules write it into the shown text.\n\
+    let (_accounts, account, dir, mut desktop) = Desktop::for_new_user(
+        "nsdagent",
+        "# dunstctl history has no urgency field: rules write it into the shown text.\n\
          [netsend_critical]\n    msg_urgency = critical\n    format = \"URGENCY=CRITICAL <b>%s</b>\\n%b\"\n\
          [netsend_normal]\n    msg_urgency = normal\n    format = \"URGENCY=NORMAL <b>%s</b>\\n%b\"\n",
-    )
-    .unwrap();
-    let env = [
-        ("HOME", home.to_str().unwrap()),
-        ("DISPLAY", display.as_str()),
-        ("DBUS_SESSION_BUS_ADDRESS", bus.as_str()),
-    ];
-    session.spawn_as(
-        &account,
-        "dunst",
-        &["-config", dunstrc.to_str().unwrap()],
-        &env,
-        &log,
     );
-    wait_for(Duration::from_secs(10), "dunst on the session bus", || {
-        run_as(&account, "dunstctl", &["is-paused"], &env)
-            .status
-            .success()
-    });
+    let (home, display) = (desktop.home.clone(), desktop.display.clone());
+    let env = desktop.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = env.as_slice();
 
     // The receiving host (the user is logged in there, so their alias
     // exists) and a sender on the same LAN.
@@ -402,11 +454,11 @@ fn the_agent_shows_messages_as_desktop_notifications_in_the_users_session() {
     // The agent, as the user, in their session.
     let agent_log = dir.path().join("agent.log");
     let config = receiver.config.to_str().unwrap().to_owned();
-    session.spawn_as(
+    desktop.session.spawn_as(
         &account,
         crate::harness::netsend_bin(),
         &["--config", &config, "agent"],
-        &env,
+        env,
         &agent_log,
     );
     let agent_says = |what: &str| {
@@ -459,7 +511,7 @@ fn the_agent_shows_messages_as_desktop_notifications_in_the_users_session() {
             "root",
             shot.to_str().unwrap(),
         ],
-        &env,
+        env,
     );
     assert!(out.status.success(), "import: {}", stderr(&out));
     let artefacts = std::env::var_os("CARGO_TARGET_DIR")
@@ -474,14 +526,14 @@ fn the_agent_shows_messages_as_desktop_notifications_in_the_users_session() {
     println!("screenshot of the notifications: {}", saved.display());
 
     // What dunst was given: close them all (history holds closed ones).
-    let displayed = stdout(&run_as(&account, "dunstctl", &["count", "displayed"], &env));
+    let displayed = stdout(&run_as(&account, "dunstctl", &["count", "displayed"], env));
     assert!(displayed.trim() != "0", "nothing displayed: {displayed}");
-    assert!(run_as(&account, "dunstctl", &["close-all"], &env)
+    assert!(run_as(&account, "dunstctl", &["close-all"], env)
         .status
         .success());
     let mut history = serde_json::Value::Null;
     wait_for(Duration::from_secs(5), "dunst's history", || {
-        let out = run_as(&account, "dunstctl", &["history"], &env);
+        let out = run_as(&account, "dunstctl", &["history"], env);
         history = serde_json::from_slice(&out.stdout).unwrap_or_default();
         history["data"][0].as_array().is_some_and(|a| a.len() >= 3)
     });
@@ -533,4 +585,172 @@ fn the_agent_shows_messages_as_desktop_notifications_in_the_users_session() {
         .as_str()
         .unwrap()
         .starts_with("old news"));
+}
+
+#[test]
+fn the_agents_mark_read_and_reply_actions_work_through_dunst() {
+    if !require(
+        is_root()
+            && have("useradd")
+            && have("Xvfb")
+            && have("dbus-daemon")
+            && have("dunst")
+            && have("dunstctl")
+            && have("xterm"),
+        "root, useradd and Debian's xvfb dbus-daemon dunst xterm",
+    ) {
+        return;
+    }
+    // `dunstctl action` runs a notification's action named by its rule, as
+    // a middle click would: "Mark read" for one text, "Reply" for another.
+    let (_accounts, account, dir, mut desktop) = Desktop::for_new_user(
+        "nsdact",
+        "[netsend_mark]\n    body = \"*MARK ME*\"\n    action_name = \"mark-read\"\n\
+         [netsend_reply]\n    body = \"*ANSWER ME*\"\n    action_name = \"reply\"\n",
+    );
+    let utmp = dir.path().join("utmp");
+    std::fs::write(
+        &utmp,
+        utmp_record(std::process::id(), "pts/78", "nsdact", ""),
+    )
+    .unwrap();
+    let svc = Service::start(
+        "HOSTACT",
+        &format!("utmp_path = \"{}\"", utmp.display()),
+        "",
+    );
+    wait_alias(&svc, "NSDACT");
+
+    // The agent, with xterm as the user's terminal emulator.
+    let agent_log = dir.path().join("agent.log");
+    let env = desktop.env();
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.push(("TERMINAL", "xterm"));
+    let config = svc.config.to_str().unwrap().to_owned();
+    desktop.session.spawn_as(
+        &account,
+        crate::harness::netsend_bin(),
+        &["--config", &config, "agent"],
+        &env,
+        &agent_log,
+    );
+    let agent_says = |what: &str| {
+        std::fs::read_to_string(&agent_log)
+            .unwrap_or_default()
+            .contains(what)
+    };
+    wait_for(Duration::from_secs(10), "the agent", || {
+        agent_says("following the inbox after message 0")
+    });
+    let read = |id: i64| {
+        svc.inbox()
+            .into_iter()
+            .find(|m| m["id"] == id)
+            .is_some_and(|m| m["read"] == true && m["read_at"].is_i64())
+    };
+
+    // "Mark read".
+    let out = svc.cli(&["send", "--from", "ALICE", "nsdact", "MARK ME please"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_for(Duration::from_secs(10), "the first notification", || {
+        agent_says("shown message 1")
+    });
+    assert!(!read(1));
+    let out = run_as(&account, "dunstctl", &["action", "0"], &env);
+    assert!(out.status.success(), "dunstctl action: {}", stderr(&out));
+    wait_for(Duration::from_secs(10), "mark read", || {
+        agent_says("marked message 1 read")
+    });
+    assert!(read(1), "{:#?}", svc.inbox());
+    assert!(run_as(&account, "dunstctl", &["close-all"], &env)
+        .status
+        .success());
+
+    // "Reply": dunst has no inline reply, so the popup opens on the message
+    // in xterm, which marks it read when it opens it.
+    let out = svc.cli(&["send", "--from", "BOB", "nsdact", "ANSWER ME please"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_for(Duration::from_secs(10), "the second notification", || {
+        agent_says("shown message 2")
+    });
+    assert!(!read(2));
+    let out = run_as(&account, "dunstctl", &["action", "0"], &env);
+    assert!(out.status.success(), "dunstctl action: {}", stderr(&out));
+    wait_for(Duration::from_secs(10), "the popup in xterm", || {
+        agent_says("opened `netsend popup --id 2` in xterm")
+    });
+    wait_for(
+        Duration::from_secs(20),
+        "the popup to open message 2",
+        || read(2),
+    );
+    let log = std::fs::read_to_string(&agent_log).unwrap_or_default();
+    assert!(!log.contains("marked message 2 read"), "{log}");
+
+    // With no terminal emulator that starts, Reply says what to run, in a
+    // notification of its own.
+    desktop.session.stop_last();
+    assert!(run_as(&account, "dunstctl", &["close-all"], &env)
+        .status
+        .success());
+    let env_none: Vec<(&str, &str)> = env
+        .iter()
+        .map(|&(k, v)| {
+            (
+                k,
+                if k == "TERMINAL" {
+                    "/nonexistent/term"
+                } else {
+                    v
+                },
+            )
+        })
+        .collect();
+    let second_log = dir.path().join("agent2.log");
+    desktop.session.spawn_as(
+        &account,
+        crate::harness::netsend_bin(),
+        &["--config", &config, "agent"],
+        &env_none,
+        &second_log,
+    );
+    let second_says = |what: &str| {
+        std::fs::read_to_string(&second_log)
+            .unwrap_or_default()
+            .contains(what)
+    };
+    wait_for(Duration::from_secs(10), "the second agent", || {
+        second_says("following the inbox after message 2")
+    });
+    let out = svc.cli(&["send", "--from", "BOB", "nsdact", "ANSWER ME again"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_for(Duration::from_secs(10), "the third notification", || {
+        second_says("shown message 3")
+    });
+    let out = run_as(&account, "dunstctl", &["action", "0"], &env);
+    assert!(out.status.success(), "dunstctl action: {}", stderr(&out));
+    wait_for(Duration::from_secs(10), "the hint", || {
+        second_says("to reply, run `netsend popup --id 3`")
+    });
+    assert!(run_as(&account, "dunstctl", &["close-all"], &env)
+        .status
+        .success());
+    let mut history = serde_json::Value::Null;
+    wait_for(
+        Duration::from_secs(5),
+        "the hint in dunst's history",
+        || {
+            let out = run_as(&account, "dunstctl", &["history"], &env);
+            history = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            history["data"][0].as_array().is_some_and(|entries| {
+                entries.iter().any(|e| {
+                    field(e, "summary") == "To reply"
+                        && field(e, "body")
+                            .as_str()
+                            .is_some_and(|b| b.contains("netsend popup --id 3"))
+                })
+            })
+        },
+    );
+    assert!(!read(3));
 }

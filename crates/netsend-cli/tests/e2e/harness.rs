@@ -212,7 +212,7 @@ impl Service {
 
     /// The inbox as JSON values (as root: every message).
     pub(crate) fn inbox(&self) -> Vec<serde_json::Value> {
-        let out = self.cli(&["inbox", "--json"]);
+        let out = self.cli(&["inbox", "--all", "--json"]);
         assert!(
             out.status.success(),
             "inbox failed: {}",

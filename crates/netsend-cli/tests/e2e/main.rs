@@ -3,6 +3,7 @@
 
 mod abuse;
 mod alerter;
+mod conversations;
 mod crash;
 mod delivery;
 mod display;
@@ -15,6 +16,7 @@ mod names;
 mod netapi;
 mod ops;
 mod packaging;
+mod popup;
 mod remote;
 mod samba;
 mod startup;

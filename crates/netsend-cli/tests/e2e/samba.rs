@@ -78,13 +78,15 @@ fn smbclient_delivers_to_netsend_on_loopback() {
 }
 
 /// smbd + nmbd on host `s`, netsend on host `n`, clients on both.
-struct SambaLan {
-    lan: Lan,
-    dir: tempfile::TempDir,
+pub(crate) struct SambaLan {
+    pub(crate) lan: Lan,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl SambaLan {
-    fn new(tag: &str) -> Option<Self> {
+    /// The LAN with smbd and nmbd started on `s` (192.0.2.41); `None`
+    /// (skipped) without root and Samba.
+    pub(crate) fn new(tag: &str) -> Option<Self> {
         if !require(
             is_root()
                 && have("ip")
@@ -156,7 +158,56 @@ impl SambaLan {
         Some(Self { lan, dir })
     }
 
-    fn smbd_inbox(&self) -> String {
+    /// The client smb.conf for smbclient and nmblookup on the LAN's hosts.
+    pub(crate) fn client_conf(&self) -> String {
+        client_conf(
+            self.dir.path(),
+            "interfaces = eth0\n   bind interfaces only = yes",
+        )
+    }
+
+    /// Waits (bounded) until nmbd answers for `SMBHOST<03>`, which it does
+    /// once it has registered its names (a few seconds).
+    pub(crate) fn wait_for_nmbd(&self) {
+        let conf = self.client_conf();
+        let mut registered = false;
+        for _ in 0..60 {
+            let out = self
+                .lan
+                .exec("n", &["nmblookup", "-s", &conf, "SMBHOST#03"], None);
+            if stdout(&out).contains("192.0.2.41 SMBHOST<03>") {
+                registered = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        assert!(registered, "nmbd never answered for SMBHOST<03>");
+    }
+
+    /// Runs `smbclient -M to -U user` on `s` with `text` on its stdin, as
+    /// SMBHOST, resolving `to` by broadcast.
+    pub(crate) fn smbclient(&self, to: &str, user: &str, text: &str) -> std::process::Output {
+        let conf = self.client_conf();
+        self.lan.exec(
+            "s",
+            &[
+                "smbclient",
+                "-s",
+                &conf,
+                "-M",
+                to,
+                "-U",
+                user,
+                "-N",
+                "-n",
+                "SMBHOST",
+            ],
+            Some(text.as_bytes()),
+        )
+    }
+
+    /// What smbd's message command has written so far.
+    pub(crate) fn smbd_inbox(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("smbd/inbox/msgs.log")).unwrap_or_default()
     }
 }
@@ -176,23 +227,7 @@ fn netsend_and_samba_exchange_messages_on_port_139() {
         "",
     );
 
-    // nmbd answers for its names once it has registered them (a few seconds).
-    let conf = client_conf(
-        lab.dir.path(),
-        "interfaces = eth0\n   bind interfaces only = yes",
-    );
-    let mut registered = false;
-    for _ in 0..60 {
-        let out = lab
-            .lan
-            .exec("n", &["nmblookup", "-s", &conf, "SMBHOST#03"], None);
-        if stdout(&out).contains("192.0.2.41 SMBHOST<03>") {
-            registered = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
-    assert!(registered, "nmbd never answered for SMBHOST<03>");
+    lab.wait_for_nmbd();
 
     // netsend -> smbd, resolving SMBHOST<03> by broadcast (nmbd answers).
     let text = "Hello smbd, from netsend: Grüße";
@@ -210,25 +245,10 @@ fn netsend_and_samba_exchange_messages_on_port_139() {
 
     // smbclient -> netsend on port 139 (NBSS session request first), resolving
     // NSHOST<03> by broadcast: our name service answers.
-    let conf = client_conf(
-        lab.dir.path(),
-        "interfaces = eth0\n   bind interfaces only = yes",
-    );
-    let out = lab.lan.exec(
-        "s",
-        &[
-            "smbclient",
-            "-s",
-            &conf,
-            "-M",
-            "NSHOST",
-            "-U",
-            "bob",
-            "-N",
-            "-n",
-            "SMBHOST",
-        ],
-        Some("Hello netsend, from smbclient\nsecond line\n".as_bytes()),
+    let out = lab.smbclient(
+        "NSHOST",
+        "bob",
+        "Hello netsend, from smbclient\nsecond line\n",
     );
     assert!(
         !stderr(&out).contains("cli_message returned"),
@@ -250,6 +270,7 @@ fn netsend_and_samba_exchange_messages_on_port_139() {
     assert_eq!(inbox[0]["from"], "bob");
 
     // nmblookup -A and nbtscan list our names from a node status query.
+    let conf = lab.client_conf();
     let out = lab
         .lan
         .exec("s", &["nmblookup", "-s", &conf, "-A", "192.0.2.42"], None);

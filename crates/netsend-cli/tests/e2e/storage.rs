@@ -415,7 +415,7 @@ fn root_lists_an_inbox_larger_than_one_control_answer() {
     for _ in 0..30 {
         send_message(svc.session, "STORE8I", &text).expect("acknowledged");
     }
-    let out = svc.cli(&["inbox", "--json"]);
+    let out = svc.cli(&["inbox", "--all", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed.len(), 30);

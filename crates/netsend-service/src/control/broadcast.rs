@@ -1,7 +1,9 @@
 //! `Broadcast`: a message to every messenger of a domain or workgroup (`*`,
 //! `/DOMAIN[:NAME]`).
 
+use crate::control::send::{archive, failed, Archived};
 use crate::control::{Caller, Context, ControlError};
+use netsend_control::types::SentKind;
 use netsend_control::Response;
 
 /// A broadcast as the caller asked for it.
@@ -28,10 +30,24 @@ pub(crate) async fn broadcast(
     let domain = request
         .domain
         .unwrap_or_else(|| ctx.config.workgroup.clone());
-    let datagrams = ctx
+    let sent = ctx
         .network
-        .broadcast(domain.clone(), from, text, request.split)
-        .await?;
+        .broadcast(domain.clone(), from.clone(), text.clone(), request.split)
+        .await;
+    let archived = Archived {
+        kind: SentKind::Broadcast,
+        to: domain.to_uppercase(),
+        from,
+        address: domain.to_uppercase(),
+        text,
+        outcome: match &sent {
+            Ok(n) => format!("{n} datagram(s)"),
+            Err(e) => failed(e),
+        },
+        queue_id: None,
+    };
+    archive(ctx, caller, archived).await;
+    let datagrams = sent?;
     Ok(Response::Broadcast {
         domain: domain.to_uppercase(),
         datagrams,

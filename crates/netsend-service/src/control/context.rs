@@ -8,14 +8,17 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use netsend_proto::receipt::ReceiptState;
+use netsend_proto::reply::Fallback;
 
 use crate::admission::Admission;
 use crate::alerter::Alerter;
 use crate::config::Config;
-use crate::delivery::forward::Forward;
+use crate::delivery::away::AwayBook;
+use crate::delivery::forward::{Forward, SendPath};
+use crate::delivery::reply;
 use crate::naming::aliases::AliasTable;
 use crate::naming::registrar::Registrar;
-use crate::outbound::send::SendFailure;
+use crate::outbound::send::{Deadline, SendFailure};
 use crate::service::Service;
 use crate::shutdown::Shutdown;
 use crate::store::{InboxHandle, StoredMessage};
@@ -57,6 +60,14 @@ pub(crate) trait Network: Send + Sync {
     /// Tells the host `message` came from that it was shown or read, when
     /// receipts are on (in the background).
     fn send_receipt(&self, message: &StoredMessage, state: ReceiptState);
+    /// Sends `text` from `from` in reply to `message`: to its sender at the
+    /// host it came from, or to that host's computer name (and why).
+    fn reply(
+        &self,
+        message: StoredMessage,
+        from: String,
+        text: String,
+    ) -> Pending<Result<(SendReport, Option<Fallback>), SendFailure>>;
 }
 
 /// The components one control request may use.
@@ -83,6 +94,8 @@ pub(crate) struct Context<'a> {
     pub(crate) network: &'a dyn Network,
     /// The Alerter, when it is on.
     pub(crate) alerter: Option<&'a Alerter>,
+    /// Who is away.
+    pub(crate) away: &'a AwayBook,
 }
 
 impl<'a> Context<'a> {
@@ -100,6 +113,7 @@ impl<'a> Context<'a> {
             reloads: &service.reloads,
             network: service,
             alerter: service.alerter.as_deref(),
+            away: service.delivery.away(),
         }
     }
 }
@@ -155,5 +169,42 @@ impl Network for Arc<Service> {
 
     fn send_receipt(&self, message: &StoredMessage, state: ReceiptState) {
         self.delivery.receipts().send(message, state);
+    }
+
+    fn reply(
+        &self,
+        message: StoredMessage,
+        from: String,
+        text: String,
+    ) -> Pending<Result<(SendReport, Option<Fallback>), SendFailure>> {
+        let outbound = self.outbound.clone();
+        Box::pin(async move {
+            let config = outbound.config.get();
+            if text.len() > config.limits.max_message_len {
+                return Err(SendFailure::InvalidParameter(format!(
+                    "the reply is {} bytes long; the limit is {}",
+                    text.len(),
+                    config.limits.max_message_len
+                )));
+            }
+            let deadline = Deadline::start(&outbound);
+            let path: &dyn SendPath = outbound.as_ref();
+            let route = reply::route(
+                path,
+                &message,
+                config.code_page,
+                config.network.session_port,
+                deadline,
+            )
+            .await?;
+            reply::send(path, &route, &from, &text, deadline).await?;
+            let report = SendReport {
+                to: route.name,
+                address: route.address.to_string(),
+                multi_block: true,
+                receipt_id: None,
+            };
+            Ok((report, route.fallback))
+        })
     }
 }

@@ -84,6 +84,9 @@ pub(crate) enum ControlError {
     /// The caller sent no recorded message with this id.
     #[error("no message {0} sent by you")]
     NoSent(i64),
+    /// The away text was refused.
+    #[error(transparent)]
+    AwayText(#[from] netsend_proto::away::AwayTextError),
     /// The caller has no waiting queue entry with this id.
     #[error("no waiting message {0} of yours in the queue")]
     NoQueued(i64),
@@ -142,7 +145,8 @@ impl ControlError {
             | Self::NoMessage(_)
             | Self::NoSent(_)
             | Self::NoQueued(_)
-            | Self::Expiry(_) => NetApiStatus::ERROR_INVALID_PARAMETER,
+            | Self::Expiry(_)
+            | Self::AwayText(_) => NetApiStatus::ERROR_INVALID_PARAMETER,
             Self::NotRemote => NetApiStatus::ERROR_NOT_SUPPORTED,
             Self::MayNotStop | Self::NotInGroup { .. } | Self::LoginName { .. } => {
                 NetApiStatus::ERROR_ACCESS_DENIED

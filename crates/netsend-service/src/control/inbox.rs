@@ -8,6 +8,7 @@ use netsend_proto::receipt::ReceiptState;
 use crate::control::{fit_page, Caller, Context, ControlError};
 use crate::store::{Deletion, InboxError, ListFilter, StoredMessage};
 use netsend_control::protocol::{MAX_PAGE, MAX_WAIT_MS};
+use netsend_control::types::InboxSelection;
 use netsend_control::Response;
 
 /// What `InboxList` asks for.
@@ -24,6 +25,8 @@ pub(crate) struct ListRequest {
     /// When nothing matches, wait up to this many ms (capped at
     /// [`MAX_WAIT_MS`]) for a new message that does.
     pub(crate) wait_ms: u64,
+    /// The newest, a sender, a time, and whether to count.
+    pub(crate) select: InboxSelection,
 }
 
 /// A page of the messages the caller may see.
@@ -38,13 +41,30 @@ pub(crate) async fn list(
         after_id: request.after_id,
         limit: request.limit.min(MAX_PAGE),
         search: request.search,
+        before_id: request.select.before_id,
+        since_ms: request.select.since_ms,
+        from: request.select.from,
+        newest: request.select.newest,
     };
     let wait = Duration::from_millis(request.wait_ms.min(MAX_WAIT_MS));
-    let mut messages = list_or_wait(ctx, &filter, wait)
+    let (mut messages, total) = list_or_wait(ctx, &filter, request.select.count, wait)
         .await
         .map_err(ControlError::read)?;
-    let more = fit_page(&mut messages);
-    Ok(Response::Messages { messages, more })
+    // A page of the newest that is too large keeps its newest end, so the
+    // next page (before its first id) follows on without a gap.
+    let more = if filter.newest {
+        messages.reverse();
+        let cut = fit_page(&mut messages);
+        messages.reverse();
+        cut
+    } else {
+        fit_page(&mut messages)
+    };
+    Ok(Response::Messages {
+        messages,
+        more,
+        total,
+    })
 }
 
 /// The messages `filter` selects; when there are none, waits up to `wait`
@@ -52,15 +72,16 @@ pub(crate) async fn list(
 async fn list_or_wait(
     ctx: &Context<'_>,
     filter: &ListFilter,
+    count: bool,
     wait: Duration,
-) -> Result<Vec<StoredMessage>, InboxError> {
+) -> Result<(Vec<StoredMessage>, Option<u64>), InboxError> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut stored = ctx.inbox.watch_stored();
     loop {
         // Seen before listing, so a message stored meanwhile wakes us.
         stored.borrow_and_update();
-        let messages = ctx.inbox.list(filter).await?;
-        if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
+        let messages = ctx.inbox.list_counted(filter, count).await?;
+        if !messages.0.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(messages);
         }
         tokio::select! {

@@ -15,6 +15,8 @@
 //!   `InboxDelete`.
 //! - `status`: `Status`, `Stop`.
 //! - `alert`: `Alert` (the Alerter).
+//! - `conversations`: `SentList` (the sent archive), `Thread` (the
+//!   exchange with one correspondent), `Reply`, `Away` and `AwaySet`.
 //!
 //! Who may do what is decided in `caller`; the status each failure answers
 //! with in `error`; what the handlers work with is a `Context` (`context`),
@@ -25,6 +27,7 @@ mod alert;
 mod broadcast;
 mod caller;
 mod context;
+mod conversations;
 mod error;
 mod inbox;
 mod names;
@@ -39,7 +42,7 @@ pub(crate) use caller::Caller;
 pub(crate) use context::Context;
 pub(crate) use error::ControlError;
 
-use netsend_control::protocol::MAX_PAGE_BYTES;
+use netsend_control::protocol::{MAX_PAGE, MAX_PAGE_BYTES};
 use netsend_control::{Request, Response};
 
 /// Answers `request` from `caller`.
@@ -75,7 +78,7 @@ async fn handle(
     request: Request,
 ) -> Result<Response, ControlError> {
     match request {
-        Request::Status => status::status(ctx).await,
+        Request::Status => status::status(ctx, caller).await,
         Request::Stop => status::stop(ctx, caller),
         Request::Send { to, from, text } => {
             send::send(ctx, caller, send::Letter { to, from, text }).await
@@ -114,6 +117,7 @@ async fn handle(
             limit,
             search,
             wait_ms,
+            select,
         } => {
             let request = inbox::ListRequest {
                 unread_only,
@@ -121,9 +125,49 @@ async fn handle(
                 limit,
                 search,
                 wait_ms,
+                select,
             };
             inbox::list(ctx, caller, request).await
         }
+        Request::SentList {
+            after_id,
+            before_id,
+            limit,
+            newest,
+            search,
+            to,
+            since_ms,
+            count,
+        } => {
+            let filter = crate::store::SentFilter {
+                owner: caller.sent_owner().map(String::from),
+                after_id,
+                before_id,
+                limit: limit.clamp(1, MAX_PAGE),
+                newest,
+                search,
+                to,
+                since_ms,
+            };
+            conversations::sent_list(ctx, filter, count).await
+        }
+        Request::Thread {
+            with,
+            limit,
+            received_before,
+            sent_before,
+        } => {
+            let page = conversations::ThreadPage {
+                with,
+                limit: limit.clamp(1, MAX_PAGE),
+                received_before,
+                sent_before,
+            };
+            conversations::thread(ctx, caller, page).await
+        }
+        Request::Reply { id, text } => conversations::reply(ctx, caller, id, text).await,
+        Request::Away => conversations::away(ctx, caller).await,
+        Request::AwaySet { text } => conversations::set_away(ctx, caller, text).await,
         Request::InboxRead { id } => inbox::read(ctx, caller, id).await,
         Request::InboxShown { id } => inbox::shown(ctx, caller, id).await,
         Request::InboxDelete { ids, read } => inbox::delete(ctx, caller, ids, read).await,

@@ -28,7 +28,12 @@ pub(crate) fn list(ctx: &Context<'_>, caller: &Caller) -> Result<Response, Contr
         })
         .collect();
     let notices = table.take_notices(&caller.login);
-    Ok(Response::Names { names, notices })
+    let away = ctx.away.get(&caller.login);
+    Ok(Response::Names {
+        names,
+        notices,
+        away,
+    })
 }
 
 /// Every alias with its state in one word ([`crate::naming::state_word`])

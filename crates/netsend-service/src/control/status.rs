@@ -1,11 +1,11 @@
-//! `Status` (service facts) and `Stop`.
+//! `Status` (service facts, away messages among them) and `Stop`.
 
 use crate::control::{Caller, Context, ControlError};
 use netsend_control::types::{NameStatus, StatusInfo};
 use netsend_control::Response;
 
 /// The service's names, addresses, key and counts.
-pub(crate) async fn status(ctx: &Context<'_>) -> Result<Response, ControlError> {
+pub(crate) async fn status(ctx: &Context<'_>, caller: &Caller) -> Result<Response, ControlError> {
     let texts = |addresses: &[std::net::SocketAddr]| {
         addresses
             .iter()
@@ -36,6 +36,12 @@ pub(crate) async fn status(ctx: &Context<'_>) -> Result<Response, ControlError> 
             .collect(),
         queued: ctx.inbox.queue_depth().await.unwrap_or(0),
         reload: ctx.reloads.status(),
+        // The caller's own away message; root sees everyone's.
+        away: if caller.is_root() {
+            ctx.away.all()
+        } else {
+            ctx.away.get(&caller.login).into_iter().collect()
+        },
     }))
 }
 

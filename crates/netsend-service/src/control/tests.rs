@@ -8,6 +8,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use netsend_proto::receipt::ReceiptState;
+use netsend_proto::reply::Fallback;
+use netsend_wire::nbns::NodeName;
 use netsend_wire::status::NetApiStatus;
 use netsend_wire::NetbiosName;
 
@@ -16,6 +18,7 @@ use super::{dispatch, dispatch_remote, Caller, Context};
 use crate::admission::drops::Drops;
 use crate::admission::Admission;
 use crate::config::Config;
+use crate::delivery::away::AwayBook;
 use crate::delivery::forward::{Forward, SendPath, Sending};
 use crate::naming::aliases::AliasTable;
 use crate::naming::registrar::Registrar;
@@ -81,6 +84,19 @@ impl Network for Offline {
     fn send_receipt(&self, message: &StoredMessage, state: ReceiptState) {
         self.receipts.lock().unwrap().push((message.id, state));
     }
+
+    fn reply(
+        &self,
+        message: StoredMessage,
+        from: String,
+        text: String,
+    ) -> Pending<Result<(SendReport, Option<Fallback>), SendFailure>> {
+        self.sends
+            .lock()
+            .unwrap()
+            .push((None, message.from, from, text));
+        Box::pin(async move { Err(SendFailure::NameNotFound(message.source)) })
+    }
 }
 
 impl crate::alerter::AlertSend for Offline {
@@ -104,6 +120,10 @@ impl SendPath for Offline {
     ) -> Sending<'a, ()> {
         Box::pin(async move { Err(SendFailure::Network(address, "no route".into())) })
     }
+
+    fn node_status(&self, ip: Ipv4Addr, _deadline: Deadline) -> Sending<'_, Vec<NodeName>> {
+        Box::pin(async move { Err(SendFailure::NameNotFound(ip.to_string())) })
+    }
 }
 
 /// One host's components, as the service builds them.
@@ -120,6 +140,7 @@ pub(crate) struct Components {
     network: Offline,
     reloads: crate::reload::ReloadLog,
     alerter: Option<Arc<crate::alerter::Alerter>>,
+    away: AwayBook,
 }
 
 impl Components {
@@ -178,6 +199,7 @@ impl Components {
             shutdown,
             network: Offline::default(),
             reloads: crate::reload::ReloadLog::default(),
+            away: AwayBook::default(),
         }
     }
 
@@ -194,6 +216,7 @@ impl Components {
             reloads: &self.reloads,
             network: &self.network,
             alerter: self.alerter.as_deref(),
+            away: &self.away,
         }
     }
 
@@ -252,6 +275,7 @@ fn list(limit: usize) -> Request {
         limit,
         search: None,
         wait_ms: 0,
+        select: netsend_control::types::InboxSelection::default(),
     }
 }
 
@@ -303,6 +327,7 @@ async fn a_user_reads_their_own_messages_and_no_one_elses() {
         limit: 10,
         search: None,
         wait_ms: 0,
+        select: netsend_control::types::InboxSelection::default(),
     };
     assert_eq!(ids(host.ask(&alice(), unread).await), [shared]);
 }
@@ -348,6 +373,7 @@ async fn a_page_is_capped_and_a_waiting_list_ends_at_its_deadline_or_a_new_messa
         limit: 10,
         search: None,
         wait_ms,
+        select: netsend_control::types::InboxSelection::default(),
     };
     assert_eq!(
         ids(host.ask(&alice(), after(first_page[99], 0)).await).len(),
@@ -481,7 +507,13 @@ async fn a_failed_send_answers_its_nerr_code_and_a_claimed_name_is_marked() {
             (Some(0), "NOBODY".into(), "boss".into(), "hello".into()),
         ]
     );
-    let (code, detail) = refusal(host.ask(&alice(), Request::SentStatus { id: 1 }).await);
+    // The sent archive keeps the failure; no one else sees it.
+    let Response::SentStatus(failed) = host.ask(&alice(), Request::SentStatus { id: 1 }).await
+    else {
+        panic!("the failed send is not in the archive")
+    };
+    assert!(failed.outcome.starts_with("failed (2273)"), "{failed:?}");
+    let (code, detail) = refusal(host.ask(&bob(), Request::SentStatus { id: 1 }).await);
     assert_eq!(code, NetApiStatus::ERROR_INVALID_PARAMETER);
     assert_eq!(detail, "no message 1 sent by you");
 }
@@ -755,6 +787,7 @@ async fn a_search_finds_the_callers_matching_messages_and_a_bad_one_is_refused()
         limit: 10,
         search: Some(text.into()),
         wait_ms: 0,
+        select: netsend_control::types::InboxSelection::default(),
     };
     assert_eq!(ids(host.ask(&alice(), search("lunch")).await), [lunch]);
     let (code, detail) = refusal(host.ask(&alice(), search("a\0b")).await);
@@ -837,4 +870,262 @@ async fn alerts_need_the_alerter_on_and_a_permitted_caller() {
     assert_eq!(status.alerts.map(|a| (a.raised, a.sent)), Some((1, 1)));
     c.shutdown.request();
     c.shutdown.finish().await;
+}
+
+fn select(select: netsend_control::types::InboxSelection, limit: usize) -> Request {
+    Request::InboxList {
+        unread_only: false,
+        after_id: None,
+        limit,
+        search: None,
+        wait_ms: 0,
+        select,
+    }
+}
+
+/// `netsend inbox -n N`: the newest N in order, the total beside them;
+/// paging back from the first id; `--from` and `--since` select.
+#[tokio::test]
+async fn the_newest_messages_come_with_the_total_and_page_back() {
+    use netsend_control::types::InboxSelection;
+    let host = Components::new(config());
+    let mut all = Vec::new();
+    for i in 0..25 {
+        all.push(host.deliver(Some("alice"), &format!("m{i}")).await);
+    }
+    let newest = InboxSelection {
+        newest: true,
+        count: true,
+        ..InboxSelection::default()
+    };
+    let Response::Messages {
+        messages, total, ..
+    } = host.ask(&alice(), select(newest.clone(), 20)).await
+    else {
+        panic!("no messages")
+    };
+    let got: Vec<i64> = messages.iter().map(|m| m.id).collect();
+    assert_eq!(got, all[5..]);
+    assert_eq!(total, Some(25));
+    let back = InboxSelection {
+        before_id: Some(all[5]),
+        ..newest.clone()
+    };
+    assert_eq!(ids(host.ask(&alice(), select(back, 20)).await), all[..5]);
+    // Bob sees none of them.
+    let Response::Messages { total, .. } = host.ask(&bob(), select(newest, 20)).await else {
+        panic!("no answer")
+    };
+    assert_eq!(total, Some(0));
+    // --from: another sender's message only.
+    let other = host
+        .inbox
+        .store(NewMessage {
+            from: "Carol".into(),
+            to: "ALICE".into(),
+            recipient_user: Some("alice".into()),
+            source: "192.0.2.30:40000".into(),
+            text: "from carol".into(),
+            transport: Transport::Session,
+            broadcast: false,
+        })
+        .await
+        .unwrap()
+        .id;
+    let from = InboxSelection {
+        from: Some("CAROL".into()),
+        ..InboxSelection::default()
+    };
+    assert_eq!(ids(host.ask(&alice(), select(from, 20)).await), [other]);
+    // --since: nothing after the future, everything after the past.
+    let future = InboxSelection {
+        since_ms: Some(crate::store::now_ms() + 60_000),
+        ..InboxSelection::default()
+    };
+    assert!(ids(host.ask(&alice(), select(future, 100)).await).is_empty());
+    let past = InboxSelection {
+        since_ms: Some(0),
+        ..InboxSelection::default()
+    };
+    assert_eq!(ids(host.ask(&alice(), select(past, 100)).await).len(), 26);
+}
+
+/// Every send goes to the sender's archive with its outcome, failures and
+/// broadcasts included; each user sees their own, root everyone's.
+#[tokio::test]
+async fn the_sent_archive_holds_each_send_with_its_outcome() {
+    let host = Components::new(config());
+    let send = Request::Send {
+        to: "BOB".into(),
+        from: None,
+        text: "are you there?".into(),
+    };
+    refusal(host.ask(&alice(), send).await);
+    let broadcast = Request::Broadcast {
+        domain: None,
+        from: None,
+        text: "to all".into(),
+        split: false,
+    };
+    refusal(host.ask(&root(), broadcast).await);
+    let sent_search = |newest, search: Option<&str>| Request::SentList {
+        after_id: None,
+        before_id: None,
+        limit: 10,
+        newest,
+        search: search.map(String::from),
+        to: None,
+        since_ms: None,
+        count: true,
+    };
+    let sent = |newest| sent_search(newest, None);
+    let Response::SentList { records, total, .. } = host.ask(&alice(), sent(true)).await else {
+        panic!("no sent list")
+    };
+    assert_eq!(total, Some(1));
+    assert_eq!(records[0].to, "BOB");
+    assert_eq!(records[0].text, "are you there?");
+    assert!(
+        records[0].outcome.starts_with("failed (2273)"),
+        "{records:?}"
+    );
+    let Response::SentList { records, .. } = host.ask(&root(), sent(false)).await else {
+        panic!("no sent list")
+    };
+    let owners: Vec<&str> = records.iter().map(|r| r.owner.as_str()).collect();
+    assert_eq!(owners, ["alice", "root"]);
+    assert_eq!(records[1].kind, netsend_control::types::SentKind::Broadcast);
+    assert_eq!(records[1].to, "LAB");
+    let search = sent_search(false, Some("THERE"));
+    let Response::SentList { records, .. } = host.ask(&root(), search).await else {
+        panic!("no sent list")
+    };
+    assert_eq!(records.len(), 1);
+}
+
+/// A thread holds what came from the correspondent and what went to them,
+/// in time order.
+#[tokio::test]
+async fn a_thread_is_both_directions_in_time_order() {
+    let host = Components::new(config());
+    let first = host.deliver(Some("alice"), "hello from peer").await;
+    let send = Request::Send {
+        to: "peer".into(),
+        from: None,
+        text: "hello peer".into(),
+    };
+    refusal(host.ask(&alice(), send).await);
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let last = host.deliver(Some("alice"), "again").await;
+    host.deliver(Some("bob"), "not alice's").await;
+    let thread = Request::Thread {
+        with: "Peer".into(),
+        limit: 10,
+        received_before: None,
+        sent_before: None,
+    };
+    let Response::Thread { entries, total, .. } = host.ask(&alice(), thread).await else {
+        panic!("no thread")
+    };
+    assert_eq!(total, 3);
+    let order: Vec<String> = entries
+        .iter()
+        .map(|e| match e {
+            netsend_control::types::ThreadEntry::Received(m) => format!("< {}", m.id),
+            netsend_control::types::ThreadEntry::Sent(s) => format!("> {}", s.text),
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            format!("< {first}"),
+            "> hello peer".to_owned(),
+            format!("< {last}")
+        ]
+    );
+}
+
+/// A reply goes out as the caller to the message's sender; one to a
+/// message the caller may not see is refused, and a failed one is
+/// archived with its reason.
+#[tokio::test]
+async fn a_reply_answers_the_sender_as_the_caller() {
+    let host = Components::new(config());
+    let id = host.deliver(Some("alice"), "question").await;
+    let (code, _) = refusal(
+        host.ask(
+            &bob(),
+            Request::Reply {
+                id,
+                text: "no".into(),
+            },
+        )
+        .await,
+    );
+    assert_eq!(code, NetApiStatus::ERROR_INVALID_PARAMETER);
+    let (code, _) = refusal(
+        host.ask(
+            &alice(),
+            Request::Reply {
+                id,
+                text: "answer".into(),
+            },
+        )
+        .await,
+    );
+    assert_eq!(code, NetApiStatus::NERR_NAME_NOT_FOUND);
+    let sends = host.network.sends.lock().unwrap().clone();
+    assert_eq!(
+        sends,
+        [(None, "PEER".into(), "alice".into(), "answer".into())]
+    );
+}
+
+/// An away message is kept durably, shown to its user by `Away`, `Names`
+/// and `Status`, and ended with `AwaySet { text: None }`.
+#[tokio::test]
+async fn an_away_message_is_kept_and_shown_until_it_ends() {
+    let host = Components::new(config());
+    let set = Request::AwaySet {
+        text: Some("  at lunch  ".into()),
+    };
+    let Response::Away { state: Some(state) } = host.ask(&alice(), set).await else {
+        panic!("not away")
+    };
+    assert_eq!(state.text, "at lunch");
+    assert_eq!(
+        host.inbox.away().await.unwrap(),
+        std::slice::from_ref(&state)
+    );
+    let Response::Away { state: shown } = host.ask(&alice(), Request::Away).await else {
+        panic!("no answer")
+    };
+    assert_eq!(shown.as_ref(), Some(&state));
+    let Response::Away { state: none } = host.ask(&bob(), Request::Away).await else {
+        panic!("no answer")
+    };
+    assert!(none.is_none());
+    let Response::Names { away, .. } = host.ask(&alice(), Request::Names).await else {
+        panic!("no names")
+    };
+    assert_eq!(away.as_ref(), Some(&state));
+    let Response::Status(status) = host.ask(&root(), Request::Status).await else {
+        panic!("no status")
+    };
+    assert_eq!(status.away, [state]);
+    let (code, _) = refusal(
+        host.ask(
+            &alice(),
+            Request::AwaySet {
+                text: Some(" ".into()),
+            },
+        )
+        .await,
+    );
+    assert_eq!(code, NetApiStatus::ERROR_INVALID_PARAMETER);
+    let Response::Away { state: None } = host.ask(&alice(), Request::AwaySet { text: None }).await
+    else {
+        panic!("still away")
+    };
+    assert!(host.inbox.away().await.unwrap().is_empty());
 }

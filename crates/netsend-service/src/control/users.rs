@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
+use crate::control::send::{archive, Archived};
 use crate::control::{Caller, Context, ControlError};
+use netsend_control::types::SentKind;
 use netsend_control::types::{UserDelivery, UserFailure};
 use netsend_control::Response;
 
@@ -20,6 +22,7 @@ pub(crate) async fn send_users(
 ) -> Result<Response, ControlError> {
     caller.may_send_to_many(&ctx.config.broadcast_group, "send to /USERS")?;
     let (from, text) = caller.sender_identity(from, text);
+    let (sender, message) = (from.clone(), text.clone());
     let samba = ctx.config.samba_config.clone();
     let logins = crate::system::users::logins(&ctx.config).await;
     let people = tokio::task::spawn_blocking(move || {
@@ -65,5 +68,19 @@ pub(crate) async fn send_users(
             }),
         }
     }
+    let archived = Archived {
+        kind: SentKind::Users,
+        to: "/USERS".to_owned(),
+        from: sender,
+        address: String::new(),
+        text: message,
+        outcome: format!(
+            "{} of {} reached",
+            delivered.len(),
+            delivered.len() + failed.len()
+        ),
+        queue_id: None,
+    };
+    archive(ctx, caller, archived).await;
     Ok(Response::Users { delivered, failed })
 }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use netsend_proto::display::LogSafe;
 use netsend_proto::forward::{check_target, decide, forwarded_text, ForwardDecision};
 use netsend_wire::name::suffix;
+use netsend_wire::nbns::NodeName;
 use netsend_wire::status::NetApiStatus;
 use netsend_wire::{CodePage, NetbiosName};
 
@@ -52,6 +53,9 @@ pub(crate) trait SendPath: Send + Sync {
         text: &'a str,
         deadline: Deadline,
     ) -> Sending<'a, ()>;
+
+    /// The names the host at `ip` lists in its node status, by `deadline`.
+    fn node_status(&self, ip: Ipv4Addr, deadline: Deadline) -> Sending<'_, Vec<NodeName>>;
 }
 
 impl SendPath for Outbound {
@@ -69,6 +73,12 @@ impl SendPath for Outbound {
     ) -> Sending<'a, ()> {
         Box::pin(send::send_to_address(
             self, to, address, from, text, deadline,
+        ))
+    }
+
+    fn node_status(&self, ip: Ipv4Addr, deadline: Deadline) -> Sending<'_, Vec<NodeName>> {
+        Box::pin(crate::outbound::node_status::node_status(
+            self, ip, deadline,
         ))
     }
 }
@@ -145,11 +155,7 @@ impl Forward {
         path: Arc<dyn SendPath>,
         shutdown: Shutdown,
     ) -> Self {
-        let mut own_addresses: Vec<Ipv4Addr> = interfaces.iter().map(|i| i.address).collect();
-        own_addresses.extend(session_addresses.iter().filter_map(|a| match a.ip() {
-            IpAddr::V4(ip) => Some(ip),
-            IpAddr::V6(_) => None,
-        }));
+        let own_addresses = own_addresses(interfaces, session_addresses);
         Self {
             aliases,
             code_page: config.code_page,
@@ -296,6 +302,20 @@ impl DeliveryChannel for Forward {
 
 /// Our session service's addresses, with a wildcard bind expanded to every
 /// served interface.
+/// This host's IPv4 addresses: its interfaces' and its session
+/// service's.
+pub(crate) fn own_addresses(
+    interfaces: &[Interface],
+    session_addresses: &[SocketAddr],
+) -> Vec<Ipv4Addr> {
+    let mut own: Vec<Ipv4Addr> = interfaces.iter().map(|i| i.address).collect();
+    own.extend(session_addresses.iter().filter_map(|a| match a.ip() {
+        IpAddr::V4(ip) => Some(ip),
+        IpAddr::V6(_) => None,
+    }));
+    own
+}
+
 fn own_session_addresses(
     interfaces: &[Interface],
     session_addresses: &[SocketAddr],

@@ -7,7 +7,9 @@
 //! - [`terminals`]: the recipients' terminals (`[display] terminals`);
 //! - `message_log`: NET LOG's file (`[log] messages`);
 //! - `hooks`: the `[[hooks]]` programs and URLs, in bounded slots;
-//! - `forward`: an alias forwarded to another host, in bounded slots.
+//! - `forward`: an alias forwarded to another host, in bounded slots;
+//! - `away`: the automatic answers of users who are away, in bounded slots
+//!   (where a reply goes is `reply`'s, shared with `netsend reply`).
 //!
 //! Receipts (`receipts`) are no channel: a receipt tells the sender that
 //! its message was *shown* or *read*, which happens later (a terminal took
@@ -26,10 +28,12 @@
 //! 3. An in-process test beside the others in `delivery/tests.rs`, with
 //!    real components (files, processes, sockets, the real inbox).
 
+pub(crate) mod away;
 pub(crate) mod forward;
 pub(crate) mod hooks;
 pub(crate) mod message_log;
 pub(crate) mod receipts;
+pub(crate) mod reply;
 pub mod terminals;
 
 #[cfg(test)]
@@ -43,6 +47,7 @@ use crate::shutdown::Shutdown;
 use crate::store::{InboxHandle, StoredMessage};
 use crate::system::host::Host;
 
+use away::{Away, AwayBook};
 use forward::{Forward, SendPath};
 use receipts::Receipts;
 use terminals::Terminals;
@@ -67,6 +72,10 @@ pub(crate) trait DeliveryChannel: Send + Sync {
 pub(crate) struct Delivery {
     channels: std::sync::RwLock<Arc<Channels>>,
     forward: Arc<Forward>,
+    /// The away channel, built once like forwarding: who was answered
+    /// within the hour survives a reload.
+    away_channel: Arc<Away>,
+    away: Arc<AwayBook>,
 }
 
 /// The channels a configuration turns on.
@@ -94,8 +103,8 @@ pub(crate) struct Parts<'a> {
 }
 
 impl Channels {
-    /// Every channel `parts.config` turns on, then `forward`.
-    fn build(parts: &Parts<'_>, forward: Arc<Forward>) -> Self {
+    /// Every channel `parts.config` turns on, then `forward` and `away`.
+    fn build(parts: &Parts<'_>, forward: Arc<Forward>, away: Arc<Away>) -> Self {
         let Parts {
             config,
             host,
@@ -136,6 +145,7 @@ impl Channels {
             channels.register(Arc::new(hooks));
         }
         channels.register(forward);
+        channels.register(away);
         channels
     }
 
@@ -147,7 +157,8 @@ impl Channels {
 
 impl Delivery {
     /// Every channel the configuration turns on: terminals, the message log,
-    /// hooks and forwarding (always: forwards are set at run time). `host`
+    /// hooks, forwarding and away messages (always: forwards and absences
+    /// are set at run time). `host`
     /// tells this host apart, the alias table gives forwards and the
     /// computer name, `inbox` records a terminal's "shown", `send_path`
     /// carries forwarded copies, and every channel's tasks (and the
@@ -159,14 +170,27 @@ impl Delivery {
                 &parts.host.interfaces,
                 &parts.host.session_addresses,
                 parts.aliases.clone(),
-                send_path,
+                send_path.clone(),
                 parts.shutdown.clone(),
             )
             .counted(parts.counter.clone()),
         );
+        let away = Arc::new(AwayBook::default());
+        let away_channel = Arc::new(Away::new(
+            parts.config,
+            &parts.host.interfaces,
+            &parts.host.session_addresses,
+            away.clone(),
+            send_path,
+            parts.inbox.clone(),
+            parts.shutdown.clone(),
+        ));
+        let channels = Channels::build(parts, forward.clone(), away_channel.clone());
         Self {
-            channels: std::sync::RwLock::new(Arc::new(Channels::build(parts, forward.clone()))),
+            channels: std::sync::RwLock::new(Arc::new(channels)),
             forward,
+            away_channel,
+            away,
         }
     }
 
@@ -174,7 +198,8 @@ impl Delivery {
     /// handed over before keeps the channels it was given to; each one
     /// stored after goes to the new ones.
     pub(crate) fn reconfigure(&self, parts: &Parts<'_>) {
-        let channels = Arc::new(Channels::build(parts, self.forward.clone()));
+        let channels = Channels::build(parts, self.forward.clone(), self.away_channel.clone());
+        let channels = Arc::new(channels);
         *self.channels.write().expect("delivery channels lock") = channels;
     }
 
@@ -215,6 +240,11 @@ impl Delivery {
     /// The forwarding channel (to set and cancel forwards).
     pub(crate) fn forward(&self) -> &Forward {
         &self.forward
+    }
+
+    /// Who is away, for the control handlers and the away channel.
+    pub(crate) fn away(&self) -> &Arc<AwayBook> {
+        &self.away
     }
 
     /// The receipts sent to a message's sender.

@@ -15,6 +15,7 @@ use netsend_proto::receipt::{Receipt, ReceiptState};
 use netsend_proto::sender::{ClientSession, SendOptions};
 use netsend_proto::session::{Action, ServerSession, SessionConfig};
 use netsend_wire::name::suffix;
+use netsend_wire::nbns::NodeName;
 use netsend_wire::status::NetApiStatus;
 use netsend_wire::{nbss, CodePage, NetbiosName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -535,6 +536,10 @@ impl SendPath for ToAddress {
             exchange(socket, address, session, deadline).await
         })
     }
+
+    fn node_status(&self, ip: Ipv4Addr, _: Deadline) -> Sending<'_, Vec<NodeName>> {
+        Box::pin(async move { Err(SendFailure::NameNotFound(ip.to_string())) })
+    }
 }
 
 /// A session service on a real loopback listener that accepts messages to
@@ -895,4 +900,111 @@ async fn a_reload_puts_the_new_channels_in_force_for_the_next_message() {
     shutdown.finish().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1);
+}
+
+/// The send path of a LAN where every name is at the sender's host
+/// (`192.0.2.20:139`, as [`message`] says): what goes there is delivered to
+/// a real session listener on loopback instead.
+struct AtSource {
+    listener: SocketAddr,
+}
+
+impl SendPath for AtSource {
+    fn resolve(&self, _: NetbiosName, _: Deadline) -> Sending<'_, SocketAddr> {
+        Box::pin(async { Ok(SocketAddr::from((Ipv4Addr::new(192, 0, 2, 20), 139))) })
+    }
+
+    fn send_to_address<'a>(
+        &'a self,
+        to: &'a str,
+        address: SocketAddr,
+        from: &'a str,
+        text: &'a str,
+        deadline: Deadline,
+    ) -> Sending<'a, ()> {
+        assert_eq!(
+            address,
+            SocketAddr::from((Ipv4Addr::new(192, 0, 2, 20), 139))
+        );
+        ToAddress.send_to_address(to, self.listener, from, text, deadline)
+    }
+
+    fn node_status(&self, ip: Ipv4Addr, _: Deadline) -> Sending<'_, Vec<NodeName>> {
+        Box::pin(async move { Err(SendFailure::NameNotFound(ip.to_string())) })
+    }
+}
+
+/// While bob is away, ALICE's first message gets one marked automatic
+/// answer at her host, from bob, recorded in his sent archive; her second
+/// within the hour, a broadcast and an automatic answer get none.
+#[tokio::test]
+async fn an_away_user_answers_each_sender_once_and_never_an_automatic_answer() {
+    use super::away::{Away, AwayBook};
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Inbox::open(&dir.path().join("inbox.db"), 0).unwrap();
+    let (listener, mut received) = session_listener().await;
+    let book = Arc::new(AwayBook::default());
+    let away = Arc::new(Away::new(
+        &Config::default(),
+        &[],
+        &[OWN_SESSION],
+        book.clone(),
+        Arc::new(AtSource {
+            listener: SocketAddr::V4(listener),
+        }),
+        inbox.clone(),
+        Shutdown::new(),
+    ));
+    let for_bob = |id, text: &str, broadcast| StoredMessage {
+        recipient_user: Some("bob".into()),
+        broadcast,
+        ..message(id, "ALICE", "BOB", text)
+    };
+    assert!(!away.wants(&for_bob(1, "hi", false)), "bob is not away yet");
+    book.set(
+        "bob",
+        Some(crate::store::AwayState {
+            user: "bob".into(),
+            text: "back on Monday".into(),
+            since: 0,
+        }),
+    );
+    assert!(away.wants(&for_bob(1, "hi", false)));
+    assert!(!away.wants(&message(1, "ALICE", "HOSTA", "to the computer")));
+    for m in [
+        for_bob(1, "hi", true),
+        for_bob(2, &netsend_proto::away::automatic_text("away too"), false),
+        for_bob(3, "hi", false),
+        for_bob(4, "are you there?", false),
+    ] {
+        away.clone().deliver(Arc::new(m));
+    }
+    let got = tokio::time::timeout(Duration::from_secs(10), received.recv())
+        .await
+        .expect("the automatic answer")
+        .unwrap();
+    assert_eq!(got.from, "bob");
+    assert_eq!(got.to, "ALICE");
+    assert_eq!(got.text, "(automatic answer)\nback on Monday");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(received.try_recv().is_err(), "a second automatic answer");
+    let filter = crate::store::SentFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let mut archived = Vec::new();
+    for _ in 0..100 {
+        archived = inbox.sent_list(&filter, false).await.unwrap().0;
+        if !archived.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(archived.len(), 1, "{archived:?}");
+    assert_eq!(archived[0].owner, "bob");
+    assert_eq!(
+        archived[0].kind,
+        netsend_control::types::SentKind::Automatic
+    );
+    assert_eq!(archived[0].outcome, "delivered");
 }

@@ -4,6 +4,7 @@
 //! outgoing queue's retries.
 
 pub(crate) mod datagrams;
+pub(crate) mod node_status;
 pub(crate) mod queue;
 pub mod send;
 

@@ -48,7 +48,8 @@ impl Deadline {
         }
     }
 
-    fn tokio(self) -> tokio::time::Instant {
+    /// The deadline as a tokio instant.
+    pub(crate) fn tokio(self) -> tokio::time::Instant {
         tokio::time::Instant::from_std(self.at)
     }
 

@@ -43,6 +43,15 @@ pub struct ListFilter {
     /// Only messages whose sender, alias or text contains this, compared
     /// without case (checked by [`netsend_proto::search::Search::parse`]).
     pub search: Option<String>,
+    /// Only messages with a smaller id.
+    pub before_id: Option<i64>,
+    /// Only messages received at this time or later, Unix ms.
+    pub since_ms: Option<i64>,
+    /// Only messages whose sender name is this, in any case.
+    pub from: Option<String>,
+    /// The newest `limit` messages rather than the oldest (still returned
+    /// oldest first).
+    pub newest: bool,
 }
 
 /// Which messages to delete, for whom.
@@ -313,6 +322,54 @@ fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
 /// The columns of [`row_to_message`], as stored.
 const COLUMNS: &str = "id, received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast, read, shown_at, read_at";
 
+/// The condition "`filter` selects this message", over
+/// [`with_receipts_of`]`(1)`, with the parameters of [`filter_params`].
+fn matching() -> String {
+    format!(
+        "{} AND (?2 = 0 OR {} = 0) AND messages.id > ?3
+           AND (?5 IS NULL OR messages.id IN (SELECT rowid FROM messages_fts
+                WHERE messages_fts MATCH ?5 AND rowid > ?3)
+                OR (messages.id > (SELECT indexed_upto FROM fts_progress)
+                    AND (instr(casefold(from_name), ?7) OR instr(casefold(to_alias), ?7)
+                         OR instr(casefold(text), ?7))))
+           AND (?6 IS NULL OR instr(casefold(from_name), ?6)
+                OR instr(casefold(to_alias), ?6) OR instr(casefold(text), ?6))
+           AND (?8 IS NULL OR messages.id < ?8) AND (?9 IS NULL OR messages.received_at >= ?9)
+           AND (?10 IS NULL OR upper(messages.from_name) = upper(?10))",
+        visible_to(1),
+        read_by(1)
+    )
+}
+
+/// The parameters of [`matching`] (`?4` is the limit).
+fn filter_params(
+    filter: &ListFilter,
+    indexed: Option<&str>,
+    scan: Option<&str>,
+    after_id: i64,
+    limit: i64,
+) -> impl rusqlite::Params {
+    use rusqlite::types::Value;
+    let text = |t: Option<&str>| Value::from(t.map(String::from));
+    rusqlite::params_from_iter([
+        Value::from(filter.user.clone()),
+        Value::from(filter.unread_only),
+        Value::from(after_id),
+        Value::from(limit),
+        text(indexed),
+        text(scan),
+        // Messages the index does not hold yet are scanned for the text.
+        Value::from(
+            indexed
+                .and_then(netsend_proto::search::unquote)
+                .map(|t| t.to_lowercase()),
+        ),
+        Value::from(filter.before_id),
+        Value::from(filter.since_ms),
+        Value::from(filter.from.clone()),
+    ])
+}
+
 /// Messages that `filter` selects, oldest first; `indexed` is a full-text
 /// query and `scan` a text to look for row by row ([`netsend_proto::search`]).
 pub(super) fn list(
@@ -321,39 +378,45 @@ pub(super) fn list(
     indexed: Option<&str>,
     scan: Option<&str>,
 ) -> rusqlite::Result<Vec<StoredMessage>> {
+    let order = if filter.newest { "DESC" } else { "ASC" };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {} FROM {}
-         WHERE {} AND (?2 = 0 OR {} = 0) AND messages.id > ?3
-           AND (?5 IS NULL OR messages.id IN (SELECT rowid FROM messages_fts
-                WHERE messages_fts MATCH ?5 AND rowid > ?3)
-                OR (messages.id > (SELECT indexed_upto FROM fts_progress)
-                    AND (instr(casefold(from_name), ?7) OR instr(casefold(to_alias), ?7)
-                         OR instr(casefold(text), ?7))))
-           AND (?6 IS NULL OR instr(casefold(from_name), ?6)
-                OR instr(casefold(to_alias), ?6) OR instr(casefold(text), ?6))
-         ORDER BY messages.id LIMIT ?4",
+        "SELECT {} FROM {} WHERE {} ORDER BY messages.id {order} LIMIT ?4",
         columns_for(1),
         with_receipts_of(1),
-        visible_to(1),
-        read_by(1)
+        matching()
     ))?;
     let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+    let after_id = filter.after_id.unwrap_or(0);
     let rows = stmt.query_map(
-        params![
-            filter.user,
-            filter.unread_only,
-            filter.after_id.unwrap_or(0),
-            limit,
-            indexed,
-            scan,
-            // Messages the index does not hold yet are scanned for the text.
-            indexed
-                .and_then(netsend_proto::search::unquote)
-                .map(|text| text.to_lowercase())
-        ],
+        filter_params(filter, indexed, scan, after_id, limit),
         row_to_message,
     )?;
-    rows.collect()
+    let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    if filter.newest {
+        messages.reverse();
+    }
+    Ok(messages)
+}
+
+/// How many messages `filter` selects, its ids and limit aside.
+pub(super) fn count_matching(
+    conn: &Connection,
+    filter: &ListFilter,
+    indexed: Option<&str>,
+    scan: Option<&str>,
+) -> rusqlite::Result<u64> {
+    let all = ListFilter {
+        before_id: None,
+        ..filter.clone()
+    };
+    let n: i64 = conn
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) FROM {} WHERE {} AND ?4 = ?4",
+            with_receipts_of(1),
+            matching()
+        ))?
+        .query_row(filter_params(&all, indexed, scan, 0, 0), |r| r.get(0))?;
+    Ok(n.unsigned_abs())
 }
 
 /// `user`'s own messages that are unread and were never shown, received at

@@ -15,7 +15,8 @@
 //! - `schema`: the tables, their migrations, and how connections are opened;
 //! - `messages`: received messages (types, insert, marks, deletion, listings)
 //!   and each inbox's quota;
-//! - `outbox`: the outgoing queue's rows; `sent`: the sent records;
+//! - `outbox`: the outgoing queue's rows; `sent`: the sent archive;
+//! - `away`: each user's away message;
 //! - `retention`: what ages out.
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -27,6 +28,7 @@ use netsend_proto::search::{Search, SearchError};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod away;
 mod messages;
 mod outbox;
 mod readers;
@@ -38,10 +40,10 @@ mod tests;
 mod writer;
 
 pub use messages::{Deletion, ListFilter, NewMessage};
-pub use netsend_control::types::{Queued, SentRecord, StoredMessage, Transport};
+pub use netsend_control::types::{AwayState, Queued, SentRecord, StoredMessage, Transport};
 pub use outbox::QueueOp;
 pub use retention::Retention;
-pub use sent::SentOp;
+pub use sent::{NewSent, SentFilter, SentOp};
 
 use writer::{Command, Reply, WriteOp};
 
@@ -190,6 +192,17 @@ impl InboxHandle {
         self.write(|reply| WriteOp::Sent(op, reply)).await
     }
 
+    /// Sets `user`'s away message (`state`), or ends it (`None`), durably.
+    pub async fn set_away(&self, user: &str, state: Option<AwayState>) -> Result<i64, InboxError> {
+        let user = user.to_owned();
+        self.write(|reply| WriteOp::Away(user, state, reply)).await
+    }
+
+    /// Every away message in force.
+    pub async fn away(&self) -> Result<Vec<AwayState>, InboxError> {
+        self.read(None, |conn| Ok(away::all(conn)?)).await
+    }
+
     /// Changes the outgoing queue; returns the new entry's id (`Add`) or how
     /// many entries changed.
     pub async fn queue(&self, op: QueueOp) -> Result<i64, InboxError> {
@@ -238,6 +251,16 @@ impl InboxHandle {
 
     /// Lists messages, oldest first.
     pub async fn list(&self, filter: &ListFilter) -> Result<Vec<StoredMessage>, InboxError> {
+        Ok(self.list_counted(filter, false).await?.0)
+    }
+
+    /// Lists messages, oldest first; with `count`, also how many match in
+    /// all.
+    pub async fn list_counted(
+        &self,
+        filter: &ListFilter,
+        count: bool,
+    ) -> Result<(Vec<StoredMessage>, Option<u64>), InboxError> {
         let (indexed, scan) = match Search::parse(filter.search.as_deref().unwrap_or(""))? {
             Search::All => (None, None),
             Search::Scan(s) => (None, Some(s)),
@@ -245,12 +268,34 @@ impl InboxHandle {
         };
         let filter = filter.clone();
         self.read(filter.user.clone().as_deref(), move |conn| {
-            Ok(messages::list(
-                conn,
-                &filter,
-                indexed.as_deref(),
-                scan.as_deref(),
-            )?)
+            let (indexed, scan) = (indexed.as_deref(), scan.as_deref());
+            let messages = messages::list(conn, &filter, indexed, scan)?;
+            let total = count
+                .then(|| messages::count_matching(conn, &filter, indexed, scan))
+                .transpose()?;
+            Ok((messages, total))
+        })
+        .await
+    }
+
+    /// A page of the sent archive, oldest first; with `count`, also how many
+    /// records match in all. The search text is checked as the inbox's.
+    pub async fn sent_list(
+        &self,
+        filter: &SentFilter,
+        count: bool,
+    ) -> Result<(Vec<SentRecord>, Option<u64>), InboxError> {
+        let mut filter = filter.clone();
+        filter.search = match Search::parse(filter.search.as_deref().unwrap_or(""))? {
+            Search::All => None,
+            Search::Scan(s) => Some(s),
+            Search::Indexed(q) => netsend_proto::search::unquote(&q),
+        }
+        .map(|s| s.to_lowercase());
+        self.read(filter.owner.clone().as_deref(), move |conn| {
+            let records = sent::list(conn, &filter)?;
+            let total = count.then(|| sent::count(conn, &filter)).transpose()?;
+            Ok((records, total))
         })
         .await
     }

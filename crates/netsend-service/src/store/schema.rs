@@ -150,6 +150,24 @@ END;
 PRAGMA user_version = 8;
 ";
 
+/// Version 9: the sent archive (the text, the kind of send, its outcome and
+/// queue entry) beside the receipts, the messages by sender for `--from`
+/// and `--with`, and each user's away message.
+const MIGRATION_9: &str = "
+ALTER TABLE sent ADD COLUMN text TEXT NOT NULL DEFAULT '';
+ALTER TABLE sent ADD COLUMN kind TEXT NOT NULL DEFAULT 'directed';
+ALTER TABLE sent ADD COLUMN outcome TEXT NOT NULL DEFAULT 'delivered';
+ALTER TABLE sent ADD COLUMN queue_id INTEGER;
+CREATE INDEX IF NOT EXISTS sent_by_recipient ON sent (upper(to_name), id);
+CREATE INDEX IF NOT EXISTS messages_by_sender ON messages (upper(from_name), id);
+CREATE TABLE IF NOT EXISTS away (
+    user TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    since INTEGER NOT NULL
+);
+PRAGMA user_version = 9;
+";
+
 /// Messages indexed in one of the writer's idle transactions.
 const INDEX_CHUNK: i64 = 256;
 
@@ -185,7 +203,7 @@ pub(super) fn index_pending(conn: &mut Connection) -> rusqlite::Result<usize> {
 }
 
 /// Every version's script, in order: version `n` is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 9] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -194,6 +212,7 @@ const MIGRATIONS: [&str; 8] = [
     MIGRATION_6,
     MIGRATION_7,
     MIGRATION_8,
+    MIGRATION_9,
 ];
 
 /// Creates or upgrades the schema to the current version.

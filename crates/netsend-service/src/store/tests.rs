@@ -1,5 +1,6 @@
 use super::schema::SCHEMA;
 use super::*;
+use netsend_control::types::SentKind;
 
 fn msg(to: &str, user: Option<&str>, text: &str) -> NewMessage {
     NewMessage {
@@ -506,14 +507,17 @@ async fn queue_and_sent_records_stay_bounded_per_user() {
     );
     // Sent records: the newest `keep` per owner.
     for i in 0..5 {
-        let record = SentOp::Record {
+        let record = SentOp::Record(NewSent {
             owner: "alice".into(),
             to: format!("TO{i}"),
             from: "alice".into(),
             address: "192.0.2.9".into(),
-            digest: "d".into(),
+            text: format!("text {i}"),
+            kind: SentKind::Directed,
+            outcome: "delivered".into(),
+            queue_id: None,
             keep: 3,
-        };
+        });
         inbox.sent_change(record).await.unwrap();
     }
     let mut kept = Vec::new();

@@ -27,7 +27,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::messages::{self, NewMessage, Quota, SizeChanges};
 use super::StoredMessage;
-use super::{outbox, retention, sent, Deletion, InboxError, QueueOp, Retention, SentOp};
+use super::{
+    away, outbox, retention, sent, AwayState, Deletion, InboxError, QueueOp, Retention, SentOp,
+};
 
 /// Operations waiting for the writer before callers are made to wait.
 pub(super) const QUEUE_LEN: usize = 1024;
@@ -82,6 +84,8 @@ pub(super) enum WriteOp {
     Queue(QueueOp, Reply<i64>),
     /// Change the sent records.
     Sent(SentOp, Reply<i64>),
+    /// Set (or with `None` end) a user's away message.
+    Away(String, Option<AwayState>, Reply<i64>),
 }
 
 /// What the writer's channel carries.
@@ -141,7 +145,8 @@ impl WriteOp {
             | Self::Delete(_, reply)
             | Self::Prune(_, reply)
             | Self::Queue(_, reply)
-            | Self::Sent(_, reply) => Answer::Changed(reply, Err(failure)),
+            | Self::Sent(_, reply)
+            | Self::Away(_, _, reply) => Answer::Changed(reply, Err(failure)),
         }
     }
 }
@@ -306,6 +311,10 @@ fn apply(
         WriteOp::Sent(op, reply) => {
             Answer::Changed(reply, alone(tx, changes, |c, _| Ok(sent::change(c, &op)?)))
         }
+        WriteOp::Away(user, text, reply) => Answer::Changed(
+            reply,
+            alone(tx, changes, |c, _| Ok(away::set(c, &user, text.as_ref())?)),
+        ),
     }
 }
 

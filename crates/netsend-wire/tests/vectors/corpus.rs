@@ -21,7 +21,7 @@ type Target = (&'static str, fn(&[u8]));
 
 #[test]
 fn fuzz_corpus_replays_cleanly() {
-    let targets: [Target; 7] = [
+    let targets: [Target; 8] = [
         ("nbns", netsend_wire::fuzzing::nbns),
         ("name", netsend_wire::fuzzing::name),
         ("nbss", netsend_wire::fuzzing::nbss),
