@@ -5,6 +5,8 @@ use netsend_wire::oem::CodePage;
 
 use crate::session::{Action, ServerSession, SessionConfig};
 
+pub use crate::browse::fuzz_hear as hear;
+
 /// Drives a server session with arbitrary bytes split into frames, as the TCP
 /// driver does: it must never panic, and must never deliver more text than the
 /// limit allows.
