@@ -533,7 +533,6 @@ pub fn messenger_names(names: &[NodeName], code_page: CodePage) -> Vec<String> {
         .iter()
         .filter(|n| n.name.suffix() == suffix::MESSENGER && n.flags & 0x8000 == 0)
         .map(|n| n.name.to_text(code_page))
-        .map(|t| t.trim_end_matches("<03>").to_owned())
         .collect()
 }
 

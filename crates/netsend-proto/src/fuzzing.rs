@@ -272,6 +272,8 @@ pub fn policy(data: &[u8]) {
         status_audience: StatusAudience::OnLink,
         status_per_minute: 30,
         status_burst: 10,
+        browse_per_minute: 60,
+        browse_burst: 10,
     };
     let mut policy = Policy::new(AccessList::default(), limits);
     let t0 = Instant::now();

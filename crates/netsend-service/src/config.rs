@@ -88,6 +88,63 @@ pub struct Config {
     /// Delivery hooks, run after a message is stored.
     #[serde(default)]
     pub hooks: Vec<HookConfig>,
+    /// Browsing: our announcements and the host list (`netsend view`).
+    #[serde(default)]
+    pub browse: BrowseConfig,
+}
+
+/// `[browse]`: being seen in browse lists, and seeing others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowseConfig {
+    /// Announce this host on `\MAILSLOT\BROWSE` (HostAnnouncement to
+    /// `WORKGROUP<1d>`); false stays silent (no announcements, no
+    /// AnnouncementRequest), while the host list is still built from what is
+    /// heard.
+    #[serde(default = "default_announce")]
+    pub announce: bool,
+    /// The comment announced (the "Remark" of NET VIEW): at most 43
+    /// printable characters of the code page.
+    #[serde(default = "default_browse_comment")]
+    pub comment: String,
+}
+
+/// Longest `[browse] comment`, in characters.
+pub const MAX_BROWSE_COMMENT: usize = netsend_wire::browse::MAX_SENT_COMMENT;
+
+const fn default_announce() -> bool {
+    true
+}
+
+fn default_browse_comment() -> String {
+    "netsend messenger".into()
+}
+
+impl Default for BrowseConfig {
+    fn default() -> Self {
+        Self {
+            announce: default_announce(),
+            comment: default_browse_comment(),
+        }
+    }
+}
+
+impl BrowseConfig {
+    /// The comment in OEM bytes, checked: at most 43 printable characters
+    /// the code page can encode.
+    pub fn comment_bytes(&self, code_page: CodePage) -> Result<Vec<u8>, ConfigError> {
+        let invalid = |e: String| ConfigError::Invalid("browse.comment".into(), e);
+        if self.comment.chars().any(char::is_control) {
+            return Err(invalid("no control characters".into()));
+        }
+        let bytes = code_page
+            .encode(&self.comment)
+            .map_err(|c| invalid(format!("{c:?} is not in the code page")))?;
+        if bytes.len() > MAX_BROWSE_COMMENT {
+            return Err(invalid(format!("at most {MAX_BROWSE_COMMENT} characters")));
+        }
+        Ok(bytes)
+    }
 }
 
 /// `[display]`: showing received messages to the people they are for.
@@ -453,6 +510,14 @@ pub struct LimitsConfig {
     /// Node status answers one source address may get at once.
     #[serde(default = "default_node_status_burst")]
     pub node_status_burst: u32,
+    /// `\MAILSLOT\BROWSE` frames per minute from every source together,
+    /// after the burst (0: no limit); each source is also held to 30 a
+    /// minute (burst 10).
+    #[serde(default = "default_browse_frames_per_minute")]
+    pub browse_frames_per_minute: u32,
+    /// Browse frames every source together may deliver at once.
+    #[serde(default = "default_browse_frame_burst")]
+    pub browse_frame_burst: u32,
     /// Longest one outbound delivery may take, in seconds: resolution,
     /// connection, session and every block together; session keep-alives do
     /// not extend it.
@@ -709,6 +774,12 @@ const fn default_node_status_per_minute() -> u32 {
 const fn default_node_status_burst() -> u32 {
     10
 }
+const fn default_browse_frames_per_minute() -> u32 {
+    600
+}
+const fn default_browse_frame_burst() -> u32 {
+    200
+}
 const fn default_send_timeout() -> u64 {
     15
 }
@@ -748,6 +819,8 @@ impl Default for LimitsConfig {
             datagram_burst: default_datagram_burst(),
             node_status_per_minute: default_node_status_per_minute(),
             node_status_burst: default_node_status_burst(),
+            browse_frames_per_minute: default_browse_frames_per_minute(),
+            browse_frame_burst: default_browse_frame_burst(),
             send_timeout_secs: default_send_timeout(),
         }
     }
@@ -779,6 +852,7 @@ impl Default for Config {
             names: NamesConfig::default(),
             sent: SentConfig::default(),
             hooks: Vec::new(),
+            browse: BrowseConfig::default(),
         }
     }
 }
@@ -876,6 +950,7 @@ impl Config {
         for hook in &self.hooks {
             hook.validate().map_err(|e| invalid("hooks", e))?;
         }
+        self.browse.comment_bytes(self.code_page)?;
         Ok(())
     }
 
@@ -904,6 +979,8 @@ impl Config {
                 status_audience: self.network.node_status,
                 status_per_minute: l.node_status_per_minute,
                 status_burst: l.node_status_burst,
+                browse_per_minute: l.browse_frames_per_minute,
+                browse_burst: l.browse_frame_burst,
             },
         ))
     }
@@ -955,6 +1032,25 @@ mod tests {
 
     /// README's Configuration block says "Defaults shown": apart from the
     /// example-only entries, loading it must give exactly the defaults.
+    #[test]
+    fn browse_comment_is_checked() {
+        let mut config = Config::default();
+        assert_eq!(
+            config.browse.comment_bytes(config.code_page).unwrap(),
+            b"netsend messenger"
+        );
+        for (comment, ok) in [
+            ("x".repeat(43), true),
+            ("x".repeat(44), false),
+            ("Grüße".into(), true),
+            ("bell\u{7}".into(), false),
+            ("€".into(), false),
+        ] {
+            config.browse.comment = comment.clone();
+            assert_eq!(config.validate().is_ok(), ok, "{comment:?}");
+        }
+    }
+
     #[test]
     fn readme_configuration_block_shows_the_defaults() {
         let readme =

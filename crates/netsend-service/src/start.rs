@@ -318,6 +318,7 @@ pub async fn run(
         naming: naming.clone(),
         name_cache: Mutex::default(),
     });
+    let browse = Arc::new(crate::browse::Browse::new(&config, &host.interfaces)?);
     let shutdown = Shutdown::new();
     let delivery = crate::delivery::Delivery::from_config(
         &config,
@@ -335,6 +336,7 @@ pub async fn run(
         outbound,
         inbox,
         relay_from,
+        browse: browse.clone(),
         delivery,
         shutdown: shutdown.clone(),
     });
@@ -356,6 +358,8 @@ pub async fn run(
         let s = UdpSocket::from_std(s).map_err(|e| StartError::Io("the datagram service", e))?;
         shutdown.spawn(crate::transport::datagrams::serve(service.clone(), s));
     }
+    let announcing = shutdown.clone();
+    shutdown.spawn(async move { browse.run(announcing).await });
     let control = UnixListener::from_std(listeners.control)
         .map_err(|e| StartError::Io("the control socket", e))?;
     shutdown.spawn(crate::transport::control_socket::serve(
