@@ -66,7 +66,7 @@ impl From<ClientError> for Failure {
     }
 }
 
-async fn call(config: &ClientConfig, request: Request) -> Result<Response, Failure> {
+pub(crate) async fn call(config: &ClientConfig, request: Request) -> Result<Response, Failure> {
     Ok(client::call(&config.control_socket, &request)
         .await
         .and_then(Response::into_result)?)
@@ -96,7 +96,7 @@ async fn call_at(
 /// How long a remote call may take.
 const REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn unexpected(r: Response) -> Failure {
+pub(crate) fn unexpected(r: Response) -> Failure {
     Failure::new(
         NetApiStatus::NERR_INTERNAL_ERROR,
         format!("unexpected answer {r:?}"),
@@ -268,6 +268,15 @@ async fn dispatch(
             }
             None => inbox(config, json, unread, follow, search).await,
         },
+        Command::View {
+            host,
+            domain,
+            json,
+            names,
+        } => {
+            let target = crate::view::Target::from_args(host, domain);
+            crate::view::view(config, target, json, names).await
+        }
         Command::Agent => crate::agent::run(config).await,
         Command::Completions { .. } | Command::Manpage { .. } => Ok(()),
         Command::Messenger { action } => match action {
@@ -680,7 +689,7 @@ async fn inbox(
 
 /// Prints `value` as one line of JSON whose raw bytes hold no control
 /// character: C0, DEL, C1 and bidirectional controls are `\uXXXX` escapes.
-fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     let s = netsend_control::json::to_line(value)
         .map_err(|e| Failure::new(NetApiStatus::NERR_INTERNAL_ERROR, e.to_string()))?;
     println!("{s}");

@@ -8,6 +8,7 @@ mod agent;
 mod args;
 mod cmd;
 mod docs;
+mod view;
 
 use std::process::ExitCode;
 

@@ -9,7 +9,13 @@ use std::sync::{Arc, Mutex};
 
 use netsend_proto::receipt::ReceiptState;
 
+use std::net::Ipv4Addr;
+
+use netsend_wire::nbns::NodeName;
+use netsend_wire::NetbiosName;
+
 use crate::admission::Admission;
+use crate::browse::Browse;
 use crate::config::Config;
 use crate::delivery::forward::Forward;
 use crate::naming::aliases::AliasTable;
@@ -56,6 +62,12 @@ pub(crate) trait Network: Send + Sync {
     /// Tells the host `message` came from that it was shown or read, when
     /// receipts are on (in the background).
     fn send_receipt(&self, message: &StoredMessage, state: ReceiptState);
+    /// The name table of the host at `address` (node status), `None` when
+    /// it does not answer.
+    fn node_status(&self, address: Ipv4Addr) -> Pending<Option<Vec<NodeName>>>;
+    /// The address of the host `name` (its `<00>` name), resolved like a
+    /// recipient's.
+    fn resolve_host(&self, name: NetbiosName) -> Pending<Result<Ipv4Addr, SendFailure>>;
 }
 
 /// The components one control request may use.
@@ -78,6 +90,8 @@ pub(crate) struct Context<'a> {
     pub(crate) shutdown: &'a Shutdown,
     /// Sends, broadcasts and receipts.
     pub(crate) network: &'a dyn Network,
+    /// The browse list.
+    pub(crate) browse: &'a Browse,
 }
 
 impl<'a> Context<'a> {
@@ -93,6 +107,7 @@ impl<'a> Context<'a> {
             admission: &service.admission,
             shutdown: &service.shutdown,
             network: service,
+            browse: &service.browse,
         }
     }
 }
@@ -148,5 +163,21 @@ impl Network for Arc<Service> {
 
     fn send_receipt(&self, message: &StoredMessage, state: ReceiptState) {
         self.delivery.receipts().send(message, state);
+    }
+
+    fn node_status(&self, address: Ipv4Addr) -> Pending<Option<Vec<NodeName>>> {
+        let port = self.config.network.name_port;
+        Box::pin(crate::browse::node_status(address, port))
+    }
+
+    fn resolve_host(&self, name: NetbiosName) -> Pending<Result<Ipv4Addr, SendFailure>> {
+        let outbound = self.outbound.clone();
+        Box::pin(async move {
+            let deadline = crate::outbound::send::Deadline::within(5);
+            match crate::outbound::send::resolve(&outbound, &name, deadline).await? {
+                std::net::SocketAddr::V4(a) => Ok(*a.ip()),
+                std::net::SocketAddr::V6(a) => Err(SendFailure::NameNotFound(a.to_string())),
+            }
+        })
     }
 }

@@ -14,6 +14,7 @@
 //! - `inbox`: `InboxList` (search, waiting), `InboxRead`, `InboxShown`,
 //!   `InboxDelete`.
 //! - `status`: `Status`, `Stop`.
+//! - `view`: `View`, `ViewDomains`, `ViewHost` (the browse list).
 //!
 //! Who may do what is decided in `caller`; the status each failure answers
 //! with in `error`; what the handlers work with is a `Context` (`context`),
@@ -32,6 +33,7 @@ mod status;
 #[cfg(test)]
 pub(crate) mod tests;
 mod users;
+mod view;
 
 pub(crate) use caller::Caller;
 pub(crate) use context::Context;
@@ -125,6 +127,9 @@ async fn handle(
         Request::InboxRead { id } => inbox::read(ctx, caller, id).await,
         Request::InboxShown { id } => inbox::shown(ctx, caller, id).await,
         Request::InboxDelete { ids, read } => inbox::delete(ctx, caller, ids, read).await,
+        Request::View { domain } => view::hosts(ctx, caller, domain).await,
+        Request::ViewDomains => view::domains(ctx, caller),
+        Request::ViewHost { host } => view::host(ctx, caller, host).await,
     }
 }
 

@@ -15,6 +15,7 @@ use super::context::{Network, Pending};
 use super::{dispatch, dispatch_remote, Caller, Context};
 use crate::admission::drops::Drops;
 use crate::admission::Admission;
+use crate::browse::Browse;
 use crate::config::Config;
 use crate::delivery::forward::{Forward, SendPath, Sending};
 use crate::naming::aliases::AliasTable;
@@ -26,6 +27,7 @@ use crate::system::host::Host;
 use netsend_control::protocol::{MAX_PAGE, MAX_WAIT_MS};
 use netsend_control::types::SendReport;
 use netsend_control::{Request, Response};
+use netsend_wire::nbns::NodeName;
 
 /// A directed send as the network was asked for it: uid, to, from, text.
 type Sent = (Option<u32>, String, String, String);
@@ -81,6 +83,15 @@ impl Network for Offline {
     fn send_receipt(&self, message: &StoredMessage, state: ReceiptState) {
         self.receipts.lock().unwrap().push((message.id, state));
     }
+
+    /// Nothing answers a node status query.
+    fn node_status(&self, _address: Ipv4Addr) -> Pending<Option<Vec<NodeName>>> {
+        Box::pin(async { None })
+    }
+
+    fn resolve_host(&self, name: NetbiosName) -> Pending<Result<Ipv4Addr, SendFailure>> {
+        Box::pin(async move { Err(SendFailure::NameNotFound(name.to_string())) })
+    }
 }
 
 impl SendPath for Offline {
@@ -112,6 +123,7 @@ pub(crate) struct Components {
     admission: Admission,
     pub(crate) shutdown: Shutdown,
     network: Offline,
+    pub(crate) browse: Browse,
 }
 
 impl Components {
@@ -152,8 +164,10 @@ impl Components {
             Arc::new(Offline::default()),
             shutdown.clone(),
         );
+        let browse = Browse::new(&config, &host.interfaces).unwrap();
         Self {
             _dir: dir,
+            browse,
             config,
             host,
             inbox,
@@ -177,6 +191,7 @@ impl Components {
             admission: &self.admission,
             shutdown: &self.shutdown,
             network: &self.network,
+            browse: &self.browse,
         }
     }
 
@@ -777,4 +792,87 @@ fn a_failed_read_answers_by_its_kind_and_a_failed_change_is_internal() {
         let (code, detail) = refusal(error.into());
         assert_eq!((code, detail), (status, text));
     }
+}
+
+#[tokio::test]
+async fn view_lists_the_hosts_heard_and_asks_their_messenger() {
+    use netsend_proto::browse::{browse_datagram, hear, Announcer, Identity};
+    let c = Components::new(Config::default());
+    // GAMMA announces itself as netsend does; the datagram driver hands it
+    // to the browse list.
+    let identity = Identity {
+        name: NetbiosName::new("GAMMA", 0).unwrap(),
+        workgroup: NetbiosName::new("WORKGROUP", 0).unwrap(),
+        comment: b"third floor".to_vec(),
+        address: Ipv4Addr::new(192, 0, 2, 30),
+        port: 138,
+    };
+    let mut announcer = Announcer::new(identity.clone(), 1);
+    announcer.start(std::time::Instant::now());
+    while let Some(bytes) = announcer.poll_transmit() {
+        c.browse
+            .take(identity.address, false, &hear(&bytes).unwrap());
+    }
+    let other = netsend_wire::browse::BrowseFrame::Announcement(
+        netsend_wire::browse::Announcement::new(
+            netsend_wire::browse::AnnouncementKind::Host,
+            b"FAR",
+            1,
+            60_000,
+            b"",
+        )
+        .unwrap(),
+    );
+    let far = NetbiosName::new("OTHERS", 0x1D).unwrap();
+    let bytes = browse_datagram(&identity, 2, &other, far).unwrap();
+    c.browse
+        .take(identity.address, false, &hear(&bytes).unwrap());
+    let user = Caller::named(1000, 1000, "alice".into());
+    let Response::Hosts { domain, hosts } = c.ask(&user, Request::View { domain: None }).await
+    else {
+        panic!("not a host list")
+    };
+    assert_eq!(domain, "WORKGROUP");
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0].name, "GAMMA");
+    assert_eq!(hosts[0].comment, "third floor");
+    assert_eq!(hosts[0].address, "192.0.2.30");
+    assert_eq!(hosts[0].server_type, netsend_proto::browse::SERVER_TYPE);
+    // Offline: the node status query is not answered.
+    assert_eq!(
+        hosts[0].messenger,
+        netsend_control::types::MessengerState::NoAnswer
+    );
+    let request = Request::View {
+        domain: Some("others".into()),
+    };
+    let Response::Hosts { hosts, .. } = c.ask(&user, request).await else {
+        panic!("not a host list")
+    };
+    assert_eq!(hosts[0].name, "FAR");
+    let Response::Domains { domains } = c.ask(&user, Request::ViewDomains).await else {
+        panic!("not a domain list")
+    };
+    assert_eq!(domains[0].name, "WORKGROUP");
+    let bad = Request::View {
+        domain: Some("BAD*NAME".into()),
+    };
+    assert!(matches!(
+        c.ask(&user, bad).await,
+        Response::Error { code: 87, .. }
+    ));
+    let unknown = Request::ViewHost {
+        host: "NOBODY".into(),
+    };
+    assert!(matches!(
+        c.ask(&user, unknown).await,
+        Response::Error { code: 2273, .. }
+    ));
+    let silent = Request::ViewHost {
+        host: "GAMMA".into(),
+    };
+    assert!(matches!(
+        c.ask(&user, silent).await,
+        Response::Error { code: 53, .. }
+    ));
 }
