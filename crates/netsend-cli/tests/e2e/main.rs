@@ -2,6 +2,7 @@
 //! user runs it, Samba's tools as peers, and a LAN of network namespaces.
 
 mod abuse;
+mod browse;
 mod crash;
 mod delivery;
 mod display;
