@@ -2,7 +2,7 @@
 # Builds libnetapi32.so (release) and installs it with its header and
 # pkg-config file:
 #   PREFIX/lib/libnetapi32.so
-#   PREFIX/include/netapi32/lmmsg.h
+#   PREFIX/include/netapi32/lmmsg.h, lmserver.h
 #   PREFIX/lib/pkgconfig/netapi32.pc
 # Usage: bash scripts/install-netapi.sh [PREFIX]   (default /usr/local)
 # LIBDIR overrides PREFIX/lib; DESTDIR stages the files for a package.
@@ -17,6 +17,7 @@ cargo build --release -p netsend-netapi
 version="$(cargo pkgid -p netsend-netapi | sed 's/.*[#@]//')"
 install -Dm755 "${CARGO_TARGET_DIR:-target}/release/libnetapi32.so" "$dest$libdir/libnetapi32.so"
 install -Dm644 "$crate/include/lmmsg.h" "$dest$prefix/include/netapi32/lmmsg.h"
+install -Dm644 "$crate/include/lmserver.h" "$dest$prefix/include/netapi32/lmserver.h"
 mkdir -p "$dest$libdir/pkgconfig"
 sed -e "s|@PREFIX@|$prefix|g" -e "s|@LIBDIR@|$libdir|g" -e "s|@VERSION@|$version|g" \
   "$crate/netapi32.pc.in" >"$dest$libdir/pkgconfig/netapi32.pc"

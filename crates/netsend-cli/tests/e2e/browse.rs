@@ -284,6 +284,11 @@ fn nmbd_lists_netsend_hosts_and_netsend_view_lists_the_lan() {
         assert!(names.lines().any(|l| l == n), "{names}");
     }
 
+    // NetServerEnum from a C program linked against libnetapi32.
+    if have("gcc") {
+        net_server_enum(&alpha);
+    }
+
     // A host with no messenger that stops announcing: listed with "?" (no
     // node status answer) and its comment sanitised, gone after three of
     // its announced 3 s periods.
@@ -322,4 +327,38 @@ fn nmbd_lists_netsend_hosts_and_netsend_view_lists_the_lan() {
     assert!(!names_in(&view_json(&alpha, &[]))
         .iter()
         .any(|n| n == "BETA"));
+}
+
+/// Builds `netapi/servers.c` against lmserver.h and runs it on `svc`'s list
+/// (LMBHOST, BETA and ALPHA in TESTGROUP).
+fn net_server_enum(svc: &Service) {
+    let lib = crate::netapi::library();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let build = tempfile::tempdir().unwrap();
+    let exe = build.path().join("servers");
+    let out = std::process::Command::new("gcc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&exe)
+        .arg(manifest.join("tests/e2e/netapi/servers.c"))
+        .arg("-I")
+        .arg(manifest.join("../netsend-netapi/include"))
+        .arg("-L")
+        .arg(lib.parent().unwrap())
+        .arg("-lnetapi32")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "gcc: {}", stderr(&out));
+    let out = std::process::Command::new(&exe)
+        .args(["LMBHOST", "BETA", "TESTGROUP"])
+        .env("LD_LIBRARY_PATH", lib.parent().unwrap())
+        .env("NETSEND_CONFIG", &svc.config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "servers ({}):\n{}\n{}",
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
 }
