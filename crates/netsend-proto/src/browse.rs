@@ -20,6 +20,8 @@ use netsend_wire::nbns::{NodeName, Packet, RData};
 use netsend_wire::smb::mailslot::MailslotWrite;
 use netsend_wire::{CodePage, EncodeError, NetbiosName};
 
+use crate::mailslot::MailslotDatagram;
+
 /// What netsend announces itself as: a workstation on Unix. Not a file
 /// server: it answers no share enumeration on 139.
 pub const SERVER_TYPE: u32 = server_type::WORKSTATION | server_type::SERVER_UNIX;
@@ -232,27 +234,14 @@ pub struct Heard {
 /// Decodes a `\MAILSLOT\BROWSE` datagram; anything else (a fragment, another
 /// mailslot, a malformed frame, an opcode we do not know) is `None`.
 pub fn hear(bytes: &[u8]) -> Option<Heard> {
-    let Ok(Datagram::Data {
-        header,
-        packet_offset,
-        source_name,
-        destination_name,
-        user_data,
-    }) = Datagram::parse(bytes)
-    else {
-        return None;
-    };
-    if packet_offset != 0 || header.flags & flags::MORE != 0 {
-        return None;
-    }
-    let write = MailslotWrite::parse(&user_data).ok()?;
-    if !is_browse_mailslot(&write.name) {
+    let datagram = MailslotDatagram::parse(bytes)?;
+    if !is_browse_mailslot(&datagram.write.name) {
         return None;
     }
     Some(Heard {
-        source: source_name.name,
-        destination: destination_name.name,
-        frame: BrowseFrame::parse(&write.data).ok()?,
+        source: datagram.source,
+        destination: datagram.destination,
+        frame: BrowseFrame::parse(&datagram.write.data).ok()?,
     })
 }
 
