@@ -82,14 +82,7 @@ fn viewed(netsend: &Path, config: &Path, name: &str) -> bool {
 /// Runs the case `repeat` times, each with a fresh host on the client
 /// namespace, and prints the medians.
 pub(crate) fn run(repeat: usize) -> Result<(), String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err("run as root (network namespaces, ports 137-139)".into());
-    }
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| e.to_string())?;
-    let mut lan = Lan::new()?;
+    let (dir, mut lan) = Lan::with_scratch()?;
     let cache = start_master(dir.path())?;
     let watcher = start_host(&mut lan, &WATCHER, &dir.path().join("watch"), "", "")?;
     let netsend = std::env::current_exe()

@@ -46,7 +46,20 @@ pub(crate) struct Lan {
 }
 
 impl Lan {
-    pub(crate) fn new() -> Result<Self, String> {
+    /// As root: a scratch directory (readable by the services' users) and
+    /// the LAN.
+    pub(crate) fn with_scratch() -> Result<(tempfile::TempDir, Self), String> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err("run as root (network namespaces, ports 137-139)".into());
+        }
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| e.to_string())?;
+        Ok((dir, Self::new()?))
+    }
+
+    fn new() -> Result<Self, String> {
         let lan = Self {
             children: Vec::new(),
         };
@@ -525,14 +538,7 @@ pub(crate) fn run_benchmark(
     ceiling_secs: u64,
     only_ceiling: bool,
 ) -> Result<(), String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err("run as root (network namespaces, ports 137-139)".into());
-    }
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| e.to_string())?;
-    let mut lan = Lan::new()?;
+    let (dir, mut lan) = Lan::with_scratch()?;
     let smb_log = start_samba(dir.path())?;
     let config = start_netsend(&mut lan, &dir.path().join("netsend"), UNLIMITED)?;
     // Wait (bounded) until both name servers answer.

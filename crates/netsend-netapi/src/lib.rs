@@ -160,27 +160,14 @@ pub unsafe extern "C" fn NetMessageNameEnum(
     resume_handle: *mut u32,
 ) -> u32 {
     guard(|| {
-        if bufptr.is_null() || entriesread.is_null() || totalentries.is_null() {
-            return Err(NetApiStatus::ERROR_INVALID_PARAMETER);
-        }
-        // SAFETY: not NULL, and the caller passes writable locations.
-        unsafe {
-            bufptr.write(std::ptr::null_mut());
-            entriesread.write(0);
-            totalentries.write(0);
-        }
+        // SAFETY: the caller passes NULL or writable locations.
+        let page =
+            unsafe { Page::cleared(bufptr, prefmaxlen, entriesread, totalentries, resume_handle) }?;
         let level = InfoLevel::try_from(level)?;
         // SAFETY: the caller passes NULL or a NUL-terminated string.
         let server = unsafe { server_name(servername) }?;
         let names = local::server(server.as_deref())?.alias_names()?;
-        let page = Page {
-            bufptr,
-            prefmaxlen,
-            entriesread,
-            totalentries,
-            resume_handle,
-        };
-        // SAFETY: not NULL (checked above); the caller passes writable
+        // SAFETY: checked by Page::cleared; the caller passes writable
         // locations, and NULL or a readable and writable resume handle.
         unsafe { page.fill(level, &names) }
     })
@@ -263,15 +250,9 @@ pub unsafe extern "C" fn NetServerEnum(
     resume_handle: *mut u32,
 ) -> u32 {
     guard(|| {
-        if bufptr.is_null() || entriesread.is_null() || totalentries.is_null() {
-            return Err(NetApiStatus::ERROR_INVALID_PARAMETER);
-        }
-        // SAFETY: not NULL, and the caller passes writable locations.
-        unsafe {
-            bufptr.write(std::ptr::null_mut());
-            entriesread.write(0);
-            totalentries.write(0);
-        }
+        // SAFETY: the caller passes NULL or writable locations.
+        let page =
+            unsafe { Page::cleared(bufptr, prefmaxlen, entriesread, totalentries, resume_handle) }?;
         let level = server::ServerLevel::try_from(level)?;
         // SAFETY: the caller passes NULL or NUL-terminated strings.
         let server = unsafe { server_name(servername) }?;
@@ -282,14 +263,7 @@ pub unsafe extern "C" fn NetServerEnum(
             return Err(NetApiStatus::ERROR_NOT_SUPPORTED);
         }
         let servers = server::servers(&service, servertype, domain)?;
-        let page = Page {
-            bufptr,
-            prefmaxlen,
-            entriesread,
-            totalentries,
-            resume_handle,
-        };
-        // SAFETY: not NULL (checked above); the caller passes writable
+        // SAFETY: checked by Page::cleared; the caller passes writable
         // locations, and NULL or a readable and writable resume handle.
         unsafe { page.fill(level, &servers) }
     })
@@ -333,6 +307,37 @@ struct Page {
 }
 
 impl Page {
+    /// The output arguments, with `*bufptr` set to NULL and the counts to 0;
+    /// `ERROR_INVALID_PARAMETER` if `bufptr`, `entriesread` or
+    /// `totalentries` is NULL.
+    ///
+    /// # Safety
+    /// Each pointer is NULL or valid for writes.
+    unsafe fn cleared(
+        bufptr: *mut *mut u8,
+        prefmaxlen: u32,
+        entriesread: *mut u32,
+        totalentries: *mut u32,
+        resume_handle: *mut u32,
+    ) -> Result<Self, NetApiStatus> {
+        if bufptr.is_null() || entriesread.is_null() || totalentries.is_null() {
+            return Err(NetApiStatus::ERROR_INVALID_PARAMETER);
+        }
+        // SAFETY: not NULL, and the caller passes writable locations.
+        unsafe {
+            bufptr.write(std::ptr::null_mut());
+            entriesread.write(0);
+            totalentries.write(0);
+        }
+        Ok(Self {
+            bufptr,
+            prefmaxlen,
+            entriesread,
+            totalentries,
+            resume_handle,
+        })
+    }
+
     /// Returns the page of `items` that starts at `*resume_handle` (NULL:
     /// at the start) and fits `prefmaxlen`: the buffer, the counts (what is
     /// left from the start on), the next handle (0 at the end), and

@@ -837,20 +837,12 @@ mod tests {
         let now = Instant::now();
         let mut list = HostList::new();
         let peer = Ipv4Addr::new(192, 0, 2, 7);
-        list.observe(
-            now,
-            peer,
-            &host_frame("GAMMA", "WORKGROUP", 60_000),
-            CodePage::Cp850,
-        )
-        .unwrap();
-        list.observe(
-            now,
-            peer,
-            &host_frame("DELTA", "WORKGROUP", 60_000),
-            CodePage::Cp850,
-        )
-        .unwrap();
+        let announce = |list: &mut HostList, at: Instant, from: Ipv4Addr, name: &str, ms: u32| {
+            let frame = host_frame(name, "WORKGROUP", ms);
+            list.observe(at, from, &frame, CodePage::Cp850).unwrap();
+        };
+        announce(&mut list, now, peer, "GAMMA", 60_000);
+        announce(&mut list, now, peer, "DELTA", 60_000);
         assert_eq!(list.wants_status(now, "WORKGROUP", 10).len(), 2);
         assert_eq!(list.wants_status(now, "WORKGROUP", 1).len(), 1);
         let table = [
@@ -883,32 +875,14 @@ mod tests {
             .wants_status(now + Duration::from_secs(60), "WORKGROUP", 10)
             .is_empty());
         // A refresh keeps the answer; stale after STATUS_TTL; a move forgets it.
-        list.observe(
-            now,
-            peer,
-            &host_frame("GAMMA", "WORKGROUP", 60_000),
-            CodePage::Cp850,
-        )
-        .unwrap();
+        announce(&mut list, now, peer, "GAMMA", 60_000);
         assert!(matches!(
             list.hosts(now, "WORKGROUP")[1].messenger,
             Messenger::Names(_)
         ));
         let later = now + STATUS_TTL;
-        list.observe(
-            later,
-            peer,
-            &host_frame("GAMMA", "WORKGROUP", 900_000),
-            CodePage::Cp850,
-        )
-        .unwrap();
-        list.observe(
-            later,
-            peer,
-            &host_frame("DELTA", "WORKGROUP", 900_000),
-            CodePage::Cp850,
-        )
-        .unwrap();
+        announce(&mut list, later, peer, "GAMMA", 900_000);
+        announce(&mut list, later, peer, "DELTA", 900_000);
         assert_eq!(list.wants_status(later, "WORKGROUP", 10).len(), 2);
         list.observe(
             later,
