@@ -2,7 +2,7 @@
 # Builds libnetapi32.so (release) and installs it with its headers and
 # pkg-config file:
 #   PREFIX/lib/libnetapi32.so
-#   PREFIX/include/netapi32/lmmsg.h, lmalert.h
+#   PREFIX/include/netapi32/lmmsg.h, lmalert.h, lmserver.h
 #   PREFIX/lib/pkgconfig/netapi32.pc
 # Usage: bash scripts/install-netapi.sh [PREFIX]   (default /usr/local)
 # LIBDIR overrides PREFIX/lib; DESTDIR stages the files for a package.
@@ -16,7 +16,7 @@ crate=crates/netsend-netapi
 cargo build --release -p netsend-netapi
 version="$(cargo pkgid -p netsend-netapi | sed 's/.*[#@]//')"
 install -Dm755 "${CARGO_TARGET_DIR:-target}/release/libnetapi32.so" "$dest$libdir/libnetapi32.so"
-for header in lmmsg.h lmalert.h; do
+for header in lmmsg.h lmalert.h lmserver.h; do
   install -Dm644 "$crate/include/$header" "$dest$prefix/include/netapi32/$header"
 done
 mkdir -p "$dest$libdir/pkgconfig"

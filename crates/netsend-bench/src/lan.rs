@@ -13,9 +13,9 @@ use crate::noop::Counts;
 
 const BRIDGE_NS: &str = "nsbench-br";
 /// (namespace, address) of the netsend host, the Samba host and the client.
-const NETSEND: (&str, &str) = ("nsbench-n", "192.0.2.91");
-const SAMBA: (&str, &str) = ("nsbench-s", "192.0.2.92");
-const CLIENT: (&str, &str) = ("nsbench-c", "192.0.2.93");
+pub(crate) const NETSEND: (&str, &str) = ("nsbench-n", "192.0.2.91");
+pub(crate) const SAMBA: (&str, &str) = ("nsbench-s", "192.0.2.92");
+pub(crate) const CLIENT: (&str, &str) = ("nsbench-c", "192.0.2.93");
 /// The host that floods the receivers while the client measures (flood case).
 const FLOODER: (&str, &str) = ("nsbench-f", "192.0.2.94");
 /// The host of the no-op responder (the ceiling case).
@@ -25,7 +25,7 @@ const FLOOD_SECS: u64 = 8;
 /// Messages the measured sender sends, quiet and under flood.
 const VICTIM_COUNT: usize = 100;
 
-fn sh(args: &[&str]) -> Result<String, String> {
+pub(crate) fn sh(args: &[&str]) -> Result<String, String> {
     let out = Command::new(args[0])
         .args(&args[1..])
         .output()
@@ -41,11 +41,24 @@ fn sh(args: &[&str]) -> Result<String, String> {
 }
 
 /// The LAN, torn down (processes killed, namespaces deleted) on drop.
-struct Lan {
+pub(crate) struct Lan {
     children: Vec<Child>,
 }
 
 impl Lan {
+    /// As root: a scratch directory (readable by the services' users) and
+    /// the LAN.
+    pub(crate) fn with_scratch() -> Result<(tempfile::TempDir, Self), String> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err("run as root (network namespaces, ports 137-139)".into());
+        }
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| e.to_string())?;
+        Ok((dir, Self::new()?))
+    }
+
     fn new() -> Result<Self, String> {
         let lan = Self {
             children: Vec::new(),
@@ -166,9 +179,9 @@ const UNLIMITED: &str = "max_connections = 1024\nmax_connections_per_source = 10
 const ANTI_SPAM: &str = "message_burst = 250\nsender_message_burst = 250\n";
 
 /// One netsend host of the LAN: its namespace and address, and its computer name.
-struct Host {
-    ns: (&'static str, &'static str),
-    computer: &'static str,
+pub(crate) struct Host {
+    pub(crate) ns: (&'static str, &'static str),
+    pub(crate) computer: &'static str,
 }
 
 /// The receiver of every case.
@@ -182,7 +195,7 @@ fn start_netsend(lan: &mut Lan, dir: &Path, limits: &str) -> Result<PathBuf, Str
 }
 
 /// Starts netsend on `host` with `limits` and extra top-level keys `top`.
-fn start_host(
+pub(crate) fn start_host(
     lan: &mut Lan,
     host: &Host,
     dir: &Path,
@@ -242,7 +255,7 @@ fn in_client(args: &[&str]) -> Result<Measured, String> {
     serde_json::from_str(out.trim()).map_err(|e| format!("bad load output {out:?}: {e}"))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
@@ -525,14 +538,7 @@ pub(crate) fn run_benchmark(
     ceiling_secs: u64,
     only_ceiling: bool,
 ) -> Result<(), String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err("run as root (network namespaces, ports 137-139)".into());
-    }
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| e.to_string())?;
-    let mut lan = Lan::new()?;
+    let (dir, mut lan) = Lan::with_scratch()?;
     let smb_log = start_samba(dir.path())?;
     let config = start_netsend(&mut lan, &dir.path().join("netsend"), UNLIMITED)?;
     // Wait (bounded) until both name servers answer.

@@ -9,6 +9,7 @@
 //! subcommands), and the responder this binary re-run on its own host (`noop`);
 //! every loop is bounded by `--count` or a duration.
 
+mod browse;
 mod lan;
 mod load;
 mod noop;
@@ -34,6 +35,10 @@ struct Cli {
     /// Run only the ceiling case (netsend, smbd and the no-op responder).
     #[arg(long)]
     only_ceiling: bool,
+    /// Run only the browse case: how long a fresh host takes to appear in
+    /// `netsend view` elsewhere and in nmbd's browse list (`--repeat` runs).
+    #[arg(long)]
+    only_browse: bool,
 }
 
 /// Subcommands run inside the LAN's namespaces.
@@ -53,6 +58,7 @@ fn main() -> std::process::ExitCode {
         Some(Command::Load(args)) => load::run_load(&args),
         Some(Command::Queries(args)) => load::run_queries(&args),
         Some(Command::Noop(args)) => noop::run(&args).map_err(|e| e.to_string()),
+        None if cli.only_browse => browse::run(cli.repeat),
         None => lan::run_benchmark(cli.count, cli.repeat, cli.ceiling_secs, cli.only_ceiling),
     };
     match result {

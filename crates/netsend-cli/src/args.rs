@@ -158,6 +158,21 @@ pub(crate) enum Command {
         #[arg(num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
         words: Vec<String>,
     },
+    /// Browse the LAN like NET VIEW: netsend view [\\HOST | /DOMAIN[:NAME]] [--json].
+    View {
+        /// `\\HOST`: that host's message names (node status); without it, the
+        /// hosts of our workgroup.
+        host: Option<String>,
+        /// `/DOMAIN`: the workgroups heard; `/DOMAIN:NAME`: the hosts of NAME.
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", conflicts_with = "host")]
+        domain: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print only the names `netsend send` may be given (shell completion).
+        #[arg(long, hide = true)]
+        names: bool,
+    },
     /// Show new messages as desktop notifications; run it as yourself inside
     /// your graphical session (XDG autostart: netsend-agent.desktop).
     Agent,
@@ -300,6 +315,17 @@ pub(crate) fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
             });
             continue;
         }
+        if command.as_deref() == Some("view") && arg.starts_with('/') {
+            let lower = arg.to_ascii_lowercase();
+            out.push(match lower.as_str() {
+                "/domain" => "--domain".to_owned(),
+                _ if lower.starts_with("/domain:") => {
+                    format!("--domain={}", &arg["/domain:".len()..])
+                }
+                _ => arg,
+            });
+            continue;
+        }
         let has_sub_commands = matches!(
             command.as_deref(),
             Some("messenger" | "inbox" | "remote" | "queue")
@@ -360,6 +386,18 @@ mod tests {
         assert_eq!(
             norm("netsend inbox READ 12"),
             ["netsend", "inbox", "read", "12"]
+        );
+        assert_eq!(
+            norm("netsend VIEW /Domain:labgroup"),
+            ["netsend", "view", "--domain=labgroup"]
+        );
+        assert_eq!(
+            norm("netsend view /DOMAIN"),
+            ["netsend", "view", "--domain"]
+        );
+        assert_eq!(
+            norm("netsend view \\\\Host"),
+            ["netsend", "view", "\\\\Host"]
         );
     }
 

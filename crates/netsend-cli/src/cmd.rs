@@ -305,6 +305,15 @@ async fn dispatch(
         Command::Away { words } => away(config, words).await,
         Command::Agent => crate::agent::run(config, daemon.path).await,
         Command::Popup { id } => crate::popup::run(config, id).await,
+        Command::View {
+            host,
+            domain,
+            json,
+            names,
+        } => {
+            let target = crate::view::Target::from_args(host, domain);
+            crate::view::view(config, target, json, names).await
+        }
         Command::Completions { .. } | Command::Manpage { .. } => Ok(()),
         Command::Messenger { action } => match action {
             MessengerAction::Start { .. } => start_daemon(daemon.config, daemon.path).await,

@@ -20,10 +20,37 @@ fn io_failure(what: &str, e: std::io::Error) -> Failure {
     )
 }
 
+/// For bash: the recipient of `netsend send` is completed from the browse
+/// list (`netsend view --names`: the hosts and their message names), the
+/// rest by clap's script.
+const BASH_SEND_NAMES: &str = r#"
+_netsend_send_names() {
+    local i words=0
+    if [[ "${COMP_WORDS[1],,}" == send ]]; then
+        for ((i = 2; i < COMP_CWORD; i++)); do
+            case "${COMP_WORDS[i]}" in
+                --from|--server|--expire) ((i++)) ;;
+                -*) ;;
+                *) words=$((words + 1)) ;;
+            esac
+        done
+        if [[ $words -eq 0 && "${COMP_WORDS[COMP_CWORD]}" != -* ]]; then
+            COMPREPLY=($(compgen -W "$(netsend view --names 2>/dev/null)" -- "${COMP_WORDS[COMP_CWORD]}"))
+            return 0
+        fi
+    fi
+    _netsend "$@"
+}
+complete -F _netsend_send_names -o bashdefault -o default netsend
+"#;
+
 /// Prints the completion script for `shell` on stdout.
 pub(crate) fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
     let mut command = Cli::command();
     clap_complete::generate(shell, &mut command, "netsend", &mut std::io::stdout());
+    if shell == clap_complete::Shell::Bash {
+        print!("{BASH_SEND_NAMES}");
+    }
     Ok(())
 }
 

@@ -11,6 +11,7 @@ mod cmd;
 mod conversations;
 mod docs;
 mod popup;
+mod view;
 
 use std::process::ExitCode;
 

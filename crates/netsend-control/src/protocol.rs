@@ -11,8 +11,9 @@ use netsend_wire::status::NetApiStatus;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{
-    AlertReport, AlertRequest, AliasStatus, AwayState, InboxSelection, Queued, ReplyReport,
-    SendReport, SentRecord, StatusInfo, StoredMessage, ThreadEntry, UserDelivery, UserFailure,
+    AlertReport, AlertRequest, AliasStatus, AwayState, BrowseDomain, BrowseHost, HostName,
+    InboxSelection, Queued, ReplyReport, SendReport, SentRecord, StatusInfo, StoredMessage,
+    ThreadEntry, UserDelivery, UserFailure,
 };
 use crate::ClientError;
 
@@ -238,6 +239,20 @@ pub enum Request {
     /// or `enabled = false`), `ERROR_INVALID_PARAMETER` (87) for an empty or
     /// too long service name or text.
     Alert(AlertRequest),
+    /// The hosts of a workgroup in the browse list (`netsend view`), with
+    /// whether each runs a messenger.
+    View {
+        /// The workgroup; `None`: our own.
+        #[serde(default)]
+        domain: Option<String>,
+    },
+    /// The workgroups heard (`netsend view /domain`).
+    ViewDomains,
+    /// A host's message names, by node status (`netsend view \\HOST`).
+    ViewHost {
+        /// A name from the browse list, a NetBIOS name, or an IPv4 address.
+        host: String,
+    },
 }
 
 /// A response to one [`Request`].
@@ -341,6 +356,27 @@ pub enum Response {
     Deleted {
         /// Messages deleted or hidden.
         count: u64,
+    },
+    /// Answer to [`Request::View`].
+    Hosts {
+        /// The workgroup listed.
+        domain: String,
+        /// Its hosts, by name.
+        hosts: Vec<BrowseHost>,
+    },
+    /// Answer to [`Request::ViewDomains`].
+    Domains {
+        /// The workgroups, by name.
+        domains: Vec<BrowseDomain>,
+    },
+    /// Answer to [`Request::ViewHost`].
+    HostNames {
+        /// The host asked.
+        host: String,
+        /// Its address.
+        address: String,
+        /// Its name table.
+        names: Vec<HostName>,
     },
     /// The request failed with a NERR/Win32 code.
     Error {

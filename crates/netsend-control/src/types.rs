@@ -400,6 +400,62 @@ pub struct UserFailure {
     pub detail: String,
 }
 
+/// Whether a host of the browse list runs a messenger, from its node status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessengerState {
+    /// Its name table holds a unique `<03>` name.
+    Yes,
+    /// Its name table holds none.
+    No,
+    /// It did not answer the node status query.
+    NoAnswer,
+    /// Not asked (yet).
+    Unknown,
+}
+
+/// A host of the browse list (`netsend view`, NetServerEnum).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowseHost {
+    /// Its name.
+    pub name: String,
+    /// Its comment (the Remark), as announced: not sanitised.
+    pub comment: String,
+    /// Its `SV_TYPE_*` bits.
+    pub server_type: u32,
+    /// The OS version it announced, major and minor.
+    pub os_version: (u8, u8),
+    /// The address it announced from.
+    pub address: String,
+    /// Whether it runs a messenger.
+    pub messenger: MessengerState,
+    /// Its `<03>` names, when known.
+    #[serde(default)]
+    pub messenger_names: Vec<String>,
+    /// Seconds until it drops out unless it announces again.
+    pub expires_in_secs: u64,
+}
+
+/// A workgroup heard in a DomainAnnouncement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowseDomain {
+    /// The workgroup.
+    pub name: String,
+    /// Its master browser ("" when none announced it).
+    pub master: String,
+}
+
+/// One name of a host's node status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostName {
+    /// The name, without its suffix.
+    pub name: String,
+    /// The suffix (0x03: a message name).
+    pub suffix: u8,
+    /// A group name.
+    pub group: bool,
+}
+
 /// The class of an administrative alert, as NT's `ALERT_*_EVENT` names
 /// spell it (upper case on the wire and in the CLI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

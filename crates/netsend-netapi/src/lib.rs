@@ -31,6 +31,7 @@ use crate::wide::{message_text, optional_name, required_name, server_name};
 mod alert;
 mod info;
 mod local;
+mod server;
 mod wide;
 
 /// Runs an export's body: its status either way, `NERR_InternalError` if it
@@ -162,48 +163,16 @@ pub unsafe extern "C" fn NetMessageNameEnum(
     resume_handle: *mut u32,
 ) -> u32 {
     guard(|| {
-        if bufptr.is_null() || entriesread.is_null() || totalentries.is_null() {
-            return Err(NetApiStatus::ERROR_INVALID_PARAMETER);
-        }
-        // SAFETY: not NULL, and the caller passes writable locations.
-        unsafe {
-            bufptr.write(std::ptr::null_mut());
-            entriesread.write(0);
-            totalentries.write(0);
-        }
+        // SAFETY: the caller passes NULL or writable locations.
+        let page =
+            unsafe { Page::cleared(bufptr, prefmaxlen, entriesread, totalentries, resume_handle) }?;
         let level = InfoLevel::try_from(level)?;
         // SAFETY: the caller passes NULL or a NUL-terminated string.
         let server = unsafe { server_name(servername) }?;
         let names = local::server(server.as_deref())?.alias_names()?;
-        let start = if resume_handle.is_null() {
-            0
-        } else {
-            // SAFETY: not NULL, and the caller passes a readable location.
-            let handle = unsafe { resume_handle.read() };
-            usize::try_from(handle).map_or(names.len(), |h| h.min(names.len()))
-        };
-        let remaining = &names[start..];
-        let count = level.entries_within(remaining, prefmaxlen);
-        let buffer = level.buffer(&remaining[..count])?;
-        let more = count < remaining.len();
-        let as_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        // SAFETY: not NULL (checked above), and the caller passes writable
-        // locations.
-        unsafe {
-            bufptr.write(buffer);
-            entriesread.write(as_u32(count));
-            totalentries.write(as_u32(remaining.len()));
-        }
-        if !resume_handle.is_null() {
-            let next = if more { as_u32(start + count) } else { 0 };
-            // SAFETY: not NULL, and the caller passes a writable location.
-            unsafe { resume_handle.write(next) };
-        }
-        Ok(if more {
-            NetApiStatus::ERROR_MORE_DATA
-        } else {
-            NetApiStatus::NERR_SUCCESS
-        })
+        // SAFETY: checked by Page::cleared; the caller passes writable
+        // locations, and NULL or a readable and writable resume handle.
+        unsafe { page.fill(level, &names) }
     })
 }
 
@@ -250,7 +219,172 @@ pub unsafe extern "C" fn NetMessageNameGetInfo(
     })
 }
 
-/// Frees a buffer returned by [`NetMessageNameEnum`] or
+/// Lists the hosts of the browse list (what `netsend view` shows) at
+/// `level` 100 (`SERVER_INFO_100`) or 101 (`SERVER_INFO_101`) in a buffer at
+/// `*bufptr`, to be freed with [`NetApiBufferFree`]: those of `domain` (NULL
+/// or empty: our workgroup) whose `SV_TYPE_*` bits share one with
+/// `servertype` (`SV_TYPE_ALL`: all); with `SV_TYPE_DOMAIN_ENUM` in
+/// `servertype`, the workgroups heard instead (`sv101_comment`: the master
+/// browser). As on Windows, entries that do not fit `prefmaxlen` bytes
+/// (`MAX_PREFERRED_LENGTH`: no bound) are left out with `ERROR_MORE_DATA`,
+/// `*totalentries` counting them; at least one is returned. Windows reserves
+/// `resume_handle` (NULL or 0); here a non-zero handle from a previous call
+/// continues the enumeration where it stopped, and is set to 0 at the end.
+///
+/// Returns `NERR_Success`, `ERROR_MORE_DATA`, `ERROR_INVALID_LEVEL`,
+/// `ERROR_INVALID_PARAMETER`, `ERROR_NOT_ENOUGH_MEMORY`, `NERR_MsgNotStarted`,
+/// or `ERROR_NOT_SUPPORTED` (`servername` names another host).
+///
+/// # Safety
+/// `servername` and `domain` are NULL or NUL-terminated UTF-16; `bufptr`,
+/// `entriesread`, `totalentries` and `resume_handle` are NULL or valid for
+/// reads and writes.
+#[no_mangle]
+#[allow(non_snake_case, clippy::too_many_arguments)]
+pub unsafe extern "C" fn NetServerEnum(
+    servername: *const u16,
+    level: u32,
+    bufptr: *mut *mut u8,
+    prefmaxlen: u32,
+    entriesread: *mut u32,
+    totalentries: *mut u32,
+    servertype: u32,
+    domain: *const u16,
+    resume_handle: *mut u32,
+) -> u32 {
+    guard(|| {
+        // SAFETY: the caller passes NULL or writable locations.
+        let page =
+            unsafe { Page::cleared(bufptr, prefmaxlen, entriesread, totalentries, resume_handle) }?;
+        let level = server::ServerLevel::try_from(level)?;
+        // SAFETY: the caller passes NULL or NUL-terminated strings.
+        let server = unsafe { server_name(servername) }?;
+        // SAFETY: as above.
+        let domain = unsafe { optional_name(domain) }?;
+        let service = local::server(server.as_deref())?;
+        if matches!(service, local::LocalService::There { .. }) {
+            return Err(NetApiStatus::ERROR_NOT_SUPPORTED);
+        }
+        let servers = server::servers(&service, servertype, domain)?;
+        // SAFETY: checked by Page::cleared; the caller passes writable
+        // locations, and NULL or a readable and writable resume handle.
+        unsafe { page.fill(level, &servers) }
+    })
+}
+
+/// An information level of an enumeration: how many entries fit a
+/// caller's `prefmaxlen`, and the buffer that carries them.
+trait Level<T>: Copy {
+    /// How many of `items` to return within `prefmaxlen` bytes (at least one).
+    fn entries_within(self, items: &[T], prefmaxlen: u32) -> usize;
+    /// The buffer for `items`, freed with [`NetApiBufferFree`].
+    fn buffer(self, items: &[T]) -> Result<*mut u8, NetApiStatus>;
+}
+
+impl Level<String> for InfoLevel {
+    fn entries_within(self, items: &[String], prefmaxlen: u32) -> usize {
+        Self::entries_within(self, items, prefmaxlen)
+    }
+    fn buffer(self, items: &[String]) -> Result<*mut u8, NetApiStatus> {
+        Self::buffer(self, items)
+    }
+}
+
+impl Level<server::Server> for server::ServerLevel {
+    fn entries_within(self, items: &[server::Server], prefmaxlen: u32) -> usize {
+        Self::entries_within(self, items, prefmaxlen)
+    }
+    fn buffer(self, items: &[server::Server]) -> Result<*mut u8, NetApiStatus> {
+        Self::buffer(self, items)
+    }
+}
+
+/// The output arguments of an enumeration (`NetMessageNameEnum`,
+/// `NetServerEnum`).
+struct Page {
+    bufptr: *mut *mut u8,
+    prefmaxlen: u32,
+    entriesread: *mut u32,
+    totalentries: *mut u32,
+    resume_handle: *mut u32,
+}
+
+impl Page {
+    /// The output arguments, with `*bufptr` set to NULL and the counts to 0;
+    /// `ERROR_INVALID_PARAMETER` if `bufptr`, `entriesread` or
+    /// `totalentries` is NULL.
+    ///
+    /// # Safety
+    /// Each pointer is NULL or valid for writes.
+    unsafe fn cleared(
+        bufptr: *mut *mut u8,
+        prefmaxlen: u32,
+        entriesread: *mut u32,
+        totalentries: *mut u32,
+        resume_handle: *mut u32,
+    ) -> Result<Self, NetApiStatus> {
+        if bufptr.is_null() || entriesread.is_null() || totalentries.is_null() {
+            return Err(NetApiStatus::ERROR_INVALID_PARAMETER);
+        }
+        // SAFETY: not NULL, and the caller passes writable locations.
+        unsafe {
+            bufptr.write(std::ptr::null_mut());
+            entriesread.write(0);
+            totalentries.write(0);
+        }
+        Ok(Self {
+            bufptr,
+            prefmaxlen,
+            entriesread,
+            totalentries,
+            resume_handle,
+        })
+    }
+
+    /// Returns the page of `items` that starts at `*resume_handle` (NULL:
+    /// at the start) and fits `prefmaxlen`: the buffer, the counts (what is
+    /// left from the start on), the next handle (0 at the end), and
+    /// `ERROR_MORE_DATA` while entries are left.
+    ///
+    /// # Safety
+    /// `bufptr`, `entriesread` and `totalentries` are valid for writes;
+    /// `resume_handle` is NULL or valid for reads and writes.
+    unsafe fn fill<T, L: Level<T>>(
+        &self,
+        level: L,
+        items: &[T],
+    ) -> Result<NetApiStatus, NetApiStatus> {
+        let start = if self.resume_handle.is_null() {
+            0
+        } else {
+            // SAFETY: not NULL, and the caller passes a readable location.
+            let handle = unsafe { self.resume_handle.read() };
+            usize::try_from(handle).map_or(items.len(), |h| h.min(items.len()))
+        };
+        let remaining = &items[start..];
+        let count = level.entries_within(remaining, self.prefmaxlen);
+        let buffer = level.buffer(&remaining[..count])?;
+        let more = count < remaining.len();
+        let as_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            self.bufptr.write(buffer);
+            self.entriesread.write(as_u32(count));
+            self.totalentries.write(as_u32(remaining.len()));
+            if !self.resume_handle.is_null() {
+                self.resume_handle
+                    .write(if more { as_u32(start + count) } else { 0 });
+            }
+        }
+        Ok(if more {
+            NetApiStatus::ERROR_MORE_DATA
+        } else {
+            NetApiStatus::NERR_SUCCESS
+        })
+    }
+}
+
+/// Frees a buffer returned by [`NetMessageNameEnum`], [`NetServerEnum`] or
 /// [`NetMessageNameGetInfo`]. NULL is accepted and ignored. Returns
 /// `NERR_Success`.
 ///

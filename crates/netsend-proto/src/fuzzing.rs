@@ -5,6 +5,8 @@ use netsend_wire::oem::CodePage;
 
 use crate::session::{Action, ServerSession, SessionConfig};
 
+pub use crate::browse::fuzz_hear as hear;
+
 /// Drives a server session with arbitrary bytes split into frames, as the TCP
 /// driver does: it must never panic, and must never deliver more text than the
 /// limit allows.
@@ -292,6 +294,8 @@ pub fn policy(data: &[u8]) {
         status_audience: StatusAudience::OnLink,
         status_per_minute: 30,
         status_burst: 10,
+        browse_per_minute: 60,
+        browse_burst: 10,
     };
     let mut policy = Policy::new(AccessList::default(), limits);
     let t0 = Instant::now();

@@ -5,6 +5,7 @@
 //! - [`sender`]: the client side of one directed message.
 //! - [`message`]: a received message decoded for people.
 //! - [`mailslot`]: which `\\MAILSLOT\\MESSNGR` datagrams are ours, and their message.
+//! - [`browse`]: the browse announcements we send, and the host list of those we hear.
 //! - [`broadcast`]: the MESSNGR datagrams of a broadcast, and where they go.
 //! - [`relay`]: which received broadcasts we relay into our subnets, and where.
 //! - [`registration`]: B-node name registration, release and conflicts.
@@ -29,6 +30,7 @@
 pub mod alert;
 pub mod away;
 pub mod broadcast;
+pub mod browse;
 pub mod display;
 pub mod forward;
 pub mod fuzzing;

@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use netsend_wire::nbds::{flags, Datagram, MessageType};
+use netsend_wire::nbds::{flags, Datagram, Header, MessageType};
 use netsend_wire::oem::CodePage;
 use netsend_wire::smb::mailslot::{is_messenger_mailslot, MailslotWrite, MessengerPayload};
 use netsend_wire::NetbiosName;
@@ -31,6 +31,46 @@ pub struct Received {
     pub origin: Ipv4Addr,
 }
 
+/// A whole (unfragmented) datagram carrying a mailslot write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailslotDatagram {
+    /// The datagram header.
+    pub header: Header,
+    /// The source name.
+    pub source: NetbiosName,
+    /// The destination name.
+    pub destination: NetbiosName,
+    /// The mailslot write it carries.
+    pub write: MailslotWrite,
+}
+
+impl MailslotDatagram {
+    /// Decodes a data datagram and its mailslot write; a fragment (never
+    /// reassembled: mailslot messages never need them), another kind of
+    /// datagram or a malformed one is `None`.
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        let Ok(Datagram::Data {
+            header,
+            packet_offset,
+            source_name,
+            destination_name,
+            user_data,
+        }) = Datagram::parse(bytes)
+        else {
+            return None;
+        };
+        if packet_offset != 0 || header.flags & flags::MORE != 0 {
+            return None;
+        }
+        Some(Self {
+            header,
+            source: source_name.name,
+            destination: destination_name.name,
+            write: MailslotWrite::parse(&user_data).ok()?,
+        })
+    }
+}
+
 /// Decodes a MESSNGR datagram meant for us: direct to a name `is_ours`
 /// accepts, or to `workgroup<00>` (group or broadcast). Anything else, a
 /// fragment, a malformed packet or another mailslot, is `None`.
@@ -40,30 +80,19 @@ pub fn receive(
     is_ours: &dyn Fn(&NetbiosName) -> bool,
     code_page: CodePage,
 ) -> Option<Received> {
-    let Ok(Datagram::Data {
+    let MailslotDatagram {
         header,
-        packet_offset,
-        destination_name,
-        user_data,
+        destination,
+        write,
         ..
-    }) = Datagram::parse(bytes)
-    else {
-        return None;
-    };
-    // Fragments are not reassembled (mailslot messages never need them).
-    if packet_offset != 0 || header.flags & flags::MORE != 0 {
-        return None;
-    }
-    let write = MailslotWrite::parse(&user_data).ok()?;
+    } = MailslotDatagram::parse(bytes)?;
     if !is_messenger_mailslot(&write.name) {
         return None;
     }
     let payload = MessengerPayload::parse(&write.data).ok()?;
     let addressed = match header.msg_type {
-        MessageType::DIRECT_UNIQUE if is_ours(&destination_name.name) => Addressed::Direct,
-        MessageType::DIRECT_GROUP | MessageType::BROADCAST
-            if destination_name.name == *workgroup =>
-        {
+        MessageType::DIRECT_UNIQUE if is_ours(&destination) => Addressed::Direct,
+        MessageType::DIRECT_GROUP | MessageType::BROADCAST if destination == *workgroup => {
             Addressed::Broadcast
         }
         _ => return None,

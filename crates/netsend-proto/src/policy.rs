@@ -42,11 +42,14 @@ pub enum DropReason {
     /// A name conflict or release demand (or a refusal of our registration)
     /// for one of our names that no other host's answer to a query bore out.
     UnverifiedNameDemand,
+    /// Browse frames (from one source, or from all together) exceeded their
+    /// budget.
+    BrowseRate,
 }
 
 impl DropReason {
     /// Every reason, in the order counters are reported.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::DeniedAddress,
         Self::DeniedSender,
         Self::SourceRate,
@@ -55,6 +58,7 @@ impl DropReason {
         Self::InboxQuota,
         Self::DatagramRate,
         Self::UnverifiedNameDemand,
+        Self::BrowseRate,
     ];
 
     /// A stable snake_case label for logs, counters and JSON.
@@ -68,6 +72,7 @@ impl DropReason {
             Self::InboxQuota => "inbox_quota",
             Self::DatagramRate => "datagram_rate",
             Self::UnverifiedNameDemand => "unverified_name_demand",
+            Self::BrowseRate => "browse_rate",
         }
     }
 
@@ -342,7 +347,19 @@ pub struct Limits {
     pub status_per_minute: u32,
     /// Burst of node status answers per source address.
     pub status_burst: u32,
+    /// `\MAILSLOT\BROWSE` frames per minute from every source together (0:
+    /// no limit); each source is held to [`BROWSE_SOURCE_PER_MINUTE`] too.
+    pub browse_per_minute: u32,
+    /// Burst of browse frames from every source together.
+    pub browse_burst: u32,
 }
+
+/// Browse frames per minute one source address may send, after
+/// [`BROWSE_SOURCE_BURST`]: a master browser sends three every few minutes,
+/// a host one, and each answers a request once.
+pub const BROWSE_SOURCE_PER_MINUTE: u32 = 30;
+/// Browse frames one source address may send at once.
+pub const BROWSE_SOURCE_BURST: u32 = 10;
 
 /// Who gets node status answers (`nmblookup -A`, `nbtscan`). A node status
 /// reply lists every name we hold (up to 64, the logged-in users among them)
@@ -399,6 +416,8 @@ pub struct Policy {
     datagrams: RateLimiter<()>,
     status_audience: StatusAudience,
     status_per_source: RateLimiter<IpAddr>,
+    browse: RateLimiter<()>,
+    browse_per_source: RateLimiter<IpAddr>,
 }
 
 impl Policy {
@@ -411,6 +430,8 @@ impl Policy {
             datagrams: RateLimiter::new(limits.datagram_per_minute, limits.datagram_burst),
             status_audience: limits.status_audience,
             status_per_source: RateLimiter::new(limits.status_per_minute, limits.status_burst),
+            browse: RateLimiter::new(limits.browse_per_minute, limits.browse_burst),
+            browse_per_source: RateLimiter::new(BROWSE_SOURCE_PER_MINUTE, BROWSE_SOURCE_BURST),
         }
     }
 
@@ -428,6 +449,34 @@ impl Policy {
         self.status_audience = limits.status_audience;
         self.status_per_source
             .set_rate(limits.status_per_minute, limits.status_burst);
+        self.browse
+            .set_rate(limits.browse_per_minute, limits.browse_burst);
+    }
+
+    /// Whether a browse frame from `source` may be taken at `now`: the
+    /// address is admitted, and both its own budget and the one every
+    /// source shares (a datagram's source can be forged) have a token.
+    pub fn admit_browse(&mut self, now: Instant, source: IpAddr) -> Result<(), Refusal> {
+        if !self.access.admits_address(source) {
+            return Err(Refusal {
+                reason: DropReason::DeniedAddress,
+                retry_after: Duration::ZERO,
+            });
+        }
+        let key = canonical(source);
+        if !self.browse_per_source.allow(now, &key) {
+            return Err(Refusal {
+                reason: DropReason::BrowseRate,
+                retry_after: self.browse_per_source.retry_after(&key),
+            });
+        }
+        if !self.browse.allow(now, &()) {
+            return Err(Refusal {
+                reason: DropReason::BrowseRate,
+                retry_after: self.browse.retry_after(&()),
+            });
+        }
+        Ok(())
     }
 
     /// Whether a node status request from `source` gets an answer at `now`
@@ -613,6 +662,8 @@ mod tests {
             status_audience: StatusAudience::Anyone,
             status_per_minute: 0,
             status_burst: 0,
+            browse_per_minute: 0,
+            browse_burst: 0,
         }
     }
 
@@ -650,6 +701,36 @@ mod tests {
                 .reason,
             DropReason::DeniedAddress
         );
+    }
+
+    #[test]
+    fn browse_frames_have_budgets_per_source_and_shared() {
+        let t0 = Instant::now();
+        let limits = Limits {
+            browse_per_minute: 60,
+            browse_burst: 15,
+            ..unlimited()
+        };
+        let access = AccessList {
+            deny_networks: vec![parse_network("192.0.2.66").unwrap()],
+            ..AccessList::default()
+        };
+        let mut p = Policy::new(access, limits);
+        let forged = |i: u32| IpAddr::from(std::net::Ipv4Addr::new(192, 0, 2, i as u8));
+        let refused = p.admit_browse(t0, forged(66)).unwrap_err();
+        assert_eq!(refused.reason, DropReason::DeniedAddress);
+        let one = forged(1);
+        let ok = (0..100).filter(|_| p.admit_browse(t0, one).is_ok()).count();
+        assert_eq!(ok, BROWSE_SOURCE_BURST as usize);
+        let others = (2..100)
+            .filter(|&i| p.admit_browse(t0, forged(i)).is_ok())
+            .count();
+        assert_eq!(others, 15 - BROWSE_SOURCE_BURST as usize);
+        let refused = p.admit_browse(t0, forged(200)).unwrap_err();
+        assert_eq!(refused.reason, DropReason::BrowseRate);
+        assert!(p
+            .admit_browse(t0 + Duration::from_secs(60), forged(200))
+            .is_ok());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use netsend_wire::{CodePage, NetbiosName};
 
 use ipnet::IpNet;
 
+use crate::browse::{hear, is_request_for, Announcer, HostList};
 use crate::interface::Interface;
 use crate::mailslot::{receive, Received};
 use crate::plan::{Next, ResolvePlan};
@@ -377,5 +378,66 @@ impl Lan {
             }
         }
         taken
+    }
+
+    /// Steps the browsing of every host until `until`: each host's
+    /// announcer broadcasts on its segment (heard by every host there, the
+    /// sender included), each hearer feeds announcements to its host list and
+    /// requests for its workgroup to its announcer. Bounded.
+    pub(crate) fn drive_browse(
+        &mut self,
+        announcers: &mut [Option<Announcer>],
+        lists: &mut [HostList],
+        until: Instant,
+    ) {
+        let workgroup = NetbiosName::new("WORKGROUP", 0).unwrap();
+        for _ in 0..10_000 {
+            for from in 0..announcers.len() {
+                let Some(a) = announcers[from].as_mut() else {
+                    continue;
+                };
+                let mut sent = Vec::new();
+                while let Some(bytes) = a.poll_transmit() {
+                    sent.push(bytes);
+                }
+                if self.cut[from] {
+                    continue;
+                }
+                let target = self.interfaces[from].broadcast;
+                let peer = self.interfaces[from].address;
+                for bytes in sent {
+                    let heard = hear(&bytes).expect("our own datagrams decode");
+                    for to in (0..lists.len())
+                        .filter(|&i| !self.cut[i] && self.interfaces[i].broadcast == target)
+                    {
+                        let _ = lists[to].observe(self.now, peer, &heard, CodePage::Cp850);
+                        if to != from && is_request_for(&heard, &workgroup) {
+                            if let Some(b) = announcers[to].as_mut() {
+                                b.handle_request(self.now);
+                            }
+                        }
+                    }
+                }
+            }
+            let next = announcers
+                .iter()
+                .flatten()
+                .filter_map(Announcer::poll_timeout)
+                .min();
+            match next {
+                Some(t) if t <= until => {
+                    self.now = self.now.max(t);
+                    for a in announcers.iter_mut().flatten() {
+                        a.handle_timeout(self.now);
+                    }
+                }
+                // Everything queued was carried at the top of this round.
+                _ => {
+                    self.now = self.now.max(until);
+                    return;
+                }
+            }
+        }
+        panic!("the simulated browsing did not settle");
     }
 }

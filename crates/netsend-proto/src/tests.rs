@@ -310,8 +310,9 @@ proptest! {
 #[test]
 fn handler_fuzz_corpora_replay_cleanly() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 10] = [
+    let targets: [Target; 11] = [
         ("session", crate::fuzzing::session),
+        ("hear", crate::fuzzing::hear),
         ("plan", crate::fuzzing::plan),
         ("sender", crate::fuzzing::sender),
         ("names", crate::fuzzing::names),

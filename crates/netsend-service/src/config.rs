@@ -94,6 +94,9 @@ pub struct Config {
     /// The Alerter: administrative alerts to the alert names.
     #[serde(default)]
     pub alerter: AlerterConfig,
+    /// Browsing: our announcements and the host list (`netsend view`).
+    #[serde(default)]
+    pub browse: BrowseConfig,
 }
 
 /// `[alerter]`: administrative alerts sent to the alert names, batched.
@@ -150,6 +153,42 @@ impl Default for AlerterConfig {
             max_per_minute: default_alerts_per_minute(),
             disk: None,
             journal: None,
+        }
+    }
+}
+
+/// `[browse]`: being seen in browse lists, and seeing others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowseConfig {
+    /// Announce this host on `\MAILSLOT\BROWSE` (HostAnnouncement to
+    /// `WORKGROUP<1d>`); false stays silent (no announcements, no
+    /// AnnouncementRequest), while the host list is still built from what is
+    /// heard.
+    #[serde(default = "default_announce")]
+    pub announce: bool,
+    /// The comment announced (the "Remark" of NET VIEW): at most 43
+    /// printable characters of the code page.
+    #[serde(default = "default_browse_comment")]
+    pub comment: String,
+}
+
+/// Longest `[browse] comment`, in characters.
+pub const MAX_BROWSE_COMMENT: usize = netsend_wire::browse::MAX_SENT_COMMENT;
+
+const fn default_announce() -> bool {
+    true
+}
+
+fn default_browse_comment() -> String {
+    "netsend messenger".into()
+}
+
+impl Default for BrowseConfig {
+    fn default() -> Self {
+        Self {
+            announce: default_announce(),
+            comment: default_browse_comment(),
         }
     }
 }
@@ -312,6 +351,24 @@ pub struct MetricsConfig {
     /// an administration network: it has no authentication.
     #[serde(default)]
     pub listen: Option<SocketAddr>,
+}
+
+impl BrowseConfig {
+    /// The comment in OEM bytes, checked: at most 43 printable characters
+    /// the code page can encode.
+    pub fn comment_bytes(&self, code_page: CodePage) -> Result<Vec<u8>, ConfigError> {
+        let invalid = |e: String| ConfigError::Invalid("browse.comment".into(), e);
+        if self.comment.chars().any(char::is_control) {
+            return Err(invalid("no control characters".into()));
+        }
+        let bytes = code_page
+            .encode(&self.comment)
+            .map_err(|c| invalid(format!("{c:?} is not in the code page")))?;
+        if bytes.len() > MAX_BROWSE_COMMENT {
+            return Err(invalid(format!("at most {MAX_BROWSE_COMMENT} characters")));
+        }
+        Ok(bytes)
+    }
 }
 
 /// `[display]`: showing received messages to the people they are for.
@@ -678,6 +735,14 @@ pub struct LimitsConfig {
     /// Node status answers one source address may get at once.
     #[serde(default = "default_node_status_burst")]
     pub node_status_burst: u32,
+    /// `\MAILSLOT\BROWSE` frames per minute from every source together,
+    /// after the burst (0: no limit); each source is also held to 30 a
+    /// minute (burst 10).
+    #[serde(default = "default_browse_frames_per_minute")]
+    pub browse_frames_per_minute: u32,
+    /// Browse frames every source together may deliver at once.
+    #[serde(default = "default_browse_frame_burst")]
+    pub browse_frame_burst: u32,
     /// Longest one outbound delivery may take, in seconds: resolution,
     /// connection, session and every block together; session keep-alives do
     /// not extend it.
@@ -934,6 +999,12 @@ const fn default_node_status_per_minute() -> u32 {
 const fn default_node_status_burst() -> u32 {
     10
 }
+const fn default_browse_frames_per_minute() -> u32 {
+    600
+}
+const fn default_browse_frame_burst() -> u32 {
+    200
+}
 const fn default_send_timeout() -> u64 {
     15
 }
@@ -973,6 +1044,8 @@ impl Default for LimitsConfig {
             datagram_burst: default_datagram_burst(),
             node_status_per_minute: default_node_status_per_minute(),
             node_status_burst: default_node_status_burst(),
+            browse_frames_per_minute: default_browse_frames_per_minute(),
+            browse_frame_burst: default_browse_frame_burst(),
             send_timeout_secs: default_send_timeout(),
         }
     }
@@ -1006,6 +1079,7 @@ impl Default for Config {
             hooks: Vec::new(),
             metrics: MetricsConfig::default(),
             alerter: AlerterConfig::default(),
+            browse: BrowseConfig::default(),
         }
     }
 }
@@ -1108,6 +1182,7 @@ impl Config {
             NetbiosName::with_code_page(name, 3, self.code_page)
                 .map_err(|e| invalid("alerter.names", e.to_string()))?;
         }
+        self.browse.comment_bytes(self.code_page)?;
         Ok(())
     }
 
@@ -1142,6 +1217,8 @@ impl Config {
             status_audience: self.network.node_status,
             status_per_minute: l.node_status_per_minute,
             status_burst: l.node_status_burst,
+            browse_per_minute: l.browse_frames_per_minute,
+            browse_burst: l.browse_frame_burst,
         }
     }
 }
@@ -1224,6 +1301,25 @@ mod tests {
 
     /// README's Configuration block says "Defaults shown": apart from the
     /// example-only entries, loading it must give exactly the defaults.
+    #[test]
+    fn browse_comment_is_checked() {
+        let mut config = Config::default();
+        assert_eq!(
+            config.browse.comment_bytes(config.code_page).unwrap(),
+            b"netsend messenger"
+        );
+        for (comment, ok) in [
+            ("x".repeat(43), true),
+            ("x".repeat(44), false),
+            ("Grüße".into(), true),
+            ("bell\u{7}".into(), false),
+            ("€".into(), false),
+        ] {
+            config.browse.comment = comment.clone();
+            assert_eq!(config.validate().is_ok(), ok, "{comment:?}");
+        }
+    }
+
     #[test]
     fn readme_configuration_block_shows_the_defaults() {
         let readme =

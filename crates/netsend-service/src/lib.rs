@@ -11,6 +11,8 @@
 //! - `control`: the handlers of the control requests
 //!   (`netsend_control::protocol`), one file per request family.
 //! - `admission`: per-source caps and the counted drop reasons.
+//! - `browse`: our `\MAILSLOT\BROWSE` announcements and the host list of
+//!   `netsend view`.
 //! - [`naming`]: the alias table and the registrar that defends our names.
 //! - [`outbound`]: name resolution and the client side of a directed message.
 //! - [`delivery`]: what runs after a message is stored (terminals, hooks,
@@ -33,6 +35,7 @@
 
 mod admission;
 mod alerter;
+mod browse;
 pub mod config;
 mod control;
 pub mod delivery;

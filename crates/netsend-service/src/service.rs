@@ -33,6 +33,8 @@ pub struct Service {
     pub inbox: InboxHandle,
     /// Networks whose domain broadcasts we relay into our subnets.
     pub(crate) relay_from: Vec<ipnet::IpNet>,
+    /// The browse list and our announcements.
+    pub(crate) browse: Arc<crate::browse::Browse>,
     /// Resolving names and sending messages.
     pub(crate) outbound: Arc<Outbound>,
     /// What runs after each stored message (terminals, the message log,

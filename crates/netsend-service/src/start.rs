@@ -492,6 +492,7 @@ pub async fn run(
         naming: naming.clone(),
         name_cache: Mutex::default(),
     });
+    let browse = Arc::new(crate::browse::Browse::new(&config, &host.interfaces)?);
     let shutdown = Shutdown::new();
     let delivery = crate::delivery::Delivery::from_config(
         &crate::delivery::Parts {
@@ -515,6 +516,7 @@ pub async fn run(
         outbound,
         inbox,
         relay_from,
+        browse: browse.clone(),
         delivery,
         shutdown: shutdown.clone(),
         alerter,
@@ -543,6 +545,8 @@ pub async fn run(
         let s = UdpSocket::from_std(s).map_err(|e| StartError::Io("the datagram service", e))?;
         shutdown.spawn(crate::transport::datagrams::serve(service.clone(), s));
     }
+    let announcing = shutdown.clone();
+    shutdown.spawn(async move { browse.run(announcing).await });
     let control = UnixListener::from_std(listeners.control)
         .map_err(|e| StartError::Io("the control socket", e))?;
     shutdown.spawn(crate::transport::control_socket::serve(

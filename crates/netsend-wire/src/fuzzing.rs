@@ -2,6 +2,7 @@
 //! that replay the fuzz corpus: parse; if it parsed, emit, re-parse and compare.
 
 pub use crate::alert::fuzz_alert as alert;
+pub use crate::browse::fuzz_browse as browse;
 pub use crate::http::fuzz_http as http;
 pub use crate::nbds::fuzz_nbds as nbds;
 pub use crate::nbns::{fuzz_name as name, fuzz_nbns as nbns};

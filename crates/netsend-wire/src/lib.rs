@@ -9,6 +9,7 @@
 //! - [`nbss`]: the session service framing on TCP 139.
 //! - [`smb`]: SMB1 headers, the messenger commands 0xD0/0xD5/0xD7/0xD6 and the
 //!   `\MAILSLOT\MESSNGR` transaction.
+//! - [`browse`]: the Browser protocol's `\\MAILSLOT\\BROWSE` frames.
 //! - [`oem`]: OEM code pages and the text rules of message blocks.
 //! - [`status`]: NERR/Win32 codes and SMB DOS errors with their texts.
 //! - [`http`]: the HTTP/1.x request line the metrics endpoint reads.
@@ -25,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod browse;
 pub mod error;
 pub mod fuzzing;
 pub mod http;

@@ -3,6 +3,7 @@
 
 mod abuse;
 mod alerter;
+mod browse;
 mod conversations;
 mod crash;
 mod delivery;

@@ -113,6 +113,18 @@ impl Admission {
         self.verdict(verdict, peer, from)
     }
 
+    /// Whether a `\MAILSLOT\BROWSE` frame from `peer` may be taken: its
+    /// address is admitted and the browse budgets (its own, and the one all
+    /// sources share) have room. Counts and logs a drop.
+    pub(crate) fn admit_browse(&self, peer: SocketAddr) -> bool {
+        let verdict = self
+            .policy
+            .lock()
+            .expect("policy lock")
+            .admit_browse(Instant::now(), peer.ip());
+        self.verdict(verdict, peer, "")
+    }
+
     /// Whether a datagram from `peer` that carries no message (a receipt)
     /// may be taken: its address is not denied. Counts and logs a drop.
     pub(crate) fn admit_address(&self, peer: SocketAddr) -> bool {

@@ -10,8 +10,14 @@ use std::sync::{Arc, Mutex};
 use netsend_proto::receipt::ReceiptState;
 use netsend_proto::reply::Fallback;
 
+use std::net::Ipv4Addr;
+
+use netsend_wire::nbns::NodeName;
+use netsend_wire::NetbiosName;
+
 use crate::admission::Admission;
 use crate::alerter::Alerter;
+use crate::browse::Browse;
 use crate::config::Config;
 use crate::delivery::away::AwayBook;
 use crate::delivery::forward::{Forward, SendPath};
@@ -68,6 +74,12 @@ pub(crate) trait Network: Send + Sync {
         from: String,
         text: String,
     ) -> Pending<Result<(SendReport, Option<Fallback>), SendFailure>>;
+    /// The name table of the host at `address` (node status), `None` when
+    /// it does not answer.
+    fn node_status(&self, address: Ipv4Addr) -> Pending<Option<Vec<NodeName>>>;
+    /// The address of the host `name` (its `<00>` name), resolved like a
+    /// recipient's.
+    fn resolve_host(&self, name: NetbiosName) -> Pending<Result<Ipv4Addr, SendFailure>>;
 }
 
 /// The components one control request may use.
@@ -96,6 +108,8 @@ pub(crate) struct Context<'a> {
     pub(crate) alerter: Option<&'a Alerter>,
     /// Who is away.
     pub(crate) away: &'a AwayBook,
+    /// The browse list.
+    pub(crate) browse: &'a Browse,
 }
 
 impl<'a> Context<'a> {
@@ -114,6 +128,7 @@ impl<'a> Context<'a> {
             network: service,
             alerter: service.alerter.as_deref(),
             away: service.delivery.away(),
+            browse: &service.browse,
         }
     }
 }
@@ -205,6 +220,22 @@ impl Network for Arc<Service> {
                 receipt_id: None,
             };
             Ok((report, route.fallback))
+        })
+    }
+
+    fn node_status(&self, address: Ipv4Addr) -> Pending<Option<Vec<NodeName>>> {
+        let port = self.config.get().network.name_port;
+        Box::pin(crate::browse::node_status(address, port))
+    }
+
+    fn resolve_host(&self, name: NetbiosName) -> Pending<Result<Ipv4Addr, SendFailure>> {
+        let outbound = self.outbound.clone();
+        Box::pin(async move {
+            let deadline = crate::outbound::send::Deadline::within(5);
+            match crate::outbound::send::resolve(&outbound, &name, deadline).await? {
+                std::net::SocketAddr::V4(a) => Ok(*a.ip()),
+                std::net::SocketAddr::V6(a) => Err(SendFailure::NameNotFound(a.to_string())),
+            }
         })
     }
 }

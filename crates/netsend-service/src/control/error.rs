@@ -96,6 +96,18 @@ pub(crate) enum ControlError {
     /// The message could not be sent.
     #[error(transparent)]
     Send(#[from] SendFailure),
+    /// A host asked for its names (`netsend view \\HOST`) did not answer
+    /// the node status query.
+    #[error("{host} ({address}) did not answer a node status query")]
+    NoNodeStatus {
+        /// The host as asked for.
+        host: String,
+        /// The address asked.
+        address: Ipv4Addr,
+    },
+    /// A workgroup name that is not a NetBIOS name.
+    #[error("{0:?} is not a workgroup name")]
+    BadDomain(String),
     /// The message could not be sent now, nor queued: the sender's share of
     /// the queue is full.
     #[error("{failure}; and {full}")]
@@ -146,7 +158,9 @@ impl ControlError {
             | Self::NoSent(_)
             | Self::NoQueued(_)
             | Self::Expiry(_)
-            | Self::AwayText(_) => NetApiStatus::ERROR_INVALID_PARAMETER,
+            | Self::AwayText(_)
+            | Self::BadDomain(_) => NetApiStatus::ERROR_INVALID_PARAMETER,
+            Self::NoNodeStatus { .. } => NetApiStatus::ERROR_BAD_NETPATH,
             Self::NotRemote => NetApiStatus::ERROR_NOT_SUPPORTED,
             Self::MayNotStop | Self::NotInGroup { .. } | Self::LoginName { .. } => {
                 NetApiStatus::ERROR_ACCESS_DENIED

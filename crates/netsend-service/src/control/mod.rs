@@ -17,6 +17,7 @@
 //! - `alert`: `Alert` (the Alerter).
 //! - `conversations`: `SentList` (the sent archive), `Thread` (the
 //!   exchange with one correspondent), `Reply`, `Away` and `AwaySet`.
+//! - `view`: `View`, `ViewDomains`, `ViewHost` (the browse list).
 //!
 //! Who may do what is decided in `caller`; the status each failure answers
 //! with in `error`; what the handlers work with is a `Context` (`context`),
@@ -37,6 +38,7 @@ mod status;
 #[cfg(test)]
 pub(crate) mod tests;
 mod users;
+mod view;
 
 pub(crate) use caller::Caller;
 pub(crate) use context::Context;
@@ -172,6 +174,9 @@ async fn handle(
         Request::InboxShown { id } => inbox::shown(ctx, caller, id).await,
         Request::InboxDelete { ids, read } => inbox::delete(ctx, caller, ids, read).await,
         Request::Alert(alert) => alert::raise(ctx, caller, alert).await,
+        Request::View { domain } => view::hosts(ctx, caller, domain).await,
+        Request::ViewDomains => view::domains(ctx, caller),
+        Request::ViewHost { host } => view::host(ctx, caller, host).await,
     }
 }
 

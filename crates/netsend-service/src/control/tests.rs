@@ -17,6 +17,7 @@ use super::context::{Network, Pending};
 use super::{dispatch, dispatch_remote, Caller, Context};
 use crate::admission::drops::Drops;
 use crate::admission::Admission;
+use crate::browse::Browse;
 use crate::config::Config;
 use crate::delivery::away::AwayBook;
 use crate::delivery::forward::{Forward, SendPath, Sending};
@@ -85,6 +86,15 @@ impl Network for Offline {
         self.receipts.lock().unwrap().push((message.id, state));
     }
 
+    /// Nothing answers a node status query.
+    fn node_status(&self, _address: Ipv4Addr) -> Pending<Option<Vec<NodeName>>> {
+        Box::pin(async { None })
+    }
+
+    fn resolve_host(&self, name: NetbiosName) -> Pending<Result<Ipv4Addr, SendFailure>> {
+        Box::pin(async move { Err(SendFailure::NameNotFound(name.to_string())) })
+    }
+
     fn reply(
         &self,
         message: StoredMessage,
@@ -141,6 +151,7 @@ pub(crate) struct Components {
     reloads: crate::reload::ReloadLog,
     alerter: Option<Arc<crate::alerter::Alerter>>,
     away: AwayBook,
+    pub(crate) browse: Browse,
 }
 
 impl Components {
@@ -186,9 +197,11 @@ impl Components {
             &inbox,
             Box::new(Offline::default()),
         );
+        let browse = Browse::new(&config, &host.interfaces).unwrap();
         Self {
             _dir: dir,
             alerter,
+            browse,
             config,
             host,
             inbox,
@@ -217,6 +230,7 @@ impl Components {
             network: &self.network,
             alerter: self.alerter.as_deref(),
             away: &self.away,
+            browse: &self.browse,
         }
     }
 
@@ -1128,4 +1142,87 @@ async fn an_away_message_is_kept_and_shown_until_it_ends() {
         panic!("still away")
     };
     assert!(host.inbox.away().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn view_lists_the_hosts_heard_and_asks_their_messenger() {
+    use netsend_proto::browse::{browse_datagram, hear, Announcer, Identity};
+    let c = Components::new(Config::default());
+    // GAMMA announces itself as netsend does; the datagram driver hands it
+    // to the browse list.
+    let identity = Identity {
+        name: NetbiosName::new("GAMMA", 0).unwrap(),
+        workgroup: NetbiosName::new("WORKGROUP", 0).unwrap(),
+        comment: b"third floor".to_vec(),
+        address: Ipv4Addr::new(192, 0, 2, 30),
+        port: 138,
+    };
+    let mut announcer = Announcer::new(identity.clone(), 1);
+    announcer.start(std::time::Instant::now());
+    while let Some(bytes) = announcer.poll_transmit() {
+        c.browse
+            .take(identity.address, false, &hear(&bytes).unwrap());
+    }
+    let other = netsend_wire::browse::BrowseFrame::Announcement(
+        netsend_wire::browse::Announcement::new(
+            netsend_wire::browse::AnnouncementKind::Host,
+            b"FAR",
+            1,
+            60_000,
+            b"",
+        )
+        .unwrap(),
+    );
+    let far = NetbiosName::new("OTHERS", 0x1D).unwrap();
+    let bytes = browse_datagram(&identity, 2, &other, far).unwrap();
+    c.browse
+        .take(identity.address, false, &hear(&bytes).unwrap());
+    let user = Caller::named(1000, 1000, "alice".into());
+    let Response::Hosts { domain, hosts } = c.ask(&user, Request::View { domain: None }).await
+    else {
+        panic!("not a host list")
+    };
+    assert_eq!(domain, "WORKGROUP");
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0].name, "GAMMA");
+    assert_eq!(hosts[0].comment, "third floor");
+    assert_eq!(hosts[0].address, "192.0.2.30");
+    assert_eq!(hosts[0].server_type, netsend_proto::browse::SERVER_TYPE);
+    // Offline: the node status query is not answered.
+    assert_eq!(
+        hosts[0].messenger,
+        netsend_control::types::MessengerState::NoAnswer
+    );
+    let request = Request::View {
+        domain: Some("others".into()),
+    };
+    let Response::Hosts { hosts, .. } = c.ask(&user, request).await else {
+        panic!("not a host list")
+    };
+    assert_eq!(hosts[0].name, "FAR");
+    let Response::Domains { domains } = c.ask(&user, Request::ViewDomains).await else {
+        panic!("not a domain list")
+    };
+    assert_eq!(domains[0].name, "WORKGROUP");
+    let bad = Request::View {
+        domain: Some("BAD*NAME".into()),
+    };
+    assert!(matches!(
+        c.ask(&user, bad).await,
+        Response::Error { code: 87, .. }
+    ));
+    let unknown = Request::ViewHost {
+        host: "NOBODY".into(),
+    };
+    assert!(matches!(
+        c.ask(&user, unknown).await,
+        Response::Error { code: 2273, .. }
+    ));
+    let silent = Request::ViewHost {
+        host: "GAMMA".into(),
+    };
+    assert!(matches!(
+        c.ask(&user, silent).await,
+        Response::Error { code: 53, .. }
+    ));
 }

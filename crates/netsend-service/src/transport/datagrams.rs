@@ -1,6 +1,6 @@
 //! UDP driver of the datagram service: receives `\MAILSLOT\MESSNGR` messages
 //! (what `NET SEND *` and `/DOMAIN` send) and stores the ones for us; sends them
-//! for broadcasts.
+//! for broadcasts. `\MAILSLOT\BROWSE` frames go to the browse component.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -38,6 +38,13 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
         if let Some(receipt) = netsend_proto::receipt::from_datagram(&buf[..len]) {
             if service.admission.admit_address(peer) {
                 take_receipt(&service, peer_ip, receipt).await;
+            }
+            continue;
+        }
+        if let Some(heard) = netsend_proto::browse::hear(&buf[..len]) {
+            if service.admission.admit_browse(peer) {
+                let own = service.host.is_own_address(peer.ip());
+                service.browse.take(peer_ip, own, &heard);
             }
             continue;
         }

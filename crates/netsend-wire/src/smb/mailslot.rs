@@ -66,6 +66,12 @@ impl MailslotWrite {
     /// A MESSNGR write of `payload` as netsend sends it: Samba's layout (no
     /// padding, header zero), class 2 (broadcast), priority 0.
     pub fn messenger(payload: Vec<u8>) -> Self {
+        Self::to_mailslot(MESSNGR, payload)
+    }
+
+    /// A write of `payload` to the mailslot `name`, in the same layout as
+    /// [`MailslotWrite::messenger`].
+    pub fn to_mailslot(name: &[u8], payload: Vec<u8>) -> Self {
         Self {
             header: SmbHeader::request(SmbCommand::TRANSACTION),
             total_parameter_count: 0,
@@ -78,7 +84,7 @@ impl MailslotWrite {
             parameter_offset: 0,
             priority: 0,
             class: 2,
-            name: MESSNGR.to_vec(),
+            name: name.to_vec(),
             padding: Vec::new(),
             data: payload,
         }

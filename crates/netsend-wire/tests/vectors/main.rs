@@ -1,5 +1,6 @@
 //! One integration binary: capture vectors, digest vectors and property tests.
 
+mod browse;
 mod capture;
 mod corpus;
 mod datagram;
