@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 src="$PWD"
 out="${CARGO_TARGET_DIR:-$src/target}/deb"
 
+# Run from cargo (the package test), the caller's CARGO_PKG_* and
+# CARGO_MANIFEST_* would reach build scripts that watch them (ring's) and
+# rebuild them on every alternation with a plain run.
+while read -r var; do unset "$var"; done < <(compgen -e | grep -E '^CARGO_(PKG|MANIFEST|CRATE|BIN|PRIMARY)_')
+
 version="$(cargo pkgid -p netsend-cli | sed 's/.*[#@]//')"
 deb_version="$(dpkg-parsechangelog -l packaging/debian/changelog -S Version)"
 if [ "$version" != "$deb_version" ]; then
