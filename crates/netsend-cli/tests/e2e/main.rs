@@ -3,6 +3,7 @@
 
 mod abuse;
 mod crash;
+mod debian;
 mod delivery;
 mod display;
 mod escapes;
