@@ -185,8 +185,15 @@ pub(crate) enum MessengerAction {
     },
     /// Stop the running service.
     Stop,
-    /// Show whether the service runs, and its names and addresses.
-    Status,
+    /// Show whether the service runs, and its names and addresses. Exit
+    /// status: 0 running, 3 not running, 4 status unknown (the service
+    /// could not be asked, e.g. permission denied or no answer).
+    Status {
+        /// Print one JSON object instead (`running` and every field of the
+        /// human output; only `running` and `error` when it does not run).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Rewrites NET-style switches into long options, case-insensitively, and

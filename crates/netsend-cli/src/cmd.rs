@@ -39,7 +39,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
         action: MessengerAction::Start { foreground: true },
     } = cli.command
     {
-        return start_foreground(config);
+        return start_foreground(config, config_path);
     }
     let client = ClientConfig::load(config_path.as_deref()).map_err(|e| bad_config(&e))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -285,38 +285,102 @@ async fn dispatch(
                 println!("The Messenger service was stopped successfully.");
                 Ok(())
             }
-            MessengerAction::Status => match call(config, Request::Status).await? {
-                Response::Status(s) => {
-                    println!("The Messenger service is running (pid {}).", s.pid);
-                    println!("  computer name: {}", clean(&s.computer_name));
-                    println!("  workgroup:     {}", clean(&s.workgroup));
-                    println!("  session:       {}", s.session_addresses.join(", "));
-                    println!("  name service:  {}", s.name_addresses.join(", "));
-                    println!("  messages:      {}", s.messages);
-                    match &s.remote_key {
-                        Some(key) => println!(
-                            "  remote calls:  {} (key {key})",
-                            s.remote_addresses.join(", ")
-                        ),
-                        None => println!("  remote calls:  off"),
-                    }
-                    let reasons: Vec<String> = s
-                        .drops
-                        .iter()
-                        .filter(|(_, n)| **n > 0)
-                        .map(|(reason, n)| format!("{} {n}", clean(reason)))
-                        .collect();
-                    if reasons.is_empty() {
-                        println!("  dropped:       {}", s.dropped);
-                    } else {
-                        println!("  dropped:       {} ({})", s.dropped, reasons.join(", "));
-                    }
-                    Ok(())
-                }
-                r => Err(unexpected(r)),
-            },
+            MessengerAction::Status { json } => messenger_status(config, json).await,
         },
     }
+}
+
+/// `messenger status` as JSON: `running` and, when it runs, every field of
+/// [`netsend_control::types::StatusInfo`]; when it does not, why.
+#[derive(serde::Serialize)]
+struct StatusJson<'a> {
+    running: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    status: Option<&'a netsend_control::types::StatusInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// `messenger status`: exits 0 when the service runs, 3 when it does not
+/// (nothing listens on the control socket), 4 when it cannot be told.
+async fn messenger_status(config: &ClientConfig, json: bool) -> Result<(), Failure> {
+    let s = match call(config, Request::Status).await {
+        Ok(Response::Status(s)) => s,
+        Ok(r) => return Err(unexpected(r).with_exit(4)),
+        Err(f) => {
+            let code = if f.status == NetApiStatus::NERR_MSG_NOT_STARTED {
+                3
+            } else {
+                4
+            };
+            if json {
+                print_json(&StatusJson {
+                    running: false,
+                    status: None,
+                    error: Some(f.status.to_string()),
+                })?;
+            }
+            return Err(f.with_exit(code));
+        }
+    };
+    if json {
+        return print_json(&StatusJson {
+            running: true,
+            status: Some(&s),
+            error: None,
+        });
+    }
+    println!("The Messenger service is running (pid {}).", s.pid);
+    println!("  computer name: {}", clean(&s.computer_name));
+    println!("  workgroup:     {}", clean(&s.workgroup));
+    println!("  session:       {}", s.session_addresses.join(", "));
+    println!("  name service:  {}", s.name_addresses.join(", "));
+    println!("  messages:      {}", s.messages);
+    println!("  queued:        {}", s.queued);
+    match &s.remote_key {
+        Some(key) => println!(
+            "  remote calls:  {} (key {key})",
+            s.remote_addresses.join(", ")
+        ),
+        None => println!("  remote calls:  off"),
+    }
+    let reasons: Vec<String> = s
+        .drops
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(reason, n)| format!("{} {n}", clean(reason)))
+        .collect();
+    if reasons.is_empty() {
+        println!("  dropped:       {}", s.dropped);
+    } else {
+        println!("  dropped:       {} ({})", s.dropped, reasons.join(", "));
+    }
+    let reload = &s.reload;
+    match (reload.state.as_str(), reload.at) {
+        ("applied" | "rejected", Some(at)) => {
+            println!(
+                "  reload:        {} at {} UTC",
+                clean(&reload.state),
+                when(at)
+            );
+        }
+        _ => println!("  reload:        none since start"),
+    }
+    if let Some(error) = &reload.error {
+        println!(
+            "                 kept the running configuration: {}",
+            clean(error)
+        );
+    }
+    if !reload.restart_needed.is_empty() {
+        let keys: Vec<String> = reload.restart_needed.iter().map(|k| clean(k)).collect();
+        println!("                 needs a restart: {}", keys.join(", "));
+    }
+    println!("  names:");
+    for n in &s.names {
+        println!("    {:<16} {}", clean(&n.name), clean(&n.detail));
+    }
+    Ok(())
 }
 
 /// One line of `netsend queue`.
@@ -755,35 +819,67 @@ fn print_message_full(m: &StoredMessage) {
 /// The socket journald listens on.
 const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 
+/// Whether log events go to journald now (else to stderr); a reload sets
+/// it from `[log] journald` ([`apply_logging`]).
+static TO_JOURNAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the journal's layer could be built at start (its socket was
+/// there): only then can a reload switch to it.
+static JOURNAL_OPEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Logs to journald (fields EVENT, FROM, TO, PEER, ID, REASON, TRANSPORT) when
-/// `[log] journald` is set and the journal runs, else to stderr.
+/// `[log] journald` is set and the journal runs, else to stderr. Both
+/// outputs are set up when the journal runs, so that a reload can switch.
 fn init_logging(config: &Config) {
-    use tracing_subscriber::layer::SubscriberExt as _;
+    use std::sync::atomic::Ordering;
+    use tracing_subscriber::filter::filter_fn;
+    use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
     use tracing_subscriber::util::SubscriberInitExt as _;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("NETSEND_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    if config.log.journald && Path::new(JOURNAL_SOCKET).exists() {
+    let journal = if Path::new(JOURNAL_SOCKET).exists() {
         match tracing_journald::layer() {
-            Ok(journal) => {
-                let _ = tracing_subscriber::registry()
-                    .with(filter)
-                    .with(
-                        journal
-                            .with_syslog_identifier("netsend".into())
-                            // EVENT=drop, not the crate's default F_EVENT=drop.
-                            .with_field_prefix(None),
-                    )
-                    .try_init();
-                return;
+            Ok(journal) => Some(
+                journal
+                    .with_syslog_identifier("netsend".into())
+                    // EVENT=drop, not the crate's default F_EVENT=drop.
+                    .with_field_prefix(None)
+                    .with_filter(filter_fn(|_| TO_JOURNAL.load(Ordering::Relaxed))),
+            ),
+            Err(e) => {
+                if config.log.journald {
+                    eprintln!("netsend: journald unavailable ({e}); logging to stderr");
+                }
+                None
             }
-            Err(e) => eprintln!("netsend: journald unavailable ({e}); logging to stderr"),
         }
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    } else {
+        None
+    };
+    JOURNAL_OPEN.store(journal.is_some(), Ordering::Relaxed);
+    apply_logging(config);
+    let stderr = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_writer(|| EscapedStderr)
+        .with_filter(filter_fn(|_| !TO_JOURNAL.load(Ordering::Relaxed)));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(journal)
+        .with(stderr)
         .try_init();
+}
+
+/// Sends the log to journald or to stderr as `[log] journald` says (at
+/// start, and again at each reload).
+fn apply_logging(config: &Config) {
+    use std::sync::atomic::Ordering;
+    let journal = config.log.journald && JOURNAL_OPEN.load(Ordering::Relaxed);
+    if config.log.journald && !journal {
+        tracing::warn!(
+            "[log] journald is on but the journal was not running at start; logging to stderr"
+        );
+    }
+    TO_JOURNAL.store(journal, Ordering::Relaxed);
 }
 
 /// Standard error for log lines (the daemon's is `netsend.log`): the
@@ -810,7 +906,12 @@ impl Write for EscapedStderr {
     }
 }
 
-fn start_foreground(config: Config) -> Result<(), Failure> {
+fn start_foreground(
+    config: Config,
+    config_path: Option<std::path::PathBuf>,
+) -> Result<(), Failure> {
+    // Before any thread runs: it takes the variables out of the environment.
+    let notifier = netsend_service::system::notify::Notifier::take_from_env();
     init_logging(&config);
     let fail = |e: String| Failure::new(NetApiStatus::NERR_MSG_INIT_FAILED, e);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -835,8 +936,11 @@ fn start_foreground(config: Config) -> Result<(), Failure> {
             .iter()
             .map(ToString::to_string)
             .collect();
+        let metrics = listeners
+            .metrics_address()
+            .map_or_else(String::new, |a| format!(" metrics={a}"));
         let ready = format!(
-            "ready computer={} session={} name={} control={}",
+            "ready computer={} session={} name={} control={}{metrics}",
             config.computer_name,
             session.join(","),
             names.join(","),
@@ -844,6 +948,22 @@ fn start_foreground(config: Config) -> Result<(), Failure> {
         );
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| fail(format!("cannot watch SIGTERM: {e}")))?;
+        // Watched from here on: SIGHUP's default action would end the service.
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| fail(format!("cannot watch SIGHUP: {e}")))?;
+        let (reload, reloads) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                // One pending reload reads the file as it is when it runs.
+                let _ = reload.try_send(());
+            }
+        });
+        let supervision = netsend_service::start::Supervision {
+            notifier,
+            reloads,
+            reread: Box::new(move || Config::load(config_path.as_deref())),
+            on_reload: Box::new(apply_logging),
+        };
         let stop = async move {
             tokio::select! {
                 _ = term.recv() => {}
@@ -857,6 +977,7 @@ fn start_foreground(config: Config) -> Result<(), Failure> {
                 println!("{ready}");
                 let _ = std::io::stdout().flush();
             },
+            supervision,
             stop,
         )
         .await

@@ -20,6 +20,8 @@ pub(crate) struct Failure {
     pub(crate) status: NetApiStatus,
     detail: Option<String>,
     hint: Option<&'static str>,
+    /// The process's exit status; 2 unless a command documents others.
+    exit: u8,
 }
 
 impl Failure {
@@ -29,7 +31,15 @@ impl Failure {
             status,
             detail: Some(detail.into()),
             hint: None,
+            exit: 2,
         }
+    }
+
+    /// Exits with `code` instead of 2 (`messenger status`: 3 not running,
+    /// 4 unknown, as LSB status actions go).
+    pub(crate) fn with_exit(mut self, code: u8) -> Self {
+        self.exit = code;
+        self
     }
 
     /// Whether the service could not be reached (not running, or the
@@ -76,7 +86,7 @@ fn main() -> ExitCode {
             if let Some(hint) = f.hint.or_else(|| f.status.hint()) {
                 eprintln!("  hint: {hint}");
             }
-            ExitCode::from(2)
+            ExitCode::from(f.exit)
         }
     }
 }

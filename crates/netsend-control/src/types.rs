@@ -194,6 +194,48 @@ pub struct StatusInfo {
     /// The service's public key for remote calls, for callers to pin.
     #[serde(default)]
     pub remote_key: Option<String>,
+    /// Every alias with where it stands on the network.
+    #[serde(default)]
+    pub names: Vec<NameStatus>,
+    /// Messages in the outgoing queue still waiting for delivery
+    /// (`send --queue`).
+    #[serde(default)]
+    pub queued: u64,
+    /// What the last configuration reload did.
+    #[serde(default)]
+    pub reload: ReloadStatus,
+}
+
+/// One alias in [`StatusInfo`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NameStatus {
+    /// The alias as shown to people.
+    pub name: String,
+    /// `registering`, `registered`, `conflict` or `local` (no broadcast
+    /// interface and no WINS server).
+    pub state: String,
+    /// The same in words, with the scopes and recent events (as `netsend
+    /// name` shows it).
+    pub detail: String,
+}
+
+/// The outcome of the last configuration reload (SIGHUP).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadStatus {
+    /// `none` (no reload since start), `applied` or `rejected`.
+    pub state: String,
+    /// When it happened, Unix milliseconds.
+    #[serde(default)]
+    pub at: Option<i64>,
+    /// Why the new configuration was rejected (the old one stays in force).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The keys the reload changed in the running service.
+    #[serde(default)]
+    pub applied: Vec<String>,
+    /// Keys changed in the file that take effect only at the next restart.
+    #[serde(default)]
+    pub restart_needed: Vec<String>,
 }
 
 /// The outcome of a delivered send.

@@ -138,6 +138,18 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         }
     }
 
+    /// Changes the rate to `per_minute` after a `burst` (a configuration
+    /// reload) without forgetting what each key has used: its tokens stay
+    /// as they are, at most the new burst, so a reload hands no flooding
+    /// source a fresh burst.
+    pub fn set_rate(&mut self, per_minute: u32, burst: u32) {
+        self.per_sec = f64::from(per_minute) / 60.0;
+        self.burst = f64::from(burst.max(1));
+        for bucket in self.buckets.values_mut() {
+            bucket.tokens = bucket.tokens.min(self.burst);
+        }
+    }
+
     /// How long until `key` may send again (zero if it may now).
     pub fn retry_after(&self, key: &K) -> Duration {
         match self.buckets.get(key) {
@@ -402,6 +414,22 @@ impl Policy {
         }
     }
 
+    /// Takes new lists and limits (a configuration reload) and keeps what
+    /// every source and sender has used of its limits so far
+    /// ([`RateLimiter::set_rate`]).
+    pub fn reconfigure(&mut self, access: AccessList, limits: Limits) {
+        self.access = access;
+        self.per_source
+            .set_rate(limits.source_per_minute, limits.source_burst);
+        self.per_sender
+            .set_rate(limits.sender_per_minute, limits.sender_burst);
+        self.datagrams
+            .set_rate(limits.datagram_per_minute, limits.datagram_burst);
+        self.status_audience = limits.status_audience;
+        self.status_per_source
+            .set_rate(limits.status_per_minute, limits.status_burst);
+    }
+
     /// Whether a node status request from `source` gets an answer at `now`
     /// (and takes a token from its limit): `on_link` says whether the source
     /// is on the subnet of the interface it reached, or is this host. Denied
@@ -510,6 +538,12 @@ impl<K: Eq + Hash + Clone> OpenCounts<K> {
         }
     }
 
+    /// Changes the cap (a configuration reload); connections open above a
+    /// lower cap stay open, and new ones wait until a key is below it.
+    pub fn set_cap(&mut self, cap: usize) {
+        self.cap = cap.max(1);
+    }
+
     /// Counts a new connection of `key`, unless it already holds `cap`.
     pub fn try_open(&mut self, key: &K) -> bool {
         let n = self.open.entry(key.clone()).or_insert(0);
@@ -554,6 +588,14 @@ mod tests {
         c.close(&b);
         assert_eq!(c.open(&b), 0);
         assert_eq!(c.open.len(), 1, "closed keys are forgotten");
+        // A lower cap keeps what is open and refuses more; a higher one
+        // admits up to it.
+        c.set_cap(1);
+        assert_eq!(c.open(&a), 2);
+        assert!(!c.try_open(&a), "a holds two already");
+        c.set_cap(3);
+        assert!(c.try_open(&a), "a third under the new cap");
+        assert!(!c.try_open(&a), "no fourth");
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -572,6 +614,42 @@ mod tests {
             status_per_minute: 0,
             status_burst: 0,
         }
+    }
+
+    #[test]
+    fn a_reconfigured_policy_keeps_what_sources_used_and_applies_new_limits() {
+        let t0 = Instant::now();
+        let limits = |burst| Limits {
+            source_per_minute: 60,
+            source_burst: burst,
+            ..unlimited()
+        };
+        let mut p = Policy::new(AccessList::default(), limits(3));
+        let a = ip("192.0.2.1");
+        let sent = (0..5).filter(|_| p.admit(t0, a, "x").is_ok()).count();
+        assert_eq!(sent, 3);
+        // A larger burst after a reload gives the spent source nothing back.
+        p.reconfigure(AccessList::default(), limits(10));
+        assert!(p.admit(t0, a, "x").is_err(), "no fresh burst from a reload");
+        // A new source gets the new burst.
+        let b = ip("192.0.2.2");
+        assert_eq!((0..20).filter(|_| p.admit(t0, b, "x").is_ok()).count(), 10);
+        // A smaller burst caps what a source had saved.
+        let c = ip("192.0.2.3");
+        p.reconfigure(AccessList::default(), limits(2));
+        assert_eq!((0..5).filter(|_| p.admit(t0, c, "x").is_ok()).count(), 2);
+        // New lists apply at once.
+        let deny = AccessList {
+            deny_networks: vec![parse_network("192.0.2.0/24").unwrap()],
+            ..AccessList::default()
+        };
+        p.reconfigure(deny, limits(2));
+        assert_eq!(
+            p.admit(t0 + Duration::from_secs(60), b, "x")
+                .unwrap_err()
+                .reason,
+            DropReason::DeniedAddress
+        );
     }
 
     #[test]

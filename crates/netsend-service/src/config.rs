@@ -88,6 +88,20 @@ pub struct Config {
     /// Delivery hooks, run after a message is stored.
     #[serde(default)]
     pub hooks: Vec<HookConfig>,
+    /// The Prometheus/OpenMetrics endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: the `/metrics` endpoint for Prometheus.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served over HTTP (e.g. `127.0.0.1:9139`);
+    /// off when unset. Nothing on it is secret, but keep it on loopback or
+    /// an administration network: it has no authentication.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[display]`: showing received messages to the people they are for.
@@ -779,6 +793,7 @@ impl Default for Config {
             names: NamesConfig::default(),
             sent: SentConfig::default(),
             hooks: Vec::new(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -891,21 +906,58 @@ impl Config {
 
     /// The anti-spam policy this configuration asks for.
     pub fn policy(&self) -> Result<Policy, ConfigError> {
-        let l = &self.limits;
         Ok(Policy::new(
             self.filter.access_list()?,
-            Limits {
-                source_per_minute: l.messages_per_minute,
-                source_burst: l.message_burst,
-                sender_per_minute: l.sender_messages_per_minute,
-                sender_burst: l.sender_message_burst,
-                datagram_per_minute: l.datagrams_per_minute,
-                datagram_burst: l.datagram_burst,
-                status_audience: self.network.node_status,
-                status_per_minute: l.node_status_per_minute,
-                status_burst: l.node_status_burst,
-            },
+            self.policy_limits(),
         ))
+    }
+
+    /// The anti-spam policy's rate limits and node status audience.
+    pub fn policy_limits(&self) -> Limits {
+        let l = &self.limits;
+        Limits {
+            source_per_minute: l.messages_per_minute,
+            source_burst: l.message_burst,
+            sender_per_minute: l.sender_messages_per_minute,
+            sender_burst: l.sender_message_burst,
+            datagram_per_minute: l.datagrams_per_minute,
+            datagram_burst: l.datagram_burst,
+            status_audience: self.network.node_status,
+            status_per_minute: l.node_status_per_minute,
+            status_burst: l.node_status_burst,
+        }
+    }
+}
+
+/// A value a configuration reload replaces (the configuration itself, the
+/// delivery channels built from it): each reader takes the one in force
+/// when it starts its work and keeps it to the end, so a reload never
+/// changes the rules under a message half handled. Cheap to clone.
+#[derive(Debug)]
+pub struct Live<T>(std::sync::Arc<std::sync::RwLock<std::sync::Arc<T>>>);
+
+impl<T> Clone for Live<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T> Live<T> {
+    /// Starts with `value` in force.
+    pub fn new(value: T) -> Self {
+        Self(std::sync::Arc::new(std::sync::RwLock::new(
+            std::sync::Arc::new(value),
+        )))
+    }
+
+    /// The value in force now.
+    pub fn get(&self) -> std::sync::Arc<T> {
+        self.0.read().expect("live value lock").clone()
+    }
+
+    /// Puts `value` in force for every reader that starts after this.
+    pub fn set(&self, value: T) {
+        *self.0.write().expect("live value lock") = std::sync::Arc::new(value);
     }
 }
 

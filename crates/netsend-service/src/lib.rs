@@ -18,7 +18,11 @@
 //! - [`store`]: the durable SQLite inbox; a message is committed before it is
 //!   acknowledged. Its reads run on the threads of its `readers` submodule,
 //!   never on the async workers.
-//! - [`system`]: interfaces, logged-in users, privileges.
+//! - [`system`]: interfaces, logged-in users, privileges, systemd's
+//!   notification socket.
+//! - [`reload`]: which changed keys a reload takes live.
+//! - [`metrics`]: every metric `/metrics` serves; its driver is
+//!   `transport::metrics`.
 //! - [`remote`]: the service's side of the authenticated, encrypted channel
 //!   that runs a control request from another host (`servername`,
 //!   `--server`); its driver is `transport::remote`.
@@ -31,8 +35,10 @@ mod admission;
 pub mod config;
 mod control;
 pub mod delivery;
+pub mod metrics;
 pub mod naming;
 pub mod outbound;
+pub mod reload;
 pub mod remote;
 pub mod service;
 pub mod shutdown;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::admission::Admission;
-use crate::config::Config;
+use crate::config::{Config, Live};
 use crate::naming::Naming;
 use crate::outbound::Outbound;
 use crate::shutdown::Shutdown;
@@ -18,8 +18,11 @@ use crate::system::host::Host;
 /// this struct only carries them to the drivers (`transport/`, `control/`),
 /// and no component reaches back into it.
 pub struct Service {
-    /// The configuration in force.
-    pub config: Arc<Config>,
+    /// The configuration in force (a reload replaces it; keys that need a
+    /// restart keep their values from the start, `reload::in_force`).
+    pub config: Live<Config>,
+    /// The outcome of the last reload.
+    pub reloads: Arc<crate::reload::ReloadLog>,
     /// The interfaces served and the addresses listened on.
     pub host: Arc<Host>,
     /// The anti-spam policy, per-source caps and drop counters.
@@ -35,6 +38,8 @@ pub struct Service {
     /// What runs after each stored message (terminals, the message log,
     /// hooks, forwards), and the receipts for its sender.
     pub(crate) delivery: crate::delivery::Delivery,
+    /// Every metric `/metrics` serves.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The stop signal and the tracker of every task.
     pub(crate) shutdown: Shutdown,
 }

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use tokio::net::{TcpListener, UdpSocket, UnixListener};
 
 use crate::admission::Admission;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Live};
+use crate::metrics::{DeliveryCounter, Metrics};
 use crate::naming::aliases::AliasTable;
 use crate::naming::Naming;
 use crate::outbound::Outbound;
@@ -20,6 +21,7 @@ use crate::shutdown::Shutdown;
 use crate::store::{Inbox, InboxError, InboxHandle};
 use crate::system::host::Host;
 use crate::system::net::{self, BindError, Interface};
+use crate::system::notify::Notifier;
 use netsend_control::remote::RemoteError;
 use netsend_proto::display::LogSafe;
 
@@ -38,6 +40,8 @@ pub struct Listeners {
     /// The remote-call channel's listeners and the service's key, when
     /// `[remote] listen` is on.
     pub remote: Option<(Vec<std::net::TcpListener>, netsend_control::remote::KeyPair)>,
+    /// The metrics endpoint, when `[metrics] listen` is set.
+    pub metrics: Option<std::net::TcpListener>,
 }
 
 impl Listeners {
@@ -128,6 +132,10 @@ impl Listeners {
         } else {
             None
         };
+        let metrics = match config.metrics.listen {
+            Some(address) => Some(net::bind_tcp_at("the metrics endpoint (HTTP)", address)?),
+            None => None,
+        };
         Ok(Self {
             session,
             name,
@@ -135,7 +143,13 @@ impl Listeners {
             control,
             interfaces,
             remote,
+            metrics,
         })
+    }
+
+    /// Where the metrics endpoint listens, when it is on.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The addresses the remote-call channel listens on (empty when off).
@@ -195,6 +209,15 @@ pub enum StartError {
     Io(&'static str, std::io::Error),
 }
 
+/// Addresses as one text.
+fn texts(addresses: &[SocketAddr]) -> String {
+    addresses
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `days` in milliseconds.
 fn days_ms(days: u64) -> i64 {
     i64::try_from(days)
@@ -223,15 +246,159 @@ async fn apply_retention(inbox: &InboxHandle, config: &Config) {
 }
 
 /// Applies retention every hour (the first time is at start, before any
-/// request is served, so nobody reads what retention removes).
-async fn keep_retention(inbox: InboxHandle, config: Arc<Config>, shutdown: Shutdown) {
+/// request is served, so nobody reads what retention removes), by the
+/// rules in force at each run.
+async fn keep_retention(inbox: InboxHandle, config: Live<Config>, shutdown: Shutdown) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(RETENTION_EVERY) => {}
         }
-        apply_retention(&inbox, &config).await;
+        apply_retention(&inbox, &config.get()).await;
     }
+}
+
+/// What the program running the service hands it besides the sockets:
+/// systemd's notification socket, the reload requests (SIGHUP), how to
+/// read the configuration file again, and what the program itself applies
+/// of a reloaded configuration (its logging).
+pub struct Supervision {
+    /// `READY=1`, `RELOADING=1`, `STOPPING=1`, `STATUS=`, `WATCHDOG=1`.
+    pub notifier: Notifier,
+    /// One item per reload request.
+    pub reloads: tokio::sync::mpsc::Receiver<()>,
+    /// Reads the configuration file again.
+    pub reread: Box<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>,
+    /// Applies a reloaded configuration's logging.
+    pub on_reload: Box<dyn Fn(&Config) + Send + Sync>,
+}
+
+/// Why a reloaded configuration was not taken.
+fn check_reloaded(new: &Config) -> Result<(), ConfigError> {
+    new.validate()?;
+    new.filter.access_list()?;
+    new.relay_networks()?;
+    new.remote.principals()?;
+    Ok(())
+}
+
+/// Reads the configuration again and applies what can change live; the
+/// rest (`reload::diff`) is logged and shown in status until a restart.
+/// A configuration that does not read or check keeps the one in force.
+fn reload(service: &Service, started: &Config, supervision: &Supervision) {
+    let notifier = &supervision.notifier;
+    notifier.reloading();
+    let now = crate::store::now_ms();
+    let new = match (supervision.reread)().and_then(|new| check_reloaded(&new).map(|()| new)) {
+        Ok(new) => new,
+        Err(e) => {
+            tracing::error!(
+                error = %LogSafe(&e),
+                "configuration reload rejected; the running configuration stays in force"
+            );
+            service.reloads.rejected(now, e.to_string());
+            notifier.notify("READY=1");
+            notifier.status(&format!("serving; reload rejected: {e}"));
+            return;
+        }
+    };
+    let current = service.config.get();
+    let live = crate::reload::diff(&current, &new).live;
+    let restart = crate::reload::diff(started, &new).restart;
+    let effective = crate::reload::in_force(started, &new);
+    if let Ok(access) = effective.filter.access_list() {
+        service.admission.reconfigure(
+            access,
+            effective.policy_limits(),
+            effective.limits.max_connections_per_source,
+        );
+    }
+    {
+        let mut aliases = service.naming.aliases.lock().expect("alias table lock");
+        aliases.set_max_aliases(effective.limits.max_aliases);
+        aliases.set_max_aliases_per_user(effective.limits.max_aliases_per_user);
+    }
+    service.delivery.reconfigure(&crate::delivery::Parts {
+        config: &effective,
+        host: &service.host,
+        aliases: &service.naming.aliases,
+        inbox: &service.inbox,
+        shutdown: &service.shutdown,
+        counter: DeliveryCounter::new(service.metrics.clone()),
+    });
+    (supervision.on_reload)(&effective);
+    service.config.set(effective);
+    let changes = crate::reload::Changes { live, restart };
+    tracing::info!(applied = ?changes.live, "configuration reloaded");
+    if !changes.restart.is_empty() {
+        tracing::warn!(
+            keys = ?changes.restart,
+            "configuration reload: these keys changed but take effect only after a restart"
+        );
+    }
+    service.reloads.applied(now, &changes);
+    notifier.notify("READY=1");
+    if changes.restart.is_empty() {
+        notifier.status("serving; configuration reloaded");
+    } else {
+        notifier.status(&format!(
+            "serving; configuration reloaded, restart needed for {}",
+            changes.restart.join(", ")
+        ));
+    }
+}
+
+/// One turn of the main loop, checked end to end: the inbox's writer
+/// commits what came before, and the control socket answers a status
+/// request (which reads the inbox on a reader thread), within `limit`.
+async fn making_progress(service: &Service, limit: std::time::Duration) -> bool {
+    let socket = service.config.get().control_socket.clone();
+    let turn = async {
+        service.inbox.ping().await.is_ok()
+            && tokio::task::spawn_blocking(move || {
+                netsend_control::client::call_blocking(
+                    &socket,
+                    &netsend_control::Request::Status,
+                    limit,
+                )
+                .is_ok_and(|r| matches!(r, netsend_control::Response::Status(_)))
+            })
+            .await
+            .unwrap_or(false)
+    };
+    tokio::time::timeout(limit, turn).await.unwrap_or(false)
+}
+
+/// The main loop: stops when `stop` completes or a client asks, reloads
+/// at each request, and feeds systemd's watchdog (when `WatchdogSec=` is
+/// set) only while [`making_progress`] says so, so that systemd restarts a
+/// wedged service.
+async fn main_loop(
+    service: &Service,
+    started: &Config,
+    mut supervision: Supervision,
+    stop: impl Future<Output = ()>,
+) -> Notifier {
+    let every = supervision.notifier.watchdog();
+    let mut watchdog = tokio::time::interval(every.unwrap_or(RETENTION_EVERY));
+    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            () = service.shutdown.cancelled() => break,
+            Some(()) = supervision.reloads.recv() => reload(service, started, &supervision),
+            _ = watchdog.tick(), if every.is_some() => {
+                let limit = every.unwrap_or(RETENTION_EVERY);
+                if making_progress(service, limit).await {
+                    supervision.notifier.notify("WATCHDOG=1");
+                } else {
+                    tracing::error!("the main loop made no progress (inbox writer or control socket); the watchdog is not fed");
+                }
+            }
+        }
+    }
+    supervision.notifier
 }
 
 /// How often retention runs.
@@ -240,8 +407,10 @@ const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600
 /// Runs the service on already-bound sockets until `stop` completes (the
 /// caller's signals) or a client asks it to stop. Privileges are dropped
 /// (when configured and running as root) before any peer input is read.
-/// `ready` is called once the start-up names are registered. `listeners`
-/// come from [`Listeners::bind`], which checked the whole of `config`.
+/// `ready` is called once the start-up names are registered (and systemd
+/// is told `READY=1`). `listeners` come from [`Listeners::bind`], which
+/// checked the whole of `config`. `supervision` brings the reload requests
+/// and the notification socket ([`Supervision`]).
 ///
 /// At a stop, every driver stops accepting, every connection, delivery and
 /// queue task is awaited, our names are released, and the inbox's writer
@@ -250,9 +419,12 @@ pub async fn run(
     config: Config,
     listeners: Listeners,
     ready: impl FnOnce(),
+    supervision: Supervision,
     stop: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    let config = Arc::new(config);
+    let started = config.clone();
+    let live = Live::new(config);
+    let config = live.get();
     let state_dir = config.state_dir.clone();
     // Everything the configuration decides is built before privileges go.
     let policy = config.policy()?;
@@ -294,6 +466,7 @@ pub async fn run(
             .map(|(_, key)| netsend_control::remote::public_key_text(&key.public)),
     });
     let drops = Arc::new(crate::admission::drops::Drops::default());
+    let metrics = Arc::new(Metrics::new(drops.family()));
     let admission = Arc::new(Admission::new(
         policy,
         drops.clone(),
@@ -312,7 +485,8 @@ pub async fn run(
         )),
     });
     let outbound = Arc::new(Outbound {
-        config: config.clone(),
+        metrics: metrics.clone(),
+        config: live.clone(),
         host: host.clone(),
         admission: admission.clone(),
         naming: naming.clone(),
@@ -320,15 +494,20 @@ pub async fn run(
     });
     let shutdown = Shutdown::new();
     let delivery = crate::delivery::Delivery::from_config(
-        &config,
-        &host,
-        &aliases,
-        &inbox,
+        &crate::delivery::Parts {
+            config: &config,
+            host: &host,
+            aliases: &aliases,
+            inbox: &inbox,
+            shutdown: &shutdown,
+            counter: DeliveryCounter::new(metrics.clone()),
+        },
         outbound.clone(),
-        &shutdown,
     );
     let service = Arc::new(Service {
-        config: config.clone(),
+        config: live.clone(),
+        reloads: Arc::default(),
+        metrics,
         host,
         admission,
         naming,
@@ -362,6 +541,10 @@ pub async fn run(
         service.clone(),
         control,
     ));
+    if let Some(l) = listeners.metrics {
+        let l = TcpListener::from_std(l).map_err(|e| StartError::Io("the metrics endpoint", e))?;
+        shutdown.spawn(crate::transport::metrics::serve(service.clone(), l));
+    }
     if let Some((listeners, key)) = listeners.remote {
         let key = Arc::new(key);
         for l in listeners {
@@ -375,21 +558,22 @@ pub async fn run(
             ));
         }
     }
-    let (terminals, at_login) = (service.delivery.terminals().cloned(), shutdown.clone());
-    let pending_hours = config.display.pending_hours;
+    let (at_login, for_logins) = (shutdown.clone(), service.clone());
     shutdown.spawn(crate::naming::logins::watch(
         service.naming.clone(),
         config.clone(),
         shutdown.clone(),
         move |user| {
-            if let Some(terminals) = terminals.clone() {
+            // The terminals channel and its rules as the last reload left them.
+            if let Some(terminals) = for_logins.delivery.terminals() {
+                let pending_hours = for_logins.config.get().display.pending_hours;
                 at_login.spawn(async move { terminals.show_pending(user, pending_hours).await });
             }
         },
     ));
     shutdown.spawn(keep_retention(
         service.inbox.clone(),
-        config.clone(),
+        live.clone(),
         shutdown.clone(),
     ));
     shutdown.spawn(crate::outbound::queue::retry(
@@ -404,10 +588,16 @@ pub async fn run(
         name = ?service.host.name_addresses,
         "messenger service started"
     );
-    tokio::select! {
-        () = stop => {}
-        () = shutdown.cancelled() => {}
-    }
+    // Every socket is bound and served, and the start-up names registered.
+    supervision.notifier.notify("READY=1");
+    supervision.notifier.status(&format!(
+        "serving {} on {}",
+        config.computer_name,
+        texts(&service.host.session_addresses)
+    ));
+    let notifier = main_loop(&service, &started, supervision, stop).await;
+    notifier.notify("STOPPING=1");
+    notifier.status("stopping: finishing connections, deliveries and commits");
     tracing::info!("messenger service stopping");
     shutdown.finish().await;
     service.naming.registrar.release_all().await;

@@ -1,6 +1,7 @@
 //! Round-trip entry points for the fuzz targets (one per parser) and the tests
 //! that replay the fuzz corpus: parse; if it parsed, emit, re-parse and compare.
 
+pub use crate::http::fuzz_http as http;
 pub use crate::nbds::fuzz_nbds as nbds;
 pub use crate::nbns::{fuzz_name as name, fuzz_nbns as nbns};
 pub use crate::nbss::fuzz_nbss as nbss;

@@ -9,6 +9,7 @@
 //!   `\MAILSLOT\MESSNGR` transaction.
 //! - [`oem`]: OEM code pages and the text rules of message blocks.
 //! - [`status`]: NERR/Win32 codes and SMB DOS errors with their texts.
+//! - [`http`]: the HTTP/1.x request line the metrics endpoint reads.
 //!
 //! # Contract
 //! Every `parse`/`read` function takes untrusted bytes and returns a typed
@@ -23,6 +24,7 @@
 
 pub mod error;
 pub mod fuzzing;
+pub mod http;
 pub mod name;
 pub mod nbds;
 pub mod nbns;

@@ -13,6 +13,7 @@ mod lan;
 mod local;
 mod names;
 mod netapi;
+mod ops;
 mod packaging;
 mod remote;
 mod samba;

@@ -2,14 +2,14 @@
 //! (sessions, datagrams, the registrar); each drop is logged with its reason.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use netsend_proto::display::LogSafe;
 use netsend_proto::policy::DropReason;
 
-/// One counter per [`DropReason`].
+/// One counter per [`DropReason`], the family the metrics endpoint serves
+/// (`netsend_drops_total{reason}`).
 #[derive(Debug, Default)]
-pub(crate) struct Drops([AtomicU64; DropReason::ALL.len()]);
+pub(crate) struct Drops(crate::metrics::Counters);
 
 impl Drops {
     /// Counts `n` drops and writes their log line (structured: reason, peer,
@@ -23,7 +23,11 @@ impl Drops {
         retry_after: std::time::Duration,
         n: u64,
     ) {
-        let total = self.0[reason.index()].fetch_add(n, Ordering::Relaxed) + n;
+        let total = self
+            .0
+            .get_or_create(&[("reason", reason.as_str())])
+            .inc_by(n)
+            + n;
         tracing::warn!(
             event = "drop",
             reason = reason.as_str(),
@@ -37,6 +41,11 @@ impl Drops {
         );
     }
 
+    /// The counters, for the metrics registry.
+    pub(crate) fn family(&self) -> crate::metrics::Counters {
+        self.0.clone()
+    }
+
     /// The counts by reason (every reason listed).
     pub(crate) fn counts(&self) -> std::collections::BTreeMap<String, u64> {
         DropReason::ALL
@@ -44,7 +53,7 @@ impl Drops {
             .map(|r| {
                 (
                     r.as_str().to_owned(),
-                    self.0[r.index()].load(Ordering::Relaxed),
+                    self.0.get_or_create(&[("reason", r.as_str())]).get(),
                 )
             })
             .collect()

@@ -51,6 +51,22 @@ impl Admission {
         }
     }
 
+    /// Takes a reloaded configuration's lists and limits: the policy
+    /// keeps what each source has used ([`Policy::reconfigure`]), and the
+    /// per-source session cap changes for the next connection.
+    pub(crate) fn reconfigure(
+        &self,
+        access: netsend_proto::policy::AccessList,
+        limits: netsend_proto::policy::Limits,
+        max_connections_per_source: usize,
+    ) {
+        self.policy
+            .lock()
+            .expect("policy lock")
+            .reconfigure(access, limits);
+        self.connections.set_cap(max_connections_per_source);
+    }
+
     /// What a connection from `peer` counts against: the local user whose
     /// message we are carrying on it, or else its address.
     fn source_of(&self, peer: SocketAddr) -> Source {

@@ -25,6 +25,11 @@ impl<K: Eq + Hash + Clone> OpenTable<K> {
         Self(Arc::new(Mutex::new(OpenCounts::new(cap))))
     }
 
+    /// Changes each key's cap (a configuration reload).
+    pub(crate) fn set_cap(&self, cap: usize) {
+        self.0.lock().expect("open table lock").set_cap(cap);
+    }
+
     /// A place for one more connection of `key`, or `None` when it holds
     /// its cap already.
     pub(crate) fn take(&self, key: K) -> Option<CountedSlot<K>> {

@@ -60,8 +60,8 @@ pub(crate) trait Network: Send + Sync {
 
 /// The components one control request may use.
 pub(crate) struct Context<'a> {
-    /// The configuration in force.
-    pub(crate) config: &'a Config,
+    /// The configuration in force when the client connected.
+    pub(crate) config: Arc<Config>,
     /// The interfaces served and the addresses listened on.
     pub(crate) host: &'a Host,
     /// The durable inbox, outgoing queue and sent records.
@@ -76,6 +76,8 @@ pub(crate) struct Context<'a> {
     pub(crate) admission: &'a Admission,
     /// The stop signal.
     pub(crate) shutdown: &'a Shutdown,
+    /// The outcome of the last configuration reload.
+    pub(crate) reloads: &'a crate::reload::ReloadLog,
     /// Sends, broadcasts and receipts.
     pub(crate) network: &'a dyn Network,
 }
@@ -84,7 +86,7 @@ impl<'a> Context<'a> {
     /// The handlers' view of the running service.
     pub(crate) fn from_service(service: &'a Arc<Service>) -> Self {
         Self {
-            config: &service.config,
+            config: service.config.get(),
             host: &service.host,
             inbox: &service.inbox,
             aliases: &service.naming.aliases,
@@ -92,6 +94,7 @@ impl<'a> Context<'a> {
             forward: service.delivery.forward(),
             admission: &service.admission,
             shutdown: &service.shutdown,
+            reloads: &service.reloads,
             network: service,
         }
     }

@@ -17,25 +17,35 @@ use netsend_control::Response;
 /// Every alias with its network state and forward, and the caller's
 /// notices (shown once).
 pub(crate) fn list(ctx: &Context<'_>, caller: &Caller) -> Result<Response, ControlError> {
-    let aliases: Vec<(NetbiosName, Alias)> = {
-        let table = ctx.aliases.lock().expect("alias table lock");
-        table.names().zip(table.list().cloned()).collect()
-    };
+    let states = states(ctx);
     let mut table = ctx.aliases.lock().expect("alias table lock");
-    let names = aliases
+    let names = states
         .into_iter()
-        .map(|(name, alias)| AliasStatus {
-            network: network_state(
-                &ctx.registrar.states(&name),
-                &ctx.registrar.reports(&name),
-                Instant::now(),
-            ),
+        .map(|(alias, _, network)| AliasStatus {
+            network,
             forward: table.forward_of(&alias.name).map(String::from),
             alias,
         })
         .collect();
     let notices = table.take_notices(&caller.login);
     Ok(Response::Names { names, notices })
+}
+
+/// Every alias with its state in one word ([`crate::naming::state_word`])
+/// and in words.
+pub(crate) fn states(ctx: &Context<'_>) -> Vec<(Alias, &'static str, String)> {
+    let aliases: Vec<(NetbiosName, Alias)> = {
+        let table = ctx.aliases.lock().expect("alias table lock");
+        table.names().zip(table.list().cloned()).collect()
+    };
+    aliases
+        .into_iter()
+        .map(|(name, alias)| {
+            let states = ctx.registrar.states(&name);
+            let words = network_state(&states, &ctx.registrar.reports(&name), Instant::now());
+            (alias, crate::naming::state_word(&states), words)
+        })
+        .collect()
 }
 
 /// Adds the alias `name` owned by the caller and registers it on the
@@ -135,13 +145,13 @@ fn network_state(states: &[(Scope, NameState)], reports: &[NameReport], now: Ins
     if states.is_empty() {
         return "local (no broadcast interface)".into();
     }
+    let state = crate::naming::state_word(states);
     let mut text = if let Some((_, NameState::Conflict { owner })) = states
         .iter()
         .find(|(_, s)| matches!(s, NameState::Conflict { .. }))
     {
-        format!("conflict (owned by {owner})")
+        format!("{state} (owned by {owner})")
     } else {
-        let registering = states.iter().any(|(_, s)| *s == NameState::Registering);
         let mut scopes: Vec<&str> = states
             .iter()
             .map(|(scope, _)| match scope {
@@ -150,11 +160,6 @@ fn network_state(states: &[(Scope, NameState)], reports: &[NameReport], now: Ins
             })
             .collect();
         scopes.dedup();
-        let state = if registering {
-            "registering"
-        } else {
-            "registered"
-        };
         format!("{state} ({})", scopes.join(", "))
     };
     let secs = |d: Duration| format!("{} s", d.as_secs());

@@ -1,7 +1,7 @@
 //! `Status` (service facts) and `Stop`.
 
 use crate::control::{Caller, Context, ControlError};
-use netsend_control::types::StatusInfo;
+use netsend_control::types::{NameStatus, StatusInfo};
 use netsend_control::Response;
 
 /// The service's names, addresses, key and counts.
@@ -25,6 +25,16 @@ pub(crate) async fn status(ctx: &Context<'_>) -> Result<Response, ControlError> 
         remote_key: host.remote_key.clone(),
         dropped: drops.values().sum(),
         drops,
+        names: crate::control::names::states(ctx)
+            .into_iter()
+            .map(|(alias, state, detail)| NameStatus {
+                name: alias.name,
+                state: state.to_owned(),
+                detail,
+            })
+            .collect(),
+        queued: ctx.inbox.queue_depth().await.unwrap_or(0),
+        reload: ctx.reloads.status(),
     }))
 }
 

@@ -112,6 +112,7 @@ pub(crate) struct Components {
     admission: Admission,
     pub(crate) shutdown: Shutdown,
     network: Offline,
+    reloads: crate::reload::ReloadLog,
 }
 
 impl Components {
@@ -163,12 +164,13 @@ impl Components {
             admission,
             shutdown,
             network: Offline::default(),
+            reloads: crate::reload::ReloadLog::default(),
         }
     }
 
     pub(crate) fn context(&self) -> Context<'_> {
         Context {
-            config: &self.config,
+            config: Arc::new(self.config.clone()),
             host: &self.host,
             inbox: &self.inbox,
             aliases: &self.aliases,
@@ -176,6 +178,7 @@ impl Components {
             forward: &self.forward,
             admission: &self.admission,
             shutdown: &self.shutdown,
+            reloads: &self.reloads,
             network: &self.network,
         }
     }

@@ -21,7 +21,7 @@ pub(crate) async fn send_users(
     caller.may_send_to_many(&ctx.config.broadcast_group, "send to /USERS")?;
     let (from, text) = caller.sender_identity(from, text);
     let samba = ctx.config.samba_config.clone();
-    let logins = crate::system::users::logins(ctx.config).await;
+    let logins = crate::system::users::logins(&ctx.config).await;
     let people = tokio::task::spawn_blocking(move || {
         crate::system::users::recipients(logins, samba.as_deref())
     })

@@ -21,6 +21,7 @@ use netsend_wire::{CodePage, NetbiosName};
 use super::DeliveryChannel;
 use crate::admission::slots::TaskSlots;
 use crate::config::Config;
+use crate::metrics::DeliveryCounter;
 use crate::naming::aliases::AliasTable;
 use crate::outbound::send::{self, Deadline, SendFailure};
 use crate::outbound::Outbound;
@@ -128,6 +129,8 @@ pub(crate) struct Forward {
     path: Arc<dyn SendPath>,
     /// The slots forwards run in.
     slots: TaskSlots,
+    /// Where each forward's outcome is counted.
+    counter: DeliveryCounter,
 }
 
 impl Forward {
@@ -157,7 +160,14 @@ impl Forward {
             own_sessions: own_session_addresses(interfaces, session_addresses),
             path,
             slots: TaskSlots::new(MAX_RUNNING, MAX_WAITING, shutdown),
+            counter: DeliveryCounter::default(),
         }
+    }
+
+    /// Counts each forward's outcome (`forwarded`, `not_forwarded`,
+    /// `failed`, `dropped`) in `counter`.
+    pub(crate) fn counted(self, counter: DeliveryCounter) -> Self {
+        Self { counter, ..self }
     }
 
     /// Sets (or with `host` `None` cancels) the forward of `alias`, refusing
@@ -206,10 +216,11 @@ impl Forward {
         table.forward_of(alias).map(str::to_owned)
     }
 
-    /// Sends a stored message on when its alias is forwarded; logs the outcome.
-    async fn forward(&self, message: &StoredMessage) {
+    /// Sends a stored message on when its alias is forwarded; logs the
+    /// outcome and returns it in a word.
+    async fn forward(&self, message: &StoredMessage) -> &'static str {
         let Some(host) = self.host_of(&message.to) else {
-            return;
+            return "not_forwarded";
         };
         let deadline = Deadline::within(self.send_timeout_secs);
         let target = match host.parse::<Ipv4Addr>() {
@@ -223,17 +234,17 @@ impl Forward {
             Ok(SocketAddr::V4(t)) => t,
             Ok(other) => {
                 tracing::warn!(event = "forward", id = message.id, to = %LogSafe(&message.to), host = %LogSafe(&host), peer = %other, reason = "not IPv4", "message not forwarded");
-                return;
+                return "failed";
             }
             Err(e) => {
                 tracing::warn!(event = "forward", id = message.id, to = %LogSafe(&message.to), host = %LogSafe(&host), reason = %LogSafe(&e), "message not forwarded");
-                return;
+                return "failed";
             }
         };
         let decision = decide(&message.text, target, &self.own_sessions);
         if decision != ForwardDecision::Forward {
             tracing::info!(event = "forward", id = message.id, to = %LogSafe(&message.to), host = %LogSafe(&host), reason = ?decision, "message not forwarded");
-            return;
+            return "not_forwarded";
         }
         let text = forwarded_text(&self.computer, &message.text);
         let sent = self
@@ -248,10 +259,12 @@ impl Forward {
             .await;
         match sent {
             Ok(()) => {
-                tracing::info!(event = "forward", id = message.id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), host = %LogSafe(&host), peer = %target, transport = "session", "message forwarded")
+                tracing::info!(event = "forward", id = message.id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), host = %LogSafe(&host), peer = %target, transport = "session", "message forwarded");
+                "forwarded"
             }
             Err(e) => {
-                tracing::warn!(event = "forward", id = message.id, to = %LogSafe(&message.to), host = %LogSafe(&host), peer = %target, reason = %LogSafe(&e), "message not forwarded")
+                tracing::warn!(event = "forward", id = message.id, to = %LogSafe(&message.to), host = %LogSafe(&host), peer = %target, reason = %LogSafe(&e), "message not forwarded");
+                "failed"
             }
         }
     }
@@ -271,10 +284,11 @@ impl DeliveryChannel for Forward {
     fn deliver(self: Arc<Self>, message: Arc<StoredMessage>) {
         let (id, to) = (message.id, message.to.clone());
         let forward = self.clone();
-        if !self
-            .slots
-            .spawn(async move { forward.forward(&message).await })
-        {
+        if !self.slots.spawn(async move {
+            let outcome = forward.forward(&message).await;
+            forward.counter.record("forward", outcome);
+        }) {
+            self.counter.record("forward", "dropped");
             tracing::warn!(event = "forward", id, to = %LogSafe(&to), reason = "too many forwards waiting", "message not forwarded");
         }
     }

@@ -17,6 +17,7 @@ use netsend_proto::display::LogSafe;
 use super::DeliveryChannel;
 use crate::admission::slots::TaskSlots;
 use crate::config::{HookConfig, HookFormat};
+use crate::metrics::DeliveryCounter;
 use crate::shutdown::Shutdown;
 use crate::store::StoredMessage;
 
@@ -33,6 +34,8 @@ pub(crate) struct HookRunner {
     slots: TaskSlots,
     /// Whether exec hooks are refused now: the service runs as root.
     as_root: fn() -> bool,
+    /// Where each hook's outcome is counted.
+    counter: DeliveryCounter,
 }
 
 impl HookRunner {
@@ -49,7 +52,13 @@ impl HookRunner {
             hooks: hooks.iter().cloned().map(Arc::new).collect(),
             slots,
             as_root,
+            counter: DeliveryCounter::default(),
         }
+    }
+
+    /// Counts each hook's outcome (`ran`, `failed`, `dropped`) in `counter`.
+    pub(crate) fn counted(self, counter: DeliveryCounter) -> Self {
+        Self { counter, ..self }
     }
 
     /// The hooks whose alias matches `to`.
@@ -74,10 +83,11 @@ impl DeliveryChannel for HookRunner {
         for hook in self.matching(&message.to) {
             let (run_hook, message_id) = (hook.clone(), message.id);
             let (message, as_root) = (message.clone(), self.as_root);
-            if !self
-                .slots
-                .spawn(async move { run(&run_hook, &message, as_root).await })
-            {
+            let counter = self.counter.clone();
+            if !self.slots.spawn(async move {
+                counter.record("hooks", run(&run_hook, &message, as_root).await);
+            }) {
+                self.counter.record("hooks", "dropped");
                 tracing::warn!(event = "hook", id = message_id, alias = %LogSafe(&hook.alias), "too many hooks waiting: hook dropped");
             }
         }
@@ -89,7 +99,8 @@ fn running_as_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-async fn run(hook: &HookConfig, message: &StoredMessage, as_root: fn() -> bool) {
+/// Runs one hook for `message` and logs how it went: `ran` or `failed`.
+async fn run(hook: &HookConfig, message: &StoredMessage, as_root: fn() -> bool) -> &'static str {
     let fields = HookMessage {
         id: message.id,
         from: &message.from,
@@ -108,10 +119,12 @@ async fn run(hook: &HookConfig, message: &StoredMessage, as_root: fn() -> bool) 
     };
     match outcome {
         Ok(done) => {
-            tracing::info!(event = "hook", id = message.id, alias = %LogSafe(&hook.alias), outcome = %LogSafe(&done), "delivery hook ran")
+            tracing::info!(event = "hook", id = message.id, alias = %LogSafe(&hook.alias), outcome = %LogSafe(&done), "delivery hook ran");
+            "ran"
         }
         Err(e) => {
-            tracing::warn!(event = "hook", id = message.id, alias = %LogSafe(&hook.alias), reason = %LogSafe(&e), "delivery hook failed")
+            tracing::warn!(event = "hook", id = message.id, alias = %LogSafe(&hook.alias), reason = %LogSafe(&e), "delivery hook failed");
+            "failed"
         }
     }
 }

@@ -11,6 +11,7 @@ use netsend_proto::display::LogSafe;
 
 use super::DeliveryChannel;
 use crate::config::Config;
+use crate::metrics::DeliveryCounter;
 use crate::shutdown::Shutdown;
 use crate::store::StoredMessage;
 
@@ -19,6 +20,8 @@ pub(crate) struct MessageLog {
     path: PathBuf,
     /// Each write is a task the stop waits for.
     shutdown: Shutdown,
+    /// Where lines written and failed are counted.
+    counter: DeliveryCounter,
 }
 
 impl MessageLog {
@@ -31,8 +34,17 @@ impl MessageLog {
     }
 
     /// The log at `path`.
-    pub(crate) const fn at(path: PathBuf, shutdown: Shutdown) -> Self {
-        Self { path, shutdown }
+    pub(crate) fn at(path: PathBuf, shutdown: Shutdown) -> Self {
+        Self {
+            path,
+            shutdown,
+            counter: DeliveryCounter::default(),
+        }
+    }
+
+    /// Counts each line's outcome in `counter`.
+    pub(crate) fn counted(self, counter: DeliveryCounter) -> Self {
+        Self { counter, ..self }
     }
 }
 
@@ -50,9 +62,11 @@ impl DeliveryChannel for MessageLog {
         shutdown.spawn(async move {
             let (path, line) = (self.path.clone(), line(&message));
             let written = tokio::task::spawn_blocking(move || append_line(&path, &line)).await;
-            if let Ok(Err(e)) = written {
+            if let Ok(Err(e)) = &written {
                 tracing::warn!(id = message.id, error = %LogSafe(&e), "cannot write the message log");
             }
+            let outcome = if matches!(written, Ok(Ok(_))) { "written" } else { "failed" };
+            self.counter.record("message_log", outcome);
         });
     }
 }

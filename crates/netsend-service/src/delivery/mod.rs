@@ -61,12 +61,88 @@ pub(crate) trait DeliveryChannel: Send + Sync {
     fn deliver(self: Arc<Self>, message: Arc<StoredMessage>);
 }
 
-/// The registered channels, built once from the configuration.
+/// The registered channels, built from the configuration at start and
+/// again at each reload (forwarding, whose forwards are set at run time,
+/// is built once).
 pub(crate) struct Delivery {
+    channels: std::sync::RwLock<Arc<Channels>>,
+    forward: Arc<Forward>,
+}
+
+/// The channels a configuration turns on.
+struct Channels {
     channels: Vec<Arc<dyn DeliveryChannel>>,
     terminals: Option<Arc<Terminals>>,
-    forward: Arc<Forward>,
     receipts: Receipts,
+}
+
+/// What every channel is built from: the configuration and the handles
+/// [`Delivery::from_config`] documents.
+pub(crate) struct Parts<'a> {
+    /// The configuration in force.
+    pub(crate) config: &'a Config,
+    /// This host's interfaces and addresses.
+    pub(crate) host: &'a Host,
+    /// The alias table.
+    pub(crate) aliases: &'a Arc<Mutex<AliasTable>>,
+    /// The inbox, for "shown".
+    pub(crate) inbox: &'a InboxHandle,
+    /// The tracker every channel's tasks run on.
+    pub(crate) shutdown: &'a Shutdown,
+    /// Where every channel counts its outcomes.
+    pub(crate) counter: crate::metrics::DeliveryCounter,
+}
+
+impl Channels {
+    /// Every channel `parts.config` turns on, then `forward`.
+    fn build(parts: &Parts<'_>, forward: Arc<Forward>) -> Self {
+        let Parts {
+            config,
+            host,
+            aliases,
+            inbox,
+            shutdown,
+            ref counter,
+        } = *parts;
+        let receipts = Receipts::from_config(config, &host.interfaces, aliases, shutdown);
+        let terminals = config.display.writes_terminals().then(|| {
+            Arc::new(
+                Terminals::new(
+                    config.utmp_path.clone(),
+                    config.computer_name.clone(),
+                    inbox.clone(),
+                    receipts.clone(),
+                    shutdown.clone(),
+                )
+                .counted(counter.clone()),
+            )
+        });
+        let mut channels = Self {
+            channels: Vec::new(),
+            terminals: terminals.clone(),
+            receipts,
+        };
+        if let Some(terminals) = terminals {
+            channels.register(terminals);
+        }
+        if config.log.messages {
+            let log = message_log::MessageLog::from_config(config, shutdown.clone())
+                .counted(counter.clone());
+            channels.register(Arc::new(log));
+        }
+        if !config.hooks.is_empty() {
+            let hooks =
+                hooks::HookRunner::new(&config.hooks, shutdown.clone()).counted(counter.clone());
+            channels.register(Arc::new(hooks));
+        }
+        channels.register(forward);
+        channels
+    }
+
+    /// Adds `channel`, after those registered before it.
+    fn register(&mut self, channel: Arc<dyn DeliveryChannel>) {
+        self.channels.push(channel);
+    }
 }
 
 impl Delivery {
@@ -76,62 +152,53 @@ impl Delivery {
     /// computer name, `inbox` records a terminal's "shown", `send_path`
     /// carries forwarded copies, and every channel's tasks (and the
     /// receipts') run on `shutdown`'s tracker, so a stop waits for them.
-    pub(crate) fn from_config(
-        config: &Config,
-        host: &Host,
-        aliases: &Arc<Mutex<AliasTable>>,
-        inbox: &InboxHandle,
-        send_path: Arc<dyn SendPath>,
-        shutdown: &Shutdown,
-    ) -> Self {
-        let receipts = Receipts::from_config(config, &host.interfaces, aliases, shutdown);
-        let terminals = config.display.writes_terminals().then(|| {
-            Arc::new(Terminals::new(
-                config.utmp_path.clone(),
-                config.computer_name.clone(),
-                inbox.clone(),
-                receipts.clone(),
-                shutdown.clone(),
-            ))
-        });
-        let forward = Arc::new(Forward::new(
-            config,
-            &host.interfaces,
-            &host.session_addresses,
-            aliases.clone(),
-            send_path,
-            shutdown.clone(),
-        ));
-        let mut delivery = Self {
-            channels: Vec::new(),
-            terminals: terminals.clone(),
-            forward: forward.clone(),
-            receipts,
-        };
-        if let Some(terminals) = terminals {
-            delivery.register(terminals);
+    pub(crate) fn from_config(parts: &Parts<'_>, send_path: Arc<dyn SendPath>) -> Self {
+        let forward = Arc::new(
+            Forward::new(
+                parts.config,
+                &parts.host.interfaces,
+                &parts.host.session_addresses,
+                parts.aliases.clone(),
+                send_path,
+                parts.shutdown.clone(),
+            )
+            .counted(parts.counter.clone()),
+        );
+        Self {
+            channels: std::sync::RwLock::new(Arc::new(Channels::build(parts, forward.clone()))),
+            forward,
         }
-        if config.log.messages {
-            let log = message_log::MessageLog::from_config(config, shutdown.clone());
-            delivery.register(Arc::new(log));
-        }
-        if !config.hooks.is_empty() {
-            let hooks = hooks::HookRunner::new(&config.hooks, shutdown.clone());
-            delivery.register(Arc::new(hooks));
-        }
-        delivery.register(forward);
-        delivery
     }
 
-    /// Adds `channel`, after those registered before it.
-    fn register(&mut self, channel: Arc<dyn DeliveryChannel>) {
-        self.channels.push(channel);
+    /// Builds the channels again from a reloaded configuration. A message
+    /// handed over before keeps the channels it was given to; each one
+    /// stored after goes to the new ones.
+    pub(crate) fn reconfigure(&self, parts: &Parts<'_>) {
+        let channels = Arc::new(Channels::build(parts, self.forward.clone()));
+        *self.channels.write().expect("delivery channels lock") = channels;
+    }
+
+    /// Adds `channel` after the others (tests: a recording channel).
+    #[cfg(test)]
+    fn register(&self, channel: Arc<dyn DeliveryChannel>) {
+        let mut channels = self.channels.write().expect("delivery channels lock");
+        Arc::get_mut(&mut channels)
+            .expect("no message is being delivered")
+            .register(channel);
+    }
+
+    /// The channels in force.
+    fn current(&self) -> Arc<Channels> {
+        self.channels
+            .read()
+            .expect("delivery channels lock")
+            .clone()
     }
 
     /// Hands a durable message to every channel that wants it.
     pub(crate) fn deliver(&self, message: StoredMessage) {
         let message = Arc::new(message);
-        for channel in &self.channels {
+        for channel in &self.current().channels {
             if channel.wants(&message) {
                 tracing::debug!(id = message.id, channel = channel.name(), "delivering");
                 channel.clone().deliver(message.clone());
@@ -141,8 +208,8 @@ impl Delivery {
 
     /// The terminals channel, when `[display] terminals` is on (for the
     /// messages kept while a user was away).
-    pub(crate) fn terminals(&self) -> Option<&Arc<Terminals>> {
-        self.terminals.as_ref()
+    pub(crate) fn terminals(&self) -> Option<Arc<Terminals>> {
+        self.current().terminals.clone()
     }
 
     /// The forwarding channel (to set and cancel forwards).
@@ -151,7 +218,7 @@ impl Delivery {
     }
 
     /// The receipts sent to a message's sender.
-    pub(crate) fn receipts(&self) -> &Receipts {
-        &self.receipts
+    pub(crate) fn receipts(&self) -> Receipts {
+        self.current().receipts.clone()
     }
 }

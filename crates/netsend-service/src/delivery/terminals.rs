@@ -25,6 +25,7 @@ use netsend_proto::receipt::ReceiptState;
 
 use super::receipts::Receipts;
 use super::DeliveryChannel;
+use crate::metrics::DeliveryCounter;
 use crate::shutdown::Shutdown;
 use crate::store::{InboxHandle, StoredMessage};
 use crate::system::users::{login_terminals, LoginTerminal};
@@ -71,11 +72,13 @@ pub(crate) struct Terminals {
     receipts: Receipts,
     /// Each message's writes are a task the stop waits for.
     shutdown: Shutdown,
+    /// Where each message's outcome is counted.
+    counter: DeliveryCounter,
 }
 
 impl Terminals {
     /// Terminals as utmp at `utmp_path` lists them.
-    pub(crate) const fn new(
+    pub(crate) fn new(
         utmp_path: PathBuf,
         computer_name: String,
         inbox: InboxHandle,
@@ -88,7 +91,13 @@ impl Terminals {
             inbox,
             receipts,
             shutdown,
+            counter: DeliveryCounter::default(),
         }
+    }
+
+    /// Counts each message's outcome (`shown`, `no_terminal`) in `counter`.
+    pub(crate) fn counted(self, counter: DeliveryCounter) -> Self {
+        Self { counter, ..self }
     }
 
     /// Writes `message` to its recipients' terminals (with `only`, to that
@@ -109,6 +118,12 @@ impl Terminals {
         let Ok(reached) = reached else {
             return;
         };
+        let outcome = if reached.is_empty() {
+            "no_terminal"
+        } else {
+            "shown"
+        };
+        self.counter.record("terminals", outcome);
         for user in &reached {
             if let Err(e) = self.inbox.mark_shown(message.id, Some(user)).await {
                 tracing::warn!(id = message.id, user = %LogSafe(&user), error = %LogSafe(&e), "cannot record the receipt");

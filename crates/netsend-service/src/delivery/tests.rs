@@ -26,7 +26,7 @@ use super::hooks::HookRunner;
 use super::message_log::MessageLog;
 use super::receipts::Receipts;
 use super::terminals::Terminals;
-use super::{Delivery, DeliveryChannel};
+use super::{Delivery, DeliveryChannel, Parts};
 use crate::admission::slots::TaskSlots;
 use crate::config::{Config, HookConfig, HookFormat};
 use crate::naming::aliases::AliasTable;
@@ -594,12 +594,15 @@ fn forwarded_to_loopback(dir: &Path) -> Arc<Mutex<AliasTable>> {
 fn delivery(config: &Config, aliases: &Arc<Mutex<AliasTable>>, dir: &Path) -> Delivery {
     let path = Arc::new(ToAddress);
     Delivery::from_config(
-        config,
-        &host(),
-        aliases,
-        &inbox(dir),
+        &Parts {
+            config,
+            host: &host(),
+            aliases,
+            inbox: &inbox(dir),
+            shutdown: &Shutdown::new(),
+            counter: crate::metrics::DeliveryCounter::default(),
+        },
         path,
-        &Shutdown::new(),
     )
 }
 
@@ -790,7 +793,7 @@ async fn delivery_runs_only_the_channels_that_want_the_message() {
         timeout_secs: 10,
     }];
     let aliases = forwarded_to_loopback(dir.path());
-    let mut delivery = delivery(&config, &aliases, dir.path());
+    let delivery = delivery(&config, &aliases, dir.path());
     assert!(delivery.terminals().is_none(), "terminals are off");
     let recorder = Arc::new(Recorder {
         alias: "BOB",
@@ -829,4 +832,49 @@ async fn delivery_runs_only_the_channels_that_want_the_message() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(posted.try_recv().is_err(), "the hook ran for BOB");
     assert!(forwarded.try_recv().is_err(), "BOB's message was forwarded");
+}
+
+/// A reload rebuilds the channels: a message stored after it goes to the
+/// channels the new configuration turns on, and not to those it turns off.
+#[tokio::test]
+async fn a_reload_puts_the_new_channels_in_force_for_the_next_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("messages.log");
+    let mut config = config_with_session_port(1);
+    config.display.terminals = false;
+    let aliases = forwarded_to_loopback(dir.path());
+    let delivery = delivery(&config, &aliases, dir.path());
+    delivery.deliver(message(1, "EVE", "BOB", "before"));
+    config.log.messages = true;
+    config.log.messages_path = Some(log.clone());
+    let (host, inbox, shutdown) = (host(), inbox(dir.path()), Shutdown::new());
+    let parts = Parts {
+        config: &config,
+        host: &host,
+        aliases: &aliases,
+        inbox: &inbox,
+        shutdown: &shutdown,
+        counter: crate::metrics::DeliveryCounter::default(),
+    };
+    delivery.reconfigure(&parts);
+    delivery.deliver(message(2, "EVE", "BOB", "after"));
+    let lines = eventually("the log line", || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|s| s.lines().count() == 1)
+    })
+    .await;
+    let logged: serde_json::Value = serde_json::from_str(lines.trim()).unwrap();
+    assert_eq!(logged["id"], 2, "{lines}");
+    let mut off = config.clone();
+    off.log.messages = false;
+    delivery.reconfigure(&Parts {
+        config: &off,
+        counter: crate::metrics::DeliveryCounter::default(),
+        ..parts
+    });
+    delivery.deliver(message(3, "EVE", "BOB", "off again"));
+    shutdown.finish().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1);
 }

@@ -21,7 +21,43 @@ pub(crate) struct Naming {
     pub(crate) registrar: Arc<Registrar>,
 }
 
+/// One word for where a name stands over every segment and at the WINS
+/// server (`states`, as [`Registrar::states`] gives them): `local` when
+/// nothing registers it, `conflict` when another host holds it anywhere,
+/// `registering` while any scope is still asking, else `registered`.
+pub(crate) fn state_word(
+    states: &[(registrar::Scope, netsend_proto::registration::NameState)],
+) -> &'static str {
+    use netsend_proto::registration::NameState;
+    if states.is_empty() {
+        "local"
+    } else if states
+        .iter()
+        .any(|(_, s)| matches!(s, NameState::Conflict { .. }))
+    {
+        "conflict"
+    } else if states.iter().any(|(_, s)| *s == NameState::Registering) {
+        "registering"
+    } else {
+        "registered"
+    }
+}
+
 impl Naming {
+    /// Each alias's state in one word ([`state_word`]).
+    pub(crate) fn state_words(&self) -> Vec<&'static str> {
+        let names: Vec<netsend_wire::NetbiosName> = self
+            .aliases
+            .lock()
+            .expect("alias table lock")
+            .names()
+            .collect();
+        names
+            .iter()
+            .map(|name| state_word(&self.registrar.states(name)))
+            .collect()
+    }
+
     /// The name our datagrams come from: the computer name `<00>`.
     pub(crate) fn datagram_source(&self) -> netsend_wire::NetbiosName {
         self.aliases

@@ -38,7 +38,8 @@ pub(crate) async fn broadcast(
     split: bool,
 ) -> Result<usize, crate::outbound::send::SendFailure> {
     use crate::outbound::send::SendFailure;
-    let group = NetbiosName::with_code_page(domain, suffix::WORKSTATION, outbound.config.code_page)
+    let config = outbound.config.get();
+    let group = NetbiosName::with_code_page(domain, suffix::WORKSTATION, config.code_page)
         .map_err(|e| SendFailure::InvalidParameter(format!("domain {domain:?}: {e}")))?;
     let message = Broadcast {
         domain: group,
@@ -46,9 +47,9 @@ pub(crate) async fn broadcast(
         from,
         text,
         split,
-        code_page: outbound.config.code_page,
+        code_page: config.code_page,
     };
-    let network = &outbound.config.network;
+    let network = &config.network;
     let targets = Targets {
         interfaces: &outbound.host.interfaces,
         extra: &network.broadcast,
@@ -71,5 +72,6 @@ pub(crate) async fn broadcast(
     if sent == 0 {
         return Err(SendFailure::NoBroadcastInterface);
     }
+    outbound.metrics.sent("mailslot", sent as u64);
     Ok(sent)
 }

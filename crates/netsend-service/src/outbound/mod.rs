@@ -10,7 +10,7 @@ pub mod send;
 use std::sync::{Arc, Mutex};
 
 use crate::admission::Admission;
-use crate::config::Config;
+use crate::config::{Config, Live};
 use crate::naming::Naming;
 use crate::system::host::Host;
 
@@ -18,7 +18,7 @@ use crate::system::host::Host;
 /// resolved recently.
 pub(crate) struct Outbound {
     /// The configuration in force.
-    pub(crate) config: Arc<Config>,
+    pub(crate) config: Live<Config>,
     /// Our addresses (a send to ourselves is a local delivery).
     pub(crate) host: Arc<Host>,
     /// Counts a local user's message against that user at our own session
@@ -28,4 +28,6 @@ pub(crate) struct Outbound {
     pub(crate) naming: Arc<Naming>,
     /// Recently resolved names.
     pub(crate) name_cache: Mutex<netsend_proto::plan::NameCache>,
+    /// Counts what is sent and how long a send takes.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }

@@ -66,7 +66,7 @@ async fn attempt(outbound: Arc<Outbound>, inbox: InboxHandle, q: crate::store::Q
         }
         Err(e) => {
             let attempts = q.attempts.saturating_add(1);
-            let next_try = match retry_rules(&outbound.config.queue).after_failure(
+            let next_try = match retry_rules(&outbound.config.get().queue).after_failure(
                 crate::store::now_ms(),
                 attempts,
                 q.expires_at,

@@ -35,7 +35,7 @@ pub(crate) struct Deadline {
 impl Deadline {
     /// The deadline of a delivery that starts now.
     pub(crate) fn start(service: &Outbound) -> Self {
-        Self::within(service.config.limits.send_timeout_secs)
+        Self::within(service.config.get().limits.send_timeout_secs)
     }
 
     /// The deadline of a delivery that starts now and has `secs` (at least
@@ -117,13 +117,14 @@ pub(crate) async fn send(
     from: &str,
     text: &str,
 ) -> Result<SendReport, SendFailure> {
-    let name = NetbiosName::with_code_page(to, suffix::MESSENGER, service.config.code_page)
+    let name = NetbiosName::with_code_page(to, suffix::MESSENGER, service.config.get().code_page)
         .map_err(|e| SendFailure::InvalidParameter(format!("recipient {to:?}: {e}")))?;
-    if text.len() > service.config.limits.max_message_len {
+    let max_len = service.config.get().limits.max_message_len;
+    if text.len() > max_len {
         return Err(SendFailure::InvalidParameter(format!(
             "the message is {} bytes long; the limit is {}",
             text.len(),
-            service.config.limits.max_message_len
+            max_len
         )));
     }
     let deadline = Deadline::start(service);
@@ -158,7 +159,7 @@ pub(crate) async fn send(
         .expect("name cache lock")
         .insert(name, address, Instant::now());
     Ok(SendReport {
-        to: name.to_text(service.config.code_page),
+        to: name.to_text(service.config.get().code_page),
         address: address.to_string(),
         multi_block: true,
         receipt_id: None,
@@ -181,7 +182,7 @@ fn client_session(
         .computer_name()
         .with_suffix(suffix::WORKSTATION);
     let options = SendOptions {
-        code_page: service.config.code_page,
+        code_page: service.config.get().code_page,
         ..SendOptions::default()
     };
     ClientSession::new(name, calling, from, to, text, options)
@@ -202,25 +203,26 @@ pub(crate) async fn send_to_session(
     let Some(client) = client else {
         return send(service, uid, user, from, text).await;
     };
-    let name = NetbiosName::with_code_page(user, suffix::MESSENGER, service.config.code_page)
+    let name = NetbiosName::with_code_page(user, suffix::MESSENGER, service.config.get().code_page)
         .map_err(|e| SendFailure::InvalidParameter(format!("user {user:?}: {e}")))?;
     let deadline = Deadline::start(service);
-    let port = service.config.network.session_port;
+    let port = service.config.get().network.session_port;
     let address = match client.parse::<Ipv4Addr>() {
         Ok(ip) => SocketAddr::V4(SocketAddrV4::new(ip, port)),
         Err(_) => {
-            let machine =
-                NetbiosName::with_code_page(client, suffix::MESSENGER, service.config.code_page)
-                    .map_err(|e| {
-                        SendFailure::NameNotFound(format!("client machine {client:?}: {e}"))
-                    })?;
+            let machine = NetbiosName::with_code_page(
+                client,
+                suffix::MESSENGER,
+                service.config.get().code_page,
+            )
+            .map_err(|e| SendFailure::NameNotFound(format!("client machine {client:?}: {e}")))?;
             resolve(service, &machine, deadline).await?
         }
     };
     let session = client_session(service, name, from, user, text);
     deliver(service, uid, address, session, deadline).await?;
     Ok(SendReport {
-        to: name.to_text(service.config.code_page),
+        to: name.to_text(service.config.get().code_page),
         address: address.to_string(),
         multi_block: true,
         receipt_id: None,
@@ -237,7 +239,7 @@ pub(crate) async fn send_to_address(
     text: &str,
     deadline: Deadline,
 ) -> Result<(), SendFailure> {
-    let name = NetbiosName::with_code_page(to, suffix::MESSENGER, service.config.code_page)
+    let name = NetbiosName::with_code_page(to, suffix::MESSENGER, service.config.get().code_page)
         .map_err(|e| SendFailure::InvalidParameter(format!("recipient {to:?}: {e}")))?;
     deliver(
         service,
@@ -264,10 +266,10 @@ pub(crate) async fn resolve(
 /// The plan for `name`: what this host knows of it (the cache's address,
 /// our own names, the static entries) and where to ask.
 fn resolve_plan(service: &Outbound, name: &NetbiosName, cached: Option<SocketAddr>) -> ResolvePlan {
-    let network = &service.config.network;
-    let cp = service.config.code_page;
-    let static_names = service
-        .config
+    let config = service.config.get();
+    let network = &config.network;
+    let cp = config.code_page;
+    let static_names = config
         .static_names
         .iter()
         .filter_map(|entry| {
@@ -291,7 +293,7 @@ fn resolve_plan(service: &Outbound, name: &NetbiosName, cached: Option<SocketAdd
     let config = PlanConfig::new(
         &service.host.interfaces,
         &network.broadcast,
-        service.config.wins.as_ref().map(|w| w.server),
+        config.wins.as_ref().map(|w| w.server),
         network.session_port,
         network.name_port,
     );
@@ -393,7 +395,13 @@ async fn deliver(
         ),
         _ => None,
     };
-    exchange(socket, address, session, deadline).await
+    let started = Instant::now();
+    let outcome = exchange(socket, address, session, deadline).await;
+    service.metrics.send_took(started.elapsed().as_secs_f64());
+    if outcome.is_ok() {
+        service.metrics.sent("session", 1);
+    }
+    outcome
 }
 
 /// Connects `socket` to `address` and runs the client session to

@@ -208,6 +208,18 @@ impl InboxHandle {
         Ok(answer.await.map_err(|_| InboxError::Closed)??)
     }
 
+    /// Completes once the writer has committed everything handed to it
+    /// before: the writer thread is alive and making progress.
+    pub async fn ping(&self) -> Result<(), InboxError> {
+        let (answer, answered) = oneshot::channel();
+        self.0
+            .writer
+            .send(Command::Ping(answer))
+            .await
+            .map_err(|_| InboxError::Closed)?;
+        answered.await.map_err(|_| InboxError::Closed)
+    }
+
     /// Follows the id of the newest message committed, so that a client can
     /// wait for new messages instead of asking again and again.
     pub fn watch_stored(&self) -> watch::Receiver<i64> {
@@ -290,6 +302,11 @@ impl InboxHandle {
     pub async fn due(&self, now_ms: i64) -> Result<Vec<Queued>, InboxError> {
         self.read(None, move |conn| Ok(outbox::due(conn, now_ms)?))
             .await
+    }
+
+    /// Counts the outgoing queue's entries still waiting for delivery.
+    pub async fn queue_depth(&self) -> Result<u64, InboxError> {
+        self.read(None, |conn| Ok(outbox::depth(conn)?)).await
     }
 
     /// Counts every message.

@@ -182,3 +182,11 @@ pub(super) fn due(conn: &Connection, now_ms: i64) -> rusqlite::Result<Vec<Queued
     let rows = stmt.query_map(params![now_ms], row_to_queued)?;
     rows.collect()
 }
+
+/// How many entries still wait for delivery.
+pub(super) fn depth(conn: &Connection) -> rusqlite::Result<u64> {
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM outbox WHERE state = 'queued'")?
+        .query_row([], |r| r.get(0))?;
+    Ok(n.unsigned_abs())
+}

@@ -90,6 +90,8 @@ pub(super) enum Command {
     Write(WriteOp),
     /// Commit what came before, then stop.
     Close,
+    /// Answer once what came before is committed (a liveness check).
+    Ping(tokio::sync::oneshot::Sender<()>),
 }
 
 /// An operation carried out in the open transaction, to be answered once
@@ -159,10 +161,12 @@ pub(super) fn run(
             return;
         };
         let mut batch = Vec::new();
+        let mut pings = Vec::new();
         let mut next = Some(first);
         while let Some(command) = next {
             match command {
                 Command::Write(op) => batch.push(op),
+                Command::Ping(answer) => pings.push(answer),
                 Command::Close => {
                     closing = true;
                     break;
@@ -174,6 +178,9 @@ pub(super) fn run(
             next = commands.try_recv().ok();
         }
         commit_batch(&mut conn, batch, &mut quota, stored);
+        for answer in pings {
+            let _ = answer.send(());
+        }
         if !closing {
             index_while_idle(&mut conn, &commands);
         }

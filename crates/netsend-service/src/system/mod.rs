@@ -4,5 +4,6 @@
 pub mod host;
 pub mod logind;
 pub mod net;
+pub mod notify;
 pub mod privileges;
 pub mod users;

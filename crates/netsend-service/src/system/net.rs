@@ -147,9 +147,13 @@ pub fn bind_tcp(
     what: &'static str,
     addr: SocketAddrV4,
 ) -> Result<std::net::TcpListener, BindError> {
-    let sa = SocketAddr::V4(addr);
+    bind_tcp_at(what, SocketAddr::V4(addr))
+}
+
+/// [`bind_tcp`] for an IPv4 or IPv6 address (the metrics endpoint).
+pub fn bind_tcp_at(what: &'static str, sa: SocketAddr) -> Result<std::net::TcpListener, BindError> {
     let build = || -> std::io::Result<std::net::TcpListener> {
-        let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+        let s = Socket::new(Domain::for_address(sa), Type::STREAM, Some(Protocol::TCP))?;
         s.set_reuse_address(true)?;
         s.set_nonblocking(true)?;
         s.bind(&sa.into())?;

@@ -60,6 +60,7 @@ pub(crate) async fn serve(service: Arc<Service>, listener: UnixListener) {
                 };
                 Some(slot)
             };
+            let _counted = client_service.metrics.control_client();
             let ctx = Context::from_service(&client_service);
             serve_client(&ctx, &caller, stream).await;
         });

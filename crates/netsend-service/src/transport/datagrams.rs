@@ -31,6 +31,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
                 Err(e) => { tracing::debug!(error = %LogSafe(&e), "datagram receive failed"); continue; }
             },
         };
+        let arrived = std::time::Instant::now();
         let IpAddr::V4(peer_ip) = peer.ip() else {
             continue;
         };
@@ -63,6 +64,9 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
         match service.inbox.store(record).await {
             Ok(stored) => {
                 tracing::info!(event = "receive", id = stored.id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "mailslot", broadcast, "message stored");
+                service
+                    .metrics
+                    .received("mailslot", arrived.elapsed().as_secs_f64());
                 service.delivery.deliver(stored);
             }
             Err(InboxError::QuotaExceeded(_)) => {
@@ -102,7 +106,7 @@ async fn relay(
     peer: Ipv4Addr,
     relay_to: &[(Ipv4Addr, Ipv4Addr)],
 ) {
-    let port = service.config.network.datagram_port;
+    let port = service.config.get().network.datagram_port;
     for &(source, target) in relay_to {
         match crate::outbound::datagrams::send_from(
             source,
@@ -122,9 +126,9 @@ async fn relay(
 /// computer name.
 fn messenger_message(service: &Service, bytes: &[u8]) -> Option<Received> {
     let workgroup = NetbiosName::with_code_page(
-        &service.config.workgroup,
+        &service.config.get().workgroup,
         suffix::WORKSTATION,
-        service.config.code_page,
+        service.config.get().code_page,
     )
     .ok()?;
     let aliases = service.naming.aliases.lock().expect("alias table lock");
@@ -132,10 +136,12 @@ fn messenger_message(service: &Service, bytes: &[u8]) -> Option<Received> {
         bytes,
         &workgroup,
         &|name| aliases.find(name).is_some(),
-        service.config.code_page,
+        service.config.get().code_page,
     )?;
     if received.addressed == Addressed::Broadcast {
-        received.message.to = aliases.computer_name().to_text(service.config.code_page);
+        received.message.to = aliases
+            .computer_name()
+            .to_text(service.config.get().code_page);
     }
     Some(received)
 }

@@ -10,6 +10,7 @@
 
 pub(crate) mod control_socket;
 pub(crate) mod datagrams;
+pub(crate) mod metrics;
 pub(crate) mod name_service;
 pub(crate) mod remote;
 pub(crate) mod session;

@@ -98,9 +98,9 @@ fn our_names(service: &Service, aliases: &AliasTable) -> Vec<OwnedName> {
             .map(|name| OwnedName { name, group: false }),
     );
     if let Ok(workgroup) = NetbiosName::with_code_page(
-        &service.config.workgroup,
+        &service.config.get().workgroup,
         suffix::WORKSTATION,
-        service.config.code_page,
+        service.config.get().code_page,
     ) {
         names.push(OwnedName {
             name: workgroup,

@@ -22,7 +22,9 @@ use netsend_proto::display::LogSafe;
 
 /// Accepts connections until shutdown, at most `max_connections` at once.
 pub(crate) async fn accept_loop(service: Arc<Service>, listener: TcpListener) {
-    let permits = Arc::new(Semaphore::new(service.config.limits.max_connections.max(1)));
+    let permits = Arc::new(Semaphore::new(
+        service.config.get().limits.max_connections.max(1),
+    ));
     loop {
         let permit = tokio::select! {
             _ = service.shutdown.cancelled() => return,
@@ -57,14 +59,16 @@ pub(crate) async fn accept_loop(service: Arc<Service>, listener: TcpListener) {
 /// Serves one connection until the peer closes, an error, or idle timeout.
 async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
+    // The limits in force when the connection opened hold for all of it.
+    let limits = service.config.get();
     let config = SessionConfig {
-        max_message_len: service.config.limits.max_message_len,
-        max_assembly_time: Duration::from_secs(service.config.limits.assembly_timeout_secs.max(1)),
-        ..SessionConfig::new(service.config.code_page)
+        max_message_len: limits.limits.max_message_len,
+        max_assembly_time: Duration::from_secs(limits.limits.assembly_timeout_secs.max(1)),
+        ..SessionConfig::new(limits.code_page)
     };
     let mut session = ServerSession::new(config);
     let max_frame = session.max_frame_len();
-    let idle = Duration::from_secs(service.config.limits.session_idle_timeout_secs.max(1));
+    let idle = Duration::from_secs(limits.limits.session_idle_timeout_secs.max(1));
     let mut idle_at = Instant::now() + idle;
     let mut buf: Vec<u8> = Vec::with_capacity(512);
     loop {
@@ -110,11 +114,10 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
             }
         };
         let frame: Vec<u8> = buf.drain(..frame_len).collect();
+        let arrived = Instant::now();
         let action = {
             let aliases = service.naming.aliases.lock().expect("alias table lock");
-            session.handle_frame_at(Instant::now(), &frame, &|name| {
-                aliases.accepts_called_name(name)
-            })
+            session.handle_frame_at(arrived, &frame, &|name| aliases.accepts_called_name(name))
         };
         let reply = match action {
             Action::Nothing => continue,
@@ -140,6 +143,9 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                 match service.inbox.store(new).await {
                     Ok(stored) => {
                         tracing::info!(event = "receive", id = stored.id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "session", "message stored");
+                        service
+                            .metrics
+                            .received("session", arrived.elapsed().as_secs_f64());
                         service.delivery.deliver(stored);
                         ack
                     }

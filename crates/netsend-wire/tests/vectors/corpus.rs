@@ -21,13 +21,14 @@ type Target = (&'static str, fn(&[u8]));
 
 #[test]
 fn fuzz_corpus_replays_cleanly() {
-    let targets: [Target; 6] = [
+    let targets: [Target; 7] = [
         ("nbns", netsend_wire::fuzzing::nbns),
         ("name", netsend_wire::fuzzing::name),
         ("nbss", netsend_wire::fuzzing::nbss),
         ("smb", netsend_wire::fuzzing::smb),
         ("nbds", netsend_wire::fuzzing::nbds),
         ("mailslot", netsend_wire::fuzzing::mailslot),
+        ("http", netsend_wire::fuzzing::http),
     ];
     for (target, run) in targets {
         for input in corpus(target) {
