@@ -355,6 +355,12 @@ fn spawn(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let rx = forward_lines(&mut child);
+    (child, rx)
+}
+
+/// The lines a child started with piped stdout and stderr writes on either.
+pub(crate) fn forward_lines(child: &mut Child) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
@@ -369,7 +375,7 @@ fn spawn(
             let _ = tx2.send(line);
         }
     });
-    (child, rx)
+    rx
 }
 
 /// Runs a command with optional stdin and returns its output.

@@ -6,6 +6,7 @@ mod alerter;
 mod browse;
 mod conversations;
 mod crash;
+mod debian;
 mod delivery;
 mod display;
 mod escapes;
