@@ -20,6 +20,7 @@
 //! - [`display`]: messages made safe and readable for terminals and notifications.
 //! - [`hooks`]: delivery hooks: which fire, their argv, notification titles.
 //! - [`forward`]: forwarding an alias to another host, and its loop rule.
+//! - [`trust`]: verified senders: pinned host keys, message marks, names that must come verified.
 //! - [`fuzzing`]: entry points for the fuzz targets.
 #![warn(missing_docs)]
 
@@ -42,6 +43,7 @@ pub mod responder;
 pub mod search;
 pub mod sender;
 pub mod session;
+pub mod trust;
 pub mod wins;
 
 #[cfg(test)]

@@ -42,11 +42,14 @@ pub enum DropReason {
     /// A name conflict or release demand (or a refusal of our registration)
     /// for one of our names that no other host's answer to a query bore out.
     UnverifiedNameDemand,
+    /// An unverified message claimed a sender name `[trust]
+    /// require_verified_from` says must arrive verified.
+    UnverifiedSender,
 }
 
 impl DropReason {
     /// Every reason, in the order counters are reported.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::DeniedAddress,
         Self::DeniedSender,
         Self::SourceRate,
@@ -55,6 +58,7 @@ impl DropReason {
         Self::InboxQuota,
         Self::DatagramRate,
         Self::UnverifiedNameDemand,
+        Self::UnverifiedSender,
     ];
 
     /// A stable snake_case label for logs, counters and JSON.
@@ -68,6 +72,7 @@ impl DropReason {
             Self::InboxQuota => "inbox_quota",
             Self::DatagramRate => "datagram_rate",
             Self::UnverifiedNameDemand => "unverified_name_demand",
+            Self::UnverifiedSender => "unverified_sender",
         }
     }
 
