@@ -194,6 +194,8 @@ impl Components {
             text: text.into(),
             transport: Transport::Session,
             broadcast: false,
+            verified_host: None,
+            claimed_by: None,
         };
         self.inbox.store(message).await.unwrap().id
     }

@@ -27,6 +27,10 @@ pub struct NewMessage {
     pub transport: Transport,
     /// Whether it was a broadcast.
     pub broadcast: bool,
+    /// The host whose pinned key delivered it; `None`: unverified.
+    pub verified_host: Option<String>,
+    /// Unverified, but claiming a sender name this host uses verified.
+    pub claimed_by: Option<String>,
 }
 
 /// Which messages to list.
@@ -117,8 +121,8 @@ impl Quota {
 pub(super) fn insert(conn: &Connection, m: NewMessage) -> rusqlite::Result<StoredMessage> {
     let received_at = now_ms();
     conn.prepare_cached(
-        "INSERT INTO messages (received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO messages (received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast, verified_host, claimed_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         received_at,
@@ -128,7 +132,9 @@ pub(super) fn insert(conn: &Connection, m: NewMessage) -> rusqlite::Result<Store
         m.source,
         m.text,
         m.transport.as_str(),
-        m.broadcast
+        m.broadcast,
+        m.verified_host,
+        m.claimed_by
     ])?;
     Ok(StoredMessage {
         id: conn.last_insert_rowid(),
@@ -143,6 +149,8 @@ pub(super) fn insert(conn: &Connection, m: NewMessage) -> rusqlite::Result<Store
         read: false,
         shown_at: None,
         read_at: None,
+        verified_host: m.verified_host,
+        claimed_by: m.claimed_by,
     })
 }
 
@@ -211,7 +219,8 @@ fn columns_for(n: usize) -> String {
          messages.recipient_user, messages.source, messages.text, messages.transport,
          messages.broadcast, {},
          CASE WHEN {shared} THEN r.shown_at ELSE messages.shown_at END,
-         CASE WHEN {shared} THEN r.read_at ELSE messages.read_at END",
+         CASE WHEN {shared} THEN r.read_at ELSE messages.read_at END,
+         messages.verified_host, messages.claimed_by",
         read_by(n)
     )
 }
@@ -307,11 +316,13 @@ fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
         read: row.get(9)?,
         shown_at: row.get(10)?,
         read_at: row.get(11)?,
+        verified_host: row.get(12)?,
+        claimed_by: row.get(13)?,
     })
 }
 
 /// The columns of [`row_to_message`], as stored.
-const COLUMNS: &str = "id, received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast, read, shown_at, read_at";
+const COLUMNS: &str = "id, received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast, read, shown_at, read_at, verified_host, claimed_by";
 
 /// Messages that `filter` selects, oldest first; `indexed` is a full-text
 /// query and `scan` a text to look for row by row ([`netsend_proto::search`]).

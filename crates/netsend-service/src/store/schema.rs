@@ -150,6 +150,15 @@ END;
 PRAGMA user_version = 8;
 ";
 
+/// Version 9: verified senders: the host whose pinned key delivered each
+/// message over the remote channel (NULL: unverified), and, for an
+/// unverified one, the host that uses its sender name verified.
+const MIGRATION_9: &str = "
+ALTER TABLE messages ADD COLUMN verified_host TEXT;
+ALTER TABLE messages ADD COLUMN claimed_by TEXT;
+PRAGMA user_version = 9;
+";
+
 /// Messages indexed in one of the writer's idle transactions.
 const INDEX_CHUNK: i64 = 256;
 
@@ -185,7 +194,7 @@ pub(super) fn index_pending(conn: &mut Connection) -> rusqlite::Result<usize> {
 }
 
 /// Every version's script, in order: version `n` is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 9] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -194,6 +203,7 @@ const MIGRATIONS: [&str; 8] = [
     MIGRATION_6,
     MIGRATION_7,
     MIGRATION_8,
+    MIGRATION_9,
 ];
 
 /// Creates or upgrades the schema to the current version.
