@@ -230,6 +230,10 @@ pub struct SendReport {
     /// Where its receipts are kept (`netsend status ID`), when recorded.
     #[serde(default)]
     pub receipt_id: Option<i64>,
+    /// Whether it went over the remote channel, so the recipient knows this
+    /// host sent it (`[trust] verified_send`).
+    #[serde(default)]
+    pub verified: bool,
 }
 
 /// A user a `/USERS` send reached.

@@ -169,6 +169,8 @@ pub fn display(data: &[u8]) {
             hour: 23,
             minute: 59,
         },
+        verified_host: data.get(1).is_some_and(|b| b & 1 == 1).then_some(&*text),
+        claimed_by: Some(&text),
     };
     let terminal = shown.terminal_text(&text).replace("\r\n", "");
     assert_eq!(terminal.chars().filter(|c| c.is_control()).count(), 1);

@@ -234,7 +234,10 @@ mod tests {
             Identity::FirstContact("HOSTC".into())
         );
         assert_eq!(identify(&pins, "hostc", &key(3), false), Identity::Unknown);
-        assert_eq!(identify(&pins, "bad name!", &key(3), true), Identity::Unknown);
+        assert_eq!(
+            identify(&pins, "bad name!", &key(3), true),
+            Identity::Unknown
+        );
         assert_eq!(identify(&pins, "", &key(3), true), Identity::Unknown);
     }
 
@@ -272,7 +275,10 @@ mod tests {
         let mut names = Names::new();
         names.note("HOSTA", "HOSTA");
         assert_eq!(names.mark("BOB", None), Mark::Unverified);
-        assert_eq!(names.mark("bob", Some("HOSTA")), Mark::Verified("HOSTA".into()));
+        assert_eq!(
+            names.mark("bob", Some("HOSTA")),
+            Mark::Verified("HOSTA".into())
+        );
         assert_eq!(
             names.mark("Bob", None),
             Mark::Claims {

@@ -38,6 +38,9 @@ pub struct Listeners {
     /// The remote-call channel's listeners and the service's key, when
     /// `[remote] listen` is on.
     pub remote: Option<(Vec<std::net::TcpListener>, netsend_control::remote::KeyPair)>,
+    /// The service's key, when it listens for remote calls or sends
+    /// verified (`[trust] verified_send`).
+    pub key: Option<netsend_control::remote::KeyPair>,
 }
 
 impl Listeners {
@@ -109,24 +112,30 @@ impl Listeners {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(control_path, std::fs::Permissions::from_mode(0o666))
             .map_err(|e| StartError::Control(control_path.clone(), e))?;
-        let remote = if config.remote.listen {
-            // Read as root, before privileges are dropped; the key stays private.
+        // Read as root, before privileges are dropped; the key stays
+        // private. Verified sends use it too, listening or not.
+        let key = if config.remote.listen || config.trust.verified_send {
             let key_file = config
                 .remote
                 .key_file
                 .clone()
                 .unwrap_or_else(|| config.state_dir.join("remote.key"));
-            let key = netsend_control::remote::KeyPair::load_or_create(&key_file)?;
-            let mut listeners = Vec::new();
-            for &addr in &bind {
-                listeners.push(net::bind_tcp(
-                    "the remote-call channel (TCP)",
-                    SocketAddrV4::new(addr, config.remote.port),
-                )?);
-            }
-            Some((listeners, key))
+            Some(netsend_control::remote::KeyPair::load_or_create(&key_file)?)
         } else {
             None
+        };
+        let remote = match &key {
+            Some(key) if config.remote.listen => {
+                let mut listeners = Vec::new();
+                for &addr in &bind {
+                    listeners.push(net::bind_tcp(
+                        "the remote-call channel (TCP)",
+                        SocketAddrV4::new(addr, config.remote.port),
+                    )?);
+                }
+                Some((listeners, key.clone()))
+            }
+            _ => None,
         };
         Ok(Self {
             session,
@@ -135,6 +144,7 @@ impl Listeners {
             control,
             interfaces,
             remote,
+            key,
         })
     }
 
@@ -299,6 +309,11 @@ pub async fn run(
         drops.clone(),
         config.limits.max_connections_per_source,
         host.clone(),
+        crate::admission::trust::Trust::new(
+            config.trust.file_in(&state_dir),
+            config.trust.pin_new,
+            config.trust.require_verified_from.clone(),
+        ),
     ));
     let aliases = Arc::new(Mutex::new(aliases));
     let naming = Arc::new(Naming {
@@ -317,6 +332,11 @@ pub async fn run(
         admission: admission.clone(),
         naming: naming.clone(),
         name_cache: Mutex::default(),
+        verified: listeners
+            .key
+            .clone()
+            .filter(|_| config.trust.verified_send)
+            .map(|key| crate::outbound::verified::VerifiedSend::new(key, &config)),
     });
     let shutdown = Shutdown::new();
     let delivery = crate::delivery::Delivery::from_config(

@@ -123,6 +123,7 @@ async fn handle(
             inbox::list(ctx, caller, request).await
         }
         Request::InboxRead { id } => inbox::read(ctx, caller, id).await,
+        Request::Deliver { .. } => Err(ControlError::OnlyFromHosts),
         Request::InboxShown { id } => inbox::shown(ctx, caller, id).await,
         Request::InboxDelete { ids, read } => inbox::delete(ctx, caller, ids, read).await,
     }

@@ -141,6 +141,11 @@ impl Components {
             Arc::new(Drops::default()),
             config.limits.max_connections_per_source,
             host.clone(),
+            crate::admission::trust::Trust::new(
+                config.trust.file_in(&config.state_dir),
+                config.trust.pin_new,
+                Vec::new(),
+            ),
         );
         let aliases = Arc::new(Mutex::new(aliases));
         let shutdown = Shutdown::new();

@@ -82,7 +82,8 @@ impl Receipts {
         let Some((sender, shutdown)) = &self.0 else {
             return;
         };
-        if message.broadcast || !matches!(message.transport, Transport::Session | Transport::Remote) {
+        if message.broadcast || !matches!(message.transport, Transport::Session | Transport::Remote)
+        {
             return;
         }
         let Ok(SocketAddr::V4(peer)) = message.source.parse::<SocketAddr>() else {

@@ -6,6 +6,7 @@
 pub(crate) mod datagrams;
 pub(crate) mod queue;
 pub mod send;
+pub(crate) mod verified;
 
 use std::sync::{Arc, Mutex};
 
@@ -28,4 +29,6 @@ pub(crate) struct Outbound {
     pub(crate) naming: Arc<Naming>,
     /// Recently resolved names.
     pub(crate) name_cache: Mutex<netsend_proto::plan::NameCache>,
+    /// The verified path to netsend hosts (`[trust] verified_send`).
+    pub(crate) verified: Option<verified::VerifiedSend>,
 }

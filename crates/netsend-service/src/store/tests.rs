@@ -930,7 +930,10 @@ async fn trust_marks_are_stored_and_listed() {
     assert_eq!(stored.trust_mark(), "verified HOSTA");
     inbox.store(spoofed).await.unwrap();
     let listed = inbox.list(&all()).await.unwrap();
-    let marks: Vec<_> = listed.iter().map(|m| (m.transport, m.trust_mark())).collect();
+    let marks: Vec<_> = listed
+        .iter()
+        .map(|m| (m.transport, m.trust_mark()))
+        .collect();
     assert_eq!(
         marks,
         [
