@@ -18,3 +18,4 @@ mod samba;
 mod startup;
 mod storage;
 mod systemd;
+mod trust;
