@@ -310,7 +310,7 @@ proptest! {
 #[test]
 fn handler_fuzz_corpora_replay_cleanly() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 9] = [
+    let targets: [Target; 10] = [
         ("session", crate::fuzzing::session),
         ("plan", crate::fuzzing::plan),
         ("sender", crate::fuzzing::sender),
@@ -320,6 +320,7 @@ fn handler_fuzz_corpora_replay_cleanly() {
         ("receipt", crate::fuzzing::receipt),
         ("policy", crate::fuzzing::policy),
         ("search", crate::fuzzing::search),
+        ("trust", crate::fuzzing::trust),
     ];
     for (target, run) in targets {
         let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))

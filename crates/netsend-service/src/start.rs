@@ -114,13 +114,21 @@ impl Listeners {
             .map_err(|e| StartError::Control(control_path.clone(), e))?;
         // Read as root, before privileges are dropped; the key stays
         // private. Verified sends use it too, listening or not.
-        let key = if config.remote.listen || config.trust.verified_send {
-            let key_file = config
-                .remote
-                .key_file
-                .clone()
-                .unwrap_or_else(|| config.state_dir.join("remote.key"));
+        let key_file = config
+            .remote
+            .key_file
+            .clone()
+            .unwrap_or_else(|| config.state_dir.join("remote.key"));
+        let key = if config.remote.listen {
             Some(netsend_control::remote::KeyPair::load_or_create(&key_file)?)
+        } else if config.trust.verified_send {
+            // Verified sends are tried where they can be: without a usable
+            // key, every message goes by SMB, and the log says why.
+            netsend_control::remote::KeyPair::load_or_create(&key_file)
+                .inspect_err(|e| {
+                    tracing::error!(error = %netsend_proto::display::LogSafe(e), "no key for verified sends ([trust] verified_send): sending by SMB only");
+                })
+                .ok()
         } else {
             None
         };

@@ -785,3 +785,19 @@ fn a_failed_read_answers_by_its_kind_and_a_failed_change_is_internal() {
         assert_eq!((code, detail), (status, text));
     }
 }
+
+#[tokio::test]
+async fn a_verified_delivery_is_never_taken_from_the_control_socket() {
+    let host = Components::new(config());
+    let deliver = Request::Deliver {
+        host: "HOSTA".into(),
+        from: "ADMIN".into(),
+        to: "HOST".into(),
+        text: "forged".into(),
+    };
+    for caller in [root(), bob()] {
+        let (code, _) = refusal(host.ask(&caller, deliver.clone()).await);
+        assert_eq!(code, NetApiStatus::ERROR_NOT_SUPPORTED);
+    }
+    assert!(ids(host.ask(&root(), list(10)).await).is_empty());
+}
