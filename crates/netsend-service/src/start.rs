@@ -311,17 +311,27 @@ pub async fn run(
             .as_ref()
             .map(|(_, key)| netsend_control::remote::public_key_text(&key.public)),
     });
+    let trust = crate::admission::trust::Trust::new(
+        config.trust.file_in(&state_dir),
+        config.trust.pin_new,
+        config.trust.require_verified_from.clone(),
+    );
+    // The sender names verified peers used before this start, so spoofs of
+    // them are flagged after a restart too.
+    let verified = inbox
+        .verified_senders(netsend_proto::trust::MAX_NAMES)
+        .await
+        .map_err(|e| StartError::Store(inbox_path.clone(), e))?;
+    for (name, host) in &verified {
+        trust.note(name, host);
+    }
     let drops = Arc::new(crate::admission::drops::Drops::default());
     let admission = Arc::new(Admission::new(
         policy,
         drops.clone(),
         config.limits.max_connections_per_source,
         host.clone(),
-        crate::admission::trust::Trust::new(
-            config.trust.file_in(&state_dir),
-            config.trust.pin_new,
-            config.trust.require_verified_from.clone(),
-        ),
+        trust,
     ));
     let aliases = Arc::new(Mutex::new(aliases));
     let naming = Arc::new(Naming {

@@ -90,6 +90,15 @@ impl Trust {
         Ok(identity)
     }
 
+    /// Notes that `host` used sender `name` verified (from the inbox, at
+    /// start).
+    pub(crate) fn note(&self, name: &str, host: &str) {
+        self.names
+            .lock()
+            .expect("trust names lock")
+            .note(name, host);
+    }
+
     /// Whether an unverified message claiming `from` is to be refused.
     pub(crate) fn refuses_unverified(&self, from: &str) -> bool {
         trust::requires_verified(&self.require, from)

@@ -405,3 +405,20 @@ pub(super) fn count(conn: &Connection) -> rusqlite::Result<usize> {
         .query_row([], |r| r.get(0))?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
+
+/// The sender names of verified messages, each with the host that first
+/// used it verified, oldest first, at most `limit`.
+pub(super) fn verified_senders(
+    conn: &Connection,
+    limit: usize,
+) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT from_name, verified_host FROM messages WHERE id IN
+           (SELECT MIN(id) FROM messages WHERE verified_host IS NOT NULL GROUP BY upper(from_name))
+         ORDER BY id LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    rows.collect()
+}

@@ -946,5 +946,16 @@ async fn trust_marks_are_stored_and_listed() {
     );
     let got = inbox.get(stored.id, Some("alice")).await.unwrap().unwrap();
     assert_eq!(got.verified_host.as_deref(), Some("HOSTA"));
+    let later = NewMessage {
+        from: "bob".into(),
+        verified_host: Some("HOSTC".into()),
+        ..msg("ALICE", None, "later")
+    };
+    inbox.store(later).await.unwrap();
+    assert_eq!(
+        inbox.verified_senders(10).await.unwrap(),
+        [("BOB".to_owned(), "HOSTA".to_owned())]
+    );
+    assert!(inbox.verified_senders(0).await.unwrap().is_empty());
     inbox.close().await;
 }
