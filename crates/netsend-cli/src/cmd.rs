@@ -605,6 +605,9 @@ async fn send(
                 clean(&report.to),
                 clean(&report.address)
             );
+            if report.verified {
+                println!("It went verified: the recipient knows this host sent it.");
+            }
             if let Some(id) = report.receipt_id {
                 println!("Receipts (from a netsend recipient): netsend status {id}");
             }
@@ -949,17 +952,18 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// One line of `netsend inbox` (and `--follow`): names and the text's first
-/// line sanitised.
+/// One line of `netsend inbox` (and `--follow`): names, the trust mark and
+/// the text's first line sanitised.
 pub(crate) fn print_message_line(m: &StoredMessage) {
     println!(
-        "{:>5}  {} UTC  {:<5}  {} -> {}{}  {}",
+        "{:>5}  {} UTC  {:<5}  {} -> {}{}  [{}]  {}",
         m.id,
         when(m.received_at),
         m.state(),
         clean(&m.from),
         clean(&m.to),
         if m.read { "" } else { " *" },
+        m.trust_mark(),
         sanitize_first_line(&m.text)
     );
 }
@@ -982,6 +986,7 @@ fn print_message_full(m: &StoredMessage) {
         clean(&m.source),
         m.transport
     );
+    println!("sender: {}", m.trust_mark());
     let receipt =
         |at: Option<i64>| at.map_or_else(|| "not yet".to_owned(), |t| format!("{} UTC", when(t)));
     println!(

@@ -253,6 +253,21 @@ pub enum Request {
         /// A name from the browse list, a NetBIOS name, or an IPv4 address.
         host: String,
     },
+    /// A directed message from another netsend host, over the remote
+    /// channel only (the control socket refuses it): the receiver stores it
+    /// as an incoming SMB message, marked `verified HOST` by the caller's
+    /// pinned key.
+    Deliver {
+        /// The sending host's computer name (pinned to its key on first
+        /// contact).
+        host: String,
+        /// The sender's claimed name.
+        from: String,
+        /// The recipient alias.
+        to: String,
+        /// The message text.
+        text: String,
+    },
 }
 
 /// A response to one [`Request`].

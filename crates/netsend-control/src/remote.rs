@@ -330,32 +330,76 @@ pub fn call(
     timeout: Duration,
 ) -> Result<Response, RemoteError> {
     let deadline = Instant::now() + timeout;
-    let mut stream = TcpStream::connect_timeout(&address, timeout)?;
-    stream.set_write_timeout(Some(timeout))?;
-    let mut noise = key.initiator()?;
-    let mut buf = vec![0u8; MAX_FRAME];
-    let mut payload = vec![0u8; MAX_FRAME];
-    let n = noise.write_message(&[], &mut buf)?;
-    stream.write_all(&frame(&buf[..n]))?;
-    let reply = read_frame(&mut stream, deadline)?;
-    noise.read_message(&reply, &mut payload)?;
-    let server_key: [u8; 32] = noise
-        .get_remote_static()
-        .and_then(|k| k.try_into().ok())
-        .ok_or_else(|| RemoteError::Protocol("the server showed no key".into()))?;
-    known.check_or_record(server, &server_key)?;
-    let n = noise.write_message(&[], &mut buf)?;
-    stream.write_all(&frame(&buf[..n]))?;
-    let mut noise = noise.into_transport_mode()?;
-    let json = serde_json::to_vec(request).map_err(|e| RemoteError::Protocol(e.to_string()))?;
-    if json.len() + TAG_LEN > MAX_FRAME {
-        return Err(RemoteError::Protocol("request too large".into()));
+    Channel::open(address, server, key, known, deadline)?.call(request)
+}
+
+/// A remote channel whose handshake is done: the server's key is checked,
+/// and nothing has been asked yet (a caller that fails before this point
+/// knows the server has done nothing).
+pub struct Channel {
+    stream: TcpStream,
+    noise: snow::TransportState,
+    deadline: Instant,
+}
+
+impl Channel {
+    /// Connects to `address` and runs the handshake with `key`, checking the
+    /// server's key against `known` (recorded under `server`), by `deadline`
+    /// (which also bounds the call that follows).
+    pub fn open(
+        address: SocketAddr,
+        server: &str,
+        key: &KeyPair,
+        known: &KnownServers,
+        deadline: Instant,
+    ) -> Result<Self, RemoteError> {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        if timeout.is_zero() {
+            return Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into());
+        }
+        let mut stream = TcpStream::connect_timeout(&address, timeout)?;
+        stream.set_write_timeout(Some(timeout))?;
+        let mut noise = key.initiator()?;
+        let mut buf = vec![0u8; MAX_FRAME];
+        let mut payload = vec![0u8; MAX_FRAME];
+        let n = noise.write_message(&[], &mut buf)?;
+        stream.write_all(&frame(&buf[..n]))?;
+        let reply = read_frame(&mut stream, deadline)?;
+        noise.read_message(&reply, &mut payload)?;
+        let server_key: [u8; 32] = noise
+            .get_remote_static()
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(|| RemoteError::Protocol("the server showed no key".into()))?;
+        known.check_or_record(server, &server_key)?;
+        let n = noise.write_message(&[], &mut buf)?;
+        stream.write_all(&frame(&buf[..n]))?;
+        Ok(Self {
+            stream,
+            noise: noise.into_transport_mode()?,
+            deadline,
+        })
     }
-    let n = noise.write_message(&json, &mut buf)?;
-    stream.write_all(&frame(&buf[..n]))?;
-    let answer = read_frame(&mut stream, deadline)?;
-    let n = noise.read_message(&answer, &mut payload)?;
-    serde_json::from_slice(&payload[..n]).map_err(|e| RemoteError::Protocol(e.to_string()))
+
+    /// The channel with another deadline for the call that follows (a
+    /// handshake given less time than the whole call).
+    pub fn with_deadline(self, deadline: Instant) -> Self {
+        Self { deadline, ..self }
+    }
+
+    /// Sends `request` and reads the answer, by the channel's deadline.
+    pub fn call(mut self, request: &Request) -> Result<Response, RemoteError> {
+        let mut buf = vec![0u8; MAX_FRAME];
+        let mut payload = vec![0u8; MAX_FRAME];
+        let json = serde_json::to_vec(request).map_err(|e| RemoteError::Protocol(e.to_string()))?;
+        if json.len() + TAG_LEN > MAX_FRAME {
+            return Err(RemoteError::Protocol("request too large".into()));
+        }
+        let n = self.noise.write_message(&json, &mut buf)?;
+        self.stream.write_all(&frame(&buf[..n]))?;
+        let answer = read_frame(&mut self.stream, self.deadline)?;
+        let n = self.noise.read_message(&answer, &mut payload)?;
+        serde_json::from_slice(&payload[..n]).map_err(|e| RemoteError::Protocol(e.to_string()))
+    }
 }
 
 /// The calling user's login name: the sender of a remote send, since the

@@ -14,6 +14,9 @@ pub enum Transport {
     Mailslot,
     /// Delivered locally without the network.
     Local,
+    /// Over the remote-call channel (Noise), from a netsend host that proved
+    /// its key: a verified sender.
+    Remote,
 }
 
 impl Transport {
@@ -23,6 +26,7 @@ impl Transport {
             Self::Session => "session",
             Self::Mailslot => "mailslot",
             Self::Local => "local",
+            Self::Remote => "remote",
         }
     }
 
@@ -32,6 +36,7 @@ impl Transport {
         match s {
             "mailslot" => Self::Mailslot,
             "local" => Self::Local,
+            "remote" => Self::Remote,
             _ => Self::Session,
         }
     }
@@ -66,9 +71,26 @@ pub struct StoredMessage {
     /// Receipt: when it was first read (`netsend inbox read`), Unix ms.
     #[serde(default)]
     pub read_at: Option<i64>,
+    /// The host whose pinned key delivered it (over the remote channel);
+    /// `None`: unverified.
+    #[serde(default)]
+    pub verified_host: Option<String>,
+    /// Unverified, but its sender name is one this host uses verified.
+    #[serde(default)]
+    pub claimed_by: Option<String>,
 }
 
 impl StoredMessage {
+    /// Who vouches for the sender: `verified HOST`, `unverified`, or
+    /// `unverified: claims NAME, which HOST uses verified` (sanitised).
+    pub fn trust_mark(&self) -> String {
+        netsend_proto::trust::mark_text(
+            self.verified_host.as_deref(),
+            self.claimed_by.as_deref(),
+            &self.from,
+        )
+    }
+
     /// The receipt state: "read", "shown" or "new".
     pub const fn state(&self) -> &'static str {
         if self.read {
@@ -378,6 +400,10 @@ pub struct SendReport {
     /// Where its receipts are kept (`netsend status ID`), when recorded.
     #[serde(default)]
     pub receipt_id: Option<i64>,
+    /// Whether it went over the remote channel, so the recipient knows this
+    /// host sent it (`[trust] verified_send`).
+    #[serde(default)]
+    pub verified: bool,
 }
 
 /// A user a `/USERS` send reached.

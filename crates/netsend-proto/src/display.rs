@@ -239,9 +239,20 @@ pub struct Shown<'a> {
     pub broadcast: bool,
     /// When it was received, local time.
     pub time: TimeOfDay,
+    /// The host whose pinned key delivered it; `None`: unverified.
+    pub verified_host: Option<&'a str>,
+    /// Unverified, but its sender name is one this host uses verified.
+    pub claimed_by: Option<&'a str>,
 }
 
 impl Shown<'_> {
+    /// Who vouches for the sender: `verified HOST`, `unverified`, or
+    /// `unverified: claims NAME, which HOST uses verified`
+    /// ([`crate::trust::mark_text`], sanitised).
+    pub fn trust(&self) -> String {
+        crate::trust::mark_text(self.verified_host, self.claimed_by, self.from)
+    }
+
     /// The heading: `Message from FROM to TO` (for a broadcast too; its
     /// notification is critical and its terminal banner says `(broadcast)`),
     /// or `Alert from FROM to TO` for an Alerter's message
@@ -272,9 +283,10 @@ impl Shown<'_> {
             "Received"
         };
         let body = format!(
-            "{}\n\n{received} at {}",
+            "{}\n\n{received} at {} ({})",
             sanitize(self.text).trim_end_matches('\n'),
-            self.time
+            self.time,
+            self.trust()
         );
         if markup {
             escape_markup(&body)
@@ -307,11 +319,12 @@ impl Shown<'_> {
         let mut out = String::new();
         let _ = write!(
             out,
-            "\r\n\x07{} on {} at {}{} ...\r\n",
+            "\r\n\x07{} on {} at {}{} ({}) ...\r\n",
             self.summary(),
             sanitize_name(host),
             self.time,
-            if self.broadcast { " (broadcast)" } else { "" }
+            if self.broadcast { " (broadcast)" } else { "" },
+            self.trust()
         );
         let text = sanitize(self.text);
         for line in text.trim_end_matches('\n').split('\n') {
@@ -409,6 +422,8 @@ mod tests {
             text: "Lunch?\r\nAt <b>noon</b> & \x1b[5mnow\x1b[0m\n",
             broadcast: false,
             time: TimeOfDay { hour: 9, minute: 5 },
+            verified_host: None,
+            claimed_by: None,
         }
     }
 
@@ -416,20 +431,40 @@ mod tests {
     fn terminal_text_is_a_write_style_banner() {
         assert_eq!(
             sample().terminal_text("HOST"),
-            "\r\n\x07Message from ALICE to BOB on HOST at 09:05 ...\r\n\
+            "\r\n\x07Message from ALICE to BOB on HOST at 09:05 (unverified) ...\r\n\
              Lunch?\r\nAt <b>noon</b> & now\r\nEOF\r\n"
         );
         let broadcast = Shown {
             broadcast: true,
             ..sample()
         };
-        assert!(broadcast
-            .terminal_text("HOST")
-            .starts_with("\r\n\x07Message from ALICE to BOB on HOST at 09:05 (broadcast) ...\r\n"));
+        assert!(broadcast.terminal_text("HOST").starts_with(
+            "\r\n\x07Message from ALICE to BOB on HOST at 09:05 (broadcast) (unverified) ...\r\n"
+        ));
         assert!(broadcast.is_critical());
         assert!(broadcast
             .notification_body(false)
-            .ends_with("\n\nBroadcast, received at 09:05"));
+            .ends_with("\n\nBroadcast, received at 09:05 (unverified)"));
+        let verified = Shown {
+            verified_host: Some("HOSTA\x1b[2J"),
+            ..sample()
+        };
+        let banner = verified.terminal_text("HOST");
+        assert!(
+            banner.starts_with(&format!(
+                "\r\n\x07Message from ALICE to BOB on HOST at 09:05 (verified {}) ...\r\n",
+                sanitize_name("HOSTA\x1b[2J")
+            )),
+            "{banner:?}"
+        );
+        assert!(!banner.contains('\x1b'));
+        let spoofed = Shown {
+            claimed_by: Some("HOSTA"),
+            ..sample()
+        };
+        assert!(spoofed.notification_body(false).ends_with(
+            "\n\nReceived at 09:05 (unverified: claims ALICE, which HOSTA uses verified)"
+        ));
     }
 
     #[test]
@@ -440,11 +475,13 @@ mod tests {
             text: "*** ALERT ADMIN from disk on HOSTA ***\nDrive / is nearly full.",
             broadcast: false,
             time: TimeOfDay { hour: 9, minute: 5 },
+            verified_host: None,
+            claimed_by: None,
         };
         assert_eq!(alert.summary(), "Alert from HOSTA to OPS");
         assert!(alert.is_critical());
         assert!(alert.terminal_text("HOSTB").starts_with(
-            "\r\n\x07Alert from HOSTA to OPS on HOSTB at 09:05 ...\r\n*** ALERT ADMIN"
+            "\r\n\x07Alert from HOSTA to OPS on HOSTB at 09:05 (unverified) ...\r\n*** ALERT ADMIN"
         ));
         assert!(!sample().is_critical());
     }
@@ -455,11 +492,11 @@ mod tests {
         assert_eq!(shown.summary(), "Message from ALICE to BOB");
         assert_eq!(
             shown.notification_body(false),
-            "Lunch?\nAt <b>noon</b> & now\n\nReceived at 09:05"
+            "Lunch?\nAt <b>noon</b> & now\n\nReceived at 09:05 (unverified)"
         );
         assert_eq!(
             shown.notification_body(true),
-            "Lunch?\nAt &lt;b&gt;noon&lt;/b&gt; &amp; now\n\nReceived at 09:05"
+            "Lunch?\nAt &lt;b&gt;noon&lt;/b&gt; &amp; now\n\nReceived at 09:05 (unverified)"
         );
         assert!(!shown.is_critical());
     }
@@ -538,7 +575,7 @@ mod tests {
             let clean = sanitize(&s);
             prop_assert!(clean.chars().all(|c| c == '\n' || !c.is_control()));
             prop_assert_eq!(sanitize(&clean), clean.clone());
-            let terminal = Shown { text: &s, from: &s, to: "X", broadcast: false, time: TimeOfDay { hour: 0, minute: 0 } }
+            let terminal = Shown { text: &s, from: &s, to: "X", broadcast: false, time: TimeOfDay { hour: 0, minute: 0 }, verified_host: Some(&s), claimed_by: Some(&s) }
                 .terminal_text(&s);
             // Only the BEL and CR LF line ends are control characters.
             let without_line_ends = terminal.replace("\r\n", "");

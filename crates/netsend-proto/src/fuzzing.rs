@@ -171,6 +171,8 @@ pub fn display(data: &[u8]) {
             hour: 23,
             minute: 59,
         },
+        verified_host: data.get(1).is_some_and(|b| b & 1 == 1).then_some(&*text),
+        claimed_by: Some(&text),
     };
     let terminal = shown.terminal_text(&text).replace("\r\n", "");
     assert_eq!(terminal.chars().filter(|c| c.is_control()).count(), 1);
@@ -393,4 +395,28 @@ pub fn search(data: &[u8]) {
         Ok(Search::All) => assert!(text.is_empty()),
         Err(_) => assert!(text.len() > MAX_SEARCH_LEN || text.contains('\0')),
     }
+}
+
+/// The trust decisions on peer-supplied names: a claimed host and sender
+/// name (split at the first NUL) against pins, the table of verified names
+/// and `require_verified_from`; marks are single clean lines.
+#[doc(hidden)]
+pub fn trust(data: &[u8]) {
+    use crate::trust::{identify, mark_text, requires_verified, Identity, Names};
+    let text = String::from_utf8_lossy(data);
+    let (host, from) = text.split_once('\0').unwrap_or((&text, &text));
+    let pins = vec![("HOSTA".to_owned(), [1u8; 32])];
+    match identify(&pins, host, &[2u8; 32], true) {
+        Identity::FirstContact(h) | Identity::KeyChanged { host: h } => {
+            assert!(crate::trust::is_host_name(&h));
+        }
+        Identity::Known(_) => unreachable!("key 2 is pinned for no host"),
+        Identity::Unknown => assert!(!crate::trust::is_host_name(host.trim())),
+    }
+    let _ = requires_verified(&["ADMIN*".to_owned(), from.to_owned()], from);
+    let mut names = Names::new();
+    names.mark(from, Some(host));
+    let shown = mark_text(None, Some(host), from);
+    assert!(!shown.chars().any(char::is_control), "{shown:?}");
+    let _ = names.mark(from, None);
 }

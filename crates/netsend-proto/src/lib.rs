@@ -24,6 +24,7 @@
 //! - [`forward`]: forwarding an alias to another host, and its loop rule.
 //! - [`reply`]: where a reply to a received message goes (name, address, fallback).
 //! - [`away`]: which messages get an automatic answer while a user is away.
+//! - [`trust`]: verified senders: pinned host keys, message marks, names that must come verified.
 //! - [`fuzzing`]: entry points for the fuzz targets.
 #![warn(missing_docs)]
 
@@ -50,6 +51,7 @@ pub mod responder;
 pub mod search;
 pub mod sender;
 pub mod session;
+pub mod trust;
 pub mod wins;
 
 #[cfg(test)]

@@ -45,11 +45,14 @@ pub enum DropReason {
     /// Browse frames (from one source, or from all together) exceeded their
     /// budget.
     BrowseRate,
+    /// An unverified message claimed a sender name `[trust]
+    /// require_verified_from` says must arrive verified.
+    UnverifiedSender,
 }
 
 impl DropReason {
     /// Every reason, in the order counters are reported.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::DeniedAddress,
         Self::DeniedSender,
         Self::SourceRate,
@@ -59,6 +62,7 @@ impl DropReason {
         Self::DatagramRate,
         Self::UnverifiedNameDemand,
         Self::BrowseRate,
+        Self::UnverifiedSender,
     ];
 
     /// A stable snake_case label for logs, counters and JSON.
@@ -73,6 +77,7 @@ impl DropReason {
             Self::DatagramRate => "datagram_rate",
             Self::UnverifiedNameDemand => "unverified_name_demand",
             Self::BrowseRate => "browse_rate",
+            Self::UnverifiedSender => "unverified_sender",
         }
     }
 

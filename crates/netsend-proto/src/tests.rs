@@ -310,7 +310,7 @@ proptest! {
 #[test]
 fn handler_fuzz_corpora_replay_cleanly() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 11] = [
+    let targets: [Target; 12] = [
         ("session", crate::fuzzing::session),
         ("hear", crate::fuzzing::hear),
         ("plan", crate::fuzzing::plan),
@@ -322,6 +322,7 @@ fn handler_fuzz_corpora_replay_cleanly() {
         ("policy", crate::fuzzing::policy),
         ("search", crate::fuzzing::search),
         ("reply", crate::fuzzing::reply),
+        ("trust", crate::fuzzing::trust),
     ];
     for (target, run) in targets {
         let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -61,6 +61,10 @@ pub struct Config {
     /// Calls from other hosts' administrators (`servername`, `--server`).
     #[serde(default)]
     pub remote: RemoteConfig,
+    /// Verified senders: pinned host keys, the verified send path, and
+    /// the sender names that must arrive verified.
+    #[serde(default)]
+    pub trust: TrustConfig,
     /// lmhosts-style name → address entries.
     #[serde(default)]
     pub static_names: Vec<StaticName>,
@@ -812,6 +816,54 @@ impl RemoteConfig {
     }
 }
 
+/// `[trust]`: verified senders. Directed messages between netsend hosts go
+/// over the remote channel with the sending service's key; the receiver
+/// maps that key to a host with the pins in `file`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustConfig {
+    /// The pinned hosts, `HOST KEY` lines (like ssh's known_hosts); default:
+    /// `trusted_hosts` in `state_dir`.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// Pin a host's key when it first delivers a verified message (a host
+    /// whose pinned key changes is refused either way).
+    #[serde(default = "default_true")]
+    pub pin_new: bool,
+    /// Send directed messages over the remote channel when the recipient's
+    /// host answers on its remote port, else (and to Samba or Windows) by SMB.
+    #[serde(default = "default_true")]
+    pub verified_send: bool,
+    /// Claimed sender names (globs, `*` and `?`, any case) whose unverified
+    /// messages are refused.
+    #[serde(default)]
+    pub require_verified_from: Vec<String>,
+}
+
+const fn default_true() -> bool {
+    true
+}
+
+impl TrustConfig {
+    /// The trust file: `file`, else `trusted_hosts` in `state_dir`.
+    pub fn file_in(&self, state_dir: &Path) -> PathBuf {
+        self.file
+            .clone()
+            .unwrap_or_else(|| state_dir.join("trusted_hosts"))
+    }
+}
+
+impl Default for TrustConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            pin_new: true,
+            verified_send: true,
+            require_verified_from: Vec::new(),
+        }
+    }
+}
+
 /// `[filter]`: allow and deny lists, checked before the rate limits. A deny
 /// entry always wins; a non-empty allow list admits only what it names.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -1068,6 +1120,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             filter: FilterConfig::default(),
             remote: RemoteConfig::default(),
+            trust: TrustConfig::default(),
             static_names: Vec::new(),
             wins: None,
             display: DisplayConfig::default(),
@@ -1139,6 +1192,17 @@ impl Config {
         }
         self.relay_networks()?;
         self.remote.principals()?;
+        if let Some(p) = self
+            .trust
+            .require_verified_from
+            .iter()
+            .find(|p| p.is_empty())
+        {
+            return Err(invalid(
+                "trust.require_verified_from",
+                format!("{p:?}: an empty pattern matches nothing; remove it"),
+            ));
+        }
         if !(2..=4096).contains(&self.limits.max_aliases) {
             return Err(invalid("limits.max_aliases", "must be 2..=4096".into()));
         }
@@ -1357,6 +1421,10 @@ mod tests {
         assert_eq!(
             shown.remote.key_file.take(),
             Some(defaults.state_dir.join("remote.key"))
+        );
+        assert_eq!(
+            shown.trust.file.take(),
+            Some(defaults.state_dir.join("trusted_hosts"))
         );
         assert_eq!(
             shown.log.messages_path.take(),

@@ -42,6 +42,9 @@ pub struct Listeners {
     pub remote: Option<(Vec<std::net::TcpListener>, netsend_control::remote::KeyPair)>,
     /// The metrics endpoint, when `[metrics] listen` is set.
     pub metrics: Option<std::net::TcpListener>,
+    /// The service's key, when it listens for remote calls or sends
+    /// verified (`[trust] verified_send`).
+    pub key: Option<netsend_control::remote::KeyPair>,
 }
 
 impl Listeners {
@@ -113,24 +116,38 @@ impl Listeners {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(control_path, std::fs::Permissions::from_mode(0o666))
             .map_err(|e| StartError::Control(control_path.clone(), e))?;
-        let remote = if config.remote.listen {
-            // Read as root, before privileges are dropped; the key stays private.
-            let key_file = config
-                .remote
-                .key_file
-                .clone()
-                .unwrap_or_else(|| config.state_dir.join("remote.key"));
-            let key = netsend_control::remote::KeyPair::load_or_create(&key_file)?;
-            let mut listeners = Vec::new();
-            for &addr in &bind {
-                listeners.push(net::bind_tcp(
-                    "the remote-call channel (TCP)",
-                    SocketAddrV4::new(addr, config.remote.port),
-                )?);
-            }
-            Some((listeners, key))
+        // Read as root, before privileges are dropped; the key stays
+        // private. Verified sends use it too, listening or not.
+        let key_file = config
+            .remote
+            .key_file
+            .clone()
+            .unwrap_or_else(|| config.state_dir.join("remote.key"));
+        let key = if config.remote.listen {
+            Some(netsend_control::remote::KeyPair::load_or_create(&key_file)?)
+        } else if config.trust.verified_send {
+            // Verified sends are tried where they can be: without a usable
+            // key, every message goes by SMB, and the log says why.
+            netsend_control::remote::KeyPair::load_or_create(&key_file)
+                .inspect_err(|e| {
+                    tracing::error!(error = %netsend_proto::display::LogSafe(e), "no key for verified sends ([trust] verified_send): sending by SMB only");
+                })
+                .ok()
         } else {
             None
+        };
+        let remote = match &key {
+            Some(key) if config.remote.listen => {
+                let mut listeners = Vec::new();
+                for &addr in &bind {
+                    listeners.push(net::bind_tcp(
+                        "the remote-call channel (TCP)",
+                        SocketAddrV4::new(addr, config.remote.port),
+                    )?);
+                }
+                Some((listeners, key.clone()))
+            }
+            _ => None,
         };
         let metrics = match config.metrics.listen {
             Some(address) => Some(net::bind_tcp_at("the metrics endpoint (HTTP)", address)?),
@@ -144,6 +161,7 @@ impl Listeners {
             interfaces,
             remote,
             metrics,
+            key,
         })
     }
 
@@ -465,6 +483,20 @@ pub async fn run(
             .as_ref()
             .map(|(_, key)| netsend_control::remote::public_key_text(&key.public)),
     });
+    let trust = crate::admission::trust::Trust::new(
+        config.trust.file_in(&state_dir),
+        config.trust.pin_new,
+        config.trust.require_verified_from.clone(),
+    );
+    // The sender names verified peers used before this start, so spoofs of
+    // them are flagged after a restart too.
+    let verified = inbox
+        .verified_senders(netsend_proto::trust::MAX_NAMES)
+        .await
+        .map_err(|e| StartError::Store(inbox_path.clone(), e))?;
+    for (name, host) in &verified {
+        trust.note(name, host);
+    }
     let drops = Arc::new(crate::admission::drops::Drops::default());
     let metrics = Arc::new(Metrics::new(drops.family()));
     let admission = Arc::new(Admission::new(
@@ -472,6 +504,7 @@ pub async fn run(
         drops.clone(),
         config.limits.max_connections_per_source,
         host.clone(),
+        trust,
     ));
     let aliases = Arc::new(Mutex::new(aliases));
     let naming = Arc::new(Naming {
@@ -491,6 +524,11 @@ pub async fn run(
         admission: admission.clone(),
         naming: naming.clone(),
         name_cache: Mutex::default(),
+        verified: listeners
+            .key
+            .clone()
+            .filter(|_| config.trust.verified_send)
+            .map(|key| crate::outbound::verified::VerifiedSend::new(key, &config)),
     });
     let browse = Arc::new(crate::browse::Browse::new(&config, &host.interfaces)?);
     let shutdown = Shutdown::new();

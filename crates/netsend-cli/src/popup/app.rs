@@ -738,6 +738,8 @@ pub(crate) mod tests {
             read: false,
             shown_at: None,
             read_at: None,
+            verified_host: None,
+            claimed_by: None,
         }
     }
 

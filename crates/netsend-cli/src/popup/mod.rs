@@ -42,7 +42,7 @@ const MAX_RETRY: Duration = Duration::from_secs(10);
 /// What wakes the loop.
 enum Input {
     /// An event for the model.
-    App(Event),
+    App(Box<Event>),
     /// The terminal changed size: draw again.
     Redraw,
 }
@@ -103,7 +103,7 @@ pub(crate) async fn run(config: &ClientConfig, open: Option<i64>) -> Result<(), 
             _ = int.recv() => None,
         };
         match input {
-            Some(Input::App(event)) => effects = app.handle(event),
+            Some(Input::App(event)) => effects = app.handle(*event),
             Some(Input::Redraw) => {}
             None => return terminal.close(),
         }
@@ -166,7 +166,7 @@ fn read_keys(tx: mpsc::UnboundedSender<Input>) {
     std::thread::spawn(move || loop {
         let input = match crossterm::event::read() {
             Ok(TermEvent::Key(k)) => match key(k) {
-                Some(k) => Input::App(Event::Key(k)),
+                Some(k) => Input::App(Box::new(Event::Key(k))),
                 None => continue,
             },
             Ok(TermEvent::Resize(..)) => Input::Redraw,
@@ -265,7 +265,10 @@ async fn follow(config: ClientConfig, mut after_id: Option<i64>, tx: mpsc::Unbou
             Ok(messages) => {
                 if std::mem::take(&mut lost) {
                     retry = MIN_RETRY;
-                    if tx.send(Input::App(Event::Connection(None))).is_err() {
+                    if tx
+                        .send(Input::App(Box::new(Event::Connection(None))))
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -289,7 +292,7 @@ async fn follow(config: ClientConfig, mut after_id: Option<i64>, tx: mpsc::Unbou
                 Event::Connection(Some(problem(&f)))
             }
         };
-        if tx.send(Input::App(event)).is_err() {
+        if tx.send(Input::App(Box::new(event))).is_err() {
             return;
         }
     }
@@ -350,5 +353,5 @@ async fn carry_out(config: ClientConfig, effect: Effect, tx: mpsc::UnboundedSend
         }
         Effect::Quit => return,
     };
-    let _ = tx.send(Input::App(event));
+    let _ = tx.send(Input::App(Box::new(event)));
 }

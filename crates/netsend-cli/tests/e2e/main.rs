@@ -24,3 +24,4 @@ mod samba;
 mod startup;
 mod storage;
 mod systemd;
+mod trust;

@@ -66,7 +66,9 @@ fn root_start_up_trusts_no_link_or_directory_the_service_user_controls() {
     let svc_uid = owner_mode(&state).0;
     assert_ne!(svc_uid, 0, "the state directory was handed to nsdsvc");
 
-    // The service user plants links to root's files in its state directory.
+    // The service user plants links to root's files in its state directory
+    // (replacing the service's key, made at the first start for verified
+    // sends).
     let sh = shadow.to_str().unwrap();
     for (link, to) in [
         ("x", sh),
@@ -75,7 +77,7 @@ fn root_start_up_trusts_no_link_or_directory_the_service_user_controls() {
     ] {
         run_as(
             "nsdsvc",
-            &["ln", "-s", to, state.join(link).to_str().unwrap()],
+            &["ln", "-sf", to, state.join(link).to_str().unwrap()],
         );
     }
     // A restart as root hands the tree over again, but not through a link.

@@ -4,6 +4,7 @@
 
 pub(crate) mod drops;
 pub(crate) mod slots;
+pub(crate) mod trust;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,6 +33,9 @@ pub(crate) struct Admission {
     local_senders: Mutex<HashMap<SocketAddr, u32>>,
     /// Which addresses are this host and on its links.
     host: Arc<Host>,
+    /// Verified senders: pinned host keys and the names that must come
+    /// verified.
+    pub(crate) trust: trust::Trust,
 }
 
 impl Admission {
@@ -41,6 +45,7 @@ impl Admission {
         drops: Arc<drops::Drops>,
         max_connections_per_source: usize,
         host: Arc<Host>,
+        trust: trust::Trust,
     ) -> Self {
         Self {
             policy: Mutex::new(policy),
@@ -48,6 +53,7 @@ impl Admission {
             connections: slots::OpenTable::new(max_connections_per_source),
             local_senders: Mutex::default(),
             host,
+            trust,
         }
     }
 
@@ -100,6 +106,25 @@ impl Admission {
             .expect("policy lock")
             .admit(Instant::now(), source, from);
         self.verdict(verdict, peer, from)
+    }
+
+    /// Whether an unverified message from `peer` claiming `from` is refused
+    /// by `[trust] require_verified_from`; counts and logs the drop.
+    pub(crate) fn refuses_unverified(&self, peer: SocketAddr, from: &str) -> bool {
+        if !self.trust.refuses_unverified(from) {
+            return false;
+        }
+        self.count_drop(DropReason::UnverifiedSender, peer, from, Duration::ZERO);
+        true
+    }
+
+    /// The host whose verified sender name an unverified message claiming
+    /// `from` uses, if any (its `claimed_by`).
+    pub(crate) fn claimed_by(&self, from: &str) -> Option<String> {
+        match self.trust.mark(from, None) {
+            netsend_proto::trust::Mark::Claims { host, .. } => Some(host),
+            _ => None,
+        }
     }
 
     /// [`Self::admit`] for a MESSNGR datagram, which also takes from the

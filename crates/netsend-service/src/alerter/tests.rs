@@ -25,6 +25,7 @@ impl AlertSend for OpsOnly {
                     address: "192.0.2.2:139".into(),
                     multi_block: false,
                     receipt_id: None,
+                    verified: false,
                 })
             } else {
                 Err(SendFailure::NameNotFound(to))

@@ -218,6 +218,8 @@ impl Network for Arc<Service> {
                 address: route.address.to_string(),
                 multi_block: true,
                 receipt_id: None,
+                // A reply goes by SMB to the host the message came from.
+                verified: false,
             };
             Ok((report, route.fallback))
         })

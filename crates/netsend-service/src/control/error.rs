@@ -24,6 +24,10 @@ pub(crate) enum ControlError {
     /// A remote caller asked for a call netapi32 does not offer remotely.
     #[error("only sends and message-name calls may be run remotely")]
     NotRemote,
+    /// A local caller asked for the delivery only another netsend host makes
+    /// over the remote channel.
+    #[error("a verified delivery comes from another netsend host over the remote channel only")]
+    OnlyFromHosts,
     /// Someone other than root or the service's own user asked it to stop.
     #[error("only root may stop the messenger service")]
     MayNotStop,
@@ -161,7 +165,7 @@ impl ControlError {
             | Self::AwayText(_)
             | Self::BadDomain(_) => NetApiStatus::ERROR_INVALID_PARAMETER,
             Self::NoNodeStatus { .. } => NetApiStatus::ERROR_BAD_NETPATH,
-            Self::NotRemote => NetApiStatus::ERROR_NOT_SUPPORTED,
+            Self::NotRemote | Self::OnlyFromHosts => NetApiStatus::ERROR_NOT_SUPPORTED,
             Self::MayNotStop | Self::NotInGroup { .. } | Self::LoginName { .. } => {
                 NetApiStatus::ERROR_ACCESS_DENIED
             }

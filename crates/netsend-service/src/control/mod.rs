@@ -171,6 +171,7 @@ async fn handle(
         Request::Away => conversations::away(ctx, caller).await,
         Request::AwaySet { text } => conversations::set_away(ctx, caller, text).await,
         Request::InboxRead { id } => inbox::read(ctx, caller, id).await,
+        Request::Deliver { .. } => Err(ControlError::OnlyFromHosts),
         Request::InboxShown { id } => inbox::shown(ctx, caller, id).await,
         Request::InboxDelete { ids, read } => inbox::delete(ctx, caller, ids, read).await,
         Request::Alert(alert) => alert::raise(ctx, caller, alert).await,

@@ -181,6 +181,11 @@ impl Components {
             Arc::new(Drops::default()),
             config.limits.max_connections_per_source,
             host.clone(),
+            crate::admission::trust::Trust::new(
+                config.trust.file_in(&config.state_dir),
+                config.trust.pin_new,
+                Vec::new(),
+            ),
         );
         let aliases = Arc::new(Mutex::new(aliases));
         let shutdown = Shutdown::new();
@@ -248,6 +253,8 @@ impl Components {
             text: text.into(),
             transport: Transport::Session,
             broadcast: false,
+            verified_host: None,
+            claimed_by: None,
         };
         self.inbox.store(message).await.unwrap().id
     }
@@ -942,6 +949,8 @@ async fn the_newest_messages_come_with_the_total_and_page_back() {
             text: "from carol".into(),
             transport: Transport::Session,
             broadcast: false,
+            verified_host: None,
+            claimed_by: None,
         })
         .await
         .unwrap()
@@ -1225,4 +1234,20 @@ async fn view_lists_the_hosts_heard_and_asks_their_messenger() {
         c.ask(&user, silent).await,
         Response::Error { code: 53, .. }
     ));
+}
+
+#[tokio::test]
+async fn a_verified_delivery_is_never_taken_from_the_control_socket() {
+    let host = Components::new(config());
+    let deliver = Request::Deliver {
+        host: "HOSTA".into(),
+        from: "ADMIN".into(),
+        to: "HOST".into(),
+        text: "forged".into(),
+    };
+    for caller in [root(), bob()] {
+        let (code, _) = refusal(host.ask(&caller, deliver.clone()).await);
+        assert_eq!(code, NetApiStatus::ERROR_NOT_SUPPORTED);
+    }
+    assert!(ids(host.ask(&root(), list(10)).await).is_empty());
 }

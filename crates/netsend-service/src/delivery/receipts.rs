@@ -76,13 +76,14 @@ impl Receipts {
 
     /// Tells the host a directed message came from that it was shown or
     /// read, on a task of its own: a datagram to its datagram port. Only a
-    /// directed message that came over a session from an IPv4 peer gets
+    /// directed message that came over a session (or the remote channel) from an IPv4 peer gets
     /// one; broadcasts and mailslot messages get none.
     pub(crate) fn send(&self, message: &StoredMessage, state: ReceiptState) {
         let Some((sender, shutdown)) = &self.0 else {
             return;
         };
-        if message.broadcast || message.transport != Transport::Session {
+        if message.broadcast || !matches!(message.transport, Transport::Session | Transport::Remote)
+        {
             return;
         }
         let Ok(SocketAddr::V4(peer)) = message.source.parse::<SocketAddr>() else {

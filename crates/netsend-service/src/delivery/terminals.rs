@@ -44,6 +44,8 @@ pub fn shown(message: &StoredMessage) -> Shown<'_> {
         text: &message.text,
         broadcast: message.broadcast,
         time: time_of_day(message.received_at),
+        verified_host: message.verified_host.as_deref(),
+        claimed_by: message.claimed_by.as_deref(),
     }
 }
 

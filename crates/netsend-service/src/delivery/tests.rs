@@ -54,6 +54,8 @@ fn message(id: i64, from: &str, to: &str, text: &str) -> StoredMessage {
         read: false,
         shown_at: None,
         read_at: None,
+        verified_host: None,
+        claimed_by: None,
     }
 }
 
@@ -119,6 +121,8 @@ async fn stored(inbox: &InboxHandle, peer: SocketAddr, text: &str) -> StoredMess
             text: text.into(),
             transport: Transport::Session,
             broadcast: false,
+            verified_host: None,
+            claimed_by: None,
         })
         .await
         .unwrap();

@@ -86,6 +86,8 @@ impl Naming {
             text: message.text.clone(),
             transport,
             broadcast: false,
+            verified_host: None,
+            claimed_by: None,
         }
     }
 }

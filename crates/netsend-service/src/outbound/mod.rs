@@ -7,6 +7,7 @@ pub(crate) mod datagrams;
 pub(crate) mod node_status;
 pub(crate) mod queue;
 pub mod send;
+pub(crate) mod verified;
 
 use std::sync::{Arc, Mutex};
 
@@ -31,4 +32,6 @@ pub(crate) struct Outbound {
     pub(crate) name_cache: Mutex<netsend_proto::plan::NameCache>,
     /// Counts what is sent and how long a send takes.
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// The verified path to netsend hosts (`[trust] verified_send`).
+    pub(crate) verified: Option<verified::VerifiedSend>,
 }

@@ -12,8 +12,10 @@ use netsend_wire::{nbss, NetbiosName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
 
+use super::verified::{Outcome, VerifiedSend};
 use super::Outbound;
 use netsend_control::types::SendReport;
+use netsend_proto::display::LogSafe;
 
 /// How long to wait for a TCP connection to the recipient.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,7 +50,11 @@ impl Deadline {
         }
     }
 
-    /// The deadline as a tokio instant.
+    /// When it passes.
+    pub(crate) const fn instant(self) -> Instant {
+        self.at
+    }
+
     pub(crate) fn tokio(self) -> tokio::time::Instant {
         tokio::time::Instant::from_std(self.at)
     }
@@ -135,8 +141,20 @@ pub(crate) async fn send(
         .expect("name cache lock")
         .get(&name, Instant::now());
     let mut plan = resolve_plan(service, &name, cached);
+    let mut verified_sent = false;
     let address = loop {
         let (address, source) = drive(&mut plan, deadline).await?;
+        if let Some(verified) = verified_path(service, address) {
+            match verified.deliver(address, from, to, text, deadline).await? {
+                Outcome::Delivered => {
+                    verified_sent = true;
+                    break address;
+                }
+                Outcome::Unavailable(why) => {
+                    tracing::debug!(%address, why = %LogSafe(&why), "verified path unavailable: sending by SMB");
+                }
+            }
+        }
         let session = client_session(service, name, from, to, text);
         match deliver(service, uid, address, session, deadline).await {
             Ok(()) => break address,
@@ -164,7 +182,18 @@ pub(crate) async fn send(
         address: address.to_string(),
         multi_block: true,
         receipt_id: None,
+        verified: verified_sent,
     })
+}
+
+/// The verified path to the host at `address`, when `[trust] verified_send`
+/// is on and that host is not this one (a local message stays a local
+/// user's, counted against them).
+fn verified_path(service: &Outbound, address: SocketAddr) -> Option<&VerifiedSend> {
+    service
+        .verified
+        .as_ref()
+        .filter(|_| !service.host.is_own_address(address.ip()))
 }
 
 /// The client side of one message from this host.
@@ -227,6 +256,7 @@ pub(crate) async fn send_to_session(
         address: address.to_string(),
         multi_block: true,
         receipt_id: None,
+        verified: false,
     })
 }
 

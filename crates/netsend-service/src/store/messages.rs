@@ -27,6 +27,10 @@ pub struct NewMessage {
     pub transport: Transport,
     /// Whether it was a broadcast.
     pub broadcast: bool,
+    /// The host whose pinned key delivered it; `None`: unverified.
+    pub verified_host: Option<String>,
+    /// Unverified, but claiming a sender name this host uses verified.
+    pub claimed_by: Option<String>,
 }
 
 /// Which messages to list.
@@ -126,8 +130,8 @@ impl Quota {
 pub(super) fn insert(conn: &Connection, m: NewMessage) -> rusqlite::Result<StoredMessage> {
     let received_at = now_ms();
     conn.prepare_cached(
-        "INSERT INTO messages (received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO messages (received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast, verified_host, claimed_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         received_at,
@@ -137,7 +141,9 @@ pub(super) fn insert(conn: &Connection, m: NewMessage) -> rusqlite::Result<Store
         m.source,
         m.text,
         m.transport.as_str(),
-        m.broadcast
+        m.broadcast,
+        m.verified_host,
+        m.claimed_by
     ])?;
     Ok(StoredMessage {
         id: conn.last_insert_rowid(),
@@ -152,6 +158,8 @@ pub(super) fn insert(conn: &Connection, m: NewMessage) -> rusqlite::Result<Store
         read: false,
         shown_at: None,
         read_at: None,
+        verified_host: m.verified_host,
+        claimed_by: m.claimed_by,
     })
 }
 
@@ -220,7 +228,8 @@ fn columns_for(n: usize) -> String {
          messages.recipient_user, messages.source, messages.text, messages.transport,
          messages.broadcast, {},
          CASE WHEN {shared} THEN r.shown_at ELSE messages.shown_at END,
-         CASE WHEN {shared} THEN r.read_at ELSE messages.read_at END",
+         CASE WHEN {shared} THEN r.read_at ELSE messages.read_at END,
+         messages.verified_host, messages.claimed_by",
         read_by(n)
     )
 }
@@ -316,11 +325,13 @@ fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
         read: row.get(9)?,
         shown_at: row.get(10)?,
         read_at: row.get(11)?,
+        verified_host: row.get(12)?,
+        claimed_by: row.get(13)?,
     })
 }
 
 /// The columns of [`row_to_message`], as stored.
-const COLUMNS: &str = "id, received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast, read, shown_at, read_at";
+const COLUMNS: &str = "id, received_at, from_name, to_alias, recipient_user, source, text, transport, broadcast, read, shown_at, read_at, verified_host, claimed_by";
 
 /// The condition "`filter` selects this message", over
 /// [`with_receipts_of`]`(1)`, with the parameters of [`filter_params`].
@@ -456,4 +467,21 @@ pub(super) fn count(conn: &Connection) -> rusqlite::Result<usize> {
         .prepare_cached("SELECT COUNT(*) FROM messages")?
         .query_row([], |r| r.get(0))?;
     Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// The sender names of verified messages, each with the host that first
+/// used it verified, oldest first, at most `limit`.
+pub(super) fn verified_senders(
+    conn: &Connection,
+    limit: usize,
+) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT from_name, verified_host FROM messages WHERE id IN
+           (SELECT MIN(id) FROM messages WHERE verified_host IS NOT NULL GROUP BY upper(from_name))
+         ORDER BY id LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    rows.collect()
 }

@@ -359,6 +359,18 @@ impl InboxHandle {
         self.read(None, |conn| Ok(messages::count(conn)?)).await
     }
 
+    /// The sender names verified messages used, each with the host that
+    /// first used it, at most `limit` (for the trust marks after a restart).
+    pub async fn verified_senders(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, InboxError> {
+        self.read(None, move |conn| {
+            Ok(messages::verified_senders(conn, limit)?)
+        })
+        .await
+    }
+
     /// One message, if `user` may see it.
     pub async fn get(
         &self,

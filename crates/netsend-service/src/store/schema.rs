@@ -168,6 +168,15 @@ CREATE TABLE IF NOT EXISTS away (
 PRAGMA user_version = 9;
 ";
 
+/// Version 10: verified senders: the host whose pinned key delivered each
+/// message over the remote channel (NULL: unverified), and, for an
+/// unverified one, the host that uses its sender name verified.
+const MIGRATION_10: &str = "
+ALTER TABLE messages ADD COLUMN verified_host TEXT;
+ALTER TABLE messages ADD COLUMN claimed_by TEXT;
+PRAGMA user_version = 10;
+";
+
 /// Messages indexed in one of the writer's idle transactions.
 const INDEX_CHUNK: i64 = 256;
 
@@ -203,7 +212,7 @@ pub(super) fn index_pending(conn: &mut Connection) -> rusqlite::Result<usize> {
 }
 
 /// Every version's script, in order: version `n` is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: [&str; 9] = [
+const MIGRATIONS: [&str; 10] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -213,6 +222,7 @@ const MIGRATIONS: [&str; 9] = [
     MIGRATION_7,
     MIGRATION_8,
     MIGRATION_9,
+    MIGRATION_10,
 ];
 
 /// Creates or upgrades the schema to the current version.

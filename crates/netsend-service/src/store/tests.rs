@@ -11,6 +11,8 @@ fn msg(to: &str, user: Option<&str>, text: &str) -> NewMessage {
         text: text.into(),
         transport: Transport::Session,
         broadcast: false,
+        verified_host: None,
+        claimed_by: None,
     }
 }
 
@@ -195,6 +197,7 @@ async fn a_version_1_database_is_upgraded_in_place() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].text, "kept");
     assert_eq!((listed[0].shown_at, listed[0].read_at), (None, None));
+    assert_eq!(listed[0].trust_mark(), "unverified");
     assert!(inbox.mark_shown(listed[0].id, Some("alice")).await.unwrap());
     inbox.close().await;
     drop(inbox);
@@ -912,4 +915,51 @@ async fn messages_not_yet_indexed_are_found_and_the_index_catches_up() {
         [],
     )
     .expect("the index matches the messages");
+}
+
+#[tokio::test]
+async fn trust_marks_are_stored_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Inbox::open(&dir.path().join("inbox.db"), 0).unwrap();
+    let verified = NewMessage {
+        transport: Transport::Remote,
+        verified_host: Some("HOSTA".into()),
+        ..msg("ALICE", Some("alice"), "signed")
+    };
+    let spoofed = NewMessage {
+        claimed_by: Some("HOSTA".into()),
+        ..msg("ALICE", Some("alice"), "spoofed")
+    };
+    let stored = inbox.store(verified).await.unwrap();
+    assert_eq!(stored.trust_mark(), "verified HOSTA");
+    inbox.store(spoofed).await.unwrap();
+    let listed = inbox.list(&all()).await.unwrap();
+    let marks: Vec<_> = listed
+        .iter()
+        .map(|m| (m.transport, m.trust_mark()))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (Transport::Remote, "verified HOSTA".to_owned()),
+            (
+                Transport::Session,
+                "unverified: claims BOB, which HOSTA uses verified".to_owned()
+            )
+        ]
+    );
+    let got = inbox.get(stored.id, Some("alice")).await.unwrap().unwrap();
+    assert_eq!(got.verified_host.as_deref(), Some("HOSTA"));
+    let later = NewMessage {
+        from: "bob".into(),
+        verified_host: Some("HOSTC".into()),
+        ..msg("ALICE", None, "later")
+    };
+    inbox.store(later).await.unwrap();
+    assert_eq!(
+        inbox.verified_senders(10).await.unwrap(),
+        [("BOB".to_owned(), "HOSTA".to_owned())]
+    );
+    assert!(inbox.verified_senders(0).await.unwrap().is_empty());
+    inbox.close().await;
 }

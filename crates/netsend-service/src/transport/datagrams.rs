@@ -62,12 +62,16 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
         };
         let broadcast = received.addressed == Addressed::Broadcast;
         let message = received.message;
-        if !service.admission.admit_datagram(peer, &message.from) {
+        // A name that must come verified cannot come by datagram.
+        if service.admission.refuses_unverified(peer, &message.from)
+            || !service.admission.admit_datagram(peer, &message.from)
+        {
             continue;
         }
         relay(&service, &buf[..len], peer_ip, &relay_to).await;
         let mut record = service.naming.record(&message, peer, Transport::Mailslot);
         record.broadcast = broadcast;
+        record.claimed_by = service.admission.claimed_by(&message.from);
         match service.inbox.store(record).await {
             Ok(stored) => {
                 tracing::info!(event = "receive", id = stored.id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "mailslot", broadcast, "message stored");

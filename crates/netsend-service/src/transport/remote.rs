@@ -18,7 +18,14 @@ use crate::remote::{Responder, Step};
 use crate::service::Service;
 use netsend_control::remote::{check_frame, public_key_text, KeyPair};
 use netsend_control::{Request, Response};
-use netsend_proto::display::LogSafe;
+use netsend_proto::display::{sanitize_name, LogSafe};
+use netsend_proto::policy::DropReason;
+use netsend_proto::trust::Identity;
+
+use crate::store::{InboxError, Transport};
+
+/// Longest sender or recipient name a verified delivery may carry.
+const MAX_NAME_TEXT: usize = 256;
 
 /// Most remote calls served at once.
 const MAX_CALLS: usize = 16;
@@ -101,14 +108,25 @@ async fn serve(
     };
     let caller = responder.caller_key().copied().unwrap_or([0; 32]);
     let caller_text = public_key_text(&caller);
-    let response = match principals.iter().find(|(k, _)| *k == caller) {
-        Some((_, group)) => {
+    let response = match (request, principals.iter().find(|(k, _)| *k == caller)) {
+        // Any netsend host may deliver a message, with its service key: it
+        // is what an incoming SMB message would do, verified.
+        (
+            Request::Deliver {
+                host,
+                from,
+                to,
+                text,
+            },
+            _,
+        ) => deliver(service, peer, &caller, &host, Letter { from, to, text }).await,
+        (request, Some((_, group))) => {
             tracing::info!(%peer, key = %caller_text, group, ?request, "remote call");
             let principal = format!("{group}:{peer}");
             let ctx = crate::control::Context::from_service(service);
             crate::control::dispatch_remote(&ctx, &principal, request).await
         }
-        None => {
+        (_, None) => {
             tracing::warn!(%peer, key = %caller_text, "remote call refused: key not in administrators or server_operators");
             Response::Error {
                 code: NetApiStatus::ERROR_ACCESS_DENIED.0,
@@ -120,6 +138,114 @@ async fn serve(
     };
     if let Ok(bytes) = responder.seal(&response) {
         let _ = stream.write_all(&bytes).await;
+    }
+}
+
+/// The message of a [`Request::Deliver`].
+struct Letter {
+    from: String,
+    to: String,
+    text: String,
+}
+
+/// Stores a [`Request::Deliver`] from the host holding `key`, as the
+/// session driver stores an SMB message (the same admission, the same
+/// store-then-answer), marked verified by the host `key` is pinned for. A
+/// key that is not the one pinned for the host it claims is refused and
+/// logged; so is an unknown key when first-contact pinning is off.
+async fn deliver(
+    service: &Service,
+    peer: SocketAddr,
+    key: &[u8; 32],
+    host: &str,
+    Letter { from, to, text }: Letter,
+) -> Response {
+    let refused = |status: NetApiStatus, detail: String| Response::Error {
+        code: status.0,
+        detail,
+    };
+    let max = service.config.get().limits.max_message_len;
+    if text.len() > max || from.len() > MAX_NAME_TEXT || to.len() > MAX_NAME_TEXT {
+        return refused(
+            NetApiStatus::ERROR_INVALID_PARAMETER,
+            format!("a message is at most {max} bytes and names {MAX_NAME_TEXT}"),
+        );
+    }
+    let to_name = netsend_wire::NetbiosName::from_oem_lossy(to.as_bytes(), 0x03);
+    let accepted = service
+        .naming
+        .aliases
+        .lock()
+        .expect("alias table lock")
+        .accepts_called_name(&to_name);
+    if !accepted {
+        return refused(
+            NetApiStatus::NERR_NAME_NOT_FOUND,
+            format!("{} is not a name here", sanitize_name(&to)),
+        );
+    }
+    if !service.admission.admit(peer, &from) {
+        return refused(
+            NetApiStatus::NERR_BAD_RECEIVE,
+            "refused by this host's limits; try again later".into(),
+        );
+    }
+    // Checked after the limits, so first contacts are pinned no faster
+    // than messages are taken.
+    let key_text = public_key_text(key);
+    let verified = match service.admission.trust.identify(host, key) {
+        Ok(Identity::Known(h)) => h,
+        Ok(Identity::FirstContact(h)) => {
+            tracing::warn!(%peer, host = %LogSafe(&h), key = %key_text, "verified sender: host pinned on first contact ([trust] pin_new)");
+            h
+        }
+        Ok(Identity::KeyChanged { host }) => {
+            tracing::error!(%peer, host = %LogSafe(&host), key = %key_text, "verified delivery refused: the host's key is not the one pinned in the trust file");
+            return refused(
+                NetApiStatus::ERROR_ACCESS_DENIED,
+                format!("{} is pinned here with another key", sanitize_name(&host)),
+            );
+        }
+        Ok(Identity::Unknown) => {
+            tracing::warn!(%peer, host = %LogSafe(&host), key = %key_text, "verified delivery refused: key not pinned ([trust] pin_new = false)");
+            return refused(
+                NetApiStatus::ERROR_ACCESS_DENIED,
+                "this host's key is not pinned here".into(),
+            );
+        }
+        Err(e) => {
+            tracing::error!(%peer, error = %LogSafe(&e), "verified delivery refused: trust file unusable");
+            return refused(
+                NetApiStatus::NERR_NETWORK_ERROR,
+                "the trust file is unusable".into(),
+            );
+        }
+    };
+    let message = netsend_proto::message::Message {
+        from: from.clone(),
+        to: to.clone(),
+        text,
+        multi_block: true,
+    };
+    let mut new = service.naming.record(&message, peer, Transport::Remote);
+    service.admission.trust.mark(&from, Some(&verified));
+    new.verified_host = Some(verified.clone());
+    match service.inbox.store(new).await {
+        Ok(stored) => {
+            tracing::info!(event = "receive", id = stored.id, from = %LogSafe(&from), to = %LogSafe(&to), %peer, transport = "remote", verified_host = %LogSafe(&verified), "message stored");
+            service.delivery.deliver(stored);
+            Response::Ok
+        }
+        Err(e) => {
+            if matches!(e, InboxError::QuotaExceeded(_)) {
+                service
+                    .admission
+                    .count_drop(DropReason::InboxQuota, peer, &from, Duration::ZERO);
+            } else {
+                tracing::error!(error = %LogSafe(&e), %peer, "inbox commit failed: refusing message");
+            }
+            refused(NetApiStatus::NERR_BAD_RECEIVE, "not stored".into())
+        }
     }
 }
 

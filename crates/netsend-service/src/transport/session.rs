@@ -132,14 +132,18 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                 ack,
                 refuse,
             } => {
-                if !service.admission.admit(peer, &message.from) {
+                // A name that must come verified cannot come by SMB.
+                if service.admission.refuses_unverified(peer, &message.from)
+                    || !service.admission.admit(peer, &message.from)
+                {
                     // ERRSRV/ERRnoroom: the sender may try again later.
                     if stream.write_all(&refuse).await.is_err() {
                         return;
                     }
                     continue;
                 }
-                let new = service.naming.record(&message, peer, Transport::Session);
+                let mut new = service.naming.record(&message, peer, Transport::Session);
+                new.claimed_by = service.admission.claimed_by(&message.from);
                 match service.inbox.store(new).await {
                     Ok(stored) => {
                         tracing::info!(event = "receive", id = stored.id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "session", "message stored");
