@@ -342,7 +342,7 @@ impl Desktop {
             &log,
         );
         let socket = format!("/tmp/.X11-unix/X{}", &display[1..]);
-        wait_for(Duration::from_secs(10), "Xvfb", || {
+        wait_for(Duration::from_secs(30), "Xvfb", || {
             Path::new(&socket).exists()
         });
         let bus_path = home.join("bus");
@@ -354,7 +354,7 @@ impl Desktop {
             &[("HOME", home.to_str().unwrap())],
             &log,
         );
-        wait_for(Duration::from_secs(10), "the session bus", || {
+        wait_for(Duration::from_secs(30), "the session bus", || {
             bus_path.exists()
         });
         let dunstrc = home.join("dunstrc");
@@ -380,7 +380,7 @@ impl Desktop {
             &env,
             &log,
         );
-        wait_for(Duration::from_secs(10), "dunst on the session bus", || {
+        wait_for(Duration::from_secs(30), "dunst on the session bus", || {
             run_as(account, "dunstctl", &["is-paused"], &env)
                 .status
                 .success()
