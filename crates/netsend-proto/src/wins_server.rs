@@ -10,7 +10,8 @@
 //!   another live address gets a WAIT FOR ACKNOWLEDGEMENT to the registrant
 //!   and a unicast name query to the owner (`challenge_retries` tries,
 //!   `challenge_interval` apart): a positive answer keeps the name with its
-//!   owner and the registrant gets ACT_ERR; a negative answer or silence
+//!   owner and the registrant gets ACT_ERR (its RDATA naming the owner's
+//!   address, as our WINS client reads it); a negative answer or silence
 //!   gives it to the registrant. A unique registration of a group name is
 //!   refused (RFS_ERR, as nmbd does).
 //! * Group names accept every member (up to `max_group_members`, each with
@@ -456,9 +457,18 @@ impl WinsServer {
         // The server host defends its own unique names, and its group names
         // cannot become unique.
         if let Some(own) = cx.own.names.iter().find(|n| n.name == name) {
-            if (!own.group || !group) && address != cx.own.address {
-                let rcode = if own.group { Rcode::RFS_ERR } else { Rcode::ACT_ERR };
-                return self.refuse(&claim, rcode);
+            if own.group && !group {
+                return self.refuse(&claim, Rcode::RFS_ERR);
+            }
+            if !own.group && address != cx.own.address {
+                let claim = Claim {
+                    entry: NbEntry {
+                        address: cx.own.address,
+                        ..claim.entry
+                    },
+                    ..claim
+                };
+                return self.refuse(&claim, Rcode::ACT_ERR);
             }
         }
         if let Some(c) = self.challenges.iter().find(|c| c.name == name) {
@@ -532,7 +542,15 @@ impl WinsServer {
             });
         if still_owned {
             self.counters.defended += 1;
-            self.refuse(&c.claim, Rcode::ACT_ERR);
+            // The refusal names the owner (the client shows who holds it).
+            let claim = Claim {
+                entry: NbEntry {
+                    address: c.owner,
+                    ..c.claim.entry
+                },
+                ..c.claim
+            };
+            self.refuse(&claim, Rcode::ACT_ERR);
         } else {
             self.grant(now, c.name, false, &c.claim);
         }
@@ -554,7 +572,8 @@ impl WinsServer {
         let mut record = match existing {
             Some(r) => {
                 let mut r = r.clone();
-                r.members.retain(|m| m.address != address && m.expires > now);
+                r.members
+                    .retain(|m| m.address != address && m.expires > now);
                 r
             }
             None => Record {

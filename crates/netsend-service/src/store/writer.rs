@@ -26,8 +26,8 @@ use rusqlite::{Connection, Transaction};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::messages::{self, NewMessage, Quota, SizeChanges};
-use super::StoredMessage;
 use super::wins;
+use super::StoredMessage;
 use super::{
     away, outbox, retention, sent, AwayState, Deletion, InboxError, QueueOp, Retention, SentOp,
 };

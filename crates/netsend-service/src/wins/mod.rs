@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
+use netsend_control::types::WinsServerStatus;
 use netsend_proto::display::LogSafe;
 use netsend_proto::responder::Host;
 use netsend_proto::wins_server::{self, Action, Context, Counters};
@@ -48,19 +49,6 @@ pub(crate) struct WinsName {
 /// Addresses for a name the table does not hold (set by the site gateway).
 pub(crate) type Fallback = Arc<dyn Fn(&NetbiosName) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
 
-/// What `messenger status` shows of the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct WinsState {
-    /// Names held, released ones included.
-    pub(crate) names: usize,
-    /// Names answered now.
-    pub(crate) active: usize,
-    /// Challenges in flight.
-    pub(crate) challenging: usize,
-    /// The counters since start.
-    pub(crate) counters: Counters,
-}
-
 /// A cheap, cloneable handle on the WINS server.
 #[derive(Clone)]
 pub(crate) struct WinsServer {
@@ -96,7 +84,8 @@ impl WinsServer {
     ) -> Result<Self, WinsError> {
         let records = inbox.wins_records().await?;
         let now = SystemTime::now();
-        let mut table = wins_server::WinsServer::new(config, records, now, std::process::id() as u16);
+        let mut table =
+            wins_server::WinsServer::new(config, records, now, std::process::id() as u16);
         while let Some(action) = table.poll_action() {
             if let Action::Persist(change) = action {
                 inbox.wins_change(change).await?;
@@ -144,16 +133,23 @@ impl WinsServer {
         *self.inner.fallback.write().expect("WINS fallback lock") = Some(f);
     }
 
-    /// The table's size and counters.
-    pub(crate) fn state(&self) -> WinsState {
+    /// The table's size and counters, for `messenger status`.
+    pub(crate) fn status(&self) -> WinsServerStatus {
         let now = SystemTime::now();
         let table = self.table();
-        let (names, challenging) = table.size();
-        WinsState {
-            names,
-            active: table.active(now).count(),
+        let (held, challenging) = table.size();
+        let c: Counters = table.counters();
+        WinsServerStatus {
+            names: table.active(now).count(),
+            held,
             challenging,
-            counters: table.counters(),
+            granted: c.granted,
+            refused: c.refused,
+            challenges: c.challenges,
+            defended: c.defended,
+            released: c.released,
+            answered: c.answered,
+            unknown: c.unknown,
         }
     }
 
@@ -173,7 +169,12 @@ impl WinsServer {
             return;
         };
         let actions = {
-            let fallback = self.inner.fallback.read().expect("WINS fallback lock").clone();
+            let fallback = self
+                .inner
+                .fallback
+                .read()
+                .expect("WINS fallback lock")
+                .clone();
             let lookup = fallback
                 .as_ref()
                 .map(|f| f.as_ref() as &dyn Fn(&NetbiosName) -> Option<Vec<Ipv4Addr>>);
@@ -227,7 +228,9 @@ impl WinsServer {
     fn steps(&self, table: &mut wins_server::WinsServer) -> Vec<Step> {
         std::iter::from_fn(|| table.poll_action())
             .map(|action| match action {
-                Action::Persist(change) => Step::Commit(Box::pin(self.inner.inbox.wins_change(change))),
+                Action::Persist(change) => {
+                    Step::Commit(Box::pin(self.inner.inbox.wins_change(change)))
+                }
                 Action::Reply { to, packet } | Action::Challenge { to, packet } => {
                     Step::Send(to, packet)
                 }
