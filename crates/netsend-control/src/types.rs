@@ -356,7 +356,7 @@ pub struct StatusInfo {
     pub away: Vec<AwayState>,
     /// The WINS server's table and counters, when `[wins_server]` runs one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wins_server: Option<WinsServerStatus>,
+    pub wins_server: Option<Box<WinsServerStatus>>,
 }
 
 /// One alias in [`StatusInfo`].

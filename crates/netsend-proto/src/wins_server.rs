@@ -188,13 +188,16 @@ pub struct Counters {
     pub unknown: u64,
 }
 
+/// Addresses for a name the table does not hold.
+pub type Lookup<'a> = &'a dyn Fn(&NetbiosName) -> Option<Vec<Ipv4Addr>>;
+
 /// What a request is checked against besides the table.
 #[derive(Clone, Copy)]
 pub struct Context<'a> {
     /// The server host's own names and the address the request came in on.
     pub own: Host<'a>,
     /// Addresses for a name the table does not hold (the site gateway's).
-    pub fallback: Option<&'a dyn Fn(&NetbiosName) -> Option<Vec<Ipv4Addr>>>,
+    pub fallback: Option<Lookup<'a>>,
 }
 
 /// The registration a challenge decides.

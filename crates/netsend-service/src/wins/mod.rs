@@ -126,10 +126,7 @@ impl WinsServer {
     /// Sets the answer for unicast queries of names the table does not hold.
     // Called by the site gateway (issue 18, branch f18-gw).
     #[allow(dead_code)]
-    pub(crate) fn set_fallback(
-        &self,
-        f: Arc<dyn Fn(&NetbiosName) -> Option<Vec<Ipv4Addr>> + Send + Sync>,
-    ) {
+    pub(crate) fn set_fallback(&self, f: Fallback) {
         *self.inner.fallback.write().expect("WINS fallback lock") = Some(f);
     }
 
@@ -177,7 +174,7 @@ impl WinsServer {
                 .clone();
             let lookup = fallback
                 .as_ref()
-                .map(|f| f.as_ref() as &dyn Fn(&NetbiosName) -> Option<Vec<Ipv4Addr>>);
+                .map(|f| f.as_ref() as wins_server::Lookup<'_>);
             let cx = Context {
                 own: *own,
                 fallback: lookup,
