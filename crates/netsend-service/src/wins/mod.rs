@@ -24,8 +24,8 @@ use crate::shutdown::Shutdown;
 use crate::store::{InboxError, InboxHandle};
 use crate::system::net::Interface;
 
-/// Requests whose changes may wait for their commit at the same time; past
-/// them a request is dropped (the client sends it again).
+/// Answers that may wait for their change's commit at the same time; past
+/// them an answer is dropped (the client asks again).
 const MAX_IN_FLIGHT: usize = 64;
 
 /// The longest the timer task sleeps, so a clock step is noticed.
@@ -123,7 +123,8 @@ impl WinsServer {
             .collect()
     }
 
-    /// Sets the answer for unicast queries of names the table does not hold.
+    /// Sets the answer for unicast queries of names the table does not hold
+    /// (called under the table's lock: it must answer from memory, at once).
     // Called by the site gateway (issue 18, branch f18-gw).
     #[allow(dead_code)]
     pub(crate) fn set_fallback(&self, f: Fallback) {
@@ -161,11 +162,7 @@ impl WinsServer {
         src: SocketAddrV4,
         bytes: &[u8],
     ) {
-        let Ok(permit) = self.inner.in_flight.clone().try_acquire_owned() else {
-            tracing::debug!(%src, "WINS request dropped: too many waiting for their commit");
-            return;
-        };
-        let actions = {
+        let (steps, challenged) = {
             let fallback = self
                 .inner
                 .fallback
@@ -180,16 +177,36 @@ impl WinsServer {
                 fallback: lookup,
             };
             let mut table = self.table();
+            let before = table.size().1;
             table.handle_datagram(SystemTime::now(), src, bytes, &cx);
-            self.steps(&mut table)
+            let challenged = table.size().1 > before;
+            (self.steps(&mut table), challenged)
         };
-        if actions.is_empty() {
+        if challenged {
+            // A challenge's next try is due before the timer's sleep ends.
+            self.inner.wake.notify_one();
+        }
+        if !steps.iter().any(|s| matches!(s, Step::Commit(_))) {
+            // Nothing to wait for (a query, a refusal, a WACK): sent now.
+            for step in steps {
+                if let Step::Send(to, packet) = step {
+                    if let Err(e) = socket.try_send_to(&packet, SocketAddr::V4(to)) {
+                        tracing::debug!(%to, error = %LogSafe(&e), "WINS answer not sent");
+                    }
+                }
+            }
             return;
         }
-        self.inner.wake.notify_one();
+        // The answer waits for its commit, on a task; a bounded number wait
+        // at once (the change is made either way: the client's next try is
+        // answered from the table, after its own commit).
+        let Ok(permit) = self.inner.in_flight.clone().try_acquire_owned() else {
+            tracing::debug!(%src, "WINS answer dropped: too many waiting for their commit");
+            return;
+        };
         let (this, socket) = (self.clone(), socket.clone());
         shutdown.spawn(async move {
-            this.carry_out(Some(&socket), actions).await;
+            this.carry_out(Some(&socket), steps).await;
             drop(permit);
         });
     }
