@@ -169,8 +169,8 @@ pub enum Action {
     },
 }
 
-/// Counters for `messenger status` and the metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the server decided since start (`messenger status` shows them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Registrations and refreshes granted.
     pub granted: u64,

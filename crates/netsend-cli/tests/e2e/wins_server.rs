@@ -8,24 +8,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::{have, is_root, require, stderr, stdout, write, Lan, Service};
+use crate::harness::{stderr, stdout, write, Lan, Service};
+use crate::samba::samba_available;
 
 /// The WINS server's address (first subnet, with the netsend host).
 const WINS: &str = "192.0.2.51";
 
 const SERVER_CONFIG: &str = "[wins_server]\nenabled = true\n";
-
-fn samba_available() -> bool {
-    require(
-        is_root()
-            && have("ip")
-            && have("smbd")
-            && have("nmbd")
-            && have("smbclient")
-            && have("nmblookup"),
-        "root, iproute2 and Samba (apt-get install samba smbclient)",
-    )
-}
 
 /// A client smb.conf resolving names only through our WINS server.
 fn client_conf(dir: &Path) -> String {
@@ -51,18 +40,7 @@ fn client_conf(dir: &Path) -> String {
 /// `netbios_name`, a WINS client of ours; returns its smb.conf.
 fn start_samba(lan: &Lan, host: &str, dir: &Path, netbios_name: &str, smbd: bool) -> String {
     let d = dir.join(format!("samba-{host}"));
-    for sub in [
-        "run", "lock", "state", "cache", "private", "log", "ncalrpc", "tmp", "inbox",
-    ] {
-        std::fs::create_dir_all(d.join(sub)).unwrap();
-    }
-    for sub in ["tmp", "inbox"] {
-        std::fs::set_permissions(
-            d.join(sub),
-            std::os::unix::fs::PermissionsExt::from_mode(0o1777),
-        )
-        .unwrap();
-    }
+    crate::samba::samba_dirs(&d);
     let d = d.display();
     let conf = format!("{d}/smb.conf");
     write(

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use netsend_control::types::WinsServerStatus;
 use netsend_proto::display::LogSafe;
 use netsend_proto::responder::Host;
-use netsend_proto::wins_server::{self, Action, Context, Counters};
+use netsend_proto::wins_server::{self, Action, Context};
 use netsend_wire::NetbiosName;
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, Semaphore};
@@ -136,18 +136,11 @@ impl WinsServer {
         let now = SystemTime::now();
         let table = self.table();
         let (held, challenging) = table.size();
-        let c: Counters = table.counters();
         WinsServerStatus {
             names: table.active(now).count(),
             held,
             challenging,
-            granted: c.granted,
-            refused: c.refused,
-            challenges: c.challenges,
-            defended: c.defended,
-            released: c.released,
-            answered: c.answered,
-            unknown: c.unknown,
+            counts: table.counters(),
         }
     }
 
