@@ -84,8 +84,12 @@ impl WinsServer {
     ) -> Result<Self, WinsError> {
         let records = inbox.wins_records().await?;
         let now = SystemTime::now();
-        let mut table =
-            wins_server::WinsServer::new(config, records, now, std::process::id() as u16);
+        let mut table = wins_server::WinsServer::new(
+            config,
+            records,
+            now,
+            crate::naming::registrar::random_seed(),
+        );
         while let Some(action) = table.poll_action() {
             if let Action::Persist(change) = action {
                 inbox.wins_change(change).await?;
