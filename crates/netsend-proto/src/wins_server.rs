@@ -169,6 +169,30 @@ pub enum Action {
     },
 }
 
+/// A decision worth a log line: the outcome of a challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The owner answered: `claimant` was refused.
+    Defended {
+        /// The name.
+        name: NetbiosName,
+        /// Who keeps it.
+        owner: Ipv4Addr,
+        /// Who asked for it.
+        claimant: Ipv4Addr,
+    },
+    /// The owner did not hold the name any more (it said so, or stayed
+    /// silent): `claimant` got it.
+    Taken {
+        /// The name.
+        name: NetbiosName,
+        /// Who held it.
+        owner: Ipv4Addr,
+        /// Who holds it now.
+        claimant: Ipv4Addr,
+    },
+}
+
 /// What the server decided since start (`messenger status` shows them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
@@ -229,6 +253,7 @@ pub struct WinsServer {
     held: HashMap<Ipv4Addr, usize>,
     challenges: Vec<Challenge>,
     actions: VecDeque<Action>,
+    events: VecDeque<Event>,
     /// State of the challenges' transaction id generator (splitmix64), so
     /// an off-path host cannot guess the id a forged answer needs.
     seed: u64,
@@ -250,6 +275,7 @@ impl WinsServer {
             held: HashMap::new(),
             challenges: Vec::new(),
             actions: VecDeque::new(),
+            events: VecDeque::new(),
             seed,
             counters: Counters::default(),
         };
@@ -289,6 +315,11 @@ impl WinsServer {
         self.actions.pop_front()
     }
 
+    /// The next challenge outcome, for the log.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
     /// When [`WinsServer::handle_timeout`] is next due: a challenge's next
     /// try, or the earliest expiry.
     pub fn poll_timeout(&self) -> Option<SystemTime> {
@@ -322,7 +353,7 @@ impl WinsServer {
                 i += 1;
             } else {
                 let c = self.challenges.swap_remove(i);
-                self.grant(now, c.name, false, &c.claim);
+                self.taken(now, &c);
             }
         }
         let lapsed: Vec<NetbiosName> = self
@@ -542,6 +573,11 @@ impl WinsServer {
             });
         if still_owned {
             self.counters.defended += 1;
+            self.events.push_back(Event::Defended {
+                name: c.name,
+                owner: c.owner,
+                claimant: c.claim.entry.address,
+            });
             // The refusal names the owner (the client shows who holds it).
             let claim = Claim {
                 entry: NbEntry {
@@ -552,8 +588,18 @@ impl WinsServer {
             };
             self.refuse(&claim, Rcode::ACT_ERR);
         } else {
-            self.grant(now, c.name, false, &c.claim);
+            self.taken(now, &c);
         }
+    }
+
+    /// The challenged owner gave the name up: the claimant gets it.
+    fn taken(&mut self, now: SystemTime, c: &Challenge) {
+        self.events.push_back(Event::Taken {
+            name: c.name,
+            owner: c.owner,
+            claimant: c.claim.entry.address,
+        });
+        self.grant(now, c.name, false, &c.claim);
     }
 
     /// Gives `name` to the claim's address (joining a group when `join`),

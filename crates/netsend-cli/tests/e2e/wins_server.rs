@@ -245,7 +245,7 @@ fn a_live_owner_keeps_its_name_and_a_gone_one_loses_it_to_the_challenger() {
     let lan = site("wc", &[("d", "192.0.2.140"), ("c", "192.0.2.142")]);
     let dir = tempfile::tempdir().unwrap();
     let conf = client_conf(dir.path());
-    let w = netsend(&lan, "w", "WINSSRV", WINS, SERVER_CONFIG);
+    let mut w = netsend(&lan, "w", "WINSSRV", WINS, SERVER_CONFIG);
     let n = netsend(
         &lan,
         "n",
@@ -269,6 +269,11 @@ fn a_live_owner_keeps_its_name_and_a_gone_one_loses_it_to_the_challenger() {
     }
     assert!(status["defended"].as_u64().unwrap() >= 2, "{status}");
     assert!(status["refused"].as_u64().unwrap() >= 2, "{status}");
+    let log = w.log_text();
+    assert!(
+        log.contains("WINS registration refused: the owner still holds the name"),
+        "{log}"
+    );
     for name in ["NSHOST#03", "NSHOST#00"] {
         let said = ask_wins(&lan, "c", &conf, name);
         assert!(said.contains("192.0.2.52"), "{name}: {said}");
@@ -282,6 +287,8 @@ fn a_live_owner_keeps_its_name_and_a_gone_one_loses_it_to_the_challenger() {
     wait_wins(&lan, "c", &conf, "NSHOST#03", "192.0.2.140");
     let said = wait_wins(&lan, "c", &conf, "NSHOST#00", "192.0.2.140");
     assert!(!said.contains("192.0.2.52"), "{said}");
+    let log = w.log_text();
+    assert!(log.contains("WINS name given to a new owner"), "{log}");
     stop_samba(&lan, "d");
     drop(w);
 }

@@ -199,6 +199,14 @@ fn a_live_owner_keeps_its_name_and_the_registrant_gets_act_err() {
     assert_eq!(addresses(&ask(&mut s, start(), bob())), [A]);
     let c = s.counters();
     assert_eq!((c.challenges, c.defended, c.refused), (1, 1, 1));
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Defended {
+            name: bob(),
+            owner: A,
+            claimant: B
+        })
+    );
     assert_eq!(s.size(), (1, 0));
 }
 
@@ -234,6 +242,15 @@ fn a_silent_owner_loses_its_name_after_the_retries() {
         }
     }
     assert_eq!(challenges, 3);
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Taken {
+            name: bob(),
+            owner: A,
+            claimant: B
+        })
+    );
+    assert_eq!(s.poll_event(), None);
     assert_eq!(now, start() + Duration::from_secs(6));
     let granted = granted.expect("the registrant got the name");
     assert_eq!((granted.trn_id, granted.flags.rcode()), (2, Rcode::OK));

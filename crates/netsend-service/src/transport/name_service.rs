@@ -83,6 +83,7 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
             };
             match (&service.wins, peer) {
                 (Some(wins), SocketAddr::V4(src)) if for_wins_server(&packet) => {
+                    tracing::debug!(%peer, request = %LogSafe(&packet), "WINS request");
                     wins.handle_datagram(&service.shutdown, &socket, &host, src, &buf[..len]);
                     None
                 }

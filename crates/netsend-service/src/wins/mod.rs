@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use netsend_control::types::WinsServerStatus;
 use netsend_proto::display::LogSafe;
 use netsend_proto::responder::Host;
-use netsend_proto::wins_server::{self, Action, Context};
+use netsend_proto::wins_server::{self, Action, Context, Event};
 use netsend_wire::NetbiosName;
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, Semaphore};
@@ -235,8 +235,29 @@ impl WinsServer {
     }
 
     /// The table's actions, each change handed to the writer at once (in
-    /// the order the table made them, under its lock).
+    /// the order the table made them, under its lock); its challenge
+    /// outcomes are logged.
     fn steps(&self, table: &mut wins_server::WinsServer) -> Vec<Step> {
+        while let Some(event) = table.poll_event() {
+            match event {
+                Event::Defended {
+                    name,
+                    owner,
+                    claimant,
+                } => tracing::info!(
+                    name = %LogSafe(&name), %owner, %claimant,
+                    "WINS registration refused: the owner still holds the name"
+                ),
+                Event::Taken {
+                    name,
+                    owner,
+                    claimant,
+                } => tracing::info!(
+                    name = %LogSafe(&name), %owner, %claimant,
+                    "WINS name given to a new owner: the old one no longer holds it"
+                ),
+            }
+        }
         std::iter::from_fn(|| table.poll_action())
             .map(|action| match action {
                 Action::Persist(change) => {
