@@ -208,6 +208,35 @@ fn samba_and_netsend_hosts_register_with_and_resolve_through_our_wins_server() {
     );
     let inbox = n.wait_inbox(2);
     assert_eq!(inbox[1]["text"], "from smbclient via WINS\n", "{inbox:?}");
+    // And smbd, found the same way (from the netsend host's subnet).
+    let out = lan.exec(
+        "n",
+        &[
+            "smbclient",
+            "-s",
+            &conf,
+            "-M",
+            "SMBHOST",
+            "-U",
+            "dave",
+            "-N",
+        ],
+        Some(b"to smbd from smbclient via WINS\n"),
+    );
+    let mut got = String::new();
+    for _ in 0..50 {
+        got = std::fs::read_to_string(&smbd_inbox).unwrap_or_default();
+        if got.contains("to smbd from smbclient via WINS") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        got.contains("to smbd from smbclient via WINS"),
+        "{got:?} {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 
     // A crash of the server loses nothing it acknowledged: the names are
     // answered at once after the restart, before any client refreshes.
@@ -223,6 +252,25 @@ fn samba_and_netsend_hosts_register_with_and_resolve_through_our_wins_server() {
     let status = wins_status(&w);
     assert!(status["names"].as_u64().unwrap() >= 8, "{status}");
     assert_eq!(status["granted"], 0, "nothing registered again: {status}");
+    // A clean stop and start keeps them too.
+    let out = w.cli(&["messenger", "stop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Wait (bounded) for the stop to finish: the process exits (a zombie
+    // until the harness reaps it), so the restart kills nothing.
+    let stat = format!("/proc/{}/stat", w.pid());
+    let mut exited = false;
+    for _ in 0..100 {
+        let state = std::fs::read_to_string(&stat).unwrap_or_default();
+        if state.is_empty() || state.contains(") Z") {
+            exited = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(exited, "the WINS server did not stop");
+    w.crash_and_restart();
+    let said = ask_wins(&lan, "c", &conf, "NSHOST#03");
+    assert!(said.contains("192.0.2.52"), "after a clean restart: {said}");
     // A netsend host that stops releases its names at the server.
     assert!(m.stop().success());
     let mut released = false;
