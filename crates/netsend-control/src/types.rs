@@ -354,6 +354,9 @@ pub struct StatusInfo {
     /// Away messages in force: the caller's own (root: everyone's).
     #[serde(default)]
     pub away: Vec<AwayState>,
+    /// The WINS server's table and counters, when `[wins_server]` runs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wins_server: Option<WinsServerStatus>,
 }
 
 /// One alias in [`StatusInfo`].
@@ -642,6 +645,31 @@ pub struct AlertCounts {
     pub batched: u64,
     /// Alerts dropped by `[alerter] max_per_minute`.
     pub capped: u64,
+}
+
+/// The WINS server's state (`messenger status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WinsServerStatus {
+    /// Names answered now.
+    pub names: usize,
+    /// Names held, released and lapsing ones included.
+    pub held: usize,
+    /// Challenges of an owner in flight.
+    pub challenging: usize,
+    /// Registrations and refreshes granted since start.
+    pub granted: u64,
+    /// Registrations refused since start (a live owner, a bound, a rule).
+    pub refused: u64,
+    /// Owners challenged since start.
+    pub challenges: u64,
+    /// Challenges the owner answered, keeping its name.
+    pub defended: u64,
+    /// Releases since start.
+    pub released: u64,
+    /// Queries answered positively since start.
+    pub answered: u64,
+    /// Queries answered "no such name" since start.
+    pub unknown: u64,
 }
 
 impl AlertCounts {
