@@ -32,7 +32,7 @@
 //! deletes it or stops refreshing it; the other site's hosts still reach
 //! their own copy, because local names are answered before the directory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use netsend_wire::nbns::{rr_type, NbEntry, NodeType, Opcode, Packet};
@@ -120,7 +120,9 @@ impl DirectoryEntry {
         }
         let mut rest = bytes;
         let mut take = |n: usize, what: &'static str| {
-            let (head, tail) = rest.split_at_checked(n).ok_or(EntryError::Truncated(what))?;
+            let (head, tail) = rest
+                .split_at_checked(n)
+                .ok_or(EntryError::Truncated(what))?;
             rest = tail;
             Ok::<_, EntryError>(head)
         };
@@ -149,7 +151,10 @@ impl DirectoryEntry {
         let owner = addr(take(4, "owner address")?);
         let gateway = addr(take(4, "gateway address")?);
         let time = take(8, "published time")?;
-        let published_ms = i64::from_be_bytes(time.try_into().map_err(|_| EntryError::Truncated("published time"))?);
+        let published_ms = i64::from_be_bytes(
+            time.try_into()
+                .map_err(|_| EntryError::Truncated("published time"))?,
+        );
         if !rest.is_empty() {
             return Err(EntryError::TrailingData);
         }
@@ -231,6 +236,8 @@ pub struct Publisher {
     cap: usize,
     /// What we last wrote for each name, and when.
     written: BTreeMap<NetbiosName, (Ipv4Addr, i64)>,
+    /// Names another site held first, at their last try.
+    elsewhere: BTreeSet<NetbiosName>,
     left_out: usize,
 }
 
@@ -244,6 +251,7 @@ impl Publisher {
             max_age_ms,
             cap,
             written: BTreeMap::new(),
+            elsewhere: BTreeSet::new(),
             left_out: 0,
         }
     }
@@ -296,21 +304,207 @@ impl Publisher {
         changes
     }
 
-    /// The bucket took (or, for a name another site holds, refused for now)
-    /// the put of `name` at `at_ms`; it is due again after the interval.
+    /// The bucket took the put of `name` at `at_ms`; it is due again after
+    /// the interval.
     pub fn written(&mut self, name: NetbiosName, owner: Ipv4Addr, at_ms: i64) {
         self.written.insert(name, (owner, at_ms));
+        self.elsewhere.remove(&name);
     }
 
-    /// The delete of `name` is done.
+    /// Another site holds `name` ([`may_claim`] said no) at `at_ms`: it is
+    /// tried again after the interval. True when it was not so before (worth
+    /// a log line).
+    pub fn held_elsewhere(&mut self, name: NetbiosName, owner: Ipv4Addr, at_ms: i64) -> bool {
+        self.written.insert(name, (owner, at_ms));
+        self.elsewhere.insert(name)
+    }
+
+    /// The delete of `name` is done (or the key was no longer ours).
     pub fn deleted(&mut self, name: &NetbiosName) {
         self.written.remove(name);
+        self.elsewhere.remove(name);
+    }
+
+    /// Names of this site in the bucket now.
+    pub fn published(&self) -> usize {
+        self.written.len() - self.elsewhere.len()
+    }
+
+    /// Names of this site another site held first.
+    pub fn conflicts(&self) -> usize {
+        self.elsewhere.len()
     }
 
     /// Forget what was written (after a reconnect: the bucket may have
     /// been recreated), so the next plan puts every name again.
     pub fn reset(&mut self) {
         self.written.clear();
+        self.elsewhere.clear();
+    }
+}
+
+/// A change the reader makes to the gateway's in-memory directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MirrorChange {
+    /// The name is held at another site, here.
+    Upsert(NetbiosName, DirectoryEntry),
+    /// The name is no longer known at another site.
+    Remove(NetbiosName),
+}
+
+/// The reading side: which entries of the bucket a site believes, kept in
+/// step with the bucket's revisions, bounded per site and in all. Its own
+/// site's entries, entries it cannot read and entries no longer live are
+/// left out (counted in [`Mirror::refused`]).
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    me: SiteName,
+    max_age_ms: i64,
+    per_site_cap: usize,
+    total_cap: usize,
+    known: BTreeMap<NetbiosName, (DirectoryEntry, u64)>,
+    per_site: BTreeMap<SiteName, usize>,
+    /// The revision of the last delete seen per name, so an older put that
+    /// arrives after it is not believed.
+    deleted: BTreeMap<NetbiosName, u64>,
+    refused: u64,
+}
+
+impl Mirror {
+    /// The reader of site `me`, for a bucket whose entries live
+    /// `max_age_ms`, keeping at most `per_site_cap` names of one site and
+    /// `total_cap` in all.
+    pub fn new(me: SiteName, max_age_ms: i64, per_site_cap: usize, total_cap: usize) -> Self {
+        Self {
+            me,
+            max_age_ms,
+            per_site_cap,
+            total_cap,
+            known: BTreeMap::new(),
+            per_site: BTreeMap::new(),
+            deleted: BTreeMap::new(),
+            refused: 0,
+        }
+    }
+
+    /// Names known at other sites.
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    /// Whether no name of another site is known.
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+
+    /// Entries left out since the start: unreadable, not live, or over a cap.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// The names known per site, in site order.
+    pub fn sites(&self) -> Vec<(SiteName, usize)> {
+        self.per_site.iter().map(|(s, n)| (s.clone(), *n)).collect()
+    }
+
+    fn forget(&mut self, name: &NetbiosName) -> Option<MirrorChange> {
+        let (entry, _) = self.known.remove(name)?;
+        if let Some(n) = self.per_site.get_mut(&entry.site) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_site.remove(&entry.site);
+            }
+        }
+        Some(MirrorChange::Remove(*name))
+    }
+
+    /// The bucket holds `value` for `name` at `revision` (seen at `now_ms`).
+    pub fn put(
+        &mut self,
+        name: NetbiosName,
+        revision: u64,
+        value: &[u8],
+        now_ms: i64,
+    ) -> Option<MirrorChange> {
+        let newer_than_known = self.known.get(&name).is_none_or(|&(_, r)| revision > r);
+        let after_delete = self.deleted.get(&name).is_none_or(|&r| revision > r);
+        if !newer_than_known || !after_delete {
+            return None;
+        }
+        self.deleted.remove(&name);
+        let entry = match DirectoryEntry::parse(value) {
+            Ok(e) if e.site == self.me => return self.forget(&name),
+            Ok(e) if e.is_live(now_ms, self.max_age_ms) => e,
+            _ => {
+                self.refused += 1;
+                return self.forget(&name);
+            }
+        };
+        let moved = self
+            .known
+            .get(&name)
+            .is_some_and(|(e, _)| e.site != entry.site);
+        if moved || !self.known.contains_key(&name) {
+            let site_full =
+                self.per_site.get(&entry.site).copied().unwrap_or(0) >= self.per_site_cap;
+            let all_full = self.known.len() >= self.total_cap && !moved;
+            if site_full || all_full {
+                self.refused += 1;
+                return self.forget(&name);
+            }
+            self.forget(&name);
+            *self.per_site.entry(entry.site.clone()).or_insert(0) += 1;
+        }
+        self.known.insert(name, (entry.clone(), revision));
+        Some(MirrorChange::Upsert(name, entry))
+    }
+
+    /// The bucket deleted (or purged) `name` at `revision`.
+    pub fn delete(&mut self, name: NetbiosName, revision: u64) -> Option<MirrorChange> {
+        if self.known.get(&name).is_some_and(|&(_, r)| r >= revision) {
+            return None;
+        }
+        if self.deleted.len() < self.total_cap || self.deleted.contains_key(&name) {
+            self.deleted.insert(name, revision);
+        }
+        self.forget(&name)
+    }
+
+    /// Forgets the entries no longer live at `now_ms`: their site stopped
+    /// refreshing them (on NATS 2.9 an entry aged out of the bucket is not
+    /// announced to watchers).
+    pub fn expire(&mut self, now_ms: i64) -> Vec<MirrorChange> {
+        let gone: Vec<NetbiosName> = self
+            .known
+            .iter()
+            .filter(|(_, (e, _))| !e.is_live(now_ms, self.max_age_ms))
+            .map(|(n, _)| *n)
+            .collect();
+        gone.iter().filter_map(|n| self.forget(n)).collect()
+    }
+
+    /// Replaces everything with a fresh read of the bucket (after a
+    /// reconnect): the changes that bring the directory from the old state
+    /// to the new one.
+    pub fn resync(
+        &mut self,
+        snapshot: &[(NetbiosName, u64, Vec<u8>)],
+        now_ms: i64,
+    ) -> Vec<MirrorChange> {
+        let old: Vec<NetbiosName> = self.known.keys().copied().collect();
+        self.known.clear();
+        self.per_site.clear();
+        self.deleted.clear();
+        let mut changes: Vec<MirrorChange> = snapshot
+            .iter()
+            .filter_map(|(name, revision, value)| self.put(*name, *revision, value, now_ms))
+            .collect();
+        changes.extend(
+            old.into_iter()
+                .filter(|n| !self.known.contains_key(n))
+                .map(MirrorChange::Remove),
+        );
+        changes
     }
 }
 
@@ -430,9 +624,18 @@ mod tests {
             v[i] = b;
             v
         };
-        assert_eq!(DirectoryEntry::parse(&with(0, b'X')), Err(EntryError::Magic));
-        assert_eq!(DirectoryEntry::parse(&with(3, 2)), Err(EntryError::Version(2)));
-        assert_eq!(DirectoryEntry::parse(&with(4, 0x80)), Err(EntryError::Flags(0x80)));
+        assert_eq!(
+            DirectoryEntry::parse(&with(0, b'X')),
+            Err(EntryError::Magic)
+        );
+        assert_eq!(
+            DirectoryEntry::parse(&with(3, 2)),
+            Err(EntryError::Version(2))
+        );
+        assert_eq!(
+            DirectoryEntry::parse(&with(4, 0x80)),
+            Err(EntryError::Flags(0x80))
+        );
         assert_eq!(DirectoryEntry::parse(&with(5, 0)), Err(EntryError::Site));
         assert_eq!(DirectoryEntry::parse(&with(5, 33)), Err(EntryError::Site));
         assert_eq!(DirectoryEntry::parse(&with(6, b'n')), Err(EntryError::Site));
@@ -445,7 +648,10 @@ mod tests {
         long.push(0);
         assert_eq!(DirectoryEntry::parse(&long), Err(EntryError::TrailingData));
         assert_eq!(DirectoryEntry::parse(&[0; 65]), Err(EntryError::TooLong));
-        assert_eq!(DirectoryEntry::parse(b""), Err(EntryError::Truncated("magic")));
+        assert_eq!(
+            DirectoryEntry::parse(b""),
+            Err(EntryError::Truncated("magic"))
+        );
     }
 
     #[test]
@@ -510,19 +716,30 @@ mod tests {
         assert!(p.plan(29_999, &names).is_empty());
         // A failed put comes back: nothing was recorded for it.
         assert_eq!(p.plan(30_000, &names).len(), 2);
-        apply(&mut p, &p.plan(30_000, &names), 30_000);
+        let again = p.plan(30_000, &names);
+        apply(&mut p, &again, 30_000);
         // BOB moves, ALICE leaves.
         let moved = [local("BOB", 12)];
         let changes = p.plan(31_000, &moved);
         assert_eq!(changes.len(), 2);
         assert_eq!(changes[0], Change::Delete(names[0].name));
-        assert!(matches!(&changes[1], Change::Put(n, e) if *n == moved[0].name && e.owner == moved[0].owner));
+        assert!(
+            matches!(&changes[1], Change::Put(n, e) if *n == moved[0].name && e.owner == moved[0].owner)
+        );
         apply(&mut p, &changes, 31_000);
         assert!(p.plan(32_000, &moved).is_empty());
         // A clock stepping back puts again rather than waiting.
         assert_eq!(p.plan(1_000, &moved).len(), 1);
         p.reset();
         assert_eq!(p.plan(32_000, &moved).len(), 1);
+        // A name another site holds is counted, logged once, retried later.
+        assert!(p.held_elsewhere(moved[0].name, moved[0].owner, 32_000));
+        assert!(!p.held_elsewhere(moved[0].name, moved[0].owner, 32_000));
+        assert_eq!((p.published(), p.conflicts()), (0, 1));
+        assert!(p.plan(33_000, &moved).is_empty());
+        p.written(moved[0].name, moved[0].owner, 62_000);
+        assert_eq!((p.published(), p.conflicts()), (1, 0));
+        assert_eq!(p.plan(63_000, &[]), [Change::Delete(moved[0].name)]);
     }
 
     #[test]
@@ -567,6 +784,88 @@ mod tests {
         assert!(!reply.flags.broadcast);
         let status = Packet::node_status_request(1, NetbiosName::WILDCARD, false);
         assert!(remote_answer(&status, Ipv4Addr::new(192, 0, 2, 1)).is_none());
+    }
+
+    fn remote(site_name: &str, last: u8, at: i64) -> Vec<u8> {
+        DirectoryEntry {
+            site: site(site_name),
+            owner: Ipv4Addr::new(198, 51, 100, last),
+            gateway: Ipv4Addr::new(198, 51, 100, 1),
+            group: false,
+            published_ms: at,
+        }
+        .to_bytes()
+    }
+
+    #[test]
+    fn the_mirror_believes_other_sites_live_entries_in_revision_order() {
+        let mut m = Mirror::new(site("NORTH"), 90_000, 10, 100);
+        let bob = NetbiosName::new("BOB", 3).unwrap();
+        let alice = NetbiosName::new("ALICE", 3).unwrap();
+        assert!(
+            matches!(m.put(bob, 5, &remote("SOUTH", 7, 0), 0), Some(MirrorChange::Upsert(n, e))
+            if n == bob && e.owner == Ipv4Addr::new(198, 51, 100, 7))
+        );
+        // An older revision arriving late is not believed.
+        assert_eq!(m.put(bob, 4, &remote("SOUTH", 8, 0), 0), None);
+        assert!(
+            matches!(m.put(bob, 6, &remote("SOUTH", 8, 0), 0), Some(MirrorChange::Upsert(_, e))
+            if e.owner == Ipv4Addr::new(198, 51, 100, 8))
+        );
+        // Our own entries are never in the directory.
+        assert_eq!(
+            m.put(alice, 7, &entry().to_bytes(), entry().published_ms),
+            None
+        );
+        assert_eq!(m.sites(), [(site("SOUTH"), 1)]);
+        // A delete older than what we know is ignored; a newer one removes,
+        // and a put older than the delete does not bring it back.
+        assert_eq!(m.delete(bob, 6), None);
+        assert_eq!(m.delete(bob, 8), Some(MirrorChange::Remove(bob)));
+        assert_eq!(m.put(bob, 7, &remote("SOUTH", 8, 0), 0), None);
+        assert!(m.is_empty() && m.sites().is_empty());
+        // Garbage and stale entries are refused and counted.
+        assert_eq!(m.put(alice, 9, b"junk", 0), None);
+        assert_eq!(m.put(alice, 10, &remote("SOUTH", 9, 0), 90_000), None);
+        assert_eq!(m.refused(), 2);
+    }
+
+    #[test]
+    fn the_mirror_forgets_lapsed_entries_and_keeps_to_its_caps() {
+        let mut m = Mirror::new(site("NORTH"), 90_000, 2, 3);
+        let n = |s: &str| NetbiosName::new(s, 3).unwrap();
+        assert!(m.put(n("A1"), 1, &remote("SOUTH", 1, 0), 0).is_some());
+        assert!(m.put(n("A2"), 2, &remote("SOUTH", 2, 50_000), 0).is_some());
+        assert_eq!(m.put(n("A3"), 3, &remote("SOUTH", 3, 0), 0), None);
+        assert!(m.put(n("B1"), 4, &remote("EAST", 1, 0), 0).is_some());
+        assert_eq!(m.put(n("B2"), 5, &remote("EAST", 2, 0), 0), None);
+        assert_eq!(m.refused(), 2);
+        // Moving a known name to another site is not blocked by the total.
+        assert!(m.put(n("A1"), 6, &remote("EAST", 9, 0), 0).is_some());
+        assert_eq!(m.sites(), [(site("EAST"), 2), (site("SOUTH"), 1)]);
+        assert_eq!(m.expire(89_999), []);
+        let mut gone = m.expire(90_000);
+        gone.sort_by_key(|c| format!("{c:?}"));
+        assert_eq!(gone.len(), 2);
+        assert_eq!(m.sites(), [(site("SOUTH"), 1)]);
+    }
+
+    #[test]
+    fn a_resync_removes_what_the_bucket_no_longer_holds() {
+        let mut m = Mirror::new(site("NORTH"), 90_000, 10, 100);
+        let n = |s: &str| NetbiosName::new(s, 3).unwrap();
+        m.put(n("OLD"), 1, &remote("SOUTH", 1, 0), 0);
+        m.put(n("KEPT"), 2, &remote("SOUTH", 2, 0), 0);
+        let changes = m.resync(
+            &[
+                (n("KEPT"), 2, remote("SOUTH", 2, 0)),
+                (n("NEW"), 3, remote("EAST", 3, 0)),
+            ],
+            0,
+        );
+        assert_eq!(changes.len(), 3);
+        assert!(changes.contains(&MirrorChange::Remove(n("OLD"))));
+        assert_eq!(m.sites(), [(site("EAST"), 1), (site("SOUTH"), 1)]);
     }
 
     proptest! {
