@@ -419,14 +419,14 @@ async fn messenger_status(config: &ClientConfig, json: bool) -> Result<(), Failu
             "  wins server:   {} names ({} held), {} granted, {} refused, {} challenges ({} defended, {} in flight), {} released, queries {} answered, {} unknown",
             w.names,
             w.held,
-            w.granted,
-            w.refused,
-            w.challenges,
-            w.defended,
+            w.counts.granted,
+            w.counts.refused,
+            w.counts.challenges,
+            w.counts.defended,
             w.challenging,
-            w.released,
-            w.answered,
-            w.unknown
+            w.counts.released,
+            w.counts.answered,
+            w.counts.unknown
         );
     }
     let reload = &s.reload;

@@ -356,7 +356,7 @@ pub struct StatusInfo {
     pub away: Vec<AwayState>,
     /// The WINS server's table and counters, when `[wins_server]` runs one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wins_server: Option<WinsServerStatus>,
+    pub wins_server: Option<Box<WinsServerStatus>>,
 }
 
 /// One alias in [`StatusInfo`].
@@ -656,20 +656,10 @@ pub struct WinsServerStatus {
     pub held: usize,
     /// Challenges of an owner in flight.
     pub challenging: usize,
-    /// Registrations and refreshes granted since start.
-    pub granted: u64,
-    /// Registrations refused since start (a live owner, a bound, a rule).
-    pub refused: u64,
-    /// Owners challenged since start.
-    pub challenges: u64,
-    /// Challenges the owner answered, keeping its name.
-    pub defended: u64,
-    /// Releases since start.
-    pub released: u64,
-    /// Queries answered positively since start.
-    pub answered: u64,
-    /// Queries answered "no such name" since start.
-    pub unknown: u64,
+    /// Its decisions since start (granted, refused, challenges, defended,
+    /// released, answered, unknown).
+    #[serde(flatten)]
+    pub counts: netsend_proto::wins_server::Counters,
 }
 
 impl AlertCounts {

@@ -169,8 +169,8 @@ pub enum Action {
     },
 }
 
-/// Counters for `messenger status` and the metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the server decided since start (`messenger status` shows them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Registrations and refreshes granted.
     pub granted: u64,
@@ -188,13 +188,16 @@ pub struct Counters {
     pub unknown: u64,
 }
 
+/// Addresses for a name the table does not hold.
+pub type Lookup<'a> = &'a dyn Fn(&NetbiosName) -> Option<Vec<Ipv4Addr>>;
+
 /// What a request is checked against besides the table.
 #[derive(Clone, Copy)]
 pub struct Context<'a> {
     /// The server host's own names and the address the request came in on.
     pub own: Host<'a>,
     /// Addresses for a name the table does not hold (the site gateway's).
-    pub fallback: Option<&'a dyn Fn(&NetbiosName) -> Option<Vec<Ipv4Addr>>>,
+    pub fallback: Option<Lookup<'a>>,
 }
 
 /// The registration a challenge decides.
@@ -226,7 +229,9 @@ pub struct WinsServer {
     held: HashMap<Ipv4Addr, usize>,
     challenges: Vec<Challenge>,
     actions: VecDeque<Action>,
-    next_trn_id: u16,
+    /// State of the challenges' transaction id generator (splitmix64), so
+    /// an off-path host cannot guess the id a forged answer needs.
+    seed: u64,
     counters: Counters,
 }
 
@@ -236,20 +241,16 @@ const MAX_ANSWER_TTL: u64 = u32::MAX as u64;
 impl WinsServer {
     /// A server with `records` loaded from the store; those lapsed at `now`
     /// and those over the bounds are left out (and forgotten with a
-    /// [`Change::Remove`]).
-    pub fn new(
-        config: WinsServerConfig,
-        records: Vec<Record>,
-        now: SystemTime,
-        trn_seed: u16,
-    ) -> Self {
+    /// [`Change::Remove`]). `seed` (random) seeds the challenges'
+    /// transaction ids.
+    pub fn new(config: WinsServerConfig, records: Vec<Record>, now: SystemTime, seed: u64) -> Self {
         let mut server = Self {
             config,
             records: HashMap::new(),
             held: HashMap::new(),
             challenges: Vec::new(),
             actions: VecDeque::new(),
-            next_trn_id: trn_seed,
+            seed,
             counters: Counters::default(),
         };
         for record in records {
@@ -510,8 +511,7 @@ impl WinsServer {
     ) {
         self.counters.challenges += 1;
         self.wack(&claim, request_flags);
-        let trn_id = self.next_trn_id;
-        self.next_trn_id = self.next_trn_id.wrapping_add(1);
+        let trn_id = crate::resolver::next_trn_id(&mut self.seed);
         self.challenges.push(Challenge {
             name,
             owner,

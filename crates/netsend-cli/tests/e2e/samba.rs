@@ -77,6 +77,37 @@ fn smbclient_delivers_to_netsend_on_loopback() {
     }
 }
 
+/// Whether namespace LANs with smbd, nmbd, smbclient and nmblookup can run
+/// here; says why not, or fails under `NETSEND_REQUIRE_INTEROP`.
+pub(crate) fn samba_available() -> bool {
+    require(
+        is_root()
+            && have("ip")
+            && have("smbd")
+            && have("nmbd")
+            && have("smbclient")
+            && have("nmblookup"),
+        "root, iproute2 and Samba (apt-get install samba smbclient)",
+    )
+}
+
+/// Makes the state folders of an smbd + nmbd under `d` (`tmp` and `inbox`
+/// writable by the guest account the message command runs as).
+pub(crate) fn samba_dirs(d: &Path) {
+    for sub in [
+        "run", "lock", "state", "cache", "private", "log", "ncalrpc", "tmp", "inbox",
+    ] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    for sub in ["tmp", "inbox"] {
+        std::fs::set_permissions(
+            d.join(sub),
+            std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+        )
+        .unwrap();
+    }
+}
+
 /// smbd + nmbd on host `s`, netsend on host `n`, clients on both.
 pub(crate) struct SambaLan {
     pub(crate) lan: Lan,
@@ -87,15 +118,7 @@ impl SambaLan {
     /// The LAN with smbd and nmbd started on `s` (192.0.2.41); `None`
     /// (skipped) without root and Samba.
     pub(crate) fn new(tag: &str) -> Option<Self> {
-        if !require(
-            is_root()
-                && have("ip")
-                && have("smbd")
-                && have("nmbd")
-                && have("smbclient")
-                && have("nmblookup"),
-            "root, iproute2 and Samba (apt-get install samba smbclient)",
-        ) {
+        if !samba_available() {
             return None;
         }
         let lan = Lan::new(tag, &[("s", "192.0.2.41"), ("n", "192.0.2.42")]);
@@ -106,18 +129,7 @@ impl SambaLan {
         )
         .unwrap();
         let d = dir.path().join("smbd");
-        for sub in [
-            "run", "lock", "state", "cache", "private", "log", "ncalrpc", "tmp", "inbox",
-        ] {
-            std::fs::create_dir_all(d.join(sub)).unwrap();
-        }
-        for sub in ["tmp", "inbox"] {
-            std::fs::set_permissions(
-                d.join(sub),
-                std::os::unix::fs::PermissionsExt::from_mode(0o1777),
-            )
-            .unwrap();
-        }
+        samba_dirs(&d);
         let d = d.display();
         write(
             &dir.path().join("smbd/smb.conf"),

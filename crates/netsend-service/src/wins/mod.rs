@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use netsend_control::types::WinsServerStatus;
 use netsend_proto::display::LogSafe;
 use netsend_proto::responder::Host;
-use netsend_proto::wins_server::{self, Action, Context, Counters};
+use netsend_proto::wins_server::{self, Action, Context};
 use netsend_wire::NetbiosName;
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, Semaphore};
@@ -24,8 +24,8 @@ use crate::shutdown::Shutdown;
 use crate::store::{InboxError, InboxHandle};
 use crate::system::net::Interface;
 
-/// Requests whose changes may wait for their commit at the same time; past
-/// them a request is dropped (the client sends it again).
+/// Answers that may wait for their change's commit at the same time; past
+/// them an answer is dropped (the client asks again).
 const MAX_IN_FLIGHT: usize = 64;
 
 /// The longest the timer task sleeps, so a clock step is noticed.
@@ -84,8 +84,12 @@ impl WinsServer {
     ) -> Result<Self, WinsError> {
         let records = inbox.wins_records().await?;
         let now = SystemTime::now();
-        let mut table =
-            wins_server::WinsServer::new(config, records, now, std::process::id() as u16);
+        let mut table = wins_server::WinsServer::new(
+            config,
+            records,
+            now,
+            crate::naming::registrar::random_seed(),
+        );
         while let Some(action) = table.poll_action() {
             if let Action::Persist(change) = action {
                 inbox.wins_change(change).await?;
@@ -123,13 +127,11 @@ impl WinsServer {
             .collect()
     }
 
-    /// Sets the answer for unicast queries of names the table does not hold.
+    /// Sets the answer for unicast queries of names the table does not hold
+    /// (called under the table's lock: it must answer from memory, at once).
     // Called by the site gateway (issue 18, branch f18-gw).
     #[allow(dead_code)]
-    pub(crate) fn set_fallback(
-        &self,
-        f: Arc<dyn Fn(&NetbiosName) -> Option<Vec<Ipv4Addr>> + Send + Sync>,
-    ) {
+    pub(crate) fn set_fallback(&self, f: Fallback) {
         *self.inner.fallback.write().expect("WINS fallback lock") = Some(f);
     }
 
@@ -138,18 +140,11 @@ impl WinsServer {
         let now = SystemTime::now();
         let table = self.table();
         let (held, challenging) = table.size();
-        let c: Counters = table.counters();
         WinsServerStatus {
             names: table.active(now).count(),
             held,
             challenging,
-            granted: c.granted,
-            refused: c.refused,
-            challenges: c.challenges,
-            defended: c.defended,
-            released: c.released,
-            answered: c.answered,
-            unknown: c.unknown,
+            counts: table.counters(),
         }
     }
 
@@ -164,11 +159,7 @@ impl WinsServer {
         src: SocketAddrV4,
         bytes: &[u8],
     ) {
-        let Ok(permit) = self.inner.in_flight.clone().try_acquire_owned() else {
-            tracing::debug!(%src, "WINS request dropped: too many waiting for their commit");
-            return;
-        };
-        let actions = {
+        let (steps, challenged) = {
             let fallback = self
                 .inner
                 .fallback
@@ -177,22 +168,42 @@ impl WinsServer {
                 .clone();
             let lookup = fallback
                 .as_ref()
-                .map(|f| f.as_ref() as &dyn Fn(&NetbiosName) -> Option<Vec<Ipv4Addr>>);
+                .map(|f| f.as_ref() as wins_server::Lookup<'_>);
             let cx = Context {
                 own: *own,
                 fallback: lookup,
             };
             let mut table = self.table();
+            let before = table.size().1;
             table.handle_datagram(SystemTime::now(), src, bytes, &cx);
-            self.steps(&mut table)
+            let challenged = table.size().1 > before;
+            (self.steps(&mut table), challenged)
         };
-        if actions.is_empty() {
+        if challenged {
+            // A challenge's next try is due before the timer's sleep ends.
+            self.inner.wake.notify_one();
+        }
+        if !steps.iter().any(|s| matches!(s, Step::Commit(_))) {
+            // Nothing to wait for (a query, a refusal, a WACK): sent now.
+            for step in steps {
+                if let Step::Send(to, packet) = step {
+                    if let Err(e) = socket.try_send_to(&packet, SocketAddr::V4(to)) {
+                        tracing::debug!(%to, error = %LogSafe(&e), "WINS answer not sent");
+                    }
+                }
+            }
             return;
         }
-        self.inner.wake.notify_one();
+        // The answer waits for its commit, on a task; a bounded number wait
+        // at once (the change is made either way: the client's next try is
+        // answered from the table, after its own commit).
+        let Ok(permit) = self.inner.in_flight.clone().try_acquire_owned() else {
+            tracing::debug!(%src, "WINS answer dropped: too many waiting for their commit");
+            return;
+        };
         let (this, socket) = (self.clone(), socket.clone());
         shutdown.spawn(async move {
-            this.carry_out(Some(&socket), actions).await;
+            this.carry_out(Some(&socket), steps).await;
             drop(permit);
         });
     }
@@ -280,3 +291,6 @@ enum Step {
     /// Send a packet.
     Send(SocketAddrV4, Vec<u8>),
 }
+
+#[cfg(test)]
+mod tests;
