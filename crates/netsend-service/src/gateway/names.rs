@@ -221,10 +221,7 @@ impl Names {
     /// The WINS server's fallback, asked for names its table lacks: the
     /// address a unicast query for a remote name gets (in proxy mode
     /// `address`, this gateway's site address).
-    pub(crate) fn wins_fallback(
-        &self,
-        address: Ipv4Addr,
-    ) -> Arc<dyn Fn(&NetbiosName) -> Option<Vec<Ipv4Addr>> + Send + Sync> {
+    pub(crate) fn wins_fallback(&self, address: Ipv4Addr) -> crate::wins::Fallback {
         let names = self.clone();
         Arc::new(move |name: &NetbiosName| {
             let address = names.remote_address(name, false, |_| false, address)?;
@@ -478,4 +475,200 @@ async fn bounded<F: std::future::Future>(f: F) -> Result<F::Output, NamesError> 
     tokio::time::timeout(OP_TIMEOUT, f)
         .await
         .map_err(|_| NamesError::Timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+
+    use netsend_wire::CodePage;
+
+    use super::super::tests::{config, connected, NatsServer};
+    use super::*;
+
+    /// One site's gateway: its link, names, directory and alias table.
+    struct Site {
+        link: Link,
+        names: Names,
+        directory: Directory,
+        aliases: Arc<Mutex<AliasTable>>,
+        _state: tempfile::TempDir,
+    }
+
+    fn site(name: &str, computer: &str, url: &str, address: Ipv4Addr, shutdown: &Shutdown) -> Site {
+        let config = config(name, url);
+        let state = tempfile::tempdir().unwrap();
+        let aliases = Arc::new(Mutex::new(
+            AliasTable::load(computer, state.path(), CodePage::Cp850).unwrap(),
+        ));
+        let link = Link::new(config.clone());
+        let directory = Directory::default();
+        let names = Names::new(&config, config.site_name().unwrap(), directory.clone());
+        shutdown.spawn(link.clone().run(shutdown.clone()));
+        let local = LocalNames {
+            aliases: aliases.clone(),
+            wins: None,
+            address,
+        };
+        shutdown.spawn(names.clone().run(link.clone(), local, shutdown.clone()));
+        Site {
+            link,
+            names,
+            directory,
+            aliases,
+            _state: state,
+        }
+    }
+
+    fn name(text: &str) -> NetbiosName {
+        NetbiosName::new(text, 0x03).unwrap()
+    }
+
+    /// Waits (at most 30 s: a few publishing rounds) until `done` holds.
+    async fn until<F: Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+        for _ in 0..300 {
+            if done().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("not within 30 s: {what}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_sites_see_each_others_names_and_a_removed_one_goes() {
+        let Some(server) = NatsServer::start() else {
+            return;
+        };
+        let shutdown = Shutdown::new();
+        let north_gw = Ipv4Addr::new(192, 0, 2, 1);
+        let south_gw = Ipv4Addr::new(198, 51, 100, 1);
+        let north = site("north", "NHOST", &server.url, north_gw, &shutdown);
+        let south = site("south", "SHOST", &server.url, south_gw, &shutdown);
+        connected(&north.link).await;
+        connected(&south.link).await;
+
+        let expect_shost = RemoteName {
+            site: SiteName::new("SOUTH").unwrap(),
+            address: south_gw,
+            gateway: south_gw,
+        };
+        until("north sees SHOST", || async {
+            north.directory.lookup(&name("SHOST")) == Some(expect_shost.clone())
+        })
+        .await;
+        until("south sees NHOST", || async {
+            south
+                .directory
+                .lookup(&name("NHOST"))
+                .is_some_and(|r| r.address == north_gw)
+        })
+        .await;
+        // Own names are never in one's own directory.
+        assert_eq!(north.directory.lookup(&name("NHOST")), None);
+        let state = north.names.state();
+        assert_eq!(state.sites, [(SiteName::new("SOUTH").unwrap(), 1)]);
+        assert_eq!(state.published, 1);
+        assert!(state.last_sync.is_some() && state.last_error.is_none());
+
+        // A broadcast query at the north for SHOST is answered with the
+        // north gateway's address (proxy mode); a query for a name nobody
+        // holds, or for our own (the responder's), is not.
+        let query = Packet::name_query(7, name("SHOST"), true);
+        let reply = north
+            .names
+            .answer_broadcast(&query, north_gw, |_| false)
+            .unwrap();
+        let reply = Packet::parse(&reply.to_bytes().unwrap()).unwrap();
+        assert!(format!("{:?}", reply.answers[0].rdata).contains("192.0.2.1"));
+        assert!(north
+            .names
+            .answer_broadcast(&query, north_gw, |_| true)
+            .is_none());
+        let nobody = Packet::name_query(8, name("NOBODY"), true);
+        assert!(north
+            .names
+            .answer_broadcast(&nobody, north_gw, |_| false)
+            .is_none());
+        let unicast = Packet::name_query(9, name("SHOST"), false);
+        assert!(north
+            .names
+            .answer_broadcast(&unicast, north_gw, |_| false)
+            .is_none());
+        assert_eq!(
+            (north.names.wins_fallback(north_gw))(&name("SHOST")),
+            Some(vec![north_gw])
+        );
+
+        // An alias added at the south appears at the north; deleted, it goes.
+        south
+            .aliases
+            .lock()
+            .unwrap()
+            .add("ALICE", None, true)
+            .unwrap();
+        until("north sees ALICE", || async {
+            north.directory.lookup(&name("ALICE")).is_some()
+        })
+        .await;
+        south.aliases.lock().unwrap().delete("ALICE", None).unwrap();
+        until("ALICE gone at the north", || async {
+            north.directory.lookup(&name("ALICE")).is_none()
+        })
+        .await;
+
+        // A name both sites hold stays with the first to publish it.
+        north
+            .aliases
+            .lock()
+            .unwrap()
+            .add("BOTH", None, true)
+            .unwrap();
+        until("south sees BOTH at the north", || async {
+            south
+                .directory
+                .lookup(&name("BOTH"))
+                .is_some_and(|r| r.address == north_gw)
+        })
+        .await;
+        south
+            .aliases
+            .lock()
+            .unwrap()
+            .add("BOTH", None, true)
+            .unwrap();
+        until("south counts BOTH as held elsewhere", || async {
+            south.names.state().conflicts == 1
+        })
+        .await;
+        assert!(north.directory.lookup(&name("BOTH")).is_none());
+        assert_eq!(south.names.state().published, 1);
+        shutdown.request();
+        shutdown.finish().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn while_nats_is_down_the_directory_waits_and_says_why() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let shutdown = Shutdown::new();
+        let url = format!("nats://127.0.0.1:{port}");
+        let north = site(
+            "north",
+            "NHOST",
+            &url,
+            Ipv4Addr::new(192, 0, 2, 1),
+            &shutdown,
+        );
+        until("the failure is recorded", || async {
+            north.names.state().last_error.is_some()
+        })
+        .await;
+        assert!(north.names.state().last_sync.is_none());
+        shutdown.request();
+        shutdown.finish().await;
+    }
 }
