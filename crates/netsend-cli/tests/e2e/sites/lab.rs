@@ -7,8 +7,8 @@
 //!
 //! ```text
 //!  backbone 203.0.113.0/24:  n1 .11   n2 .12   n3 .13   gwa .21   gwb .22
-//!  site A 192.0.2.0/24:      gwa .1   hosts .10 ...
-//!  site B 198.51.100.0/24:   gwb .1   hosts .10 ...
+//!  site A (NORTH) 192.0.2.0/24:     gwa .1   hosts .10 ...
+//!  site B (SOUTH) 198.51.100.0/24:  gwb .1   hosts .10 ...
 //! ```
 
 use std::fs::File;
@@ -35,6 +35,8 @@ const REQUEST_WAIT: Duration = Duration::from_secs(5);
 /// its gateway's addresses on the site LAN and on the backbone.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Site {
+    /// The site's name in `[gateway] site`.
+    pub(crate) name: &'static str,
     /// `a` or `b`; the gateway's host is `gw{letter}`.
     pub(crate) letter: &'static str,
     /// The first three octets of the site LAN.
@@ -49,6 +51,7 @@ pub(crate) struct Site {
 
 /// Site A.
 pub(crate) const SITE_A: Site = Site {
+    name: "NORTH",
     letter: "a",
     net: "192.0.2",
     broadcast: "192.0.2.255",
@@ -58,6 +61,7 @@ pub(crate) const SITE_A: Site = Site {
 
 /// Site B.
 pub(crate) const SITE_B: Site = Site {
+    name: "SOUTH",
     letter: "b",
     net: "198.51.100",
     broadcast: "198.51.100.255",
@@ -91,7 +95,7 @@ struct Node {
 pub(crate) struct SitesLab {
     nodes: Vec<Node>,
     lan: Lan,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// Whether the lab can be built here: root, iproute2 and `nats-server`.
@@ -159,13 +163,31 @@ impl SitesLab {
         let nodes = (0..NODES.len())
             .map(|i| node_config(dir.path(), i))
             .collect();
-        let mut lab = Self {
-            nodes,
-            lan,
-            _dir: dir,
-        };
+        let mut lab = Self { nodes, lan, dir };
         lab.start_all();
         lab
+    }
+
+    /// The client URLs of the three nodes, as a `[gateway] nats` list.
+    pub(crate) fn nats_urls() -> Vec<String> {
+        NODES
+            .iter()
+            .map(|a| format!("nats://{a}:{CLIENT_PORT}"))
+            .collect()
+    }
+
+    /// The `nats = [...]` TOML line for a gateway.
+    pub(crate) fn nats_toml() -> String {
+        let urls: Vec<String> = Self::nats_urls()
+            .iter()
+            .map(|u| format!("\"{u}\""))
+            .collect();
+        format!("nats = [{}]", urls.join(", "))
+    }
+
+    /// The lab's scratch directory (readable by everyone).
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// The namespace of lab host `name`.
@@ -580,6 +602,29 @@ fn on_any_node(
     .unwrap()
 }
 
+/// Stream `name`'s info as gateway B sees it, asked again (bounded) until
+/// `done` holds for it (a restarted cluster takes a moment to catch up);
+/// the last answer.
+pub(crate) fn stream_info_until(
+    lab: &SitesLab,
+    name: &str,
+    done: fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + CLUSTER_WAIT;
+    loop {
+        let info = js_api_ok(
+            lab,
+            "gwb",
+            &format!("STREAM.INFO.{name}"),
+            serde_json::json!({}),
+        );
+        if done(&info) || Instant::now() > deadline {
+            return info;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// Whether a TCP connection from lab host `from` to `to` succeeds.
 fn connects(lab: &SitesLab, from: &str, to: &str) -> bool {
     let to: SocketAddr = to.parse().unwrap();
@@ -644,7 +689,9 @@ fn sites_lab_forms_a_cluster_that_survives_a_node_and_a_restart() {
     assert_ne!(first["seq"], second["seq"]);
     let again = publish_acked(&lab, "gwb", "lab.a", "a-1", "from site A");
     assert_eq!(again["duplicate"], true, "{again}");
-    let info = js_api_ok(&lab, "gwb", "STREAM.INFO.LABTEST", serde_json::json!({}));
+    let info = stream_info_until(&lab, "LABTEST", |i| {
+        i["cluster"]["replicas"].as_array().map(Vec::len) == Some(2)
+    });
     assert_eq!(
         info["cluster"]["replicas"].as_array().map(Vec::len),
         Some(2),
@@ -663,6 +710,6 @@ fn sites_lab_forms_a_cluster_that_survives_a_node_and_a_restart() {
     // All three stop and start on the same stores: the messages are kept.
     lab.stop_all();
     lab.start_all();
-    let info = js_api_ok(&lab, "gwb", "STREAM.INFO.LABTEST", serde_json::json!({}));
+    let info = stream_info_until(&lab, "LABTEST", |i| i["state"]["messages"] == 3);
     assert_eq!(info["state"]["messages"], 3, "{info}");
 }
