@@ -19,6 +19,7 @@
 //! - [`interface`]: the interfaces a host serves, and who is on their link.
 //! - [`responder`]: which name service requests we answer, and how.
 //! - [`wins`]: registering names with a WINS server.
+//! - [`wins_server`]: the WINS server: registration with challenges, release, query, bounds.
 //! - [`display`]: messages made safe and readable for terminals and notifications.
 //! - [`hooks`]: delivery hooks: which fire, their argv, notification titles.
 //! - [`forward`]: forwarding an alias to another host, and its loop rule.
@@ -53,6 +54,7 @@ pub mod sender;
 pub mod session;
 pub mod trust;
 pub mod wins;
+pub mod wins_server;
 
 #[cfg(test)]
 mod sim;

@@ -46,4 +46,6 @@ pub struct Service {
     pub(crate) shutdown: Shutdown,
     /// The Alerter, when `[alerter]` turns it on.
     pub(crate) alerter: Option<Arc<crate::alerter::Alerter>>,
+    /// The WINS server, when `[wins_server] enabled = true`.
+    pub(crate) wins: Option<crate::wins::WinsServer>,
 }

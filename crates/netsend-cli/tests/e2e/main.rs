@@ -26,3 +26,4 @@ mod startup;
 mod storage;
 mod systemd;
 mod trust;
+mod wins_server;

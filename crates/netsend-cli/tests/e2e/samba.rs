@@ -77,12 +77,23 @@ fn smbclient_delivers_to_netsend_on_loopback() {
     }
 }
 
-/// Starts smbd (ports 139 and 445, messages appended to
-/// `dir/smbd/inbox/msgs.log`) and nmbd as `name` of TESTGROUP in namespace
-/// `ns`, on its `eth0`, with the smb.conf lines `globals` added; the config
-/// is `dir/smbd/smb.conf`.
-pub(crate) fn start_samba(dir: &Path, ns: &str, name: &str, globals: &str) {
-    let d = dir.join("smbd");
+/// Whether namespace LANs with smbd, nmbd, smbclient and nmblookup can run
+/// here; says why not, or fails under `NETSEND_REQUIRE_INTEROP`.
+pub(crate) fn samba_available() -> bool {
+    require(
+        is_root()
+            && have("ip")
+            && have("smbd")
+            && have("nmbd")
+            && have("smbclient")
+            && have("nmblookup"),
+        "root, iproute2 and Samba (apt-get install samba smbclient)",
+    )
+}
+
+/// Makes the state folders of an smbd + nmbd under `d` (`tmp` and `inbox`
+/// writable by the guest account the message command runs as).
+pub(crate) fn samba_dirs(d: &Path) {
     for sub in [
         "run", "lock", "state", "cache", "private", "log", "ncalrpc", "tmp", "inbox",
     ] {
@@ -95,6 +106,15 @@ pub(crate) fn start_samba(dir: &Path, ns: &str, name: &str, globals: &str) {
         )
         .unwrap();
     }
+}
+
+/// Starts smbd (ports 139 and 445, messages appended to
+/// `dir/smbd/inbox/msgs.log`) and nmbd as `name` of TESTGROUP in namespace
+/// `ns`, on its `eth0`, with the smb.conf lines `globals` added; the config
+/// is `dir/smbd/smb.conf`.
+pub(crate) fn start_samba(dir: &Path, ns: &str, name: &str, globals: &str) {
+    let d = dir.join("smbd");
+    samba_dirs(&d);
     let d = d.display();
     write(
         &dir.join("smbd/smb.conf"),
@@ -131,15 +151,7 @@ impl SambaLan {
     /// The LAN with smbd and nmbd started on `s` (192.0.2.41); `None`
     /// (skipped) without root and Samba.
     pub(crate) fn new(tag: &str) -> Option<Self> {
-        if !require(
-            is_root()
-                && have("ip")
-                && have("smbd")
-                && have("nmbd")
-                && have("smbclient")
-                && have("nmblookup"),
-            "root, iproute2 and Samba (apt-get install samba smbclient)",
-        ) {
+        if !samba_available() {
             return None;
         }
         let lan = Lan::new(tag, &[("s", "192.0.2.41"), ("n", "192.0.2.42")]);
