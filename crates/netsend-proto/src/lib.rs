@@ -52,6 +52,7 @@ pub mod responder;
 pub mod search;
 pub mod sender;
 pub mod session;
+pub mod sites;
 pub mod trust;
 pub mod wins;
 pub mod wins_server;

@@ -559,6 +559,11 @@ pub async fn run(
     } else {
         None
     };
+    let gateway = config
+        .gateway
+        .as_ref()
+        .map(crate::gateway::Gateway::new)
+        .transpose()?;
     let service = Arc::new(Service {
         config: live.clone(),
         reloads: Arc::default(),
@@ -574,6 +579,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         alerter,
         wins,
+        gateway,
     });
     apply_retention(&service.inbox, &config).await;
     match service.inbox.away().await {
@@ -666,6 +672,9 @@ pub async fn run(
                 shutdown.clone(),
             ));
         }
+    }
+    if let Some(gateway) = &service.gateway {
+        shutdown.spawn(gateway.link.clone().run(shutdown.clone()));
     }
     ready();
     tracing::info!(
