@@ -21,6 +21,7 @@ mod packaging;
 mod popup;
 mod remote;
 mod samba;
+mod sites;
 mod startup;
 mod storage;
 mod systemd;
