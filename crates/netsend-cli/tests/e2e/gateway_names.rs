@@ -1,7 +1,8 @@
 //! Names between sites (issue 18) on the multi-site lab: a host at one site
 //! registers with its gateway's WINS server, and a plain broadcast
 //! `nmblookup` at the other site is answered by that site's gateway, with
-//! its own address in proxy mode and with the owner's in direct mode. Every
+//! its own address in proxy mode and with the owner's in direct mode, and
+//! so is a unicast query to its WINS server. Every
 //! wait is bounded; no timing is asserted.
 
 use std::time::{Duration, Instant};
@@ -94,11 +95,31 @@ fn a_broadcast_query_at_one_site_is_answered_for_a_name_held_at_the_other() {
         "{said}"
     );
 
-    // A name nobody holds gets no answer.
     let conf = client_conf(
         &lab.dir().join("aq"),
         "interfaces = eth0\n   bind interfaces only = yes",
     );
+    // A unicast query to A's WINS server (its fallback) gets the gateway too.
+    let out = lab.exec(
+        "aq",
+        &[
+            "nmblookup",
+            "-s",
+            &conf,
+            "-R",
+            "-U",
+            SITE_A.gateway,
+            "BHOST#03",
+        ],
+        None,
+    );
+    let said = stdout(&out);
+    assert!(
+        said.contains(&format!("{} BHOST<03>", SITE_A.gateway)),
+        "{said}"
+    );
+
+    // A name nobody holds gets no answer.
     let out = lab.exec(
         "aq",
         &[
