@@ -48,4 +48,6 @@ pub struct Service {
     pub(crate) alerter: Option<Arc<crate::alerter::Alerter>>,
     /// The WINS server, when `[wins_server] enabled = true`.
     pub(crate) wins: Option<crate::wins::WinsServer>,
+    /// The site gateway, when `[gateway]` is set.
+    pub(crate) gateway: Option<crate::gateway::Gateway>,
 }

@@ -559,6 +559,11 @@ pub async fn run(
     } else {
         None
     };
+    let gateway = config
+        .gateway
+        .as_ref()
+        .map(crate::gateway::Gateway::new)
+        .transpose()?;
     let service = Arc::new(Service {
         config: live.clone(),
         reloads: Arc::default(),
@@ -574,6 +579,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         alerter,
         wins,
+        gateway,
     });
     apply_retention(&service.inbox, &config).await;
     match service.inbox.away().await {
@@ -666,6 +672,29 @@ pub async fn run(
                 shutdown.clone(),
             ));
         }
+    }
+    if let Some(gateway) = &service.gateway {
+        shutdown.spawn(gateway.link.clone().run(shutdown.clone()));
+        // The gateway's own address on its site: the first served interface.
+        let address = service
+            .host
+            .interfaces
+            .first()
+            .map_or(std::net::Ipv4Addr::LOCALHOST, |i| i.address);
+        if let Some(wins) = &service.wins {
+            wins.set_fallback(gateway.names.wins_fallback(address));
+        }
+        let local = crate::gateway::names::LocalNames {
+            aliases: service.naming.aliases.clone(),
+            wins: service.wins.clone(),
+            address,
+        };
+        shutdown.spawn(
+            gateway
+                .names
+                .clone()
+                .run(gateway.link.clone(), local, shutdown.clone()),
+        );
     }
     ready();
     tracing::info!(

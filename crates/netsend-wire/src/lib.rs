@@ -36,6 +36,7 @@ pub mod nbns;
 pub mod nbss;
 pub mod oem;
 pub mod reader;
+pub mod site;
 pub mod smb;
 pub mod status;
 #[cfg(test)]
