@@ -21,7 +21,7 @@ type Target = (&'static str, fn(&[u8]));
 
 #[test]
 fn fuzz_corpus_replays_cleanly() {
-    let targets: [Target; 9] = [
+    let targets: [Target; 10] = [
         ("nbns", netsend_wire::fuzzing::nbns),
         ("name", netsend_wire::fuzzing::name),
         ("nbss", netsend_wire::fuzzing::nbss),
@@ -31,6 +31,7 @@ fn fuzz_corpus_replays_cleanly() {
         ("http", netsend_wire::fuzzing::http),
         ("alert", netsend_wire::fuzzing::alert),
         ("browse", netsend_wire::fuzzing::browse),
+        ("site_broadcast", netsend_wire::fuzzing::site_broadcast),
     ];
     for (target, run) in targets {
         for input in corpus(target) {
