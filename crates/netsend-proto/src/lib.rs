@@ -51,6 +51,7 @@ pub mod responder;
 pub mod search;
 pub mod sender;
 pub mod session;
+pub mod site_broadcast;
 pub mod trust;
 pub mod wins;
 
