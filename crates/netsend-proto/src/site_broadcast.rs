@@ -21,7 +21,10 @@ use netsend_wire::site_broadcast::SiteBroadcast;
 use netsend_wire::NetbiosName;
 use sha2::{Digest as _, Sha256};
 
-use crate::mailslot::Addressed;
+use crate::mailslot::{Addressed, MailslotDatagram};
+use netsend_wire::nbds::MessageType;
+use netsend_wire::oem::CodePage;
+use netsend_wire::smb::mailslot::{is_messenger_mailslot, MessengerPayload};
 
 /// How long a published or re-broadcast text keeps an equal one from being
 /// published again.
@@ -197,6 +200,48 @@ impl SiteBroadcasts {
             .any(|d| d.trimmed().eq_ignore_ascii_case(domain.trimmed()))
     }
 
+    /// Reads a datagram heard on the LAN from `peer` (`from_us`: one of our
+    /// own addresses): `None` unless it is a MESSNGR group or broadcast
+    /// datagram to one of this site's domains; else [`Self::hear`]'s verdict.
+    pub fn hear_datagram(
+        &mut self,
+        bytes: &[u8],
+        peer: Ipv4Addr,
+        from_us: bool,
+        code_page: CodePage,
+        now_ms: u64,
+    ) -> Option<Result<(SiteBroadcast, String), NotPublished>> {
+        let d = MailslotDatagram::parse(bytes)?;
+        if !is_messenger_mailslot(&d.write.name)
+            || !matches!(
+                d.header.msg_type,
+                MessageType::DIRECT_GROUP | MessageType::BROADCAST
+            )
+            || !self.is_our_domain(&d.destination)
+        {
+            return None;
+        }
+        let payload = MessengerPayload::parse(&d.write.data).ok()?;
+        let message = crate::message::Message::decode(
+            &payload.from,
+            &payload.to,
+            &[payload.text],
+            false,
+            code_page,
+        );
+        let heard = Heard {
+            peer,
+            origin: d.header.source_ip,
+            addressed: Addressed::Broadcast,
+            from_us,
+            domain: d.destination,
+            source: d.source,
+            from: &message.from,
+            text: &message.text,
+        };
+        Some(self.hear(&heard, now_ms))
+    }
+
     /// The publication of a broadcast heard on the LAN at `now_ms`, or why
     /// there is none.
     pub fn hear(
@@ -297,6 +342,14 @@ impl SiteBroadcasts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_datagrams_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            crate::fuzzing::site_broadcast(&bytes);
+        }
+    }
 
     fn ip(last: u8) -> Ipv4Addr {
         Ipv4Addr::new(192, 0, 2, last)
@@ -410,6 +463,52 @@ mod tests {
         // After the seen window the id is forgotten (JetStream's duplicate
         // window is as long, so a later redelivery is new).
         assert_eq!(south.receive(&b, &id, 20 + SEEN_MS), Received::Rebroadcast);
+    }
+
+    #[test]
+    fn a_heard_datagram_is_read_for_our_domains_only() {
+        use crate::broadcast::{datagrams, Broadcast, Targets};
+        let ours = [crate::sim::interface(ip(1), 24)];
+        let message = Broadcast {
+            domain: name("SALES"),
+            source: name("HOSTA"),
+            from: "alice",
+            text: "stand-up now",
+            split: false,
+            code_page: CodePage::Cp850,
+        };
+        let targets = Targets {
+            interfaces: &ours,
+            extra: &[],
+            relays: &[],
+            port: 138,
+        };
+        let bytes = datagrams(&message, &targets, 1).unwrap().remove(0).bytes;
+        let mut north = SiteBroadcasts::new("NORTH", vec![name("WORKGROUP"), name("SALES")]);
+        let (b, _) = north
+            .hear_datagram(&bytes, ip(1), false, CodePage::Cp850, 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (b.domain, b.source, b.from.as_str(), b.text.as_str()),
+            (name("SALES"), name("HOSTA"), "alice", "stand-up now")
+        );
+        assert_eq!(b.origin, ip(1));
+        // Heard again (a second interface): not published twice.
+        assert_eq!(
+            north.hear_datagram(&bytes, ip(1), false, CodePage::Cp850, 5),
+            Some(Err(NotPublished::Recent))
+        );
+        // A site not in SALES does not read it; garbage is nothing.
+        let mut south = SiteBroadcasts::new("SOUTH", vec![name("WORKGROUP")]);
+        assert_eq!(
+            south.hear_datagram(&bytes, ip(1), false, CodePage::Cp850, 0),
+            None
+        );
+        assert_eq!(
+            south.hear_datagram(&bytes[..20], ip(1), false, CodePage::Cp850, 0),
+            None
+        );
     }
 
     #[test]
