@@ -195,9 +195,16 @@ impl SiteBroadcasts {
 
     /// Whether `domain` is one of this site's.
     pub fn is_our_domain(&self, domain: &NetbiosName) -> bool {
+        self.our_domain(domain).is_some()
+    }
+
+    /// This site's own spelling of `domain` (its `NAME<00>`), when it is
+    /// one of this site's: what a re-broadcast goes to.
+    pub fn our_domain(&self, domain: &NetbiosName) -> Option<NetbiosName> {
         self.domains
             .iter()
-            .any(|d| d.trimmed().eq_ignore_ascii_case(domain.trimmed()))
+            .find(|d| d.trimmed().eq_ignore_ascii_case(domain.trimmed()))
+            .copied()
     }
 
     /// Reads a datagram heard on the LAN from `peer` (`from_us`: one of our
@@ -440,6 +447,7 @@ mod tests {
         // The publisher's own site does not take its publication back.
         assert_eq!(north.receive(&b, &id, 10), Received::Skip(Skipped::OwnSite));
         assert_eq!(south.receive(&b, &id, 10), Received::Rebroadcast);
+        assert_eq!(south.our_domain(&b.domain), Some(name("WORKGROUP")));
         // A redelivery is not re-broadcast again.
         assert_eq!(south.receive(&b, &id, 20), Received::Skip(Skipped::Seen));
         // The re-broadcast, heard back through another host (it keeps the
