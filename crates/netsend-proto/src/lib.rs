@@ -53,6 +53,7 @@ pub mod search;
 pub mod sender;
 pub mod session;
 pub mod site_broadcast;
+pub mod sites;
 pub mod trust;
 pub mod wins;
 

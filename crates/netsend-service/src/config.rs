@@ -101,6 +101,140 @@ pub struct Config {
     /// Browsing: our announcements and the host list (`netsend view`).
     #[serde(default)]
     pub browse: BrowseConfig,
+    /// The site gateway to the NATS JetStream backbone (`[gateway]`
+    /// absent: off).
+    #[serde(default)]
+    pub gateway: Option<GatewayConfig>,
+}
+
+/// `[gateway]`: this service is its site's gateway, carrying names and
+/// messages to the other sites over a NATS JetStream cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// This site's name: 1–32 characters of A–Z, 0–9, `-`, `_` (kept upper
+    /// case).
+    pub site: String,
+    /// The NATS servers, `nats://host:port` or `tls://host:port`.
+    pub nats: Vec<String>,
+    /// A NATS `.creds` file (JWT and NKey seed).
+    #[serde(default)]
+    pub credentials: Option<PathBuf>,
+    /// User name for user/password authentication.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password for user/password authentication.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Token authentication.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// CA certificates (PEM) the servers' certificates are checked against.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// Our client certificate (PEM), for servers that verify clients.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// The key of `tls_cert` (PEM).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse a connection that is not TLS.
+    #[serde(default)]
+    pub tls_required: bool,
+    /// Which address a query for a remote name is answered with.
+    #[serde(default)]
+    pub mode: GatewayMode,
+    /// Copies JetStream keeps of the stream and the buckets (1..=5).
+    #[serde(default = "default_gateway_replicas")]
+    pub replicas: usize,
+    /// The domains whose broadcasts this site takes part in (empty: the
+    /// workgroup).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// The JetStream stream of messages, receipts and broadcasts.
+    #[serde(default = "default_gateway_stream")]
+    pub stream: String,
+    /// The KV bucket of the name directory.
+    #[serde(default = "default_names_bucket")]
+    pub names_bucket: String,
+    /// The KV bucket of delivered message ids.
+    #[serde(default = "default_seen_bucket")]
+    pub seen_bucket: String,
+}
+
+/// How a gateway answers a name query for a name held at another site.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayMode {
+    /// With its own address: the message comes to the gateway, which carries
+    /// it over the backbone (sites that cannot reach each other).
+    #[default]
+    Proxy,
+    /// With the owner's address at its site (routed sites).
+    Direct,
+}
+
+const fn default_gateway_replicas() -> usize {
+    3
+}
+
+fn default_gateway_stream() -> String {
+    "NETSEND".into()
+}
+
+fn default_names_bucket() -> String {
+    "netsend_names".into()
+}
+
+fn default_seen_bucket() -> String {
+    "netsend_seen".into()
+}
+
+impl GatewayConfig {
+    /// The site name, checked and upper-cased.
+    pub fn site_name(&self) -> Result<netsend_proto::sites::SiteName, ConfigError> {
+        netsend_proto::sites::SiteName::new(&self.site)
+            .map_err(|e| ConfigError::Invalid("gateway.site".into(), e.to_string()))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, e: &str| ConfigError::Invalid(key.to_owned(), e.to_owned());
+        self.site_name()?;
+        if self.nats.is_empty() || self.nats.iter().any(|u| u.trim().is_empty()) {
+            return Err(invalid("gateway.nats", "list at least one NATS server URL"));
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return Err(invalid("gateway.replicas", "must be 1..=5"));
+        }
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        for (key, value) in [
+            ("gateway.stream", &self.stream),
+            ("gateway.names_bucket", &self.names_bucket),
+            ("gateway.seen_bucket", &self.seen_bucket),
+        ] {
+            if !token(value) {
+                return Err(invalid(
+                    key,
+                    "1 to 64 characters of A-Z, a-z, 0-9, '-', '_'",
+                ));
+            }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(invalid(
+                "gateway.tls_cert",
+                "give tls_cert and tls_key together",
+            ));
+        }
+        if self.password.is_some() && self.user.is_none() {
+            return Err(invalid("gateway.password", "a password needs a user"));
+        }
+        Ok(())
+    }
 }
 
 /// `[alerter]`: administrative alerts sent to the alert names, batched.
@@ -1133,6 +1267,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             alerter: AlerterConfig::default(),
             browse: BrowseConfig::default(),
+            gateway: None,
         }
     }
 }
@@ -1247,6 +1382,9 @@ impl Config {
                 .map_err(|e| invalid("alerter.names", e.to_string()))?;
         }
         self.browse.comment_bytes(self.code_page)?;
+        if let Some(gateway) = &self.gateway {
+            gateway.validate()?;
+        }
         Ok(())
     }
 
@@ -1396,7 +1534,7 @@ mod tests {
             .and_then(|s| s.split("```").next())
             .unwrap();
         // Tables that are examples, not defaults (none of them is set by default).
-        let examples = ["[[static_names]]", "[wins]", "[[hooks]]"];
+        let examples = ["[[static_names]]", "[wins]", "[[hooks]]", "[gateway]"];
         let mut skipping = false;
         let kept: String = block
             .lines()
@@ -1413,6 +1551,20 @@ mod tests {
         std::fs::write(&path, kept).unwrap();
         let mut shown = Config::load(Some(&path)).unwrap();
         let defaults = Config::default();
+        // `[gateway]` is off by default; its table shows its keys' defaults.
+        let gateway: String = block
+            .split("\n[gateway]")
+            .nth(1)
+            .and_then(|s| s.split("\n[").next())
+            .unwrap()
+            .to_owned();
+        let gateway: GatewayConfig = toml::from_str(&gateway).unwrap();
+        let minimal: GatewayConfig = toml::from_str(&format!(
+            "site = {:?}\nnats = {:?}",
+            gateway.site, gateway.nats
+        ))
+        .unwrap();
+        assert_eq!(gateway, minimal);
         // Values that README gives as examples of what may be set.
         assert_eq!(shown.computer_name, "HOST");
         shown.computer_name.clone_from(&defaults.computer_name);
@@ -1431,6 +1583,55 @@ mod tests {
             Some(defaults.state_dir.join("messages.log"))
         );
         assert_eq!(shown, defaults);
+    }
+
+    #[test]
+    fn the_gateway_is_off_by_default_and_its_keys_are_checked() {
+        let parse = |text: &str| -> Result<Config, ConfigError> {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("c.toml");
+            std::fs::write(&p, text).unwrap();
+            let c = Config::load(Some(&p))?;
+            c.validate()?;
+            Ok(c)
+        };
+        assert!(parse("").unwrap().gateway.is_none());
+        let c = parse(
+            "[gateway]\nsite = \"north\"\nnats = [\"nats://192.0.2.5:4222\"]\nmode = \"direct\"\n",
+        )
+        .unwrap();
+        let g = c.gateway.unwrap();
+        assert_eq!(g.site_name().unwrap().as_str(), "NORTH");
+        assert_eq!(g.mode, GatewayMode::Direct);
+        assert_eq!((g.replicas, g.stream.as_str()), (3, "NETSEND"));
+        let bad = |extra: &str, key: &str| {
+            let text = format!("[gateway]\n{extra}");
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        };
+        bad("site = \"no.rth\"\nnats = [\"nats://a\"]", "gateway.site");
+        bad("site = \"\"\nnats = [\"nats://a\"]", "gateway.site");
+        bad("site = \"N\"\nnats = []", "gateway.nats");
+        bad(
+            "site = \"N\"\nnats = [\"nats://a\"]\nreplicas = 0",
+            "gateway.replicas",
+        );
+        bad(
+            "site = \"N\"\nnats = [\"nats://a\"]\nreplicas = 6",
+            "gateway.replicas",
+        );
+        bad(
+            "site = \"N\"\nnats = [\"nats://a\"]\nstream = \"a.b\"",
+            "gateway.stream",
+        );
+        bad(
+            "site = \"N\"\nnats = [\"nats://a\"]\ntls_cert = \"/c\"",
+            "gateway.tls_cert",
+        );
+        bad(
+            "site = \"N\"\nnats = [\"nats://a\"]\nmode = \"relay\"",
+            "mode",
+        );
     }
 
     #[test]

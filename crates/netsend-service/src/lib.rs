@@ -39,6 +39,7 @@ mod browse;
 pub mod config;
 mod control;
 pub mod delivery;
+mod gateway;
 pub mod metrics;
 pub mod naming;
 pub mod outbound;

@@ -36,6 +36,7 @@ const RESTART_KEYS: &[&str] = &[
     "display.terminal_group",
     "metrics",
     "alerter",
+    "gateway",
 ];
 
 /// Keys under a restart-only table that are nevertheless live.
@@ -159,6 +160,7 @@ pub fn in_force(started: &Config, new: &Config) -> Config {
         .clone_from(&started.display.terminal_group);
     c.metrics = started.metrics.clone();
     c.alerter = started.alerter.clone();
+    c.gateway.clone_from(&started.gateway);
     c
 }
 

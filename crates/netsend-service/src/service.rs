@@ -46,4 +46,6 @@ pub struct Service {
     pub(crate) shutdown: Shutdown,
     /// The Alerter, when `[alerter]` turns it on.
     pub(crate) alerter: Option<Arc<crate::alerter::Alerter>>,
+    /// The site gateway, when `[gateway]` is set.
+    pub(crate) gateway: Option<crate::gateway::Gateway>,
 }

@@ -544,6 +544,11 @@ pub async fn run(
         outbound.clone(),
     );
     let alerter = crate::alerter::Alerter::from_config(&config, &inbox, Box::new(outbound.clone()));
+    let gateway = config
+        .gateway
+        .as_ref()
+        .map(crate::gateway::Gateway::new)
+        .transpose()?;
     let service = Arc::new(Service {
         config: live.clone(),
         reloads: Arc::default(),
@@ -558,6 +563,7 @@ pub async fn run(
         delivery,
         shutdown: shutdown.clone(),
         alerter,
+        gateway,
     });
     apply_retention(&service.inbox, &config).await;
     match service.inbox.away().await {
@@ -647,6 +653,9 @@ pub async fn run(
                 shutdown.clone(),
             ));
         }
+    }
+    if let Some(gateway) = &service.gateway {
+        shutdown.spawn(gateway.link.clone().run(shutdown.clone()));
     }
     ready();
     tracing::info!(

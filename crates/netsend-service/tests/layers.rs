@@ -99,6 +99,10 @@ fn no_room_of_the_service_imports_itself_round_a_circle() {
     assert!(edges.len() > 8, "the rooms were found: {edges:?}");
     // The reader sees imports: the session driver stores messages.
     assert!(edges["transport"].contains("store"), "{edges:?}");
+    // The gateway is a component: below the drivers and the bundle.
+    for above in ["transport", "control", "service"] {
+        assert!(!edges["gateway"].contains(above), "gateway imports {above}");
+    }
     for room in edges.keys() {
         if let Some(found) = circle(&edges, room) {
             panic!(
