@@ -110,6 +110,8 @@ pub(crate) struct Context<'a> {
     pub(crate) away: &'a AwayBook,
     /// The browse list.
     pub(crate) browse: &'a Browse,
+    /// The site gateway, when `[gateway]` is set.
+    pub(crate) gateway: Option<&'a crate::gateway::Gateway>,
 }
 
 impl<'a> Context<'a> {
@@ -129,6 +131,7 @@ impl<'a> Context<'a> {
             alerter: service.alerter.as_deref(),
             away: service.delivery.away(),
             browse: &service.browse,
+            gateway: service.gateway.as_ref(),
         }
     }
 }
@@ -177,8 +180,23 @@ impl Network for Arc<Service> {
         split: bool,
     ) -> Pending<Result<usize, SendFailure>> {
         let outbound = self.outbound.clone();
+        let gateway = self.gateway.clone();
         Box::pin(async move {
-            crate::outbound::datagrams::broadcast(&outbound, &domain, &from, &text, split).await
+            let sent =
+                crate::outbound::datagrams::broadcast(&outbound, &domain, &from, &text, split)
+                    .await?;
+            // The site gateway carries what this host broadcasts to the
+            // other sites; the local broadcast never waits for it.
+            if let Some(gateway) = gateway {
+                let origin = outbound.host.interfaces.first().map(|i| i.address);
+                gateway.broadcasts.sent(
+                    origin.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+                    &domain,
+                    &from,
+                    &text,
+                );
+            }
+            Ok(sent)
         })
     }
 

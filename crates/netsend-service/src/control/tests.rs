@@ -236,6 +236,7 @@ impl Components {
             alerter: self.alerter.as_deref(),
             away: &self.away,
             browse: &self.browse,
+            gateway: None,
         }
     }
 
@@ -741,6 +742,16 @@ async fn status_counts_the_inbox_and_only_root_stops() {
     assert_eq!(
         status.drops.len(),
         netsend_proto::policy::DropReason::ALL.len()
+    );
+
+    // Without [gateway]: no gateway in the status, and its own request
+    // says why, with the "service not started" code.
+    assert_eq!(status.gateway, None);
+    let (code, detail) = refusal(host.ask(&bob(), Request::GatewayStatus).await);
+    assert_eq!(code, NetApiStatus::NERR_SERVICE_NOT_INSTALLED);
+    assert_eq!(
+        detail,
+        "this host is no site gateway: no [gateway] is configured"
     );
 
     let (code, detail) = refusal(host.ask(&alice(), Request::Stop).await);
