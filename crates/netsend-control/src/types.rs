@@ -356,7 +356,7 @@ pub struct StatusInfo {
     pub away: Vec<AwayState>,
     /// The site gateway, when `[gateway]` is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<GatewayState>,
+    pub gateway: Option<Box<GatewayState>>,
 }
 
 /// One alias in [`StatusInfo`].

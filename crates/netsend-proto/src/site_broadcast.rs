@@ -269,15 +269,7 @@ impl SiteBroadcasts {
         if self.texts.contains(&key, now_ms) {
             return Err(NotPublished::Recent);
         }
-        Ok(self.publish(
-            key,
-            heard.origin,
-            heard.domain,
-            heard.source,
-            heard.from,
-            heard.text,
-            now_ms,
-        ))
+        Ok(self.publish(key, heard, now_ms))
     }
 
     /// The publication of a broadcast the gateway host sent itself from
@@ -291,30 +283,29 @@ impl SiteBroadcasts {
         text: &str,
         now_ms: u64,
     ) -> (SiteBroadcast, String) {
-        let key = fingerprint(&domain, from, text);
-        self.publish(key, origin, domain, source, from, text, now_ms)
+        let heard = Heard {
+            peer: origin,
+            origin,
+            addressed: Addressed::Broadcast,
+            from_us: true,
+            domain,
+            source,
+            from,
+            text,
+        };
+        self.publish(fingerprint(&domain, from, text), &heard, now_ms)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn publish(
-        &mut self,
-        key: [u8; 16],
-        origin: Ipv4Addr,
-        domain: NetbiosName,
-        source: NetbiosName,
-        from: &str,
-        text: &str,
-        now_ms: u64,
-    ) -> (SiteBroadcast, String) {
+    fn publish(&mut self, key: [u8; 16], h: &Heard<'_>, now_ms: u64) -> (SiteBroadcast, String) {
         self.texts.insert(key, now_ms);
         let b = SiteBroadcast {
             site: self.site.clone(),
-            origin,
+            origin: h.origin,
             sent_at_ms: now_ms,
-            domain,
-            source,
-            from: from.to_owned(),
-            text: text.to_owned(),
+            domain: h.domain,
+            source: h.source,
+            from: h.from.to_owned(),
+            text: h.text.to_owned(),
         };
         let id = message_id(&b);
         (b, id)

@@ -72,23 +72,9 @@ impl SiteBroadcast {
         let domain = NetbiosName::from_raw(r.array::<16>("domain")?);
         let source = NetbiosName::from_raw(r.array::<16>("source")?);
         let from_len = usize::from(r.u8("from length")?);
-        if from_len > MAX_FROM_LEN {
-            return Err(DecodeError::TooLong {
-                field: "from",
-                len: from_len,
-                max: MAX_FROM_LEN,
-            });
-        }
-        let from = utf8(r.take(from_len, "from")?, "from")?;
+        let from = bounded(&mut r, from_len, MAX_FROM_LEN, "from")?;
         let text_len = usize::from(r.u16_be("text length")?);
-        if text_len > MAX_TEXT_LEN {
-            return Err(DecodeError::TooLong {
-                field: "text",
-                len: text_len,
-                max: MAX_TEXT_LEN,
-            });
-        }
-        let text = utf8(r.take(text_len, "text")?, "text")?;
+        let text = bounded(&mut r, text_len, MAX_TEXT_LEN, "text")?;
         r.finish("site broadcast")?;
         Ok(Self {
             site,
@@ -133,6 +119,20 @@ fn check_len(field: &'static str, len: usize, max: usize) -> Result<(), EncodeEr
         return Err(EncodeError::TooLong { field, len, max });
     }
     Ok(())
+}
+
+/// Reads `len` bytes of UTF-8 text, refusing a length beyond `max` before
+/// it is read.
+fn bounded(
+    r: &mut Reader<'_>,
+    len: usize,
+    max: usize,
+    field: &'static str,
+) -> Result<String, DecodeError> {
+    if len > max {
+        return Err(DecodeError::TooLong { field, len, max });
+    }
+    utf8(r.take(len, field)?, field)
 }
 
 fn utf8(bytes: &[u8], field: &'static str) -> Result<String, DecodeError> {

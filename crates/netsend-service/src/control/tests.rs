@@ -176,17 +176,7 @@ impl Components {
             remote_addresses: Vec::new(),
             remote_key: None,
         });
-        let admission = Admission::new(
-            config.policy().unwrap(),
-            Arc::new(Drops::default()),
-            config.limits.max_connections_per_source,
-            host.clone(),
-            crate::admission::trust::Trust::new(
-                config.trust.file_in(&config.state_dir),
-                config.trust.pin_new,
-                Vec::new(),
-            ),
-        );
+        let admission = Admission::for_tests(&config, Arc::new(Drops::default()), host.clone());
         let aliases = Arc::new(Mutex::new(aliases));
         let shutdown = Shutdown::new();
         let forward = Forward::new(

@@ -498,17 +498,7 @@ mod tests {
             remote_addresses: Vec::new(),
             remote_key: None,
         });
-        let admission = Arc::new(Admission::new(
-            config.policy().unwrap(),
-            drops.clone(),
-            config.limits.max_connections_per_source,
-            host.clone(),
-            crate::admission::trust::Trust::new(
-                config.trust.file_in(&config.state_dir),
-                config.trust.pin_new,
-                Vec::new(),
-            ),
-        ));
+        let admission = Arc::new(Admission::for_tests(&config, drops.clone(), host.clone()));
         let naming = Arc::new(Naming {
             aliases: Arc::new(Mutex::new(aliases)),
             registrar: Arc::new(Registrar::new(
@@ -540,9 +530,12 @@ mod tests {
         }
     }
 
+    /// A re-broadcast as seen on a LAN: source name, sender, text.
+    type Seen = (String, String, String);
+
     /// The MESSNGR broadcasts that reached `site`'s LAN within about a
-    /// second: (source name, sender, text) and the datagram.
-    async fn heard(site: &Site) -> Vec<((String, String, String), Vec<u8>)> {
+    /// second, with their datagrams.
+    async fn heard(site: &Site) -> Vec<(Seen, Vec<u8>)> {
         let lan = site.lan.try_clone().unwrap();
         tokio::task::spawn_blocking(move || {
             let mut got = Vec::new();
@@ -569,11 +562,11 @@ mod tests {
         .unwrap()
     }
 
-    fn texts(got: &[((String, String, String), Vec<u8>)]) -> Vec<(String, String, String)> {
+    fn texts(got: &[(Seen, Vec<u8>)]) -> Vec<Seen> {
         got.iter().map(|(w, _)| w.clone()).collect()
     }
 
-    fn owned(source: &str, from: &str, text: &str) -> (String, String, String) {
+    fn owned(source: &str, from: &str, text: &str) -> Seen {
         (source.to_owned(), from.to_owned(), text.to_owned())
     }
 
