@@ -262,8 +262,8 @@ pub(crate) enum RemoteAction {
 #[derive(Debug, Subcommand)]
 pub(crate) enum GatewayAction {
     /// Show the connection to the NATS cluster, the stream and consumers,
-    /// the names of other sites and the counters. Exits 2184 (the service
-    /// has not been started) when no `[gateway]` is configured.
+    /// the names of other sites and the counters. Without `[gateway]` it
+    /// fails with NERR_ServiceNotInstalled (2184), exit status 2.
     Status {
         /// Print one JSON object instead.
         #[arg(long)]
