@@ -11,7 +11,7 @@
 //! published or re-broadcast in the last [`RECENT_MS`] (the same broadcast
 //! heard on two interfaces, or a re-broadcast heard back through another
 //! host). Re-broadcast: a publication of another site whose domain is one of
-//! this site's domains, once per message id (in memory here for
+//! this site's domains, heard within [`MAX_AGE_MS`], once per message id (in memory here for
 //! [`SEEN_MS`]; the service keeps a durable record across restarts too).
 
 use std::collections::VecDeque;
@@ -32,6 +32,9 @@ pub const RECENT_MS: u64 = 60_000;
 /// How long a received message id is remembered (JetStream's duplicate
 /// window of the stream).
 pub const SEEN_MS: u64 = 10 * 60_000;
+/// A publication older than this (by the origin site's clock) is not
+/// re-broadcast: a gateway back after hours does not replay stale news.
+pub const MAX_AGE_MS: u64 = 15 * 60_000;
 /// Largest number of texts and of ids remembered.
 pub const MAX_REMEMBERED: usize = 4096;
 /// The coarse time step of a message id: copies heard within one step share
@@ -91,6 +94,8 @@ pub enum Skipped {
     OtherDomain,
     /// Its id was re-broadcast already (a redelivery).
     Seen,
+    /// Heard longer than [`MAX_AGE_MS`] ago.
+    Stale,
 }
 
 impl Skipped {
@@ -100,6 +105,7 @@ impl Skipped {
             Self::OwnSite => "own site",
             Self::OtherDomain => "other domain",
             Self::Seen => "seen",
+            Self::Stale => "stale",
         }
     }
 }
@@ -321,6 +327,9 @@ impl SiteBroadcasts {
         if !self.is_our_domain(&b.domain) {
             return Received::Skip(Skipped::OtherDomain);
         }
+        if now_ms.saturating_sub(b.sent_at_ms) > MAX_AGE_MS {
+            return Received::Skip(Skipped::Stale);
+        }
         let id = id.to_owned();
         if self.seen.contains(&id, now_ms) {
             return Received::Skip(Skipped::Seen);
@@ -458,6 +467,15 @@ mod tests {
         assert_eq!(
             south.receive(&hr, "other", 40),
             Received::Skip(Skipped::OtherDomain)
+        );
+        // Too old to be news.
+        let old = SiteBroadcast {
+            text: "yesterday".into(),
+            ..b.clone()
+        };
+        assert_eq!(
+            south.receive(&old, "old", b.sent_at_ms + MAX_AGE_MS + 1),
+            Received::Skip(Skipped::Stale)
         );
         // After the seen window the id is forgotten (JetStream's duplicate
         // window is as long, so a later redelivery is new).
