@@ -173,6 +173,12 @@ pub(crate) enum Command {
         #[arg(long, hide = true)]
         names: bool,
     },
+    /// The site gateway: netsend gateway status [--json].
+    Gateway {
+        /// What to show.
+        #[command(subcommand)]
+        action: GatewayAction,
+    },
     /// Show new messages as desktop notifications; run it as yourself inside
     /// your graphical session (XDG autostart: netsend-agent.desktop).
     Agent,
@@ -249,6 +255,19 @@ pub(crate) enum RemoteAction {
         server: String,
         /// Its public key (base64).
         key: String,
+    },
+}
+
+/// Site gateway queries.
+#[derive(Debug, Subcommand)]
+pub(crate) enum GatewayAction {
+    /// Show the connection to the NATS cluster, the stream and consumers,
+    /// the names of other sites and the counters. Without `[gateway]` it
+    /// fails with NERR_ServiceNotInstalled (2184), exit status 2.
+    Status {
+        /// Print one JSON object instead.
+        #[arg(long)]
+        json: bool,
     },
 }
 

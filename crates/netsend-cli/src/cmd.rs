@@ -12,7 +12,9 @@ use netsend_proto::display::{reply_hint, sanitize, sanitize_first_line, sanitize
 use netsend_service::config::Config;
 use netsend_wire::status::NetApiStatus;
 
-use crate::args::{Cli, Command, InboxAction, MessengerAction, QueueAction, RemoteAction};
+use crate::args::{
+    Cli, Command, GatewayAction, InboxAction, MessengerAction, QueueAction, RemoteAction,
+};
 use crate::conversations::{away, away_line, parse_since, reply, sent, thread, Shown};
 use crate::Failure;
 
@@ -314,6 +316,9 @@ async fn dispatch(
             let target = crate::view::Target::from_args(host, domain);
             crate::view::view(config, target, json, names).await
         }
+        Command::Gateway {
+            action: GatewayAction::Status { json },
+        } => crate::gateway::status(config, json).await,
         Command::Completions { .. } | Command::Manpage { .. } => Ok(()),
         Command::Messenger { action } => match action {
             MessengerAction::Start { .. } => start_daemon(daemon.config, daemon.path).await,
@@ -449,6 +454,10 @@ async fn messenger_status(config: &ClientConfig, json: bool) -> Result<(), Failu
     if !reload.restart_needed.is_empty() {
         let keys: Vec<String> = reload.restart_needed.iter().map(|k| clean(k)).collect();
         println!("                 needs a restart: {}", keys.join(", "));
+    }
+    match &s.gateway {
+        Some(g) => println!("  gateway:       {}", crate::gateway::summary(g)),
+        None => println!("  gateway:       off"),
     }
     println!("  names:");
     for n in &s.names {

@@ -10,6 +10,7 @@ mod args;
 mod cmd;
 mod conversations;
 mod docs;
+mod gateway;
 mod popup;
 mod view;
 

@@ -11,9 +11,9 @@ use netsend_wire::status::NetApiStatus;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{
-    AlertReport, AlertRequest, AliasStatus, AwayState, BrowseDomain, BrowseHost, HostName,
-    InboxSelection, Queued, ReplyReport, SendReport, SentRecord, StatusInfo, StoredMessage,
-    ThreadEntry, UserDelivery, UserFailure,
+    AlertReport, AlertRequest, AliasStatus, AwayState, BrowseDomain, BrowseHost, GatewayState,
+    HostName, InboxSelection, Queued, ReplyReport, SendReport, SentRecord, StatusInfo,
+    StoredMessage, ThreadEntry, UserDelivery, UserFailure,
 };
 use crate::ClientError;
 
@@ -248,6 +248,9 @@ pub enum Request {
     },
     /// The workgroups heard (`netsend view /domain`).
     ViewDomains,
+    /// The site gateway's connection, stream, consumers, directory and
+    /// counters (`netsend gateway status`).
+    GatewayStatus,
     /// A host's message names, by node status (`netsend view \\HOST`).
     ViewHost {
         /// A name from the browse list, a NetBIOS name, or an IPv4 address.
@@ -384,6 +387,8 @@ pub enum Response {
         /// The workgroups, by name.
         domains: Vec<BrowseDomain>,
     },
+    /// Answer to [`Request::GatewayStatus`].
+    Gateway(GatewayState),
     /// Answer to [`Request::ViewHost`].
     HostNames {
         /// The host asked.

@@ -357,6 +357,9 @@ pub struct StatusInfo {
     /// The WINS server's table and counters, when `[wins_server]` runs one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wins_server: Option<Box<WinsServerStatus>>,
+    /// The site gateway, when `[gateway]` is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Box<GatewayState>>,
 }
 
 /// One alias in [`StatusInfo`].
@@ -750,4 +753,119 @@ mod tests {
             "{json}"
         );
     }
+}
+
+/// A site gateway's state (`netsend gateway status`, and `gateway` in
+/// `messenger status --json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayState {
+    /// This site's name.
+    pub site: String,
+    /// `proxy` or `direct`.
+    pub mode: String,
+    /// The connection to the NATS cluster.
+    pub connection: GatewayConnection,
+    /// The JetStream stream, when connected and it could be asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<GatewayStream>,
+    /// This site's durable consumers.
+    #[serde(default)]
+    pub consumers: Vec<GatewayConsumer>,
+    /// The names of other sites known here.
+    pub directory: GatewayDirectory,
+    /// What went through this gateway since the service started.
+    pub counters: GatewayCounters,
+}
+
+/// The connection of a gateway to its NATS cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayConnection {
+    /// Whether it is connected now.
+    pub connected: bool,
+    /// The server connected to (`host:port`, with its server name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Unix ms since when it has been connected, or disconnected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+    /// The last connection error, while disconnected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The JetStream stream's state, from its stream info.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayStream {
+    /// Its name.
+    pub name: String,
+    /// Messages held.
+    pub messages: u64,
+    /// Bytes held.
+    pub bytes: u64,
+    /// Configured replicas.
+    pub replicas: usize,
+    /// The Raft leader, when clustered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+    /// The other replicas.
+    #[serde(default)]
+    pub peers: Vec<GatewayPeer>,
+}
+
+/// One replica of the stream besides the leader.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayPeer {
+    /// The server name.
+    pub name: String,
+    /// Whether it is caught up.
+    pub current: bool,
+    /// Operations it lags behind.
+    pub lag: u64,
+}
+
+/// One durable consumer's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayConsumer {
+    /// Its durable name.
+    pub name: String,
+    /// Messages not yet delivered to it.
+    pub num_pending: u64,
+    /// Messages delivered but not yet acknowledged.
+    pub num_ack_pending: usize,
+    /// Messages delivered more than once.
+    pub num_redelivered: usize,
+}
+
+/// The directory of names at other sites.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayDirectory {
+    /// Names known, all sites together.
+    pub names: usize,
+    /// Names per site, by site name.
+    #[serde(default)]
+    pub sites: Vec<GatewaySite>,
+}
+
+/// One site's name count in [`GatewayDirectory`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewaySite {
+    /// The site.
+    pub site: String,
+    /// Its names known here.
+    pub names: usize,
+}
+
+/// Counters of a gateway since the service started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayCounters {
+    /// Messages and broadcasts published to the cluster (acknowledged).
+    pub published: u64,
+    /// Messages delivered and broadcasts re-broadcast from the cluster.
+    pub delivered: u64,
+    /// Publications and deliveries that failed (and were retried or
+    /// reported back).
+    pub failed: u64,
+    /// Broadcasts heard and waiting for the cluster to come back.
+    #[serde(default)]
+    pub spooled: u64,
 }

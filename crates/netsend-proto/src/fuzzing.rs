@@ -509,3 +509,24 @@ pub fn wins_server(data: &[u8]) {
         assert!(names <= 8 && challenges <= 2);
     }
 }
+
+/// Reads arbitrary bytes as a datagram a site gateway heard, as the
+/// datagram driver does: it must never panic, and what it publishes carries
+/// the site and encodes.
+#[doc(hidden)]
+pub fn site_broadcast(data: &[u8]) {
+    use netsend_wire::NetbiosName;
+    let domains = vec![
+        NetbiosName::new("WORKGROUP", 0).expect("a name"),
+        NetbiosName::WILDCARD,
+    ];
+    let mut rule = crate::site_broadcast::SiteBroadcasts::new("FUZZ", domains);
+    let peer = std::net::Ipv4Addr::new(192, 0, 2, 10);
+    for now in [0, 1] {
+        if let Some(Ok((b, id))) = rule.hear_datagram(data, peer, false, CodePage::Cp850, now) {
+            assert_eq!(b.site, "FUZZ");
+            assert!(id.starts_with("bcast-FUZZ-"));
+            let _ = b.to_bytes();
+        }
+    }
+}

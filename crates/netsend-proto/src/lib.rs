@@ -8,6 +8,7 @@
 //! - [`browse`]: the browse announcements we send, and the host list of those we hear.
 //! - [`broadcast`]: the MESSNGR datagrams of a broadcast, and where they go.
 //! - [`relay`]: which received broadcasts we relay into our subnets, and where.
+//! - [`site_broadcast`]: which broadcasts a site gateway publishes between sites and re-broadcasts.
 //! - [`registration`]: B-node name registration, release and conflicts.
 //! - [`policy`]: anti-spam: allow/deny lists and rate limits per source and sender.
 //! - [`queue`]: when a queued outgoing message is tried again or given up.
@@ -54,6 +55,7 @@ pub mod responder;
 pub mod search;
 pub mod sender;
 pub mod session;
+pub mod site_broadcast;
 pub mod sites;
 pub mod trust;
 pub mod wins;

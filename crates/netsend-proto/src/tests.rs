@@ -310,7 +310,7 @@ proptest! {
 #[test]
 fn handler_fuzz_corpora_replay_cleanly() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 14] = [
+    let targets: [Target; 15] = [
         ("session", crate::fuzzing::session),
         ("hear", crate::fuzzing::hear),
         ("plan", crate::fuzzing::plan),
@@ -325,6 +325,7 @@ fn handler_fuzz_corpora_replay_cleanly() {
         ("trust", crate::fuzzing::trust),
         ("directory", crate::fuzzing::directory),
         ("wins_server", crate::fuzzing::wins_server),
+        ("site_bcast", crate::fuzzing::site_broadcast),
     ];
     for (target, run) in targets {
         let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))

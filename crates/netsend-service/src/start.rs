@@ -562,7 +562,7 @@ pub async fn run(
     let gateway = config
         .gateway
         .as_ref()
-        .map(crate::gateway::Gateway::new)
+        .map(|g| crate::gateway::Gateway::new(g, outbound.clone(), live.clone()))
         .transpose()?;
     let service = Arc::new(Service {
         config: live.clone(),
@@ -674,7 +674,7 @@ pub async fn run(
         }
     }
     if let Some(gateway) = &service.gateway {
-        shutdown.spawn(gateway.link.clone().run(shutdown.clone()));
+        gateway.spawn(&shutdown);
         // The gateway's own address on its site: the first served interface.
         let address = service
             .host

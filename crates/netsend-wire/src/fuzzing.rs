@@ -8,5 +8,6 @@ pub use crate::nbds::fuzz_nbds as nbds;
 pub use crate::nbns::{fuzz_name as name, fuzz_nbns as nbns};
 pub use crate::nbss::fuzz_nbss as nbss;
 pub use crate::site::fuzz_site as site;
+pub use crate::site_broadcast::fuzz_site_broadcast as site_broadcast;
 pub use crate::smb::mailslot::fuzz_mailslot as mailslot;
 pub use crate::smb::message::fuzz_smb as smb;

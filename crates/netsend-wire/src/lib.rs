@@ -13,6 +13,7 @@
 //! - [`oem`]: OEM code pages and the text rules of message blocks.
 //! - [`status`]: NERR/Win32 codes and SMB DOS errors with their texts.
 //! - [`http`]: the HTTP/1.x request line the metrics endpoint reads.
+//! - [`site_broadcast`]: a broadcast carried between sites by their gateways.
 //!
 //! # Contract
 //! Every `parse`/`read` function takes untrusted bytes and returns a typed
@@ -37,6 +38,7 @@ pub mod nbss;
 pub mod oem;
 pub mod reader;
 pub mod site;
+pub mod site_broadcast;
 pub mod smb;
 pub mod status;
 #[cfg(test)]

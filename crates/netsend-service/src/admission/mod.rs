@@ -57,6 +57,26 @@ impl Admission {
         }
     }
 
+    /// Admission as `config` sets it up, with no verified names (tests).
+    #[cfg(test)]
+    pub(crate) fn for_tests(
+        config: &crate::config::Config,
+        drops: Arc<drops::Drops>,
+        host: Arc<Host>,
+    ) -> Self {
+        Self::new(
+            config.policy().expect("a valid policy"),
+            drops,
+            config.limits.max_connections_per_source,
+            host,
+            trust::Trust::new(
+                config.trust.file_in(&config.state_dir),
+                config.trust.pin_new,
+                Vec::new(),
+            ),
+        )
+    }
+
     /// Takes a reloaded configuration's lists and limits: the policy
     /// keeps what each source has used ([`Policy::reconfigure`]), and the
     /// per-source session cap changes for the next connection.

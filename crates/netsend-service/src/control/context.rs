@@ -112,6 +112,8 @@ pub(crate) struct Context<'a> {
     pub(crate) browse: &'a Browse,
     /// The WINS server, when it runs.
     pub(crate) wins: Option<&'a crate::wins::WinsServer>,
+    /// The site gateway, when `[gateway]` is set.
+    pub(crate) gateway: Option<&'a crate::gateway::Gateway>,
 }
 
 impl<'a> Context<'a> {
@@ -132,6 +134,7 @@ impl<'a> Context<'a> {
             away: service.delivery.away(),
             browse: &service.browse,
             wins: service.wins.as_ref(),
+            gateway: service.gateway.as_ref(),
         }
     }
 }
@@ -180,8 +183,23 @@ impl Network for Arc<Service> {
         split: bool,
     ) -> Pending<Result<usize, SendFailure>> {
         let outbound = self.outbound.clone();
+        let gateway = self.gateway.clone();
         Box::pin(async move {
-            crate::outbound::datagrams::broadcast(&outbound, &domain, &from, &text, split).await
+            let sent =
+                crate::outbound::datagrams::broadcast(&outbound, &domain, &from, &text, split)
+                    .await?;
+            // The site gateway carries what this host broadcasts to the
+            // other sites; the local broadcast never waits for it.
+            if let Some(gateway) = gateway {
+                let origin = outbound.host.interfaces.first().map(|i| i.address);
+                gateway.broadcasts.sent(
+                    origin.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+                    &domain,
+                    &from,
+                    &text,
+                );
+            }
+            Ok(sent)
         })
     }
 

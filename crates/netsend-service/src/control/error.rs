@@ -128,6 +128,9 @@ pub(crate) enum ControlError {
     /// An alert was raised while the Alerter is off.
     #[error("the Alerter is off: no [alerter] names are configured, or [alerter] enabled = false")]
     AlerterOff,
+    /// `GatewayStatus` without `[gateway]`.
+    #[error("this host is no site gateway: no [gateway] is configured")]
+    GatewayOff,
     /// A caller outside `[alerter] groups` raised an alert.
     #[error("only root and members of {groups} may raise alerts ([alerter] groups)")]
     MayNotAlert {
@@ -181,7 +184,7 @@ impl ControlError {
                 _ => NetApiStatus::NERR_INTERNAL_ERROR,
             },
             Self::Store(_) => NetApiStatus::NERR_INTERNAL_ERROR,
-            Self::AlerterOff => NetApiStatus::NERR_SERVICE_NOT_INSTALLED,
+            Self::AlerterOff | Self::GatewayOff => NetApiStatus::NERR_SERVICE_NOT_INSTALLED,
             Self::MayNotAlert { .. } => NetApiStatus::ERROR_ACCESS_DENIED,
             Self::BadAlert(_) => NetApiStatus::ERROR_INVALID_PARAMETER,
         }

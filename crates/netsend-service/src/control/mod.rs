@@ -14,6 +14,7 @@
 //! - `inbox`: `InboxList` (search, waiting), `InboxRead`, `InboxShown`,
 //!   `InboxDelete`.
 //! - `status`: `Status`, `Stop`.
+//! - `gateway`: `GatewayStatus` (the site gateway).
 //! - `alert`: `Alert` (the Alerter).
 //! - `conversations`: `SentList` (the sent archive), `Thread` (the
 //!   exchange with one correspondent), `Reply`, `Away` and `AwaySet`.
@@ -30,6 +31,7 @@ mod caller;
 mod context;
 mod conversations;
 mod error;
+mod gateway;
 mod inbox;
 mod names;
 mod queue;
@@ -177,6 +179,7 @@ async fn handle(
         Request::Alert(alert) => alert::raise(ctx, caller, alert).await,
         Request::View { domain } => view::hosts(ctx, caller, domain).await,
         Request::ViewDomains => view::domains(ctx, caller),
+        Request::GatewayStatus => gateway::status(ctx).await,
         Request::ViewHost { host } => view::host(ctx, caller, host).await,
     }
 }

@@ -43,6 +43,7 @@ pub(crate) async fn status(ctx: &Context<'_>, caller: &Caller) -> Result<Respons
         } else {
             ctx.away.get(&caller.login).into_iter().collect()
         },
+        gateway: crate::control::gateway::state(ctx).await.map(Box::new),
     }))
 }
 

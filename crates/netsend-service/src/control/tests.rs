@@ -176,17 +176,7 @@ impl Components {
             remote_addresses: Vec::new(),
             remote_key: None,
         });
-        let admission = Admission::new(
-            config.policy().unwrap(),
-            Arc::new(Drops::default()),
-            config.limits.max_connections_per_source,
-            host.clone(),
-            crate::admission::trust::Trust::new(
-                config.trust.file_in(&config.state_dir),
-                config.trust.pin_new,
-                Vec::new(),
-            ),
-        );
+        let admission = Admission::for_tests(&config, Arc::new(Drops::default()), host.clone());
         let aliases = Arc::new(Mutex::new(aliases));
         let shutdown = Shutdown::new();
         let forward = Forward::new(
@@ -237,6 +227,7 @@ impl Components {
             away: &self.away,
             browse: &self.browse,
             wins: None,
+            gateway: None,
         }
     }
 
@@ -742,6 +733,16 @@ async fn status_counts_the_inbox_and_only_root_stops() {
     assert_eq!(
         status.drops.len(),
         netsend_proto::policy::DropReason::ALL.len()
+    );
+
+    // Without [gateway]: no gateway in the status, and its own request
+    // says why, with the "service not started" code.
+    assert_eq!(status.gateway, None);
+    let (code, detail) = refusal(host.ask(&bob(), Request::GatewayStatus).await);
+    assert_eq!(code, NetApiStatus::NERR_SERVICE_NOT_INSTALLED);
+    assert_eq!(
+        detail,
+        "this host is no site gateway: no [gateway] is configured"
     );
 
     let (code, detail) = refusal(host.ask(&alice(), Request::Stop).await);

@@ -63,6 +63,15 @@ struct State {
 pub(crate) struct Link {
     config: Arc<GatewayConfig>,
     state: Arc<RwLock<State>>,
+    history: Arc<std::sync::Mutex<History>>,
+}
+
+/// Since when the link is up or down, and why it went down last.
+#[derive(Default)]
+struct History {
+    up: bool,
+    since_ms: Option<i64>,
+    last_error: Option<String>,
 }
 
 impl Link {
@@ -71,6 +80,47 @@ impl Link {
         Self {
             config: Arc::new(config),
             state: Arc::default(),
+            history: Arc::default(),
+        }
+    }
+
+    /// Records that the link came up, or went down for `error`.
+    fn mark(&self, error: Option<String>) {
+        let mut h = self
+            .history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let up = error.is_none();
+        if h.up != up || h.since_ms.is_none() {
+            h.since_ms = Some(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64),
+            );
+        }
+        h.up = up;
+        if error.is_some() {
+            h.last_error = error;
+        }
+    }
+
+    /// The connection's state for `gateway status` (the server is filled
+    /// in by the caller from the client).
+    pub(crate) fn connection(&self) -> netsend_control::types::GatewayConnection {
+        let h = self
+            .history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let connected = self.connected();
+        netsend_control::types::GatewayConnection {
+            connected,
+            server: None,
+            since: h.since_ms,
+            last_error: if connected {
+                None
+            } else {
+                h.last_error.clone()
+            },
         }
     }
 
@@ -188,6 +238,7 @@ impl Link {
             let client = match client {
                 Ok(client) => client,
                 Err(e) => {
+                    self.mark(Some(e.to_string()));
                     tracing::warn!(
                         event = "gateway_link",
                         servers = ?self.config.nats,
@@ -204,6 +255,7 @@ impl Link {
                 }
             };
             pause = RETRY_FIRST;
+            self.mark(None);
             let js = jetstream::new(client.clone());
             let mut ensured = self.ensure(&js).await;
             self.set(State {
@@ -221,10 +273,12 @@ impl Link {
                     }
                     event = events.recv() => match event {
                         Some(async_nats::Event::Connected) => {
+                            self.mark(None);
                             tracing::info!(event = "gateway_link", "reconnected to the NATS cluster");
                             ensured = self.ensure(&js).await;
                         }
                         Some(async_nats::Event::Disconnected) => {
+                            self.mark(Some("lost the connection".to_owned()));
                             tracing::warn!(event = "gateway_link", "lost the NATS cluster; reconnecting");
                         }
                         Some(async_nats::Event::Closed) | None => break,

@@ -41,9 +41,25 @@ pub(crate) async fn broadcast(
     let config = outbound.config.get();
     let group = NetbiosName::with_code_page(domain, suffix::WORKSTATION, config.code_page)
         .map_err(|e| SendFailure::InvalidParameter(format!("domain {domain:?}: {e}")))?;
+    let source = outbound.naming.datagram_source();
+    broadcast_as(outbound, group, source, from, text, split).await
+}
+
+/// [`broadcast`] to `group` (`NAME<00>`) with `source` as the datagrams'
+/// source name: a site gateway's re-broadcast keeps the originator's.
+pub(crate) async fn broadcast_as(
+    outbound: &Outbound,
+    group: NetbiosName,
+    source: NetbiosName,
+    from: &str,
+    text: &str,
+    split: bool,
+) -> Result<usize, crate::outbound::send::SendFailure> {
+    use crate::outbound::send::SendFailure;
+    let config = outbound.config.get();
     let message = Broadcast {
         domain: group,
-        source: outbound.naming.datagram_source(),
+        source,
         from,
         text,
         split,

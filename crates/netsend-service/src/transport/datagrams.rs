@@ -48,7 +48,15 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
             }
             continue;
         }
+        let from_us = service.host.is_own_address(peer.ip());
         let Some(received) = messenger_message(&service, &buf[..len]) else {
+            // Not for us, but perhaps a broadcast to another of the site's
+            // domains, which its gateway carries to the other sites.
+            if let Some(gateway) = &service.gateway {
+                if service.admission.admit_address(peer) {
+                    gateway.broadcasts.heard(&buf[..len], peer_ip, from_us);
+                }
+            }
             continue;
         };
         let rule = RelayRule {
@@ -69,6 +77,9 @@ pub(crate) async fn serve(service: Arc<Service>, socket: UdpSocket) {
             continue;
         }
         relay(&service, &buf[..len], peer_ip, &relay_to).await;
+        if let (true, Some(gateway)) = (broadcast, &service.gateway) {
+            gateway.broadcasts.heard(&buf[..len], peer_ip, from_us);
+        }
         let mut record = service.naming.record(&message, peer, Transport::Mailslot);
         record.broadcast = broadcast;
         record.claimed_by = service.admission.claimed_by(&message.from);

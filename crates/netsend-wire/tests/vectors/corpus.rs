@@ -21,7 +21,7 @@ type Target = (&'static str, fn(&[u8]));
 
 #[test]
 fn fuzz_corpus_replays_cleanly() {
-    let targets: [Target; 10] = [
+    let targets: [Target; 11] = [
         ("nbns", netsend_wire::fuzzing::nbns),
         ("name", netsend_wire::fuzzing::name),
         ("nbss", netsend_wire::fuzzing::nbss),
@@ -32,6 +32,7 @@ fn fuzz_corpus_replays_cleanly() {
         ("alert", netsend_wire::fuzzing::alert),
         ("browse", netsend_wire::fuzzing::browse),
         ("site", netsend_wire::fuzzing::site),
+        ("site_broadcast", netsend_wire::fuzzing::site_broadcast),
     ];
     for (target, run) in targets {
         for input in corpus(target) {
