@@ -150,6 +150,18 @@ impl Admission {
         self.verdict(verdict, peer, "")
     }
 
+    /// Whether a WINS registration, refresh or release from `peer` may be
+    /// handled: its address is admitted and the WINS budgets (its own, and
+    /// the writes all sources share) have room. Counts and logs a drop.
+    pub(crate) fn admit_wins(&self, peer: SocketAddr) -> bool {
+        let verdict = self
+            .policy
+            .lock()
+            .expect("policy lock")
+            .admit_wins(Instant::now(), peer.ip());
+        self.verdict(verdict, peer, "")
+    }
+
     /// Whether a datagram from `peer` that carries no message (a receipt)
     /// may be taken: its address is not denied. Counts and logs a drop.
     pub(crate) fn admit_address(&self, peer: SocketAddr) -> bool {
