@@ -490,52 +490,26 @@ impl Policy {
     /// forged) have a token. Queries, answered from memory, are not held
     /// to it.
     pub fn admit_wins(&mut self, now: Instant, source: IpAddr) -> Result<(), Refusal> {
-        if !self.access.admits_address(source) {
-            return Err(Refusal {
-                reason: DropReason::DeniedAddress,
-                retry_after: Duration::ZERO,
-            });
-        }
-        let key = canonical(source);
-        if !self.wins_per_source.allow(now, &key) {
-            return Err(Refusal {
-                reason: DropReason::WinsRate,
-                retry_after: self.wins_per_source.retry_after(&key),
-            });
-        }
-        if !self.wins_writes.allow(now, &()) {
-            return Err(Refusal {
-                reason: DropReason::WinsRate,
-                retry_after: self.wins_writes.retry_after(&()),
-            });
-        }
-        Ok(())
+        admit_budgeted(
+            &self.access,
+            (&mut self.wins_per_source, &mut self.wins_writes),
+            now,
+            source,
+            DropReason::WinsRate,
+        )
     }
 
     /// Whether a browse frame from `source` may be taken at `now`: the
     /// address is admitted, and both its own budget and the one every
     /// source shares (a datagram's source can be forged) have a token.
     pub fn admit_browse(&mut self, now: Instant, source: IpAddr) -> Result<(), Refusal> {
-        if !self.access.admits_address(source) {
-            return Err(Refusal {
-                reason: DropReason::DeniedAddress,
-                retry_after: Duration::ZERO,
-            });
-        }
-        let key = canonical(source);
-        if !self.browse_per_source.allow(now, &key) {
-            return Err(Refusal {
-                reason: DropReason::BrowseRate,
-                retry_after: self.browse_per_source.retry_after(&key),
-            });
-        }
-        if !self.browse.allow(now, &()) {
-            return Err(Refusal {
-                reason: DropReason::BrowseRate,
-                retry_after: self.browse.retry_after(&()),
-            });
-        }
-        Ok(())
+        admit_budgeted(
+            &self.access,
+            (&mut self.browse_per_source, &mut self.browse),
+            now,
+            source,
+            DropReason::BrowseRate,
+        )
     }
 
     /// Whether a node status request from `source` gets an answer at `now`
@@ -627,6 +601,39 @@ impl Policy {
             + self.status_per_source.len()
             + self.wins_per_source.len()
     }
+}
+
+/// Whether `source` is admitted by `access` and has a token in both its own
+/// budget and the one every source shares (taken in that order, so one
+/// source over its own budget spends none of the shared one); a refusal
+/// over either is counted under `reason`.
+fn admit_budgeted(
+    access: &AccessList,
+    (own, shared): (&mut RateLimiter<IpAddr>, &mut RateLimiter<()>),
+    now: Instant,
+    source: IpAddr,
+    reason: DropReason,
+) -> Result<(), Refusal> {
+    if !access.admits_address(source) {
+        return Err(Refusal {
+            reason: DropReason::DeniedAddress,
+            retry_after: Duration::ZERO,
+        });
+    }
+    let key = canonical(source);
+    if !own.allow(now, &key) {
+        return Err(Refusal {
+            reason,
+            retry_after: own.retry_after(&key),
+        });
+    }
+    if !shared.allow(now, &()) {
+        return Err(Refusal {
+            reason,
+            retry_after: shared.retry_after(&()),
+        });
+    }
+    Ok(())
 }
 
 /// Connections open at once per key (a source address), each key at most

@@ -53,6 +53,44 @@ struct WinsFamilies {
     challenges: Counter,
 }
 
+impl WinsFamilies {
+    /// The families, registered in `registry`.
+    fn registered(registry: &mut Registry) -> Self {
+        let wins = Self::default();
+        registry.register(
+            "wins_names",
+            "Names the WINS server answers for now",
+            wins.names.clone(),
+        );
+        registry.register(
+            "wins_table_records",
+            "Records in the WINS server's table, released and lapsed ones included",
+            wins.table.clone(),
+        );
+        registry.register(
+            "wins_registrations",
+            "WINS registrations and refreshes, by outcome (granted, refused, defended: refused after a challenge the owner answered)",
+            wins.registrations.clone(),
+        );
+        registry.register(
+            "wins_releases",
+            "WINS releases carried out",
+            wins.releases.clone(),
+        );
+        registry.register(
+            "wins_queries",
+            "WINS name queries, by outcome (answered, unknown)",
+            wins.queries.clone(),
+        );
+        registry.register(
+            "wins_challenges",
+            "WINS challenges of a name's owner started",
+            wins.challenges.clone(),
+        );
+        wins
+    }
+}
+
 /// The WINS server's table at a scrape.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WinsTable {
@@ -125,37 +163,7 @@ impl Metrics {
             "Aliases by network state (registering, registered, conflict, local)",
             names.clone(),
         );
-        let wins = WinsFamilies::default();
-        registry.register(
-            "wins_names",
-            "Names the WINS server answers for now",
-            wins.names.clone(),
-        );
-        registry.register(
-            "wins_table_records",
-            "Records in the WINS server's table, released and lapsed ones included",
-            wins.table.clone(),
-        );
-        registry.register(
-            "wins_registrations",
-            "WINS registrations and refreshes, by outcome (granted, refused, defended: refused after a challenge the owner answered)",
-            wins.registrations.clone(),
-        );
-        registry.register(
-            "wins_releases",
-            "WINS releases carried out",
-            wins.releases.clone(),
-        );
-        registry.register(
-            "wins_queries",
-            "WINS name queries, by outcome (answered, unknown)",
-            wins.queries.clone(),
-        );
-        registry.register(
-            "wins_challenges",
-            "WINS challenges of a name's owner started",
-            wins.challenges.clone(),
-        );
+        let wins = WinsFamilies::registered(&mut registry);
         Self {
             wins,
             registry,
