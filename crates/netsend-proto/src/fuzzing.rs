@@ -308,9 +308,10 @@ pub fn sender(data: &[u8]) {
 
 /// Drives the anti-spam policy with arbitrary events, 8 bytes each (kind,
 /// gap in ms, IPv4 address, sender byte): session messages from addresses
-/// and local users, MESSNGR datagrams and node status requests. None may
-/// panic, its tables stay bounded, the datagrams admitted from every source
-/// together never exceed the shared budget, and no off-link source is ever
+/// and local users, MESSNGR datagrams, WINS writes and node status requests.
+/// None may panic, its tables stay bounded, the datagrams and WINS writes
+/// admitted from every source together never exceed their shared budgets,
+/// and no off-link source is ever
 /// answered a node status.
 #[doc(hidden)]
 pub fn policy(data: &[u8]) {
@@ -329,17 +330,22 @@ pub fn policy(data: &[u8]) {
         status_burst: 10,
         browse_per_minute: 60,
         browse_burst: 10,
+        wins_per_minute: 120,
+        wins_burst: 60,
+        wins_writes_per_second: 50,
     };
     let mut policy = Policy::new(AccessList::default(), limits);
     let t0 = Instant::now();
     let mut now = t0;
     let mut datagrams = 0u64;
+    let mut wins = 0u64;
     for event in data.chunks_exact(8) {
         now += Duration::from_millis(u64::from(u16::from_le_bytes([event[1], event[2]])));
         let address = IpAddr::V4(Ipv4Addr::new(event[3], event[4], event[5], event[6]));
         let sender = format!("S{:02X}", event[7]);
-        match event[0] % 4 {
+        match event[0] % 5 {
             0 => drop(policy.admit(now, address, &sender)),
+            3 => wins += u64::from(policy.admit_wins(now, address).is_ok()),
             1 => drop(policy.admit(now, Source::LocalUser(u32::from(event[7])), &sender)),
             2 => datagrams += u64::from(policy.admit_datagram(now, address, &sender).is_ok()),
             _ => {
@@ -351,6 +357,7 @@ pub fn policy(data: &[u8]) {
     }
     let minutes = now.duration_since(t0).as_secs_f64() / 60.0;
     assert!(datagrams as f64 <= 30.0 + 120.0 * minutes + 1.0);
+    assert!(wins as f64 <= 50.0 + 50.0 * 60.0 * minutes + 1.0);
     assert!(policy.tracked_keys() <= 4 * MAX_KEYS);
 }
 

@@ -48,11 +48,14 @@ pub enum DropReason {
     /// An unverified message claimed a sender name `[trust]
     /// require_verified_from` says must arrive verified.
     UnverifiedSender,
+    /// WINS registrations, refreshes and releases (from one source, or from
+    /// all together) exceeded their budget.
+    WinsRate,
 }
 
 impl DropReason {
     /// Every reason, in the order counters are reported.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::DeniedAddress,
         Self::DeniedSender,
         Self::SourceRate,
@@ -63,6 +66,7 @@ impl DropReason {
         Self::UnverifiedNameDemand,
         Self::BrowseRate,
         Self::UnverifiedSender,
+        Self::WinsRate,
     ];
 
     /// A stable snake_case label for logs, counters and JSON.
@@ -78,6 +82,7 @@ impl DropReason {
             Self::UnverifiedNameDemand => "unverified_name_demand",
             Self::BrowseRate => "browse_rate",
             Self::UnverifiedSender => "unverified_sender",
+            Self::WinsRate => "wins_rate",
         }
     }
 
@@ -357,6 +362,14 @@ pub struct Limits {
     pub browse_per_minute: u32,
     /// Burst of browse frames from every source together.
     pub browse_burst: u32,
+    /// WINS registrations, refreshes and releases per minute per source
+    /// address, after the burst (0: no limit).
+    pub wins_per_minute: u32,
+    /// Burst of WINS requests per source address.
+    pub wins_burst: u32,
+    /// WINS registrations, refreshes and releases a second from every source
+    /// together, also the burst (0: no limit): each may be a database write.
+    pub wins_writes_per_second: u32,
 }
 
 /// Browse frames per minute one source address may send, after
@@ -423,6 +436,8 @@ pub struct Policy {
     status_per_source: RateLimiter<IpAddr>,
     browse: RateLimiter<()>,
     browse_per_source: RateLimiter<IpAddr>,
+    wins_per_source: RateLimiter<IpAddr>,
+    wins_writes: RateLimiter<()>,
 }
 
 impl Policy {
@@ -437,6 +452,11 @@ impl Policy {
             status_per_source: RateLimiter::new(limits.status_per_minute, limits.status_burst),
             browse: RateLimiter::new(limits.browse_per_minute, limits.browse_burst),
             browse_per_source: RateLimiter::new(BROWSE_SOURCE_PER_MINUTE, BROWSE_SOURCE_BURST),
+            wins_per_source: RateLimiter::new(limits.wins_per_minute, limits.wins_burst),
+            wins_writes: RateLimiter::new(
+                limits.wins_writes_per_second.saturating_mul(60),
+                limits.wins_writes_per_second,
+            ),
         }
     }
 
@@ -456,32 +476,40 @@ impl Policy {
             .set_rate(limits.status_per_minute, limits.status_burst);
         self.browse
             .set_rate(limits.browse_per_minute, limits.browse_burst);
+        self.wins_per_source
+            .set_rate(limits.wins_per_minute, limits.wins_burst);
+        self.wins_writes.set_rate(
+            limits.wins_writes_per_second.saturating_mul(60),
+            limits.wins_writes_per_second,
+        );
+    }
+
+    /// Whether a WINS registration, refresh or release from `source` may be
+    /// handled at `now`: the address is admitted, and both its own budget
+    /// and the writes every source shares (a datagram's source can be
+    /// forged) have a token. Queries, answered from memory, are not held
+    /// to it.
+    pub fn admit_wins(&mut self, now: Instant, source: IpAddr) -> Result<(), Refusal> {
+        admit_budgeted(
+            &self.access,
+            (&mut self.wins_per_source, &mut self.wins_writes),
+            now,
+            source,
+            DropReason::WinsRate,
+        )
     }
 
     /// Whether a browse frame from `source` may be taken at `now`: the
     /// address is admitted, and both its own budget and the one every
     /// source shares (a datagram's source can be forged) have a token.
     pub fn admit_browse(&mut self, now: Instant, source: IpAddr) -> Result<(), Refusal> {
-        if !self.access.admits_address(source) {
-            return Err(Refusal {
-                reason: DropReason::DeniedAddress,
-                retry_after: Duration::ZERO,
-            });
-        }
-        let key = canonical(source);
-        if !self.browse_per_source.allow(now, &key) {
-            return Err(Refusal {
-                reason: DropReason::BrowseRate,
-                retry_after: self.browse_per_source.retry_after(&key),
-            });
-        }
-        if !self.browse.allow(now, &()) {
-            return Err(Refusal {
-                reason: DropReason::BrowseRate,
-                retry_after: self.browse.retry_after(&()),
-            });
-        }
-        Ok(())
+        admit_budgeted(
+            &self.access,
+            (&mut self.browse_per_source, &mut self.browse),
+            now,
+            source,
+            DropReason::BrowseRate,
+        )
     }
 
     /// Whether a node status request from `source` gets an answer at `now`
@@ -571,7 +599,41 @@ impl Policy {
             + self.per_sender.len()
             + self.datagrams.len()
             + self.status_per_source.len()
+            + self.wins_per_source.len()
     }
+}
+
+/// Whether `source` is admitted by `access` and has a token in both its own
+/// budget and the one every source shares (taken in that order, so one
+/// source over its own budget spends none of the shared one); a refusal
+/// over either is counted under `reason`.
+fn admit_budgeted(
+    access: &AccessList,
+    (own, shared): (&mut RateLimiter<IpAddr>, &mut RateLimiter<()>),
+    now: Instant,
+    source: IpAddr,
+    reason: DropReason,
+) -> Result<(), Refusal> {
+    if !access.admits_address(source) {
+        return Err(Refusal {
+            reason: DropReason::DeniedAddress,
+            retry_after: Duration::ZERO,
+        });
+    }
+    let key = canonical(source);
+    if !own.allow(now, &key) {
+        return Err(Refusal {
+            reason,
+            retry_after: own.retry_after(&key),
+        });
+    }
+    if !shared.allow(now, &()) {
+        return Err(Refusal {
+            reason,
+            retry_after: shared.retry_after(&()),
+        });
+    }
+    Ok(())
 }
 
 /// Connections open at once per key (a source address), each key at most
@@ -669,6 +731,9 @@ mod tests {
             status_burst: 0,
             browse_per_minute: 0,
             browse_burst: 0,
+            wins_per_minute: 0,
+            wins_burst: 0,
+            wins_writes_per_second: 0,
         }
     }
 
@@ -736,6 +801,47 @@ mod tests {
         assert!(p
             .admit_browse(t0 + Duration::from_secs(60), forged(200))
             .is_ok());
+    }
+
+    #[test]
+    fn wins_requests_have_budgets_per_source_and_a_shared_write_cap() {
+        let t0 = Instant::now();
+        let limits = Limits {
+            wins_per_minute: 120,
+            wins_burst: 5,
+            wins_writes_per_second: 8,
+            ..unlimited()
+        };
+        let access = AccessList {
+            deny_networks: vec![parse_network("192.0.2.66").unwrap()],
+            ..AccessList::default()
+        };
+        let mut p = Policy::new(access, limits);
+        let host = |i: u8| IpAddr::from(std::net::Ipv4Addr::new(192, 0, 2, i));
+        let refused = p.admit_wins(t0, host(66)).unwrap_err();
+        assert_eq!(refused.reason, DropReason::DeniedAddress);
+        // One flooder gets its burst and no more...
+        let flooder = (0..1000).filter(|_| p.admit_wins(t0, host(1)).is_ok());
+        assert_eq!(flooder.count(), 5);
+        let refused = p.admit_wins(t0, host(1)).unwrap_err();
+        assert_eq!(refused.reason, DropReason::WinsRate);
+        assert!(refused.retry_after > Duration::ZERO);
+        // ...and leaves the shared cap to the others, until it is spent.
+        let others = (2..60).filter(|&i| p.admit_wins(t0, host(i)).is_ok());
+        assert_eq!(others.count(), 8 - 5);
+        // A second later the cap has room again, and the flooder has two
+        // a second of its own.
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(p.admit_wins(t1, host(2)).is_ok());
+        assert_eq!(
+            (0..100)
+                .filter(|_| p.admit_wins(t1, host(1)).is_ok())
+                .count(),
+            2
+        );
+        // No limit at all when both are 0.
+        p.reconfigure(AccessList::default(), unlimited());
+        assert!((0..10_000).all(|_| p.admit_wins(t1, host(1)).is_ok()));
     }
 
     #[test]

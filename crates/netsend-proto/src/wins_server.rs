@@ -32,6 +32,10 @@
 //! Every change of the table is an [`Action::Persist`], queued before the
 //! reply it allows: the driver commits it before it sends what follows, so a
 //! registration is acknowledged only once it is durable.
+//! A refresh that only moves its holder's expiry later is written at most
+//! once per [`REFRESH_COALESCE`] per name, and only while the stored expiry
+//! still lies beyond the client's next refresh: a query answers the same
+//! from the store after a restart.
 //!
 //! Time is wall-clock ([`SystemTime`]) because expiries outlive a restart.
 
@@ -252,12 +256,27 @@ pub struct WinsServer {
     records: HashMap<NetbiosName, Record>,
     held: HashMap<Ipv4Addr, usize>,
     challenges: Vec<Challenge>,
+    /// What the store holds of each name granted since start, for
+    /// coalescing refreshes; an entry goes with any other change.
+    written: HashMap<NetbiosName, Written>,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     /// State of the challenges' transaction id generator (splitmix64), so
     /// an off-path host cannot guess the id a forged answer needs.
     seed: u64,
     counters: Counters,
+}
+
+/// A refresh that only moves an expiry later is written at most once in
+/// this window per name (a host refreshing in a loop costs one write a
+/// minute, not one each time).
+pub const REFRESH_COALESCE: Duration = Duration::from_secs(60);
+
+/// A name's members as last written to the store, and when.
+#[derive(Debug, Clone)]
+struct Written {
+    at: SystemTime,
+    members: Vec<Member>,
 }
 
 /// Largest TTL put in an answer (seconds), whatever the table holds.
@@ -274,6 +293,7 @@ impl WinsServer {
             records: HashMap::new(),
             held: HashMap::new(),
             challenges: Vec::new(),
+            written: HashMap::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
             seed,
@@ -644,8 +664,24 @@ impl WinsServer {
         }
         record.members.push(member);
         self.counters.granted += 1;
+        let written = self
+            .written
+            .get(&name)
+            .filter(|w| self.only_expiry_moves(now, w, &record, member, ttl))
+            .cloned();
         self.set(record.clone());
-        self.persist(Change::Put(record));
+        match written {
+            // The store still answers the same: the write waits for a
+            // change, or for the window to pass.
+            Some(w) => {
+                self.written.insert(name, w);
+            }
+            None => {
+                let members = record.members.clone();
+                self.persist(Change::Put(record));
+                self.written.insert(name, Written { at: now, members });
+            }
+        }
         let packet = Packet::registration_response(
             claim.trn_id,
             claim.wire.clone(),
@@ -654,6 +690,41 @@ impl WinsServer {
             claim.entry,
         );
         self.reply(claim.from, &packet);
+    }
+
+    /// Whether granting `record` (with `member` refreshed for `ttl`) only
+    /// moves that member's expiry later than what `written` holds, within
+    /// [`REFRESH_COALESCE`] of that write, while the stored expiry still
+    /// lies beyond the client's next refresh (half its TTL): what a query
+    /// answers, and what survives a restart until that refresh, is the same.
+    fn only_expiry_moves(
+        &self,
+        now: SystemTime,
+        written: &Written,
+        record: &Record,
+        member: Member,
+        ttl: u32,
+    ) -> bool {
+        let Some(old) = self.records.get(&record.name) else {
+            return false;
+        };
+        let live = |r: &Record| {
+            let mut a: Vec<_> = r.live(now).map(|m| m.address).collect();
+            a.sort_unstable();
+            a
+        };
+        let stored = written
+            .members
+            .iter()
+            .find(|m| m.address == member.address)
+            .map(|m| m.expires);
+        let next_refresh = now + Duration::from_secs(u64::from(ttl / 2));
+        now < written.at + REFRESH_COALESCE
+            && stored.is_some_and(|e| e > next_refresh && e <= member.expires)
+            && old.group == record.group
+            && old.nb_flags == record.nb_flags
+            && !old.released
+            && live(old) == live(record)
     }
 
     fn release(
@@ -737,6 +808,7 @@ impl WinsServer {
     }
 
     fn unset(&mut self, name: &NetbiosName) {
+        self.written.remove(name);
         if let Some(old) = self.records.remove(name) {
             for m in &old.members {
                 if let Some(n) = self.held.get_mut(&m.address) {

@@ -884,6 +884,17 @@ pub struct LimitsConfig {
     /// Browse frames every source together may deliver at once.
     #[serde(default = "default_browse_frame_burst")]
     pub browse_frame_burst: u32,
+    /// WINS registrations, refreshes and releases per minute from one source
+    /// address, after the burst (0: no limit); queries are not counted.
+    #[serde(default = "default_wins_requests_per_minute")]
+    pub wins_requests_per_minute: u32,
+    /// WINS registrations, refreshes and releases one source may send at once.
+    #[serde(default = "default_wins_request_burst")]
+    pub wins_request_burst: u32,
+    /// WINS registrations, refreshes and releases a second from every source
+    /// together, also their burst (0: no limit).
+    #[serde(default = "default_wins_writes_per_second")]
+    pub wins_writes_per_second: u32,
     /// Longest one outbound delivery may take, in seconds: resolution,
     /// connection, session and every block together; session keep-alives do
     /// not extend it.
@@ -1281,6 +1292,15 @@ const fn default_browse_frames_per_minute() -> u32 {
 const fn default_browse_frame_burst() -> u32 {
     200
 }
+const fn default_wins_requests_per_minute() -> u32 {
+    120
+}
+const fn default_wins_request_burst() -> u32 {
+    60
+}
+const fn default_wins_writes_per_second() -> u32 {
+    100
+}
 const fn default_send_timeout() -> u64 {
     15
 }
@@ -1322,6 +1342,9 @@ impl Default for LimitsConfig {
             node_status_burst: default_node_status_burst(),
             browse_frames_per_minute: default_browse_frames_per_minute(),
             browse_frame_burst: default_browse_frame_burst(),
+            wins_requests_per_minute: default_wins_requests_per_minute(),
+            wins_request_burst: default_wins_request_burst(),
+            wins_writes_per_second: default_wins_writes_per_second(),
             send_timeout_secs: default_send_timeout(),
         }
     }
@@ -1429,6 +1452,18 @@ impl Config {
                 format!("{p:?}: an empty pattern matches nothing; remove it"),
             ));
         }
+        if self.limits.wins_requests_per_minute > 0 && self.limits.wins_request_burst == 0 {
+            return Err(invalid(
+                "limits.wins_request_burst",
+                "must be at least 1 while wins_requests_per_minute limits requests".into(),
+            ));
+        }
+        if self.limits.wins_writes_per_second > 1_000_000 {
+            return Err(invalid(
+                "limits.wins_writes_per_second",
+                "must be 0..=1000000".into(),
+            ));
+        }
         if !(2..=4096).contains(&self.limits.max_aliases) {
             return Err(invalid("limits.max_aliases", "must be 2..=4096".into()));
         }
@@ -1515,6 +1550,9 @@ impl Config {
             status_burst: l.node_status_burst,
             browse_per_minute: l.browse_frames_per_minute,
             browse_burst: l.browse_frame_burst,
+            wins_per_minute: l.wins_requests_per_minute,
+            wins_burst: l.wins_request_burst,
+            wins_writes_per_second: l.wins_writes_per_second,
         }
     }
 }
@@ -1614,6 +1652,26 @@ mod tests {
             config.browse.comment = comment.clone();
             assert_eq!(config.validate().is_ok(), ok, "{comment:?}");
         }
+    }
+
+    #[test]
+    fn wins_request_limits_are_checked() {
+        let mut config = Config::default();
+        let policy = config.policy_limits();
+        assert_eq!(
+            (
+                policy.wins_per_minute,
+                policy.wins_burst,
+                policy.wins_writes_per_second
+            ),
+            (120, 60, 100)
+        );
+        config.limits.wins_request_burst = 0;
+        assert!(config.validate().is_err(), "a limit with no burst");
+        config.limits.wins_requests_per_minute = 0;
+        assert!(config.validate().is_ok(), "no limit needs no burst");
+        config.limits.wins_writes_per_second = 1_000_001;
+        assert!(config.validate().is_err());
     }
 
     #[test]

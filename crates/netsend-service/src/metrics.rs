@@ -39,6 +39,65 @@ pub struct Metrics {
     control_clients: Gauge,
     queue_depth: Gauge,
     names: Family<Label, Gauge>,
+    wins: WinsFamilies,
+}
+
+/// The WINS server's families (`[wins_server]`; zero when it is off).
+#[derive(Debug, Default)]
+struct WinsFamilies {
+    names: Gauge,
+    table: Gauge,
+    registrations: Counters,
+    releases: Counter,
+    queries: Counters,
+    challenges: Counter,
+}
+
+impl WinsFamilies {
+    /// The families, registered in `registry`.
+    fn registered(registry: &mut Registry) -> Self {
+        let wins = Self::default();
+        registry.register(
+            "wins_names",
+            "Names the WINS server answers for now",
+            wins.names.clone(),
+        );
+        registry.register(
+            "wins_table_records",
+            "Records in the WINS server's table, released and lapsed ones included",
+            wins.table.clone(),
+        );
+        registry.register(
+            "wins_registrations",
+            "WINS registrations and refreshes, by outcome (granted, refused, defended: refused after a challenge the owner answered)",
+            wins.registrations.clone(),
+        );
+        registry.register(
+            "wins_releases",
+            "WINS releases carried out",
+            wins.releases.clone(),
+        );
+        registry.register(
+            "wins_queries",
+            "WINS name queries, by outcome (answered, unknown)",
+            wins.queries.clone(),
+        );
+        registry.register(
+            "wins_challenges",
+            "WINS challenges of a name's owner started",
+            wins.challenges.clone(),
+        );
+        wins
+    }
+}
+
+/// The WINS server's table at a scrape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WinsTable {
+    /// Names a query is answered for now.
+    pub names: usize,
+    /// Records held, released and lapsed ones included.
+    pub held: usize,
 }
 
 /// Latency buckets from 1 ms to about 33 s.
@@ -104,7 +163,9 @@ impl Metrics {
             "Aliases by network state (registering, registered, conflict, local)",
             names.clone(),
         );
+        let wins = WinsFamilies::registered(&mut registry);
         Self {
+            wins,
             registry,
             received,
             sent,
@@ -153,9 +214,40 @@ impl Metrics {
         ControlClient(self.clone())
     }
 
-    /// Sets the states read at scrape time: the outgoing queue's depth and
-    /// how many aliases are in each state (every state listed).
-    pub fn set_state(&self, queue_depth: u64, names: &[&'static str]) {
+    /// `n` WINS registrations with `outcome` (`granted`, `refused`,
+    /// `defended`).
+    pub fn wins_registrations(&self, outcome: &'static str, n: u64) {
+        self.wins
+            .registrations
+            .get_or_create(&[("outcome", outcome)])
+            .inc_by(n);
+    }
+
+    /// `n` WINS queries with `outcome` (`answered`, `unknown`).
+    pub fn wins_queries(&self, outcome: &'static str, n: u64) {
+        self.wins
+            .queries
+            .get_or_create(&[("outcome", outcome)])
+            .inc_by(n);
+    }
+
+    /// `n` WINS releases carried out.
+    pub fn wins_releases(&self, n: u64) {
+        self.wins.releases.inc_by(n);
+    }
+
+    /// `n` WINS challenges started.
+    pub fn wins_challenges(&self, n: u64) {
+        self.wins.challenges.inc_by(n);
+    }
+
+    /// Sets the states read at scrape time: the outgoing queue's depth,
+    /// how many aliases are in each state (every state listed) and the
+    /// WINS server's table (zero without one).
+    pub fn set_state(&self, queue_depth: u64, names: &[&'static str], wins: WinsTable) {
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.wins.names.set(gauge(wins.names));
+        self.wins.table.set(gauge(wins.held));
         self.queue_depth
             .set(i64::try_from(queue_depth).unwrap_or(i64::MAX));
         for state in ["registering", "registered", "conflict", "local"] {
@@ -217,7 +309,16 @@ mod tests {
         m.sent("mailslot", 3);
         m.delivered("hooks", "ran");
         drops.get_or_create(&[("reason", "source_rate")]).inc_by(2);
-        m.set_state(4, &["registered", "registered", "local"]);
+        m.set_state(
+            4,
+            &["registered", "registered", "local"],
+            WinsTable { names: 3, held: 5 },
+        );
+        m.wins_registrations("granted", 2);
+        m.wins_registrations("defended", 1);
+        m.wins_queries("unknown", 1);
+        m.wins_releases(1);
+        m.wins_challenges(1);
         let client = m.control_client();
         let text = m.encode();
         for line in [
@@ -230,6 +331,13 @@ mod tests {
             "netsend_names{state=\"conflict\"} 0",
             "netsend_control_clients 1",
             "netsend_receive_to_commit_seconds_count 1",
+            "netsend_wins_names 3",
+            "netsend_wins_table_records 5",
+            "netsend_wins_registrations_total{outcome=\"granted\"} 2",
+            "netsend_wins_registrations_total{outcome=\"defended\"} 1",
+            "netsend_wins_queries_total{outcome=\"unknown\"} 1",
+            "netsend_wins_releases_total 1",
+            "netsend_wins_challenges_total 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line}:\n{text}");
         }

@@ -232,6 +232,7 @@ mod tests {
         let new = config(
             "[filter]\ndeny_networks = [\"192.0.2.0/24\"]\n\
              [limits]\nmessages_per_minute = 5\nmax_connections_per_source = 2\n\
+             wins_requests_per_minute = 10\nwins_writes_per_second = 5\n\
              [display]\nterminals = false\n[log]\nmessages = true\n\
              [[hooks]]\nalias = \"*\"\nexec = [\"/bin/true\"]\n",
         );
@@ -241,6 +242,8 @@ mod tests {
             "filter.deny_networks",
             "limits.messages_per_minute",
             "limits.max_connections_per_source",
+            "limits.wins_requests_per_minute",
+            "limits.wins_writes_per_second",
             "display.terminals",
             "log.messages",
             "hooks",

@@ -552,6 +552,7 @@ pub async fn run(
             config.wins_server.server(),
             inbox.clone(),
             name_sockets.clone(),
+            metrics.clone(),
         )
         .await
         .map_err(|e| StartError::Wins(inbox_path.clone(), e))?;

@@ -2,8 +2,9 @@
 //! Samba's nmbd and netsend hosts register with it, nmblookup, smbclient
 //! and netsend resolve through it across a router (broadcasts do not cross
 //! it, so only the WINS server can answer), a live owner keeps its unique
-//! name against a challenger and a gone one loses it, and the table
-//! survives a crash of the server.
+//! name against a challenger and a gone one loses it, the table
+//! survives a crash of the server, and a raw flood of registrations and
+//! refreshes is held to its budget while a new host is still served.
 
 use std::path::Path;
 use std::time::Duration;
@@ -339,4 +340,200 @@ fn a_live_owner_keeps_its_name_and_a_gone_one_loses_it_to_the_challenger() {
     assert!(log.contains("WINS name given to a new owner"), "{log}");
     stop_samba(&lan, "d");
     drop(w);
+}
+
+/// A raw NBNS flooder: `MODE ADDRESS SERVER NAME STOPFILE`. `register`
+/// sends unicast registrations of ever new names `NAME00000`,
+/// `NAME00001`, ...; `refresh` sends refreshes of `NAME` itself. Both claim
+/// ADDRESS (their own), about 2500 a second, until STOPFILE exists (or two
+/// minutes pass), then print how many they sent and in how many seconds.
+const FLOODER: &str = r#"
+import os, socket, struct, sys, time
+mode, me, server, name, stop = sys.argv[1:6]
+def encoded(n):
+    raw = n.ljust(15)[:15].encode() + b"\0"
+    return bytes([32]) + bytes(c for b in raw for c in (65 + (b >> 4), 65 + (b & 15))) + b"\0"
+opcode = 5 if mode == "register" else 8
+flags = (opcode << 11) | (0x0100 if opcode == 5 else 0)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((me, 0))
+start, sent = time.monotonic(), 0
+while not os.path.exists(stop) and time.monotonic() - start < 120:
+    n = "%s%05d" % (name, sent % 100000) if mode == "register" else name
+    packet = (struct.pack(">HHHHHH", sent & 0xFFFF, flags, 1, 0, 0, 1) + encoded(n)
+              + struct.pack(">HH", 0x20, 1) + b"\xc0\x0c"
+              + struct.pack(">HHIHH", 0x20, 1, 3600, 6, 0x6000) + socket.inet_aton(me))
+    s.sendto(packet, (server, 137))
+    sent += 1
+    if sent % 50 == 0:
+        time.sleep(0.02)
+print(sent, time.monotonic() - start)
+"#;
+
+/// Starts a flooder in `host`'s namespace.
+fn flood(lan: &Lan, host: &str, args: &[&str]) -> std::process::Child {
+    std::process::Command::new("ip")
+        .args(["netns", "exec", &lan.ns(host), "python3", "-c", FLOODER])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a flooder to finish; returns what it sent and in how long.
+fn flooded(child: std::process::Child) -> (u64, f64) {
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "flooder: {}", stderr(&out));
+    let said = stdout(&out);
+    let mut words = said.split_whitespace();
+    let sent = words.next().and_then(|w| w.parse().ok());
+    let secs = words.next().and_then(|w| w.parse().ok());
+    sent.zip(secs)
+        .unwrap_or_else(|| panic!("flooder said {said:?}"))
+}
+
+/// The value of the scraped sample `name` (with its labels).
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in the scrape:\n{text}"))
+}
+
+#[test]
+fn a_flood_of_registrations_and_refreshes_is_held_to_its_budget() {
+    if !samba_available() {
+        return;
+    }
+    let lan = site(
+        "wf",
+        &[
+            ("f", "192.0.2.140"),
+            ("g", "192.0.2.143"),
+            ("m", "192.0.2.141"),
+            ("c", "192.0.2.142"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let conf = client_conf(dir.path());
+    let client = format!("[wins]\nserver = \"{WINS}\"\n");
+    let w = netsend(
+        &lan,
+        "w",
+        "WINSSRV",
+        WINS,
+        &format!(
+            "{SERVER_CONFIG}max_names_per_address = 100\n\
+             [metrics]\nlisten = \"127.0.0.1:9139\"\n"
+        ),
+    );
+    let n = netsend(&lan, "n", "NSHOST", "192.0.2.52", &client);
+    wait_wins(&lan, "c", &conf, "NSHOST#03", "192.0.2.52");
+
+    // One source invents names, another refreshes its one name, both as
+    // fast as they can.
+    let stop = dir.path().join("stop-flood");
+    let stop_arg = stop.display().to_string();
+    let mut names = flood(
+        &lan,
+        "f",
+        &["register", "192.0.2.140", WINS, "FLOOD", &stop_arg],
+    );
+    let mut refreshes = flood(
+        &lan,
+        "g",
+        &["refresh", "192.0.2.143", WINS, "REFRESHER", &stop_arg],
+    );
+    let dropped = |w: &Service| {
+        let out = w.cli(&["messenger", "status", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        status["drops"]["wins_rate"].as_u64().unwrap()
+    };
+    let mut flooding = false;
+    for _ in 0..100 {
+        if dropped(&w) > 100 {
+            flooding = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(flooding, "no wins_rate drops: {}", dropped(&w));
+
+    // During the flood a new host registers, is found, and is reached.
+    let m = netsend(&lan, "m", "MHOST", "192.0.2.141", &client);
+    wait_wins(&lan, "c", &conf, "MHOST#03", "192.0.2.141");
+    let out = n.cli(&["send", "mhost", "found through WINS during a flood"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        m.wait_inbox(1)[0]["text"],
+        "found through WINS during a flood"
+    );
+    assert!(
+        names.try_wait().unwrap().is_none() && refreshes.try_wait().unwrap().is_none(),
+        "the flood ended before the host was served"
+    );
+    write(&stop, "");
+    let (names_sent, names_secs) = flooded(names);
+    let (refreshes_sent, _) = flooded(refreshes);
+    assert!(
+        names_sent >= 2000 && refreshes_sent >= 2000,
+        "{names_sent} {refreshes_sent}"
+    );
+
+    // The flooder got its burst and its rate (60, then 2 a second), no more,
+    // the refresher its one name, and the rest was dropped as wins_rate.
+    let db = rusqlite::Connection::open(w.dir.path().join("state/inbox.db")).unwrap();
+    let rows = |prefix: &[u8]| -> u64 {
+        let n: i64 = db
+            .query_row(
+                "SELECT count(*) FROM wins_names WHERE substr(name, 1, ?1) = ?2",
+                rusqlite::params![prefix.len() as i64, prefix],
+                |r| r.get(0),
+            )
+            .unwrap();
+        n.try_into().unwrap()
+    };
+    let flood_rows = rows(b"FLOOD");
+    let allowed = 60 + (2.0 * names_secs).ceil() as u64 + 1;
+    assert!(
+        (1..=allowed.min(100)).contains(&flood_rows),
+        "{flood_rows} flood names stored, {allowed} allowed"
+    );
+    assert_eq!(rows(b"REFRESHER"), 1);
+    let all_rows = rows(b"");
+    assert!(all_rows <= flood_rows + 20, "{all_rows} rows");
+    let status = wins_status(&w);
+    assert!(
+        status["held"].as_u64().unwrap() <= all_rows,
+        "{status} vs {all_rows} rows"
+    );
+    let drops = dropped(&w);
+    assert!(
+        drops >= (names_sent + refreshes_sent) / 4,
+        "{drops} dropped of {names_sent} + {refreshes_sent}"
+    );
+
+    // The metrics say the same.
+    let scrape = lan.exec(
+        "w",
+        &[
+            "python3",
+            "-c",
+            "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9139/metrics').read().decode())",
+        ],
+        None,
+    );
+    assert!(scrape.status.success(), "{}", stderr(&scrape));
+    let text = stdout(&scrape);
+    assert!(sample(&text, "netsend_drops_total{reason=\"wins_rate\"}") >= drops as f64);
+    let granted = sample(
+        &text,
+        "netsend_wins_registrations_total{outcome=\"granted\"}",
+    );
+    assert!(granted >= (flood_rows + 2) as f64, "{granted}");
+    assert!(sample(&text, "netsend_wins_names") >= 4.0, "{text}");
+    assert!(sample(&text, "netsend_wins_table_records") <= all_rows as f64);
+    assert!(sample(&text, "netsend_wins_queries_total{outcome=\"answered\"}") >= 2.0);
 }

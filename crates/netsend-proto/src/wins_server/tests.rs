@@ -149,6 +149,63 @@ fn a_refresh_by_the_owner_moves_the_expiry() {
     assert_eq!(addresses(&ask(&mut s, after, bob())), [A]);
 }
 
+fn persists(actions: &[Action]) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::Persist(_)))
+        .count()
+}
+
+#[test]
+fn a_refresh_that_only_moves_the_expiry_is_written_once_a_minute() {
+    let mut s = server();
+    let t = |secs| start() + Duration::from_secs(secs);
+    assert_eq!(persists(&register(&mut s, t(0), 1, A, 21_600)), 1);
+    // Refreshed in a loop: answered at once, nothing to commit...
+    for (i, secs) in (1..=59).step_by(2).enumerate() {
+        let got = register(&mut s, t(secs), 2 + i as u16, A, 21_600);
+        assert_eq!(persists(&got), 0, "at {secs} s");
+        assert_eq!(reply(&got).1.flags.rcode(), Rcode::OK);
+    }
+    // ...though the answer to a query follows the newest refresh.
+    assert_eq!(ask(&mut s, t(59), bob()).answers[0].ttl, 21_600);
+    // Once the window has passed, the next refresh is written, with its
+    // expiry, before its answer.
+    let got = register(&mut s, t(60), 100, A, 21_600);
+    assert!(
+        matches!(&got[0], Action::Persist(Change::Put(r))
+            if r.members[0].expires == t(60 + 21_600)),
+        "{got:?}"
+    );
+    // Anything else a query (or a restart) would see is written at once: a
+    // shorter TTL, another node type, a release, another owner's grant.
+    assert_eq!(persists(&register(&mut s, t(61), 101, A, 0)), 1);
+    assert_eq!(persists(&register(&mut s, t(62), 102, A, 21_600)), 1);
+    let mut p = Packet::registration_request(103, bob(), NbEntry::new(false, NodeType::M, A));
+    p.flags.broadcast = false;
+    p.additional[0].ttl = 21_600;
+    s.handle_datagram(t(63), client(A), &p.to_bytes().unwrap(), &no_names());
+    assert_eq!(persists(&actions(&mut s)), 1);
+    s.handle_datagram(t(64), client(A), &release(104, bob(), A), &no_names());
+    assert_eq!(persists(&actions(&mut s)), 1);
+    assert_eq!(persists(&register(&mut s, t(65), 105, B, 21_600)), 1);
+}
+
+#[test]
+fn a_refresh_is_written_when_the_stored_expiry_would_lapse_before_the_next() {
+    let config = WinsServerConfig {
+        min_ttl: 60,
+        ..WinsServerConfig::default()
+    };
+    let mut s = WinsServer::new(config, Vec::new(), start(), 0x7000);
+    let t = |secs| start() + Duration::from_secs(secs);
+    assert_eq!(persists(&register(&mut s, t(0), 1, A, 60)), 1);
+    // Stored expiry 60 s lies beyond the next refresh (10 + 30 s): coalesced.
+    assert_eq!(persists(&register(&mut s, t(10), 2, A, 60)), 0);
+    // At 40 s the next refresh (70 s) would come after it: written.
+    assert_eq!(persists(&register(&mut s, t(40), 3, A, 60)), 1);
+}
+
 #[test]
 fn a_live_owner_keeps_its_name_and_the_registrant_gets_act_err() {
     let mut s = server();

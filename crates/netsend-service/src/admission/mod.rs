@@ -162,11 +162,27 @@ impl Admission {
     /// address is admitted and the browse budgets (its own, and the one all
     /// sources share) have room. Counts and logs a drop.
     pub(crate) fn admit_browse(&self, peer: SocketAddr) -> bool {
-        let verdict = self
-            .policy
-            .lock()
-            .expect("policy lock")
-            .admit_browse(Instant::now(), peer.ip());
+        self.budgeted(peer, Policy::admit_browse)
+    }
+
+    /// Whether a WINS registration, refresh or release from `peer` may be
+    /// handled: its address is admitted and the WINS budgets (its own, and
+    /// the writes all sources share) have room. Counts and logs a drop.
+    pub(crate) fn admit_wins(&self, peer: SocketAddr) -> bool {
+        self.budgeted(peer, Policy::admit_wins)
+    }
+
+    /// A verdict on `peer` by one of the policy's budgets; counts a drop.
+    fn budgeted(
+        &self,
+        peer: SocketAddr,
+        admit: fn(&mut Policy, Instant, std::net::IpAddr) -> Result<(), Refusal>,
+    ) -> bool {
+        let verdict = admit(
+            &mut self.policy.lock().expect("policy lock"),
+            Instant::now(),
+            peer.ip(),
+        );
         self.verdict(verdict, peer, "")
     }
 

@@ -110,9 +110,14 @@ async fn answer(service: &Service, mut stream: TcpStream) {
     let reply = match asked {
         Asked::Metrics { body } => {
             let queued = service.inbox.queue_depth().await.unwrap_or(0);
+            let wins = service
+                .wins
+                .as_ref()
+                .map(crate::wins::WinsServer::table_sizes)
+                .unwrap_or_default();
             service
                 .metrics
-                .set_state(queued, &service.naming.state_words());
+                .set_state(queued, &service.naming.state_words(), wins);
             response(
                 "200 OK",
                 crate::metrics::CONTENT_TYPE,

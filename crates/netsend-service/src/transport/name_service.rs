@@ -86,6 +86,13 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
             match (&service.wins, peer) {
                 (Some(wins), SocketAddr::V4(src)) if for_wins_server(&packet) => {
                     tracing::debug!(%peer, request = %LogSafe(&packet), "WINS request");
+                    // Anything but a query may write the table: over its
+                    // budget it goes unanswered (counted as `wins_rate`).
+                    if packet.flags.opcode() != nbns::Opcode::QUERY
+                        && !service.admission.admit_wins(peer)
+                    {
+                        continue;
+                    }
                     wins.handle_datagram(&service.shutdown, &socket, &host, src, &buf[..len]);
                     None
                 }

@@ -20,6 +20,7 @@ use netsend_wire::NetbiosName;
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::metrics::{Metrics, WinsTable};
 use crate::shutdown::Shutdown;
 use crate::store::{InboxError, InboxHandle};
 use crate::system::net::Interface;
@@ -64,6 +65,7 @@ struct Inner {
     sockets: Vec<(Arc<UdpSocket>, Interface)>,
     in_flight: Arc<Semaphore>,
     wake: Notify,
+    metrics: Arc<Metrics>,
 }
 
 /// Why the WINS server could not start.
@@ -81,6 +83,7 @@ impl WinsServer {
         config: wins_server::WinsServerConfig,
         inbox: InboxHandle,
         sockets: Vec<(Arc<UdpSocket>, Interface)>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, WinsError> {
         let records = inbox.wins_records().await?;
         let now = SystemTime::now();
@@ -103,6 +106,7 @@ impl WinsServer {
                 sockets,
                 in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
                 wake: Notify::new(),
+                metrics,
             }),
         })
     }
@@ -148,6 +152,15 @@ impl WinsServer {
         }
     }
 
+    /// The table's size, for the metrics.
+    pub(crate) fn table_sizes(&self) -> WinsTable {
+        let table = self.table();
+        WinsTable {
+            names: table.active(SystemTime::now()).count(),
+            held: table.size().0,
+        }
+    }
+
     /// Handles one unicast request, or the answer to a challenge, that
     /// arrived on `socket` (the interface `own` describes); its changes are
     /// committed and its answers sent on a task of `shutdown`, bounded.
@@ -174,9 +187,10 @@ impl WinsServer {
                 fallback: lookup,
             };
             let mut table = self.table();
-            let before = table.size().1;
+            let (before, counted) = (table.size().1, table.counters());
             table.handle_datagram(SystemTime::now(), src, bytes, &cx);
             let challenged = table.size().1 > before;
+            self.count(counted, table.counters());
             (self.steps(&mut table), challenged)
         };
         if challenged {
@@ -227,11 +241,43 @@ impl WinsServer {
             }
             let actions = {
                 let mut table = self.table();
+                let counted = table.counters();
                 table.handle_timeout(SystemTime::now());
+                self.count(counted, table.counters());
                 self.steps(&mut table)
             };
             self.carry_out(None, actions).await;
         }
+    }
+
+    /// Feeds the metrics what the table decided between two readings of
+    /// its counters (a registration refused after a defended challenge is
+    /// counted as `defended` only).
+    fn count(&self, before: wins_server::Counters, after: wins_server::Counters) {
+        let m = &self.inner.metrics;
+        let defended = after.defended - before.defended;
+        for (outcome, n) in [
+            ("granted", after.granted - before.granted),
+            (
+                "refused",
+                (after.refused - before.refused).saturating_sub(defended),
+            ),
+            ("defended", defended),
+        ] {
+            if n > 0 {
+                m.wins_registrations(outcome, n);
+            }
+        }
+        for (outcome, n) in [
+            ("answered", after.answered - before.answered),
+            ("unknown", after.unknown - before.unknown),
+        ] {
+            if n > 0 {
+                m.wins_queries(outcome, n);
+            }
+        }
+        m.wins_releases(after.released - before.released);
+        m.wins_challenges(after.challenges - before.challenges);
     }
 
     /// The table's actions, each change handed to the writer at once (in

@@ -10,6 +10,7 @@ use netsend_wire::nbns::{NbEntry, NodeType, Packet, Rcode};
 use netsend_wire::NetbiosName;
 
 use super::*;
+use crate::metrics::Metrics;
 use crate::store::Inbox;
 
 const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
@@ -24,12 +25,23 @@ fn interface() -> Interface {
 }
 
 async fn server(inbox: &InboxHandle) -> (WinsServer, Arc<UdpSocket>) {
+    let (wins, socket, _) = counted_server(inbox).await;
+    (wins, socket)
+}
+
+async fn counted_server(inbox: &InboxHandle) -> (WinsServer, Arc<UdpSocket>, Arc<Metrics>) {
     let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
     let config = wins_server::WinsServerConfig::default();
-    let wins = WinsServer::load(config, inbox.clone(), vec![(socket.clone(), interface())])
-        .await
-        .unwrap();
-    (wins, socket)
+    let metrics = Arc::new(crate::metrics::Metrics::new(Default::default()));
+    let wins = WinsServer::load(
+        config,
+        inbox.clone(),
+        vec![(socket.clone(), interface())],
+        metrics.clone(),
+    )
+    .await
+    .unwrap();
+    (wins, socket, metrics)
 }
 
 /// Hands `packet` to the server as from `client`, and waits (bounded) for
@@ -128,5 +140,53 @@ async fn the_fallback_answers_what_the_table_does_not_hold() {
     let answer = exchange(&wins, &shutdown, &socket, &client, &own).await;
     assert_eq!(answer.flags.rcode(), Rcode::OK);
     assert!(wins.active_names().is_empty());
+    inbox.close().await;
+}
+
+#[tokio::test]
+async fn the_metrics_count_what_the_table_decides() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Inbox::open(&dir.path().join("inbox.db"), 0).unwrap();
+    let (wins, socket, metrics) = counted_server(&inbox).await;
+    let shutdown = Shutdown::new();
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let bob = NetbiosName::new("BOB", 0x20).unwrap();
+    for _ in 0..2 {
+        let answer = exchange(&wins, &shutdown, &socket, &client, &registration(bob)).await;
+        assert_eq!(answer.flags.rcode(), Rcode::OK);
+    }
+    // The server host's own unique name, claimed by another address: refused.
+    let mut own = registration(NetbiosName::new("WINSHOST", 3).unwrap());
+    own.additional[0].rdata = netsend_wire::nbns::RData::Nb(vec![NbEntry::new(
+        false,
+        NodeType::H,
+        Ipv4Addr::new(127, 0, 0, 2),
+    )]);
+    let answer = exchange(&wins, &shutdown, &socket, &client, &own).await;
+    assert_eq!(answer.flags.rcode(), Rcode::ACT_ERR);
+    let query = |trn, name| Packet::name_query(trn, name, false);
+    exchange(&wins, &shutdown, &socket, &client, &query(1, bob)).await;
+    let nobody = NetbiosName::new("NOBODY", 0x20).unwrap();
+    exchange(&wins, &shutdown, &socket, &client, &query(2, nobody)).await;
+    let mut release = Packet::release_request(3, bob, NbEntry::new(false, NodeType::H, LOOPBACK));
+    release.flags.broadcast = false;
+    let answer = exchange(&wins, &shutdown, &socket, &client, &release).await;
+    assert_eq!(answer.flags.rcode(), Rcode::OK);
+    metrics.set_state(0, &[], wins.table_sizes());
+    let text = metrics.encode();
+    for line in [
+        "netsend_wins_registrations_total{outcome=\"granted\"} 2",
+        "netsend_wins_registrations_total{outcome=\"refused\"} 1",
+        "netsend_wins_queries_total{outcome=\"answered\"} 1",
+        "netsend_wins_queries_total{outcome=\"unknown\"} 1",
+        "netsend_wins_releases_total 1",
+        "netsend_wins_challenges_total 0",
+        // Released: kept as a tombstone, not answered.
+        "netsend_wins_names 0",
+        "netsend_wins_table_records 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line}:\n{text}");
+    }
+    shutdown.finish().await;
     inbox.close().await;
 }
