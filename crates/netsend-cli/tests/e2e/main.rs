@@ -10,6 +10,7 @@ mod debian;
 mod delivery;
 mod display;
 mod escapes;
+mod gateway;
 mod hanging;
 mod harness;
 mod lan;

@@ -3,16 +3,27 @@
 //!
 //! - `link`: the connection to the cluster, the stream and the buckets.
 //! - `directory`: the names held at other sites.
+//! - `outgoing`: messages for names at other sites, published with a
+//!   dedup id (the send path's `Backbone`), and the SMB sessions for them.
+//! - `incoming`: this site's messages consumed and delivered here.
 
-// The contract other parts build on; its users land after it.
-#![allow(dead_code)]
-
+// `upsert`, `remove` and `sites` are the contract the name directory's
+// filler (the KV bucket watch) and `netsend gateway status` build on.
+#[allow(dead_code)]
 pub(crate) mod directory;
+mod incoming;
 pub(crate) mod link;
+mod outgoing;
+
+use std::sync::Arc;
 
 use netsend_proto::sites::SiteName;
 
 use crate::config::GatewayConfig;
+use crate::metrics::Metrics;
+use crate::outbound::Outbound;
+use crate::shutdown::Shutdown;
+use crate::store::InboxHandle;
 use directory::Directory;
 use link::Link;
 
@@ -25,17 +36,40 @@ pub(crate) struct Gateway {
     pub(crate) link: Link,
     /// The names held at other sites.
     pub(crate) directory: Directory,
+    /// `[gateway]` as the service started with it.
+    config: Arc<GatewayConfig>,
+    /// The send path: local deliveries of messages from other sites.
+    outbound: Arc<Outbound>,
+    /// The outgoing queue, where messages wait for the backbone.
+    inbox: InboxHandle,
+    /// Publishes, deliveries and failures are counted here.
+    metrics: Arc<Metrics>,
 }
 
 impl Gateway {
-    /// The gateway `config` asks for, not yet connected (`start` spawns
-    /// `link.run`).
-    pub(crate) fn new(config: &GatewayConfig) -> Result<Self, crate::config::ConfigError> {
+    /// The gateway `config` asks for, not yet connected ([`Gateway::run`]
+    /// connects it).
+    pub(crate) fn new(
+        config: &GatewayConfig,
+        outbound: Arc<Outbound>,
+        inbox: InboxHandle,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, crate::config::ConfigError> {
         Ok(Self {
             site: config.site_name()?,
             link: Link::new(config.clone()),
             directory: Directory::default(),
+            config: Arc::new(config.clone()),
+            outbound,
+            inbox,
+            metrics,
         })
+    }
+
+    /// Spawns the link and this site's consumer on the stop's tracker.
+    pub(crate) fn run(&self, shutdown: &Shutdown) {
+        shutdown.spawn(self.link.clone().run(shutdown.clone()));
+        shutdown.spawn(self.clone().consume(shutdown.clone()));
     }
 }
 
