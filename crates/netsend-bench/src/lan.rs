@@ -42,26 +42,25 @@ pub(crate) fn sh(args: &[&str]) -> Result<String, String> {
 
 /// The LAN, torn down (processes killed, namespaces deleted) on drop.
 pub(crate) struct Lan {
-    children: Vec<Child>,
+    pub(crate) children: Vec<Child>,
+    /// Every namespace of the LAN, the bridges' last.
+    pub(crate) namespaces: Vec<&'static str>,
 }
 
 impl Lan {
     /// As root: a scratch directory (readable by the services' users) and
     /// the LAN.
     pub(crate) fn with_scratch() -> Result<(tempfile::TempDir, Self), String> {
-        if !nix::unistd::geteuid().is_root() {
-            return Err("run as root (network namespaces, ports 137-139)".into());
-        }
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| e.to_string())?;
+        let dir = scratch()?;
         Ok((dir, Self::new()?))
     }
 
     fn new() -> Result<Self, String> {
         let lan = Self {
             children: Vec::new(),
+            namespaces: vec![
+                NETSEND.0, SAMBA.0, CLIENT.0, FLOODER.0, CEILING.0, BRIDGE_NS,
+            ],
         };
         sh(&["ip", "netns", "add", BRIDGE_NS])?;
         sh(&[
@@ -119,9 +118,7 @@ impl Drop for Lan {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for ns in [
-            NETSEND.0, SAMBA.0, CLIENT.0, FLOODER.0, CEILING.0, BRIDGE_NS,
-        ] {
+        for ns in &self.namespaces {
             if let Ok(pids) = sh(&["ip", "netns", "pids", ns]) {
                 for pid in pids.split_whitespace() {
                     let _ = sh(&["kill", "-9", pid]);
@@ -130,6 +127,18 @@ impl Drop for Lan {
             let _ = sh(&["ip", "netns", "del", ns]);
         }
     }
+}
+
+/// As root: a scratch directory readable by the services' users.
+pub(crate) fn scratch() -> Result<tempfile::TempDir, String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("run as root (network namespaces, ports 137-139)".into());
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| e.to_string())?;
+    Ok(dir)
 }
 
 fn start_samba(dir: &Path) -> Result<PathBuf, String> {
@@ -173,7 +182,7 @@ fn start_samba(dir: &Path) -> Result<PathBuf, String> {
 }
 
 /// Limits of the throughput cases: anti-spam off, as smbd has none.
-const UNLIMITED: &str = "max_connections = 1024\nmax_connections_per_source = 1024\nmessages_per_minute = 0\nsender_messages_per_minute = 0\ninbox_quota = 0\n";
+pub(crate) const UNLIMITED: &str = "max_connections = 1024\nmax_connections_per_source = 1024\nmessages_per_minute = 0\nsender_messages_per_minute = 0\ninbox_quota = 0\n";
 /// Limits of the flood case: the defaults, with bursts big enough for the
 /// measured sender's two runs.
 const ANTI_SPAM: &str = "message_burst = 250\nsender_message_burst = 250\n";
@@ -247,9 +256,14 @@ pub(crate) fn start_host(
 }
 
 fn in_client(args: &[&str]) -> Result<Measured, String> {
+    in_ns(CLIENT.0, args)
+}
+
+/// Runs this binary's `load` or `queries` with `args` inside namespace `ns`.
+pub(crate) fn in_ns(ns: &str, args: &[&str]) -> Result<Measured, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let exe = exe.display().to_string();
-    let mut full = vec!["ip", "netns", "exec", CLIENT.0, exe.as_str()];
+    let mut full = vec!["ip", "netns", "exec", ns, exe.as_str()];
     full.extend_from_slice(args);
     let out = sh(&full)?;
     serde_json::from_str(out.trim()).map_err(|e| format!("bad load output {out:?}: {e}"))
@@ -516,7 +530,7 @@ fn check_delivery(
     smb_log: &Path,
     acked: &Acknowledged,
 ) -> Result<(), String> {
-    let inbox = cli(&["inbox", "--json"])?;
+    let inbox = cli(&["inbox", "--all", "--json"])?;
     let stored = serde_json::from_str::<Vec<serde_json::Value>>(&inbox)
         .map_err(|e| e.to_string())?
         .len();
@@ -828,7 +842,7 @@ fn write_utmp<'a>(
 
 /// The `load` subcommand's arguments: `count` messages to `name` at `addr`,
 /// `concurrency` sessions at once, then the `extra` options.
-fn load_args<'a>(
+pub(crate) fn load_args<'a>(
     addr: &'a str,
     name: &'a str,
     count: &'a str,

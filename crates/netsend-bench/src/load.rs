@@ -37,6 +37,10 @@ pub(crate) struct LoadArgs {
     /// Stop after this many seconds even if `count` is not reached (0: no limit).
     #[arg(long, default_value_t = 0)]
     duration_secs: u64,
+    /// Start each text with its number and the Unix milliseconds it was sent
+    /// at (`N MS `), so the receiver's inbox gives end-to-end latencies.
+    #[arg(long)]
+    stamp: bool,
 }
 
 /// Arguments of `queries`.
@@ -120,6 +124,23 @@ async fn send_one(
     }
 }
 
+/// `text` behind the message's number and the Unix milliseconds now, cut to
+/// the length `text` had (never shorter than the stamp).
+fn stamped(seq: usize, text: &str) -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut out = format!("{seq} {ms} {text}");
+    out.truncate(text.len().max(out.len() - text.len()));
+    out
+}
+
+/// The number and send time (Unix ms) a [`stamped`] text carries.
+pub(crate) fn stamp_of(text: &str) -> Option<(usize, i64)> {
+    let mut words = text.split(' ');
+    Some((words.next()?.parse().ok()?, words.next()?.parse().ok()?))
+}
+
 /// Runs `load` and prints one JSON [`Measured`].
 pub(crate) fn run_load(args: &LoadArgs) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -139,19 +160,27 @@ pub(crate) fn run_load(args: &LoadArgs) -> Result<(), String> {
             (args.duration_secs > 0).then(|| start + Duration::from_secs(args.duration_secs));
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..args.concurrency.max(1) {
-            let (next, name, from, text, count) = (
+            let (next, name, from, text, count, stamp) = (
                 next.clone(),
                 args.name.clone(),
                 args.from.clone(),
                 text.clone(),
                 args.count,
+                args.stamp,
             );
             workers.spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0;
-                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count
-                    && deadline.is_none_or(|d| Instant::now() < d)
-                {
+                loop {
+                    let seq = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if seq >= count || deadline.is_some_and(|d| Instant::now() >= d) {
+                        break;
+                    }
+                    let text = if stamp {
+                        stamped(seq, &text)
+                    } else {
+                        text.clone()
+                    };
                     let t = Instant::now();
                     match tokio::time::timeout(
                         Duration::from_secs(10),
@@ -233,4 +262,22 @@ pub(crate) fn run_queries(args: &QueryArgs) -> Result<(), String> {
         serde_json::to_string(&measured).map_err(|e| e.to_string())?
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{stamp_of, stamped};
+
+    #[test]
+    fn a_stamped_text_keeps_its_length_and_gives_back_its_number() {
+        let text = "x".repeat(40);
+        let s = stamped(17, &text);
+        assert_eq!(s.len(), 40);
+        let (seq, ms) = stamp_of(&s).unwrap();
+        assert_eq!(seq, 17);
+        assert!(ms > 1_700_000_000_000, "{s}");
+        // Shorter than the stamp: the stamp stays whole.
+        assert_eq!(stamp_of(&stamped(3, "ab")).map(|s| s.0), Some(3));
+        assert_eq!(stamp_of("no stamp"), None);
+    }
 }

@@ -13,6 +13,7 @@ mod browse;
 mod lan;
 mod load;
 mod noop;
+mod sites;
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +40,11 @@ struct Cli {
     /// `netsend view` elsewhere and in nmbd's browse list (`--repeat` runs).
     #[arg(long)]
     only_browse: bool,
+    /// Run only the sites case: site A to site B through both gateways and a
+    /// 3-node NATS cluster, beside direct delivery on one LAN (`--count`
+    /// messages per run, concurrency 1 and 16; needs nats-server).
+    #[arg(long)]
+    only_sites: bool,
 }
 
 /// Subcommands run inside the LAN's namespaces.
@@ -59,6 +65,7 @@ fn main() -> std::process::ExitCode {
         Some(Command::Queries(args)) => load::run_queries(&args),
         Some(Command::Noop(args)) => noop::run(&args).map_err(|e| e.to_string()),
         None if cli.only_browse => browse::run(cli.repeat),
+        None if cli.only_sites => sites::run(cli.count, cli.repeat),
         None => lan::run_benchmark(cli.count, cli.repeat, cli.ceiling_secs, cli.only_ceiling),
     };
     match result {

@@ -414,6 +414,21 @@ async fn messenger_status(config: &ClientConfig, json: bool) -> Result<(), Failu
         ),
         None => println!("  alerts:        off"),
     }
+    if let Some(w) = &s.wins_server {
+        println!(
+            "  wins server:   {} names ({} held), {} granted, {} refused, {} challenges ({} defended, {} in flight), {} released, queries {} answered, {} unknown",
+            w.names,
+            w.held,
+            w.counts.granted,
+            w.counts.refused,
+            w.counts.challenges,
+            w.counts.defended,
+            w.challenging,
+            w.counts.released,
+            w.counts.answered,
+            w.counts.unknown
+        );
+    }
     let reload = &s.reload;
     match (reload.state.as_str(), reload.at) {
         ("applied" | "rejected", Some(at)) => {

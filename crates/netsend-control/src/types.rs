@@ -354,6 +354,9 @@ pub struct StatusInfo {
     /// Away messages in force: the caller's own (root: everyone's).
     #[serde(default)]
     pub away: Vec<AwayState>,
+    /// The WINS server's table and counters, when `[wins_server]` runs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wins_server: Option<Box<WinsServerStatus>>,
 }
 
 /// One alias in [`StatusInfo`].
@@ -642,6 +645,21 @@ pub struct AlertCounts {
     pub batched: u64,
     /// Alerts dropped by `[alerter] max_per_minute`.
     pub capped: u64,
+}
+
+/// The WINS server's state (`messenger status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WinsServerStatus {
+    /// Names answered now.
+    pub names: usize,
+    /// Names held, released and lapsing ones included.
+    pub held: usize,
+    /// Challenges of an owner in flight.
+    pub challenging: usize,
+    /// Its decisions since start (granted, refused, challenges, defended,
+    /// released, answered, unknown).
+    #[serde(flatten)]
+    pub counts: netsend_proto::wins_server::Counters,
 }
 
 impl AlertCounts {

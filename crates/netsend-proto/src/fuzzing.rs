@@ -209,6 +209,37 @@ pub fn receipt(data: &[u8]) {
     }
 }
 
+/// Reads arbitrary bytes as a name directory entry, as a gateway reads what
+/// another site wrote into the bucket: it must never panic, an accepted
+/// entry is written back byte for byte, and judging its age never overflows.
+#[doc(hidden)]
+pub fn directory(data: &[u8]) {
+    use crate::directory::{may_claim, DirectoryEntry, Mirror, MirrorChange};
+    let me = crate::sites::SiteName::new("HERE").expect("valid site");
+    let mut mirror = Mirror::new(me, 90_000, 1, 1);
+    let name = netsend_wire::NetbiosName::from_raw([b'A'; 16]);
+    for now in [0, i64::MAX] {
+        match mirror.put(name, 1, data, now) {
+            Some(MirrorChange::Upsert(_, e)) => assert_eq!(e.to_bytes(), data),
+            Some(MirrorChange::Remove(_)) | None => {}
+        }
+        assert!(mirror.len() <= 1);
+    }
+    if let Ok(entry) = DirectoryEntry::parse(data) {
+        assert_eq!(entry.to_bytes(), data);
+        for now in [i64::MIN, 0, entry.published_ms, i64::MAX] {
+            let live = entry.is_live(now, 90_000);
+            assert!(may_claim(Some(&entry), &entry.site, now, 90_000));
+            assert!(
+                !live
+                    || now
+                        .checked_sub(entry.published_ms)
+                        .is_some_and(|age| age < 90_000)
+            );
+        }
+    }
+}
+
 /// Reads arbitrary bytes (the first two the transaction id asked for) as a
 /// node status answer to a reply's request, and as a message text the away
 /// rule reads: neither may panic, and the name a reply goes to is one of
@@ -419,4 +450,62 @@ pub fn trust(data: &[u8]) {
     let shown = mark_text(None, Some(host), from);
     assert!(!shown.chars().any(char::is_control), "{shown:?}");
     let _ = names.mark(from, None);
+}
+
+/// Drives the WINS server with arbitrary datagrams from a few sources, as
+/// the name service driver does, time moving on between them: it must never
+/// panic, every packet it sends must parse, and its table and challenges
+/// stay within their bounds. Each datagram is `[source, length, bytes...]`.
+#[doc(hidden)]
+pub fn wins_server(data: &[u8]) {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::time::{Duration, SystemTime};
+
+    use crate::responder::{Host, OwnedName};
+    use crate::wins_server::{Action, Context, WinsServer, WinsServerConfig};
+
+    let config = WinsServerConfig {
+        max_names: 8,
+        max_per_address: 3,
+        max_group_members: 2,
+        max_challenges: 2,
+        ..Default::default()
+    };
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let mut server = WinsServer::new(config, Vec::new(), start, 1);
+    let own = [OwnedName {
+        name: netsend_wire::NetbiosName::new("WINS", 0).expect("valid name"),
+        group: false,
+    }];
+    let fallback = |n: &netsend_wire::NetbiosName| {
+        (n.trimmed().first() == Some(&b'F')).then(|| vec![Ipv4Addr::new(198, 51, 100, 1)])
+    };
+    let cx = Context {
+        own: Host {
+            names: &own,
+            address: Ipv4Addr::new(192, 0, 2, 1),
+            mac: [0; 6],
+        },
+        fallback: Some(&fallback),
+    };
+    let mut now = start;
+    let mut rest = data;
+    for _ in 0..256 {
+        let [src, len, tail @ ..] = rest else {
+            break;
+        };
+        let (packet, tail) = tail.split_at(usize::from(*len).min(tail.len()));
+        rest = tail;
+        let from = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 10 + (src & 7)), 137);
+        server.handle_datagram(now, from, packet, &cx);
+        now += Duration::from_secs(u64::from(src >> 3));
+        server.handle_timeout(now);
+        while let Some(action) = server.poll_action() {
+            if let Action::Reply { packet, .. } | Action::Challenge { packet, .. } = action {
+                netsend_wire::nbns::Packet::parse(&packet).expect("our packets parse");
+            }
+        }
+        let (names, challenges) = server.size();
+        assert!(names <= 8 && challenges <= 2);
+    }
 }

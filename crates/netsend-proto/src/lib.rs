@@ -19,12 +19,14 @@
 //! - [`interface`]: the interfaces a host serves, and who is on their link.
 //! - [`responder`]: which name service requests we answer, and how.
 //! - [`wins`]: registering names with a WINS server.
+//! - [`wins_server`]: the WINS server: registration with challenges, release, query, bounds.
 //! - [`display`]: messages made safe and readable for terminals and notifications.
 //! - [`hooks`]: delivery hooks: which fire, their argv, notification titles.
 //! - [`forward`]: forwarding an alias to another host, and its loop rule.
 //! - [`reply`]: where a reply to a received message goes (name, address, fallback).
 //! - [`away`]: which messages get an automatic answer while a user is away.
 //! - [`trust`]: verified senders: pinned host keys, message marks, names that must come verified.
+//! - [`directory`]: the name directory between sites: entries, refresh, answers.
 //! - [`fuzzing`]: entry points for the fuzz targets.
 #![warn(missing_docs)]
 
@@ -32,6 +34,7 @@ pub mod alert;
 pub mod away;
 pub mod broadcast;
 pub mod browse;
+pub mod directory;
 pub mod display;
 pub mod forward;
 pub mod fuzzing;
@@ -54,6 +57,7 @@ pub mod session;
 pub mod sites;
 pub mod trust;
 pub mod wins;
+pub mod wins_server;
 
 #[cfg(test)]
 mod sim;

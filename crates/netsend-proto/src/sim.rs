@@ -1,5 +1,6 @@
 //! A simulated LAN for the tests: hosts with their name tables (and WINS
-//! clients) on broadcast segments, an optional WINS server, all stepped with
+//! clients) on broadcast segments, an optional WINS server (the real
+//! [`crate::wins_server`], its challenges answered by the hosts), all stepped with
 //! simulated time and no latency. Every loop is bounded, so a livelock
 //! fails the test instead of hanging it.
 //!
@@ -8,9 +9,9 @@
 //! addresses into smaller subnets, one segment each.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use netsend_wire::nbns::{NbEntry, Opcode, Packet, RData, Rcode};
+use netsend_wire::nbns::Packet;
 use netsend_wire::{CodePage, NetbiosName};
 
 use ipnet::IpNet;
@@ -23,6 +24,7 @@ use crate::registration::{NameTable, RegistrationConfig};
 use crate::relay::{RelayRule, Verdict};
 use crate::responder::{answer, Host};
 use crate::wins::WinsClient;
+use crate::wins_server::{Action as WinsAction, Context, WinsServer, WinsServerConfig};
 
 /// `address` at the name service port.
 pub(crate) fn at(address: Ipv4Addr) -> SocketAddrV4 {
@@ -40,86 +42,19 @@ pub(crate) fn interface(address: Ipv4Addr, prefix: u8) -> Interface {
     }
 }
 
-/// A WINS server as nmbd runs one: the first host to register a unique name
-/// holds it, group names are shared, and unicast queries are answered from
-/// the database (positive, or NAM_ERR).
+/// The network's WINS server: [`crate::wins_server::WinsServer`] at `address`,
+/// holding no names of its own.
 #[derive(Debug)]
-pub(crate) struct WinsServer {
+pub(crate) struct SimWins {
     pub(crate) address: Ipv4Addr,
-    /// Registered names: name, owner, group.
-    pub(crate) names: Vec<(NetbiosName, Ipv4Addr, bool)>,
+    pub(crate) server: WinsServer,
+    /// Changes it asked to commit (the simulated store).
+    pub(crate) committed: usize,
 }
 
-impl WinsServer {
-    pub(crate) fn new(address: Ipv4Addr) -> Self {
-        Self {
-            address,
-            names: Vec::new(),
-        }
-    }
-
-    /// The server's reply to `bytes` from `src`, if it sends one.
-    fn answer(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
-        let request = Packet::parse(bytes).ok()?;
-        if request.flags.response {
-            return None;
-        }
-        let name = request.question()?.name.name;
-        let claimed = request.additional.first().and_then(|rr| match &rr.rdata {
-            RData::Nb(entries) => entries.first().copied(),
-            _ => None,
-        });
-        let trn_id = request.trn_id;
-        let reply = match request.flags.opcode() {
-            Opcode::QUERY => {
-                let owners: Vec<NbEntry> = self
-                    .names
-                    .iter()
-                    .filter(|(n, _, _)| *n == name)
-                    .map(|&(_, owner, group)| {
-                        NbEntry::new(group, netsend_wire::nbns::NodeType::H, owner)
-                    })
-                    .collect();
-                if owners.is_empty() {
-                    Packet::negative_query_response(trn_id, name.into())
-                } else {
-                    Packet::positive_query_response(trn_id, name.into(), 600, owners)
-                }
-            }
-            Opcode::REGISTRATION | Opcode::REFRESH | Opcode::REFRESH_ALT => {
-                let entry = claimed?;
-                let group = entry.flags & 0x8000 != 0;
-                let holder = self
-                    .names
-                    .iter()
-                    .find(|(n, owner, g)| *n == name && *owner != entry.address && !(*g && group));
-                if let Some(&(_, owner, _)) = holder {
-                    let refused = NbEntry {
-                        address: owner,
-                        ..entry
-                    };
-                    Packet::registration_response(trn_id, name.into(), Rcode::ACT_ERR, 0, refused)
-                } else {
-                    if !self
-                        .names
-                        .iter()
-                        .any(|(n, o, _)| *n == name && *o == entry.address)
-                    {
-                        self.names.push((name, entry.address, group));
-                    }
-                    Packet::registration_response(trn_id, name.into(), Rcode::OK, 600, entry)
-                }
-            }
-            Opcode::RELEASE => {
-                let entry = claimed?;
-                self.names
-                    .retain(|(n, o, _)| !(*n == name && *o == entry.address));
-                Packet::release_response(trn_id, name.into(), Rcode::OK, entry)
-            }
-            _ => return None,
-        };
-        reply.to_bytes().ok()
-    }
+/// Where simulated wall-clock time starts.
+fn epoch() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
 }
 
 /// Hosts on simulated broadcast segments, stepped with simulated time.
@@ -133,7 +68,9 @@ pub(crate) struct Lan {
     /// Each host's WINS client, when it registers with the server.
     pub(crate) wins_clients: Vec<Option<WinsClient>>,
     /// The WINS server, if the network has one.
-    pub(crate) wins: Option<WinsServer>,
+    pub(crate) wins: Option<SimWins>,
+    /// When the simulation started (the WINS server's wall clock counts from it).
+    start: Instant,
 }
 
 impl Lan {
@@ -145,8 +82,10 @@ impl Lan {
     /// Hosts at `addresses` in subnets of `prefix` bits: hosts of one subnet
     /// share a segment, and hear no other segment's broadcasts.
     pub(crate) fn with_prefix(addresses: &[[u8; 4]], prefix: u8) -> Self {
+        let now = Instant::now();
         Self {
-            now: Instant::now(),
+            now,
+            start: now,
             hosts: addresses
                 .iter()
                 .enumerate()
@@ -166,12 +105,80 @@ impl Lan {
 
     /// Adds a WINS server at `server`, and a WINS client of it to every host.
     pub(crate) fn with_wins(mut self, server: Ipv4Addr) -> Self {
-        self.wins = Some(WinsServer::new(server));
+        let now = self.wall();
+        self.wins = Some(SimWins {
+            address: server,
+            server: WinsServer::new(WinsServerConfig::default(), Vec::new(), now, 0x5000),
+            committed: 0,
+        });
         for (i, client) in self.wins_clients.iter_mut().enumerate() {
             let address = self.interfaces[i].address;
             *client = Some(WinsClient::new(server, address, Default::default()));
         }
         self
+    }
+
+    /// The WINS server's wall clock at the simulation's `now`.
+    pub(crate) fn wall(&self) -> SystemTime {
+        epoch() + (self.now - self.start)
+    }
+
+    /// Hands `bytes` from `src` to the WINS server and carries out what it
+    /// does: challenges go to the owner's host, which answers by the
+    /// responder rules (nothing when it is cut off or gone), and the
+    /// answers to clients are returned with their destination.
+    fn wins_exchange(&mut self, src: Ipv4Addr, bytes: Option<&[u8]>) -> Vec<(Ipv4Addr, Vec<u8>)> {
+        let Some(mut wins) = self.wins.take() else {
+            return Vec::new();
+        };
+        let cx = Context {
+            own: Host {
+                names: &[],
+                address: wins.address,
+                mac: [0; 6],
+            },
+            fallback: None,
+        };
+        let now = self.wall();
+        match bytes {
+            Some(bytes) => {
+                wins.server
+                    .handle_datagram(now, SocketAddrV4::new(src, 137), bytes, &cx)
+            }
+            None => wins.server.handle_timeout(now),
+        }
+        let mut replies = Vec::new();
+        for _ in 0..100 {
+            let Some(action) = wins.server.poll_action() else {
+                break;
+            };
+            match action {
+                WinsAction::Persist(_) => wins.committed += 1,
+                WinsAction::Reply { to, packet } => replies.push((*to.ip(), packet)),
+                WinsAction::Challenge { to, packet } => {
+                    let request = Packet::parse(&packet).unwrap();
+                    let owner = self.host_at(*to.ip());
+                    if let Some(answer) = owner.and_then(|h| self.answer_of(h, &request)) {
+                        wins.server.handle_datagram(now, to, &answer, &cx);
+                    }
+                }
+            }
+        }
+        self.wins = Some(wins);
+        replies
+    }
+
+    /// Gives each answer of the WINS server to the client at its address.
+    fn deliver_wins(&mut self, replies: Vec<(Ipv4Addr, Vec<u8>)>) {
+        let Some(server) = self.wins.as_ref().map(|w| w.address) else {
+            return;
+        };
+        for (to, packet) in replies {
+            let i = self.host_at(to);
+            if let Some(client) = i.and_then(|i| self.wins_clients[i].as_mut()) {
+                client.handle_datagram(self.now, server, &packet);
+            }
+        }
     }
 
     /// The host at `address`, if one is there and on the network.
@@ -226,8 +233,11 @@ impl Lan {
             }
             let tables = self.hosts.iter().filter_map(NameTable::poll_timeout);
             let clients = self.wins_clients.iter().flatten();
+            let server = self.wins.as_ref().and_then(|w| w.server.poll_timeout());
+            let server = server.map(|t| self.start + t.duration_since(epoch()).unwrap_or_default());
             let next = tables
                 .chain(clients.filter_map(WinsClient::poll_timeout))
+                .chain(server)
                 .min();
             match next {
                 Some(t) if t <= until => {
@@ -244,16 +254,16 @@ impl Lan {
     /// Carries host `from`'s WINS requests to the server and its answers
     /// back; whether anything was sent.
     fn carry_wins(&mut self, from: usize) -> bool {
-        let mut sent = false;
-        let Some(client) = self.wins_clients[from].as_mut() else {
-            return false;
-        };
-        while let Some(packet) = client.poll_transmit() {
-            sent = true;
-            let server = self.wins.as_mut().filter(|_| !self.cut[from]);
-            if let Some(reply) = server.and_then(|s| s.answer(&packet)) {
-                let address = client.server();
-                client.handle_datagram(self.now, address, &reply);
+        let mut packets = Vec::new();
+        if let Some(client) = self.wins_clients[from].as_mut() {
+            packets.extend(std::iter::from_fn(|| client.poll_transmit()));
+        }
+        let sent = !packets.is_empty();
+        if !self.cut[from] {
+            let src = self.interfaces[from].address;
+            for packet in packets {
+                let replies = self.wins_exchange(src, Some(&packet));
+                self.deliver_wins(replies);
             }
         }
         sent
@@ -266,6 +276,8 @@ impl Lan {
         for c in self.wins_clients.iter_mut().flatten() {
             c.handle_timeout(self.now);
         }
+        let replies = self.wins_exchange(Ipv4Addr::UNSPECIFIED, None);
+        self.deliver_wins(replies);
     }
 
     /// [`Lan::drive_until`] with no end but quiet.
@@ -308,8 +320,10 @@ impl Lan {
                     }
                     let target = *query.target.ip();
                     let mut replies = Vec::new();
-                    if let Some(server) = self.wins.as_mut().filter(|s| s.address == target) {
-                        replies.extend(server.answer(&query.bytes).map(|r| (target, r)));
+                    if self.wins.as_ref().is_some_and(|s| s.address == target) {
+                        let src = self.interfaces[from].address;
+                        let answers = self.wins_exchange(src, Some(&query.bytes));
+                        replies.extend(answers.into_iter().map(|(_, r)| (target, r)));
                     } else {
                         let request = Packet::parse(&query.bytes).unwrap();
                         let to = match self.host_at(target) {

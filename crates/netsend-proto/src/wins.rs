@@ -395,10 +395,9 @@ mod tests {
         lan.wins_clients[0].as_mut().unwrap().release(&alice(), 3);
         lan.wait(Duration::from_secs(61));
         assert_eq!(client(&lan, 1), Some(NameState::Registered));
-        let server = lan.wins.as_ref().unwrap();
-        assert_eq!(
-            server.names,
-            [(alice(), Ipv4Addr::new(192, 0, 2, 11), false)]
-        );
+        let server = &lan.wins.as_ref().unwrap().server;
+        let record = server.get(&alice()).unwrap();
+        let holders: Vec<Ipv4Addr> = record.live(lan.wall()).map(|m| m.address).collect();
+        assert_eq!(holders, [Ipv4Addr::new(192, 0, 2, 11)]);
     }
 }

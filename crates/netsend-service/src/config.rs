@@ -71,6 +71,9 @@ pub struct Config {
     /// An optional WINS server.
     #[serde(default)]
     pub wins: Option<WinsConfig>,
+    /// Being the WINS server of the site.
+    #[serde(default)]
+    pub wins_server: WinsServerConfig,
     /// How received messages are shown on this host.
     #[serde(default)]
     pub display: DisplayConfig,
@@ -1067,6 +1070,93 @@ pub struct WinsConfig {
     pub server: Ipv4Addr,
 }
 
+/// `[wins_server]`: answer registrations, refreshes, releases and queries
+/// of other hosts as the site's NetBIOS name server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WinsServerConfig {
+    /// Whether this service is a WINS server.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Shortest TTL granted, seconds (nmbd's `min wins ttl`).
+    #[serde(default = "default_wins_min_ttl")]
+    pub min_ttl_secs: u32,
+    /// Longest TTL granted, seconds (nmbd's `max wins ttl`).
+    #[serde(default = "default_wins_max_ttl")]
+    pub max_ttl_secs: u32,
+    /// Most names the table holds.
+    #[serde(default = "default_wins_max_names")]
+    pub max_names: usize,
+    /// Most names one address may hold.
+    #[serde(default = "default_wins_max_per_address")]
+    pub max_names_per_address: usize,
+    /// Most members of a group name.
+    #[serde(default = "default_wins_max_group_members")]
+    pub max_group_members: usize,
+}
+
+const fn default_wins_min_ttl() -> u32 {
+    21_600
+}
+const fn default_wins_max_ttl() -> u32 {
+    518_400
+}
+const fn default_wins_max_names() -> usize {
+    10_000
+}
+const fn default_wins_max_per_address() -> usize {
+    256
+}
+const fn default_wins_max_group_members() -> usize {
+    25
+}
+
+impl Default for WinsServerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            min_ttl_secs: default_wins_min_ttl(),
+            max_ttl_secs: default_wins_max_ttl(),
+            max_names: default_wins_max_names(),
+            max_names_per_address: default_wins_max_per_address(),
+            max_group_members: default_wins_max_group_members(),
+        }
+    }
+}
+
+impl WinsServerConfig {
+    fn validate(&self) -> Result<(), String> {
+        if !(60..=self.max_ttl_secs).contains(&self.min_ttl_secs) {
+            return Err("min_ttl_secs must be at least 60 and at most max_ttl_secs".into());
+        }
+        if self.max_ttl_secs > 31_536_000 {
+            return Err("max_ttl_secs must be at most a year (31536000)".into());
+        }
+        if !(1..=1_000_000).contains(&self.max_names) {
+            return Err("max_names must be 1..=1000000".into());
+        }
+        if !(1..=self.max_names).contains(&self.max_names_per_address) {
+            return Err("max_names_per_address must be 1..=max_names".into());
+        }
+        if !(1..=64).contains(&self.max_group_members) {
+            return Err("max_group_members must be 1..=64".into());
+        }
+        Ok(())
+    }
+
+    /// The server's rules with these bounds.
+    pub fn server(&self) -> netsend_proto::wins_server::WinsServerConfig {
+        netsend_proto::wins_server::WinsServerConfig {
+            min_ttl: self.min_ttl_secs,
+            max_ttl: self.max_ttl_secs,
+            max_names: self.max_names,
+            max_per_address: self.max_names_per_address,
+            max_group_members: self.max_group_members,
+            ..Default::default()
+        }
+    }
+}
+
 impl HookConfig {
     fn validate(&self) -> Result<(), String> {
         let alias = &self.alias;
@@ -1257,6 +1347,7 @@ impl Default for Config {
             trust: TrustConfig::default(),
             static_names: Vec::new(),
             wins: None,
+            wins_server: WinsServerConfig::default(),
             display: DisplayConfig::default(),
             log: LogConfig::default(),
             inbox: InboxConfig::default(),
@@ -1377,6 +1468,9 @@ impl Config {
             hook.validate().map_err(|e| invalid("hooks", e))?;
         }
         self.alerter.validate().map_err(|e| invalid("alerter", e))?;
+        self.wins_server
+            .validate()
+            .map_err(|e| invalid("wins_server", e))?;
         for name in &self.alerter.names {
             NetbiosName::with_code_page(name, 3, self.code_page)
                 .map_err(|e| invalid("alerter.names", e.to_string()))?;

@@ -15,6 +15,8 @@
 //!   `netsend view`.
 //! - [`naming`]: the alias table and the registrar that defends our names.
 //! - [`outbound`]: name resolution and the client side of a directed message.
+//! - `wins`: the WINS server of `[wins_server]`: its table, kept in the
+//!   store, and the hook the site gateway uses.
 //! - [`delivery`]: what runs after a message is stored (terminals, hooks,
 //!   forwarding).
 //! - [`store`]: the durable SQLite inbox; a message is committed before it is
@@ -51,3 +53,4 @@ pub mod start;
 pub mod store;
 pub mod system;
 mod transport;
+mod wins;

@@ -30,6 +30,7 @@ const RESTART_KEYS: &[&str] = &[
     "network",
     "remote",
     "wins",
+    "wins_server",
     "names",
     "limits.max_connections",
     "limits.inbox_quota",
@@ -152,6 +153,7 @@ pub fn in_force(started: &Config, new: &Config) -> Config {
     };
     c.remote = started.remote.clone();
     c.wins.clone_from(&started.wins);
+    c.wins_server = started.wins_server.clone();
     c.names = started.names.clone();
     c.limits.max_connections = started.limits.max_connections;
     c.limits.inbox_quota = started.limits.inbox_quota;
@@ -277,6 +279,7 @@ mod tests {
             "computer_name = \"OTHER\"\nworkgroup = \"W\"\nuser = \"nobody\"\n\
              [network]\nsession_port = 1139\nnode_status = \"none\"\n\
              [names]\nconflict_retry_secs = 9\n[wins]\nserver = \"192.0.2.9\"\n\
+             [wins_server]\nenabled = true\nmax_names = 50\n\
              [remote]\nlisten = true\n[metrics]\nlisten = \"127.0.0.1:9139\"\n\
              [limits]\nmax_connections = 7\ninbox_quota = 3\nmessage_burst = 2\n\
              [display]\nterminal_group = \"users\"\npending_hours = 1\n",
@@ -298,6 +301,8 @@ mod tests {
         let new = config("[wins]\nserver = \"192.0.2.9\"\n");
         assert_eq!(diff(&old, &new).restart, ["wins"]);
         assert_eq!(diff(&new, &old).restart, ["wins"]);
+        let new = config("[wins_server]\nenabled = true\n");
+        assert_eq!(diff(&old, &new).restart, ["wins_server.enabled"]);
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct Service {
     pub(crate) shutdown: Shutdown,
     /// The Alerter, when `[alerter]` turns it on.
     pub(crate) alerter: Option<Arc<crate::alerter::Alerter>>,
+    /// The WINS server, when `[wins_server] enabled = true`.
+    pub(crate) wins: Option<crate::wins::WinsServer>,
     /// The site gateway, when `[gateway]` is set.
     pub(crate) gateway: Option<crate::gateway::Gateway>,
 }

@@ -215,6 +215,9 @@ pub enum StartError {
     /// The inbox could not be opened.
     #[error("inbox {0}: {1}")]
     Store(PathBuf, InboxError),
+    /// The WINS server's table could not be loaded.
+    #[error("{0}: {1}")]
+    Wins(PathBuf, crate::wins::WinsError),
     /// The remote-call channel's key could not be read or made.
     #[error("remote-call key: {0}")]
     RemoteKey(#[from] RemoteError),
@@ -545,6 +548,18 @@ pub async fn run(
         outbound.clone(),
     );
     let alerter = crate::alerter::Alerter::from_config(&config, &inbox, Box::new(outbound.clone()));
+    let wins = if config.wins_server.enabled {
+        let server = crate::wins::WinsServer::load(
+            config.wins_server.server(),
+            inbox.clone(),
+            name_sockets.clone(),
+        )
+        .await
+        .map_err(|e| StartError::Wins(inbox_path.clone(), e))?;
+        Some(server)
+    } else {
+        None
+    };
     let gateway = config
         .gateway
         .as_ref()
@@ -568,6 +583,7 @@ pub async fn run(
         delivery,
         shutdown: shutdown.clone(),
         alerter,
+        wins,
         gateway,
     });
     apply_retention(&service.inbox, &config).await;
@@ -589,6 +605,9 @@ pub async fn run(
         ));
     }
     shutdown.spawn(service.naming.registrar.clone().run(shutdown.clone()));
+    if let Some(wins) = &service.wins {
+        shutdown.spawn(wins.clone().run(shutdown.clone()));
+    }
     crate::naming::logins::register_startup_names(&service.naming, &config).await;
     for s in listeners.datagram {
         let s = UdpSocket::from_std(s).map_err(|e| StartError::Io("the datagram service", e))?;
@@ -661,6 +680,26 @@ pub async fn run(
     }
     if let Some(gateway) = &service.gateway {
         gateway.run(&shutdown);
+        // The gateway's own address on its site: the first served interface.
+        let address = service
+            .host
+            .interfaces
+            .first()
+            .map_or(std::net::Ipv4Addr::LOCALHOST, |i| i.address);
+        if let Some(wins) = &service.wins {
+            wins.set_fallback(gateway.names.wins_fallback(address));
+        }
+        let local = crate::gateway::names::LocalNames {
+            aliases: service.naming.aliases.clone(),
+            wins: service.wins.clone(),
+            address,
+        };
+        shutdown.spawn(
+            gateway
+                .names
+                .clone()
+                .run(gateway.link.clone(), local, shutdown.clone()),
+        );
     }
     ready();
     tracing::info!(

@@ -135,3 +135,14 @@ fn the_circle_finder_finds_a_circle() {
     );
     assert_eq!(circle(&edges, "c"), None);
 }
+
+#[test]
+fn the_wins_server_is_a_component_below_the_drivers() {
+    let edges = edges();
+    // The service carries it to the drivers; the status handler reads it.
+    assert!(edges["service"].contains("wins"), "{edges:?}");
+    assert!(edges["control"].contains("wins"), "{edges:?}");
+    for above in ["transport", "control", "service", "start"] {
+        assert!(!edges["wins"].contains(above), "wins imports {above}");
+    }
+}

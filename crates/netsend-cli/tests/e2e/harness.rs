@@ -519,8 +519,9 @@ impl Lan {
         lan
     }
 
-    /// The bridge namespace with `count` bridges (br0, br1, ...).
-    fn bridges(tag: &str, count: usize) -> Self {
+    /// The bridge namespace with `count` bridges (br0, br1, ...) and no hosts
+    /// yet (add them with [`Lan::attach`] and [`Lan::leg`]).
+    pub(crate) fn bridges(tag: &str, count: usize) -> Self {
         let prefix = format!("nst{}{tag}", std::process::id() % 100_000);
         let mut lan = Self {
             prefix: prefix.clone(),
@@ -551,9 +552,9 @@ impl Lan {
         lan
     }
 
-    /// Adds host `name` with address `cidr` on bridge `bridge`, default route
-    /// via `gateway` if given.
-    fn attach(
+    /// Adds host `name` with address `cidr` on bridge `bridge` (its `eth0`,
+    /// bridge port `port{index}`), default route via `gateway` if given.
+    pub(crate) fn attach(
         &mut self,
         bridge: usize,
         index: usize,
@@ -562,17 +563,36 @@ impl Lan {
         broadcast: &str,
         gateway: Option<&str>,
     ) {
-        assert!(
-            cidr.starts_with("192.0.2."),
-            "test hosts use 192.0.2.0/24 only"
-        );
-        let br = self.hosts[0].clone();
         let ns = self.ns(name);
         ip(&["netns", "add", &ns]);
         self.hosts.push(ns.clone());
-        let port = format!("port{index}");
-        plug(&br, bridge, &port, "eth0", &ns);
         ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        self.leg(bridge, index, name, "eth0", cidr, broadcast);
+        if let Some(gw) = gateway {
+            ip(&["-n", &ns, "route", "add", "default", "via", gw]);
+        }
+    }
+
+    /// Gives existing host `name` another interface `dev` with `cidr` on
+    /// bridge `bridge` (bridge port `port{index}`).
+    pub(crate) fn leg(
+        &mut self,
+        bridge: usize,
+        index: usize,
+        name: &str,
+        dev: &str,
+        cidr: &str,
+        broadcast: &str,
+    ) {
+        assert!(
+            ["192.0.2.", "198.51.100.", "203.0.113."]
+                .iter()
+                .any(|net| cidr.starts_with(net)),
+            "test hosts use the documentation ranges (RFC 5737) only"
+        );
+        let br = self.hosts[0].clone();
+        let ns = self.ns(name);
+        plug(&br, bridge, &format!("port{index}"), dev, &ns);
         ip(&[
             "-n",
             &ns,
@@ -582,12 +602,9 @@ impl Lan {
             "broadcast",
             broadcast,
             "dev",
-            "eth0",
+            dev,
         ]);
-        ip(&["-n", &ns, "link", "set", "eth0", "up"]);
-        if let Some(gw) = gateway {
-            ip(&["-n", &ns, "route", "add", "default", "via", gw]);
-        }
+        ip(&["-n", &ns, "link", "set", dev, "up"]);
     }
 
     /// The namespace of host `name`.

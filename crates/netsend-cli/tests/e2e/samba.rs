@@ -77,6 +77,70 @@ fn smbclient_delivers_to_netsend_on_loopback() {
     }
 }
 
+/// Whether namespace LANs with smbd, nmbd, smbclient and nmblookup can run
+/// here; says why not, or fails under `NETSEND_REQUIRE_INTEROP`.
+pub(crate) fn samba_available() -> bool {
+    require(
+        is_root()
+            && have("ip")
+            && have("smbd")
+            && have("nmbd")
+            && have("smbclient")
+            && have("nmblookup"),
+        "root, iproute2 and Samba (apt-get install samba smbclient)",
+    )
+}
+
+/// Makes the state folders of an smbd + nmbd under `d` (`tmp` and `inbox`
+/// writable by the guest account the message command runs as).
+pub(crate) fn samba_dirs(d: &Path) {
+    for sub in [
+        "run", "lock", "state", "cache", "private", "log", "ncalrpc", "tmp", "inbox",
+    ] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    for sub in ["tmp", "inbox"] {
+        std::fs::set_permissions(
+            d.join(sub),
+            std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+        )
+        .unwrap();
+    }
+}
+
+/// Starts smbd (ports 139 and 445, messages appended to
+/// `dir/smbd/inbox/msgs.log`) and nmbd as `name` of TESTGROUP in namespace
+/// `ns`, on its `eth0`, with the smb.conf lines `globals` added; the config
+/// is `dir/smbd/smb.conf`.
+pub(crate) fn start_samba(dir: &Path, ns: &str, name: &str, globals: &str) {
+    let d = dir.join("smbd");
+    samba_dirs(&d);
+    let d = d.display();
+    write(
+        &dir.join("smbd/smb.conf"),
+        &format!(
+            "[global]\n   netbios name = {name}\n   workgroup = TESTGROUP\n   server role = standalone server\n   \
+             interfaces = eth0\n   bind interfaces only = yes\n   smb ports = 139 445\n   disable netbios = no\n   \
+             server min protocol = NT1\n   \
+             message command = /bin/sh -c 'cat %s >> {d}/inbox/msgs.log; rm %s'\n   \
+             {globals}\n   local master = no\n   domain master = no\n   preferred master = no\n   \
+             dns proxy = no\n   load printers = no\n   printing = bsd\n   printcap name = /dev/null\n   \
+             disable spoolss = yes\n   passdb backend = tdbsam:{d}/private/passdb.tdb\n   pid directory = {d}/run\n   \
+             lock directory = {d}/lock\n   state directory = {d}/state\n   cache directory = {d}/cache\n   \
+             private dir = {d}/private\n   ncalrpc dir = {d}/ncalrpc\n   log file = {d}/log/log.%m\n   usershare path =\n"
+        ),
+    );
+    let conf = format!("{d}/smb.conf");
+    let mut smbd = std::process::Command::new("ip");
+    smbd.args(["netns", "exec", ns, "smbd", "-D", "-s", &conf])
+        .env("TMPDIR", format!("{d}/tmp"));
+    assert!(smbd.status().unwrap().success());
+    let mut nmbd = std::process::Command::new("ip");
+    nmbd.args(["netns", "exec", ns, "nmbd", "-D", "-s", &conf]);
+    let nmbd = crate::harness::run_with_stdin(nmbd, None);
+    assert!(nmbd.status.success(), "{}", stderr(&nmbd));
+}
+
 /// smbd + nmbd on host `s`, netsend on host `n`, clients on both.
 pub(crate) struct SambaLan {
     pub(crate) lan: Lan,
@@ -87,15 +151,7 @@ impl SambaLan {
     /// The LAN with smbd and nmbd started on `s` (192.0.2.41); `None`
     /// (skipped) without root and Samba.
     pub(crate) fn new(tag: &str) -> Option<Self> {
-        if !require(
-            is_root()
-                && have("ip")
-                && have("smbd")
-                && have("nmbd")
-                && have("smbclient")
-                && have("nmblookup"),
-            "root, iproute2 and Samba (apt-get install samba smbclient)",
-        ) {
+        if !samba_available() {
             return None;
         }
         let lan = Lan::new(tag, &[("s", "192.0.2.41"), ("n", "192.0.2.42")]);
@@ -105,41 +161,12 @@ impl SambaLan {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .unwrap();
-        let d = dir.path().join("smbd");
-        for sub in [
-            "run", "lock", "state", "cache", "private", "log", "ncalrpc", "tmp", "inbox",
-        ] {
-            std::fs::create_dir_all(d.join(sub)).unwrap();
-        }
-        for sub in ["tmp", "inbox"] {
-            std::fs::set_permissions(
-                d.join(sub),
-                std::os::unix::fs::PermissionsExt::from_mode(0o1777),
-            )
-            .unwrap();
-        }
-        let d = d.display();
-        write(
-            &dir.path().join("smbd/smb.conf"),
-            &format!(
-                "[global]\n   netbios name = SMBHOST\n   workgroup = TESTGROUP\n   server role = standalone server\n   \
-                 interfaces = eth0\n   bind interfaces only = yes\n   smb ports = 139 445\n   disable netbios = no\n   \
-                 server min protocol = NT1\n   \
-                 message command = /bin/sh -c 'cat %s >> {d}/inbox/msgs.log; rm %s'\n   \
-                 name resolve order = bcast\n   local master = no\n   domain master = no\n   preferred master = no\n   \
-                 wins support = no\n   dns proxy = no\n   load printers = no\n   printing = bsd\n   printcap name = /dev/null\n   \
-                 disable spoolss = yes\n   passdb backend = tdbsam:{d}/private/passdb.tdb\n   pid directory = {d}/run\n   \
-                 lock directory = {d}/lock\n   state directory = {d}/state\n   cache directory = {d}/cache\n   \
-                 private dir = {d}/private\n   ncalrpc dir = {d}/ncalrpc\n   log file = {d}/log/log.%m\n   usershare path =\n"
-            ),
+        start_samba(
+            dir.path(),
+            &lan.ns("s"),
+            "SMBHOST",
+            "name resolve order = bcast\n   wins support = no",
         );
-        let conf = format!("{d}/smb.conf");
-        let mut smbd = std::process::Command::new("ip");
-        smbd.args(["netns", "exec", &lan.ns("s"), "smbd", "-D", "-s", &conf])
-            .env("TMPDIR", format!("{d}/tmp"));
-        assert!(smbd.status().unwrap().success());
-        let nmbd = lan.exec("s", &["nmbd", "-D", "-s", &conf], None);
-        assert!(nmbd.status.success(), "{}", stderr(&nmbd));
         // Wait (bounded) until smbd answers on 139.
         for _ in 0..100 {
             if lan

@@ -110,6 +110,8 @@ pub(crate) struct Context<'a> {
     pub(crate) away: &'a AwayBook,
     /// The browse list.
     pub(crate) browse: &'a Browse,
+    /// The WINS server, when it runs.
+    pub(crate) wins: Option<&'a crate::wins::WinsServer>,
 }
 
 impl<'a> Context<'a> {
@@ -129,6 +131,7 @@ impl<'a> Context<'a> {
             alerter: service.alerter.as_deref(),
             away: service.delivery.away(),
             browse: &service.browse,
+            wins: service.wins.as_ref(),
         }
     }
 }

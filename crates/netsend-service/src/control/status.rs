@@ -24,6 +24,7 @@ pub(crate) async fn status(ctx: &Context<'_>, caller: &Caller) -> Result<Respons
         remote_addresses: texts(&host.remote_addresses),
         remote_key: host.remote_key.clone(),
         alerts: ctx.alerter.map(crate::alerter::Alerter::counts),
+        wins_server: ctx.wins.map(|w| Box::new(w.status())),
         dropped: drops.values().sum(),
         drops,
         names: crate::control::names::states(ctx)

@@ -236,6 +236,7 @@ impl Components {
             alerter: self.alerter.as_deref(),
             away: &self.away,
             browse: &self.browse,
+            wins: None,
         }
     }
 

@@ -3,16 +3,16 @@
 //!
 //! - `link`: the connection to the cluster, the stream and the buckets.
 //! - `directory`: the names held at other sites.
+//! - `names`: the name directory kept in step with the KV bucket, and the
+//!   answers for names held at other sites.
 //! - `outgoing`: messages for names at other sites, published with a
 //!   dedup id (the send path's `Backbone`), and the SMB sessions for them.
 //! - `incoming`: this site's messages consumed and delivered here.
 
-// `upsert`, `remove` and `sites` are the contract the name directory's
-// filler (the KV bucket watch) and `netsend gateway status` build on.
-#[allow(dead_code)]
 pub(crate) mod directory;
 mod incoming;
 pub(crate) mod link;
+pub(crate) mod names;
 mod outgoing;
 
 use std::sync::Arc;
@@ -36,6 +36,8 @@ pub(crate) struct Gateway {
     pub(crate) link: Link,
     /// The names held at other sites.
     pub(crate) directory: Directory,
+    /// The directory's sync with the bucket, and the answers it gives.
+    pub(crate) names: names::Names,
     /// `[gateway]` as the service started with it.
     config: Arc<GatewayConfig>,
     /// The send path: local deliveries of messages from other sites.
@@ -55,10 +57,13 @@ impl Gateway {
         inbox: InboxHandle,
         metrics: Arc<Metrics>,
     ) -> Result<Self, crate::config::ConfigError> {
+        let site = config.site_name()?;
+        let directory = Directory::default();
         Ok(Self {
-            site: config.site_name()?,
+            names: names::Names::new(config, site.clone(), directory.clone()),
+            site,
             link: Link::new(config.clone()),
-            directory: Directory::default(),
+            directory,
             config: Arc::new(config.clone()),
             outbound,
             inbox,
@@ -70,6 +75,14 @@ impl Gateway {
     pub(crate) fn run(&self, shutdown: &Shutdown) {
         shutdown.spawn(self.link.clone().run(shutdown.clone()));
         shutdown.spawn(self.clone().consume(shutdown.clone()));
+    }
+
+    /// The name directory's state, for `gateway status`: names per site,
+    /// this site's published names, the last sync and the last failure.
+    // `netsend gateway status` (f18-bcast) reads it.
+    #[allow(dead_code)]
+    pub(crate) fn directory_state(&self) -> names::DirectoryState {
+        self.names.state()
     }
 }
 

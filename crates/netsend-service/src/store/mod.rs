@@ -16,7 +16,7 @@
 //! - `messages`: received messages (types, insert, marks, deletion, listings)
 //!   and each inbox's quota;
 //! - `outbox`: the outgoing queue's rows; `sent`: the sent archive;
-//! - `away`: each user's away message;
+//! - `away`: each user's away message; `wins`: the WINS server's table;
 //! - `retention`: what ages out.
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -37,6 +37,7 @@ mod schema;
 mod sent;
 #[cfg(test)]
 mod tests;
+mod wins;
 mod writer;
 
 pub use messages::{Deletion, ListFilter, NewMessage};
@@ -69,6 +70,9 @@ pub enum InboxError {
     /// The writer has stopped.
     #[error("the inbox is closed")]
     Closed,
+    /// The writer's queue is full (a change that cannot wait was refused).
+    #[error("the inbox writer is busy")]
+    Busy,
     /// The recipient's inbox holds its quota of messages already.
     #[error("the inbox of {0} is full (limits.inbox_quota)")]
     QuotaExceeded(String),
@@ -196,6 +200,34 @@ impl InboxHandle {
     pub async fn set_away(&self, user: &str, state: Option<AwayState>) -> Result<i64, InboxError> {
         let user = user.to_owned();
         self.write(|reply| WriteOp::Away(user, state, reply)).await
+    }
+
+    /// Hands a change of the WINS server's table to the writer now (so
+    /// changes are committed in the order they are made); the future
+    /// completes once it is committed.
+    pub fn wins_change(
+        &self,
+        change: netsend_proto::wins_server::Change,
+    ) -> impl std::future::Future<Output = Result<i64, InboxError>> + Send + 'static {
+        let (reply, answer) = oneshot::channel();
+        let queued = self
+            .0
+            .writer
+            .try_send(Command::Write(WriteOp::Wins(change, reply)));
+        async move {
+            match queued {
+                Ok(()) => Ok(answer.await.map_err(|_| InboxError::Closed)??),
+                Err(mpsc::error::TrySendError::Full(_)) => Err(InboxError::Busy),
+                Err(mpsc::error::TrySendError::Closed(_)) => Err(InboxError::Closed),
+            }
+        }
+    }
+
+    /// The WINS server's table as committed.
+    pub async fn wins_records(
+        &self,
+    ) -> Result<Vec<netsend_proto::wins_server::Record>, InboxError> {
+        self.read(None, |conn| Ok(wins::load(conn)?)).await
     }
 
     /// Every away message in force.

@@ -177,6 +177,22 @@ ALTER TABLE messages ADD COLUMN claimed_by TEXT;
 PRAGMA user_version = 10;
 ";
 
+/// Version 11: the WINS server's table (`[wins_server]`), one row per holder
+/// of a name (the raw 16-byte name, the address as an integer, expiry in
+/// Unix seconds).
+const MIGRATION_11: &str = "
+CREATE TABLE IF NOT EXISTS wins_names (
+    name BLOB NOT NULL,
+    address INTEGER NOT NULL,
+    grp INTEGER NOT NULL,
+    nb_flags INTEGER NOT NULL,
+    released INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    PRIMARY KEY (name, address)
+);
+PRAGMA user_version = 11;
+";
+
 /// Messages indexed in one of the writer's idle transactions.
 const INDEX_CHUNK: i64 = 256;
 
@@ -212,7 +228,7 @@ pub(super) fn index_pending(conn: &mut Connection) -> rusqlite::Result<usize> {
 }
 
 /// Every version's script, in order: version `n` is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: [&str; 10] = [
+const MIGRATIONS: [&str; 11] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -223,6 +239,7 @@ const MIGRATIONS: [&str; 10] = [
     MIGRATION_8,
     MIGRATION_9,
     MIGRATION_10,
+    MIGRATION_11,
 ];
 
 /// Creates or upgrades the schema to the current version.

@@ -963,3 +963,66 @@ async fn trust_marks_are_stored_and_listed() {
     assert!(inbox.verified_senders(0).await.unwrap().is_empty());
     inbox.close().await;
 }
+
+#[tokio::test]
+async fn the_wins_table_is_kept_in_the_order_it_changed_and_read_back() {
+    use netsend_proto::wins_server::{Change, Member, Record};
+    use std::net::Ipv4Addr;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inbox.db");
+    let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs);
+    let member = |host: u8, secs: u64| Member {
+        address: Ipv4Addr::new(192, 0, 2, host),
+        expires: at(secs),
+    };
+    let name = |text: &str| netsend_wire::NetbiosName::new(text, 0).unwrap();
+    let record = |text: &str, group: bool, members: Vec<Member>| Record {
+        name: name(text),
+        group,
+        nb_flags: if group { 0xE000 } else { 0x6000 },
+        members,
+        released: false,
+    };
+    {
+        let inbox = Inbox::open(&path, 0).unwrap();
+        // Handed over in order, committed in order: the last change of a
+        // name is what stays.
+        let changes = [
+            Change::Put(record("BOB", false, vec![member(10, 100)])),
+            Change::Put(record("BOB", false, vec![member(11, 200)])),
+            Change::Put(record(
+                "STAFF",
+                true,
+                vec![member(10, 100), member(11, 300)],
+            )),
+            Change::Put(record("GONE", false, vec![member(12, 100)])),
+            Change::Remove(name("GONE")),
+        ];
+        let pending: Vec<_> = changes.into_iter().map(|c| inbox.wins_change(c)).collect();
+        for p in pending {
+            p.await.unwrap();
+        }
+        let mut released = record("OLD", false, vec![member(13, 50)]);
+        released.released = true;
+        inbox.wins_change(Change::Put(released)).await.unwrap();
+        inbox.close().await;
+    }
+    let inbox = Inbox::open(&path, 0).unwrap();
+    let mut got = inbox.wins_records().await.unwrap();
+    got.sort_by_key(|r| r.name);
+    let names: Vec<_> = got.iter().map(|r| (r.name, r.group, r.released)).collect();
+    assert_eq!(
+        names,
+        [
+            (name("BOB"), false, false),
+            (name("OLD"), false, true),
+            (name("STAFF"), true, false)
+        ]
+    );
+    assert_eq!(got[0].members, [member(11, 200)]);
+    let mut staff = got[2].members.clone();
+    staff.sort_by_key(|m| m.address);
+    assert_eq!(staff, [member(10, 100), member(11, 300)]);
+}

@@ -26,6 +26,7 @@ use rusqlite::{Connection, Transaction};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::messages::{self, NewMessage, Quota, SizeChanges};
+use super::wins;
 use super::StoredMessage;
 use super::{
     away, outbox, retention, sent, AwayState, Deletion, InboxError, QueueOp, Retention, SentOp,
@@ -86,6 +87,8 @@ pub(super) enum WriteOp {
     Sent(SentOp, Reply<i64>),
     /// Set (or with `None` end) a user's away message.
     Away(String, Option<AwayState>, Reply<i64>),
+    /// Change the WINS server's table.
+    Wins(netsend_proto::wins_server::Change, Reply<i64>),
 }
 
 /// What the writer's channel carries.
@@ -146,7 +149,8 @@ impl WriteOp {
             | Self::Prune(_, reply)
             | Self::Queue(_, reply)
             | Self::Sent(_, reply)
-            | Self::Away(_, _, reply) => Answer::Changed(reply, Err(failure)),
+            | Self::Away(_, _, reply)
+            | Self::Wins(_, reply) => Answer::Changed(reply, Err(failure)),
         }
     }
 }
@@ -314,6 +318,10 @@ fn apply(
         WriteOp::Away(user, text, reply) => Answer::Changed(
             reply,
             alone(tx, changes, |c, _| Ok(away::set(c, &user, text.as_ref())?)),
+        ),
+        WriteOp::Wins(change, reply) => Answer::Changed(
+            reply,
+            alone(tx, changes, |c, _| Ok(wins::change(c, &change)?)),
         ),
     }
 }

@@ -1,5 +1,8 @@
 //! UDP driver of the name service: answers name queries and node status requests
-//! for our names, using the pure rules of [`netsend_proto::responder`].
+//! for our names, using the pure rules of [`netsend_proto::responder`], and
+//! hands unicast requests to the WINS server when `[wins_server]` runs one;
+//! with `[gateway]` set, broadcast queries for names held at other sites
+//! are answered by the gateway's name directory.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +46,15 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
                     .handle_datagram(iface.address, src, &buf[..len]);
             }
             if response {
+                // Answers to the WINS server's challenges.
+                if let Some(wins) = &service.wins {
+                    let none = Host {
+                        names: &[],
+                        address: iface.address,
+                        mac: iface.mac,
+                    };
+                    wins.handle_datagram(&service.shutdown, &socket, &none, src, &buf[..len]);
+                }
                 continue;
             }
         }
@@ -71,7 +83,22 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
                 address: iface.address,
                 mac: iface.mac,
             };
-            responder::answer(&packet, &host).and_then(|p| p.to_bytes().ok())
+            match (&service.wins, peer) {
+                (Some(wins), SocketAddr::V4(src)) if for_wins_server(&packet) => {
+                    wins.handle_datagram(&service.shutdown, &socket, &host, src, &buf[..len]);
+                    None
+                }
+                _ => responder::answer(&packet, &host)
+                    .or_else(|| {
+                        // A broadcast query for a name held at another site
+                        // is answered by this site's gateway.
+                        let gateway = service.gateway.as_ref()?;
+                        gateway.names.answer_broadcast(&packet, iface.address, |n| {
+                            crate::gateway::names::in_wins(service.wins.as_ref(), n)
+                        })
+                    })
+                    .and_then(|p| p.to_bytes().ok()),
+            }
         };
         if let Some(reply) = reply {
             tracing::debug!(%peer, request = %LogSafe(&packet), "name service reply");
@@ -80,6 +107,27 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
             }
         }
     }
+}
+
+/// Whether a WINS server takes `packet`: a unicast (B bit clear) name
+/// query, registration, refresh or release; node status and broadcasts stay
+/// with the responder.
+fn for_wins_server(packet: &nbns::Packet) -> bool {
+    use nbns::Opcode;
+    let op = packet.flags.opcode();
+    !packet.flags.broadcast
+        && packet
+            .question()
+            .is_some_and(|q| q.qtype == nbns::rr_type::NB)
+        && matches!(
+            op,
+            Opcode::QUERY
+                | Opcode::REGISTRATION
+                | Opcode::MULTIHOMED_REGISTRATION
+                | Opcode::REFRESH
+                | Opcode::REFRESH_ALT
+                | Opcode::RELEASE
+        )
 }
 
 /// The names we hold, in node status order: the computer name `<00>` and
