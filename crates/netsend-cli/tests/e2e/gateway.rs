@@ -1,151 +1,103 @@
-//! The site gateway against a real `nats-server -js` (one node, one
-//! replica): a message another site published for this site is delivered
-//! here once, even when the stream holds it twice.
+//! Directed messages between sites (issue 18) on the multi-site lab: a
+//! message published for site B is delivered at B once, even when the
+//! stream holds it twice and after B's gateway restarts; and `netsend send`
+//! at site A's gateway for a name held at B arrives at B. Every wait is
+//! bounded; no timing is asserted.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::harness::{have, require, Service};
+use crate::harness::Service;
+use crate::sites::lab::{
+    in_netns, sites_available, NatsConn, Site, SitesLab, NODES, SITE_A, SITE_B,
+};
 
-/// One JetStream node on loopback in a scratch directory, killed on drop.
-struct Nats {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
+/// The longest a gateway takes to join the cluster, or a name to become
+/// known at the other site.
+const WAIT: Duration = Duration::from_secs(90);
+
+/// `site`'s gateway, as computer `GW<letter>`.
+fn gateway_in(lab: &SitesLab, site: Site) -> Service {
+    let config = format!(
+        "[gateway]\nsite = \"{}\"\n{}\n",
+        site.name,
+        SitesLab::nats_toml()
+    );
+    let computer = format!("GW{}", site.letter.to_uppercase());
+    let ns = lab.ns(&site.gateway_host());
+    Service::start_in(Some(&ns), &computer, site.gateway, 139, 137, "", &config)
 }
 
-impl Nats {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Self {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    /// Publishes `payload` on `subject` with the NATS text protocol, with a
-    /// `Nats-Msg-Id` header when `msg_id` is given, and waits for the
-    /// server's PONG (so the publish was processed).
-    fn publish(&self, subject: &str, msg_id: Option<&str>, payload: &[u8]) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut info = String::new();
-        reader.read_line(&mut info).unwrap();
-        assert!(info.starts_with("INFO"), "{info}");
-        let mut out = b"CONNECT {\"verbose\":false,\"headers\":true}\r\n".to_vec();
-        match msg_id {
-            Some(id) => {
-                let headers = format!("NATS/1.0\r\nNats-Msg-Id: {id}\r\n\r\n");
-                out.extend_from_slice(
-                    format!(
-                        "HPUB {subject} {} {}\r\n{headers}",
-                        headers.len(),
-                        headers.len() + payload.len()
-                    )
-                    .as_bytes(),
-                );
-            }
-            None => {
-                out.extend_from_slice(format!("PUB {subject} {}\r\n", payload.len()).as_bytes())
-            }
-        }
-        out.extend_from_slice(payload);
-        out.extend_from_slice(b"\r\nPING\r\n");
-        stream.write_all(&out).unwrap();
-        let mut line = String::new();
-        for _ in 0..10 {
-            line.clear();
-            reader.read_line(&mut line).unwrap();
-            if line.starts_with("PONG") {
-                return;
-            }
-            assert!(!line.starts_with("-ERR"), "{line}");
-        }
-        panic!("no PONG from nats-server");
+/// Waits (bounded) until the service's log holds `text` more than `seen`
+/// times.
+fn wait_log(service: &mut Service, text: &str, seen: usize) {
+    let start = Instant::now();
+    while service.log_text().matches(text).count() <= seen {
+        assert!(
+            start.elapsed() < WAIT,
+            "no {text:?} in the log:\n{}",
+            service.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Waits (bounded) until the service's log holds `text`.
-fn wait_log(service: &mut Service, text: &str) -> bool {
-    for _ in 0..100 {
-        if service.log_text().contains(text) {
-            return true;
+/// Publishes `payload` on `subject` from `site`'s gateway host, with a
+/// `Nats-Msg-Id` when given, on the first node that acknowledges.
+fn publish(lab: &SitesLab, site: Site, subject: &str, msg_id: Option<&str>, payload: Vec<u8>) {
+    let (subject, msg_id) = (subject.to_owned(), msg_id.map(str::to_owned));
+    in_netns(&lab.ns(&site.gateway_host()), move || {
+        let start = Instant::now();
+        loop {
+            for node in NODES {
+                let acked = NatsConn::connect(&format!("{node}:4222"))
+                    .and_then(|mut c| c.request(&subject, msg_id.as_deref(), &payload));
+                if let Ok(reply) = acked {
+                    if String::from_utf8_lossy(&reply).contains("\"seq\"") {
+                        return Ok(());
+                    }
+                }
+            }
+            if start.elapsed() > WAIT {
+                return Err(std::io::Error::other("no node acknowledged the publish"));
+            }
+            std::thread::sleep(Duration::from_millis(250));
         }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
+    })
+    .unwrap();
 }
 
 #[test]
 fn a_message_from_another_site_is_delivered_once_even_when_stored_twice() {
-    if !require(have("nats-server"), "nats-server (Debian's nats-server)") {
+    if !sites_available() {
         return;
     }
-    let nats = Nats::start();
-    let gateway = format!(
-        "[gateway]\nsite = \"south\"\nnats = [\"nats://127.0.0.1:{}\"]\nreplicas = 1\n",
-        nats.port
-    );
-    let mut south = Service::start("SOUTHGW", "", &gateway);
-    assert!(
-        wait_log(&mut south, "stream and buckets ready"),
-        "the gateway did not connect:\n{}",
-        south.log_text()
-    );
+    let lab = SitesLab::new("gwonce", &[], &[]);
+    let mut south = gateway_in(&lab, SITE_B);
+    wait_log(&mut south, "stream and buckets ready", 0);
+    let subject = format!("netsend.msg.{}", SITE_B.name);
     let message = netsend_wire::site::SiteMessage {
-        msg_id: "NORTH-e2e-1".into(),
-        origin: "NORTH".into(),
+        msg_id: "A-e2e-1".into(),
+        origin: SITE_A.name.into(),
         from: "ALICE".into(),
-        to: "SOUTHGW".into(),
-        text: "greetings from the north\u{1b}[2J".into(),
+        to: "GWB".into(),
+        text: "greetings from the other site\u{1b}[2J".into(),
         received_ms: 1_764_650_000_000,
         sender: std::net::Ipv4Addr::new(192, 0, 2, 10),
     };
     let payload = message.to_bytes().unwrap();
-    nats.publish("netsend.msg.SOUTH", Some("NORTH-e2e-1"), &payload);
-    // The same payload again, without the dedup header: a second stream
+    publish(&lab, SITE_B, &subject, Some("A-e2e-1"), payload.clone());
+    // The same payload again without the dedup header: a second stream
     // message (another sequence), as a redelivery would look.
-    nats.publish("netsend.msg.SOUTH", None, &payload);
+    publish(&lab, SITE_B, &subject, None, payload.clone());
     let inbox = south.wait_inbox(1);
     assert_eq!(inbox.len(), 1, "{inbox:?}");
     assert_eq!(inbox[0]["from"], "ALICE", "{inbox:?}");
+    let text = inbox[0]["text"].as_str().unwrap();
     assert!(
-        inbox[0]["text"]
-            .as_str()
-            .unwrap()
-            .starts_with("greetings from the north"),
-        "{inbox:?}"
+        text.starts_with("greetings from the other site"),
+        "{text:?}"
     );
-    assert!(
-        wait_log(&mut south, "already delivered"),
-        "the second copy was not seen:\n{}",
-        south.log_text()
-    );
+    wait_log(&mut south, "already delivered", 0);
     assert_eq!(south.inbox().len(), 1);
     // The record outlives the gateway: after a restart a third copy is
     // still recognised.
@@ -155,38 +107,59 @@ fn a_message_from_another_site_is_delivered_once_even_when_stored_twice() {
         count(&mut south, "already delivered"),
     );
     south.crash_and_restart();
-    for _ in 0..100 {
-        if count(&mut south, "stream and buckets ready") > ready {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    nats.publish("netsend.msg.SOUTH", None, &payload);
-    for _ in 0..100 {
-        if count(&mut south, "already delivered") > before {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        count(&mut south, "already delivered") > before,
-        "{}",
-        south.log_text()
-    );
+    wait_log(&mut south, "stream and buckets ready", ready);
+    publish(&lab, SITE_B, &subject, None, payload);
+    wait_log(&mut south, "already delivered", before);
     assert_eq!(south.inbox().len(), 1);
-    // A message for a name that is not at this site is given up, not retried.
-    let mut lost = message.clone();
-    lost.msg_id = "NORTH-e2e-2".into();
+    // A message for a name that is not at this site is given up.
+    let mut lost = message;
+    lost.msg_id = "A-e2e-2".into();
     lost.to = "NOBODY".into();
-    nats.publish(
-        "netsend.msg.SOUTH",
-        Some("NORTH-e2e-2"),
-        &lost.to_bytes().unwrap(),
+    publish(
+        &lab,
+        SITE_B,
+        &subject,
+        Some("A-e2e-2"),
+        lost.to_bytes().unwrap(),
     );
+    wait_log(&mut south, "the name is not at this site", 0);
+    south.stop();
+}
+
+#[test]
+fn netsend_send_at_one_gateway_reaches_a_name_held_at_the_other_site() {
+    if !sites_available() {
+        return;
+    }
+    let lab = SitesLab::new("gwsend", &[], &[]);
+    let mut north = gateway_in(&lab, SITE_A);
+    let mut south = gateway_in(&lab, SITE_B);
+    wait_log(&mut north, "stream and buckets ready", 0);
+    wait_log(&mut south, "stream and buckets ready", 0);
+    // Until GWB's name reaches A's directory the send fails (not found).
+    let start = Instant::now();
+    loop {
+        let out = north.cli(&["send", "GWB", "across the backbone"]);
+        if out.status.success() {
+            let said = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(said.contains("GWB"), "{said}");
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "GWB never reachable from site A: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            north.log_text()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let inbox = south.wait_inbox(1);
     assert!(
-        wait_log(&mut south, "the name is not at this site"),
-        "{}",
+        inbox.iter().any(|m| m["text"] == "across the backbone"),
+        "{inbox:?}\n{}",
         south.log_text()
     );
+    assert!(north.log_text().contains("gateway_publish"));
+    north.stop();
     south.stop();
 }
