@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(90);
 /// `site`'s gateway, as computer `GW<letter>`.
 fn gateway_in(lab: &SitesLab, site: Site) -> Service {
     let config = format!(
-        "[gateway]\nsite = \"{}\"\n{}\n",
+        "[gateway]\nsite = \"{}\"\n{}\n[queue]\nretry_secs = 2\nmax_retry_secs = 4\n",
         site.name,
         SitesLab::nats_toml()
     );
@@ -131,7 +131,7 @@ fn netsend_send_at_one_gateway_reaches_a_name_held_at_the_other_site() {
     if !sites_available() {
         return;
     }
-    let lab = SitesLab::new("gwsend", &[], &[]);
+    let mut lab = SitesLab::new("gwsend", &[], &[]);
     let mut north = gateway_in(&lab, SITE_A);
     let mut south = gateway_in(&lab, SITE_B);
     wait_log(&mut north, "stream and buckets ready", 0);
@@ -160,6 +160,48 @@ fn netsend_send_at_one_gateway_reaches_a_name_held_at_the_other_site() {
         south.log_text()
     );
     assert!(north.log_text().contains("gateway_publish"));
+
+    // The whole cluster down: local delivery goes on, and a message for
+    // the other site waits in the outgoing queue until the cluster is back.
+    lab.stop_all();
+    wait_log(&mut north, "lost the NATS cluster", 0);
+    let local = north.cli(&["send", "GWA", "local while the backbone is down"]);
+    assert!(
+        local.status.success(),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
+    assert!(north
+        .wait_inbox(1)
+        .iter()
+        .any(|m| m["text"] == "local while the backbone is down"));
+    let queued = north.cli(&["send", "--queue", "GWB", "waited for the backbone"]);
+    assert!(
+        queued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&queued.stderr)
+    );
+    lab.start_all();
+    let start = Instant::now();
+    while !south
+        .inbox()
+        .iter()
+        .any(|m| m["text"] == "waited for the backbone")
+    {
+        assert!(
+            start.elapsed() < WAIT,
+            "the queued message never arrived:\n{}\n{}",
+            north.log_text(),
+            south.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let shown = south
+        .inbox()
+        .iter()
+        .filter(|m| m["text"] == "waited for the backbone")
+        .count();
+    assert_eq!(shown, 1);
     north.stop();
     south.stop();
 }
