@@ -136,6 +136,18 @@ pub fn fresh_msg_id(site: &SiteName, nanos: u64, count: u64, random: u64) -> Str
     format!("{site}-{nanos:x}-{count:x}-{random:016x}")
 }
 
+/// The notice a gateway sends the original sender when another site gave
+/// its message up: the recipient and site as the receipt says (the
+/// receiving terminal or inbox sanitises them like any message text).
+pub fn receipt_text(to: &str, site: &str, status: u32) -> String {
+    let why = if status == 2273 {
+        "the name was not found there"
+    } else {
+        "it could not be delivered there"
+    };
+    format!("Your message to {to} was not delivered at site {site}: {why} ({status}).")
+}
+
 /// The key of `name` in the name directory: the 16 raw bytes (padding and
 /// suffix included) as 32 upper-case hex digits, which any KV key accepts.
 pub fn name_key(name: &NetbiosName) -> String {
@@ -215,6 +227,15 @@ mod tests {
             assert!(id.bytes().all(|b| (0x21..=0x7E).contains(&b)), "{id}");
         }
         assert_ne!(fresh_msg_id(&site, 1, 1, 5), fresh_msg_id(&site, 1, 2, 5));
+    }
+
+    #[test]
+    fn receipt_texts_say_who_where_and_why() {
+        assert_eq!(
+            receipt_text("BOB", "SOUTH", 2273),
+            "Your message to BOB was not delivered at site SOUTH: the name was not found there (2273)."
+        );
+        assert!(receipt_text("BOB", "SOUTH", 2136).contains("could not be delivered there (2136)"));
     }
 
     #[test]

@@ -111,18 +111,35 @@ fn a_message_from_another_site_is_delivered_once_even_when_stored_twice() {
     publish(&lab, SITE_B, &subject, None, payload);
     wait_log(&mut south, "already delivered", before);
     assert_eq!(south.inbox().len(), 1);
-    // A message for a name that is not at this site is given up.
+    // A message for a name that is not at this site is given up, and its
+    // sender (here site A's gateway itself) is told by a receipt.
+    let mut north = gateway_in(&lab, SITE_A);
+    wait_log(&mut north, "stream and buckets ready", 0);
     let mut lost = message;
     lost.msg_id = "A-e2e-2".into();
+    lost.from = "GWA".into();
     lost.to = "NOBODY".into();
-    publish(
-        &lab,
-        SITE_B,
-        &subject,
-        Some("A-e2e-2"),
-        lost.to_bytes().unwrap(),
-    );
+    let lost = lost.to_bytes().unwrap();
+    publish(&lab, SITE_B, &subject, Some("A-e2e-2"), lost);
     wait_log(&mut south, "the name is not at this site", 0);
+    let start = Instant::now();
+    let told = loop {
+        let told: Vec<_> = north
+            .inbox()
+            .into_iter()
+            .filter(|m| {
+                m["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("Your message to NOBODY was not delivered at site"))
+            })
+            .collect();
+        if !told.is_empty() || start.elapsed() > WAIT {
+            break told;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(told.len(), 1, "{}\n{}", north.log_text(), south.log_text());
+    north.stop();
     south.stop();
 }
 

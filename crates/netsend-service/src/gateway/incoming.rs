@@ -11,8 +11,8 @@ use async_nats::jetstream::consumer::{pull, AckPolicy};
 use async_nats::jetstream::AckKind;
 use futures_lite::StreamExt;
 use netsend_proto::display::LogSafe;
-use netsend_proto::sites::msg_subject;
-use netsend_wire::site::SiteMessage;
+use netsend_proto::sites::{msg_subject, receipt_subject, SiteName};
+use netsend_wire::site::{SiteMessage, SiteReceipt};
 use netsend_wire::status::NetApiStatus;
 
 use super::Gateway;
@@ -30,6 +30,16 @@ const NAK_MOST: Duration = Duration::from_secs(60);
 /// Pause before the consumer is set up again after the link or the
 /// consumer failed.
 const AGAIN: Duration = Duration::from_secs(1);
+
+/// What a consumer reads: this site's messages, or the receipts for
+/// messages sent from this site that another site gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `site-<SITE>` on `netsend.msg.<SITE>`.
+    Messages,
+    /// `receipts-<SITE>` on `netsend.receipt.<SITE>`.
+    Receipts,
+}
 
 /// How a delivered message ended.
 enum Outcome {
@@ -58,11 +68,18 @@ impl Gateway {
     /// Consumes this site's messages until the stop, setting the consumer
     /// up again whenever the link comes back.
     pub(crate) async fn consume(self, shutdown: Shutdown) {
+        let receipts = self.clone();
+        let stop = shutdown.clone();
+        shutdown.spawn(async move { receipts.consume_kind(Kind::Receipts, stop).await });
+        self.consume_kind(Kind::Messages, shutdown).await;
+    }
+
+    async fn consume_kind(self, kind: Kind, shutdown: Shutdown) {
         loop {
             if shutdown.is_stopping() {
                 return;
             }
-            if let Err(e) = self.consume_once(&shutdown).await {
+            if let Err(e) = self.consume_once(kind, &shutdown).await {
                 tracing::warn!(event = "gateway_deliver", reason = %LogSafe(&e), "the site consumer stopped; setting it up again");
             }
             tokio::select! {
@@ -72,7 +89,7 @@ impl Gateway {
         }
     }
 
-    async fn consume_once(&self, shutdown: &Shutdown) -> Result<(), String> {
+    async fn consume_once(&self, kind: Kind, shutdown: &Shutdown) -> Result<(), String> {
         let Some(js) = self.link.jetstream() else {
             return Ok(());
         };
@@ -81,14 +98,20 @@ impl Gateway {
             .get_stream(config.stream.as_str())
             .await
             .map_err(|e| e.to_string())?;
-        let name = format!("site-{}", self.site);
+        let (name, filter_subject) = match kind {
+            Kind::Messages => (format!("site-{}", self.site), msg_subject(&self.site)),
+            Kind::Receipts => (
+                format!("receipts-{}", self.site),
+                receipt_subject(&self.site),
+            ),
+        };
         let consumer = stream
             .get_or_create_consumer(
                 &name,
                 pull::Config {
                     durable_name: Some(name.clone()),
                     // One filter subject: 2.9 ignores `filter_subjects`.
-                    filter_subject: msg_subject(&self.site),
+                    filter_subject,
                     ack_policy: AckPolicy::Explicit,
                     ack_wait: ACK_WAIT,
                     max_deliver: MAX_DELIVER,
@@ -120,7 +143,9 @@ impl Gateway {
                 ),
                 Err(_) => (1, 0),
             };
-            let outcome = self.deliver(&seen, &message.payload, delivered, lag).await;
+            let outcome = self
+                .deliver(kind, &seen, &message.payload, delivered, lag)
+                .await;
             let acked = match outcome {
                 Outcome::Done => message.double_ack().await,
                 Outcome::Later(pause) => message.ack_with(AckKind::Nak(Some(pause))).await,
@@ -134,27 +159,28 @@ impl Gateway {
         }
     }
 
-    /// One offer of a message from another site.
+    /// One offer of a message (or a receipt) from another site.
     async fn deliver(
         &self,
+        kind: Kind,
         seen: &async_nats::jetstream::kv::Store,
         payload: &[u8],
         delivered: i64,
         lag_ms: i128,
     ) -> Outcome {
-        let message = match SiteMessage::parse(payload) {
-            Ok(m) => m,
+        let offer = match Offer::parse(kind, payload, &self.outbound.config.get().computer_name) {
+            Ok(offer) => offer,
             Err(e) => {
                 self.metrics.gateway("failed");
-                tracing::warn!(event = "gateway_deliver", reason = %LogSafe(&e), "unreadable message from another site dropped");
+                tracing::warn!(event = "gateway_deliver", reason = %LogSafe(&e), "unreadable payload from another site dropped");
                 return Outcome::Never;
             }
         };
-        let key = seen_key(&message.msg_id);
+        let key = seen_key(&offer.key);
         match seen.get(key.as_str()).await {
             Ok(Some(_)) => {
                 self.metrics.gateway("duplicate");
-                tracing::info!(event = "gateway_deliver", msg_id = %LogSafe(&message.msg_id), delivered, "already delivered: acknowledged again, not shown");
+                tracing::info!(event = "gateway_deliver", msg_id = %LogSafe(&offer.key), delivered, "already delivered: acknowledged again, not shown");
                 return Outcome::Done;
             }
             Ok(None) => {}
@@ -165,30 +191,31 @@ impl Gateway {
             }
         }
         let letter = crate::outbound::queue::Letter {
-            to: &message.to,
-            from: &message.from,
-            text: &message.text,
+            to: &offer.to,
+            from: &offer.from,
+            text: &offer.text,
         };
         let sent = self.send(letter, Sites::Local).await;
         match sent {
             Ok(report) => {
                 // Recorded before the acknowledgement: a redelivery finds it.
                 if let Err(e) = seen
-                    .create(key.as_str(), bytes::Bytes::from(message.origin.clone()))
+                    .create(key.as_str(), bytes::Bytes::from(offer.origin.clone()))
                     .await
                 {
-                    tracing::warn!(event = "gateway_deliver", msg_id = %LogSafe(&message.msg_id), reason = %LogSafe(&e.to_string()), "delivered id not recorded");
+                    tracing::warn!(event = "gateway_deliver", msg_id = %LogSafe(&offer.key), reason = %LogSafe(&e.to_string()), "delivered id not recorded");
                 }
                 self.metrics.gateway("delivered");
                 tracing::info!(
                     event = "gateway_deliver",
-                    msg_id = %LogSafe(&message.msg_id),
-                    origin = %LogSafe(&message.origin),
-                    from = %LogSafe(&message.from),
-                    to = %LogSafe(&message.to),
+                    msg_id = %LogSafe(&offer.key),
+                    origin = %LogSafe(&offer.origin),
+                    from = %LogSafe(&offer.from),
+                    to = %LogSafe(&offer.to),
                     peer = %LogSafe(&report.address),
                     delivered,
                     lag_ms,
+                    receipt = kind == Kind::Receipts,
                     "message from another site delivered"
                 );
                 Outcome::Done
@@ -197,12 +224,15 @@ impl Gateway {
                 self.metrics.gateway("failed");
                 tracing::warn!(
                     event = "gateway_deliver",
-                    msg_id = %LogSafe(&message.msg_id),
-                    origin = %LogSafe(&message.origin),
-                    to = %LogSafe(&message.to),
+                    msg_id = %LogSafe(&offer.key),
+                    origin = %LogSafe(&offer.origin),
+                    to = %LogSafe(&offer.to),
                     reason = %LogSafe(&e),
                     "the name is not at this site: message given up"
                 );
+                if let Some(receipt) = offer.receipt {
+                    self.send_receipt(&offer.origin, receipt, e.status()).await;
+                }
                 Outcome::Never
             }
             Err(e) => {
@@ -210,14 +240,93 @@ impl Gateway {
                 let pause = backoff(delivered);
                 tracing::info!(
                     event = "gateway_deliver",
-                    msg_id = %LogSafe(&message.msg_id),
-                    to = %LogSafe(&message.to),
+                    msg_id = %LogSafe(&offer.key),
+                    to = %LogSafe(&offer.to),
                     reason = %LogSafe(&e),
                     delivered,
                     retry_in = ?pause,
                     "delivery failed for now; offered again later"
                 );
                 Outcome::Later(pause)
+            }
+        }
+    }
+
+    /// Tells the origin site that its message was given up here: a receipt
+    /// on `netsend.receipt.<ORIGIN>`, with an id of its own (dedup'ed like
+    /// any publish). Logged when it cannot be sent.
+    async fn send_receipt(&self, origin: &str, mut receipt: SiteReceipt, status: NetApiStatus) {
+        let Ok(origin) = SiteName::new(origin) else {
+            return;
+        };
+        receipt.status = status.0;
+        receipt.site = self.site.to_string();
+        let Ok(payload) = receipt.to_bytes() else {
+            return;
+        };
+        let id = format!("receipt-{}", receipt.msg_id);
+        let published = self
+            .link
+            .publish(receipt_subject(&origin), id, bytes::Bytes::from(payload))
+            .await;
+        if let Err(e) = published {
+            tracing::warn!(event = "gateway_deliver", msg_id = %LogSafe(&receipt.msg_id), origin = %origin, reason = %LogSafe(&e.to_string()), "receipt not sent");
+        }
+    }
+}
+
+/// A message or receipt from another site, as delivered here.
+struct Offer {
+    /// The dedup key (the message id; a receipt's own id).
+    key: String,
+    /// The site it came from.
+    origin: String,
+    /// Whom it is for, who it is from, and the text.
+    to: String,
+    from: String,
+    text: String,
+    /// For a message: the receipt to send its origin if the name is gone.
+    receipt: Option<SiteReceipt>,
+}
+
+impl Offer {
+    /// Reads `payload` as `kind`; a receipt becomes a notice from
+    /// `computer` to the original sender.
+    fn parse(
+        kind: Kind,
+        payload: &[u8],
+        computer: &str,
+    ) -> Result<Self, netsend_wire::DecodeError> {
+        match kind {
+            Kind::Messages => {
+                let m = SiteMessage::parse(payload)?;
+                let receipt = SiteReceipt {
+                    msg_id: m.msg_id.clone(),
+                    site: String::new(),
+                    from: m.from.clone(),
+                    to: m.to.clone(),
+                    status: 0,
+                };
+                Ok(Self {
+                    key: m.msg_id,
+                    origin: m.origin,
+                    to: m.to,
+                    from: m.from,
+                    text: m.text,
+                    receipt: Some(receipt),
+                })
+            }
+            Kind::Receipts => {
+                let r = SiteReceipt::parse(payload)?;
+                let text = netsend_proto::sites::receipt_text(&r.to, &r.site, r.status);
+                Ok(Self {
+                    key: format!("receipt-{}", r.msg_id),
+                    origin: r.site,
+                    to: r.from,
+                    from: computer.to_owned(),
+                    text,
+                    receipt: None,
+                })
             }
         }
     }
