@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::Service;
+use crate::harness::{have, require, stderr, stdout, Service};
+use crate::samba::client_conf;
 use crate::sites::lab::{
     in_netns, sites_available, NatsConn, Site, SitesLab, NODES, SITE_A, SITE_B,
 };
@@ -148,7 +149,10 @@ fn netsend_send_at_one_gateway_reaches_a_name_held_at_the_other_site() {
     if !sites_available() {
         return;
     }
-    let mut lab = SitesLab::new("gwsend", &[], &[]);
+    if !require(have("smbclient"), "smbclient") {
+        return;
+    }
+    let mut lab = SitesLab::new("gwsend", &[("sa", 20)], &[]);
     let mut north = gateway_in(&lab, SITE_A);
     let mut south = gateway_in(&lab, SITE_B);
     wait_log(&mut north, "stream and buckets ready", 0);
@@ -177,6 +181,43 @@ fn netsend_send_at_one_gateway_reaches_a_name_held_at_the_other_site() {
         south.log_text()
     );
     assert!(north.log_text().contains("gateway_publish"));
+    // Samba's smbclient at site A, calling GWB at A's gateway (the only
+    // host it can reach), gets its success reply and the message arrives.
+    let conf = client_conf(
+        &lab.dir().join("sa"),
+        "interfaces = eth0\n   bind interfaces only = yes",
+    );
+    let out = lab.exec(
+        "sa",
+        &[
+            "smbclient",
+            "-s",
+            &conf,
+            "-M",
+            "GWB",
+            "-I",
+            SITE_A.gateway,
+            "-U",
+            "carol",
+            "-N",
+        ],
+        Some(b"from smbclient at site A\n"),
+    );
+    assert!(
+        out.status.success() && !stdout(&out).contains("failed"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let start = Instant::now();
+    while !south
+        .inbox()
+        .iter()
+        .any(|m| m["text"] == "from smbclient at site A\n")
+    {
+        assert!(start.elapsed() < WAIT, "{}", south.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // The whole cluster down: local delivery goes on, and a message for
     // the other site waits in the outgoing queue until the cluster is back.
