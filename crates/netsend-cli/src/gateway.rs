@@ -96,7 +96,13 @@ fn print_state(g: &GatewayState) {
             k.num_redelivered
         );
     }
-    println!("  directory:   {} names", g.directory.names);
+    println!(
+        "  directory:   {} names; {} of ours published, {} held first elsewhere",
+        g.directory.names, g.directory.published, g.directory.conflicts
+    );
+    if let Some(e) = &g.directory.last_error {
+        println!("    last error: {}", clean(e));
+    }
     for s in &g.directory.sites {
         println!("    {:<16} {}", clean(&s.site), s.names);
     }
@@ -126,6 +132,7 @@ mod tests {
             directory: GatewayDirectory {
                 names: 3,
                 sites: vec![],
+                ..GatewayDirectory::default()
             },
             counters: GatewayCounters {
                 published: 4,

@@ -844,6 +844,18 @@ pub struct GatewayDirectory {
     /// Names per site, by site name.
     #[serde(default)]
     pub sites: Vec<GatewaySite>,
+    /// This site's names in the bucket.
+    #[serde(default)]
+    pub published: usize,
+    /// This site's names another site held first (not published).
+    #[serde(default)]
+    pub conflicts: usize,
+    /// Unix ms of the last sync with the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync: Option<i64>,
+    /// The last failure of a sync round, until the next good one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// One site's name count in [`GatewayDirectory`].

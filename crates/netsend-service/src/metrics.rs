@@ -40,6 +40,7 @@ pub struct Metrics {
     queue_depth: Gauge,
     names: Family<Label, Gauge>,
     wins: WinsFamilies,
+    gateway: Counters,
 }
 
 /// The WINS server's families (`[wins_server]`; zero when it is off).
@@ -163,9 +164,16 @@ impl Metrics {
             "Aliases by network state (registering, registered, conflict, local)",
             names.clone(),
         );
+        let gateway = Counters::default();
+        registry.register(
+            "gateway_messages",
+            "Site gateway messages by outcome (published, publish_failed, delivered, duplicate, retried, failed)",
+            gateway.clone(),
+        );
         let wins = WinsFamilies::registered(&mut registry);
         Self {
             wins,
+            gateway,
             registry,
             received,
             sent,
@@ -206,6 +214,18 @@ impl Metrics {
         self.deliveries
             .get_or_create(&[("channel", channel), ("outcome", outcome)])
             .inc();
+    }
+
+    /// A site gateway message had `outcome` (`published`, `publish_failed`,
+    /// `delivered`, `duplicate`, `retried`, `failed`).
+    pub fn gateway(&self, outcome: &'static str) {
+        self.gateway.get_or_create(&[("outcome", outcome)]).inc();
+    }
+
+    /// How many site gateway messages had `outcome` so far (for `gateway
+    /// status`).
+    pub fn gateway_count(&self, outcome: &'static str) -> u64 {
+        self.gateway.get_or_create(&[("outcome", outcome)]).get()
     }
 
     /// A control client connected; it is counted until the guard drops.

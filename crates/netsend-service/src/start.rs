@@ -532,6 +532,7 @@ pub async fn run(
             .clone()
             .filter(|_| config.trust.verified_send)
             .map(|key| crate::outbound::verified::VerifiedSend::new(key, &config)),
+        backbone: std::sync::OnceLock::new(),
     });
     let browse = Arc::new(crate::browse::Browse::new(&config, &host.interfaces)?);
     let shutdown = Shutdown::new();
@@ -563,8 +564,12 @@ pub async fn run(
     let gateway = config
         .gateway
         .as_ref()
-        .map(|g| crate::gateway::Gateway::new(g, outbound.clone(), live.clone()))
+        .map(|g| crate::gateway::Gateway::new(g, outbound.clone(), inbox.clone(), metrics.clone()))
         .transpose()?;
+    if let Some(gateway) = &gateway {
+        // Names at other sites go over the backbone from the send path.
+        let _ = outbound.backbone.set(Arc::new(gateway.clone()));
+    }
     let service = Arc::new(Service {
         config: live.clone(),
         reloads: Arc::default(),
@@ -675,7 +680,7 @@ pub async fn run(
         }
     }
     if let Some(gateway) = &service.gateway {
-        gateway.spawn(&shutdown);
+        gateway.run(&shutdown);
         // The gateway's own address on its site: the first served interface.
         let address = service
             .host

@@ -10,6 +10,7 @@ mod debian;
 mod delivery;
 mod display;
 mod escapes;
+mod gateway;
 mod gateway_names;
 mod hanging;
 mod harness;

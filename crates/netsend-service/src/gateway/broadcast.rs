@@ -518,10 +518,14 @@ mod tests {
             naming,
             name_cache: Mutex::default(),
             verified: None,
+            backbone: std::sync::OnceLock::new(),
         });
-        let gateway = crate::gateway::Gateway::new(&gw, outbound, live).unwrap();
+        let inbox = crate::store::Inbox::open(&dir.path().join("inbox.db"), 0).unwrap();
+        let gateway =
+            crate::gateway::Gateway::new(&gw, outbound.clone(), inbox, outbound.metrics.clone())
+                .unwrap();
         let shutdown = Shutdown::new();
-        gateway.spawn(&shutdown);
+        gateway.run(&shutdown);
         Site {
             gateway,
             lan,

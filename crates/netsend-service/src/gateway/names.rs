@@ -137,7 +137,8 @@ struct Inner {
     state: Mutex<DirectoryState>,
 }
 
-fn unix_ms(t: SystemTime) -> i64 {
+/// Milliseconds since the Unix epoch (0 before it).
+pub(crate) fn unix_ms(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -37,9 +37,9 @@ pub(crate) async fn state(gateway: &Gateway, config: &GatewayConfig) -> GatewayS
             .unwrap_or_default(),
         None => (None, Vec::new()),
     };
-    let sites: Vec<GatewaySite> = gateway
-        .directory
-        .sites()
+    let names = gateway.directory_state();
+    let sites: Vec<GatewaySite> = names
+        .sites
         .into_iter()
         .map(|(site, names)| GatewaySite {
             site: site.to_string(),
@@ -47,6 +47,7 @@ pub(crate) async fn state(gateway: &Gateway, config: &GatewayConfig) -> GatewayS
         })
         .collect();
     let b = gateway.broadcasts.counters();
+    let m = &gateway.metrics;
     GatewayState {
         site: site.to_string(),
         mode: match config.mode {
@@ -60,11 +61,18 @@ pub(crate) async fn state(gateway: &Gateway, config: &GatewayConfig) -> GatewayS
         directory: GatewayDirectory {
             names: sites.iter().map(|s| s.names).sum(),
             sites,
+            published: names.published,
+            conflicts: names.conflicts,
+            last_sync: names.last_sync.map(super::names::unix_ms),
+            last_error: names.last_error.map(|(_, e)| e),
         },
+        // Broadcasts and directed messages together.
         counters: GatewayCounters {
-            published: b.published.load(Ordering::Relaxed),
-            delivered: b.rebroadcast.load(Ordering::Relaxed),
-            failed: b.failed.load(Ordering::Relaxed),
+            published: b.published.load(Ordering::Relaxed) + m.gateway_count("published"),
+            delivered: b.rebroadcast.load(Ordering::Relaxed) + m.gateway_count("delivered"),
+            failed: b.failed.load(Ordering::Relaxed)
+                + m.gateway_count("failed")
+                + m.gateway_count("publish_failed"),
             spooled: gateway.broadcasts.spooled() as u64,
         },
     }
