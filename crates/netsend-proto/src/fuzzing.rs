@@ -209,6 +209,37 @@ pub fn receipt(data: &[u8]) {
     }
 }
 
+/// Reads arbitrary bytes as a name directory entry, as a gateway reads what
+/// another site wrote into the bucket: it must never panic, an accepted
+/// entry is written back byte for byte, and judging its age never overflows.
+#[doc(hidden)]
+pub fn directory(data: &[u8]) {
+    use crate::directory::{may_claim, DirectoryEntry, Mirror, MirrorChange};
+    let me = crate::sites::SiteName::new("HERE").expect("valid site");
+    let mut mirror = Mirror::new(me, 90_000, 1, 1);
+    let name = netsend_wire::NetbiosName::from_raw([b'A'; 16]);
+    for now in [0, i64::MAX] {
+        match mirror.put(name, 1, data, now) {
+            Some(MirrorChange::Upsert(_, e)) => assert_eq!(e.to_bytes(), data),
+            Some(MirrorChange::Remove(_)) | None => {}
+        }
+        assert!(mirror.len() <= 1);
+    }
+    if let Ok(entry) = DirectoryEntry::parse(data) {
+        assert_eq!(entry.to_bytes(), data);
+        for now in [i64::MIN, 0, entry.published_ms, i64::MAX] {
+            let live = entry.is_live(now, 90_000);
+            assert!(may_claim(Some(&entry), &entry.site, now, 90_000));
+            assert!(
+                !live
+                    || now
+                        .checked_sub(entry.published_ms)
+                        .is_some_and(|age| age < 90_000)
+            );
+        }
+    }
+}
+
 /// Reads arbitrary bytes (the first two the transaction id asked for) as a
 /// node status answer to a reply's request, and as a message text the away
 /// rule reads: neither may panic, and the name a reply goes to is one of

@@ -26,6 +26,7 @@
 //! - [`reply`]: where a reply to a received message goes (name, address, fallback).
 //! - [`away`]: which messages get an automatic answer while a user is away.
 //! - [`trust`]: verified senders: pinned host keys, message marks, names that must come verified.
+//! - [`directory`]: the name directory between sites: entries, refresh, answers.
 //! - [`fuzzing`]: entry points for the fuzz targets.
 #![warn(missing_docs)]
 
@@ -33,6 +34,7 @@ pub mod alert;
 pub mod away;
 pub mod broadcast;
 pub mod browse;
+pub mod directory;
 pub mod display;
 pub mod forward;
 pub mod fuzzing;

@@ -310,7 +310,7 @@ proptest! {
 #[test]
 fn handler_fuzz_corpora_replay_cleanly() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 13] = [
+    let targets: [Target; 14] = [
         ("session", crate::fuzzing::session),
         ("hear", crate::fuzzing::hear),
         ("plan", crate::fuzzing::plan),
@@ -323,6 +323,7 @@ fn handler_fuzz_corpora_replay_cleanly() {
         ("search", crate::fuzzing::search),
         ("reply", crate::fuzzing::reply),
         ("trust", crate::fuzzing::trust),
+        ("directory", crate::fuzzing::directory),
         ("wins_server", crate::fuzzing::wins_server),
     ];
     for (target, run) in targets {

@@ -675,6 +675,26 @@ pub async fn run(
     }
     if let Some(gateway) = &service.gateway {
         shutdown.spawn(gateway.link.clone().run(shutdown.clone()));
+        // The gateway's own address on its site: the first served interface.
+        let address = service
+            .host
+            .interfaces
+            .first()
+            .map_or(std::net::Ipv4Addr::LOCALHOST, |i| i.address);
+        if let Some(wins) = &service.wins {
+            wins.set_fallback(gateway.names.wins_fallback(address));
+        }
+        let local = crate::gateway::names::LocalNames {
+            aliases: service.naming.aliases.clone(),
+            wins: service.wins.clone(),
+            address,
+        };
+        shutdown.spawn(
+            gateway
+                .names
+                .clone()
+                .run(gateway.link.clone(), local, shutdown.clone()),
+        );
     }
     ready();
     tracing::info!(

@@ -165,6 +165,9 @@ fn samba_and_netsend_hosts_register_with_and_resolve_through_our_wins_server() {
     assert!(status["granted"].as_u64().unwrap() >= 8, "{status}");
     let said = stdout(&w.cli(&["messenger", "status"]));
     assert!(said.contains("wins server:"), "{said}");
+    // Node status of the server is answered as before (on its link).
+    let status = lan.exec("n", &["nmblookup", "-s", &conf, "-A", WINS], None);
+    assert!(stdout(&status).contains("WINSSRV"), "{}", stdout(&status));
 
     // netsend resolves through it: m reaches n, n reaches smbd.
     let out = m.cli(&["send", "nshost", "from m, found through WINS"]);

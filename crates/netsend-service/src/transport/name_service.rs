@@ -1,6 +1,8 @@
 //! UDP driver of the name service: answers name queries and node status requests
 //! for our names, using the pure rules of [`netsend_proto::responder`], and
-//! hands unicast requests to the WINS server when `[wins_server]` runs one.
+//! hands unicast requests to the WINS server when `[wins_server]` runs one;
+//! with `[gateway]` set, broadcast queries for names held at other sites
+//! are answered by the gateway's name directory.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -86,7 +88,16 @@ pub(crate) async fn serve(service: Arc<Service>, socket: Arc<UdpSocket>, iface: 
                     wins.handle_datagram(&service.shutdown, &socket, &host, src, &buf[..len]);
                     None
                 }
-                _ => responder::answer(&packet, &host).and_then(|p| p.to_bytes().ok()),
+                _ => responder::answer(&packet, &host)
+                    .or_else(|| {
+                        // A broadcast query for a name held at another site
+                        // is answered by this site's gateway.
+                        let gateway = service.gateway.as_ref()?;
+                        gateway.names.answer_broadcast(&packet, iface.address, |n| {
+                            crate::gateway::names::in_wins(service.wins.as_ref(), n)
+                        })
+                    })
+                    .and_then(|p| p.to_bytes().ok()),
             }
         };
         if let Some(reply) = reply {

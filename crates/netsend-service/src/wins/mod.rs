@@ -291,3 +291,6 @@ enum Step {
     /// Send a packet.
     Send(SocketAddrV4, Vec<u8>),
 }
+
+#[cfg(test)]
+mod tests;
