@@ -270,3 +270,24 @@ fn both_gateways_join_the_cluster_and_make_the_replicated_stream_and_buckets() {
         .count();
     assert!(connz >= 2, "gateway connections: {connz}");
 }
+
+#[test]
+fn names_registered_at_site_b_resolve_at_site_a() {
+    if !require(have("nmblookup"), "Samba's nmblookup") {
+        return;
+    }
+    let Some(sites) = Sites::new("nm", &[("a1", 10)], &[("b1", 10)]) else {
+        return;
+    };
+    let _b1 = sites.host(SITE_B, "b1", 10, "SOUTHPC", "");
+    // Site B's own server knows the name with its owner's address.
+    let at_b = sites.wait_known(SITE_B, "gwb", "SOUTHPC#03");
+    assert!(at_b.contains("198.51.100.10 SOUTHPC<03>"), "{at_b}");
+    // Site A answers with its own gateway (proxy mode: the sites cannot
+    // reach each other).
+    let at_a = sites.wait_known(SITE_A, "a1", "SOUTHPC#03");
+    assert!(at_a.contains("192.0.2.1 SOUTHPC<03>"), "{at_a}");
+    // A name held nowhere is not made up.
+    let nowhere = sites.lookup(SITE_A, "a1", "NOBODYHERE#03");
+    assert!(!nowhere.contains("NOBODYHERE<03>"), "{nowhere}");
+}
