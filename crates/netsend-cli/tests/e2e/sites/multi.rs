@@ -4,28 +4,22 @@
 //! 3-node cluster with its faults. Every wait is bounded; no timing is
 //! asserted.
 
-use std::collections::HashMap;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::lab::{js_api_ok, sites_available, stream_info_until, Site, SitesLab, SITE_A, SITE_B};
-use crate::harness::{have, netsend_bin, require, run_with_stdin, stderr, stdout, Service};
-use crate::samba::{client_conf, start_samba};
+use super::lab::{sites_available, stream_info_until, Site, SitesLab, SITE_A, SITE_B};
+use crate::harness::{have, require, stdout, Service};
+use crate::samba::client_conf;
 
 /// Limits off on every lab service: the load comes from one address (the
 /// sender, or a gateway delivering for a whole site).
 const LIMITS: &str = "[limits]\nmax_connections = 1024\nmax_connections_per_source = 1024\n\
                       messages_per_minute = 0\nsender_messages_per_minute = 0\ninbox_quota = 0\n";
-/// The longest a message may take to cross, or a name to become known.
+/// The longest a name may take to become known at another site.
 const CROSS_WAIT: Duration = Duration::from_secs(90);
-/// Messages sent in a fault test.
-const LOAD: usize = 200;
 
 /// The lab with both gateways running.
 struct Sites {
-    gateways: Vec<Service>,
+    _gateways: Vec<Service>,
     lab: SitesLab,
 }
 
@@ -41,7 +35,10 @@ impl Sites {
             .iter()
             .map(|site| gateway(&lab, *site))
             .collect();
-        Some(Self { gateways, lab })
+        Some(Self {
+            _gateways: gateways,
+            lab,
+        })
     }
 
     /// Starts netsend `computer` on lab host `host` of `site` (address
@@ -123,119 +120,6 @@ fn gateway(lab: &SitesLab, site: Site) -> Service {
         "",
         &extra,
     )
-}
-
-/// `netsend send` from `from` with `args`; whether it was acknowledged
-/// (exit status 0, and the "successfully sent" line).
-fn send(from: &Service, args: &[&str]) -> (bool, String) {
-    let mut cmd = Command::new("ip");
-    cmd.args([
-        "netns",
-        "exec",
-        from.netns.as_deref().unwrap(),
-        netsend_bin(),
-    ])
-    .arg("--config")
-    .arg(&from.config)
-    .arg("send")
-    .args(args);
-    let out = run_with_stdin(cmd, None);
-    let said = format!("{}{}", stdout(&out), stderr(&out));
-    (
-        out.status.success() && said.contains("successfully sent"),
-        said,
-    )
-}
-
-/// Sends `LOAD` messages `"{tag} N"` from `from` to `to`, two at a time,
-/// calling `meanwhile` with the number acknowledged so far every 50 ms
-/// until all were tried; the texts acknowledged.
-fn load(from: &Service, to: &str, tag: &str, mut meanwhile: impl FnMut(usize)) -> Vec<String> {
-    let next = Arc::new(AtomicUsize::new(0));
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let (ns, config) = (from.netns.clone().unwrap(), from.config.clone());
-    let workers: Vec<_> = (0..2)
-        .map(|_| {
-            let (next, acked, ns, config) =
-                (next.clone(), acked.clone(), ns.clone(), config.clone());
-            let (to, tag) = (to.to_owned(), tag.to_owned());
-            std::thread::spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= LOAD {
-                    return;
-                }
-                let text = format!("{tag} {i}");
-                let mut cmd = Command::new("ip");
-                cmd.args(["netns", "exec", &ns, netsend_bin()])
-                    .arg("--config")
-                    .arg(&config)
-                    .args(["send", &to, &text]);
-                let out = run_with_stdin(cmd, None);
-                if out.status.success() && stdout(&out).contains("successfully sent") {
-                    acked.lock().unwrap().push(text);
-                }
-            })
-        })
-        .collect();
-    while workers.iter().any(|w| !w.is_finished()) {
-        let n = acked.lock().unwrap().len();
-        meanwhile(n);
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    for w in workers {
-        w.join().unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
-    acked
-}
-
-/// How often each text starting with `tag` is in `target`'s inbox.
-fn counts(target: &Service, tag: &str) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for m in target.inbox() {
-        let text = m["text"].as_str().unwrap_or_default().trim_end().to_owned();
-        if text.starts_with(tag) {
-            *counts.entry(text).or_default() += 1;
-        }
-    }
-    counts
-}
-
-/// Waits (bounded) until every `acked` text is in `target`'s inbox, then
-/// asserts each is there exactly once and nothing of `tag` is there twice.
-fn assert_each_once(target: &Service, tag: &str, acked: &[String]) {
-    let start = Instant::now();
-    let mut seen = counts(target, tag);
-    while acked.iter().any(|t| !seen.contains_key(t)) && start.elapsed() < CROSS_WAIT {
-        std::thread::sleep(Duration::from_millis(500));
-        seen = counts(target, tag);
-    }
-    let missing: Vec<&String> = acked.iter().filter(|t| !seen.contains_key(*t)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} acknowledged messages missing, e.g. {:?}",
-        missing.len(),
-        acked.len(),
-        &missing[..missing.len().min(5)]
-    );
-    let twice: Vec<(&String, &usize)> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "shown more than once: {twice:?}");
-}
-
-/// Waits (bounded) until `target` holds a message whose text is `text`.
-fn wait_for_text(target: &Service, text: &str) {
-    let start = Instant::now();
-    while !counts(target, text).contains_key(text) {
-        assert!(start.elapsed() < CROSS_WAIT, "{text:?} never arrived");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// The stream leader's node index, from the cluster's stream info.
-fn stream_leader(lab: &SitesLab) -> usize {
-    let info = js_api_ok(lab, "gwa", "STREAM.INFO.NETSEND", serde_json::json!({}));
-    let leader = info["cluster"]["leader"].as_str().unwrap_or("n1");
-    leader[1..].parse::<usize>().unwrap_or(1) - 1
 }
 
 #[test]
