@@ -141,7 +141,7 @@ pub fn plan(data: &[u8]) {
                 assert!(now - t0 <= most, "{:?}", now - t0);
                 return;
             }
-            Next::Fail(_) => {
+            Next::Fail(_) | Next::Remote(_) => {
                 assert!(now - t0 <= most, "{:?}", now - t0);
                 return;
             }

@@ -124,6 +124,9 @@ pub struct Known {
     pub local_session: Option<SocketAddr>,
     /// The static entries: a name and its session address.
     pub static_names: Vec<(NetbiosName, SocketAddr)>,
+    /// The site that holds the name, when this host is a site gateway and
+    /// its directory of other sites' names lists it.
+    pub remote_site: Option<crate::sites::SiteName>,
 }
 
 /// Where an address came from.
@@ -193,6 +196,10 @@ pub enum Next {
         /// Where it came from.
         source: Source,
     },
+    /// Hand the message to the site gateway for this site: the name lives
+    /// at another site (after our own names and static entries; before
+    /// WINS and broadcasts, which cannot see other sites).
+    Remote(crate::sites::SiteName),
     /// Give up.
     Fail(ResolveError),
 }
@@ -331,6 +338,9 @@ impl ResolvePlan {
                         address,
                         source: Source::Static,
                     }));
+                }
+                if let Some(site) = self.known.remote_site.clone() {
+                    return Some(self.finish(Next::Remote(site)));
                 }
                 self.stage = Stage::Wins;
                 if let Some(server) = self.config.wins {
@@ -474,6 +484,36 @@ mod tests {
         // A stale report after the decision changes nothing.
         plan.handle_stale();
         assert_eq!(lan.resolve(0, &mut plan).0, next);
+    }
+
+    #[test]
+    fn a_name_at_another_site_goes_to_the_gateway_without_a_query() {
+        let mut lan = Lan::new(&[[192, 0, 2, 10], [192, 0, 2, 11]]);
+        lan.register(1, name("CAROL"), 1);
+        let south = crate::sites::SiteName::new("south").unwrap();
+        let remote = |ours| Known {
+            ours,
+            local_session: Some(session([192, 0, 2, 10], 139)),
+            remote_site: Some(south.clone()),
+            ..Known::default()
+        };
+        let mut plan = plan_on(&lan, 0, "CAROL", Some(WINS), remote(false));
+        assert_eq!(
+            lan.resolve(0, &mut plan),
+            (Next::Remote(south.clone()), Duration::ZERO)
+        );
+        // Our own name stays ours, whatever the directory says.
+        let mut plan = plan_on(&lan, 0, "CAROL", Some(WINS), remote(true));
+        assert_eq!(
+            lan.resolve(0, &mut plan).0,
+            connect(session([192, 0, 2, 10], 139), Source::Own)
+        );
+        // Without a directory entry the LAN is asked as before.
+        let mut plan = plan_on(&lan, 0, "CAROL", None, Known::default());
+        assert_eq!(
+            lan.resolve(0, &mut plan).0,
+            connect(session([192, 0, 2, 11], 139), Source::Broadcast)
+        );
     }
 
     #[test]

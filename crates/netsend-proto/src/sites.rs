@@ -112,6 +112,30 @@ pub fn bcast_subject(domain: &str) -> String {
     format!("netsend.bcast.{token}")
 }
 
+/// The dedup id (`Nats-Msg-Id`) of the outgoing queue's entry `queue_id`:
+/// the same at every retry and after a restart, and different for another
+/// message should the queue's ids start again (a new state directory),
+/// as the content is part of it: `<SITE>-q<id>-<16 hex digits of
+/// SHA-256(from NUL to NUL text)>`.
+pub fn queued_msg_id(site: &SiteName, queue_id: i64, from: &str, to: &str, text: &str) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for part in [from, to, text] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    let digest = hash.finalize();
+    let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{site}-q{queue_id}-{short}")
+}
+
+/// A fresh dedup id for a message sent once (not from the queue):
+/// `<SITE>-<time>-<count>-<random>` in hex, from the caller's clock in
+/// nanoseconds, a per-process counter and a random number.
+pub fn fresh_msg_id(site: &SiteName, nanos: u64, count: u64, random: u64) -> String {
+    format!("{site}-{nanos:x}-{count:x}-{random:016x}")
+}
+
 /// The key of `name` in the name directory: the 16 raw bytes (padding and
 /// suffix included) as 32 upper-case hex digits, which any KV key accepts.
 pub fn name_key(name: &NetbiosName) -> String {
@@ -167,6 +191,30 @@ mod tests {
         assert_eq!(bcast_subject("*"), "netsend.bcast.=2A");
         assert_eq!(bcast_subject(""), "netsend.bcast.=");
         assert_ne!(bcast_subject("A B"), bcast_subject("A_B"));
+    }
+
+    #[test]
+    fn message_ids_are_stable_per_entry_and_fit_the_codec() {
+        let site = SiteName::new("north").unwrap();
+        let a = queued_msg_id(&site, 7, "ALICE", "BOB", "hi");
+        assert_eq!(a, queued_msg_id(&site, 7, "ALICE", "BOB", "hi"));
+        assert!(a.starts_with("NORTH-q7-"), "{a}");
+        assert_ne!(a, queued_msg_id(&site, 8, "ALICE", "BOB", "hi"));
+        assert_ne!(a, queued_msg_id(&site, 7, "ALICE", "BOB", "hi!"));
+        // The separators keep the fields apart.
+        assert_ne!(
+            queued_msg_id(&site, 7, "AB", "C", ""),
+            queued_msg_id(&site, 7, "A", "BC", "")
+        );
+        let long = SiteName::new(&"S".repeat(32)).unwrap();
+        for id in [
+            queued_msg_id(&long, i64::MIN, "A", "B", "C"),
+            fresh_msg_id(&long, u64::MAX, u64::MAX, u64::MAX),
+        ] {
+            assert!(id.len() <= netsend_wire::site::MAX_ID_LEN, "{id}");
+            assert!(id.bytes().all(|b| (0x21..=0x7E).contains(&b)), "{id}");
+        }
+        assert_ne!(fresh_msg_id(&site, 1, 1, 5), fresh_msg_id(&site, 1, 2, 5));
     }
 
     #[test]

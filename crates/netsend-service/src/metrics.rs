@@ -39,6 +39,7 @@ pub struct Metrics {
     control_clients: Gauge,
     queue_depth: Gauge,
     names: Family<Label, Gauge>,
+    gateway: Counters,
 }
 
 /// Latency buckets from 1 ms to about 33 s.
@@ -104,7 +105,14 @@ impl Metrics {
             "Aliases by network state (registering, registered, conflict, local)",
             names.clone(),
         );
+        let gateway = Counters::default();
+        registry.register(
+            "gateway_messages",
+            "Site gateway messages by outcome (published, publish_failed, delivered, duplicate, retried, failed)",
+            gateway.clone(),
+        );
         Self {
+            gateway,
             registry,
             received,
             sent,
@@ -145,6 +153,12 @@ impl Metrics {
         self.deliveries
             .get_or_create(&[("channel", channel), ("outcome", outcome)])
             .inc();
+    }
+
+    /// A site gateway message had `outcome` (`published`, `publish_failed`,
+    /// `delivered`, `duplicate`, `retried`, `failed`).
+    pub fn gateway(&self, outcome: &'static str) {
+        self.gateway.get_or_create(&[("outcome", outcome)]).inc();
     }
 
     /// A control client connected; it is counted until the guard drops.

@@ -532,6 +532,7 @@ pub async fn run(
             .clone()
             .filter(|_| config.trust.verified_send)
             .map(|key| crate::outbound::verified::VerifiedSend::new(key, &config)),
+        backbone: std::sync::OnceLock::new(),
     });
     let browse = Arc::new(crate::browse::Browse::new(&config, &host.interfaces)?);
     let shutdown = Shutdown::new();
@@ -562,8 +563,12 @@ pub async fn run(
     let gateway = config
         .gateway
         .as_ref()
-        .map(crate::gateway::Gateway::new)
+        .map(|g| crate::gateway::Gateway::new(g, outbound.clone(), inbox.clone(), metrics.clone()))
         .transpose()?;
+    if let Some(gateway) = &gateway {
+        // Names at other sites go over the backbone from the send path.
+        let _ = outbound.backbone.set(Arc::new(gateway.clone()));
+    }
     let service = Arc::new(Service {
         config: live.clone(),
         reloads: Arc::default(),
@@ -674,7 +679,7 @@ pub async fn run(
         }
     }
     if let Some(gateway) = &service.gateway {
-        shutdown.spawn(gateway.link.clone().run(shutdown.clone()));
+        gateway.run(&shutdown);
         // The gateway's own address on its site: the first served interface.
         let address = service
             .host

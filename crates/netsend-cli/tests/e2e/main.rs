@@ -10,6 +10,8 @@ mod debian;
 mod delivery;
 mod display;
 mod escapes;
+mod gateway;
+mod gateway_names;
 mod hanging;
 mod harness;
 mod lan;

@@ -9,7 +9,13 @@ pub(crate) mod queue;
 pub mod send;
 pub(crate) mod verified;
 
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::net::Ipv4Addr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use netsend_proto::sites::SiteName;
+use netsend_wire::name::NetbiosName;
 
 use crate::admission::Admission;
 use crate::config::{Config, Live};
@@ -34,4 +40,38 @@ pub(crate) struct Outbound {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// The verified path to netsend hosts (`[trust] verified_send`).
     pub(crate) verified: Option<verified::VerifiedSend>,
+    /// The way to other sites, when this host is a site gateway (set once
+    /// at start, after the gateway is built).
+    pub(crate) backbone: OnceLock<Arc<dyn Backbone>>,
+}
+
+/// A directed message handed to the backbone for another site.
+#[derive(Debug, Clone)]
+pub(crate) struct Carry {
+    /// The dedup id, the same at every retry of this message.
+    pub(crate) msg_id: String,
+    /// The sender name.
+    pub(crate) from: String,
+    /// The recipient name.
+    pub(crate) to: String,
+    /// The text.
+    pub(crate) text: String,
+    /// The sending host's address at this site.
+    pub(crate) sender: Ipv4Addr,
+}
+
+/// What the send path needs of a site gateway: which names live at other
+/// sites, and carrying a message there. The gateway implements it, so
+/// this room does not import the gateway (which sends through this one).
+pub(crate) trait Backbone: Send + Sync {
+    /// The site holding `name`, if the directory lists it.
+    fn site_of(&self, name: &NetbiosName) -> Option<SiteName>;
+    /// The site this gateway serves (the dedup ids start with it).
+    fn site(&self) -> &SiteName;
+    /// Publishes `letter` for `site`; Ok once JetStream acknowledged it.
+    fn carry(
+        &self,
+        site: SiteName,
+        letter: Carry,
+    ) -> Pin<Box<dyn Future<Output = Result<(), send::SendFailure>> + Send + '_>>;
 }

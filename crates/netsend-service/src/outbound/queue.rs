@@ -58,7 +58,10 @@ async fn attempt(outbound: Arc<Outbound>, inbox: InboxHandle, q: crate::store::Q
         .ok()
         .flatten()
         .map(|u| u.uid.as_raw());
-    let sent = super::send::send(&outbound, uid, &q.to, &q.from, &q.text).await;
+    // A name at another site is published with the entry's own dedup id,
+    // so a retry after a lost acknowledgement is stored once.
+    let sites = super::send::Sites::Queued { id: q.id };
+    let sent = super::send::send_with(&outbound, uid, &q.to, &q.from, &q.text, sites).await;
     let op = match sent {
         Ok(report) => {
             tracing::info!(event = "send", id = q.id, to = %LogSafe(&report.to), peer = %report.address, "queued message delivered");

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use netsend_proto::plan::{Known, Next, PlanConfig, ResolveError, ResolvePlan, Source};
 use netsend_proto::sender::{ClientSession, SendError, SendOptions};
+use netsend_proto::sites::SiteName;
 use netsend_wire::name::suffix;
 use netsend_wire::status::NetApiStatus;
 use netsend_wire::{nbss, NetbiosName};
@@ -95,6 +96,10 @@ pub enum SendFailure {
     /// The caller may not do this.
     #[error("{0}")]
     AccessDenied(String),
+    /// The message for another site could not be handed to the NATS
+    /// cluster (not connected, no acknowledgement in time).
+    #[error("the site backbone did not take the message: {0}")]
+    Backbone(String),
 }
 
 impl SendFailure {
@@ -110,6 +115,7 @@ impl SendFailure {
             Self::TruncatedBroadcast(..) => NetApiStatus::NERR_TRUNCATED_BROADCAST,
             Self::NoBroadcastInterface => NetApiStatus::NERR_NETWORK_ERROR,
             Self::AccessDenied(_) => NetApiStatus::ERROR_ACCESS_DENIED,
+            Self::Backbone(_) => NetApiStatus::NERR_NETWORK_ERROR,
         }
     }
 }
@@ -123,6 +129,33 @@ pub(crate) async fn send(
     to: &str,
     from: &str,
     text: &str,
+) -> Result<SendReport, SendFailure> {
+    send_with(service, uid, to, from, text, Sites::Fresh).await
+}
+
+/// Whether, and with which dedup id, a name at another site goes over the
+/// site backbone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sites {
+    /// Over the backbone with a fresh id (a send from this host).
+    Fresh,
+    /// Over the backbone with the id of this queued entry (its retries).
+    Queued {
+        /// The queue entry.
+        id: i64,
+    },
+    /// Never: the message came over the backbone and is delivered here.
+    Local,
+}
+
+/// [`send`], with the way to other sites given.
+pub(crate) async fn send_with(
+    service: &Outbound,
+    uid: Option<u32>,
+    to: &str,
+    from: &str,
+    text: &str,
+    sites: Sites,
 ) -> Result<SendReport, SendFailure> {
     let name = NetbiosName::with_code_page(to, suffix::MESSENGER, service.config.get().code_page)
         .map_err(|e| SendFailure::InvalidParameter(format!("recipient {to:?}: {e}")))?;
@@ -140,10 +173,15 @@ pub(crate) async fn send(
         .lock()
         .expect("name cache lock")
         .get(&name, Instant::now());
-    let mut plan = resolve_plan(service, &name, cached);
+    let mut plan = resolve_plan(service, &name, cached, sites);
     let mut verified_sent = false;
     let address = loop {
-        let (address, source) = drive(&mut plan, deadline).await?;
+        let (address, source) = match drive(&mut plan, deadline).await? {
+            Found::Host(address, source) => (address, source),
+            Found::Site(site) => {
+                return carry(service, site, name, Letter { from, to, text }, sites).await
+            }
+        };
         if let Some(verified) = verified_path(service, address) {
             match verified.deliver(address, from, to, text, deadline).await? {
                 Outcome::Delivered => {
@@ -290,13 +328,105 @@ pub(crate) async fn resolve(
     name: &NetbiosName,
     deadline: Deadline,
 ) -> Result<SocketAddr, SendFailure> {
-    let mut plan = resolve_plan(service, name, None);
-    drive(&mut plan, deadline).await.map(|(address, _)| address)
+    let mut plan = resolve_plan(service, name, None, Sites::Local);
+    match drive(&mut plan, deadline).await? {
+        Found::Host(address, _) => Ok(address),
+        // Not asked for: the plan was given no remote site.
+        Found::Site(site) => Err(SendFailure::NameNotFound(format!("{name}: at site {site}"))),
+    }
+}
+
+/// A directed message's sender, recipient and text.
+#[derive(Debug, Clone, Copy)]
+struct Letter<'a> {
+    from: &'a str,
+    to: &'a str,
+    text: &'a str,
+}
+
+/// Hands a message for a name at `site` to the site backbone, with the
+/// dedup id `sites` says; delivered once JetStream acknowledged it.
+async fn carry(
+    service: &Outbound,
+    site: SiteName,
+    name: NetbiosName,
+    letter: Letter<'_>,
+    sites: Sites,
+) -> Result<SendReport, SendFailure> {
+    let backbone = service
+        .backbone
+        .get()
+        .ok_or_else(|| SendFailure::Backbone("this host is not a site gateway".into()))?;
+    let msg_id = match sites {
+        Sites::Queued { id } => netsend_proto::sites::queued_msg_id(
+            backbone.site(),
+            id,
+            letter.from,
+            letter.to,
+            letter.text,
+        ),
+        Sites::Fresh | Sites::Local => fresh_msg_id(backbone.site()),
+    };
+    let sender = service
+        .host
+        .session_addresses
+        .iter()
+        .find_map(|a| match a.ip() {
+            std::net::IpAddr::V4(v4) if !v4.is_unspecified() => Some(v4),
+            _ => None,
+        })
+        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+    backbone
+        .carry(
+            site.clone(),
+            super::Carry {
+                msg_id,
+                from: letter.from.to_owned(),
+                to: letter.to.to_owned(),
+                text: letter.text.to_owned(),
+                sender,
+            },
+        )
+        .await?;
+    Ok(SendReport {
+        to: name.to_text(service.config.get().code_page),
+        address: format!("site {site}"),
+        multi_block: false,
+        receipt_id: None,
+        verified: false,
+    })
+}
+
+/// A fresh dedup id: the clock, a process-wide counter and a random
+/// number (the std hasher's random keys).
+pub(crate) fn fresh_msg_id(site: &SiteName) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let mut random = std::collections::hash_map::RandomState::new().build_hasher();
+    random.write_u64(count);
+    netsend_proto::sites::fresh_msg_id(site, nanos, count, random.finish())
+}
+
+/// What resolution found: a host to connect to, or the site holding the
+/// name.
+#[derive(Debug, PartialEq, Eq)]
+enum Found {
+    Host(SocketAddr, Source),
+    Site(SiteName),
 }
 
 /// The plan for `name`: what this host knows of it (the cache's address,
 /// our own names, the static entries) and where to ask.
-fn resolve_plan(service: &Outbound, name: &NetbiosName, cached: Option<SocketAddr>) -> ResolvePlan {
+fn resolve_plan(
+    service: &Outbound,
+    name: &NetbiosName,
+    cached: Option<SocketAddr>,
+    sites: Sites,
+) -> ResolvePlan {
     let config = service.config.get();
     let network = &config.network;
     let cp = config.code_page;
@@ -320,6 +450,12 @@ fn resolve_plan(service: &Outbound, name: &NetbiosName, cached: Option<SocketAdd
             .is_some(),
         local_session: service.host.session_addresses.first().copied(),
         static_names,
+        remote_site: match sites {
+            Sites::Local => None,
+            Sites::Fresh | Sites::Queued { .. } => {
+                service.backbone.get().and_then(|b| b.site_of(name))
+            }
+        },
     };
     let config = PlanConfig::new(
         &service.host.interfaces,
@@ -338,10 +474,7 @@ fn resolve_plan(service: &Outbound, name: &NetbiosName, cached: Option<SocketAdd
 
 /// Drives `plan` until it names an address (and where it came from), by
 /// `deadline`.
-async fn drive(
-    plan: &mut ResolvePlan,
-    deadline: Deadline,
-) -> Result<(SocketAddr, Source), SendFailure> {
+async fn drive(plan: &mut ResolvePlan, deadline: Deadline) -> Result<Found, SendFailure> {
     let name = *plan.name();
     tokio::time::timeout_at(deadline.tokio(), drive_now(plan))
         .await
@@ -355,12 +488,13 @@ async fn drive(
 
 /// Runs the plan's queries: each from its source address to its target on
 /// a socket of its own, whose answers are fed back until the next query.
-async fn drive_now(plan: &mut ResolvePlan) -> Result<(SocketAddr, Source), SendFailure> {
+async fn drive_now(plan: &mut ResolvePlan) -> Result<Found, SendFailure> {
     let mut socket: Option<(Ipv4Addr, SocketAddrV4, UdpSocket)> = None;
     let mut buf = [0u8; 1500];
     loop {
         match plan.poll(Instant::now()) {
-            Next::Connect { address, source } => return Ok((address, source)),
+            Next::Connect { address, source } => return Ok(Found::Host(address, source)),
+            Next::Remote(site) => return Ok(Found::Site(site)),
             Next::Fail(e) => return Err(e.into()),
             Next::Send(query) => {
                 let same = |(source, target, _): &(Ipv4Addr, SocketAddrV4, UdpSocket)| {
@@ -550,7 +684,10 @@ mod tests {
         let found = drive(&mut plan, within(Duration::from_secs(5)))
             .await
             .unwrap();
-        assert_eq!(found, ("127.0.0.9:1139".parse().unwrap(), Source::Wins));
+        assert_eq!(
+            found,
+            Found::Host("127.0.0.9:1139".parse().unwrap(), Source::Wins)
+        );
         let _silent = answering.await.unwrap();
         let mut plan = ResolvePlan::new(name, config.clone(), Known::default(), 2);
         let started = Instant::now();

@@ -4,7 +4,7 @@
 //! waits until the session's own deadline ([`ServerSession::poll_timeout`])
 //! or the idle timeout, whichever is first.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,6 +71,8 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
     let idle = Duration::from_secs(limits.limits.session_idle_timeout_secs.max(1));
     let mut idle_at = Instant::now() + idle;
     let mut buf: Vec<u8> = Vec::with_capacity(512);
+    // Whether the session was called for a name at another site.
+    let for_site = std::cell::Cell::new(false);
     loop {
         let frame_len = match nbss::check_frame(&buf, max_frame) {
             Ok(Some(n)) => n,
@@ -117,7 +119,21 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
         let arrived = Instant::now();
         let action = {
             let aliases = service.naming.aliases.lock().expect("alias table lock");
-            session.handle_frame_at(arrived, &frame, &|name| aliases.accepts_called_name(name))
+            // Our names first; a site gateway also takes sessions for the
+            // names its directory places at other sites.
+            session.handle_frame_at(arrived, &frame, &|name| {
+                if aliases.accepts_called_name(name) {
+                    return true;
+                }
+                let remote = service
+                    .gateway
+                    .as_ref()
+                    .is_some_and(|g| g.directory.lookup(name).is_some());
+                if remote {
+                    for_site.set(true);
+                }
+                remote
+            })
         };
         let reply = match action {
             Action::Nothing => continue,
@@ -138,6 +154,23 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                 {
                     // ERRSRV/ERRnoroom: the sender may try again later.
                     if stream.write_all(&refuse).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                if let (true, Some(gateway), IpAddr::V4(sender)) =
+                    (for_site.get(), &service.gateway, peer.ip())
+                {
+                    // For a name at another site: safe in the cluster or
+                    // the outgoing queue before the success reply.
+                    let reply = match gateway.accept(&message, sender).await {
+                        Ok(()) => ack,
+                        Err(e) => {
+                            tracing::error!(error = %LogSafe(&e), %peer, "queue commit failed: refusing message for another site");
+                            refuse
+                        }
+                    };
+                    if stream.write_all(&reply).await.is_err() {
                         return;
                     }
                     continue;
