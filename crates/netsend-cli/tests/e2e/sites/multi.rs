@@ -65,6 +65,17 @@ impl Sites {
         )
     }
 
+    /// NORTHPC on `a1` and SOUTHPC on `b1`, once a message from one reached
+    /// the other's gateway (the path across is up).
+    fn pair(&self) -> (Service, Service) {
+        let a1 = self.host(SITE_A, "a1", 10, "NORTHPC", "");
+        let b1 = self.host(SITE_B, "b1", 10, "SOUTHPC", "");
+        self.wait_known(SITE_A, "a1", "SOUTHPC#03");
+        let (ok, said) = send(&a1, &["SOUTHPC", "path is up"]);
+        assert!(ok, "{said}");
+        (a1, b1)
+    }
+
     /// A client smb.conf for lab host `host` resolving through `site`'s
     /// gateway (WINS) only.
     fn client_conf(&self, site: Site, host: &str) -> String {
@@ -395,11 +406,7 @@ fn killing_one_nats_node_under_load_loses_nothing_acknowledged() {
     let Some(mut sites) = Sites::new("kn", &[("a1", 10)], &[("b1", 10)]) else {
         return;
     };
-    let a1 = sites.host(SITE_A, "a1", 10, "NORTHPC", "");
-    let b1 = sites.host(SITE_B, "b1", 10, "SOUTHPC", "");
-    sites.wait_known(SITE_A, "a1", "SOUTHPC#03");
-    let (ok, said) = send(&a1, &["SOUTHPC", "path is up"]);
-    assert!(ok, "{said}");
+    let (a1, b1) = sites.pair();
     let victim = stream_leader(&sites.lab);
     let (mut killed, mut back) = (false, false);
     let lab = &mut sites.lab;
@@ -427,11 +434,7 @@ fn killing_and_restarting_the_target_gateway_under_load_loses_nothing_and_shows_
     let Some(mut sites) = Sites::new("kg", &[("a1", 10)], &[("b1", 10)]) else {
         return;
     };
-    let a1 = sites.host(SITE_A, "a1", 10, "NORTHPC", "");
-    let b1 = sites.host(SITE_B, "b1", 10, "SOUTHPC", "");
-    sites.wait_known(SITE_A, "a1", "SOUTHPC#03");
-    let (ok, said) = send(&a1, &["SOUTHPC", "path is up"]);
-    assert!(ok, "{said}");
+    let (a1, b1) = sites.pair();
     let mut restarted = false;
     let target = &mut sites.gateways[1];
     let acked = load(&a1, "SOUTHPC", "gateway", |n| {
