@@ -67,7 +67,18 @@ fn plug(bridge: &str, port: &str, ns: &str, dev: &str, cidr: &str) -> Result<(),
     sh(&[
         "ip", "-n", BRIDGES, "link", "set", port, "master", bridge, "up",
     ])?;
-    sh(&["ip", "-n", ns, "addr", "add", cidr, "dev", dev])?;
+    sh(&[
+        "ip",
+        "-n",
+        ns,
+        "addr",
+        "add",
+        cidr,
+        "broadcast",
+        "+",
+        "dev",
+        dev,
+    ])?;
     sh(&["ip", "-n", ns, "link", "set", dev, "up"])?;
     Ok(())
 }

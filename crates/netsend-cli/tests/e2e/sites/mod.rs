@@ -4,3 +4,4 @@
 //! Samba at each site.
 
 pub(crate) mod lab;
+mod multi;
