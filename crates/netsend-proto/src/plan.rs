@@ -127,6 +127,10 @@ pub struct Known {
     /// The site that holds the name, when this host is a site gateway and
     /// its directory of other sites' names lists it.
     pub remote_site: Option<crate::sites::SiteName>,
+    /// The address this host's own WINS server table holds the name at (a
+    /// live unique registration), when this host is its site's WINS server:
+    /// asked before the other sites and before any query.
+    pub wins_table: Option<Ipv4Addr>,
 }
 
 /// Where an address came from.
@@ -339,6 +343,13 @@ impl ResolvePlan {
                         source: Source::Static,
                     }));
                 }
+                if let Some(address) = self.known.wins_table {
+                    let port = self.config.session_port;
+                    return Some(self.finish(Next::Connect {
+                        address: SocketAddr::V4(SocketAddrV4::new(address, port)),
+                        source: Source::Wins,
+                    }));
+                }
                 if let Some(site) = self.known.remote_site.clone() {
                     return Some(self.finish(Next::Remote(site)));
                 }
@@ -513,6 +524,27 @@ mod tests {
         assert_eq!(
             lan.resolve(0, &mut plan).0,
             connect(session([192, 0, 2, 11], 139), Source::Broadcast)
+        );
+    }
+
+    #[test]
+    fn a_name_in_our_own_wins_table_needs_no_query_and_stays_at_this_site() {
+        let lan = Lan::new(&[[192, 0, 2, 10], [192, 0, 2, 11]]);
+        let known = Known {
+            wins_table: Some(Ipv4Addr::new(192, 0, 2, 140)),
+            remote_site: Some(crate::sites::SiteName::new("south").unwrap()),
+            ..Known::default()
+        };
+        // No WINS client server and nobody on the LAN holds it: the table
+        // alone answers, before the other sites' directory.
+        let mut plan = plan_on(&lan, 0, "SMBHOST", None, known);
+        let mut lan = lan;
+        assert_eq!(
+            lan.resolve(0, &mut plan),
+            (
+                connect(session([192, 0, 2, 140], 139), Source::Wins),
+                Duration::ZERO
+            )
         );
     }
 

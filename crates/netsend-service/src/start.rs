@@ -533,6 +533,7 @@ pub async fn run(
             .filter(|_| config.trust.verified_send)
             .map(|key| crate::outbound::verified::VerifiedSend::new(key, &config)),
         backbone: std::sync::OnceLock::new(),
+        wins: std::sync::OnceLock::new(),
     });
     let browse = Arc::new(crate::browse::Browse::new(&config, &host.interfaces)?);
     let shutdown = Shutdown::new();
@@ -557,6 +558,7 @@ pub async fn run(
         )
         .await
         .map_err(|e| StartError::Wins(inbox_path.clone(), e))?;
+        let _ = outbound.wins.set(server.clone());
         Some(server)
     } else {
         None

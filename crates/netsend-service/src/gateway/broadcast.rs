@@ -519,6 +519,7 @@ mod tests {
             name_cache: Mutex::default(),
             verified: None,
             backbone: std::sync::OnceLock::new(),
+            wins: std::sync::OnceLock::new(),
         });
         let inbox = crate::store::Inbox::open(&dir.path().join("inbox.db"), 0).unwrap();
         let gateway =
@@ -790,8 +791,9 @@ mod tests {
         assert_eq!(stream.messages, 4, "four broadcasts were published");
         assert!(stream.bytes > 0);
         let names: Vec<&str> = state.consumers.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["bcast-SOUTH"]);
-        assert_eq!(state.consumers[0].num_pending, 0);
+        // This site's three consumers: broadcasts, receipts, messages.
+        assert_eq!(names, ["bcast-SOUTH", "receipts-SOUTH", "site-SOUTH"]);
+        assert!(state.consumers.iter().all(|c| c.num_pending == 0));
         assert_eq!(state.directory.names, 1);
         assert_eq!(state.directory.sites[0].site, "NORTH");
         assert_eq!(state.counters.delivered, 1);

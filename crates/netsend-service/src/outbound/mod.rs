@@ -43,6 +43,9 @@ pub(crate) struct Outbound {
     /// The way to other sites, when this host is a site gateway (set once
     /// at start, after the gateway is built).
     pub(crate) backbone: OnceLock<Arc<dyn Backbone>>,
+    /// This host's own WINS server, when it is its site's (set once at
+    /// start): names registered with it are found without a query.
+    pub(crate) wins: OnceLock<crate::wins::WinsServer>,
 }
 
 /// A directed message handed to the backbone for another site.

@@ -450,6 +450,10 @@ fn resolve_plan(
             .is_some(),
         local_session: service.host.session_addresses.first().copied(),
         static_names,
+        wins_table: service
+            .wins
+            .get()
+            .and_then(|wins| wins.unique_address(name)),
         remote_site: match sites {
             Sites::Local => None,
             Sites::Fresh | Sites::Queued { .. } => {

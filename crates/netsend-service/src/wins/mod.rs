@@ -115,9 +115,17 @@ impl WinsServer {
         self.inner.table.lock().expect("WINS table lock")
     }
 
+    /// The address a live unique registration of `name` holds, for this
+    /// host's own sends (a gateway delivering to its site's hosts).
+    pub(crate) fn unique_address(&self, name: &NetbiosName) -> Option<Ipv4Addr> {
+        let now = SystemTime::now();
+        let table = self.table();
+        let record = table.get(name).filter(|r| !r.group)?;
+        let address = record.live(now).next().map(|m| m.address);
+        address
+    }
+
     /// The names answered now, for the site gateway to publish.
-    // Called by the site gateway (issue 18, branch f18-gw).
-    #[allow(dead_code)]
     pub(crate) fn active_names(&self) -> Vec<WinsName> {
         let now = SystemTime::now();
         self.table()
@@ -133,8 +141,6 @@ impl WinsServer {
 
     /// Sets the answer for unicast queries of names the table does not hold
     /// (called under the table's lock: it must answer from memory, at once).
-    // Called by the site gateway (issue 18, branch f18-gw).
-    #[allow(dead_code)]
     pub(crate) fn set_fallback(&self, f: Fallback) {
         *self.inner.fallback.write().expect("WINS fallback lock") = Some(f);
     }
