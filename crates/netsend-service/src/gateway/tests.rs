@@ -56,6 +56,14 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // Bounded wait until it listens, so a refusal seen by a test is
+        // the server's answer and not its late start.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         Some(Self {
             child,
             url: format!("nats://127.0.0.1:{port}"),

@@ -100,3 +100,183 @@ async fn the_link_authenticates_with_a_token() {
         );
     }
 }
+
+/// A throw-away CA with a server certificate for 127.0.0.1 and a client
+/// certificate, made with openssl in a scratch directory.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    /// Makes one, or None (with the reason printed) when openssl is missing.
+    fn make() -> Option<Self> {
+        if !installed("openssl", "version") {
+            return None;
+        }
+        let pki = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        pki.openssl(&[
+            "req",
+            "-x509",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-subj",
+            "/CN=netsend test CA",
+            "-days",
+            "2",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ]);
+        pki.leaf(
+            "server",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        );
+        pki.leaf(
+            "client",
+            "subjectAltName=DNS:north.netsend.invalid\nextendedKeyUsage=clientAuth\n",
+        );
+        Some(pki)
+    }
+
+    /// A key and a certificate `NAME.key`/`NAME.pem` signed by the CA.
+    fn leaf(&self, name: &str, extensions: &str) {
+        let ext = format!("{name}.ext");
+        std::fs::write(self.path(&ext), extensions).unwrap();
+        let (key, csr, pem) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+        );
+        self.openssl(&[
+            "req",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ]);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+            "-out",
+            &pem,
+        ]);
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The server's `tls` block; `verify` asks clients for a certificate.
+    fn server_block(&self, verify: bool) -> String {
+        format!(
+            "tls {{ cert_file: {:?}, key_file: {:?}, ca_file: {:?}, verify: {verify} }}",
+            self.path("server.pem"),
+            self.path("server.key"),
+            self.path("ca.pem"),
+        )
+    }
+}
+
+/// A TLS-only server, a `tls://` link configuration for it, and the PKI.
+fn tls_server(verify: bool) -> Option<(NatsServer, GatewayConfig, Pki)> {
+    let pki = Pki::make()?;
+    let block = pki.server_block(verify);
+    let server = NatsServer::start_with(|_| block)?;
+    let url = server.url.replacen("nats://", "tls://", 1);
+    let mut c = config("north", &url);
+    c.tls_required = true;
+    Some((server, c, pki))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_checks_the_servers_certificate_against_tls_ca() {
+    let Some((_server, c, pki)) = tls_server(false) else {
+        return;
+    };
+    let mut trusted = c.clone();
+    trusted.tls_ca = Some(pki.path("ca.pem"));
+    publishes(Link::new(trusted)).await;
+    // The server's CA unknown: no connection, and a certificate error.
+    let error = refused(Link::new(c)).await;
+    assert!(
+        error.to_ascii_lowercase().contains("certificate"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_shows_its_client_certificate_to_a_server_that_verifies() {
+    let Some((_server, c, pki)) = tls_server(true) else {
+        return;
+    };
+    let mut mutual = c.clone();
+    mutual.tls_ca = Some(pki.path("ca.pem"));
+    mutual.tls_cert = Some(pki.path("client.pem"));
+    mutual.tls_key = Some(pki.path("client.key"));
+    publishes(Link::new(mutual.clone())).await;
+    // Without the client certificate the server hangs up on the handshake.
+    let mut anonymous = mutual;
+    anonymous.tls_cert = None;
+    anonymous.tls_key = None;
+    let error = refused(Link::new(anonymous)).await;
+    assert!(
+        error.to_ascii_lowercase().contains("certificate"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_required_refuses_a_server_without_tls() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let mut c = config("north", &server.url);
+    c.tls_required = true;
+    let error = refused(Link::new(c)).await;
+    // The client starts TLS and reads the server's plain INFO as a
+    // corrupt TLS record: refused, never sent in the clear.
+    assert!(error.contains("corrupt message"), "{error}");
+}
