@@ -280,3 +280,120 @@ async fn tls_required_refuses_a_server_without_tls() {
     // corrupt TLS record: refused, never sent in the clear.
     assert!(error.contains("corrupt message"), "{error}");
 }
+
+/// A NATS JWT of `claims` (with `iss`, `sub`, `iat`, `jti` filled in)
+/// for `subject`, signed by `issuer`.
+fn jwt(issuer: &nkeys::KeyPair, subject: &str, mut claims: serde_json::Value) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    claims["iss"] = issuer.public_key().into();
+    claims["sub"] = subject.into();
+    claims["iat"] = now.into();
+    claims["jti"] = format!("netsend-test-{subject}").into();
+    let signed = format!(
+        "{}.{}",
+        b64.encode(r#"{"typ":"JWT","alg":"ed25519-nkey"}"#),
+        b64.encode(claims.to_string())
+    );
+    let signature = issuer.sign(signed.as_bytes()).unwrap();
+    format!("{signed}.{}", b64.encode(signature))
+}
+
+/// An operator, an account with JetStream and its user: the server's
+/// operator block for the scratch directory, and the user's `.creds` text.
+fn operator_setup() -> (impl FnOnce(&Path) -> String, String) {
+    let (operator, system, account, user) = (
+        nkeys::KeyPair::new_operator(),
+        nkeys::KeyPair::new_account(),
+        nkeys::KeyPair::new_account(),
+        nkeys::KeyPair::new_user(),
+    );
+    let unlimited = serde_json::json!({
+        "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+        "wildcards": true, "conn": -1, "leaf": -1,
+        "mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1,
+    });
+    let operator_jwt = jwt(
+        &operator,
+        &operator.public_key(),
+        serde_json::json!({"name": "netsend-test", "nats": {
+            "system_account": system.public_key(), "type": "operator", "version": 2,
+        }}),
+    );
+    // JetStream needs a system account for its internal subscriptions.
+    let system_jwt = jwt(
+        &operator,
+        &system.public_key(),
+        serde_json::json!({"name": "SYS", "nats": {"type": "account", "version": 2}}),
+    );
+    let account_jwt = jwt(
+        &operator,
+        &account.public_key(),
+        serde_json::json!({"name": "SITES", "nats": {
+            "limits": unlimited, "type": "account", "version": 2,
+        }}),
+    );
+    let user_jwt = jwt(
+        &account,
+        &user.public_key(),
+        serde_json::json!({"name": "north", "nats": {
+            "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1,
+            "type": "user", "version": 2,
+        }}),
+    );
+    let creds = format!(
+        "-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n\
+         -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+        user.seed().unwrap()
+    );
+    let (account_key, system_key) = (account.public_key(), system.public_key());
+    let block = move |dir: &Path| {
+        let path = dir.join("operator.jwt");
+        std::fs::write(&path, operator_jwt).unwrap();
+        format!(
+            "operator: {path:?}\nsystem_account: {system_key}\nresolver: MEMORY\n\
+             resolver_preload: {{ {account_key}: \"{account_jwt}\", {system_key}: \"{system_jwt}\" }}"
+        )
+    };
+    (block, creds)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_authenticates_with_a_creds_file() {
+    let (block, creds) = operator_setup();
+    let Some(server) = NatsServer::start_with(block) else {
+        return;
+    };
+    let files = tempfile::tempdir().unwrap();
+    let good = files.path().join("north.creds");
+    std::fs::write(&good, &creds).unwrap();
+    let mut c = config("north", &server.url);
+    c.credentials = Some(good);
+    publishes(Link::new(c.clone())).await;
+    // A user the account did not sign (the same JWT, another seed): refused.
+    let stranger = files.path().join("stranger.creds");
+    let seed = creds
+        .lines()
+        .find(|l| l.starts_with("SU"))
+        .unwrap()
+        .to_owned();
+    let other = nkeys::KeyPair::new_user().seed().unwrap();
+    std::fs::write(&stranger, creds.replace(&seed, &other)).unwrap();
+    c.credentials = Some(stranger);
+    let error = refused(Link::new(c.clone())).await;
+    assert!(
+        error.to_ascii_lowercase().contains("authorization"),
+        "{error}"
+    );
+    // No credentials at all: refused as well.
+    c.credentials = None;
+    let error = refused(Link::new(c)).await;
+    assert!(
+        error.to_ascii_lowercase().contains("authorization"),
+        "{error}"
+    );
+}
