@@ -27,8 +27,9 @@ async fn publishes(link: Link) {
 }
 
 /// Runs `link` until its connection state carries an error, checks that
-/// it never connected, stops it (bounded) and gives the error.
-async fn refused(link: Link) -> String {
+/// it never connected and that the error says `reason` (any case), and
+/// stops it (bounded).
+async fn refused(link: Link, reason: &str) {
     let shutdown = Shutdown::new();
     shutdown.spawn(link.clone().run(shutdown.clone()));
     let mut error = None;
@@ -43,7 +44,13 @@ async fn refused(link: Link) -> String {
     }
     assert!(!link.connected());
     stop(shutdown).await;
-    error.expect("the connection state carries no error")
+    let error = error.expect("the connection state carries no error");
+    assert!(
+        error
+            .to_ascii_lowercase()
+            .contains(&reason.to_ascii_lowercase()),
+        "{error}"
+    );
 }
 
 /// Stops a link; the stop is not held up by its retries.
@@ -73,11 +80,7 @@ async fn the_link_authenticates_with_user_and_password() {
     };
     publishes(with(Some("north"), Some("s3cret pw"))).await;
     for link in [with(Some("north"), Some("wrong")), with(None, None)] {
-        let error = refused(link).await;
-        assert!(
-            error.to_ascii_lowercase().contains("authorization"),
-            "{error}"
-        );
+        refused(link, "authorization").await;
     }
 }
 
@@ -93,13 +96,12 @@ async fn the_link_authenticates_with_a_token() {
     };
     publishes(with(Some("t0ken-north"))).await;
     for link in [with(Some("t0ken-south")), with(None)] {
-        let error = refused(link).await;
-        assert!(
-            error.to_ascii_lowercase().contains("authorization"),
-            "{error}"
-        );
+        refused(link, "authorization").await;
     }
 }
+
+/// openssl's options for a new, unencrypted P-256 key.
+const NEW_KEY: &str = "-nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1";
 
 /// A throw-away CA with a server certificate for 127.0.0.1 and a client
 /// certificate, made with openssl in a scratch directory.
@@ -116,28 +118,11 @@ impl Pki {
         let pki = Self {
             dir: tempfile::tempdir().unwrap(),
         };
-        pki.openssl(&[
-            "req",
-            "-x509",
-            "-new",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-subj",
-            "/CN=netsend test CA",
-            "-days",
-            "2",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ]);
+        pki.openssl(&format!(
+            "req -x509 -new {NEW_KEY} -subj /CN=netsend-test-CA -days 2 \
+             -addext basicConstraints=critical,CA:TRUE \
+             -addext keyUsage=critical,keyCertSign,cRLSign -keyout ca.key -out ca.pem"
+        ));
         pki.leaf(
             "server",
             "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
@@ -153,48 +138,19 @@ impl Pki {
     fn leaf(&self, name: &str, extensions: &str) {
         let ext = format!("{name}.ext");
         std::fs::write(self.path(&ext), extensions).unwrap();
-        let (key, csr, pem) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-        );
-        self.openssl(&[
-            "req",
-            "-new",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-subj",
-            &format!("/CN={name}"),
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-        ]);
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-            "-out",
-            &pem,
-        ]);
+        self.openssl(&format!(
+            "req -new {NEW_KEY} -subj /CN={name} -keyout {name}.key -out {name}.csr"
+        ));
+        self.openssl(&format!(
+            "x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+             -extfile {ext} -out {name}.pem"
+        ));
     }
 
-    fn openssl(&self, args: &[&str]) {
+    /// Runs openssl in the directory with the whitespace-separated `args`.
+    fn openssl(&self, args: &str) {
         let out = Command::new("openssl")
-            .args(args)
+            .args(args.split_whitespace())
             .current_dir(self.dir.path())
             .output()
             .unwrap();
@@ -240,11 +196,7 @@ async fn the_link_checks_the_servers_certificate_against_tls_ca() {
     trusted.tls_ca = Some(pki.path("ca.pem"));
     publishes(Link::new(trusted)).await;
     // The server's CA unknown: no connection, and a certificate error.
-    let error = refused(Link::new(c)).await;
-    assert!(
-        error.to_ascii_lowercase().contains("certificate"),
-        "{error}"
-    );
+    refused(Link::new(c), "invalid peer certificate: UnknownIssuer").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,11 +213,7 @@ async fn the_link_shows_its_client_certificate_to_a_server_that_verifies() {
     let mut anonymous = mutual;
     anonymous.tls_cert = None;
     anonymous.tls_key = None;
-    let error = refused(Link::new(anonymous)).await;
-    assert!(
-        error.to_ascii_lowercase().contains("certificate"),
-        "{error}"
-    );
+    refused(Link::new(anonymous), "BadCertificate").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,10 +223,9 @@ async fn tls_required_refuses_a_server_without_tls() {
     };
     let mut c = config("north", &server.url);
     c.tls_required = true;
-    let error = refused(Link::new(c)).await;
     // The client starts TLS and reads the server's plain INFO as a
     // corrupt TLS record: refused, never sent in the clear.
-    assert!(error.contains("corrupt message"), "{error}");
+    refused(Link::new(c), "corrupt message").await;
 }
 
 /// A NATS JWT of `claims` (with `iss`, `sub`, `iat`, `jti` filled in)
@@ -384,16 +331,8 @@ async fn the_link_authenticates_with_a_creds_file() {
     let other = nkeys::KeyPair::new_user().seed().unwrap();
     std::fs::write(&stranger, creds.replace(&seed, &other)).unwrap();
     c.credentials = Some(stranger);
-    let error = refused(Link::new(c.clone())).await;
-    assert!(
-        error.to_ascii_lowercase().contains("authorization"),
-        "{error}"
-    );
+    refused(Link::new(c.clone()), "authorization").await;
     // No credentials at all: refused as well.
     c.credentials = None;
-    let error = refused(Link::new(c)).await;
-    assert!(
-        error.to_ascii_lowercase().contains("authorization"),
-        "{error}"
-    );
+    refused(Link::new(c), "authorization").await;
 }
