@@ -236,6 +236,20 @@ impl GatewayConfig {
         if self.password.is_some() && self.user.is_none() {
             return Err(invalid("gateway.password", "a password needs a user"));
         }
+        if self.user.is_some() && self.password.is_none() {
+            return Err(invalid("gateway.user", "a user needs a password"));
+        }
+        let methods = [
+            self.credentials.is_some(),
+            self.user.is_some(),
+            self.token.is_some(),
+        ];
+        if methods.iter().filter(|m| **m).count() > 1 {
+            return Err(invalid(
+                "gateway.credentials",
+                "give one of credentials, user/password or token",
+            ));
+        }
         // The files are read at each connection, in the background: a
         // wrong path is said at start, not as a link that never comes up.
         for (key, path) in [
@@ -1799,6 +1813,14 @@ mod tests {
         bad(
             "site = \"N\"\nnats = [\"nats://a\"]\nmode = \"relay\"",
             "mode",
+        );
+        bad(
+            "site = \"N\"\nnats = [\"nats://a\"]\nuser = \"north\"",
+            "gateway.user",
+        );
+        bad(
+            "site = \"N\"\nnats = [\"nats://a\"]\nuser = \"north\"\npassword = \"p\"\ntoken = \"t\"",
+            "one of credentials, user/password or token",
         );
         // The files must be there at start.
         let files = tempfile::tempdir().unwrap();
