@@ -236,6 +236,36 @@ impl GatewayConfig {
         if self.password.is_some() && self.user.is_none() {
             return Err(invalid("gateway.password", "a password needs a user"));
         }
+        if self.user.is_some() && self.password.is_none() {
+            return Err(invalid("gateway.user", "a user needs a password"));
+        }
+        let methods = [
+            self.credentials.is_some(),
+            self.user.is_some(),
+            self.token.is_some(),
+        ];
+        if methods.iter().filter(|m| **m).count() > 1 {
+            return Err(invalid(
+                "gateway.credentials",
+                "give one of credentials, user/password or token",
+            ));
+        }
+        // The files are read at each connection, in the background: a
+        // wrong path is said at start, not as a link that never comes up.
+        for (key, path) in [
+            ("gateway.credentials", &self.credentials),
+            ("gateway.tls_ca", &self.tls_ca),
+            ("gateway.tls_cert", &self.tls_cert),
+            ("gateway.tls_key", &self.tls_key),
+        ] {
+            let Some(path) = path else { continue };
+            if let Err(e) = std::fs::File::open(path) {
+                return Err(ConfigError::Invalid(
+                    key.to_owned(),
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -1784,6 +1814,32 @@ mod tests {
             "site = \"N\"\nnats = [\"nats://a\"]\nmode = \"relay\"",
             "mode",
         );
+        bad(
+            "site = \"N\"\nnats = [\"nats://a\"]\nuser = \"north\"",
+            "gateway.user",
+        );
+        bad(
+            "site = \"N\"\nnats = [\"nats://a\"]\nuser = \"north\"\npassword = \"p\"\ntoken = \"t\"",
+            "one of credentials, user/password or token",
+        );
+        // The files must be there at start.
+        let files = tempfile::tempdir().unwrap();
+        let there = files.path().join("ca.pem");
+        std::fs::write(&there, "pem").unwrap();
+        let missing = files.path().join("missing.pem");
+        for key in ["credentials", "tls_ca", "tls_cert", "tls_key"] {
+            let other = match key {
+                "tls_cert" => format!("tls_key = {there:?}\n"),
+                "tls_key" => format!("tls_cert = {there:?}\n"),
+                _ => String::new(),
+            };
+            let head = format!("site = \"N\"\nnats = [\"nats://a\"]\n{other}");
+            bad(
+                &format!("{head}{key} = {missing:?}"),
+                &format!("gateway.{key}"),
+            );
+            parse(&format!("[gateway]\n{head}{key} = {there:?}")).unwrap();
+        }
     }
 
     #[test]

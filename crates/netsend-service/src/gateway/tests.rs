@@ -23,16 +23,14 @@ impl NatsServer {
     /// Starts one, or None (with the reason printed) when nats-server is
     /// missing.
     pub(super) fn start() -> Option<Self> {
-        let installed = Command::new("nats-server")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !installed {
-            assert!(
-                std::env::var("NETSEND_REQUIRE_INTEROP").as_deref() != Ok("1"),
-                "required for this test: nats-server"
-            );
-            eprintln!("skipped: needs nats-server");
+        Self::start_with(|_| String::new())
+    }
+
+    /// Starts one whose configuration file also holds what `extra` gives
+    /// for the scratch directory (an `authorization` or `tls` block and the
+    /// files it names), or None as [`NatsServer::start`].
+    pub(super) fn start_with(extra: impl FnOnce(&std::path::Path) -> String) -> Option<Self> {
+        if !installed("nats-server", "--version") {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -41,19 +39,55 @@ impl NatsServer {
             .local_addr()
             .unwrap()
             .port();
+        let conf = dir.path().join("nats.conf");
+        let store = dir.path().join("js");
+        std::fs::write(
+            &conf,
+            format!(
+                "listen: \"127.0.0.1:{port}\"\njetstream {{ store_dir: {store:?} }}\n{}\n",
+                extra(dir.path())
+            ),
+        )
+        .unwrap();
         let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // Bounded wait until it listens, so a refusal seen by a test is
+        // the server's answer and not its late start.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         Some(Self {
             child,
             url: format!("nats://127.0.0.1:{port}"),
             _dir: dir,
         })
     }
+}
+
+/// Whether `program` runs (`probe` is its version flag); when not, the
+/// test is skipped with a message, or fails under
+/// `NETSEND_REQUIRE_INTEROP=1`.
+pub(super) fn installed(program: &str, probe: &str) -> bool {
+    let ok = Command::new(program)
+        .arg(probe)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("NETSEND_REQUIRE_INTEROP").as_deref() != Ok("1"),
+            "required for this test: {program}"
+        );
+        eprintln!("skipped: needs {program}");
+    }
+    ok
 }
 
 impl Drop for NatsServer {
