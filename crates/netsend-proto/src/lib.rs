@@ -4,6 +4,7 @@
 //! - [`session`]: the server side of one session-service connection.
 //! - [`sender`]: the client side of one directed message.
 //! - [`message`]: a received message decoded for people.
+//! - [`delivery_tag`]: one message's identity across a sender's retries, so a repeat is stored once.
 //! - [`mailslot`]: which `\\MAILSLOT\\MESSNGR` datagrams are ours, and their message.
 //! - [`browse`]: the browse announcements we send, and the host list of those we hear.
 //! - [`broadcast`]: the MESSNGR datagrams of a broadcast, and where they go.
@@ -35,6 +36,7 @@ pub mod alert;
 pub mod away;
 pub mod broadcast;
 pub mod browse;
+pub mod delivery_tag;
 pub mod directory;
 pub mod display;
 pub mod forward;

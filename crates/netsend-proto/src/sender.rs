@@ -20,6 +20,8 @@ use netsend_wire::smb::header::{Smb, SmbCommand, SmbHeader, SmbStatus};
 use netsend_wire::smb::message::{MessengerReply, MessengerRequest, MAX_BLOCK_LEN};
 use netsend_wire::DecodeError;
 
+use crate::delivery_tag::DeliveryTag;
+
 /// How to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendOptions {
@@ -35,6 +37,9 @@ pub struct SendOptions {
     pub send_session_request: bool,
     /// PIDLow put in the SMB headers.
     pub pid: u16,
+    /// The message's delivery tag, put in every request's SecurityFeatures
+    /// field, for a sender that may repeat it.
+    pub tag: Option<DeliveryTag>,
 }
 
 impl Default for SendOptions {
@@ -46,6 +51,7 @@ impl Default for SendOptions {
             single_block_when_fits: false,
             send_session_request: true,
             pid: 0,
+            tag: None,
         }
     }
 }
@@ -165,6 +171,7 @@ impl ClientSession {
     fn header(&self) -> SmbHeader {
         SmbHeader {
             pid_low: self.options.pid,
+            signature: self.options.tag.map_or([0; 8], DeliveryTag::to_wire),
             ..SmbHeader::default()
         }
     }

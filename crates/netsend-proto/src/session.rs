@@ -19,6 +19,7 @@ use netsend_wire::oem::CodePage;
 use netsend_wire::smb::header::{Smb, SmbCommand, SmbHeader, SmbStatus};
 use netsend_wire::smb::message::{message_reply, MessengerRequest, MAX_BLOCK_LEN};
 
+use crate::delivery_tag::DeliveryTag;
 use crate::message::Message;
 
 /// Limits of one session.
@@ -70,6 +71,10 @@ pub enum Action {
         ack: Vec<u8>,
         /// ERRSRV/ERRnoroom reply, to write if the commit failed.
         refuse: Vec<u8>,
+        /// The sender's delivery tag (of the start block for a multi-block
+        /// message): a message with a tag already stored from the same
+        /// address gets `ack` and is not stored again.
+        tag: Option<DeliveryTag>,
     },
 }
 
@@ -82,6 +87,8 @@ struct Pending {
     len: usize,
     /// When the start block came, if the driver passes time in.
     started: Option<Instant>,
+    /// The start block's delivery tag.
+    tag: Option<DeliveryTag>,
 }
 
 /// Server state of one connection.
@@ -252,7 +259,11 @@ impl ServerSession {
                     false,
                     self.config.code_page,
                 );
-                self.deliver(&smb.header, message)
+                self.deliver(
+                    &smb.header,
+                    message,
+                    DeliveryTag::from_wire(smb.header.signature),
+                )
             }
             MessengerRequest::Start {
                 originator,
@@ -271,6 +282,7 @@ impl ServerSession {
                     blocks: Vec::new(),
                     len: 0,
                     started: now,
+                    tag: DeliveryTag::from_wire(smb.header.signature),
                 });
                 Action::Send(frame(&message_reply(
                     &smb.header,
@@ -305,16 +317,17 @@ impl ServerSession {
                     true,
                     self.config.code_page,
                 );
-                self.deliver(&smb.header, message)
+                self.deliver(&smb.header, message, p.tag)
             }
         }
     }
 
-    fn deliver(&self, header: &SmbHeader, message: Message) -> Action {
+    fn deliver(&self, header: &SmbHeader, message: Message, tag: Option<DeliveryTag>) -> Action {
         Action::Deliver {
             message,
             ack: frame(&message_reply(header, SmbStatus::SUCCESS, None)),
             refuse: frame(&message_reply(header, SmbStatus::ERRSRV_NOROOM, None)),
+            tag,
         }
     }
 }

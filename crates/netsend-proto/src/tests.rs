@@ -5,6 +5,7 @@ use netsend_wire::smb::header::{Smb, SmbStatus};
 use netsend_wire::{CodePage, NetbiosName};
 use proptest::prelude::*;
 
+use crate::delivery_tag::DeliveryTag;
 use crate::message::Message;
 use crate::sender::{ClientSession, SendError, SendOptions};
 use crate::session::{Action, ServerSession, SessionConfig};
@@ -15,6 +16,15 @@ fn ours(n: &NetbiosName) -> bool {
 
 /// Runs a whole exchange; returns the delivered message or the sender's error.
 fn exchange(to: &str, text: &str, options: SendOptions) -> Result<Message, SendError> {
+    exchange_tagged(to, text, options).map(|(message, _)| message)
+}
+
+/// [`exchange`], with the delivery tag the server saw.
+fn exchange_tagged(
+    to: &str,
+    text: &str,
+    options: SendOptions,
+) -> Result<(Message, Option<DeliveryTag>), SendError> {
     let called = NetbiosName::new(to, 3).unwrap();
     let calling = NetbiosName::new("BOB", 0).unwrap();
     let mut client = ClientSession::new(called, calling, "bob", to, text, options);
@@ -26,8 +36,10 @@ fn exchange(to: &str, text: &str, options: SendOptions) -> Result<Message, SendE
         };
         let reply = match server.handle_frame(&frame, &ours) {
             Action::Send(r) | Action::SendAndClose(r) => r,
-            Action::Deliver { message, ack, .. } => {
-                delivered = Some(message);
+            Action::Deliver {
+                message, ack, tag, ..
+            } => {
+                delivered = Some((message, tag));
                 ack
             }
             Action::Close | Action::Nothing => panic!("server closed"),
@@ -36,6 +48,29 @@ fn exchange(to: &str, text: &str, options: SendOptions) -> Result<Message, SendE
     }
     assert!(client.is_done());
     Ok(delivered.expect("delivered"))
+}
+
+#[test]
+fn a_senders_delivery_tag_reaches_the_server_and_an_untagged_message_has_none() {
+    let tag = DeliveryTag::for_site_message("NORTH-q7-0011223344556677");
+    let long = "z".repeat(400);
+    for (text, single) in [("hi", true), ("hi", false), (long.as_str(), false)] {
+        let options = SendOptions {
+            single_block_when_fits: single,
+            tag: Some(tag),
+            ..SendOptions::default()
+        };
+        let (m, seen) = exchange_tagged("alice", text, options).unwrap();
+        assert_eq!(m.text, text);
+        assert_eq!(
+            seen,
+            Some(tag),
+            "single block: {single}, {} bytes",
+            text.len()
+        );
+        let (_, untagged) = exchange_tagged("alice", text, SendOptions::default()).unwrap();
+        assert_eq!(untagged, None);
+    }
 }
 
 #[test]

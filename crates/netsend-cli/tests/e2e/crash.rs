@@ -1,6 +1,8 @@
 //! Durable before acknowledged: load, SIGKILL at pseudo-random moments, restart;
 //! every message whose success reply reached the sender is in the inbox exactly
-//! once, and the database passes SQLite's integrity check.
+//! once, and the database passes SQLite's integrity check. A sender that
+//! repeats a message after its own crash (a gateway, the queue) tags it, and
+//! the repeat is acknowledged and stored once.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -102,5 +104,43 @@ fn acknowledged_messages_survive_sigkill() {
         "{} acknowledged, {} stored, across 5 crashes",
         acked.len(),
         stored.len()
+    );
+}
+
+#[test]
+fn a_tagged_repeat_is_acknowledged_and_stored_once_across_a_restart() {
+    use netsend_proto::delivery_tag::DeliveryTag;
+    use netsend_proto::sender::SendOptions;
+
+    use crate::storage::send_message_with;
+
+    let mut svc = Service::start("TAGGED", "", "");
+    let long = "a long text that takes several blocks; ".repeat(10);
+    for (text, single) in [("tagged once", true), (long.as_str(), false)] {
+        let tagged = SendOptions {
+            tag: Some(DeliveryTag::for_site_message(text)),
+            single_block_when_fits: single,
+            ..SendOptions::default()
+        };
+        // The sender crashed after our reply, came back and sends again,
+        // here once before our restart and once after.
+        send_message_with(svc.session, "TAGGED", text, tagged).unwrap();
+        send_message_with(svc.session, "TAGGED", text, tagged).unwrap();
+        svc.crash_and_restart();
+        send_message_with(svc.session, "TAGGED", text, tagged).unwrap();
+        // The same text untagged is a new message each time, as before.
+        send_message_with(svc.session, "TAGGED", text, SendOptions::default()).unwrap();
+        send_message_with(svc.session, "TAGGED", text, SendOptions::default()).unwrap();
+    }
+    let inbox = svc.wait_inbox(6);
+    let count = |text: &str| inbox.iter().filter(|m| m["text"] == text).count();
+    // Each text: once tagged (three sends), twice untagged.
+    assert_eq!(count("tagged once"), 3, "{inbox:?}");
+    assert_eq!(count(long.as_str()), 3, "{inbox:?}");
+    assert_eq!(inbox.len(), 6, "{inbox:?}");
+    let log = svc.log_text();
+    assert!(
+        log.contains("repeat of a stored message"),
+        "the repeats are logged: {log}"
     );
 }

@@ -17,11 +17,20 @@ use crate::harness::{have, is_root, netsend_bin, require, stderr, Service};
 /// request, 0xD5, 0xD7 blocks, 0xD6, as `smbclient -M` does) and returns how
 /// long it took until the last acknowledgement.
 fn send_message(addr: SocketAddr, to: &str, text: &str) -> Result<Duration, String> {
+    send_message_with(addr, to, text, SendOptions::default())
+}
+
+/// [`send_message`] as `options` say (a delivery tag, single blocks).
+pub(crate) fn send_message_with(
+    addr: SocketAddr,
+    to: &str,
+    text: &str,
+    options: SendOptions,
+) -> Result<Duration, String> {
     let start = Instant::now();
     let called = NetbiosName::new(to, 3).map_err(|e| e.to_string())?;
     let calling = NetbiosName::new("LOADER", 0).map_err(|e| e.to_string())?;
-    let mut session =
-        ClientSession::new(called, calling, "LOADER", to, text, SendOptions::default());
+    let mut session = ClientSession::new(called, calling, "LOADER", to, text, options);
     let mut stream =
         TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| e.to_string())?;
     stream

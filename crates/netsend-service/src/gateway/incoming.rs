@@ -3,13 +3,16 @@
 //! normal send path (never back over the backbone), recorded in the
 //! delivered-ids bucket and only then acknowledged, so a redelivery after
 //! a lost acknowledgement or a restart is acknowledged without being shown
-//! again.
+//! again. Each delivery carries a delivery tag derived from the message id,
+//! which covers a crash between the recipient's reply and that record: a
+//! netsend recipient acknowledges the redelivery as a repeat.
 
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy};
 use async_nats::jetstream::AckKind;
 use futures_lite::StreamExt;
+use netsend_proto::delivery_tag::DeliveryTag;
 use netsend_proto::display::LogSafe;
 use netsend_proto::sites::{msg_subject, receipt_subject, SiteName};
 use netsend_wire::site::{SiteMessage, SiteReceipt};
@@ -195,7 +198,11 @@ impl Gateway {
             from: &offer.from,
             text: &offer.text,
         };
-        let sent = self.send(letter, Sites::Local).await;
+        // Tagged with the message id: if we crash after the recipient's
+        // reply and before the record below, the redelivery reaches a
+        // netsend recipient as a repeat it acknowledges without showing.
+        let tag = DeliveryTag::for_site_message(&offer.key);
+        let sent = self.send(letter, Sites::Local, Some(tag)).await;
         match sent {
             Ok(report) => {
                 // Recorded before the acknowledgement: a redelivery finds it.

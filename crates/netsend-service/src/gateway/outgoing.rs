@@ -110,11 +110,12 @@ impl Gateway {
     }
 
     /// Sends `letter` by the normal send path, the way to other sites as
-    /// `sites` says.
+    /// `sites` says, with `tag` when it may be a repeat.
     pub(super) async fn send(
         &self,
         letter: crate::outbound::queue::Letter<'_>,
         sites: Sites,
+        tag: Option<netsend_proto::delivery_tag::DeliveryTag>,
     ) -> Result<netsend_control::types::SendReport, SendFailure> {
         crate::outbound::send::send_with(
             &self.outbound,
@@ -123,6 +124,7 @@ impl Gateway {
             letter.from,
             letter.text,
             sites,
+            tag,
         )
         .await
     }
@@ -152,7 +154,7 @@ impl Gateway {
             "waiting for the site backbone",
         )
         .await?;
-        let sent = self.send(letter, Sites::Queued { id }).await;
+        let sent = self.send(letter, Sites::Queued { id }, None).await;
         match sent {
             Ok(_) => {
                 if let Err(e) = self

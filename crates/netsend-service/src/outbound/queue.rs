@@ -61,7 +61,17 @@ async fn attempt(outbound: Arc<Outbound>, inbox: InboxHandle, q: crate::store::Q
     // A name at another site is published with the entry's own dedup id,
     // so a retry after a lost acknowledgement is stored once.
     let sites = super::send::Sites::Queued { id: q.id };
-    let sent = super::send::send_with(&outbound, uid, &q.to, &q.from, &q.text, sites).await;
+    // A netsend recipient stores a retry after a crash that came between
+    // its reply and our record of it once.
+    let tag = netsend_proto::delivery_tag::DeliveryTag::for_queue_entry(
+        q.id,
+        q.created_at,
+        &q.from,
+        &q.to,
+        &q.text,
+    );
+    let sent =
+        super::send::send_with(&outbound, uid, &q.to, &q.from, &q.text, sites, Some(tag)).await;
     let op = match sent {
         Ok(report) => {
             tracing::info!(event = "send", id = q.id, to = %LogSafe(&report.to), peer = %report.address, "queued message delivered");

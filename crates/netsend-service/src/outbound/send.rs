@@ -4,6 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
+use netsend_proto::delivery_tag::DeliveryTag;
 use netsend_proto::plan::{Known, Next, PlanConfig, ResolveError, ResolvePlan, Source};
 use netsend_proto::sender::{ClientSession, SendError, SendOptions};
 use netsend_proto::sites::SiteName;
@@ -130,7 +131,7 @@ pub(crate) async fn send(
     from: &str,
     text: &str,
 ) -> Result<SendReport, SendFailure> {
-    send_with(service, uid, to, from, text, Sites::Fresh).await
+    send_with(service, uid, to, from, text, Sites::Fresh, None).await
 }
 
 /// Whether, and with which dedup id, a name at another site goes over the
@@ -148,7 +149,10 @@ pub(crate) enum Sites {
     Local,
 }
 
-/// [`send`], with the way to other sites given.
+/// [`send`], with the way to other sites given, and the delivery tag of a
+/// sender that may repeat this message (the queue, a gateway delivering
+/// what came from another site) so that a netsend recipient stores a
+/// repeat once.
 pub(crate) async fn send_with(
     service: &Outbound,
     uid: Option<u32>,
@@ -156,6 +160,7 @@ pub(crate) async fn send_with(
     from: &str,
     text: &str,
     sites: Sites,
+    tag: Option<DeliveryTag>,
 ) -> Result<SendReport, SendFailure> {
     let name = NetbiosName::with_code_page(to, suffix::MESSENGER, service.config.get().code_page)
         .map_err(|e| SendFailure::InvalidParameter(format!("recipient {to:?}: {e}")))?;
@@ -193,7 +198,7 @@ pub(crate) async fn send_with(
                 }
             }
         }
-        let session = client_session(service, name, from, to, text);
+        let session = client_session(service, name, from, to, text, tag);
         match deliver(service, uid, address, session, deadline).await {
             Ok(()) => break address,
             // A cached address may be stale (the owner left): forget it and ask again.
@@ -241,6 +246,7 @@ fn client_session(
     from: &str,
     to: &str,
     text: &str,
+    tag: Option<DeliveryTag>,
 ) -> ClientSession {
     let calling = service
         .naming
@@ -251,6 +257,7 @@ fn client_session(
         .with_suffix(suffix::WORKSTATION);
     let options = SendOptions {
         code_page: service.config.get().code_page,
+        tag,
         ..SendOptions::default()
     };
     ClientSession::new(name, calling, from, to, text, options)
@@ -287,7 +294,7 @@ pub(crate) async fn send_to_session(
             resolve(service, &machine, deadline).await?
         }
     };
-    let session = client_session(service, name, from, user, text);
+    let session = client_session(service, name, from, user, text, None);
     deliver(service, uid, address, session, deadline).await?;
     Ok(SendReport {
         to: name.to_text(service.config.get().code_page),
@@ -314,7 +321,7 @@ pub(crate) async fn send_to_address(
         service,
         None,
         address,
-        client_session(service, name, from, to, text),
+        client_session(service, name, from, to, text, None),
         deadline,
     )
     .await

@@ -17,6 +17,7 @@
 //!   and each inbox's quota;
 //! - `outbox`: the outgoing queue's rows; `sent`: the sent archive;
 //! - `away`: each user's away message; `wins`: the WINS server's table;
+//! - `tags`: the delivery tags of senders that may repeat a message;
 //! - `retention`: what ages out.
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -35,6 +36,7 @@ mod readers;
 mod retention;
 mod schema;
 mod sent;
+mod tags;
 #[cfg(test)]
 mod tests;
 mod wins;
@@ -88,6 +90,10 @@ pub enum InboxError {
     /// The database says it is damaged (`PRAGMA integrity_check`).
     #[error("inbox database is damaged: {0}")]
     Damaged(String),
+    /// The message's delivery tag came with the stored message of this id:
+    /// a sender's repeat, already stored.
+    #[error("already stored as message {0} (a repeat of the same delivery tag)")]
+    Repeat(i64),
 }
 
 struct Inner {
@@ -154,7 +160,25 @@ impl InboxHandle {
         if message.text.len() > MAX_TEXT_LEN {
             return Err(InboxError::TooLarge(message.text.len()));
         }
-        self.write(|reply| WriteOp::Store(message, reply)).await
+        self.write(|reply| WriteOp::Store(message, None, reply))
+            .await
+    }
+
+    /// [`Self::store`] for a message that came with a delivery tag
+    /// (`key`: see [`netsend_proto::delivery_tag::DeliveryTag::key`]): a
+    /// repeat of a message stored with the same key is refused with
+    /// [`InboxError::Repeat`], so the sender is acknowledged and nothing is
+    /// shown twice.
+    pub async fn store_once(
+        &self,
+        message: NewMessage,
+        key: String,
+    ) -> Result<StoredMessage, InboxError> {
+        if message.text.len() > MAX_TEXT_LEN {
+            return Err(InboxError::TooLarge(message.text.len()));
+        }
+        self.write(|reply| WriteOp::Store(message, Some(key), reply))
+            .await
     }
 
     /// Marks a message read; `user` limits it to messages that user may see.

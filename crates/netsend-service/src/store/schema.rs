@@ -193,6 +193,19 @@ CREATE TABLE IF NOT EXISTS wins_names (
 PRAGMA user_version = 11;
 ";
 
+/// Version 12: the delivery tags of tagged senders (a site gateway, the
+/// outgoing queue), keyed by source address and tag, so a repeat after a
+/// sender's crash is acknowledged without being stored twice.
+const MIGRATION_12: &str = "
+CREATE TABLE IF NOT EXISTS delivery_tags (
+    key TEXT PRIMARY KEY,
+    message_id INTEGER NOT NULL,
+    received_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS delivery_tags_age ON delivery_tags (received_at);
+PRAGMA user_version = 12;
+";
+
 /// Messages indexed in one of the writer's idle transactions.
 const INDEX_CHUNK: i64 = 256;
 
@@ -228,7 +241,7 @@ pub(super) fn index_pending(conn: &mut Connection) -> rusqlite::Result<usize> {
 }
 
 /// Every version's script, in order: version `n` is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: [&str; 11] = [
+const MIGRATIONS: [&str; 12] = [
     SCHEMA,
     MIGRATION_2,
     MIGRATION_3,
@@ -240,6 +253,7 @@ const MIGRATIONS: [&str; 11] = [
     MIGRATION_9,
     MIGRATION_10,
     MIGRATION_11,
+    MIGRATION_12,
 ];
 
 /// Creates or upgrades the schema to the current version.

@@ -34,6 +34,39 @@ fn all() -> ListFilter {
 }
 
 #[tokio::test]
+async fn a_tagged_repeat_is_stored_once_even_in_one_batch_and_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inbox.db");
+    let inbox = Inbox::open(&path, 2).unwrap();
+    let key = "192.0.2.1/0102030405060708".to_owned();
+    // Sent at once, the two share a batch: the second still sees the first.
+    let (first, second) = tokio::join!(
+        inbox.store_once(msg("ALICE", Some("alice"), "once"), key.clone()),
+        inbox.store_once(msg("ALICE", Some("alice"), "once"), key.clone()),
+    );
+    let id = first.unwrap().id;
+    assert!(matches!(second, Err(InboxError::Repeat(r)) if r == id));
+    // The same tag from another address is another message.
+    let other = inbox
+        .store_once(
+            msg("ALICE", Some("alice"), "once"),
+            "192.0.2.2/0102030405060708".to_owned(),
+        )
+        .await
+        .unwrap();
+    assert_ne!(other.id, id);
+    inbox.close().await;
+    drop(inbox);
+    // The quota (2) is full now, and a repeat takes no room: still a repeat.
+    let reopened = Inbox::open(&path, 2).unwrap();
+    assert!(matches!(
+        reopened.store_once(msg("ALICE", Some("alice"), "once"), key).await,
+        Err(InboxError::Repeat(r)) if r == id
+    ));
+    assert_eq!(reopened.count().await.unwrap(), 2);
+}
+
+#[tokio::test]
 async fn store_list_read_and_filter() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("inbox.db");
@@ -624,7 +657,7 @@ mod batches {
             m: NewMessage,
         ) -> oneshot::Receiver<Result<StoredMessage, WriteFailure>> {
             let (reply, answer) = oneshot::channel();
-            self.ops.push(WriteOp::Store(m, reply));
+            self.ops.push(WriteOp::Store(m, None, reply));
             answer
         }
 

@@ -29,7 +29,8 @@ use super::messages::{self, NewMessage, Quota, SizeChanges};
 use super::wins;
 use super::StoredMessage;
 use super::{
-    away, outbox, retention, sent, AwayState, Deletion, InboxError, QueueOp, Retention, SentOp,
+    away, outbox, retention, sent, tags, AwayState, Deletion, InboxError, QueueOp, Retention,
+    SentOp,
 };
 
 /// Operations waiting for the writer before callers are made to wait.
@@ -46,6 +47,8 @@ pub(super) enum WriteFailure {
     QueueFull(u64),
     /// SQLite failed (shared by every operation of a batch that failed whole).
     Database(Arc<rusqlite::Error>),
+    /// The message's delivery tag came with this stored message already.
+    Repeat(i64),
 }
 
 impl From<rusqlite::Error> for WriteFailure {
@@ -62,6 +65,7 @@ impl From<WriteFailure> for InboxError {
             }
             WriteFailure::QueueFull(cap) => Self::QueueFull(cap),
             WriteFailure::Database(e) => Self::Write(e),
+            WriteFailure::Repeat(id) => Self::Repeat(id),
         }
     }
 }
@@ -71,8 +75,9 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, WriteFailure>>;
 
 /// A change, and where to answer it.
 pub(super) enum WriteOp {
-    /// Store a message; answered with it as stored.
-    Store(NewMessage, Reply<StoredMessage>),
+    /// Store a message, once per delivery tag key when it has one;
+    /// answered with it as stored.
+    Store(NewMessage, Option<String>, Reply<StoredMessage>),
     /// Mark a message read for a user (root: `None`).
     MarkRead(i64, Option<String>, Reply<i64>),
     /// Mark a message shown for a user (root: `None`).
@@ -142,7 +147,7 @@ impl WriteOp {
     /// The answer of an operation that was not carried out.
     fn refuse(self, failure: WriteFailure) -> Answer {
         match self {
-            Self::Store(_, reply) => Answer::Stored(reply, Err(failure)),
+            Self::Store(_, _, reply) => Answer::Stored(reply, Err(failure)),
             Self::MarkRead(_, _, reply)
             | Self::MarkShown(_, _, reply)
             | Self::Delete(_, reply)
@@ -275,7 +280,7 @@ fn apply(
     changes: &mut SizeChanges,
 ) -> Answer {
     match op {
-        WriteOp::Store(message, reply) => {
+        WriteOp::Store(message, None, reply) => {
             let outcome = if quota.admits(&message.recipient_user, changes) {
                 messages::insert(tx, message)
                     .inspect(|stored| {
@@ -284,6 +289,25 @@ fn apply(
                     .map_err(WriteFailure::from)
             } else {
                 Err(WriteFailure::Quota(message.recipient_user))
+            };
+            Answer::Stored(reply, outcome)
+        }
+        WriteOp::Store(message, Some(key), reply) => {
+            let now = super::now_ms();
+            // A repeat is answered before the quota: it takes no room.
+            let outcome = match tags::repeat_of(tx, &key, now) {
+                Ok(Some(id)) => Err(WriteFailure::Repeat(id)),
+                Err(e) => Err(e.into()),
+                Ok(None) if !quota.admits(&message.recipient_user, changes) => {
+                    Err(WriteFailure::Quota(message.recipient_user))
+                }
+                // The message and its tag in one savepoint: both or neither.
+                Ok(None) => alone(tx, changes, |c, own| {
+                    let stored = messages::insert(c, message)?;
+                    tags::remember(c, &key, stored.id, now)?;
+                    *own.entry(stored.recipient_user.clone()).or_default() += 1;
+                    Ok(stored)
+                }),
             };
             Answer::Stored(reply, outcome)
         }

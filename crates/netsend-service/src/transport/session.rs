@@ -147,6 +147,7 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                 message,
                 ack,
                 refuse,
+                tag,
             } => {
                 // A name that must come verified cannot come by SMB.
                 if service.admission.refuses_unverified(peer, &message.from)
@@ -177,13 +178,23 @@ async fn serve(service: Arc<Service>, mut stream: TcpStream, peer: SocketAddr) {
                 }
                 let mut new = service.naming.record(&message, peer, Transport::Session);
                 new.claimed_by = service.admission.claimed_by(&message.from);
-                match service.inbox.store(new).await {
+                // A tagged sender's repeat (it crashed before it learnt of
+                // our reply) is acknowledged and not shown again.
+                let stored = match tag {
+                    Some(tag) => service.inbox.store_once(new, tag.key(peer.ip())).await,
+                    None => service.inbox.store(new).await,
+                };
+                match stored {
                     Ok(stored) => {
                         tracing::info!(event = "receive", id = stored.id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "session", "message stored");
                         service
                             .metrics
                             .received("session", arrived.elapsed().as_secs_f64());
                         service.delivery.deliver(stored);
+                        ack
+                    }
+                    Err(InboxError::Repeat(id)) => {
+                        tracing::info!(event = "receive", id, from = %LogSafe(&message.from), to = %LogSafe(&message.to), %peer, transport = "session", "repeat of a stored message (same delivery tag): acknowledged, not shown again");
                         ack
                     }
                     Err(InboxError::QuotaExceeded(_)) => {
