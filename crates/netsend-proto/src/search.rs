@@ -88,6 +88,14 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn a_short_text_that_lowercases_longer_is_still_a_scan() {
+        // U+0130 lowercases to "i" and a combining dot: 2 characters in, 3 out.
+        let text = "\u{130}\u{fffd}";
+        assert_eq!(Search::parse(text), Ok(Search::Scan(text.to_lowercase())));
+        crate::fuzzing::search(&[0xc4, 0xb0, 0xf2, 0xb6]);
+    }
+
+    #[test]
     fn lengths_pick_the_way_of_searching() {
         assert_eq!(Search::parse(""), Ok(Search::All));
         assert_eq!(Search::parse("Ë"), Ok(Search::Scan("ë".into())));
