@@ -157,11 +157,7 @@ impl InboxHandle {
     /// Stores a message; returns it as stored (its id and time of receipt
     /// with it) once the transaction holding it has committed.
     pub async fn store(&self, message: NewMessage) -> Result<StoredMessage, InboxError> {
-        if message.text.len() > MAX_TEXT_LEN {
-            return Err(InboxError::TooLarge(message.text.len()));
-        }
-        self.write(|reply| WriteOp::Store(message, None, reply))
-            .await
+        self.store_with(message, None).await
     }
 
     /// [`Self::store`] for a message that came with a delivery tag
@@ -174,10 +170,20 @@ impl InboxHandle {
         message: NewMessage,
         key: String,
     ) -> Result<StoredMessage, InboxError> {
+        self.store_with(message, Some(key)).await
+    }
+
+    /// Stores a message of at most [`MAX_TEXT_LEN`] bytes, once per tag
+    /// key when it has one.
+    async fn store_with(
+        &self,
+        message: NewMessage,
+        key: Option<String>,
+    ) -> Result<StoredMessage, InboxError> {
         if message.text.len() > MAX_TEXT_LEN {
             return Err(InboxError::TooLarge(message.text.len()));
         }
-        self.write(|reply| WriteOp::Store(message, Some(key), reply))
+        self.write(|reply| WriteOp::Store(message, key, reply))
             .await
     }
 
