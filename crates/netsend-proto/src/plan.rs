@@ -6,7 +6,11 @@
 //! the WINS server when one is configured (a unicast query), and when it
 //! knows nothing, a broadcast query on every interface and every extra
 //! broadcast address. A unique name that two different hosts answer for is a
-//! duplicate: no host is picked ([`ResolveError::Duplicate`]).
+//! duplicate: no host is picked ([`ResolveError::Duplicate`]). For a name
+//! that is not ours, an address of our own session service is never used,
+//! wherever it came from (the cache, a static entry, our WINS table, an
+//! answer): it is a site gateway's own proxy answer or a mistake, and a
+//! gateway delivering there would hand the message back to itself.
 //!
 //! Call order: [`ResolvePlan::poll`] until it returns [`Next::Connect`] or
 //! [`Next::Fail`]. Send what [`Next::Send`] gives (answers come back on the
@@ -131,6 +135,12 @@ pub struct Known {
     /// live unique registration), when this host is its site's WINS server:
     /// asked before the other sites and before any query.
     pub wins_table: Option<Ipv4Addr>,
+    /// Where our own session service is reached. For a name that is not
+    /// ours, an address there (cached, or answered to our query) can only
+    /// be a site gateway's proxy answer for a name at another site:
+    /// connecting would hand the message back to ourselves, again and
+    /// again. Such an address is never used.
+    pub own_sessions: Vec<SocketAddr>,
 }
 
 /// Where an address came from.
@@ -279,7 +289,8 @@ impl ResolvePlan {
                 };
                 if let Resolution::Found(addresses) = result {
                     for a in addresses {
-                        if !self.found.contains(&a) {
+                        let at = SocketAddr::V4(SocketAddrV4::new(a, self.config.session_port));
+                        if !self.found.contains(&a) && !self.is_own_proxy(at) {
                             self.found.push(a);
                         }
                     }
@@ -311,8 +322,8 @@ impl ResolvePlan {
         match self.stage {
             Stage::Start => {
                 self.stage = match self.known.cached {
-                    Some(_) => Stage::Cached,
-                    None => Stage::Local,
+                    Some(a) if !self.is_own_proxy(a) => Stage::Cached,
+                    _ => Stage::Local,
                 };
             }
             Stage::Cached => {
@@ -336,17 +347,22 @@ impl ResolvePlan {
                     .known
                     .static_names
                     .iter()
-                    .find(|(n, _)| *n == self.name);
+                    .find(|(n, a)| *n == self.name && !self.is_own_proxy(*a));
                 if let Some(&(_, address)) = listed {
                     return Some(self.finish(Next::Connect {
                         address,
                         source: Source::Static,
                     }));
                 }
-                if let Some(address) = self.known.wins_table {
-                    let port = self.config.session_port;
+                let port = self.config.session_port;
+                let in_table = self
+                    .known
+                    .wins_table
+                    .map(|a| SocketAddr::V4(SocketAddrV4::new(a, port)))
+                    .filter(|a| !self.is_own_proxy(*a));
+                if let Some(address) = in_table {
                     return Some(self.finish(Next::Connect {
-                        address: SocketAddr::V4(SocketAddrV4::new(address, port)),
+                        address,
                         source: Source::Wins,
                     }));
                 }
@@ -372,6 +388,12 @@ impl ResolvePlan {
             Stage::Done => return self.outcome.clone(),
         }
         None
+    }
+
+    /// Whether `address` is our own session service while the name is not
+    /// ours: our own proxy answer, never a place to deliver.
+    fn is_own_proxy(&self, address: SocketAddr) -> bool {
+        !self.known.ours && self.known.own_sessions.contains(&address)
     }
 
     /// The outcome of the queries: one host, nobody, or a duplicate.
@@ -524,6 +546,60 @@ mod tests {
         assert_eq!(
             lan.resolve(0, &mut plan).0,
             connect(session([192, 0, 2, 11], 139), Source::Broadcast)
+        );
+    }
+
+    #[test]
+    fn a_gateway_never_resolves_a_name_that_is_not_its_own_to_itself() {
+        // A gateway at 192.0.2.10 (also 192.0.2.11) answers queries for
+        // CAROL, held at another site, with its own address; an earlier
+        // send cached that answer.
+        let mut lan = Lan::new(&[[192, 0, 2, 10], [192, 0, 2, 11]]);
+        lan.register(1, name("CAROL"), 1);
+        let south = crate::sites::SiteName::new("south").unwrap();
+        let gateway = |remote_site| Known {
+            cached: Some(session([192, 0, 2, 10], 139)),
+            local_session: Some(session([192, 0, 2, 10], 139)),
+            own_sessions: vec![session([192, 0, 2, 10], 139), session([192, 0, 2, 11], 139)],
+            remote_site,
+            ..Known::default()
+        };
+        // The directory knows the site: the cached proxy answer is passed by.
+        let mut plan = plan_on(&lan, 0, "CAROL", None, gateway(Some(south.clone())));
+        assert_eq!(
+            lan.resolve(0, &mut plan),
+            (Next::Remote(south.clone()), Duration::ZERO)
+        );
+        // Not yet in the directory: our own answer to our broadcast is no
+        // host to deliver to.
+        let mut plan = plan_on(&lan, 0, "CAROL", None, gateway(None));
+        assert_eq!(
+            lan.resolve(0, &mut plan).0,
+            Next::Fail(ResolveError::NotFound(name("CAROL")))
+        );
+        // A name that is ours still goes to our own session service, and
+        // another host's cached address is still tried first.
+        let mut ours = gateway(None);
+        ours.ours = true;
+        let mut plan = plan_on(&lan, 0, "CAROL", None, ours);
+        assert_eq!(
+            lan.resolve(0, &mut plan).0,
+            connect(session([192, 0, 2, 10], 139), Source::Cache)
+        );
+        // A static entry or a WINS table entry at our own address is
+        // passed by the same way.
+        let mut listed = gateway(Some(south.clone()));
+        listed.cached = None;
+        listed.static_names = vec![(name("CAROL"), session([192, 0, 2, 10], 139))];
+        listed.wins_table = Some(Ipv4Addr::new(192, 0, 2, 11));
+        let mut plan = plan_on(&lan, 0, "CAROL", None, listed);
+        assert_eq!(lan.resolve(0, &mut plan).0, Next::Remote(south.clone()));
+        let mut other = gateway(None);
+        other.cached = Some(session([192, 0, 2, 99], 139));
+        let mut plan = plan_on(&lan, 0, "CAROL", None, other);
+        assert_eq!(
+            lan.resolve(0, &mut plan).0,
+            connect(session([192, 0, 2, 99], 139), Source::Cache)
         );
     }
 

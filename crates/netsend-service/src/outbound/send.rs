@@ -467,6 +467,7 @@ fn resolve_plan(
                 service.backbone.get().and_then(|b| b.site_of(name))
             }
         },
+        own_sessions: service.host.own_session_addresses(),
     };
     let config = PlanConfig::new(
         &service.host.interfaces,

@@ -30,6 +30,24 @@ impl Host {
             || self.session_addresses.iter().any(|a| a.ip() == ip)
     }
 
+    /// Where a client reaches our own session service: each listening
+    /// address, a wildcard one at every served interface's address.
+    pub fn own_session_addresses(&self) -> Vec<SocketAddr> {
+        let mut own = Vec::new();
+        for listen in &self.session_addresses {
+            if listen.ip().is_unspecified() {
+                own.extend(
+                    self.interfaces
+                        .iter()
+                        .map(|i| SocketAddr::from((i.address, listen.port()))),
+                );
+            } else {
+                own.push(*listen);
+            }
+        }
+        own
+    }
+
     /// Whether `ip` is this host or on the subnet of a served interface.
     pub fn is_on_link(&self, ip: IpAddr) -> bool {
         match ip {
