@@ -278,15 +278,23 @@ fn both_gateways_join_the_cluster_and_make_the_replicated_stream_and_buckets() {
         let info = stream_info_until(&sites.lab, bucket, |i| i["config"]["num_replicas"] == 3);
         assert_eq!(info["config"]["num_replicas"], 3, "{info}");
     }
-    // Both gateways hold a client connection to the cluster.
-    let connz: usize = (0..3)
-        .filter_map(|i| sites.lab.http_get(i, "/connz").ok())
-        .flat_map(|c| c["connections"].as_array().cloned().unwrap_or_default())
-        .filter(|c| {
-            [SITE_A.backbone, SITE_B.backbone].contains(&c["ip"].as_str().unwrap_or_default())
-        })
-        .count();
-    assert!(connz >= 2, "gateway connections: {connz}");
+    // Both gateways hold a client connection to the cluster (the second
+    // may join after the first made the stream).
+    let start = Instant::now();
+    loop {
+        let connz: usize = (0..3)
+            .filter_map(|i| sites.lab.http_get(i, "/connz").ok())
+            .flat_map(|c| c["connections"].as_array().cloned().unwrap_or_default())
+            .filter(|c| {
+                [SITE_A.backbone, SITE_B.backbone].contains(&c["ip"].as_str().unwrap_or_default())
+            })
+            .count();
+        if connz >= 2 {
+            break;
+        }
+        assert!(start.elapsed() < CROSS_WAIT, "gateway connections: {connz}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 #[test]
