@@ -31,7 +31,8 @@ impl Host {
     }
 
     /// Where a client reaches our own session service: each listening
-    /// address, a wildcard one at every served interface's address.
+    /// address, a wildcard one at every served interface's address and at
+    /// the loopback address.
     pub fn own_session_addresses(&self) -> Vec<SocketAddr> {
         let mut own = Vec::new();
         for listen in &self.session_addresses {
@@ -39,7 +40,9 @@ impl Host {
                 own.extend(
                     self.interfaces
                         .iter()
-                        .map(|i| SocketAddr::from((i.address, listen.port()))),
+                        .map(|i| i.address)
+                        .chain([std::net::Ipv4Addr::LOCALHOST])
+                        .map(|ip| SocketAddr::from((ip, listen.port()))),
                 );
             } else {
                 own.push(*listen);
@@ -56,5 +59,42 @@ impl Host {
             }
             IpAddr::V6(_) => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    fn host(session: &[&str]) -> Host {
+        Host {
+            interfaces: vec![Interface {
+                address: Ipv4Addr::new(192, 0, 2, 1),
+                broadcast: Some(Ipv4Addr::new(192, 0, 2, 255)),
+                netmask: Some(Ipv4Addr::new(255, 255, 255, 0)),
+                mac: [0; 6],
+            }],
+            session_addresses: session.iter().map(|a| a.parse().unwrap()).collect(),
+            name_addresses: Vec::new(),
+            remote_addresses: Vec::new(),
+            remote_key: None,
+        }
+    }
+
+    #[test]
+    fn our_session_service_is_reached_where_it_listens() {
+        let listed = |h: Host| -> Vec<String> {
+            h.own_session_addresses()
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(listed(host(&["192.0.2.1:139"])), ["192.0.2.1:139"]);
+        assert_eq!(
+            listed(host(&["0.0.0.0:1139"])),
+            ["192.0.2.1:1139", "127.0.0.1:1139"]
+        );
     }
 }
