@@ -289,8 +289,7 @@ impl ResolvePlan {
                 };
                 if let Resolution::Found(addresses) = result {
                     for a in addresses {
-                        let at = SocketAddr::V4(SocketAddrV4::new(a, self.config.session_port));
-                        if !self.found.contains(&a) && !self.is_own_proxy(at) {
+                        if !self.found.contains(&a) && !self.is_own_proxy(self.session_at(a)) {
                             self.found.push(a);
                         }
                     }
@@ -354,11 +353,10 @@ impl ResolvePlan {
                         source: Source::Static,
                     }));
                 }
-                let port = self.config.session_port;
                 let in_table = self
                     .known
                     .wins_table
-                    .map(|a| SocketAddr::V4(SocketAddrV4::new(a, port)))
+                    .map(|a| self.session_at(a))
                     .filter(|a| !self.is_own_proxy(*a));
                 if let Some(address) = in_table {
                     return Some(self.finish(Next::Connect {
@@ -390,6 +388,11 @@ impl ResolvePlan {
         None
     }
 
+    /// The session service of the host at `ip`.
+    fn session_at(&self, ip: Ipv4Addr) -> SocketAddr {
+        SocketAddr::V4(SocketAddrV4::new(ip, self.config.session_port))
+    }
+
     /// Whether `address` is our own session service while the name is not
     /// ours: our own proxy answer, never a place to deliver.
     fn is_own_proxy(&self, address: SocketAddr) -> bool {
@@ -401,7 +404,7 @@ impl ResolvePlan {
         let next = match self.found.as_slice() {
             [] => Next::Fail(ResolveError::NotFound(self.name)),
             [one] => Next::Connect {
-                address: SocketAddr::V4(SocketAddrV4::new(*one, self.config.session_port)),
+                address: self.session_at(*one),
                 source,
             },
             many => Next::Fail(ResolveError::Duplicate {
