@@ -1,5 +1,6 @@
-//! Retention: what ages out of the inbox, the outgoing queue and the sent
-//! records, and what an inbox over its size loses first.
+//! Retention: what ages out of the inbox, the outgoing queue, the sent
+//! records and the delivery tags, and what an inbox over its size loses
+//! first.
 
 use rusqlite::{params, Connection};
 
@@ -80,5 +81,8 @@ pub(super) fn prune(
             params![now.saturating_sub(r.sent_max_age_ms)],
         )?;
     }
+    // Delivery tags past their time are no longer believed; not counted,
+    // as they are no message, entry or record of anyone's.
+    super::tags::forget_expired(conn, now)?;
     Ok(removed as i64)
 }
